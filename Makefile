@@ -1,0 +1,45 @@
+# rivr — `make run` starts the server on the example config; `make test` runs
+# every test. Both first install what is missing (Debian packages).
+
+SHELL := /bin/bash
+APT_PKGS := pkg-config libopus-dev sip-tester espeak-ng sox
+# command-or-file that proves each package is there
+CARGO ?= cargo
+
+.PHONY: run test deps build check-fmt clippy bench load fuzz prompts
+
+deps:
+	@missing=""; \
+	for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(CARGO) build --release --bin rivr
+
+run: build
+	./target/release/rivr serve --config rivr.toml
+
+test: deps
+	$(CARGO) build --release --bin rivr
+	RIVR_BIN=$(CURDIR)/target/release/rivr $(CARGO) test --release --workspace -- --test-threads=2
+
+check-fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: deps
+	$(CARGO) bench -p codecs-bench
+
+load: build
+	tests/load/inbound.sh 100 60
+	tests/load/inbound.sh 500 60
+
+# Regenerates the committed example prompts with espeak-ng and sox.
+prompts: deps
+	scripts/make-prompts.sh

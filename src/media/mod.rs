@@ -1,0 +1,11 @@
+//! Media: codecs, prompts, the RTP session, DTMF, and the media workers that
+//! serve many calls per 20 ms tick. Cores here are sans-IO: they take samples
+//! or packets and `now`, and own no socket or clock (except `worker`, which is
+//! the I/O layer).
+
+pub mod codec;
+pub mod g711;
+pub mod prompt;
+pub mod rfc4733;
+pub mod rtcp;
+pub mod rtp_session;

@@ -1,0 +1,1 @@
+//! The Rhai engine, the call-flow API, and the per-call runner.

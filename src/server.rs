@@ -1,0 +1,1 @@
+//! `rivr serve`: wires config, SIP transport, media workers and scripts.

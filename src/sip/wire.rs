@@ -1,0 +1,1 @@
+//! SIP message framing and parsing (placeholder, filled by the wire work).
