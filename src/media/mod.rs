@@ -6,6 +6,7 @@
 pub mod codec;
 pub mod g711;
 pub mod prompt;
+pub mod resample;
 pub mod rfc4733;
 pub mod rtcp;
 pub mod rtp_session;
