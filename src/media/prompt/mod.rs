@@ -1,0 +1,182 @@
+//! Prompts: audio files decoded once, resampled once to 8 kHz mono and
+//! pre-encoded once per codec into 20 ms frames, so that playing a prompt to
+//! any number of callers is a slice copy per frame.
+//!
+//! - [`decode_file`] turns a WAV, FLAC, Ogg/Vorbis or MP3 file (any rate,
+//!   any channel count) into mono `f32` samples at the source rate.
+//! - [`Prompt`] holds the 8 kHz PCM and the encoded frames, immutable.
+//! - [`PromptStore`] finds prompts by name under one directory, refuses
+//!   names that would escape it, and caches each prompt as an `Arc<Prompt>`.
+//!
+//! Nothing here runs on the media tick except [`Prompt::frame`].
+
+mod decode;
+mod store;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+
+use super::codec::Codec;
+use super::g711;
+use super::resample::{resample, ResampleError};
+
+pub use decode::decode_file;
+pub use store::PromptStore;
+
+/// Sample rate of [`Prompt::pcm_8k`].
+pub const PROMPT_RATE_HZ: u32 = 8000;
+/// Samples (and G.711 bytes) in one 20 ms frame at 8 kHz.
+pub const FRAME_SAMPLES: usize = 160;
+/// Longest source file accepted, so a huge or hostile file cannot exhaust
+/// memory at load time.
+pub const MAX_PROMPT_SECONDS: u64 = 600;
+
+/// Why a prompt could not be found or loaded. Every message names the
+/// prompt or the file.
+#[derive(Debug, thiserror::Error)]
+pub enum PromptError {
+    /// No file for this name (tried `name`, `name.wav`, `.flac`, `.ogg`, `.mp3`).
+    #[error("prompt {name:?} not found in {} (tried {name}, {name}.wav, .flac, .ogg, .mp3)", dir.display())]
+    NotFound {
+        /// The requested name.
+        name: String,
+        /// The prompts directory.
+        dir: PathBuf,
+    },
+    /// The name is not a plain relative path inside the prompts directory.
+    #[error("bad prompt name {name:?}: {reason}")]
+    BadName {
+        /// The requested name.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The file or directory could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not audio we can decode, or is malformed or truncated.
+    #[error("{}: cannot decode audio: {reason}", path.display())]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// What the decoder reported.
+        reason: String,
+    },
+    /// The file is longer than [`MAX_PROMPT_SECONDS`].
+    #[error("{}: longer than the {max_seconds} s limit for a prompt", path.display())]
+    TooLong {
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        max_seconds: u64,
+    },
+    /// The decoded audio could not be resampled to 8 kHz.
+    #[error("{}: {source}", path.display())]
+    Resample {
+        /// The file.
+        path: PathBuf,
+        /// The resampler's error.
+        #[source]
+        source: ResampleError,
+    },
+}
+
+/// A prompt ready to play: 8 kHz mono PCM plus its 20 ms frames encoded for
+/// every codec in [`Codec::ALL`]. Immutable once built; share it as
+/// `Arc<Prompt>`.
+#[derive(Debug)]
+pub struct Prompt {
+    name: String,
+    pcm: Vec<i16>,
+    /// One entry per codec: `frame_count * FRAME_SAMPLES` bytes, the last
+    /// frame padded with the codec's silence byte.
+    encoded: Vec<(Codec, Vec<u8>)>,
+}
+
+impl Prompt {
+    /// Builds a prompt from 8 kHz mono PCM (tones, TTS output, tests) and
+    /// encodes it for every codec.
+    pub fn from_pcm_8k(name: &str, pcm: Vec<i16>) -> Prompt {
+        let frames = pcm.len().div_ceil(FRAME_SAMPLES);
+        let padded_len = frames.saturating_mul(FRAME_SAMPLES);
+        let encoded = Codec::ALL
+            .iter()
+            .map(|&codec| {
+                let mut bytes = vec![codec.silence_byte(); padded_len];
+                g711::encode(codec, &pcm, &mut bytes);
+                (codec, bytes)
+            })
+            .collect();
+        Prompt {
+            name: name.to_owned(),
+            pcm,
+            encoded,
+        }
+    }
+
+    /// Builds a prompt from mono samples in `[-1.0, 1.0]` at `rate_hz`,
+    /// resampling to 8 kHz. `path` is only used in error messages.
+    pub fn from_samples(
+        name: &str,
+        samples: &[f32],
+        rate_hz: u32,
+        path: PathBuf,
+    ) -> Result<Prompt, PromptError> {
+        let at_8k = resample(samples, rate_hz, PROMPT_RATE_HZ)
+            .map_err(|source| PromptError::Resample { path, source })?;
+        Ok(Prompt::from_pcm_8k(name, to_i16(&at_8k)))
+    }
+
+    /// The name the prompt was loaded under.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Number of 20 ms frames (the last one may be padded with silence).
+    pub fn frame_count(&self) -> usize {
+        self.pcm.len().div_ceil(FRAME_SAMPLES)
+    }
+
+    /// Frame `index` encoded with `codec`: 160 bytes, or `None` past the end.
+    #[inline]
+    pub fn frame(&self, codec: Codec, index: usize) -> Option<&[u8]> {
+        let start = index.checked_mul(FRAME_SAMPLES)?;
+        self.encoded(codec)?
+            .get(start..start.checked_add(FRAME_SAMPLES)?)
+    }
+
+    /// Every frame for `codec`, back to back (`frame_count() * 160` bytes).
+    pub fn encoded(&self, codec: Codec) -> Option<&[u8]> {
+        self.encoded
+            .iter()
+            .find(|(c, _)| *c == codec)
+            .map(|(_, bytes)| bytes.as_slice())
+    }
+
+    /// The 8 kHz mono PCM, unpadded.
+    pub fn pcm_8k(&self) -> &[i16] {
+        &self.pcm
+    }
+
+    /// Length of the audio in milliseconds (unpadded).
+    pub fn duration_ms(&self) -> u64 {
+        self.pcm.len() as u64 * 1000 / u64::from(PROMPT_RATE_HZ)
+    }
+}
+
+/// Converts `[-1.0, 1.0]` floats to 16-bit PCM, saturating out-of-range
+/// values (resampling can overshoot a full-scale input slightly).
+fn to_i16(samples: &[f32]) -> Vec<i16> {
+    samples
+        .iter()
+        .map(|&s| (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
+        .collect()
+}
