@@ -403,3 +403,62 @@ fn inserted_prompts_are_served_by_name() {
     let beep = store.insert(Prompt::from_pcm_8k("tone:beep", vec![0; 3200]));
     assert!(Arc::ptr_eq(&beep, &store.get("tone:beep").unwrap()));
 }
+
+// ------------------------------------------------------- shipped prompts
+
+#[test]
+fn the_shipped_example_prompts_all_load() {
+    let store = PromptStore::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts"));
+    let loaded = store.preload_all().unwrap();
+    let mut names: Vec<String> = [
+        "main_menu",
+        "opening_hours",
+        "info_menu",
+        "health_info",
+        "water_info",
+        "survey_intro",
+        "survey_q1",
+        "survey_q2",
+        "survey_thanks",
+        "invalid",
+        "no_input",
+        "goodbye",
+        "beep",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    names.extend((0..10).map(|d| format!("digits/{d}")));
+    assert_eq!(loaded, names.len());
+    for name in &names {
+        let prompt = store.get(name).unwrap();
+        let peak = prompt
+            .pcm_8k()
+            .iter()
+            .map(|s| s.unsigned_abs())
+            .max()
+            .unwrap_or(0);
+        let peak_dbfs = 20.0 * (f64::from(peak) / 32768.0).log10();
+        // Normalised to -3 dBFS at 22.05 kHz; band-limiting to 4 kHz lowers
+        // speech peaks a little.
+        assert!(
+            (-8.0..=-2.0).contains(&peak_dbfs),
+            "{name}: peak {peak_dbfs:.1} dBFS"
+        );
+        assert!(
+            prompt.duration_ms() >= 300,
+            "{name}: {} ms",
+            prompt.duration_ms()
+        );
+    }
+    let beep = store.get("beep").unwrap();
+    assert_eq!(beep.duration_ms(), 400);
+    let purity = goertzel(beep.pcm_8k(), 1000.0) / goertzel(beep.pcm_8k(), 900.0);
+    assert!(purity > 100.0, "beep is not a 1 kHz tone: {purity}");
+    let menu = store.get("main_menu").unwrap();
+    println!(
+        "shipped prompts: {loaded} loaded; main_menu {} ms, {} frames",
+        menu.duration_ms(),
+        menu.frame_count()
+    );
+}
