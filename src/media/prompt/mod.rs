@@ -22,7 +22,7 @@ use super::codec::Codec;
 use super::g711;
 use super::resample::{resample, ResampleError};
 
-pub use decode::decode_file;
+pub use decode::{decode_bytes, decode_file};
 pub use store::PromptStore;
 
 /// Sample rate of [`Prompt::pcm_8k`].

@@ -462,3 +462,31 @@ fn the_shipped_example_prompts_all_load() {
         menu.frame_count()
     );
 }
+
+#[test]
+fn concurrent_first_loads_share_one_prompt() {
+    let store = PromptStore::new(fixtures());
+    let loaded: Vec<Arc<Prompt>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| store.get("tone_16k").unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let cached = store.get("tone_16k").unwrap();
+    assert!(loaded.iter().all(|p| Arc::ptr_eq(p, &cached)));
+    assert_eq!(store.cached_count(), 1);
+}
+
+#[test]
+fn a_missing_directory_is_an_error_naming_it() {
+    let store = PromptStore::new("/nonexistent/rivr-prompts");
+    let err = store.preload_all().unwrap_err();
+    assert!(
+        err.to_string().contains("/nonexistent/rivr-prompts"),
+        "{err}"
+    );
+    assert!(matches!(
+        store.get("hello"),
+        Err(PromptError::NotFound { .. })
+    ));
+}
