@@ -286,6 +286,28 @@ mod tests {
     }
 
     #[test]
+    fn companding_is_monotonic_and_clips_at_the_overload_points() {
+        let mut prev = (
+            ulaw_to_linear(linear_to_ulaw(i16::MIN)),
+            alaw_to_linear(linear_to_alaw(i16::MIN)),
+        );
+        for s in i16::MIN + 1..=i16::MAX {
+            let now = (
+                ulaw_to_linear(linear_to_ulaw(s)),
+                alaw_to_linear(linear_to_alaw(s)),
+            );
+            assert!(now.0 >= prev.0 && now.1 >= prev.1, "not monotonic at {s}");
+            prev = now;
+        }
+        // The largest outputs are the last reconstruction values of Tables
+        // 1a/2a: 8031 (µ-law, 14-bit) and 4032 (A-law, 13-bit).
+        assert_eq!(ulaw_to_linear(linear_to_ulaw(i16::MAX)), 8031 * 4);
+        assert_eq!(alaw_to_linear(linear_to_alaw(i16::MAX)), 4032 * 8);
+        assert_eq!(ulaw_to_linear(linear_to_ulaw(i16::MIN)), -8031 * 4);
+        assert_eq!(alaw_to_linear(linear_to_alaw(i16::MIN)), -4032 * 8);
+    }
+
+    #[test]
     fn every_code_round_trips() {
         for b in 0..=255u8 {
             assert_eq!(linear_to_alaw(alaw_to_linear(b)), b, "alaw {b:#04x}");

@@ -490,3 +490,12 @@ fn a_missing_directory_is_an_error_naming_it() {
         Err(PromptError::NotFound { .. })
     ));
 }
+
+#[test]
+fn prompts_and_the_store_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Prompt>();
+    shareable::<Arc<Prompt>>();
+    shareable::<PromptStore>();
+    shareable::<PromptError>();
+}
