@@ -499,3 +499,34 @@ fn prompts_and_the_store_can_be_shared_across_threads() {
     shareable::<PromptStore>();
     shareable::<PromptError>();
 }
+
+#[test]
+fn encoded_frames_decode_back_to_the_pcm_at_g711_quality() {
+    // The frames must be the PCM, in order: decoding them back must match it
+    // to within G.711's quantisation noise (about 38 dB SNR for speech).
+    let store = PromptStore::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts"));
+    let prompt = store.get("main_menu").unwrap();
+    let pcm = prompt.pcm_8k();
+    for codec in Codec::ALL {
+        let mut back = vec![0i16; prompt.frame_count() * FRAME_SAMPLES];
+        for (i, out) in back.chunks_exact_mut(FRAME_SAMPLES).enumerate() {
+            g711::decode(codec, prompt.frame(codec, i).unwrap(), out);
+        }
+        let signal: f64 = pcm.iter().map(|&s| f64::from(s).powi(2)).sum();
+        let noise: f64 = pcm
+            .iter()
+            .zip(&back)
+            .map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2))
+            .sum();
+        let snr_db = 10.0 * (signal / noise).log10();
+        println!("main_menu through {codec:?}: SNR {snr_db:.1} dB");
+        assert!(snr_db > 30.0, "{codec:?}: {snr_db} dB");
+        let tail = &back[pcm.len()..];
+        let silence = {
+            let mut s = [0i16; 1];
+            g711::decode(codec, &[codec.silence_byte()], &mut s);
+            s[0]
+        };
+        assert!(tail.iter().all(|&s| s == silence));
+    }
+}
