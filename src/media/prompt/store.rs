@@ -123,7 +123,7 @@ impl PromptStore {
 
 /// Accepts only plain relative paths: no root, no drive prefix, no `.` or
 /// `..` components, nothing empty, no NUL.
-fn check_name(name: &str) -> Result<(), PromptError> {
+pub(super) fn check_name(name: &str) -> Result<(), PromptError> {
     let bad = |reason| {
         Err(PromptError::BadName {
             name: name.to_owned(),

@@ -283,7 +283,7 @@ fn corrupted_files_never_panic() {
         seed ^= seed << 17;
         seed
     };
-    let (mut ok, mut failed) = (0, 0);
+    let (mut ok, mut failed, mut caught) = (0, 0, 0);
     for file in FIXTURE_FILES {
         let clean = std::fs::read(fixtures().join(file)).unwrap();
         for round in 0..40 {
@@ -296,11 +296,18 @@ fn corrupted_files_never_panic() {
             std::fs::write(&path, &bytes).unwrap();
             match decode_file(&path) {
                 Ok(_) => ok += 1,
+                Err(PromptError::Decode { reason, .. }) if reason.contains("panicked") => {
+                    caught += 1;
+                    failed += 1;
+                }
                 Err(_) => failed += 1,
             }
         }
     }
-    println!("corrupted fixtures: {ok} decoded, {failed} rejected");
+    // `caught` counts symphonia panics turned into errors by decode_file.
+    println!(
+        "corrupted fixtures: {ok} decoded, {failed} rejected ({caught} decoder panics caught)"
+    );
     assert_eq!(ok + failed, 200);
 }
 
@@ -330,6 +337,22 @@ fn names_that_leave_the_directory_are_refused() {
             assert!(e.to_string().contains("no_such_prompt"), "{e}")
         }
         other => panic!("{other:?}"),
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn accepted_names_stay_inside_the_directory(name in "[a-z./_\\\\-]{0,12}") {
+        let dir = Path::new("/srv/prompts");
+        if store::check_name(&name).is_ok() {
+            let joined = dir.join(&name);
+            proptest::prop_assert!(joined.starts_with(dir));
+            proptest::prop_assert!(joined
+                .components()
+                .skip(dir.components().count())
+                .all(|c| matches!(c, std::path::Component::Normal(_))));
+            proptest::prop_assert!(joined != dir);
+        }
     }
 }
 
