@@ -34,6 +34,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub routes: Vec<Route>,
     pub smpp: Option<crate::sms::config::SmppConfig>,
+    /// Where call detail records go: one JSON object per line.
+    pub cdr_path: PathBuf,
     /// The directory relative paths in the file are resolved against.
     pub base_dir: PathBuf,
 }
@@ -69,6 +71,16 @@ pub struct ScriptConfig {
     /// Rhai operations run without any verb between them before the script
     /// is judged stuck (a busy loop) and stopped.
     pub max_operations_between_verbs: u64,
+}
+
+impl Default for ScriptConfig {
+    fn default() -> Self {
+        ScriptConfig {
+            max_operations: 50_000_000,
+            max_duration_ms: 4 * 3600 * 1000,
+            max_operations_between_verbs: 1_000_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -197,16 +209,24 @@ impl Config {
                 workers: rtp_raw.workers.unwrap_or(0),
             },
             media: MediaConfig { prompts },
-            script: ScriptConfig {
-                max_operations: script_raw.max_operations.unwrap_or(50_000_000),
-                max_duration_ms: script_raw.max_duration_ms.unwrap_or(4 * 3600 * 1000),
-                max_operations_between_verbs: script_raw
-                    .max_operations_between_verbs
-                    .unwrap_or(5_000_000),
+            script: {
+                let d = ScriptConfig::default();
+                ScriptConfig {
+                    max_operations: script_raw.max_operations.unwrap_or(d.max_operations),
+                    max_duration_ms: script_raw.max_duration_ms.unwrap_or(d.max_duration_ms),
+                    max_operations_between_verbs: script_raw
+                        .max_operations_between_verbs
+                        .unwrap_or(d.max_operations_between_verbs),
+                }
             },
             store,
             routes,
             smpp: raw.smpp,
+            cdr_path: base_dir.join(
+                raw.cdr
+                    .and_then(|c| c.path)
+                    .unwrap_or_else(|| "var/cdr.jsonl".into()),
+            ),
             base_dir: base_dir.to_path_buf(),
         })
     }
@@ -234,6 +254,7 @@ struct RawConfig {
     script: Option<RawScript>,
     store: Option<RawStore>,
     route: Option<Vec<RawRoute>>,
+    cdr: Option<RawCdr>,
     smpp: Option<crate::sms::config::SmppConfig>,
     /// Accepted now so configs written for later features still load.
     #[allow(dead_code)]
@@ -274,6 +295,12 @@ struct RawScript {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     url: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCdr {
+    path: Option<String>,
 }
 
 #[derive(Deserialize)]

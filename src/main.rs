@@ -26,16 +26,60 @@ enum Command {
     },
 }
 
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RIVR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => {
-            eprintln!("serve {config:?}: not yet");
-            ExitCode::FAILURE
+            init_logging();
+            let config = match rivr::config::Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("rivr: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("rivr: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(rivr::server::serve(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("rivr: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Check { scripts } => {
-            eprintln!("check {scripts:?}: not yet");
-            ExitCode::FAILURE
+            let engine = rivr::script::engine::build_engine(&rivr::config::ScriptConfig::default());
+            let mut failed = false;
+            for s in &scripts {
+                match rivr::script::engine::compile(&engine, s) {
+                    Ok(_) => println!("{}: ok", s.display()),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        failed = true;
+                    }
+                }
+            }
+            if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }
     }
 }

@@ -1,2 +1,6 @@
 //! A call: one signalling leg, its media, and the control channel its script
-//! drives.
+//! drives. `control` is the interface a script sees (verbs in, events out);
+//! `channel` is its implementation over the SIP core task and a media worker.
+
+pub mod channel;
+pub mod control;

@@ -4,5 +4,10 @@
 //! (`transport`). Everything but `transport` is sans-IO: it takes bytes and
 //! `now`, and returns bytes to send, events and the next timeout.
 
+pub mod endpoint;
+pub mod message;
 pub mod sdp;
+pub mod transaction;
+pub mod transport;
+pub mod validate;
 pub mod wire;

@@ -1,0 +1,148 @@
+//! `CallControl` over channels: signalling verbs go to the SIP core task and
+//! wait for its reply; media verbs go straight to the call's media worker;
+//! events (keys, play ends, hangup) come back on one channel.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use crate::call::control::{CallControl, CallEnded, CallEvent};
+use crate::media::prompt::{Prompt, PromptStore};
+use crate::media::worker::MediaCommand;
+use crate::sip::endpoint::CallRef;
+
+/// A request from a script to the signalling task.
+#[derive(Debug)]
+pub enum SigCommand {
+    Answer(CallRef, std::sync::mpsc::SyncSender<Result<(), CallEnded>>),
+    Ring(CallRef, bool, std::sync::mpsc::SyncSender<Result<(), CallEnded>>),
+    Reject(CallRef, u16, std::sync::mpsc::SyncSender<Result<(), CallEnded>>),
+    Hangup(CallRef),
+    /// The script thread finished, with its outcome for the CDR.
+    ScriptDone(CallRef, String),
+}
+
+/// State shared by the call's script, its signalling task and its worker.
+#[derive(Debug, Default)]
+pub struct CallShared {
+    pub answered: AtomicBool,
+    /// 183 with early media was sent: media flows before the answer.
+    pub early_media: AtomicBool,
+    pub gone: AtomicBool,
+    /// `set_result` values, in order; written to the CDR at the end.
+    pub results: Mutex<Vec<(String, String)>>,
+}
+
+pub struct ChannelControl {
+    pub call: CallRef,
+    pub sig: tokio::sync::mpsc::UnboundedSender<SigCommand>,
+    pub media: Sender<MediaCommand>,
+    pub events: Receiver<CallEvent>,
+    pub prompts: Arc<PromptStore>,
+    pub shared: Arc<CallShared>,
+}
+
+impl ChannelControl {
+    fn request(
+        &self,
+        make: impl FnOnce(std::sync::mpsc::SyncSender<Result<(), CallEnded>>) -> SigCommand,
+    ) -> Result<(), CallEnded> {
+        if self.is_gone() {
+            return Err(CallEnded);
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.sig.send(make(tx)).map_err(|_| CallEnded)?;
+        rx.recv().map_err(|_| CallEnded)?
+    }
+}
+
+impl CallControl for ChannelControl {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn answer(&mut self) -> Result<(), CallEnded> {
+        if self.is_answered() {
+            return Ok(());
+        }
+        let call = self.call;
+        self.request(|r| SigCommand::Answer(call, r))?;
+        self.shared.answered.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn ring(&mut self, early_media: bool) -> Result<(), CallEnded> {
+        let call = self.call;
+        self.request(|r| SigCommand::Ring(call, early_media, r))?;
+        if early_media {
+            self.shared.early_media.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    fn reject(&mut self, code: u16) -> Result<(), CallEnded> {
+        let call = self.call;
+        self.request(|r| SigCommand::Reject(call, code, r))
+    }
+
+    fn hangup(&mut self) {
+        if !self.is_gone() {
+            let _ = self.sig.send(SigCommand::Hangup(self.call));
+        }
+    }
+
+    fn play(&mut self, id: u64, prompts: Vec<Arc<Prompt>>, interruptible: bool) -> Result<(), CallEnded> {
+        if self.is_gone() {
+            return Err(CallEnded);
+        }
+        // Like Asterisk's Playback(): playing to an unanswered call answers
+        // it, unless early media was started with progress().
+        if !self.is_answered() && !self.shared.early_media.load(Ordering::Acquire) {
+            self.answer()?;
+        }
+        self.media
+            .send(MediaCommand::Play {
+                call: self.call,
+                id,
+                prompts,
+                interruptible,
+            })
+            .map_err(|_| CallEnded)
+    }
+
+    fn stop_play(&mut self, id: u64) {
+        let _ = self.media.send(MediaCommand::StopPlay { call: self.call, id });
+    }
+
+    fn next_event(&mut self, timeout: Option<Duration>) -> Option<CallEvent> {
+        let r = match timeout {
+            Some(t) => self.events.recv_timeout(t),
+            None => self.events.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match r {
+            Ok(ev) => Some(ev),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => Some(CallEvent::Hangup),
+        }
+    }
+
+    fn prompt(&self, name: &str) -> Result<Arc<Prompt>, String> {
+        self.prompts.get(name).map_err(|e| e.to_string())
+    }
+
+    fn set_result(&mut self, key: &str, value: &str) {
+        if let Ok(mut r) = self.shared.results.lock() {
+            r.push((key.to_string(), value.to_string()));
+        }
+    }
+
+    fn is_answered(&self) -> bool {
+        self.shared.answered.load(Ordering::Acquire)
+    }
+
+    fn is_gone(&self) -> bool {
+        self.shared.gone.load(Ordering::Acquire)
+    }
+}

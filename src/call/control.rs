@@ -1,0 +1,68 @@
+//! The control interface between a running script and its call: the verbs a
+//! script issues and the events it waits on. The script runner and the verb
+//! logic only see this trait, so they run the same against a real call, the
+//! `rivr sim` caller, or a test double with a virtual clock.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::media::prompt::Prompt;
+
+/// How a key press reached rivr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigitSource {
+    Rfc4733,
+    SipInfo,
+    InBand,
+    Simulated,
+}
+
+/// Something that happened on the call, for its script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEvent {
+    Digit { digit: char, source: DigitSource },
+    /// A play started by `CallControl::play` with this id ended; `interrupted`
+    /// when a key stopped it.
+    PlayDone { id: u64, interrupted: bool },
+    /// The caller hung up, or the call ended underneath the script.
+    Hangup,
+}
+
+/// The call is over; the verb cannot run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the call has ended")]
+pub struct CallEnded;
+
+/// Fixed facts about a call, shown to scripts as the `call` map.
+#[derive(Debug, Clone)]
+pub struct CallInfo {
+    pub id: String,
+    pub from: String,
+    pub to: String,
+    pub direction: &'static str,
+    pub started_at: SystemTime,
+}
+
+/// What a script can ask of its call.
+pub trait CallControl: Send {
+    fn now(&self) -> Instant;
+    fn answer(&mut self) -> Result<(), CallEnded>;
+    /// 180, or 183 with early media when `early_media`.
+    fn ring(&mut self, early_media: bool) -> Result<(), CallEnded>;
+    fn reject(&mut self, code: u16) -> Result<(), CallEnded>;
+    fn hangup(&mut self);
+    /// Starts playing `prompts` back to back; `interruptible` makes the media
+    /// path stop at the first key (within one 20 ms frame) on its own.
+    fn play(&mut self, id: u64, prompts: Vec<Arc<Prompt>>, interruptible: bool) -> Result<(), CallEnded>;
+    fn stop_play(&mut self, id: u64);
+    /// The next event, waiting at most `timeout` (None: forever). `None` on
+    /// timeout.
+    fn next_event(&mut self, timeout: Option<Duration>) -> Option<CallEvent>;
+    /// Looks up a prompt by name.
+    fn prompt(&self, name: &str) -> Result<Arc<Prompt>, String>;
+    /// A result the script stores with the call.
+    fn set_result(&mut self, key: &str, value: &str);
+    fn is_answered(&self) -> bool;
+    /// True once the call has ended; cheap, polled while a script computes.
+    fn is_gone(&self) -> bool;
+}

@@ -1,0 +1,419 @@
+//! Media workers: a few OS threads, each serving many calls on one fixed
+//! 20 ms tick — drain every call's sockets, run the RTP session and the
+//! DTMF receiver, then send each call its next frame (a slice of a
+//! pre-encoded prompt, or silence). One wake-up serves hundreds of calls;
+//! nothing on this path allocates or takes a lock per packet.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+
+use crate::call::control::{CallEvent, DigitSource};
+use crate::media::codec::Codec;
+use crate::media::ports::{PortAllocator, PortPair};
+use crate::media::prompt::Prompt;
+use crate::media::rfc4733;
+use crate::media::rtp_session::{Inbound, RtpSession, RtpSessionConfig};
+use crate::sip::endpoint::CallRef;
+
+/// One frame period.
+pub const TICK: Duration = Duration::from_millis(20);
+const SAMPLES_PER_FRAME: u32 = 160;
+
+/// Everything a worker needs to take a call.
+pub struct MediaCallSetup {
+    pub call: CallRef,
+    pub ports: PortPair,
+    pub session: RtpSessionConfig,
+    pub codec: Codec,
+    /// False until the remote address is known (see `Configure`).
+    pub configured: bool,
+    pub events: Sender<CallEvent>,
+    pub allocator: Arc<PortAllocator>,
+}
+
+pub enum MediaCommand {
+    Add(Box<MediaCallSetup>),
+    /// Start sending RTP (answer or early media).
+    Start { call: CallRef },
+    /// The negotiated media, when it was not known at `Add` (an INVITE
+    /// without SDP gets its answer in the ACK).
+    Configure {
+        call: CallRef,
+        session: RtpSessionConfig,
+        codec: Codec,
+    },
+    /// A key press that came by signalling (SIP INFO).
+    Digit {
+        call: CallRef,
+        digit: char,
+        source: DigitSource,
+    },
+    /// A new remote address from SDP (answer in the ACK, re-INVITE).
+    SetRemote {
+        call: CallRef,
+        rtp: SocketAddr,
+        rtcp: SocketAddr,
+    },
+    Play {
+        call: CallRef,
+        id: u64,
+        prompts: Vec<Arc<Prompt>>,
+        interruptible: bool,
+    },
+    StopPlay { call: CallRef, id: u64 },
+    /// The call ended: send RTCP BYE, close the sockets, free the ports.
+    Remove { call: CallRef },
+    /// Ends the worker thread.
+    Shutdown,
+}
+
+struct Playback {
+    id: u64,
+    prompts: Vec<Arc<Prompt>>,
+    prompt: usize,
+    frame: usize,
+    interruptible: bool,
+}
+
+struct MediaCall {
+    ports: PortPair,
+    session: RtpSession,
+    dtmf: rfc4733::Receiver,
+    codec: Codec,
+    events: Sender<CallEvent>,
+    allocator: Arc<PortAllocator>,
+    sending: bool,
+    configured: bool,
+    playback: Option<Playback>,
+    silence: [u8; 160],
+}
+
+impl Drop for MediaCall {
+    fn drop(&mut self) {
+        self.allocator.release(self.ports.port);
+    }
+}
+
+impl MediaCall {
+    fn on_digit(&mut self, digit: char, source: DigitSource) {
+        let _ = self.events.send(CallEvent::Digit { digit, source });
+        if self.playback.as_ref().is_some_and(|p| p.interruptible) {
+            if let Some(p) = self.playback.take() {
+                let _ = self.events.send(CallEvent::PlayDone {
+                    id: p.id,
+                    interrupted: true,
+                });
+            }
+        }
+    }
+
+    /// Drains both sockets.
+    fn receive(&mut self, now: Instant, buf: &mut [u8]) {
+        loop {
+            let (n, from) = match self.ports.rtp.recv_from(buf) {
+                Ok(x) => x,
+                Err(_) => break,
+            };
+            let Some(datagram) = buf.get(..n) else { break };
+            let digit = match self.session.handle_rtp(now, from, datagram) {
+                Inbound::TelephoneEvent {
+                    seq,
+                    timestamp,
+                    ssrc,
+                    marker,
+                    payload,
+                } => self
+                    .dtmf
+                    .handle(now, ssrc, seq, timestamp, marker, payload)
+                    .map(|e| e.digit),
+                Inbound::Audio { .. } | Inbound::Dropped(_) => None,
+            };
+            if let Some(d) = digit {
+                self.on_digit(d, DigitSource::Rfc4733);
+            }
+        }
+        while let Ok((n, from)) = self.ports.rtcp.recv_from(buf) {
+            if let Some(d) = buf.get(..n) {
+                self.session.handle_rtcp(now, from, d);
+            }
+        }
+    }
+
+    /// The next 20 ms of audio to send.
+    fn next_frame(&mut self) -> &[u8] {
+        let mut finished = None;
+        if let Some(p) = self.playback.as_mut() {
+            loop {
+                let Some(prompt) = p.prompts.get(p.prompt) else {
+                    finished = Some(p.id);
+                    break;
+                };
+                if p.frame < prompt.frame_count() {
+                    break;
+                }
+                p.prompt += 1;
+                p.frame = 0;
+            }
+        }
+        if let Some(id) = finished {
+            self.playback = None;
+            let _ = self.events.send(CallEvent::PlayDone {
+                id,
+                interrupted: false,
+            });
+        }
+        match self.playback.as_mut() {
+            Some(p) => {
+                let frame = p
+                    .prompts
+                    .get(p.prompt)
+                    .and_then(|pr| pr.frame(self.codec, p.frame));
+                p.frame += 1;
+                frame.unwrap_or(&self.silence)
+            }
+            None => &self.silence,
+        }
+    }
+
+    fn send(&mut self, now: Instant, out: &mut [u8]) {
+        if self.sending && self.configured {
+            let mut payload = [0u8; 160];
+            let frame = self.next_frame();
+            let len = frame.len().min(payload.len());
+            payload[..len].copy_from_slice(&frame[..len]);
+            if let Some(n) = self.session.write_audio(now, &payload[..len], SAMPLES_PER_FRAME, out) {
+                if let Some(pkt) = out.get(..n) {
+                    let _ = self.ports.rtp.send_to(pkt, self.session.remote_rtp());
+                }
+            }
+        }
+        if self.session.poll_timeout().is_some_and(|t| t <= now) {
+            if let Some(n) = self.session.poll_rtcp(now, out) {
+                if let Some(pkt) = out.get(..n) {
+                    let _ = self.ports.rtcp.send_to(pkt, self.session.remote_rtcp());
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, out: &mut [u8]) {
+        if let Some(n) = self.session.write_bye(out) {
+            if let Some(pkt) = out.get(..n) {
+                let _ = self.ports.rtcp.send_to(pkt, self.session.remote_rtcp());
+            }
+        }
+    }
+}
+
+struct Worker {
+    rx: Receiver<MediaCommand>,
+    calls: HashMap<CallRef, MediaCall>,
+    recv_buf: Vec<u8>,
+    send_buf: Vec<u8>,
+}
+
+impl Worker {
+    fn apply(&mut self, cmd: MediaCommand, now: Instant) -> bool {
+        match cmd {
+            MediaCommand::Add(setup) => {
+                let s = *setup;
+                let silence = [s.codec.silence_byte(); 160];
+                self.calls.insert(
+                    s.call,
+                    MediaCall {
+                        ports: s.ports,
+                        session: RtpSession::new(s.session, now),
+                        dtmf: rfc4733::Receiver::new(),
+                        codec: s.codec,
+                        events: s.events,
+                        allocator: s.allocator,
+                        sending: false,
+                        configured: s.configured,
+                        playback: None,
+                        silence,
+                    },
+                );
+            }
+            MediaCommand::Start { call } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.sending = true;
+                }
+            }
+            MediaCommand::Configure {
+                call,
+                session,
+                codec,
+            } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.session = RtpSession::new(session, now);
+                    c.codec = codec;
+                    c.silence = [codec.silence_byte(); 160];
+                    c.configured = true;
+                }
+            }
+            MediaCommand::Digit {
+                call,
+                digit,
+                source,
+            } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.on_digit(digit, source);
+                }
+            }
+            MediaCommand::SetRemote { call, rtp, rtcp } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.session.set_remote(rtp, rtcp);
+                }
+            }
+            MediaCommand::Play {
+                call,
+                id,
+                prompts,
+                interruptible,
+            } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    if let Some(old) = c.playback.take() {
+                        let _ = c.events.send(CallEvent::PlayDone {
+                            id: old.id,
+                            interrupted: true,
+                        });
+                    }
+                    c.playback = Some(Playback {
+                        id,
+                        prompts,
+                        prompt: 0,
+                        frame: 0,
+                        interruptible,
+                    });
+                }
+            }
+            MediaCommand::StopPlay { call, id } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    if c.playback.as_ref().is_some_and(|p| p.id == id) {
+                        c.playback = None;
+                        let _ = c.events.send(CallEvent::PlayDone {
+                            id,
+                            interrupted: true,
+                        });
+                    }
+                }
+            }
+            MediaCommand::Remove { call } => {
+                if let Some(mut c) = self.calls.remove(&call) {
+                    c.close(&mut self.send_buf);
+                }
+            }
+            MediaCommand::Shutdown => return false,
+        }
+        true
+    }
+
+    fn run(mut self) {
+        let mut next_tick = Instant::now();
+        loop {
+            let now = Instant::now();
+            loop {
+                match self.rx.try_recv() {
+                    Ok(cmd) => {
+                        if !self.apply(cmd, now) {
+                            return;
+                        }
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            }
+            for call in self.calls.values_mut() {
+                call.receive(now, &mut self.recv_buf);
+                call.send(now, &mut self.send_buf);
+            }
+            next_tick += TICK;
+            let after = Instant::now();
+            if next_tick <= after {
+                // Overloaded or descheduled: keep the cadence, drop the debt.
+                next_tick = after + TICK;
+            }
+            // Commands are applied as they arrive, so a play starts or stops
+            // without waiting for the tick; the tick schedule is kept.
+            loop {
+                let wait = next_tick.saturating_duration_since(Instant::now());
+                if wait.is_zero() {
+                    break;
+                }
+                match self.rx.recv_timeout(wait) {
+                    Ok(cmd) => {
+                        if !self.apply(cmd, Instant::now()) {
+                            return;
+                        }
+                    }
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => break,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        }
+    }
+}
+
+/// The pool of media workers; calls are spread round-robin.
+pub struct MediaPool {
+    workers: Vec<Sender<MediaCommand>>,
+    next: AtomicUsize,
+    handles: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl MediaPool {
+    /// Starts `n` workers (0: one per core).
+    pub fn start(n: usize) -> std::io::Result<MediaPool> {
+        let n = if n == 0 {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        } else {
+            n
+        };
+        let mut workers = Vec::with_capacity(n);
+        let mut handles = Vec::with_capacity(n);
+        for i in 0..n {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let w = Worker {
+                rx,
+                calls: HashMap::new(),
+                recv_buf: vec![0; 2048],
+                send_buf: vec![0; 2048],
+            };
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("media-{i}"))
+                    .spawn(move || w.run())?,
+            );
+            workers.push(tx);
+        }
+        Ok(MediaPool {
+            workers,
+            next: AtomicUsize::new(0),
+            handles: std::sync::Mutex::new(handles),
+        })
+    }
+
+    /// Hands a call to a worker; returns that worker's command channel.
+    pub fn add(&self, setup: MediaCallSetup) -> Option<Sender<MediaCommand>> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len().max(1);
+        let tx = self.workers.get(i)?.clone();
+        tx.send(MediaCommand::Add(Box::new(setup))).ok()?;
+        Some(tx)
+    }
+
+    pub fn shutdown(&self) {
+        for w in &self.workers {
+            let _ = w.send(MediaCommand::Shutdown);
+        }
+        if let Ok(mut h) = self.handles.lock() {
+            for h in h.drain(..) {
+                let _ = h.join();
+            }
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The call-flow verbs as Rhai functions. The engine is shared by every
+//! call, so a verb finds its call through a thread-local: each running
+//! script has its own OS thread (see `runner`), which makes the thread the
+//! call's identity while the script runs.
+
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position};
+
+use crate::script::verbs::{GatherOptions, Session, VerbError};
+
+/// Marker values a terminated script carries, so the runner can tell a
+/// normal end from a limit or an error.
+pub const END_HANGUP: &str = "rivr:hangup";
+pub const END_CALLER_GONE: &str = "rivr:caller-hung-up";
+pub const END_STUCK: &str = "rivr:stuck";
+pub const END_TIME: &str = "rivr:time-limit";
+
+/// The per-thread state of the running script.
+pub struct Running {
+    pub session: Session,
+    pub call_id: String,
+    pub deadline: Instant,
+    pub ops_now: u64,
+    pub ops_at_last_verb: u64,
+    pub max_ops_between_verbs: u64,
+    /// Set by a verb once the call is over; makes the next op stop.
+    pub stop: Option<&'static str>,
+}
+
+thread_local! {
+    static RUNNING: RefCell<Option<Running>> = const { RefCell::new(None) };
+}
+
+/// Installs the state for the script about to run on this thread.
+pub fn install(r: Running) {
+    RUNNING.with(|c| *c.borrow_mut() = Some(r));
+}
+
+/// Takes the state back after the script ended.
+pub fn uninstall() -> Option<Running> {
+    RUNNING.with(|c| c.borrow_mut().take())
+}
+
+fn with<T>(f: impl FnOnce(&mut Running) -> Result<T, VerbError>) -> Result<T, Box<EvalAltResult>> {
+    RUNNING.with(|c| {
+        let mut guard = c.borrow_mut();
+        let Some(r) = guard.as_mut() else {
+            return Err(runtime("verbs are only available inside a call"));
+        };
+        r.ops_at_last_verb = r.ops_now;
+        f(r).map_err(|e| match e {
+            VerbError::CallEnded => terminated(END_CALLER_GONE),
+            VerbError::HungUp => terminated(END_HANGUP),
+            VerbError::BadArgument(m) => runtime(&m),
+        })
+    })
+}
+
+fn runtime(msg: &str) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(msg.into(), Position::NONE))
+}
+
+fn terminated(tag: &'static str) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorTerminated(tag.into(), Position::NONE))
+}
+
+/// Checked on Rhai's progress hook: a stuck loop, the wall-clock budget, or
+/// a call that ended while the script computes stop the script.
+fn on_progress(ops: u64) -> Option<Dynamic> {
+    RUNNING.with(|c| {
+        let mut guard = c.try_borrow_mut().ok()?;
+        let r = guard.as_mut()?;
+        r.ops_now = ops;
+        if let Some(tag) = r.stop {
+            return Some(tag.into());
+        }
+        if ops.saturating_sub(r.ops_at_last_verb) > r.max_ops_between_verbs {
+            return Some(END_STUCK.into());
+        }
+        if ops % 1024 == 0 {
+            if r.session.control().is_gone() {
+                return Some(END_CALLER_GONE.into());
+            }
+            if Instant::now() >= r.deadline {
+                return Some(END_TIME.into());
+            }
+        }
+        None
+    })
+}
+
+fn prompt_names(v: &Dynamic) -> Result<Vec<String>, VerbError> {
+    if let Some(s) = v.clone().try_cast::<rhai::ImmutableString>() {
+        return Ok(vec![s.to_string()]);
+    }
+    if let Some(a) = v.clone().try_cast::<Array>() {
+        return a
+            .into_iter()
+            .map(|x| {
+                x.try_cast::<rhai::ImmutableString>()
+                    .map(|s| s.to_string())
+                    .ok_or_else(|| VerbError::BadArgument("play: a list of prompt names must hold strings".into()))
+            })
+            .collect();
+    }
+    Err(VerbError::BadArgument(format!(
+        "play: expected a prompt name or a list of names, got {}",
+        v.type_name()
+    )))
+}
+
+fn opt_ms(m: &Map, key: &str, default: Duration) -> Result<Duration, VerbError> {
+    match m.get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .as_int()
+            .ok()
+            .filter(|n| (0..=3_600_000).contains(n))
+            .map(|n| Duration::from_millis(n as u64))
+            .ok_or_else(|| VerbError::BadArgument(format!("{key}: expected milliseconds (0 to 3600000)"))),
+    }
+}
+
+fn gather_options(m: &Map) -> Result<GatherOptions, VerbError> {
+    let d = GatherOptions::default();
+    for k in m.keys() {
+        if !["prompt", "max_digits", "timeout", "inter_digit_timeout", "finish_on"].contains(&k.as_str()) {
+            return Err(VerbError::BadArgument(format!("gather: unknown option {k:?}")));
+        }
+    }
+    let prompt = match m.get("prompt") {
+        Some(p) => prompt_names(p)?,
+        None => Vec::new(),
+    };
+    let max_digits = match m.get("max_digits") {
+        None => d.max_digits,
+        Some(v) => v
+            .as_int()
+            .ok()
+            .filter(|n| (1..=128).contains(n))
+            .map(|n| n as usize)
+            .ok_or_else(|| VerbError::BadArgument("max_digits: expected 1 to 128".into()))?,
+    };
+    let finish_on = match m.get("finish_on") {
+        None => d.finish_on.clone(),
+        Some(v) => v
+            .clone()
+            .try_cast::<rhai::ImmutableString>()
+            .map(|s| s.to_string())
+            .ok_or_else(|| VerbError::BadArgument("finish_on: expected a string of keys".into()))?,
+    };
+    Ok(GatherOptions {
+        prompt,
+        max_digits,
+        timeout: opt_ms(m, "timeout", d.timeout)?,
+        inter_digit_timeout: opt_ms(m, "inter_digit_timeout", d.inter_digit_timeout)?,
+        finish_on,
+    })
+}
+
+fn key_string(k: Option<char>) -> String {
+    k.map(String::from).unwrap_or_default()
+}
+
+fn play_with(names: Dynamic, opts: Option<Map>) -> Result<String, Box<EvalAltResult>> {
+    with(|r| {
+        let names = prompt_names(&names)?;
+        let interrupt = match &opts {
+            None => false,
+            Some(m) => {
+                for k in m.keys() {
+                    if k.as_str() != "interrupt" {
+                        return Err(VerbError::BadArgument(format!("play: unknown option {k:?}")));
+                    }
+                }
+                m.get("interrupt").map(|v| v.as_bool().unwrap_or(false)).unwrap_or(false)
+            }
+        };
+        Ok(key_string(r.session.play(&names, interrupt)?))
+    })
+}
+
+/// Registers every verb on the shared engine.
+pub fn register(engine: &mut Engine) {
+    engine.on_progress(on_progress);
+    engine.register_fn("answer", || with(|r| Ok(r.session.control().answer()?)));
+    engine.register_fn("ring", || with(|r| Ok(r.session.control().ring(false)?)));
+    engine.register_fn("progress", || with(|r| Ok(r.session.control().ring(true)?)));
+    engine.register_fn("reject", |code: i64| {
+        with(|r| {
+            if !(300..700).contains(&code) {
+                return Err(VerbError::BadArgument(format!("reject: {code} is not a final error code (300-699)")));
+            }
+            if r.session.control().is_answered() {
+                return Err(VerbError::BadArgument("reject: the call is already answered; use hangup()".into()));
+            }
+            r.session.control().reject(code as u16)?;
+            Err(VerbError::HungUp)
+        })
+    });
+    engine.register_fn("hangup", || {
+        with(|r| {
+            r.session.control().hangup();
+            Err::<(), _>(VerbError::HungUp)
+        })
+    });
+    engine.register_fn("play", |names: Dynamic| play_with(names, None));
+    engine.register_fn("play", |names: Dynamic, opts: Map| play_with(names, Some(opts)));
+    engine.register_fn("gather", |opts: Map| {
+        with(|r| {
+            let o = gather_options(&opts)?;
+            r.session.gather(&o)
+        })
+    });
+    engine.register_fn("gather", || with(|r| r.session.gather(&GatherOptions::default())));
+    engine.register_fn("sleep", |ms: i64| {
+        with(|r| {
+            if !(0..=3_600_000).contains(&ms) {
+                return Err(VerbError::BadArgument("sleep: expected 0 to 3600000 ms".into()));
+            }
+            r.session.sleep(Duration::from_millis(ms as u64))
+        })
+    });
+    engine.register_fn("say_digits", |s: &str| {
+        with(|r| {
+            let names: Vec<String> = s
+                .chars()
+                .filter(char::is_ascii_digit)
+                .map(|c| format!("digits/{c}"))
+                .collect();
+            if names.is_empty() {
+                return Ok(());
+            }
+            r.session.play(&names, false).map(|_| ())
+        })
+    });
+    engine.register_fn("log", |msg: Dynamic| {
+        with(|r| {
+            tracing::info!(call = %r.call_id, script_log = %msg, "script");
+            Ok(())
+        })
+    });
+    engine.register_fn("set_result", |key: &str, value: Dynamic| {
+        with(|r| {
+            if key.is_empty() || key.len() > 64 {
+                return Err(VerbError::BadArgument("set_result: the key must be 1 to 64 characters".into()));
+            }
+            r.session.control().set_result(key, &value.to_string());
+            Ok(())
+        })
+    });
+}

@@ -1,0 +1,151 @@
+//! The one shared Rhai engine, its limits, and the compiled-script cache.
+//! Each script is compiled once and its AST shared between calls; a changed
+//! file is recompiled on the next call that uses it (hot reload).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use dashmap::DashMap;
+use rhai::{Engine, AST};
+
+use crate::config::ScriptConfig;
+
+/// A script that cannot be loaded or that failed, with where.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ScriptError {
+    #[error("{file}: cannot read: {reason}")]
+    Read { file: String, reason: String },
+    #[error("{file}:{line}:{col}: {message}")]
+    At {
+        file: String,
+        line: usize,
+        col: usize,
+        message: String,
+    },
+    #[error("{file}: {message}")]
+    NoPosition { file: String, message: String },
+}
+
+impl ScriptError {
+    pub(crate) fn from_position(file: &Path, pos: rhai::Position, message: String) -> Self {
+        let file = file.display().to_string();
+        match (pos.line(), pos.position()) {
+            (Some(line), col) => ScriptError::At {
+                file,
+                line,
+                col: col.unwrap_or(0),
+                message,
+            },
+            _ => ScriptError::NoPosition { file, message },
+        }
+    }
+}
+
+/// Builds the shared engine: limits on, no file or network access (Rhai has
+/// none unless a verb provides it), verbs registered.
+pub fn build_engine(limits: &ScriptConfig) -> Engine {
+    let mut engine = Engine::new();
+    engine.set_max_operations(limits.max_operations);
+    engine.set_max_call_levels(48);
+    engine.set_max_expr_depths(64, 32);
+    engine.set_max_string_size(64 * 1024);
+    engine.set_max_array_size(10_000);
+    engine.set_max_map_size(10_000);
+    engine.set_max_variables(1_000);
+    engine.set_max_functions(1_000);
+    engine.set_max_modules(0);
+    engine.disable_symbol("eval");
+    crate::script::api::register(&mut engine);
+    engine
+}
+
+struct Compiled {
+    modified: Option<SystemTime>,
+    ast: Arc<AST>,
+}
+
+/// The engine plus every compiled script.
+pub struct ScriptCache {
+    engine: Arc<Engine>,
+    limits: ScriptConfig,
+    compiled: DashMap<PathBuf, Compiled>,
+}
+
+impl ScriptCache {
+    pub fn new(limits: ScriptConfig) -> Self {
+        ScriptCache {
+            engine: Arc::new(build_engine(&limits)),
+            limits,
+            compiled: DashMap::new(),
+        }
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub fn limits(&self) -> &ScriptConfig {
+        &self.limits
+    }
+
+    /// The compiled script, recompiled if the file changed since.
+    pub fn get(&self, path: &Path) -> Result<Arc<AST>, ScriptError> {
+        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        if let Some(c) = self.compiled.get(path) {
+            if c.modified == modified {
+                return Ok(c.ast.clone());
+            }
+        }
+        let ast = Arc::new(compile(&self.engine, path)?);
+        self.compiled.insert(
+            path.to_path_buf(),
+            Compiled {
+                modified,
+                ast: ast.clone(),
+            },
+        );
+        Ok(ast)
+    }
+}
+
+/// Compiles one file; errors carry file:line:col.
+pub fn compile(engine: &Engine, path: &Path) -> Result<AST, ScriptError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScriptError::Read {
+        file: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let mut ast = engine
+        .compile(&text)
+        .map_err(|e| ScriptError::from_position(path, e.position(), e.err_type().to_string()))?;
+    ast.set_source(path.display().to_string());
+    Ok(ast)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> ScriptConfig {
+        ScriptConfig {
+            max_operations: 1_000_000,
+            max_duration_ms: 10_000,
+            max_operations_between_verbs: 100_000,
+        }
+    }
+
+    #[test]
+    fn syntax_error_names_file_line_and_column() {
+        let dir = std::env::temp_dir().join(format!("rivr-engine-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("bad.rhai");
+        std::fs::write(&f, "answer();\nlet x = ;\n").unwrap();
+        let e = compile(&build_engine(&limits()), &f).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}:2:9:", f.display())), "{e}");
+        std::fs::write(&f, "answer();\n").unwrap();
+        let cache = ScriptCache::new(limits());
+        let a1 = cache.get(&f).unwrap();
+        let a2 = cache.get(&f).unwrap();
+        assert!(Arc::ptr_eq(&a1, &a2), "compiled once, shared");
+    }
+}

@@ -1,0 +1,215 @@
+//! The meaning of the call-flow verbs that wait: `play`, `gather`, `sleep`.
+//! Written over `CallControl`, so the timing rules are tested with a virtual
+//! clock. The rules are in `docs/scripts.md` ("gather timing").
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::call::control::{CallControl, CallEnded, CallEvent};
+
+/// Keys kept for the next `gather`/interruptible `play` (type-ahead).
+pub const TYPEAHEAD_MAX: usize = 32;
+
+/// Why a verb did not complete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerbError {
+    #[error("the caller hung up")]
+    CallEnded,
+    /// The script asked to hang up; the flow ends here.
+    #[error("hangup")]
+    HungUp,
+    #[error("{0}")]
+    BadArgument(String),
+}
+
+impl From<CallEnded> for VerbError {
+    fn from(_: CallEnded) -> Self {
+        VerbError::CallEnded
+    }
+}
+
+/// `gather` options, with their defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatherOptions {
+    pub prompt: Vec<String>,
+    pub max_digits: usize,
+    /// Wait for the first key after the prompt ends.
+    pub timeout: Duration,
+    /// Wait for each further key after a key.
+    pub inter_digit_timeout: Duration,
+    pub finish_on: String,
+}
+
+impl Default for GatherOptions {
+    fn default() -> Self {
+        GatherOptions {
+            prompt: Vec::new(),
+            max_digits: 20,
+            timeout: Duration::from_millis(5000),
+            inter_digit_timeout: Duration::from_millis(3000),
+            finish_on: "#".into(),
+        }
+    }
+}
+
+/// A script's view of its call: the control channel plus the type-ahead
+/// buffer and play ids.
+pub struct Session {
+    ctl: Box<dyn CallControl>,
+    typeahead: VecDeque<char>,
+    next_play_id: u64,
+    ended: bool,
+}
+
+impl Session {
+    pub fn new(ctl: Box<dyn CallControl>) -> Self {
+        Session {
+            ctl,
+            typeahead: VecDeque::with_capacity(TYPEAHEAD_MAX),
+            next_play_id: 1,
+            ended: false,
+        }
+    }
+
+    pub fn control(&mut self) -> &mut dyn CallControl {
+        self.ctl.as_mut()
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    fn check(&self) -> Result<(), VerbError> {
+        if self.ended {
+            Err(VerbError::CallEnded)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn buffer(&mut self, d: char) {
+        if self.typeahead.len() < TYPEAHEAD_MAX {
+            self.typeahead.push_back(d);
+        }
+    }
+
+    /// Waits for the next event until `deadline`; a hangup ends the session.
+    fn wait(&mut self, deadline: Option<Instant>) -> Result<Option<CallEvent>, VerbError> {
+        let timeout = deadline.map(|d| d.saturating_duration_since(self.ctl.now()));
+        match self.ctl.next_event(timeout) {
+            Some(CallEvent::Hangup) => {
+                self.ended = true;
+                Err(VerbError::CallEnded)
+            }
+            other => Ok(other),
+        }
+    }
+
+    fn start_play(&mut self, names: &[String], interruptible: bool) -> Result<u64, VerbError> {
+        let mut prompts = Vec::with_capacity(names.len());
+        for n in names {
+            prompts.push(self.ctl.prompt(n).map_err(VerbError::BadArgument)?);
+        }
+        let id = self.next_play_id;
+        self.next_play_id += 1;
+        self.ctl.play(id, prompts, interruptible)?;
+        Ok(id)
+    }
+
+    /// Plays prompts to the end. With `interrupt`, the first key (or one
+    /// already typed ahead) stops it and is returned.
+    pub fn play(&mut self, names: &[String], interrupt: bool) -> Result<Option<char>, VerbError> {
+        self.check()?;
+        if interrupt {
+            if let Some(d) = self.typeahead.pop_front() {
+                return Ok(Some(d));
+            }
+        }
+        let id = self.start_play(names, interrupt)?;
+        loop {
+            match self.wait(None)? {
+                Some(CallEvent::Digit { digit, .. }) if interrupt => {
+                    self.ctl.stop_play(id);
+                    return Ok(Some(digit));
+                }
+                Some(CallEvent::Digit { digit, .. }) => self.buffer(digit),
+                Some(CallEvent::PlayDone { id: done, .. }) if done == id => return Ok(None),
+                _ => {}
+            }
+        }
+    }
+
+    /// Silence for `ms`; keys pressed meanwhile are kept for the next gather.
+    pub fn sleep(&mut self, ms: Duration) -> Result<(), VerbError> {
+        self.check()?;
+        let deadline = self.ctl.now() + ms;
+        while self.ctl.now() < deadline {
+            if let Some(CallEvent::Digit { digit, .. }) = self.wait(Some(deadline))? {
+                self.buffer(digit);
+            }
+        }
+        Ok(())
+    }
+
+    /// Collects keys; see `docs/scripts.md` for the timing rules.
+    pub fn gather(&mut self, opts: &GatherOptions) -> Result<String, VerbError> {
+        self.check()?;
+        if opts.max_digits == 0 {
+            return Err(VerbError::BadArgument("gather: max_digits must be at least 1".into()));
+        }
+        let mut digits = String::new();
+        // Returns true when the gather is complete.
+        let take = |digits: &mut String, d: char| -> bool {
+            if opts.finish_on.contains(d) {
+                return true;
+            }
+            digits.push(d);
+            digits.len() >= opts.max_digits
+        };
+        while let Some(d) = self.typeahead.pop_front() {
+            if take(&mut digits, d) {
+                return Ok(digits);
+            }
+        }
+        let mut playing = None;
+        if digits.is_empty() && !opts.prompt.is_empty() {
+            playing = Some(self.start_play(&opts.prompt, true)?);
+        }
+        let mut deadline = match (playing, digits.is_empty()) {
+            (Some(_), _) => None,
+            (None, true) => Some(self.ctl.now() + opts.timeout),
+            (None, false) => Some(self.ctl.now() + opts.inter_digit_timeout),
+        };
+        loop {
+            match self.wait(deadline)? {
+                None => {
+                    if deadline.is_some_and(|d| self.ctl.now() >= d) {
+                        return Ok(digits);
+                    }
+                }
+                Some(CallEvent::Digit { digit, .. }) => {
+                    if let Some(id) = playing.take() {
+                        self.ctl.stop_play(id);
+                    }
+                    if take(&mut digits, digit) {
+                        return Ok(digits);
+                    }
+                    deadline = Some(self.ctl.now() + opts.inter_digit_timeout);
+                }
+                Some(CallEvent::PlayDone { id, .. }) if Some(id) == playing => {
+                    playing = None;
+                    let wait = if digits.is_empty() {
+                        opts.timeout
+                    } else {
+                        opts.inter_digit_timeout
+                    };
+                    deadline = Some(self.ctl.now() + wait);
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

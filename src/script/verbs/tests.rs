@@ -1,0 +1,239 @@
+//! Gather/play timing on a virtual clock: a fake call whose caller presses
+//! keys at fixed times and whose prompts last a fixed time.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::call::control::{CallControl, CallEnded, CallEvent, DigitSource};
+use crate::media::prompt::Prompt;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Every prompt in the fake lasts this long.
+const PROMPT_MS: u64 = 2000;
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+struct FakeCall {
+    t0: Instant,
+    now: Instant,
+    /// Caller actions: (time since t0, event). 'H' is a hangup.
+    script: VecDeque<(Duration, CallEvent)>,
+    /// (id, ends at, interruptible)
+    playing: Option<(u64, Instant, bool)>,
+    log: Log,
+}
+
+impl FakeCall {
+    fn new(keys: &[(u64, char)]) -> (Self, Log) {
+        let t0 = Instant::now();
+        let log: Log = Arc::new(Mutex::new(Vec::new()));
+        let script = keys
+            .iter()
+            .map(|&(at, d)| {
+                let ev = if d == 'H' {
+                    CallEvent::Hangup
+                } else {
+                    CallEvent::Digit {
+                        digit: d,
+                        source: DigitSource::Simulated,
+                    }
+                };
+                (ms(at), ev)
+            })
+            .collect();
+        let fake = FakeCall {
+            t0,
+            now: t0,
+            script,
+            playing: None,
+            log: log.clone(),
+        };
+        (fake, log)
+    }
+
+    fn note(&self, what: String) {
+        let t = (self.now - self.t0).as_millis();
+        self.log.lock().unwrap().push(format!("{t} {what}"));
+    }
+}
+
+impl CallControl for FakeCall {
+    fn now(&self) -> Instant {
+        self.now
+    }
+    fn answer(&mut self) -> Result<(), CallEnded> {
+        Ok(())
+    }
+    fn ring(&mut self, _: bool) -> Result<(), CallEnded> {
+        Ok(())
+    }
+    fn reject(&mut self, _: u16) -> Result<(), CallEnded> {
+        Ok(())
+    }
+    fn hangup(&mut self) {}
+    fn play(&mut self, id: u64, prompts: Vec<Arc<Prompt>>, interruptible: bool) -> Result<(), CallEnded> {
+        let len = PROMPT_MS * prompts.len() as u64;
+        self.playing = Some((id, self.now + ms(len), interruptible));
+        self.note(format!("play {id}"));
+        Ok(())
+    }
+    fn stop_play(&mut self, id: u64) {
+        if self.playing.is_some_and(|p| p.0 == id) {
+            self.playing = None;
+            self.note(format!("stop {id}"));
+        }
+    }
+    fn next_event(&mut self, timeout: Option<Duration>) -> Option<CallEvent> {
+        let limit = timeout.map(|t| self.now + t);
+        let next_key = self.script.front().map(|(at, _)| self.t0 + *at);
+        let play_end = self.playing.map(|p| p.1);
+        let first = [next_key, play_end].into_iter().flatten().min();
+        match (first, limit) {
+            (Some(t), l) if l.is_none_or(|l| t <= l) => {
+                self.now = self.now.max(t);
+                if Some(t) == play_end && next_key.is_none_or(|k| k > t) {
+                    let (id, _, _) = self.playing.take().unwrap();
+                    self.note(format!("done {id}"));
+                    return Some(CallEvent::PlayDone { id, interrupted: false });
+                }
+                let (_, ev) = self.script.pop_front().unwrap();
+                if let CallEvent::Digit { digit, .. } = &ev {
+                    self.note(format!("key {digit}"));
+                    if let Some((id, _, true)) = self.playing {
+                        // the media path stops an interruptible play by itself
+                        self.playing = None;
+                        let at = self.now - self.t0;
+                        self.script
+                            .push_front((at, CallEvent::PlayDone { id, interrupted: true }));
+                    }
+                }
+                Some(ev)
+            }
+            (_, Some(l)) => {
+                self.now = l;
+                None
+            }
+            (_, None) => Some(CallEvent::Hangup),
+        }
+    }
+    fn prompt(&self, name: &str) -> Result<Arc<Prompt>, String> {
+        Ok(Arc::new(Prompt::from_pcm_8k(
+            name,
+            vec![0; 8 * PROMPT_MS as usize],
+        )))
+    }
+    fn set_result(&mut self, _: &str, _: &str) {}
+    fn is_answered(&self) -> bool {
+        true
+    }
+    fn is_gone(&self) -> bool {
+        false
+    }
+}
+
+fn gather(keys: &[(u64, char)], opts: GatherOptions) -> (Result<String, VerbError>, u64, Vec<String>) {
+    let (fake, log) = FakeCall::new(keys);
+    let t0 = fake.t0;
+    let mut s = Session::new(Box::new(fake));
+    let r = s.gather(&opts);
+    let elapsed = (s.control().now() - t0).as_millis() as u64;
+    let log = log.lock().unwrap().clone();
+    (r, elapsed, log)
+}
+
+fn opts(max_digits: usize) -> GatherOptions {
+    GatherOptions {
+        prompt: vec!["menu".into()],
+        max_digits,
+        timeout: ms(5000),
+        inter_digit_timeout: ms(3000),
+        finish_on: "#".into(),
+    }
+}
+
+#[test]
+fn no_key_times_out_after_prompt_plus_timeout() {
+    let (r, t, _) = gather(&[], opts(1));
+    assert_eq!(r.unwrap(), "");
+    assert_eq!(t, PROMPT_MS + 5000, "timeout counts from the end of the prompt");
+}
+
+#[test]
+fn key_during_prompt_stops_it_and_returns_at_max_digits() {
+    let (r, t, log) = gather(&[(700, '2')], opts(1));
+    assert_eq!(r.unwrap(), "2");
+    assert_eq!(t, 700);
+    assert!(log.contains(&"700 key 2".to_string()), "{log:?}");
+    assert!(!log.iter().any(|l| l.contains("done")), "the prompt never played to its end: {log:?}");
+}
+
+#[test]
+fn inter_digit_timeout_ends_a_partial_entry() {
+    let (r, t, _) = gather(&[(2500, '1'), (4000, '2')], opts(4));
+    assert_eq!(r.unwrap(), "12");
+    assert_eq!(t, 4000 + 3000);
+}
+
+#[test]
+fn finish_key_ends_and_is_not_returned() {
+    let (r, t, _) = gather(&[(2100, '4'), (2200, '2'), (2300, '#')], opts(10));
+    assert_eq!(r.unwrap(), "42");
+    assert_eq!(t, 2300);
+    let (r, _, _) = gather(&[(2100, '#')], opts(10));
+    assert_eq!(r.unwrap(), "", "a finish key alone gives an empty entry");
+}
+
+#[test]
+fn first_key_after_the_prompt_must_come_within_timeout() {
+    // the prompt ends at 2000; a first key at 6900 (< 2000 + 5000) is taken
+    let (r, t, _) = gather(&[(6900, '7')], opts(2));
+    assert_eq!(r.unwrap(), "7");
+    assert_eq!(t, 6900 + 3000);
+    // a first key at 7100 comes after the timeout: not taken
+    let (r, t, _) = gather(&[(7100, '7')], opts(2));
+    assert_eq!(r.unwrap(), "");
+    assert_eq!(t, 7000);
+}
+
+#[test]
+fn hangup_during_gather_is_an_error() {
+    let (r, _, _) = gather(&[(1000, '1'), (1500, 'H')], opts(4));
+    assert_eq!(r, Err(VerbError::CallEnded));
+}
+
+#[test]
+fn typeahead_from_a_plain_play_feeds_the_next_gather_and_skips_its_prompt() {
+    let (fake, log) = FakeCall::new(&[(500, '3')]);
+    let mut s = Session::new(Box::new(fake));
+    assert_eq!(s.play(&["intro".into()], false).unwrap(), None, "a plain play runs to its end");
+    assert_eq!(s.gather(&opts(1)).unwrap(), "3");
+    let log = log.lock().unwrap().clone();
+    assert_eq!(log.iter().filter(|l| l.contains("play")).count(), 1, "{log:?}");
+}
+
+#[test]
+fn interruptible_play_returns_the_key() {
+    let (fake, _) = FakeCall::new(&[(300, '9')]);
+    let mut s = Session::new(Box::new(fake));
+    assert_eq!(s.play(&["a".into(), "b".into()], true).unwrap(), Some('9'));
+    // the interrupted play's late PlayDone does not confuse the next verb
+    let (fake, _) = FakeCall::new(&[(300, '9'), (2600, '5')]);
+    let mut s = Session::new(Box::new(fake));
+    assert_eq!(s.play(&["a".into()], true).unwrap(), Some('9'));
+    assert_eq!(s.gather(&opts(1)).unwrap(), "5");
+}
+
+#[test]
+fn sleep_keeps_keys_for_later() {
+    let (fake, _) = FakeCall::new(&[(100, '1'), (200, '2')]);
+    let t0 = fake.t0;
+    let mut s = Session::new(Box::new(fake));
+    s.sleep(ms(1000)).unwrap();
+    assert_eq!(s.control().now() - t0, ms(1000));
+    assert_eq!(s.gather(&opts(2)).unwrap(), "12");
+}

@@ -1,1 +1,0 @@
-//! `rivr serve`: wires config, SIP transport, media workers and scripts.

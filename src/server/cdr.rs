@@ -1,0 +1,55 @@
+//! Call detail records: one JSON object per line, appended when a call is
+//! over (signalling ended and its script finished), flushed at once.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct Cdr {
+    pub call_id: String,
+    pub from: String,
+    pub to: String,
+    pub started_at: String,
+    pub answered: bool,
+    pub duration_ms: u64,
+    pub end: &'static str,
+    pub script: String,
+    pub results: serde_json::Map<String, serde_json::Value>,
+}
+
+pub struct CdrWriter {
+    file: Mutex<File>,
+}
+
+impl CdrWriter {
+    pub fn open(path: &Path) -> std::io::Result<CdrWriter> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)?;
+            }
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(CdrWriter {
+            file: Mutex::new(file),
+        })
+    }
+
+    pub fn write(&self, cdr: &Cdr) {
+        let Ok(mut line) = serde_json::to_vec(cdr) else {
+            return;
+        };
+        line.push(b'\n');
+        match self.file.lock() {
+            Ok(mut f) => {
+                if let Err(e) = f.write_all(&line) {
+                    tracing::error!(error = %e, "CDR write failed");
+                }
+            }
+            Err(_) => tracing::error!("CDR file lock poisoned"),
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! `rivr serve`: wires the config, the SIP transport and core, the media
+//! workers and the script runner together, and shuts them down cleanly.
+//!
+//! The SIP core (`sip::endpoint::Endpoint`) lives in one tokio task, fed by
+//! the transports, by the scripts' signalling commands and by its own next
+//! timeout; `calls` holds what rivr does with each call it sees.
+
+mod calls;
+mod cdr;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::call::channel::SigCommand;
+use crate::config::Config;
+use crate::media::ports::PortAllocator;
+use crate::media::prompt::PromptStore;
+use crate::media::worker::MediaPool;
+use crate::script::ScriptCache;
+use crate::sip::endpoint::{Endpoint, EndpointConfig, Output};
+use crate::sip::transaction::TimerConfig;
+use crate::sip::transport::{Inbound, Transports};
+
+pub use calls::Calls;
+
+/// Everything shared by the calls of one server.
+pub struct Shared {
+    pub config: Config,
+    pub prompts: Arc<PromptStore>,
+    pub scripts: Arc<ScriptCache>,
+    pub media: MediaPool,
+    pub ports: Arc<PortAllocator>,
+    pub sig_tx: mpsc::UnboundedSender<SigCommand>,
+    pub cdr: cdr::CdrWriter,
+}
+
+/// How long shutdown waits for BYEs to be answered.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Runs the server until SIGINT/SIGTERM.
+pub async fn serve(config: Config) -> anyhow_like::Result<()> {
+    let prompts = Arc::new(PromptStore::new(config.media.prompts.clone()));
+    match prompts.preload_all() {
+        Ok(n) => tracing::info!(prompts = n, dir = %config.media.prompts.display(), "prompts decoded and pre-encoded"),
+        Err(e) => tracing::warn!(error = %e, "some prompts did not load; they fail when played"),
+    }
+    let scripts = Arc::new(ScriptCache::new(config.script.clone()));
+    for r in &config.routes {
+        if let Err(e) = scripts.get(&r.script) {
+            return Err(anyhow_like::Error(format!("route {}: {e}", r.number.as_deref().unwrap_or("*"))));
+        }
+    }
+    let (up_tx, mut up_rx) = mpsc::channel::<Inbound>(4096);
+    let transports = Transports::bind(config.sip.listen, up_tx)
+        .await
+        .map_err(|e| anyhow_like::Error(format!("sip.listen {}: {e}", config.sip.listen)))?;
+    let local = transports.local_addr();
+    let contact_addr = std::net::SocketAddr::new(config.sip.public_ip, local.port());
+    let (sig_tx, mut sig_rx) = mpsc::unbounded_channel();
+    let media = MediaPool::start(config.rtp.workers).map_err(|e| anyhow_like::Error(format!("media workers: {e}")))?;
+    let shared = Arc::new(Shared {
+        ports: Arc::new(PortAllocator::new(config.rtp.port_min, config.rtp.port_max)),
+        cdr: cdr::CdrWriter::open(&config.cdr_path).map_err(|e| anyhow_like::Error(format!("cdr.path {}: {e}", config.cdr_path.display())))?,
+        config,
+        prompts,
+        scripts,
+        media,
+        sig_tx,
+    });
+    let mut endpoint = Endpoint::new(EndpointConfig {
+        local_addr: contact_addr,
+        user_agent: format!("rivr/{}", env!("CARGO_PKG_VERSION")),
+        timers: TimerConfig::default(),
+        seed: rand::random(),
+    });
+    let mut calls = Calls::new(shared.clone());
+    println!(
+        "rivr {} listening on udp+tcp {} (rtp {}-{}); routes: {}",
+        env!("CARGO_PKG_VERSION"),
+        local,
+        shared.config.rtp.port_min,
+        shared.config.rtp.port_max,
+        shared
+            .config
+            .routes
+            .iter()
+            .map(|r| format!("{} -> {}", r.number.as_deref().unwrap_or("*"), r.script.display()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut stop = Box::pin(shutdown_signal());
+    loop {
+        let sleep_until = endpoint
+            .poll_timeout()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            Some(msg) = up_rx.recv() => {
+                endpoint.handle_input(Instant::now(), msg.transport, msg.source, &msg.bytes);
+            }
+            Some(cmd) = sig_rx.recv() => calls.on_command(&mut endpoint, cmd),
+            _ = tokio::time::sleep_until(sleep_until) => endpoint.handle_timeout(Instant::now()),
+            _ = &mut stop => break,
+        }
+        drain(&mut endpoint, &mut calls, &transports).await;
+    }
+    tracing::info!(active = calls.active(), "shutting down: ending active calls");
+    calls.hangup_all(&mut endpoint);
+    drain(&mut endpoint, &mut calls, &transports).await;
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    while endpoint.active_calls() > 0 && tokio::time::Instant::now() < deadline {
+        let next = endpoint
+            .poll_timeout()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or(deadline)
+            .min(deadline);
+        tokio::select! {
+            Some(msg) = up_rx.recv() => endpoint.handle_input(Instant::now(), msg.transport, msg.source, &msg.bytes),
+            Some(cmd) = sig_rx.recv() => calls.on_command(&mut endpoint, cmd),
+            _ = tokio::time::sleep_until(next) => endpoint.handle_timeout(Instant::now()),
+        }
+        drain(&mut endpoint, &mut calls, &transports).await;
+    }
+    shared.media.shutdown();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn drain(endpoint: &mut Endpoint, calls: &mut Calls, transports: &Transports) {
+    // Handling an event can queue more output (a reject answers at once).
+    while let Some(out) = endpoint.poll_output() {
+        match out {
+            Output::Transmit { transport, dest, bytes } => transports.send(transport, dest, bytes).await,
+            Output::Event(ev) => calls.on_event(endpoint, ev),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut t), Ok(mut i)) => {
+            tokio::select! {
+                _ = t.recv() => {}
+                _ = i.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// A plain error with a message, for the top of `serve`.
+pub mod anyhow_like {
+    #[derive(Debug)]
+    pub struct Error(pub String);
+    impl std::fmt::Display for Error {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+    impl std::error::Error for Error {}
+    pub type Result<T> = std::result::Result<T, Error>;
+}

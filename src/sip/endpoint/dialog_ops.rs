@@ -1,0 +1,99 @@
+//! Requests rivr sends inside a dialog (BYE), the responses they get, and
+//! the end of a call in the core.
+
+use std::time::Instant;
+
+use super::leg::LegState;
+use super::{CallRef, EndReason, Endpoint, Event, NictEntry, Output};
+use crate::sip::message::{build_request, InDialogRequest, Response};
+use crate::sip::transaction::NonInviteClientTx;
+
+impl Endpoint {
+    pub(super) fn send_bye(&mut self, now: Instant, call: CallRef) {
+        let branch = format!("z9hG4bK{}", self.token(20));
+        let contact = match self.calls.get(&call) {
+            Some(leg) => self.contact_uri(leg.transport),
+            None => return,
+        };
+        let sent_by = self.cfg.local_addr.to_string();
+        let Some(leg) = self.calls.get_mut(&call) else {
+            return;
+        };
+        leg.state = LegState::Terminating;
+        leg.local_cseq = leg.local_cseq.wrapping_add(1) & 0x7fff_ffff;
+        let remote_target = leg
+            .invite
+            .contact
+            .clone()
+            .unwrap_or_else(|| leg.invite.from_uri.clone());
+        // §12.1.1: the UAS's route set is the Record-Route list in order.
+        let route = leg.invite.record_route.clone();
+        let from = format!("{};tag={}", leg.invite.to, leg.local_tag);
+        let bytes = build_request(
+            &InDialogRequest {
+                method: "BYE",
+                request_uri: &remote_target,
+                via_transport: leg.transport.via_name(),
+                via_sent_by: &sent_by,
+                branch: &branch,
+                route: &route,
+                from: &from,
+                to: &leg.invite.from,
+                call_id: &leg.invite.call_id,
+                cseq: leg.local_cseq,
+                contact: &contact,
+                extra_headers: &[],
+            },
+            &self.cfg.user_agent,
+        );
+        let (transport, dest) = (leg.transport, leg.in_dialog_dest());
+        let tx = NonInviteClientTx::new(now, self.cfg.timers, transport.is_reliable(), bytes.clone());
+        self.nicts.insert(
+            branch,
+            NictEntry {
+                tx,
+                call,
+                transport,
+                dest,
+            },
+        );
+        self.transmit(transport, dest, bytes);
+    }
+
+    pub(super) fn handle_response(&mut self, now: Instant, resp: Response) {
+        let Some(branch) = resp.branch.as_ref() else {
+            self.stats.malformed_dropped += 1;
+            return;
+        };
+        let Some(entry) = self.nicts.get_mut(branch) else {
+            // A stray or retransmitted response: nothing to match (§17.1.3).
+            self.stats.retransmissions_absorbed += 1;
+            return;
+        };
+        if resp.cseq_method != rsip::Method::Bye {
+            return;
+        }
+        if entry.tx.on_response(now, resp.status) {
+            let call = entry.call;
+            self.finish_local_bye(call);
+        }
+    }
+
+    /// rivr's BYE is over (answered or timed out).
+    pub(super) fn finish_local_bye(&mut self, call: CallRef) {
+        if self.calls.contains_key(&call) {
+            self.end_call(call);
+            self.outputs.push_back(Output::Event(Event::Ended {
+                call,
+                reason: EndReason::LocalByeDone,
+            }));
+        }
+    }
+
+    /// Forgets the call and its dialog; transactions finish on their own timers.
+    pub(super) fn end_call(&mut self, call: CallRef) {
+        if let Some(leg) = self.calls.remove(&call) {
+            self.dialogs.remove(&leg.dialog_key());
+        }
+    }
+}

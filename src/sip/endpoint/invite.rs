@@ -1,0 +1,330 @@
+//! INVITE handling in the UAS core: new calls, re-INVITEs, ACKs, and the
+//! decisions of the layer above (ring, answer, reject).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::leg::{Leg, LegState};
+use super::{CallGone, CallRef, EndReason, Endpoint, Event, InviteTxEntry, Output, TxKey};
+use crate::sip::message::{build_response, Request, ResponseParts, Transport, ALLOW};
+use crate::sip::transaction::{InviteServerState, InviteServerTx, TimerAction};
+
+impl Endpoint {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn handle_new_invite(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        source: SocketAddr,
+        dest: SocketAddr,
+        top_via: String,
+        key: TxKey,
+        req: Request,
+    ) {
+        let merge_key = (
+            req.call_id.clone(),
+            req.from_tag.clone().unwrap_or_default(),
+            req.cseq,
+        );
+        if self.pending_invites.get(&merge_key).is_some_and(|k| *k != key) {
+            // §8.2.2.2: the same request arrived by another path.
+            let bytes = build_response(&req, &top_via, 482, &ResponseParts::default(), &self.cfg.user_agent);
+            self.transmit(transport, dest, bytes);
+            return;
+        }
+        let call = self.next_call;
+        self.next_call += 1;
+        self.stats.calls_started += 1;
+        let local_tag = self.token(16);
+        let mut tx = InviteServerTx::new(self.cfg.timers, transport.is_reliable());
+        let trying = build_response(&req, &top_via, 100, &ResponseParts::default(), &self.cfg.user_agent);
+        let _sent = tx.send_response(now, 100, trying.clone());
+        self.transmit(transport, dest, trying);
+        self.invite_txs.insert(
+            key.clone(),
+            InviteTxEntry {
+                tx,
+                call,
+                transport,
+                dest,
+            },
+        );
+        self.pending_invites.insert(merge_key, key.clone());
+        let local_cseq = self.rng.gen_range(1..1u32 << 30);
+        let leg = Leg {
+            invite: Box::new(req.clone()),
+            invite_key: key,
+            transport,
+            source,
+            response_dest: dest,
+            top_via,
+            local_tag,
+            state: LegState::Early,
+            local_cseq,
+            remote_cseq: req.cseq,
+            local_sdp: None,
+            bye_after_ack: false,
+        };
+        self.calls.insert(call, leg);
+        self.outputs.push_back(Output::Event(Event::IncomingCall {
+            call,
+            request: Box::new(req),
+            source,
+        }));
+    }
+
+    pub(super) fn handle_reinvite(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        dest: SocketAddr,
+        top_via: &str,
+        key: TxKey,
+        req: Request,
+    ) {
+        let call = self.find_dialog(&req);
+        let leg = call.and_then(|c| self.calls.get_mut(&c));
+        let (code, sdp, contact) = match leg {
+            None => (481, None, None),
+            Some(leg) if req.cseq <= leg.remote_cseq => (500, None, None),
+            Some(leg) if !matches!(leg.state, LegState::Confirmed) => {
+                leg.remote_cseq = req.cseq;
+                (491, None, None)
+            }
+            Some(leg) => {
+                leg.remote_cseq = req.cseq;
+                (200, leg.local_sdp.clone(), Some(()))
+            }
+        };
+        let contact_uri = contact.map(|_| self.contact_uri(transport));
+        let bytes = build_response(
+            &req,
+            top_via,
+            code,
+            &ResponseParts {
+                to_tag: None,
+                contact: contact_uri.as_deref(),
+                extra_headers: &[("Allow", ALLOW.to_string())],
+                sdp: sdp.as_deref(),
+            },
+            &self.cfg.user_agent,
+        );
+        let mut tx = InviteServerTx::new(self.cfg.timers, transport.is_reliable());
+        let _sent = tx.send_response(now, code, bytes.clone());
+        self.transmit(transport, dest, bytes);
+        let call_ref = call.unwrap_or(0);
+        self.invite_txs.insert(
+            key,
+            InviteTxEntry {
+                tx,
+                call: call_ref,
+                transport,
+                dest,
+            },
+        );
+        if code == 200 {
+            let sdp = req.has_sdp().then(|| req.body.clone());
+            self.outputs
+                .push_back(Output::Event(Event::ReInvite { call: call_ref, sdp }));
+        }
+    }
+
+    pub(super) fn handle_ack(&mut self, now: Instant, key: &TxKey, req: Request) {
+        // An ACK for a non-2xx final shares the INVITE's branch (§17.2.1).
+        if let Some(e) = self.invite_txs.get_mut(key) {
+            if e.tx.state() == InviteServerState::Completed
+                || e.tx.state() == InviteServerState::Confirmed
+            {
+                e.tx.on_ack(now);
+                return;
+            }
+        }
+        // An ACK for a 2xx is its own transaction, matched to the dialog.
+        let Some(call) = self.find_dialog(&req) else {
+            self.stats.malformed_dropped += 1;
+            return;
+        };
+        let Some(leg) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if let LegState::Accepted { .. } = leg.state {
+            leg.state = LegState::Confirmed;
+            let sdp = req.has_sdp().then(|| req.body.clone());
+            let bye = leg.bye_after_ack;
+            self.outputs
+                .push_back(Output::Event(Event::Confirmed { call, sdp }));
+            if bye {
+                self.send_bye(now, call);
+            }
+        }
+    }
+
+    /// 180 Ringing, or 183 Session Progress with early media when `sdp` is given.
+    pub fn ring(&mut self, now: Instant, call: CallRef, sdp: Option<&str>) -> Result<(), CallGone> {
+        let code = if sdp.is_some() { 183 } else { 180 };
+        self.send_invite_response(now, call, code, sdp)
+    }
+
+    /// 200 OK with rivr's SDP (an answer, or an offer if the INVITE had none).
+    pub fn answer(&mut self, now: Instant, call: CallRef, sdp: &str) -> Result<(), CallGone> {
+        self.send_invite_response(now, call, 200, Some(sdp))
+    }
+
+    /// A final non-2xx response to an unanswered call.
+    pub fn reject(&mut self, now: Instant, call: CallRef, code: u16) -> Result<(), CallGone> {
+        if !(300..700).contains(&code) {
+            return Err(CallGone(call));
+        }
+        self.send_invite_response(now, call, code, None)?;
+        self.end_call(call);
+        Ok(())
+    }
+
+    /// Ends the call the right way for its state: BYE once answered (after
+    /// the ACK, §15), 480 before.
+    pub fn hangup(&mut self, now: Instant, call: CallRef) -> Result<(), CallGone> {
+        let state = self.calls.get(&call).map(|l| l.state.clone()).ok_or(CallGone(call))?;
+        match state {
+            LegState::Early => self.reject(now, call, 480),
+            LegState::Accepted { .. } => {
+                if let Some(l) = self.calls.get_mut(&call) {
+                    l.bye_after_ack = true;
+                }
+                Ok(())
+            }
+            LegState::Confirmed => {
+                self.send_bye(now, call);
+                Ok(())
+            }
+            LegState::Terminating => Ok(()),
+        }
+    }
+
+    pub(super) fn send_invite_final(&mut self, now: Instant, call: CallRef, code: u16) {
+        let _ = self.send_invite_response(now, call, code, None);
+    }
+
+    fn send_invite_response(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        code: u16,
+        sdp: Option<&str>,
+    ) -> Result<(), CallGone> {
+        let contact = {
+            let leg = self.calls.get(&call).ok_or(CallGone(call))?;
+            if leg.state != LegState::Early {
+                return Err(CallGone(call));
+            }
+            self.contact_uri(leg.transport)
+        };
+        let leg = self.calls.get_mut(&call).ok_or(CallGone(call))?;
+        let with_contact = (101..300).contains(&code);
+        let bytes = build_response(
+            &leg.invite,
+            &leg.top_via,
+            code,
+            &ResponseParts {
+                to_tag: Some(&leg.local_tag),
+                contact: with_contact.then_some(contact.as_str()),
+                extra_headers: &[("Allow", ALLOW.to_string())],
+                sdp,
+            },
+            &self.cfg.user_agent,
+        );
+        let entry = self
+            .invite_txs
+            .get_mut(&leg.invite_key)
+            .ok_or(CallGone(call))?;
+        if !entry.tx.send_response(now, code, bytes.clone()) {
+            return Err(CallGone(call));
+        }
+        let (transport, dest) = (leg.transport, leg.response_dest);
+        if (200..300).contains(&code) {
+            leg.local_sdp = sdp.map(str::to_string);
+            let t1 = self.cfg.timers.t1;
+            leg.state = LegState::Accepted {
+                response: bytes.clone(),
+                next_retransmit: (!transport.is_reliable()).then(|| now + t1),
+                interval: t1,
+                deadline: now + self.cfg.timers.timeout_64t1(),
+            };
+            let key = leg.dialog_key();
+            self.dialogs.insert(key, call);
+        }
+        self.transmit(transport, dest, bytes);
+        Ok(())
+    }
+
+    /// Fires every due timer of every transaction and call.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut finished = Vec::new();
+        let mut resend = Vec::new();
+        for (k, e) in self.invite_txs.iter_mut() {
+            match e.tx.handle_timeout(now) {
+                TimerAction::Retransmit => {
+                    resend.push((e.transport, e.dest, e.tx.retransmit_bytes().to_vec()))
+                }
+                TimerAction::TimedOut | TimerAction::Terminated => finished.push(k.clone()),
+                TimerAction::None => {}
+            }
+        }
+        for k in finished {
+            self.invite_txs.remove(&k);
+            self.pending_invites.retain(|_, v| *v != k);
+        }
+        self.nists
+            .retain(|_, e| e.tx.handle_timeout(now) == TimerAction::None);
+        let mut nict_done = Vec::new();
+        for (k, e) in self.nicts.iter_mut() {
+            match e.tx.handle_timeout(now) {
+                TimerAction::Retransmit => {
+                    resend.push((e.transport, e.dest, e.tx.request_bytes().to_vec()))
+                }
+                TimerAction::TimedOut => nict_done.push((k.clone(), Some(e.call))),
+                TimerAction::Terminated => nict_done.push((k.clone(), None)),
+                TimerAction::None => {}
+            }
+        }
+        for (k, call) in nict_done {
+            self.nicts.remove(&k);
+            if let Some(call) = call {
+                self.finish_local_bye(call);
+            }
+        }
+        let mut ack_timeouts = Vec::new();
+        for (call, leg) in self.calls.iter_mut() {
+            if let LegState::Accepted {
+                response,
+                next_retransmit,
+                interval,
+                deadline,
+            } = &mut leg.state
+            {
+                if *deadline <= now {
+                    ack_timeouts.push(*call);
+                } else if next_retransmit.is_some_and(|t| t <= now) {
+                    *interval = (*interval * 2).min(self.cfg.timers.t2);
+                    *next_retransmit = Some(now + *interval);
+                    resend.push((leg.transport, leg.response_dest, response.clone()));
+                }
+            }
+        }
+        for (t, d, b) in resend {
+            self.transmit(t, d, b);
+        }
+        for call in ack_timeouts {
+            tracing::info!(call, "no ACK for 2xx within 64*T1; sending BYE");
+            if let Some(l) = self.calls.get_mut(&call) {
+                l.state = LegState::Confirmed;
+            }
+            self.send_bye(now, call);
+            self.outputs.push_back(Output::Event(Event::Ended {
+                call,
+                reason: EndReason::AckTimeout,
+            }));
+        }
+    }
+}
+
+use rand::Rng as _;

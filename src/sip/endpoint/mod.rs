@@ -1,0 +1,402 @@
+//! The UAS core: turns datagrams into transactions, calls and dialogs, and
+//! the layer above's decisions (ring, answer, reject, hang up) into
+//! responses and requests. Sans-IO: `handle_input(now, …)`,
+//! `handle_timeout(now)`, `poll_output()`, `poll_timeout()`.
+//!
+//! What it answers on its own: retransmissions (from the transactions),
+//! CANCEL (200 + 487), BYE (200), OPTIONS (200), INFO in a dialog (200),
+//! requests in an unknown dialog (481), unknown methods (501 with Allow),
+//! merged requests (482), malformed requests (400 from `wire`, or the
+//! `validate` code). New INVITEs go up as `Event::IncomingCall` after a
+//! 100 Trying.
+
+mod leg;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+
+pub use leg::{CallRef, TxKey};
+use leg::{Leg, LegState};
+
+use crate::sip::message::{
+    build_response, response_destination, stamp_via, Request,
+    Response, ResponseParts, Transport, ALLOW,
+};
+use crate::sip::transaction::{
+    InviteServerState, InviteServerTx, NonInviteClientTx, NonInviteServerTx,
+    TimerConfig,
+};
+use crate::sip::{validate, wire};
+
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// The address put in Via and Contact.
+    pub local_addr: SocketAddr,
+    pub user_agent: String,
+    pub timers: TimerConfig,
+    /// Seeds tags, branches and CSeqs (deterministic tests).
+    pub seed: u64,
+}
+
+/// Why a call ended, as the core saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The caller sent BYE.
+    RemoteBye,
+    /// The caller sent CANCEL before answer; 487 was sent.
+    Cancelled,
+    /// The 2xx was never acknowledged; BYE was sent (§13.3.1.4).
+    AckTimeout,
+    /// rivr's BYE got its final response or timed out.
+    LocalByeDone,
+}
+
+#[derive(Debug)]
+pub enum Event {
+    /// A new INVITE; 100 Trying has been sent. Answer with `ring`,
+    /// `answer` or `reject`.
+    IncomingCall {
+        call: CallRef,
+        request: Box<Request>,
+        source: SocketAddr,
+    },
+    /// The ACK for rivr's 2xx; `sdp` is the peer's answer when rivr offered
+    /// in the 2xx.
+    Confirmed { call: CallRef, sdp: Option<Vec<u8>> },
+    /// A re-INVITE in the dialog (already answered with rivr's SDP).
+    ReInvite { call: CallRef, sdp: Option<Vec<u8>> },
+    /// INFO in the dialog (answered 200).
+    Info {
+        call: CallRef,
+        content_type: Option<String>,
+        body: Vec<u8>,
+    },
+    Ended { call: CallRef, reason: EndReason },
+}
+
+#[derive(Debug)]
+pub enum Output {
+    Transmit {
+        transport: Transport,
+        dest: SocketAddr,
+        bytes: Vec<u8>,
+    },
+    Event(Event),
+}
+
+/// The call is not (or no longer) in a state that allows the operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("call {0} is gone or in the wrong state")]
+pub struct CallGone(pub CallRef);
+
+/// Counters a metrics endpoint can show.
+#[derive(Debug, Default, Clone)]
+pub struct EndpointStats {
+    pub malformed_dropped: u64,
+    pub malformed_answered: u64,
+    pub retransmissions_absorbed: u64,
+    pub calls_started: u64,
+}
+
+struct InviteTxEntry {
+    tx: InviteServerTx,
+    call: CallRef,
+    transport: Transport,
+    dest: SocketAddr,
+}
+
+struct NistEntry {
+    tx: NonInviteServerTx,
+    transport: Transport,
+    dest: SocketAddr,
+}
+
+struct NictEntry {
+    tx: NonInviteClientTx,
+    call: CallRef,
+    transport: Transport,
+    dest: SocketAddr,
+}
+
+pub struct Endpoint {
+    cfg: EndpointConfig,
+    rng: rand::rngs::StdRng,
+    next_call: CallRef,
+    invite_txs: HashMap<TxKey, InviteTxEntry>,
+    nists: HashMap<(String, String, String), NistEntry>,
+    nicts: HashMap<String, NictEntry>,
+    calls: HashMap<CallRef, Leg>,
+    /// (Call-ID, local tag, remote tag) → call.
+    dialogs: HashMap<(String, String, String), CallRef>,
+    /// (Call-ID, From tag, CSeq) of INVITEs in progress, for merged requests (§8.2.2.2).
+    pending_invites: HashMap<(String, String, u32), TxKey>,
+    outputs: VecDeque<Output>,
+    stats: EndpointStats,
+}
+
+impl Endpoint {
+    pub fn new(cfg: EndpointConfig) -> Self {
+        Endpoint {
+            rng: rand::rngs::StdRng::seed_from_u64(cfg.seed),
+            cfg,
+            next_call: 1,
+            invite_txs: HashMap::new(),
+            nists: HashMap::new(),
+            nicts: HashMap::new(),
+            calls: HashMap::new(),
+            dialogs: HashMap::new(),
+            pending_invites: HashMap::new(),
+            outputs: VecDeque::new(),
+            stats: EndpointStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &EndpointStats {
+        &self.stats
+    }
+
+    /// Calls the core still tracks (for leak checks and metrics).
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Live transactions of every kind (for leak checks).
+    pub fn active_transactions(&self) -> usize {
+        self.invite_txs.len() + self.nists.len() + self.nicts.len()
+    }
+
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let txs = self
+            .invite_txs
+            .values()
+            .filter_map(|e| e.tx.poll_timeout())
+            .chain(self.nists.values().filter_map(|e| e.tx.poll_timeout()))
+            .chain(self.nicts.values().filter_map(|e| e.tx.poll_timeout()));
+        let legs = self.calls.values().filter_map(|l| match &l.state {
+            LegState::Accepted {
+                next_retransmit,
+                deadline,
+                ..
+            } => Some(next_retransmit.map_or(*deadline, |n| n.min(*deadline))),
+            _ => None,
+        });
+        txs.chain(legs).min()
+    }
+
+    fn transmit(&mut self, transport: Transport, dest: SocketAddr, bytes: Vec<u8>) {
+        self.outputs.push_back(Output::Transmit {
+            transport,
+            dest,
+            bytes,
+        });
+    }
+
+    fn token(&mut self, len: usize) -> String {
+        const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        (0..len)
+            .map(|_| CHARS[self.rng.gen_range(0..CHARS.len())] as char)
+            .collect()
+    }
+
+    fn contact_uri(&self, transport: Transport) -> String {
+        match transport {
+            Transport::Udp => format!("sip:rivr@{}", self.cfg.local_addr),
+            Transport::Tcp(_) => format!("sip:rivr@{};transport=tcp", self.cfg.local_addr),
+        }
+    }
+
+    /// One datagram, or one message framed from a stream.
+    pub fn handle_input(&mut self, now: Instant, transport: Transport, source: SocketAddr, bytes: &[u8]) {
+        let msg = match wire::parse_message(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.answer_malformed(transport, source, bytes, &e);
+                return;
+            }
+        };
+        match msg {
+            rsip::SipMessage::Request(req) => {
+                if let Err(rej) = validate::check_request(&req) {
+                    if req.method != rsip::Method::Ack {
+                        let err = wire::WireError {
+                            status: Some(rej.status),
+                            reason: rej.reason,
+                        };
+                        self.answer_malformed(transport, source, bytes, &err);
+                    }
+                    return;
+                }
+                match Request::from_rsip(&req) {
+                    Ok(r) => self.handle_request(now, transport, source, r),
+                    Err(e) => {
+                        let err = wire::WireError {
+                            status: (req.method != rsip::Method::Ack).then_some(400),
+                            reason: e.to_string(),
+                        };
+                        self.answer_malformed(transport, source, bytes, &err);
+                    }
+                }
+            }
+            rsip::SipMessage::Response(resp) => match Response::from_rsip(&resp) {
+                Ok(r) => self.handle_response(now, r),
+                Err(_) => self.stats.malformed_dropped += 1,
+            },
+        }
+    }
+
+    fn answer_malformed(&mut self, transport: Transport, source: SocketAddr, bytes: &[u8], e: &wire::WireError) {
+        tracing::debug!(%source, reason = %e.reason, status = ?e.status, "malformed SIP message");
+        match e.status.and_then(|_| wire::error_response(bytes, e)) {
+            Some(resp) => {
+                self.stats.malformed_answered += 1;
+                self.transmit(transport, source, resp);
+            }
+            None => self.stats.malformed_dropped += 1,
+        }
+    }
+
+    fn handle_request(&mut self, now: Instant, transport: Transport, source: SocketAddr, req: Request) {
+        let key: TxKey = (req.top_via.branch.clone(), req.top_via.sent_by.clone());
+        let top_via = stamp_via(req.vias.first().map(String::as_str).unwrap_or(""), &req.top_via, source);
+        let dest = response_destination(&req.top_via, source, transport);
+        use rsip::Method::*;
+        match req.method {
+            Ack => self.handle_ack(now, &key, req),
+            Invite => {
+                if let Some(e) = self.invite_txs.get(&key) {
+                    self.stats.retransmissions_absorbed += 1;
+                    if let Some(b) = e.tx.on_request_retransmission() {
+                        let (b, t, d) = (b.to_vec(), e.transport, e.dest);
+                        self.transmit(t, d, b);
+                    }
+                    return;
+                }
+                if req.to_tag.is_some() {
+                    self.handle_reinvite(now, transport, dest, &top_via, key, req);
+                } else {
+                    self.handle_new_invite(now, transport, source, dest, top_via, key, req);
+                }
+            }
+            _ => {
+                let nkey = (key.0.clone(), key.1.clone(), req.method.to_string());
+                if let Some(e) = self.nists.get(&nkey) {
+                    self.stats.retransmissions_absorbed += 1;
+                    if let Some(b) = e.tx.on_request_retransmission() {
+                        let (b, t, d) = (b.to_vec(), e.transport, e.dest);
+                        self.transmit(t, d, b);
+                    }
+                    return;
+                }
+                let (code, extra, ev) = self.non_invite_verdict(now, &key, &req);
+                let extra_ref: Vec<(&str, String)> = extra;
+                let bytes = build_response(
+                    &req,
+                    &top_via,
+                    code,
+                    &ResponseParts {
+                        to_tag: None,
+                        contact: None,
+                        extra_headers: &extra_ref,
+                        sdp: None,
+                    },
+                    &self.cfg.user_agent,
+                );
+                let mut tx = NonInviteServerTx::new();
+                tx.send_final(now, &self.cfg.timers, transport.is_reliable(), bytes.clone());
+                self.nists.insert(nkey, NistEntry { tx, transport, dest });
+                self.transmit(transport, dest, bytes);
+                if let Some(Event::Ended { call, reason: EndReason::Cancelled }) = &ev {
+                    let call = *call;
+                    self.send_invite_final(now, call, 487);
+                    self.end_call(call);
+                }
+                if let Some(ev) = ev {
+                    self.outputs.push_back(Output::Event(ev));
+                }
+            }
+        }
+    }
+
+    /// The final answer to a non-INVITE request, and the event it raises.
+    fn non_invite_verdict(
+        &mut self,
+        now: Instant,
+        key: &TxKey,
+        req: &Request,
+    ) -> (u16, Vec<(&'static str, String)>, Option<Event>) {
+        use rsip::Method::*;
+        let allow = || vec![("Allow", ALLOW.to_string())];
+        let in_dialog = req.to_tag.is_some();
+        let dialog_call = self.find_dialog(req);
+        match req.method {
+            Cancel => self.handle_cancel(now, key),
+            Options if !in_dialog || dialog_call.is_some() => (
+                200,
+                vec![
+                    ("Allow", ALLOW.to_string()),
+                    ("Accept", "application/sdp".to_string()),
+                    ("Supported", String::new()),
+                ],
+                None,
+            ),
+            Bye | Info | Options if dialog_call.is_none() => (481, vec![], None),
+            Bye => {
+                let call = dialog_call.unwrap_or_default();
+                if let Some(leg) = self.calls.get_mut(&call) {
+                    leg.remote_cseq = leg.remote_cseq.max(req.cseq);
+                }
+                self.end_call(call);
+                (200, vec![], Some(Event::Ended { call, reason: EndReason::RemoteBye }))
+            }
+            Info => {
+                let call = dialog_call.unwrap_or_default();
+                (
+                    200,
+                    vec![],
+                    Some(Event::Info {
+                        call,
+                        content_type: req.content_type.clone(),
+                        body: req.body.clone(),
+                    }),
+                )
+            }
+            _ if in_dialog && dialog_call.is_none() => (481, vec![], None),
+            _ => (501, allow(), None),
+        }
+    }
+
+    fn find_dialog(&self, req: &Request) -> Option<CallRef> {
+        let local = req.to_tag.clone()?;
+        let remote = req.from_tag.clone().unwrap_or_default();
+        self.dialogs
+            .get(&(req.call_id.clone(), local, remote))
+            .copied()
+    }
+
+    fn handle_cancel(&mut self, now: Instant, key: &TxKey) -> (u16, Vec<(&'static str, String)>, Option<Event>) {
+        let Some(entry) = self.invite_txs.get(key) else {
+            return (481, vec![], None);
+        };
+        let call = entry.call;
+        if entry.tx.state() != InviteServerState::Proceeding {
+            // Too late: the INVITE already has its final response (§9.2).
+            return (200, vec![], None);
+        }
+        // The 200 to the CANCEL goes first; `handle_request` then sends the
+        // 487 to the INVITE (§9.2).
+        let _ = now;
+        (200, vec![], Some(Event::Ended { call, reason: EndReason::Cancelled }))
+    }
+}
+
+mod dialog_ops;
+mod invite;
