@@ -5,4 +5,5 @@
 //! `now`, and returns bytes to send, events and the next timeout.
 
 pub mod sdp;
+pub mod validate;
 pub mod wire;
