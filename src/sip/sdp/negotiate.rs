@@ -1,0 +1,256 @@
+//! Offer/answer (RFC 3264) for rivr's single audio stream: G.711 and
+//! telephone-event (RFC 4733), 20 ms packets.
+
+use super::{Direction, MediaDescription, SdpError, SessionDescription};
+use crate::media::codec::Codec;
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+/// What rivr brings to a negotiation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalMedia {
+    /// Address rivr receives RTP on (goes in `c=` and `o=`).
+    pub ip: IpAddr,
+    /// RTP port (RTCP is the next port).
+    pub rtp_port: u16,
+    /// Codecs rivr accepts; the order is rivr's preference in its offers.
+    pub codecs: Vec<Codec>,
+    /// Whether to negotiate telephone-event/8000.
+    pub telephone_event: bool,
+    /// `o=` session id.
+    pub session_id: u64,
+    /// `o=` session version.
+    pub session_version: u64,
+}
+
+/// The result of a negotiation: what the media session needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Negotiated {
+    /// The codec to send and expect.
+    pub codec: Codec,
+    /// Its payload type in this session (the offerer's numbering).
+    pub payload_type: u8,
+    /// telephone-event payload type, when both sides do RFC 4733.
+    pub telephone_event_pt: Option<u8>,
+    /// Where to send RTP.
+    pub remote_rtp: SocketAddr,
+    /// Where to send RTCP (`a=rtcp`, else RTP port + 1).
+    pub remote_rtcp: SocketAddr,
+    /// Packet duration the peer asked to receive (`a=ptime`, default 20).
+    pub ptime_ms: u32,
+    /// rivr's direction for this stream.
+    pub direction: Direction,
+}
+
+/// Payload type rivr uses for telephone-event in its own offers.
+pub const OFFER_TELEPHONE_EVENT_PT: u8 = 101;
+const DEFAULT_PTIME_MS: u32 = 20;
+
+fn is_usable_audio(m: &MediaDescription) -> bool {
+    // RTP/AVPF is a superset rivr can treat as AVP; SAVP needs SRTP, which
+    // rivr does not do (RFC 3264 §6: refuse the stream, not the session).
+    m.media.eq_ignore_ascii_case("audio")
+        && m.port != 0
+        && (m.proto.eq_ignore_ascii_case("RTP/AVP") || m.proto.eq_ignore_ascii_case("RTP/AVPF"))
+}
+
+/// The codec a payload type stands for in `m`: the rtpmap if present
+/// (encoding names are case-insensitive, RFC 4566 §6), else the static
+/// assignment of RFC 3551.
+fn codec_of(m: &MediaDescription, pt: u8) -> Option<Codec> {
+    match m.rtpmap(pt) {
+        Some(map) => Codec::ALL.into_iter().find(|c| {
+            map.encoding.eq_ignore_ascii_case(c.encoding_name())
+                && map.clock_rate == c.clock_rate()
+                && map.channels.unwrap_or(1) == 1
+        }),
+        None => Codec::ALL
+            .into_iter()
+            .find(|c| c.static_payload_type() == Some(pt)),
+    }
+}
+
+fn telephone_event_pt(m: &MediaDescription) -> Option<u8> {
+    m.formats
+        .iter()
+        .filter_map(|f| f.parse::<u8>().ok())
+        .find(|&pt| {
+            m.rtpmap(pt).is_some_and(|map| {
+                map.encoding.eq_ignore_ascii_case("telephone-event") && map.clock_rate == 8000
+            })
+        })
+}
+
+/// Picks codec, addresses and direction from the remote side's audio section.
+fn negotiate(
+    sd: &SessionDescription,
+    m: &MediaDescription,
+    local: &LocalMedia,
+    remote_dir: Direction,
+) -> Result<Negotiated, SdpError> {
+    let (codec, payload_type) = m
+        .formats
+        .iter()
+        .filter_map(|f| f.parse::<u8>().ok())
+        .find_map(|pt| {
+            codec_of(m, pt)
+                .filter(|c| local.codecs.contains(c))
+                .map(|c| (c, pt))
+        })
+        .ok_or(SdpError::NoCommonCodec)?;
+    let ip = m
+        .connection
+        .or(sd.connection)
+        .ok_or(SdpError::NoConnection)?;
+    let remote_rtcp = match &m.rtcp {
+        Some(r) => SocketAddr::new(r.address.unwrap_or(ip), r.port),
+        None => SocketAddr::new(ip, m.port.checked_add(1).ok_or(SdpError::NoConnection)?),
+    };
+    Ok(Negotiated {
+        codec,
+        payload_type,
+        telephone_event_pt: if local.telephone_event {
+            telephone_event_pt(m)
+        } else {
+            None
+        },
+        remote_rtp: SocketAddr::new(ip, m.port),
+        remote_rtcp,
+        ptime_ms: m.ptime.unwrap_or(DEFAULT_PTIME_MS),
+        direction: remote_dir.mirrored(),
+    })
+}
+
+fn write_session_header(out: &mut String, local: &LocalMedia) {
+    let ip_type = if local.ip.is_ipv4() { "IP4" } else { "IP6" };
+    let _ = write!(
+        out,
+        "v=0\r\no=rivr {} {} IN {ip_type} {ip}\r\ns=rivr\r\nc=IN {ip_type} {ip}\r\nt=0 0\r\n",
+        local.session_id,
+        local.session_version,
+        ip = local.ip
+    );
+}
+
+fn write_audio(
+    out: &mut String,
+    local: &LocalMedia,
+    proto: &str,
+    codecs: &[(Codec, u8)],
+    te_pt: Option<u8>,
+    direction: Direction,
+) {
+    let _ = write!(out, "m=audio {} {proto}", local.rtp_port);
+    for (_, pt) in codecs {
+        let _ = write!(out, " {pt}");
+    }
+    if let Some(te) = te_pt {
+        let _ = write!(out, " {te}");
+    }
+    out.push_str("\r\n");
+    for (codec, pt) in codecs {
+        let _ = write!(
+            out,
+            "a=rtpmap:{pt} {}/{}\r\n",
+            codec.encoding_name(),
+            codec.clock_rate()
+        );
+    }
+    if let Some(te) = te_pt {
+        let _ = write!(
+            out,
+            "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n"
+        );
+    }
+    let _ = write!(
+        out,
+        "a=ptime:{DEFAULT_PTIME_MS}\r\na={}\r\n",
+        direction.as_str()
+    );
+}
+
+/// Offer → (negotiated media, answer SDP text). The first codec *in the
+/// offer's order* that `local.codecs` contains wins. `Err(SdpError::NoCommonCodec)`
+/// → the UAS answers 488.
+///
+/// The first usable audio section (RTP/AVP or RTP/AVPF, port ≠ 0) is
+/// accepted; every other section is answered with port 0 in the same
+/// position (RFC 3264 §6).
+pub fn answer(
+    offer: &SessionDescription,
+    local: &LocalMedia,
+) -> Result<(Negotiated, String), SdpError> {
+    let chosen = offer
+        .media
+        .iter()
+        .position(is_usable_audio)
+        .ok_or(SdpError::NoAudio)?;
+    let m = offer.media.get(chosen).ok_or(SdpError::NoAudio)?;
+    let remote_dir = m.direction.or(offer.direction).unwrap_or_default();
+    let negotiated = negotiate(offer, m, local, remote_dir)?;
+    let mut out = String::with_capacity(512);
+    write_session_header(&mut out, local);
+    for (i, section) in offer.media.iter().enumerate() {
+        if i == chosen {
+            write_audio(
+                &mut out,
+                local,
+                &section.proto,
+                &[(negotiated.codec, negotiated.payload_type)],
+                negotiated.telephone_event_pt,
+                negotiated.direction,
+            );
+        } else {
+            // RFC 3264 §6: a rejected stream keeps its position, port 0, and
+            // at least one of the offered formats.
+            let formats = if section.formats.is_empty() {
+                "0".to_owned()
+            } else {
+                section.formats.join(" ")
+            };
+            let _ = write!(out, "m={} 0 {} {formats}\r\n", section.media, section.proto);
+        }
+    }
+    Ok((negotiated, out))
+}
+
+/// rivr's offer (for an INVITE without SDP: the offer goes in the 200, the
+/// answer comes in the ACK). Codecs use their static payload types in
+/// `local.codecs` order; telephone-event uses 101.
+pub fn offer(local: &LocalMedia) -> String {
+    let codecs: Vec<(Codec, u8)> = local
+        .codecs
+        .iter()
+        .filter_map(|&c| c.static_payload_type().map(|pt| (c, pt)))
+        .collect();
+    let te = local.telephone_event.then_some(OFFER_TELEPHONE_EVENT_PT);
+    let mut out = String::with_capacity(512);
+    write_session_header(&mut out, local);
+    write_audio(&mut out, local, "RTP/AVP", &codecs, te, Direction::SendRecv);
+    out
+}
+
+/// Checks the answer to [`offer`] and returns the media to use. The answer
+/// must keep rivr's single audio stream (the first `m=`) with a port and a
+/// codec rivr offered.
+pub fn accept_answer(
+    answer: &SessionDescription,
+    local: &LocalMedia,
+) -> Result<Negotiated, SdpError> {
+    let m = answer
+        .media
+        .first()
+        .filter(|m| is_usable_audio(m))
+        .ok_or(SdpError::NoAudio)?;
+    let remote_dir = m.direction.or(answer.direction).unwrap_or_default();
+    let mut negotiated = negotiate(answer, m, local, remote_dir)?;
+    // An answer may renumber telephone-event, but only to a payload type
+    // that is still telephone-event/8000 (checked by `telephone_event_pt`).
+    if !local.telephone_event {
+        negotiated.telephone_event_pt = None;
+    }
+    Ok(negotiated)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,0 @@
-//! SIP message framing and parsing (placeholder, filled by the wire work).
