@@ -5,8 +5,10 @@
 
 pub mod codec;
 pub mod g711;
+pub mod ports;
 pub mod prompt;
 pub mod resample;
 pub mod rfc4733;
 pub mod rtcp;
 pub mod rtp_session;
+pub mod worker;

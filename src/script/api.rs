@@ -197,7 +197,7 @@ pub fn register(engine: &mut Engine) {
                 return Err(VerbError::BadArgument("reject: the call is already answered; use hangup()".into()));
             }
             r.session.control().reject(code as u16)?;
-            Err(VerbError::HungUp)
+            Err::<(), _>(VerbError::HungUp)
         })
     });
     engine.register_fn("hangup", || {
