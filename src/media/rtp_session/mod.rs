@@ -28,6 +28,8 @@ pub mod rtcp_timer;
 pub mod stats;
 
 #[cfg(test)]
+mod rtcp_tests;
+#[cfg(test)]
 mod tests;
 
 use std::net::SocketAddr;
@@ -67,7 +69,8 @@ pub struct RtpSessionConfig {
 /// What an inbound RTP datagram turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inbound<'a> {
-    /// Audio in the negotiated (or another non-event) payload type.
+    /// Audio in the negotiated payload type (other payload types, comfort
+    /// noise included, are dropped as [`DropReason::UnknownPayloadType`]).
     Audio {
         /// Payload type.
         payload_type: u8,
