@@ -30,6 +30,8 @@ pub mod stats;
 #[cfg(test)]
 mod rtcp_tests;
 #[cfg(test)]
+mod sim_tests;
+#[cfg(test)]
 mod tests;
 
 use std::net::SocketAddr;
