@@ -117,6 +117,9 @@ pub struct RtpSession {
 
     seq: u16,
     next_timestamp: u32,
+    /// Samples per tick, from the last `write_audio`: the media clock keeps
+    /// running by this much per event packet while a digit is sent.
+    frame_samples: u32,
     talkspurt: bool,
     /// RTP timestamp and instant of the last packet sent (for the SR).
     last_sent: Option<(u32, Instant)>,
@@ -152,6 +155,7 @@ impl RtpSession {
             rtcp_target: canonical(cfg.remote_rtcp),
             seq: cfg.initial_seq,
             next_timestamp: cfg.initial_timestamp,
+            frame_samples: cfg.clock_rate / 50,
             cfg,
             epoch: now,
             last_now: now,
@@ -286,6 +290,7 @@ impl RtpSession {
         self.seq = self.seq.wrapping_add(1);
         self.last_sent = Some((self.next_timestamp, now));
         self.next_timestamp = self.next_timestamp.wrapping_add(samples);
+        self.frame_samples = samples;
         self.count_sent(payload.len());
         Some(n)
     }
@@ -309,9 +314,12 @@ impl RtpSession {
     /// RFC 4733 sending: writes the next telephone-event packet of the digit being sent, if any (see rfc4733::Sender); audio must not be sent while an event is in progress.
     ///
     /// `payload` is what `Sender::next_payload` produced, `event_start_ts`
-    /// is `Sender::timestamp()`. `None` if no telephone-event payload type
-    /// was negotiated or `out` is too small. Audio after the event resumes at
-    /// the event's end timestamp, as a new talkspurt.
+    /// is `Sender::timestamp()`; call it once per tick instead of
+    /// `write_audio`. `None` if no telephone-event payload type was
+    /// negotiated or `out` is too small. The media clock keeps running while
+    /// the event is sent (one audio frame's worth of samples per event
+    /// packet, and never less than the event's end), so the audio that
+    /// follows carries timestamps true to real time, as a new talkspurt.
     pub fn write_event(
         &mut self,
         now: Instant,
@@ -333,6 +341,7 @@ impl RtpSession {
         self.seq = self.seq.wrapping_add(1);
         let duration = EventPayload::parse(payload).map_or(0, |p| u32::from(p.duration));
         let event_end = event_start_ts.wrapping_add(duration);
+        self.next_timestamp = self.next_timestamp.wrapping_add(self.frame_samples);
         if (event_end.wrapping_sub(self.next_timestamp) as i32) > 0 {
             self.next_timestamp = event_end;
         }

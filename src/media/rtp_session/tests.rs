@@ -324,7 +324,8 @@ fn telephone_event_sending_through_the_session() {
     assert!(packets[0].0);
     let seqs: Vec<u16> = packets.iter().map(|p| p.3).collect();
     assert_eq!(seqs, vec![65535, 0, 1, 2, 3, 4, 5]);
-    // Audio resumes after the event, as a new talkspurt.
+    // Audio resumes after the event, as a new talkspurt, its timestamp
+    // true to the 7 ticks the event took (not just its 800-unit duration).
     let n = s.write_audio(ms(t0, t), &[0; 160], 160, &mut out).unwrap();
     let p = Packet::unmarshal(&mut &out[..n]).unwrap();
     assert_eq!(
@@ -333,7 +334,7 @@ fn telephone_event_sending_through_the_session() {
             p.header.timestamp,
             p.header.sequence_number
         ),
-        (true, 1960, 6)
+        (true, 1160 + 7 * 160, 6)
     );
 
     let mut no_events = cfg("192.0.2.1:4000");
