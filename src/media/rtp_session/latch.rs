@@ -283,4 +283,50 @@ mod tests {
         assert_eq!(l.target(), a("192.0.2.2:4002"));
         assert_eq!(l.check(a("192.0.2.1:4000"), 1, 2), Verdict::Unverified);
     }
+
+    proptest::proptest! {
+        /// A NAT'd peer sending in sequence, interleaved with an attacker
+        /// sending from random ports of its own host with random SSRCs and
+        /// sequence numbers: the peer is latched after exactly LATCH_RUN of
+        /// its packets, the attacker never is, and nothing moves the target
+        /// afterwards.
+        #[test]
+        fn random_spray_never_wins(
+            spray in proptest::collection::vec(
+                (proptest::prelude::any::<u16>(), proptest::prelude::any::<u32>(),
+                 proptest::prelude::any::<u16>(), 0usize..6), 0..400),
+            peer_seq in proptest::prelude::any::<u16>(),
+        ) {
+            let mut l = Latch::new(a("10.0.0.5:4000"));
+            let peer = a("203.0.113.7:31000");
+            let mut spray = spray.into_iter();
+            let mut peer_sent = 0u16;
+            loop {
+                let v = l.check(peer, 0xFEED, peer_seq.wrapping_add(peer_sent));
+                peer_sent += 1;
+                if peer_sent < u16::from(LATCH_RUN) {
+                    proptest::prop_assert_eq!(v, Verdict::Unverified);
+                } else {
+                    proptest::prop_assert_eq!(v, Verdict::Accept);
+                }
+                // Up to five attacker packets between two of the peer's.
+                let burst = spray.next();
+                let Some((port, ssrc, seq, n)) = burst else { break };
+                for _ in 0..n {
+                    let from = SocketAddr::new(a("198.51.100.66:1").ip(), port);
+                    let v = l.check(from, ssrc, seq);
+                    proptest::prop_assert_ne!(v, Verdict::Accept);
+                    proptest::prop_assert_ne!(l.target(), from);
+                }
+                if peer_sent >= 50 {
+                    break;
+                }
+            }
+            if peer_sent >= u16::from(LATCH_RUN) {
+                proptest::prop_assert_eq!(l.target(), peer);
+            } else {
+                proptest::prop_assert_eq!(l.target(), a("10.0.0.5:4000"));
+            }
+        }
+    }
 }

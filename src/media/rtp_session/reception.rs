@@ -250,4 +250,45 @@ mod tests {
         assert_eq!(f, ((24u64 << 8) / 99) as u8);
         assert_eq!(r.take_fraction_lost(), 0);
     }
+
+    proptest::proptest! {
+        /// Random loss (no reordering) from any starting sequence number,
+        /// across any number of wraps: the A.3 loss equals the packets lost
+        /// between the first and the last received, and the extended highest
+        /// sequence number counts the wraps.
+        #[test]
+        fn loss_is_exact_across_wraps(
+            start in proptest::prelude::any::<u16>(),
+            lost_mask in proptest::collection::vec(proptest::prelude::any::<bool>(), 1..3000),
+            gaps in proptest::collection::vec(0u16..40, 1..3000),
+        ) {
+            let mut r = Reception::new();
+            let mut seq = start;
+            let mut sent = 0u64;
+            let mut received_last = None;
+            let mut lost_between = 0i64;
+            let mut pending_lost = 0i64;
+            for (i, (&lose, &gap)) in lost_mask.iter().zip(gaps.iter().cycle()).enumerate() {
+                // Occasionally a burst of `gap` losses, below MAX_DROPOUT.
+                let burst = if i % 97 == 50 { gap } else { 0 };
+                seq = seq.wrapping_add(burst);
+                pending_lost += i64::from(burst);
+                sent += 1 + u64::from(burst);
+                if lose && i > 0 {
+                    pending_lost += 1;
+                } else {
+                    r.update(9, seq, 0, 0);
+                    if received_last.is_some() {
+                        lost_between += pending_lost;
+                    }
+                    pending_lost = 0;
+                    received_last = Some(sent);
+                }
+                seq = seq.wrapping_add(1);
+            }
+            proptest::prop_assert_eq!(r.lost(), lost_between);
+            let span = received_last.unwrap() - 1;
+            proptest::prop_assert_eq!(u64::from(r.extended_max()), u64::from(start) + span);
+        }
+    }
 }
