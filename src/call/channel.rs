@@ -17,8 +17,16 @@ use crate::sip::endpoint::CallRef;
 #[derive(Debug)]
 pub enum SigCommand {
     Answer(CallRef, std::sync::mpsc::SyncSender<Result<(), CallEnded>>),
-    Ring(CallRef, bool, std::sync::mpsc::SyncSender<Result<(), CallEnded>>),
-    Reject(CallRef, u16, std::sync::mpsc::SyncSender<Result<(), CallEnded>>),
+    Ring(
+        CallRef,
+        bool,
+        std::sync::mpsc::SyncSender<Result<(), CallEnded>>,
+    ),
+    Reject(
+        CallRef,
+        u16,
+        std::sync::mpsc::SyncSender<Result<(), CallEnded>>,
+    ),
     Hangup(CallRef),
     /// The script thread finished, with its outcome for the CDR.
     ScriptDone(CallRef, String),
@@ -93,7 +101,12 @@ impl CallControl for ChannelControl {
         }
     }
 
-    fn play(&mut self, id: u64, prompts: Vec<Arc<Prompt>>, interruptible: bool) -> Result<(), CallEnded> {
+    fn play(
+        &mut self,
+        id: u64,
+        prompts: Vec<Arc<Prompt>>,
+        interruptible: bool,
+    ) -> Result<(), CallEnded> {
         if self.is_gone() {
             return Err(CallEnded);
         }
@@ -113,13 +126,19 @@ impl CallControl for ChannelControl {
     }
 
     fn stop_play(&mut self, id: u64) {
-        let _ = self.media.send(MediaCommand::StopPlay { call: self.call, id });
+        let _ = self.media.send(MediaCommand::StopPlay {
+            call: self.call,
+            id,
+        });
     }
 
     fn next_event(&mut self, timeout: Option<Duration>) -> Option<CallEvent> {
         let r = match timeout {
             Some(t) => self.events.recv_timeout(t),
-            None => self.events.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            None => self
+                .events
+                .recv()
+                .map_err(|_| RecvTimeoutError::Disconnected),
         };
         match r {
             Ok(ev) => Some(ev),

@@ -20,10 +20,16 @@ pub enum DigitSource {
 /// Something that happened on the call, for its script.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallEvent {
-    Digit { digit: char, source: DigitSource },
+    Digit {
+        digit: char,
+        source: DigitSource,
+    },
     /// A play started by `CallControl::play` with this id ended; `interrupted`
     /// when a key stopped it.
-    PlayDone { id: u64, interrupted: bool },
+    PlayDone {
+        id: u64,
+        interrupted: bool,
+    },
     /// The caller hung up, or the call ended underneath the script.
     Hangup,
 }
@@ -53,7 +59,12 @@ pub trait CallControl: Send {
     fn hangup(&mut self);
     /// Starts playing `prompts` back to back; `interruptible` makes the media
     /// path stop at the first key (within one 20 ms frame) on its own.
-    fn play(&mut self, id: u64, prompts: Vec<Arc<Prompt>>, interruptible: bool) -> Result<(), CallEnded>;
+    fn play(
+        &mut self,
+        id: u64,
+        prompts: Vec<Arc<Prompt>>,
+        interruptible: bool,
+    ) -> Result<(), CallEnded>;
     fn stop_play(&mut self, id: u64);
     /// The next event, waiting at most `timeout` (None: forever). `None` on
     /// timeout.

@@ -39,7 +39,9 @@ pub struct MediaCallSetup {
 pub enum MediaCommand {
     Add(Box<MediaCallSetup>),
     /// Start sending RTP (answer or early media).
-    Start { call: CallRef },
+    Start {
+        call: CallRef,
+    },
     /// The negotiated media, when it was not known at `Add` (an INVITE
     /// without SDP gets its answer in the ACK).
     Configure {
@@ -65,9 +67,14 @@ pub enum MediaCommand {
         prompts: Vec<Arc<Prompt>>,
         interruptible: bool,
     },
-    StopPlay { call: CallRef, id: u64 },
+    StopPlay {
+        call: CallRef,
+        id: u64,
+    },
     /// The call ended: send RTCP BYE, close the sockets, free the ports.
-    Remove { call: CallRef },
+    Remove {
+        call: CallRef,
+    },
     /// Ends the worker thread.
     Shutdown,
 }
@@ -186,7 +193,10 @@ impl MediaCall {
             let frame = self.next_frame();
             let len = frame.len().min(payload.len());
             payload[..len].copy_from_slice(&frame[..len]);
-            if let Some(n) = self.session.write_audio(now, &payload[..len], SAMPLES_PER_FRAME, out) {
+            if let Some(n) = self
+                .session
+                .write_audio(now, &payload[..len], SAMPLES_PER_FRAME, out)
+            {
                 if let Some(pkt) = out.get(..n) {
                     let _ = self.ports.rtp.send_to(pkt, self.session.remote_rtp());
                 }
@@ -370,7 +380,9 @@ impl MediaPool {
     /// Starts `n` workers (0: one per core).
     pub fn start(n: usize) -> std::io::Result<MediaPool> {
         let n = if n == 0 {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
         } else {
             n
         };

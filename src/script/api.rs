@@ -101,7 +101,11 @@ fn prompt_names(v: &Dynamic) -> Result<Vec<String>, VerbError> {
             .map(|x| {
                 x.try_cast::<rhai::ImmutableString>()
                     .map(|s| s.to_string())
-                    .ok_or_else(|| VerbError::BadArgument("play: a list of prompt names must hold strings".into()))
+                    .ok_or_else(|| {
+                        VerbError::BadArgument(
+                            "play: a list of prompt names must hold strings".into(),
+                        )
+                    })
             })
             .collect();
     }
@@ -119,15 +123,27 @@ fn opt_ms(m: &Map, key: &str, default: Duration) -> Result<Duration, VerbError> 
             .ok()
             .filter(|n| (0..=3_600_000).contains(n))
             .map(|n| Duration::from_millis(n as u64))
-            .ok_or_else(|| VerbError::BadArgument(format!("{key}: expected milliseconds (0 to 3600000)"))),
+            .ok_or_else(|| {
+                VerbError::BadArgument(format!("{key}: expected milliseconds (0 to 3600000)"))
+            }),
     }
 }
 
 fn gather_options(m: &Map) -> Result<GatherOptions, VerbError> {
     let d = GatherOptions::default();
     for k in m.keys() {
-        if !["prompt", "max_digits", "timeout", "inter_digit_timeout", "finish_on"].contains(&k.as_str()) {
-            return Err(VerbError::BadArgument(format!("gather: unknown option {k:?}")));
+        if ![
+            "prompt",
+            "max_digits",
+            "timeout",
+            "inter_digit_timeout",
+            "finish_on",
+        ]
+        .contains(&k.as_str())
+        {
+            return Err(VerbError::BadArgument(format!(
+                "gather: unknown option {k:?}"
+            )));
         }
     }
     let prompt = match m.get("prompt") {
@@ -172,10 +188,14 @@ fn play_with(names: Dynamic, opts: Option<Map>) -> Result<String, Box<EvalAltRes
             Some(m) => {
                 for k in m.keys() {
                     if k.as_str() != "interrupt" {
-                        return Err(VerbError::BadArgument(format!("play: unknown option {k:?}")));
+                        return Err(VerbError::BadArgument(format!(
+                            "play: unknown option {k:?}"
+                        )));
                     }
                 }
-                m.get("interrupt").map(|v| v.as_bool().unwrap_or(false)).unwrap_or(false)
+                m.get("interrupt")
+                    .map(|v| v.as_bool().unwrap_or(false))
+                    .unwrap_or(false)
             }
         };
         Ok(key_string(r.session.play(&names, interrupt)?))
@@ -187,14 +207,20 @@ pub fn register(engine: &mut Engine) {
     engine.on_progress(on_progress);
     engine.register_fn("answer", || with(|r| Ok(r.session.control().answer()?)));
     engine.register_fn("ring", || with(|r| Ok(r.session.control().ring(false)?)));
-    engine.register_fn("progress", || with(|r| Ok(r.session.control().ring(true)?)));
+    engine.register_fn("progress", || {
+        with(|r| Ok(r.session.control().ring(true)?))
+    });
     engine.register_fn("reject", |code: i64| {
         with(|r| {
             if !(300..700).contains(&code) {
-                return Err(VerbError::BadArgument(format!("reject: {code} is not a final error code (300-699)")));
+                return Err(VerbError::BadArgument(format!(
+                    "reject: {code} is not a final error code (300-699)"
+                )));
             }
             if r.session.control().is_answered() {
-                return Err(VerbError::BadArgument("reject: the call is already answered; use hangup()".into()));
+                return Err(VerbError::BadArgument(
+                    "reject: the call is already answered; use hangup()".into(),
+                ));
             }
             r.session.control().reject(code as u16)?;
             Err::<(), _>(VerbError::HungUp)
@@ -207,18 +233,24 @@ pub fn register(engine: &mut Engine) {
         })
     });
     engine.register_fn("play", |names: Dynamic| play_with(names, None));
-    engine.register_fn("play", |names: Dynamic, opts: Map| play_with(names, Some(opts)));
+    engine.register_fn("play", |names: Dynamic, opts: Map| {
+        play_with(names, Some(opts))
+    });
     engine.register_fn("gather", |opts: Map| {
         with(|r| {
             let o = gather_options(&opts)?;
             r.session.gather(&o)
         })
     });
-    engine.register_fn("gather", || with(|r| r.session.gather(&GatherOptions::default())));
+    engine.register_fn("gather", || {
+        with(|r| r.session.gather(&GatherOptions::default()))
+    });
     engine.register_fn("sleep", |ms: i64| {
         with(|r| {
             if !(0..=3_600_000).contains(&ms) {
-                return Err(VerbError::BadArgument("sleep: expected 0 to 3600000 ms".into()));
+                return Err(VerbError::BadArgument(
+                    "sleep: expected 0 to 3600000 ms".into(),
+                ));
             }
             r.session.sleep(Duration::from_millis(ms as u64))
         })
@@ -245,7 +277,9 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("set_result", |key: &str, value: Dynamic| {
         with(|r| {
             if key.is_empty() || key.len() > 64 {
-                return Err(VerbError::BadArgument("set_result: the key must be 1 to 64 characters".into()));
+                return Err(VerbError::BadArgument(
+                    "set_result: the key must be 1 to 64 characters".into(),
+                ));
             }
             r.session.control().set_result(key, &value.to_string());
             Ok(())

@@ -140,7 +140,9 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("bad.rhai");
         std::fs::write(&f, "answer();\nlet x = ;\n").unwrap();
-        let e = compile(&build_engine(&limits()), &f).unwrap_err().to_string();
+        let e = compile(&build_engine(&limits()), &f)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with(&format!("{}:2:9:", f.display())), "{e}");
         std::fs::write(&f, "answer();\n").unwrap();
         let cache = ScriptCache::new(limits());

@@ -49,7 +49,12 @@ pub fn spawn(
 }
 
 /// Runs the script to its end on this thread and ends the call.
-pub fn run(cache: &ScriptCache, path: &PathBuf, info: CallInfo, ctl: Box<dyn CallControl>) -> Outcome {
+pub fn run(
+    cache: &ScriptCache,
+    path: &PathBuf,
+    info: CallInfo,
+    ctl: Box<dyn CallControl>,
+) -> Outcome {
     let call_id = info.id.clone();
     let span = tracing::info_span!("call", id = %call_id);
     let _enter = span.enter();
@@ -79,7 +84,11 @@ pub fn run(cache: &ScriptCache, path: &PathBuf, info: CallInfo, ctl: Box<dyn Cal
         Ok(()) => Outcome::Completed,
         Err(e) => classify(path, *e),
     };
-    if matches!(outcome, Outcome::CallerHungUp) && ast.iter_functions().any(|f| f.name == "on_hangup" && f.params.is_empty()) {
+    if matches!(outcome, Outcome::CallerHungUp)
+        && ast
+            .iter_functions()
+            .any(|f| f.name == "on_hangup" && f.params.is_empty())
+    {
         let r: Result<Dynamic, _> = cache.engine().call_fn(&mut scope, &ast, "on_hangup", ());
         if let Err(e) = r {
             if let Outcome::Failed(m) = classify(path, *e) {
@@ -120,12 +129,24 @@ fn classify(path: &std::path::Path, e: EvalAltResult) -> Outcome {
             END_HANGUP => Outcome::HungUp,
             END_CALLER_GONE => Outcome::CallerHungUp,
             END_STUCK => Outcome::Failed(
-                ScriptError::from_position(path, *pos, "stopped: too many operations without a verb (a busy loop?)".into()).to_string(),
+                ScriptError::from_position(
+                    path,
+                    *pos,
+                    "stopped: too many operations without a verb (a busy loop?)".into(),
+                )
+                .to_string(),
             ),
             END_TIME => Outcome::Failed(
-                ScriptError::from_position(path, *pos, "stopped: the script ran past its time limit".into()).to_string(),
+                ScriptError::from_position(
+                    path,
+                    *pos,
+                    "stopped: the script ran past its time limit".into(),
+                )
+                .to_string(),
             ),
-            other => Outcome::Failed(ScriptError::from_position(path, *pos, format!("terminated: {other}")).to_string()),
+            other => Outcome::Failed(
+                ScriptError::from_position(path, *pos, format!("terminated: {other}")).to_string(),
+            ),
         };
     }
     let pos = e.position();
@@ -144,7 +165,10 @@ fn call_map(info: &CallInfo) -> Map {
 
 /// `YYYY-MM-DDTHH:MM:SSZ` without a date crate (civil-from-days, H. Hinnant).
 pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let z = days + 719_468;

@@ -155,7 +155,9 @@ impl Session {
     pub fn gather(&mut self, opts: &GatherOptions) -> Result<String, VerbError> {
         self.check()?;
         if opts.max_digits == 0 {
-            return Err(VerbError::BadArgument("gather: max_digits must be at least 1".into()));
+            return Err(VerbError::BadArgument(
+                "gather: max_digits must be at least 1".into(),
+            ));
         }
         let mut digits = String::new();
         // Returns true when the gather is complete.

@@ -59,12 +59,24 @@ impl Calls {
 
     pub fn on_event(&mut self, ep: &mut Endpoint, ev: Event) {
         match ev {
-            Event::IncomingCall { call, request, source } => self.incoming(ep, call, *request, source),
+            Event::IncomingCall {
+                call,
+                request,
+                source,
+            } => self.incoming(ep, call, *request, source),
             Event::Confirmed { call, sdp } => self.confirmed(ep, call, sdp),
             Event::ReInvite { call, sdp } => {
-                let Some(c) = self.calls.get(&call) else { return };
-                let offer = sdp.as_deref().map(String::from_utf8_lossy).and_then(|s| sdp::parse(&s).ok());
-                if let Some(neg) = offer.and_then(|o| sdp::answer(&o, &c.local_media).ok()).map(|x| x.0) {
+                let Some(c) = self.calls.get(&call) else {
+                    return;
+                };
+                let offer = sdp
+                    .as_deref()
+                    .map(String::from_utf8_lossy)
+                    .and_then(|s| sdp::parse(&s).ok());
+                if let Some(neg) = offer
+                    .and_then(|o| sdp::answer(&o, &c.local_media).ok())
+                    .map(|x| x.0)
+                {
                     let _ = c.media.send(MediaCommand::SetRemote {
                         call,
                         rtp: neg.remote_rtp,
@@ -72,8 +84,14 @@ impl Calls {
                     });
                 }
             }
-            Event::Info { call, content_type, body } => {
-                let Some(c) = self.calls.get(&call) else { return };
+            Event::Info {
+                call,
+                content_type,
+                body,
+            } => {
+                let Some(c) = self.calls.get(&call) else {
+                    return;
+                };
                 if let Some(digit) = info_digit(content_type.as_deref(), &body) {
                     let _ = c.media.send(MediaCommand::Digit {
                         call,
@@ -133,7 +151,10 @@ impl Calls {
                 let _ = reply.send(r);
             }
             SigCommand::Hangup(call) => {
-                let answered = self.calls.get(&call).is_some_and(|c| c.answered_at.is_some());
+                let answered = self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.answered_at.is_some());
                 if ep.hangup(now, call).is_ok() {
                     self.finish(call, if answered { "local-bye" } else { "rejected" });
                 }
@@ -177,7 +198,14 @@ impl Calls {
         let Some(route) = cfg.route_for(&number).cloned() else {
             tracing::info!(%number, %source, "no route for the dialed number: 404");
             let _ = ep.reject(now, call, 404);
-            self.write_cdr(&info, now, None, "rejected", "none (no route)".into(), &CallShared::default());
+            self.write_cdr(
+                &info,
+                now,
+                None,
+                "rejected",
+                "none (no route)".into(),
+                &CallShared::default(),
+            );
             return;
         };
         let ports = match self.shared.ports.allocate(cfg.sip.listen.ip()) {
@@ -185,7 +213,14 @@ impl Calls {
             Err(e) => {
                 tracing::warn!(error = %e, "no RTP port: 503");
                 let _ = ep.reject(now, call, 503);
-                self.write_cdr(&info, now, None, "rejected", "none (no RTP port)".into(), &CallShared::default());
+                self.write_cdr(
+                    &info,
+                    now,
+                    None,
+                    "rejected",
+                    "none (no RTP port)".into(),
+                    &CallShared::default(),
+                );
                 return;
             }
         };
@@ -214,7 +249,14 @@ impl Calls {
                     tracing::info!(error = %e, "no common codec: 488");
                     let _ = ep.reject(now, call, 488);
                     self.shared.ports.release(ports.port);
-                    self.write_cdr(&info, now, None, "rejected", "none (488)".into(), &CallShared::default());
+                    self.write_cdr(
+                        &info,
+                        now,
+                        None,
+                        "rejected",
+                        "none (488)".into(),
+                        &CallShared::default(),
+                    );
                     return;
                 }
             }
@@ -222,7 +264,13 @@ impl Calls {
             (None, sdp::offer(&local_media))
         };
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
-        let setup = media_setup(call, ports, negotiated.as_ref(), &self.shared, events_tx.clone());
+        let setup = media_setup(
+            call,
+            ports,
+            negotiated.as_ref(),
+            &self.shared,
+            events_tx.clone(),
+        );
         let Some(media) = self.shared.media.add(setup) else {
             let _ = ep.reject(now, call, 503);
             return;
@@ -278,7 +326,9 @@ impl Calls {
     }
 
     fn confirmed(&mut self, ep: &mut Endpoint, call: CallRef, sdp: Option<Vec<u8>>) {
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         if !c.awaiting_answer {
             return;
         }
@@ -306,7 +356,9 @@ impl Calls {
 
     /// The call's signalling is over: stop media, wake the script.
     fn finish(&mut self, call: CallRef, end: &'static str) {
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         if c.ended.is_some() {
             return;
         }
@@ -358,7 +410,9 @@ impl Calls {
             to: info.to.clone(),
             started_at: runner::rfc3339(info.started_at),
             answered: answered.is_some(),
-            duration_ms: answered.map(|a| a.elapsed().as_millis() as u64).unwrap_or(0),
+            duration_ms: answered
+                .map(|a| a.elapsed().as_millis() as u64)
+                .unwrap_or(0),
             end,
             script,
             results,
@@ -422,11 +476,10 @@ fn info_digit(content_type: Option<&str>, body: &[u8]) -> Option<char> {
     let ct = content_type?.to_ascii_lowercase();
     let text = std::str::from_utf8(body).ok()?;
     let value = if ct.starts_with("application/dtmf-relay") {
-        text.lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once('=')?;
-                k.trim().eq_ignore_ascii_case("signal").then(|| v.trim())
-            })?
+        text.lines().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            k.trim().eq_ignore_ascii_case("signal").then(|| v.trim())
+        })?
     } else if ct.starts_with("application/dtmf") {
         text.trim()
     } else {
@@ -447,8 +500,17 @@ mod tests {
 
     #[test]
     fn info_bodies() {
-        assert_eq!(info_digit(Some("application/dtmf-relay"), b"Signal=5\r\nDuration=160\r\n"), Some('5'));
-        assert_eq!(info_digit(Some("application/dtmf-relay"), b"Signal= #\r\n"), Some('#'));
+        assert_eq!(
+            info_digit(
+                Some("application/dtmf-relay"),
+                b"Signal=5\r\nDuration=160\r\n"
+            ),
+            Some('5')
+        );
+        assert_eq!(
+            info_digit(Some("application/dtmf-relay"), b"Signal= #\r\n"),
+            Some('#')
+        );
         assert_eq!(info_digit(Some("application/dtmf"), b"11"), Some('#'));
         assert_eq!(info_digit(Some("application/dtmf"), b"x"), None);
         assert_eq!(info_digit(Some("text/plain"), b"5"), None);

@@ -43,13 +43,18 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 pub async fn serve(config: Config) -> anyhow_like::Result<()> {
     let prompts = Arc::new(PromptStore::new(config.media.prompts.clone()));
     match prompts.preload_all() {
-        Ok(n) => tracing::info!(prompts = n, dir = %config.media.prompts.display(), "prompts decoded and pre-encoded"),
+        Ok(n) => {
+            tracing::info!(prompts = n, dir = %config.media.prompts.display(), "prompts decoded and pre-encoded")
+        }
         Err(e) => tracing::warn!(error = %e, "some prompts did not load; they fail when played"),
     }
     let scripts = Arc::new(ScriptCache::new(config.script.clone()));
     for r in &config.routes {
         if let Err(e) = scripts.get(&r.script) {
-            return Err(anyhow_like::Error(format!("route {}: {e}", r.number.as_deref().unwrap_or("*"))));
+            return Err(anyhow_like::Error(format!(
+                "route {}: {e}",
+                r.number.as_deref().unwrap_or("*")
+            )));
         }
     }
     let (up_tx, mut up_rx) = mpsc::channel::<Inbound>(4096);
@@ -59,10 +64,13 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
     let local = transports.local_addr();
     let contact_addr = std::net::SocketAddr::new(config.sip.public_ip, local.port());
     let (sig_tx, mut sig_rx) = mpsc::unbounded_channel();
-    let media = MediaPool::start(config.rtp.workers).map_err(|e| anyhow_like::Error(format!("media workers: {e}")))?;
+    let media = MediaPool::start(config.rtp.workers)
+        .map_err(|e| anyhow_like::Error(format!("media workers: {e}")))?;
     let shared = Arc::new(Shared {
         ports: Arc::new(PortAllocator::new(config.rtp.port_min, config.rtp.port_max)),
-        cdr: cdr::CdrWriter::open(&config.cdr_path).map_err(|e| anyhow_like::Error(format!("cdr.path {}: {e}", config.cdr_path.display())))?,
+        cdr: cdr::CdrWriter::open(&config.cdr_path).map_err(|e| {
+            anyhow_like::Error(format!("cdr.path {}: {e}", config.cdr_path.display()))
+        })?,
         config,
         prompts,
         scripts,
@@ -86,7 +94,11 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
             .config
             .routes
             .iter()
-            .map(|r| format!("{} -> {}", r.number.as_deref().unwrap_or("*"), r.script.display()))
+            .map(|r| format!(
+                "{} -> {}",
+                r.number.as_deref().unwrap_or("*"),
+                r.script.display()
+            ))
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -106,7 +118,10 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
         }
         drain(&mut endpoint, &mut calls, &transports).await;
     }
-    tracing::info!(active = calls.active(), "shutting down: ending active calls");
+    tracing::info!(
+        active = calls.active(),
+        "shutting down: ending active calls"
+    );
     calls.hangup_all(&mut endpoint);
     drain(&mut endpoint, &mut calls, &transports).await;
     let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
@@ -132,7 +147,11 @@ async fn drain(endpoint: &mut Endpoint, calls: &mut Calls, transports: &Transpor
     // Handling an event can queue more output (a reject answers at once).
     while let Some(out) = endpoint.poll_output() {
         match out {
-            Output::Transmit { transport, dest, bytes } => transports.send(transport, dest, bytes).await,
+            Output::Transmit {
+                transport,
+                dest,
+                bytes,
+            } => transports.send(transport, dest, bytes).await,
             Output::Event(ev) => calls.on_event(endpoint, ev),
         }
     }

@@ -174,11 +174,18 @@ impl Response {
         for h in resp.headers.iter() {
             match h {
                 Header::Via(v) if branch.is_none() => {
-                    let first = split_commas(v.value()).into_iter().next().unwrap_or_default();
+                    let first = split_commas(v.value())
+                        .into_iter()
+                        .next()
+                        .unwrap_or_default();
                     branch = parse_via(&first).ok().map(|v| v.branch);
                 }
-                Header::CallId(v) if call_id.is_none() => call_id = Some(v.value().trim().to_string()),
-                Header::CSeq(v) if cseq.is_none() => cseq = Some(v.typed().map_err(|e| herr("CSeq", e))?),
+                Header::CallId(v) if call_id.is_none() => {
+                    call_id = Some(v.value().trim().to_string())
+                }
+                Header::CSeq(v) if cseq.is_none() => {
+                    cseq = Some(v.typed().map_err(|e| herr("CSeq", e))?)
+                }
                 Header::To(v) if to_tag.is_none() => {
                     to_tag = Some(
                         v.typed()
@@ -318,7 +325,11 @@ pub fn response_destination(via: &TopVia, source: SocketAddr, transport: Transpo
 /// is not the source address, `rport=<port>` when `rport` was asked for.
 pub fn stamp_via(value: &str, via: &TopVia, source: SocketAddr) -> String {
     let mut out = String::with_capacity(value.len() + 40);
-    let host_matches = via.host.parse::<IpAddr>().map(|ip| ip == source.ip()).unwrap_or(false);
+    let host_matches = via
+        .host
+        .parse::<IpAddr>()
+        .map(|ip| ip == source.ip())
+        .unwrap_or(false);
     for (i, part) in value.split(';').enumerate() {
         if i > 0 {
             out.push(';');
@@ -514,7 +525,10 @@ mod tests {
             split_commas("\"a, b\" <sip:x@y;p=1,2>, <sip:z@w>"),
             vec!["\"a, b\" <sip:x@y;p=1,2>", "<sip:z@w>"]
         );
-        assert_eq!(name_addr_uri("\"A\" <sip:1@h:5>;tag=3").unwrap(), "sip:1@h:5");
+        assert_eq!(
+            name_addr_uri("\"A\" <sip:1@h:5>;tag=3").unwrap(),
+            "sip:1@h:5"
+        );
         assert_eq!(name_addr_uri("sip:1@h;tag=3").unwrap(), "sip:1@h");
     }
 }

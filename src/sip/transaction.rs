@@ -479,7 +479,10 @@ mod tests {
         assert_eq!(tx.handle_timeout(t0 + ms(500)), TimerAction::Retransmit);
         assert_eq!(tx.poll_timeout(), Some(t0 + ms(4500)));
         assert!(tx.on_response(t0 + ms(600), 200));
-        assert!(!tx.on_response(t0 + ms(700), 200), "a retransmitted final is absorbed");
+        assert!(
+            !tx.on_response(t0 + ms(700), 200),
+            "a retransmitted final is absorbed"
+        );
         assert_eq!(tx.state(), NonInviteClientState::Completed);
         assert_eq!(tx.handle_timeout(t0 + ms(5600)), TimerAction::Terminated);
     }

@@ -62,10 +62,15 @@ impl Transports {
                 match tx {
                     Some(tx) => {
                         if tx.try_send(bytes).is_err() {
-                            tracing::debug!(conn = id, "TCP connection gone or full; message dropped");
+                            tracing::debug!(
+                                conn = id,
+                                "TCP connection gone or full; message dropped"
+                            );
                         }
                     }
-                    None => tracing::debug!(conn = id, %dest, "TCP connection closed; message dropped"),
+                    None => {
+                        tracing::debug!(conn = id, %dest, "TCP connection closed; message dropped")
+                    }
                 }
             }
         }
@@ -121,7 +126,11 @@ async fn udp_loop(udp: Arc<UdpSocket>, up: mpsc::Sender<Inbound>) {
     }
 }
 
-async fn accept_loop(listener: TcpListener, conns: Arc<DashMap<u64, mpsc::Sender<Vec<u8>>>>, up: mpsc::Sender<Inbound>) {
+async fn accept_loop(
+    listener: TcpListener,
+    conns: Arc<DashMap<u64, mpsc::Sender<Vec<u8>>>>,
+    up: mpsc::Sender<Inbound>,
+) {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     loop {
         let Ok((stream, source)) = listener.accept().await else {

@@ -76,7 +76,12 @@ impl CallControl for FakeCall {
         Ok(())
     }
     fn hangup(&mut self) {}
-    fn play(&mut self, id: u64, prompts: Vec<Arc<Prompt>>, interruptible: bool) -> Result<(), CallEnded> {
+    fn play(
+        &mut self,
+        id: u64,
+        prompts: Vec<Arc<Prompt>>,
+        interruptible: bool,
+    ) -> Result<(), CallEnded> {
         let len = PROMPT_MS * prompts.len() as u64;
         self.playing = Some((id, self.now + ms(len), interruptible));
         self.note(format!("play {id}"));
@@ -99,7 +104,10 @@ impl CallControl for FakeCall {
                 if Some(t) == play_end && next_key.is_none_or(|k| k > t) {
                     let (id, _, _) = self.playing.take().unwrap();
                     self.note(format!("done {id}"));
-                    return Some(CallEvent::PlayDone { id, interrupted: false });
+                    return Some(CallEvent::PlayDone {
+                        id,
+                        interrupted: false,
+                    });
                 }
                 let (_, ev) = self.script.pop_front().unwrap();
                 if let CallEvent::Digit { digit, .. } = &ev {
@@ -108,8 +116,13 @@ impl CallControl for FakeCall {
                         // the media path stops an interruptible play by itself
                         self.playing = None;
                         let at = self.now - self.t0;
-                        self.script
-                            .push_front((at, CallEvent::PlayDone { id, interrupted: true }));
+                        self.script.push_front((
+                            at,
+                            CallEvent::PlayDone {
+                                id,
+                                interrupted: true,
+                            },
+                        ));
                     }
                 }
                 Some(ev)
@@ -136,7 +149,10 @@ impl CallControl for FakeCall {
     }
 }
 
-fn gather(keys: &[(u64, char)], opts: GatherOptions) -> (Result<String, VerbError>, u64, Vec<String>) {
+fn gather(
+    keys: &[(u64, char)],
+    opts: GatherOptions,
+) -> (Result<String, VerbError>, u64, Vec<String>) {
     let (fake, log) = FakeCall::new(keys);
     let t0 = fake.t0;
     let mut s = Session::new(Box::new(fake));
@@ -160,7 +176,11 @@ fn opts(max_digits: usize) -> GatherOptions {
 fn no_key_times_out_after_prompt_plus_timeout() {
     let (r, t, _) = gather(&[], opts(1));
     assert_eq!(r.unwrap(), "");
-    assert_eq!(t, PROMPT_MS + 5000, "timeout counts from the end of the prompt");
+    assert_eq!(
+        t,
+        PROMPT_MS + 5000,
+        "timeout counts from the end of the prompt"
+    );
 }
 
 #[test]
@@ -169,7 +189,10 @@ fn key_during_prompt_stops_it_and_returns_at_max_digits() {
     assert_eq!(r.unwrap(), "2");
     assert_eq!(t, 700);
     assert!(log.contains(&"700 key 2".to_string()), "{log:?}");
-    assert!(!log.iter().any(|l| l.contains("done")), "the prompt never played to its end: {log:?}");
+    assert!(
+        !log.iter().any(|l| l.contains("done")),
+        "the prompt never played to its end: {log:?}"
+    );
 }
 
 #[test]
@@ -210,10 +233,18 @@ fn hangup_during_gather_is_an_error() {
 fn typeahead_from_a_plain_play_feeds_the_next_gather_and_skips_its_prompt() {
     let (fake, log) = FakeCall::new(&[(500, '3')]);
     let mut s = Session::new(Box::new(fake));
-    assert_eq!(s.play(&["intro".into()], false).unwrap(), None, "a plain play runs to its end");
+    assert_eq!(
+        s.play(&["intro".into()], false).unwrap(),
+        None,
+        "a plain play runs to its end"
+    );
     assert_eq!(s.gather(&opts(1)).unwrap(), "3");
     let log = log.lock().unwrap().clone();
-    assert_eq!(log.iter().filter(|l| l.contains("play")).count(), 1, "{log:?}");
+    assert_eq!(
+        log.iter().filter(|l| l.contains("play")).count(),
+        1,
+        "{log:?}"
+    );
 }
 
 #[test]

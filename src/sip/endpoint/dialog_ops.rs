@@ -47,7 +47,8 @@ impl Endpoint {
             &self.cfg.user_agent,
         );
         let (transport, dest) = (leg.transport, leg.in_dialog_dest());
-        let tx = NonInviteClientTx::new(now, self.cfg.timers, transport.is_reliable(), bytes.clone());
+        let tx =
+            NonInviteClientTx::new(now, self.cfg.timers, transport.is_reliable(), bytes.clone());
         self.nicts.insert(
             branch,
             NictEntry {

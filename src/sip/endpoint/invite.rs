@@ -26,9 +26,19 @@ impl Endpoint {
             req.from_tag.clone().unwrap_or_default(),
             req.cseq,
         );
-        if self.pending_invites.get(&merge_key).is_some_and(|k| *k != key) {
+        if self
+            .pending_invites
+            .get(&merge_key)
+            .is_some_and(|k| *k != key)
+        {
             // §8.2.2.2: the same request arrived by another path.
-            let bytes = build_response(&req, &top_via, 482, &ResponseParts::default(), &self.cfg.user_agent);
+            let bytes = build_response(
+                &req,
+                &top_via,
+                482,
+                &ResponseParts::default(),
+                &self.cfg.user_agent,
+            );
             self.transmit(transport, dest, bytes);
             return;
         }
@@ -37,7 +47,13 @@ impl Endpoint {
         self.stats.calls_started += 1;
         let local_tag = self.token(16);
         let mut tx = InviteServerTx::new(self.cfg.timers, transport.is_reliable());
-        let trying = build_response(&req, &top_via, 100, &ResponseParts::default(), &self.cfg.user_agent);
+        let trying = build_response(
+            &req,
+            &top_via,
+            100,
+            &ResponseParts::default(),
+            &self.cfg.user_agent,
+        );
         let _sent = tx.send_response(now, 100, trying.clone());
         self.transmit(transport, dest, trying);
         self.invite_txs.insert(
@@ -124,8 +140,10 @@ impl Endpoint {
         );
         if code == 200 {
             let sdp = req.has_sdp().then(|| req.body.clone());
-            self.outputs
-                .push_back(Output::Event(Event::ReInvite { call: call_ref, sdp }));
+            self.outputs.push_back(Output::Event(Event::ReInvite {
+                call: call_ref,
+                sdp,
+            }));
         }
     }
 
@@ -183,7 +201,11 @@ impl Endpoint {
     /// Ends the call the right way for its state: BYE once answered (after
     /// the ACK, §15), 480 before.
     pub fn hangup(&mut self, now: Instant, call: CallRef) -> Result<(), CallGone> {
-        let state = self.calls.get(&call).map(|l| l.state.clone()).ok_or(CallGone(call))?;
+        let state = self
+            .calls
+            .get(&call)
+            .map(|l| l.state.clone())
+            .ok_or(CallGone(call))?;
         match state {
             LegState::Early => self.reject(now, call, 480),
             LegState::Accepted { .. } => {

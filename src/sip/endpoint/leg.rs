@@ -70,11 +70,7 @@ impl Leg {
         if self.transport.is_reliable() {
             return self.source;
         }
-        let contact = self
-            .invite
-            .contact
-            .as_deref()
-            .and_then(uri_socket_addr);
+        let contact = self.invite.contact.as_deref().and_then(uri_socket_addr);
         match contact {
             Some(addr) if addr.ip() == self.source.ip() => addr,
             _ => self.source,

@@ -22,12 +22,11 @@ pub use leg::{CallRef, TxKey};
 use leg::{Leg, LegState};
 
 use crate::sip::message::{
-    build_response, response_destination, stamp_via, Request,
-    Response, ResponseParts, Transport, ALLOW,
+    build_response, response_destination, stamp_via, Request, Response, ResponseParts, Transport,
+    ALLOW,
 };
 use crate::sip::transaction::{
-    InviteServerState, InviteServerTx, NonInviteClientTx, NonInviteServerTx,
-    TimerConfig,
+    InviteServerState, InviteServerTx, NonInviteClientTx, NonInviteServerTx, TimerConfig,
 };
 use crate::sip::{validate, wire};
 
@@ -65,16 +64,25 @@ pub enum Event {
     },
     /// The ACK for rivr's 2xx; `sdp` is the peer's answer when rivr offered
     /// in the 2xx.
-    Confirmed { call: CallRef, sdp: Option<Vec<u8>> },
+    Confirmed {
+        call: CallRef,
+        sdp: Option<Vec<u8>>,
+    },
     /// A re-INVITE in the dialog (already answered with rivr's SDP).
-    ReInvite { call: CallRef, sdp: Option<Vec<u8>> },
+    ReInvite {
+        call: CallRef,
+        sdp: Option<Vec<u8>>,
+    },
     /// INFO in the dialog (answered 200).
     Info {
         call: CallRef,
         content_type: Option<String>,
         body: Vec<u8>,
     },
-    Ended { call: CallRef, reason: EndReason },
+    Ended {
+        call: CallRef,
+        reason: EndReason,
+    },
 }
 
 #[derive(Debug)]
@@ -215,7 +223,13 @@ impl Endpoint {
     }
 
     /// One datagram, or one message framed from a stream.
-    pub fn handle_input(&mut self, now: Instant, transport: Transport, source: SocketAddr, bytes: &[u8]) {
+    pub fn handle_input(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        source: SocketAddr,
+        bytes: &[u8],
+    ) {
         let msg = match wire::parse_message(bytes) {
             Ok(m) => m,
             Err(e) => {
@@ -253,7 +267,13 @@ impl Endpoint {
         }
     }
 
-    fn answer_malformed(&mut self, transport: Transport, source: SocketAddr, bytes: &[u8], e: &wire::WireError) {
+    fn answer_malformed(
+        &mut self,
+        transport: Transport,
+        source: SocketAddr,
+        bytes: &[u8],
+        e: &wire::WireError,
+    ) {
         tracing::debug!(%source, reason = %e.reason, status = ?e.status, "malformed SIP message");
         match e.status.and_then(|_| wire::error_response(bytes, e)) {
             Some(resp) => {
@@ -264,9 +284,19 @@ impl Endpoint {
         }
     }
 
-    fn handle_request(&mut self, now: Instant, transport: Transport, source: SocketAddr, req: Request) {
+    fn handle_request(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        source: SocketAddr,
+        req: Request,
+    ) {
         let key: TxKey = (req.top_via.branch.clone(), req.top_via.sent_by.clone());
-        let top_via = stamp_via(req.vias.first().map(String::as_str).unwrap_or(""), &req.top_via, source);
+        let top_via = stamp_via(
+            req.vias.first().map(String::as_str).unwrap_or(""),
+            &req.top_via,
+            source,
+        );
         let dest = response_destination(&req.top_via, source, transport);
         use rsip::Method::*;
         match req.method {
@@ -311,10 +341,26 @@ impl Endpoint {
                     &self.cfg.user_agent,
                 );
                 let mut tx = NonInviteServerTx::new();
-                tx.send_final(now, &self.cfg.timers, transport.is_reliable(), bytes.clone());
-                self.nists.insert(nkey, NistEntry { tx, transport, dest });
+                tx.send_final(
+                    now,
+                    &self.cfg.timers,
+                    transport.is_reliable(),
+                    bytes.clone(),
+                );
+                self.nists.insert(
+                    nkey,
+                    NistEntry {
+                        tx,
+                        transport,
+                        dest,
+                    },
+                );
                 self.transmit(transport, dest, bytes);
-                if let Some(Event::Ended { call, reason: EndReason::Cancelled }) = &ev {
+                if let Some(Event::Ended {
+                    call,
+                    reason: EndReason::Cancelled,
+                }) = &ev
+                {
                     let call = *call;
                     self.send_invite_final(now, call, 487);
                     self.end_call(call);
@@ -355,7 +401,14 @@ impl Endpoint {
                     leg.remote_cseq = leg.remote_cseq.max(req.cseq);
                 }
                 self.end_call(call);
-                (200, vec![], Some(Event::Ended { call, reason: EndReason::RemoteBye }))
+                (
+                    200,
+                    vec![],
+                    Some(Event::Ended {
+                        call,
+                        reason: EndReason::RemoteBye,
+                    }),
+                )
             }
             Info => {
                 let call = dialog_call.unwrap_or_default();
@@ -382,7 +435,11 @@ impl Endpoint {
             .copied()
     }
 
-    fn handle_cancel(&mut self, now: Instant, key: &TxKey) -> (u16, Vec<(&'static str, String)>, Option<Event>) {
+    fn handle_cancel(
+        &mut self,
+        now: Instant,
+        key: &TxKey,
+    ) -> (u16, Vec<(&'static str, String)>, Option<Event>) {
         let Some(entry) = self.invite_txs.get(key) else {
             return (481, vec![], None);
         };
@@ -394,7 +451,14 @@ impl Endpoint {
         // The 200 to the CANCEL goes first; `handle_request` then sends the
         // 487 to the INVITE (§9.2).
         let _ = now;
-        (200, vec![], Some(Event::Ended { call, reason: EndReason::Cancelled }))
+        (
+            200,
+            vec![],
+            Some(Event::Ended {
+                call,
+                reason: EndReason::Cancelled,
+            }),
+        )
     }
 }
 
