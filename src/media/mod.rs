@@ -4,8 +4,10 @@
 //! the I/O layer).
 
 pub mod codec;
+pub mod dtmf_detect;
 pub mod g711;
 pub mod prompt;
 pub mod rfc4733;
 pub mod rtcp;
 pub mod rtp_session;
+pub mod tone;
