@@ -2,15 +2,15 @@
 //!
 //! Each block runs a Goertzel filter on every row frequency and five on every
 //! column frequency (the nominal one, ±1.5 % to measure the energy of an
-//! off-nominal tone without scalloping loss, and ±5 % to reject tones more
-//! than 2.5 % off). A block names a key only if all of these hold:
+//! off-nominal tone without scalloping loss, and ±4 % to reject tones more
+//! than 2 % off). A block names a key only if all of these hold:
 //!
 //! - each tone is above the level floor;
 //! - the two tones carry most of the block's energy (talk-off: speech and
 //!   music spread energy over many frequencies and harmonics);
 //! - each is well above the other frequencies of its group (relative peak);
 //! - the twist is within limits;
-//! - the column tone is nearer its nominal frequency than ±5 % (rows are
+//! - the column tone is nearer its nominal frequency than ±4 % (rows are
 //!   checked by phase across blocks, in the state machine, because at
 //!   ~700 Hz a 102-sample block cannot tell 1.5 % from 3.5 % by energy).
 
@@ -23,7 +23,7 @@ pub(super) const BLOCK_LEN: usize = 102;
 
 /// Column filter frequencies relative to nominal. Index `COL_CENTER` is the
 /// nominal one; the outer two bound the accepted deviation.
-const COL_OFFSETS: [f64; 5] = [0.95, 0.985, 1.0, 1.015, 1.05];
+const COL_OFFSETS: [f64; 5] = [0.96, 0.985, 1.0, 1.015, 1.04];
 const COL_CENTER: usize = 2;
 const COL_LOW_GUARD: usize = 0;
 const COL_HIGH_GUARD: usize = 4;

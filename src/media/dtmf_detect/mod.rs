@@ -12,7 +12,10 @@
 //!    levels agree within 3 dB (a block only partly covered by a short tone
 //!    is much weaker, so a 20 ms burst never confirms while any 40 ms tone
 //!    contains two full blocks) and whose phase advance shows each tone
-//!    within 2.5 % of nominal (so ±1.5 % is accepted and ±3.5 % rejected).
+//!    within 2 % of nominal (so ±1.5 % is accepted and ±3.5 % rejected).
+//!    2 % rather than the midpoint 2.5 %: the pairs 697/1336, 770/1477 and
+//!    852/1633 Hz are 1.92:1, so a single note whose second harmonic is
+//!    6 dB down could pass as a key if both were allowed 2.1 % off.
 //! 3. A confirmed key stays down until three consecutive blocks miss it. A
 //!    10 ms interruption spoils at most two blocks, so it is bridged; a
 //!    40 ms pause always contains three missing blocks, so the next press,
@@ -31,8 +34,9 @@ use analysis::{Analysis, Candidate, FilterBank, BLOCK_LEN};
 
 use crate::media::tone::{DTMF_COLS_HZ, DTMF_KEYS, DTMF_ROWS_HZ, SAMPLE_RATE_HZ};
 
-/// Largest accepted gap between a tone's frequency and nominal, as a fraction.
-const MAX_DEVIATION: f64 = 0.025;
+/// Largest accepted gap between a tone's frequency and nominal, as a fraction
+/// (the column guard filters in `analysis` put the same bound at ±4 % / 2).
+const MAX_DEVIATION: f64 = 0.02;
 /// Phase across one block is ambiguous beyond ±fs/(2N) ≈ 39 Hz; the column
 /// guard filters handle large column deviations, this bounds the rest.
 const MAX_PHASE_DEVIATION_HZ: f64 = 32.0;
