@@ -149,7 +149,10 @@ fn envelope(n: usize, len: usize) -> f64 {
 /// Adds a note with the given partial amplitudes (index 0 = fundamental).
 fn add_note(out: &mut [f64], freq: f64, partials: &[f64], vibrato: f64, rng: &mut Rng) {
     let len = out.len();
-    let phase0: Vec<f64> = partials.iter().map(|_| rng.range(0.0, 6.283)).collect();
+    let phase0: Vec<f64> = partials
+        .iter()
+        .map(|_| rng.range(0.0, std::f64::consts::TAU))
+        .collect();
     let mut phase = 0.0;
     for (n, v) in out.iter_mut().enumerate() {
         let t = n as f64 / RATE;
