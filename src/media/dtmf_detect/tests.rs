@@ -101,3 +101,70 @@ fn phase_wraps_into_half_open_interval() {
     assert!(wrap_phase(0.5).abs() - 0.5 < 1e-12);
     assert!((wrap_phase(-7.0) - (-7.0 + 2.0 * PI)).abs() < 1e-9);
 }
+
+#[test]
+fn white_noise_alone_gives_nothing() {
+    let mut state = 0x1234_5678_9abc_def0u64;
+    let mut next = || {
+        // xorshift64*: cheap, seeded, uniform-ish noise is enough here.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 48) as u16 as i16
+    };
+    for shift in [0u32, 4, 8, 12] {
+        let pcm: Vec<i16> = (0..8000 * 20).map(|_| next() >> shift).collect();
+        assert!(run(&pcm, 160).is_empty(), "noise >> {shift}");
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn arbitrary_audio_never_panics_and_framing_is_irrelevant(
+            pcm in proptest::collection::vec(any::<i16>(), 0..4000),
+            frame in 1usize..400,
+        ) {
+            let whole = run(&pcm, pcm.len().max(1));
+            prop_assert_eq!(run(&pcm, frame), whole);
+        }
+
+        #[test]
+        fn a_key_survives_any_framing_and_offset(
+            key in proptest::sample::select("0123456789*#ABCD".chars().collect::<Vec<_>>()),
+            lead in 0usize..400,
+            frame in 1usize..400,
+            level in -30.0f32..-4.0,
+        ) {
+            let mut pcm = vec![0i16; lead];
+            pcm.extend(press(key, 45, 60, level));
+            let found = run(&pcm, frame);
+            prop_assert_eq!(found.len(), 1);
+            prop_assert_eq!(found[0].digit, key);
+            prop_assert!(found[0].start_sample.abs_diff(lead as u64) <= 16);
+        }
+
+        #[test]
+        fn generator_accepts_any_parameters(
+            f1 in any::<f64>(), f2 in any::<f64>(),
+            l1 in any::<f32>(), l2 in any::<f32>(),
+            on in 0u32..50, off in 0u32..50,
+            frame in 1usize..300,
+        ) {
+            let mut generator = ToneGenerator::dual(f1, f2, l1, l2, on, off);
+            let mut buf = vec![0i16; frame];
+            let mut total = 0usize;
+            loop {
+                let n = generator.fill(&mut buf);
+                if n == 0 { break; }
+                total += n;
+            }
+            prop_assert_eq!(total, (on + off) as usize * 8);
+        }
+    }
+}
