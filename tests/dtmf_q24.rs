@@ -645,6 +645,27 @@ fn cli_prints_onset_and_key_per_line() {
     assert!(ok, "{stderr}");
     check_lines(&stdout, "48 kHz stereo");
 
+    // Carriers' recordings are often µ-law WAV (format tag 7).
+    let sox_ok = std::process::Command::new("sox")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if sox_ok {
+        let ulaw = dir.join("keys-ulaw.wav");
+        let status = std::process::Command::new("sox")
+            .arg(&narrow)
+            .args(["-e", "u-law", "-b", "8"])
+            .arg(&ulaw)
+            .status()
+            .expect("run sox");
+        assert!(status.success());
+        let (ok, stdout, stderr) = run_cli(&ulaw);
+        assert!(ok, "{stderr}");
+        check_lines(&stdout, "µ-law WAV");
+    } else {
+        eprintln!("*** SKIPPED µ-law WAV case: sox is missing (`make deps` installs it) ***");
+    }
+
     let missing = dir.join("absent.wav");
     let (ok, stdout, stderr) = run_cli(&missing);
     assert!(
