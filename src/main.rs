@@ -24,6 +24,18 @@ enum Command {
         #[arg(required = true)]
         scripts: Vec<PathBuf>,
     },
+    /// Media tools for debugging audio from a carrier.
+    Media {
+        #[command(subcommand)]
+        cmd: MediaCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MediaCommand {
+    /// Print the DTMF keys found in a recording, one per line: the onset in
+    /// seconds, a space, the key.
+    Dtmf { file: PathBuf },
 }
 
 fn init_logging() {
@@ -85,5 +97,19 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
+        Command::Media {
+            cmd: MediaCommand::Dtmf { file },
+        } => match rivr::media::dtmf_detect::detect_wav(&file) {
+            Ok(keys) => {
+                for (seconds, key) in keys {
+                    println!("{seconds:.3} {key}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("rivr media dtmf: {}: {e}", file.display());
+                ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -4,6 +4,7 @@
 //! the I/O layer).
 
 pub mod codec;
+pub mod dtmf_detect;
 pub mod g711;
 pub mod ports;
 pub mod prompt;
@@ -11,4 +12,5 @@ pub mod resample;
 pub mod rfc4733;
 pub mod rtcp;
 pub mod rtp_session;
+pub mod tone;
 pub mod worker;

@@ -1,0 +1,203 @@
+//! Per-block analysis: which DTMF key (if any) one 102-sample block holds.
+//!
+//! Each block runs a Goertzel filter on every row frequency and five on every
+//! column frequency (the nominal one, ±1.5 % to measure the energy of an
+//! off-nominal tone without scalloping loss, and ±4 % to reject tones more
+//! than 2 % off). A block names a key only if all of these hold:
+//!
+//! - each tone is above the level floor;
+//! - the two tones carry most of the block's energy (talk-off: speech and
+//!   music spread energy over many frequencies and harmonics);
+//! - each is well above the other frequencies of its group (relative peak);
+//! - the twist is within limits;
+//! - the column tone is nearer its nominal frequency than ±4 % (rows are
+//!   checked by phase across blocks, in the state machine, because at
+//!   ~700 Hz a 102-sample block cannot tell 1.5 % from 3.5 % by energy).
+
+use super::goertzel::{Bin, Goertzel};
+use crate::media::tone::{dbm0_to_peak, DTMF_COLS_HZ, DTMF_ROWS_HZ, SAMPLE_RATE_HZ};
+
+/// Samples per analysis block: 12.75 ms, which puts each row frequency near
+/// a spectral null of its neighbours' filters.
+pub(super) const BLOCK_LEN: usize = 102;
+
+/// Column filter frequencies relative to nominal. Index `COL_CENTER` is the
+/// nominal one; the outer two bound the accepted deviation.
+const COL_OFFSETS: [f64; 5] = [0.96, 0.985, 1.0, 1.015, 1.04];
+const COL_CENTER: usize = 2;
+const COL_LOW_GUARD: usize = 0;
+const COL_HIGH_GUARD: usize = 4;
+
+/// Lowest accepted level of each tone, dBm0.
+const MIN_TONE_DBM0: f64 = -42.0;
+/// Share of the block's energy the two tones must carry.
+const MIN_TONE_SHARE: f32 = 0.8;
+/// How far (dB) the strongest filter of a group must be above the others.
+const RELATIVE_PEAK_DB: f64 = 8.0;
+/// High group louder than low group, dB (Q.24 asks for 8 dB).
+const MAX_NORMAL_TWIST_DB: f64 = 10.0;
+/// Low group louder than high group, dB (Q.24 asks for 4 dB).
+const MAX_REVERSE_TWIST_DB: f64 = 6.0;
+
+fn db_to_power_ratio(db: f64) -> f32 {
+    10f64.powf(db / 10.0) as f32
+}
+
+/// A key heard in one block.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Candidate {
+    pub row: usize,
+    pub col: usize,
+    /// Nominal-frequency filter outputs, for the phase check across blocks.
+    pub row_bin: Bin,
+    pub col_bin: Bin,
+    /// Tone powers (mean square, full scale = 1.0).
+    pub row_power: f32,
+    pub col_power: f32,
+}
+
+/// What one block holds: the key it names, if any, and the tone powers of
+/// every row and column (kept to locate onsets inside partial blocks).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Analysis {
+    pub candidate: Option<Candidate>,
+    pub row_powers: [f32; 4],
+    pub col_powers: [f32; 4],
+}
+
+/// The filters and energy accumulator for the block being filled.
+#[derive(Debug, Clone)]
+pub(super) struct FilterBank {
+    rows: [Goertzel; 4],
+    cols: [[Goertzel; 5]; 4],
+    energy: f32,
+    filled: usize,
+    min_tone_power: f32,
+    relative_peak: f32,
+    max_normal_twist: f32,
+    max_reverse_twist: f32,
+}
+
+impl FilterBank {
+    pub fn new() -> Self {
+        let rate = f64::from(SAMPLE_RATE_HZ);
+        let floor_peak = dbm0_to_peak(MIN_TONE_DBM0) / 32768.0;
+        Self {
+            rows: DTMF_ROWS_HZ.map(|f| Goertzel::new(f, rate, BLOCK_LEN)),
+            cols: DTMF_COLS_HZ.map(|f| COL_OFFSETS.map(|k| Goertzel::new(f * k, rate, BLOCK_LEN))),
+            energy: 0.0,
+            filled: 0,
+            min_tone_power: (floor_peak * floor_peak / 2.0) as f32,
+            relative_peak: db_to_power_ratio(RELATIVE_PEAK_DB),
+            max_normal_twist: db_to_power_ratio(MAX_NORMAL_TWIST_DB),
+            max_reverse_twist: db_to_power_ratio(MAX_REVERSE_TWIST_DB),
+        }
+    }
+
+    /// Adds samples until the block is full; returns how many were taken.
+    pub fn fill(&mut self, pcm: &[i16]) -> usize {
+        let take = (BLOCK_LEN - self.filled).min(pcm.len());
+        for &s in pcm.iter().take(take) {
+            let x = f32::from(s) * (1.0 / 32768.0);
+            self.energy += x * x;
+            for g in &mut self.rows {
+                g.push(x);
+            }
+            for col in &mut self.cols {
+                for g in col {
+                    g.push(x);
+                }
+            }
+        }
+        self.filled += take;
+        take
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.filled >= BLOCK_LEN
+    }
+
+    /// Analyses the full block and resets for the next one.
+    pub fn finish(&mut self) -> Analysis {
+        let rows = self.rows.each_mut().map(|g| g.finish());
+        let cols = self
+            .cols
+            .each_mut()
+            .map(|c| c.each_mut().map(|g| g.finish()));
+        let mean_energy = self.energy / BLOCK_LEN as f32;
+        self.energy = 0.0;
+        self.filled = 0;
+        let row_powers = rows.map(Bin::power);
+        // Energy of a column tone: the best of the filters within ±1.5 %.
+        let col_powers = cols.map(|c| {
+            c[COL_CENTER - 1..=COL_CENTER + 1]
+                .iter()
+                .map(|b| b.power())
+                .fold(0.0f32, f32::max)
+        });
+        Analysis {
+            candidate: self.classify(&rows, &cols, &row_powers, &col_powers, mean_energy),
+            row_powers,
+            col_powers,
+        }
+    }
+
+    fn classify(
+        &self,
+        rows: &[Bin; 4],
+        cols: &[[Bin; 5]; 4],
+        row_powers: &[f32; 4],
+        col_powers: &[f32; 4],
+        mean_energy: f32,
+    ) -> Option<Candidate> {
+        let row = strongest(row_powers)?;
+        let col = strongest(col_powers)?;
+        let row_power = row_powers[row];
+        let col_power = col_powers[col];
+
+        if row_power < self.min_tone_power || col_power < self.min_tone_power {
+            return None;
+        }
+        if row_power + col_power < MIN_TONE_SHARE * mean_energy {
+            return None;
+        }
+        let peak_ok = |powers: &[f32; 4], best: usize| {
+            powers
+                .iter()
+                .enumerate()
+                .all(|(i, &p)| i == best || p * self.relative_peak <= powers[best])
+        };
+        if !peak_ok(row_powers, row) || !peak_ok(col_powers, col) {
+            return None;
+        }
+        if col_power > row_power * self.max_normal_twist
+            || row_power > col_power * self.max_reverse_twist
+        {
+            return None;
+        }
+        let col_bins = &cols[col];
+        let centre = col_bins[COL_CENTER].power();
+        if centre < col_bins[COL_LOW_GUARD].power() || centre < col_bins[COL_HIGH_GUARD].power() {
+            return None;
+        }
+        Some(Candidate {
+            row,
+            col,
+            row_bin: rows[row],
+            col_bin: col_bins[COL_CENTER],
+            row_power,
+            col_power,
+        })
+    }
+}
+
+/// Index of the largest value (the first on ties); `None` if all are zero.
+fn strongest(powers: &[f32; 4]) -> Option<usize> {
+    let mut best = 0;
+    for (i, &p) in powers.iter().enumerate() {
+        if p > powers[best] {
+            best = i;
+        }
+    }
+    (powers[best] > 0.0).then_some(best)
+}

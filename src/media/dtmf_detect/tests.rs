@@ -1,0 +1,170 @@
+//! Unit tests of the detector core; the Q.24 conformance suite and the
+//! talk-off run live in `tests/dtmf_q24.rs` and `tests/dtmf_talkoff.rs`.
+
+use super::*;
+use crate::media::tone::ToneGenerator;
+
+fn press(digit: char, on_ms: u32, off_ms: u32, level: f32) -> Vec<i16> {
+    let mut generator = ToneGenerator::dtmf(digit, on_ms, off_ms, level).unwrap();
+    let mut out = vec![0i16; (on_ms + off_ms) as usize * 8];
+    let written = generator.fill(&mut out);
+    assert_eq!(written, out.len());
+    out
+}
+
+fn run(pcm: &[i16], frame: usize) -> Vec<Detected> {
+    let mut detector = DtmfDetector::new();
+    let mut found = Vec::new();
+    for chunk in pcm.chunks(frame) {
+        found.extend(detector.process(chunk));
+        while let Some(d) = detector.poll() {
+            found.push(d);
+        }
+    }
+    found
+}
+
+#[test]
+fn every_key_is_found_once_with_its_onset() {
+    for digit in "0123456789*#ABCD".chars() {
+        for lead in [0usize, 37, 101] {
+            let mut pcm = vec![0i16; lead];
+            pcm.extend(press(digit, 60, 60, -10.0));
+            let found = run(&pcm, 160);
+            assert_eq!(found.len(), 1, "{digit} after {lead}: {found:?}");
+            assert_eq!(found[0].digit, digit);
+            let error = found[0].start_sample.abs_diff(lead as u64);
+            assert!(
+                error <= 12,
+                "{digit}: onset {} vs {lead}",
+                found[0].start_sample
+            );
+        }
+    }
+}
+
+#[test]
+fn frame_size_does_not_change_results() {
+    let mut pcm = Vec::new();
+    for d in "147*2580369#ABCD".chars() {
+        pcm.extend(press(d, 50, 45, -12.0));
+    }
+    let reference = run(&pcm, 160);
+    assert_eq!(
+        reference.iter().map(|d| d.digit).collect::<String>(),
+        "147*2580369#ABCD"
+    );
+    for frame in [1, 80, 101, 102, 103, 1000] {
+        assert_eq!(run(&pcm, frame), reference, "frame {frame}");
+    }
+}
+
+#[test]
+fn whole_recording_in_one_call_is_queued() {
+    let mut pcm = Vec::new();
+    for d in "12345".chars() {
+        pcm.extend(press(d, 50, 50, -12.0));
+    }
+    let mut detector = DtmfDetector::new();
+    let first = detector.process(&pcm).map(|d| d.digit);
+    let mut digits: String = first.into_iter().collect();
+    while let Some(d) = detector.poll() {
+        digits.push(d.digit);
+    }
+    assert_eq!(digits, "12345");
+    assert_eq!(detector.dropped(), 0);
+}
+
+#[test]
+fn silence_and_extremes_give_nothing() {
+    assert!(run(&[0; 8000], 160).is_empty());
+    assert!(run(&[i16::MAX; 8000], 160).is_empty());
+    let square: Vec<i16> = (0..8000)
+        .map(|n| if (n / 4) % 2 == 0 { i16::MIN } else { i16::MAX })
+        .collect();
+    assert!(run(&square, 160).is_empty());
+}
+
+#[test]
+fn single_tone_is_not_a_key() {
+    let mut generator = ToneGenerator::beep(697.0, 500, -10.0);
+    let mut pcm = vec![0i16; 4000];
+    generator.fill(&mut pcm);
+    assert!(run(&pcm, 160).is_empty());
+}
+
+#[test]
+fn phase_wraps_into_half_open_interval() {
+    use std::f64::consts::PI;
+    assert!((wrap_phase(3.0 * PI) - PI).abs() < 1e-9);
+    assert!((wrap_phase(-PI) - PI).abs() < 1e-9);
+    assert!(wrap_phase(0.5).abs() - 0.5 < 1e-12);
+    assert!((wrap_phase(-7.0) - (-7.0 + 2.0 * PI)).abs() < 1e-9);
+}
+
+#[test]
+fn white_noise_alone_gives_nothing() {
+    let mut state = 0x1234_5678_9abc_def0u64;
+    let mut next = || {
+        // xorshift64*: cheap, seeded, uniform-ish noise is enough here.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 48) as u16 as i16
+    };
+    for shift in [0u32, 4, 8, 12] {
+        let pcm: Vec<i16> = (0..8000 * 20).map(|_| next() >> shift).collect();
+        assert!(run(&pcm, 160).is_empty(), "noise >> {shift}");
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn arbitrary_audio_never_panics_and_framing_is_irrelevant(
+            pcm in proptest::collection::vec(any::<i16>(), 0..4000),
+            frame in 1usize..400,
+        ) {
+            let whole = run(&pcm, pcm.len().max(1));
+            prop_assert_eq!(run(&pcm, frame), whole);
+        }
+
+        #[test]
+        fn a_key_survives_any_framing_and_offset(
+            key in proptest::sample::select("0123456789*#ABCD".chars().collect::<Vec<_>>()),
+            lead in 0usize..400,
+            frame in 1usize..400,
+            level in -30.0f32..-4.0,
+        ) {
+            let mut pcm = vec![0i16; lead];
+            pcm.extend(press(key, 45, 60, level));
+            let found = run(&pcm, frame);
+            prop_assert_eq!(found.len(), 1);
+            prop_assert_eq!(found[0].digit, key);
+            prop_assert!(found[0].start_sample.abs_diff(lead as u64) <= 16);
+        }
+
+        #[test]
+        fn generator_accepts_any_parameters(
+            f1 in any::<f64>(), f2 in any::<f64>(),
+            l1 in any::<f32>(), l2 in any::<f32>(),
+            on in 0u32..50, off in 0u32..50,
+            frame in 1usize..300,
+        ) {
+            let mut generator = ToneGenerator::dual(f1, f2, l1, l2, on, off);
+            let mut buf = vec![0i16; frame];
+            let mut total = 0usize;
+            loop {
+                let n = generator.fill(&mut buf);
+                if n == 0 { break; }
+                total += n;
+            }
+            prop_assert_eq!(total, (on + off) as usize * 8);
+        }
+    }
+}
