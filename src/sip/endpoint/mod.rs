@@ -464,3 +464,6 @@ impl Endpoint {
 
 mod dialog_ops;
 mod invite;
+
+#[cfg(test)]
+mod tests;
