@@ -14,11 +14,14 @@
 //!   the newest, so one-off packets from ever-new ports churn a single slot.
 //!   Nothing without signalling can stop a sender that beats the real peer to
 //!   a full in-sequence run from a fresh address before the peer's first
-//!   packet; that window is the price of serving NAT'd phones, and it closes
-//!   for good at the first packet from the SDP address or the first latch.
+//!   packet; that window is the price of serving NAT'd phones. It closes at
+//!   the first latch, and a packet from the SDP address undoes a wrong one.
 //! - Once locked, packets from any other address are dropped, and the lock is
-//!   never moved by media: only new signalling ([`Latch::reset`], from a
-//!   re-INVITE) restarts learning.
+//!   never moved by media from an unsignalled address: only new signalling
+//!   ([`Latch::reset`], from a re-INVITE) restarts learning. The one move
+//!   allowed is back to the SDP address itself, whose media is always
+//!   accepted: if someone won the learning race before the real peer's first
+//!   packet, the peer's signalled address takes the session back.
 
 use std::cmp::Reverse;
 use std::net::SocketAddr;
@@ -132,13 +135,6 @@ impl Latch {
     pub fn check(&mut self, from: SocketAddr, ssrc: u32, seq: u16) -> Verdict {
         let from = canonical(from);
         let sdp = self.sdp;
-        let State::Learning { candidates, clock } = &mut self.state else {
-            return if Some(from) == self.locked() {
-                Verdict::Accept
-            } else {
-                Verdict::Wrong
-            };
-        };
         if from == sdp {
             self.state = State::Locked {
                 addr: from,
@@ -146,6 +142,13 @@ impl Latch {
             };
             return Verdict::Accept;
         }
+        let State::Learning { candidates, clock } = &mut self.state else {
+            return if Some(from) == self.locked() {
+                Verdict::Accept
+            } else {
+                Verdict::Wrong
+            };
+        };
         *clock += 1;
         let now = *clock;
         if let Some(c) = candidates.iter_mut().flatten().find(|c| c.addr == from) {
@@ -224,8 +227,13 @@ mod tests {
         );
         assert_eq!(l.target(), nat);
         assert_eq!(l.learned(), Some(nat));
-        // Even the SDP address is now "other".
-        assert_eq!(l.check(a("10.0.0.5:4000"), 77, 9), Verdict::Wrong);
+        // Another address is now "other"...
+        assert_eq!(l.check(a("203.0.113.7:31002"), 77, 504), Verdict::Wrong);
+        // ...but the signalled address always wins the session back.
+        assert_eq!(l.check(a("10.0.0.5:4000"), 77, 9), Verdict::Accept);
+        assert_eq!(l.target(), a("10.0.0.5:4000"));
+        assert_eq!(l.learned(), None);
+        assert_eq!(l.check(nat, 77, 505), Verdict::Wrong);
     }
 
     #[test]

@@ -124,6 +124,8 @@ pub struct RtpSession {
     /// RTP timestamp and instant of the last packet sent (for the SR).
     last_sent: Option<(u32, Instant)>,
 
+    /// The peer's RTCP address from signalling.
+    rtcp_sdp: SocketAddr,
     rtcp_target: SocketAddr,
     rtcp_latched: bool,
     next_rtcp: Instant,
@@ -153,6 +155,7 @@ impl RtpSession {
         let mut s = Self {
             latch: Latch::new(cfg.remote_rtp),
             rtcp_target: canonical(cfg.remote_rtcp),
+            rtcp_sdp: canonical(cfg.remote_rtcp),
             seq: cfg.initial_seq,
             next_timestamp: cfg.initial_timestamp,
             frame_samples: cfg.clock_rate / 50,
@@ -214,7 +217,14 @@ impl RtpSession {
             Verdict::Unverified => return self.drop_packet(DropReason::UnverifiedSource),
             Verdict::Wrong => return self.drop_packet(DropReason::WrongSource),
         }
-        self.stats.latched = self.latch.locked();
+        let locked = self.latch.locked();
+        if locked != self.stats.latched {
+            // The source moved (back to the SDP address): RTCP learned from
+            // the old source's host is no longer trusted.
+            self.rtcp_target = self.rtcp_sdp;
+            self.rtcp_latched = false;
+            self.stats.latched = locked;
+        }
 
         let had_source = self.reception.ssrc().is_some();
         let arrival = self.arrival_units(now);
@@ -372,7 +382,8 @@ impl RtpSession {
     /// `rtp` and latching starts over.
     pub fn set_remote(&mut self, rtp: SocketAddr, rtcp: SocketAddr) {
         self.latch.reset(rtp);
-        self.rtcp_target = canonical(rtcp);
+        self.rtcp_sdp = canonical(rtcp);
+        self.rtcp_target = self.rtcp_sdp;
         self.rtcp_latched = false;
         self.stats.latched = None;
     }

@@ -214,6 +214,44 @@ fn attacker_cannot_move_media_from_a_confirmed_sdp_address() {
     assert_eq!(s.stats().dropped.wrong_source, 50);
 }
 
+/// The one window latching leaves open: an in-sequence run from a fresh
+/// address before the real peer's first packet. The peer's signalled address
+/// takes the session back at its first packet, for good.
+#[test]
+fn attacker_winning_the_race_loses_to_the_sdp_address() {
+    let t0 = Instant::now();
+    let phone = addr("192.0.2.1:4000");
+    let attacker = addr("198.51.100.66:5555");
+    let mut s = RtpSession::new(cfg("192.0.2.1:4000"), t0);
+    for i in 0..u16::from(latch::LATCH_RUN) {
+        s.handle_rtp(t0, attacker, &peer_pkt(0, 100 + i, 0, 0x5151, b"evil"));
+    }
+    assert_eq!(s.remote_rtp(), attacker, "the race was lost");
+    // The attacker's RTCP, from its own host, is believed for now...
+    let mut rr = [0u8; 8];
+    let n = crate::media::rtcp::write_receiver_report(&mut rr, 0x5151, &[]).unwrap();
+    s.handle_rtcp(t0, addr("198.51.100.66:5556"), &rr[..n]);
+    assert_eq!(s.remote_rtcp(), addr("198.51.100.66:5556"));
+    let first = peer_pkt(0, 1, 0, PEER_SSRC, b"good");
+    assert!(matches!(
+        s.handle_rtp(t0, phone, &first),
+        Inbound::Audio { .. }
+    ));
+    assert_eq!(s.remote_rtp(), phone);
+    // ...and no longer once the session is taken back.
+    assert_eq!(s.remote_rtcp(), addr("192.0.2.1:4001"));
+    s.handle_rtcp(t0, addr("198.51.100.66:5556"), &rr[..n]);
+    assert_eq!(s.stats().rtcp_dropped, 1);
+    for i in 0..20u16 {
+        let fake = peer_pkt(0, 104 + i, 0, 0x5151, b"evil");
+        assert_eq!(
+            s.handle_rtp(t0, attacker, &fake),
+            Inbound::Dropped(DropReason::WrongSource)
+        );
+    }
+    assert_eq!(s.remote_rtp(), phone);
+}
+
 #[test]
 fn set_remote_restarts_latching() {
     let t0 = Instant::now();
