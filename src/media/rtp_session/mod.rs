@@ -212,7 +212,8 @@ impl RtpSession {
         let Ok((h, payload)) = header::parse(datagram) else {
             return self.drop_packet(DropReason::Malformed);
         };
-        match self.latch.check(from, h.ssrc, h.seq) {
+        let is_audio = h.payload_type == self.cfg.payload_type;
+        match self.latch.check(from, h.ssrc, h.seq, is_audio) {
             Verdict::Accept => {}
             Verdict::Unverified => return self.drop_packet(DropReason::UnverifiedSource),
             Verdict::Wrong => return self.drop_packet(DropReason::WrongSource),
@@ -226,22 +227,27 @@ impl RtpSession {
             self.stats.latched = locked;
         }
 
-        let had_source = self.reception.ssrc().is_some();
-        let arrival = self.arrival_units(now);
-        let (outcome, new_source) = self.reception.update(h.ssrc, h.seq, h.timestamp, arrival);
-        if new_source && had_source {
-            self.stats.ssrc_changes += 1;
-            self.last_sr = None;
-        }
-        if outcome == SeqOutcome::Jump {
-            return self.drop_packet(DropReason::BadSequence);
+        // Reception statistics follow the audio stream. Other packets share
+        // its books only when they share its SSRC: telephone-events on an
+        // SSRC of their own are not an SSRC change.
+        if is_audio || self.reception.ssrc() == Some(h.ssrc) {
+            let had_source = self.reception.ssrc().is_some();
+            let arrival = self.arrival_units(now);
+            let (outcome, new_source) = self.reception.update(h.ssrc, h.seq, h.timestamp, arrival);
+            if new_source && had_source {
+                self.stats.ssrc_changes += 1;
+                self.last_sr = None;
+            }
+            if outcome == SeqOutcome::Jump {
+                return self.drop_packet(DropReason::BadSequence);
+            }
+            self.stats.packets_lost = self.reception.lost();
+            self.stats.highest_seq = self.reception.extended_max();
+            self.stats.jitter = self.reception.jitter();
+            self.stats.remote_ssrc = self.reception.ssrc();
         }
         self.stats.packets_received += 1;
         self.stats.bytes_received += payload.len() as u64;
-        self.stats.packets_lost = self.reception.lost();
-        self.stats.highest_seq = self.reception.extended_max();
-        self.stats.jitter = self.reception.jitter();
-        self.stats.remote_ssrc = Some(h.ssrc);
 
         let RtpHeader {
             marker,
@@ -258,7 +264,7 @@ impl RtpSession {
                 marker,
                 payload,
             }
-        } else if payload_type == self.cfg.payload_type {
+        } else if is_audio {
             Inbound::Audio {
                 payload_type,
                 seq,

@@ -302,6 +302,52 @@ fn ssrc_change_resets_sequence_without_loss() {
     assert_eq!(st.packets_received, 21);
 }
 
+/// Some phones send telephone-events with an SSRC (and sequence numbers) of
+/// their own: neither the latch nor the loss/SSRC books may be disturbed.
+#[test]
+fn events_on_their_own_ssrc_do_not_disturb_audio_books() {
+    let t0 = Instant::now();
+    let nat = addr("203.0.113.7:31000");
+    let mut s = RtpSession::new(cfg("10.0.0.5:4000"), t0);
+    let mut rx = rfc4733::Receiver::new();
+    let mut digits = Vec::new();
+    let mut audio = 0;
+    for i in 0..40u16 {
+        let now = ms(t0, u64::from(i) * 20);
+        let a = peer_pkt(0, 1000 + i, u32::from(i) * 160, PEER_SSRC, b"x");
+        if matches!(s.handle_rtp(now, nat, &a), Inbound::Audio { .. }) {
+            audio += 1;
+        }
+        if (2..12).contains(&i) {
+            let end = if i >= 9 { 0x80 } else { 0 };
+            let dur = (u16::from(i.min(9)) - 1) * 160;
+            let [d0, d1] = dur.to_be_bytes();
+            let e = peer_pkt(101, 7000 + i, 320, 0xE7E7, &[4, end | 10, d0, d1]);
+            if let Inbound::TelephoneEvent {
+                seq,
+                timestamp,
+                ssrc,
+                marker,
+                payload,
+            } = s.handle_rtp(now, nat, &e)
+            {
+                assert_eq!(ssrc, 0xE7E7);
+                if let Some(ev) = rx.handle(now, ssrc, seq, timestamp, marker, payload) {
+                    digits.push(ev.digit);
+                }
+            }
+        }
+    }
+    assert_eq!(s.remote_rtp(), nat, "latched despite interleaved events");
+    assert_eq!(audio, 40 - (latch::LATCH_RUN as usize - 1));
+    assert_eq!(digits, vec!['4']);
+    let st = s.stats();
+    assert_eq!(st.ssrc_changes, 0);
+    assert_eq!(st.packets_lost, 0);
+    assert_eq!(st.remote_ssrc, Some(PEER_SSRC));
+    assert_eq!(st.highest_seq, 1039);
+}
+
 /// RFC 3550 A.8 with a known schedule: 20 ms packets (160 units) whose
 /// network delay alternates 0 / 10 ms, so |D| = 80 units every time after the
 /// first and J_n = J_{n-1} + (80 - J_{n-1}) / 16, i.e. 80 (1 - (15/16)^n).
