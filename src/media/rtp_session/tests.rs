@@ -320,7 +320,7 @@ fn events_on_their_own_ssrc_do_not_disturb_audio_books() {
         }
         if (2..12).contains(&i) {
             let end = if i >= 9 { 0x80 } else { 0 };
-            let dur = (u16::from(i.min(9)) - 1) * 160;
+            let dur = (i.min(9) - 1) * 160;
             let [d0, d1] = dur.to_be_bytes();
             let e = peer_pkt(101, 7000 + i, 320, 0xE7E7, &[4, end | 10, d0, d1]);
             if let Inbound::TelephoneEvent {
