@@ -178,6 +178,14 @@ fn receiver_cases() {
     }
     other_ssrc.sort_by_key(|p| p.t_ms);
 
+    // An RFC 2833-era sender lets the duration field wrap on one timestamp.
+    let wrapping_duration = vec![
+        pkt(0, 1000, true, 0, false, 65_280),
+        pkt(20, 1000, false, 0, false, 65_440),
+        pkt(40, 1000, false, 0, false, 64),
+        pkt(60, 1000, false, 0, true, 224),
+    ];
+
     let ignored = vec![
         pkt(0, 1000, true, 16, false, 160),
         pkt(20, 1000, false, 200, true, 320),
@@ -234,6 +242,11 @@ fn receiver_cases() {
             ],
         ),
         ("events above 15 ignored", ignored, vec![]),
+        (
+            "duration wraps on one timestamp",
+            wrapping_duration,
+            vec![(0, ev('0', 1000))],
+        ),
     ];
     for (name, packets, expected) in cases {
         assert_eq!(run(&packets), expected, "case: {name}");
@@ -280,6 +293,12 @@ fn long_press_segments_count_once() {
     let mut lossy = packets.clone();
     lossy.drain(split - 3..split + 1);
     assert_eq!(run(&lossy), vec![(0, ev('0', 4000))]);
+
+    // A long run of the first segment's tail lost (400 ms), and the
+    // continuation's first packets: the segment distance still tells.
+    let mut tail_lost = packets.clone();
+    tail_lost.drain(split - 20..split + 5);
+    assert_eq!(run(&tail_lost), vec![(0, ev('0', 4000))]);
 
     // Timestamp wrap inside the press.
     let wrapping = long_press(u32::MAX - 30_000);
@@ -431,6 +450,52 @@ proptest! {
                 prop_assert_eq!(ev.digit, digits[*press_idx]);
                 let first = arrivals.iter().position(|a| a.1 == *press_idx).unwrap();
                 prop_assert_eq!(first, k, "reported on its first surviving packet");
+                reported.push(*press_idx);
+            }
+        }
+        prop_assert_eq!(reported, surviving);
+    }
+
+    /// Long presses (segmented) and short ones, the same digit repeated,
+    /// through heavy loss: each press with a surviving packet is reported
+    /// exactly once.
+    #[test]
+    fn long_presses_through_heavy_loss(
+        presses in prop::collection::vec((0u8..3, 40u32..20_000), 1..5),
+        seed in 1u64..u64::MAX,
+        loss_pct in 0u64..50,
+    ) {
+        let mut rng = Rng(seed);
+        let mut arrivals: Vec<(u64, usize, u32, bool, [u8; 4])> = Vec::new();
+        let mut surviving = Vec::new();
+        let (mut t_ms, mut ts) = (0u64, u32::MAX - 200_000);
+        for (i, &(digit, dur_ms)) in presses.iter().enumerate() {
+            let d = char::from(b'7' + digit);
+            let mut tx = Sender::new(d, dur_ms, 10, ts, 8000).unwrap();
+            let mut buf = [0u8; 4];
+            let mut any = false;
+            while let Some((_, marker)) = tx.next_payload(&mut buf) {
+                if rng.below(100) >= loss_pct {
+                    arrivals.push((t_ms + rng.below(30), i, tx.timestamp(), marker, buf));
+                    any = true;
+                }
+                t_ms += 20;
+            }
+            if any {
+                surviving.push(i);
+            }
+            let gap_ms = 100 + rng.below(500);
+            t_ms += gap_ms;
+            ts = tx.end_timestamp().wrapping_add(40 * 8 + gap_ms as u32 * 8);
+        }
+        arrivals.sort_by_key(|a| a.0);
+        let base = Instant::now();
+        let mut rx = Receiver::new();
+        let mut reported = Vec::new();
+        for (k, (at, press_idx, ts, marker, payload)) in arrivals.iter().enumerate() {
+            let now = base + Duration::from_millis(*at);
+            if let Some(ev) = rx.handle(now, SSRC, k as u16, *ts, *marker, payload) {
+                prop_assert_eq!(ev.digit, char::from(b'7' + presses[*press_idx].0));
                 reported.push(*press_idx);
             }
         }
