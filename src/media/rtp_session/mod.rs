@@ -16,6 +16,12 @@
 //! unmarshal), payloads are returned as borrowed slices, and output goes into
 //! the caller's buffer.
 //!
+//! Three clocks: `now` (monotonic, passed in; arrival times, RTCP timer,
+//! RTT), RTP media time (timestamps in `clock_rate` units; ours advance by
+//! the samples sent), and wall-clock NTP time in SRs, which is the session's
+//! monotonic time unless the I/O layer gives a reference with
+//! [`RtpSession::set_wallclock`].
+//!
 //! Threats handled: RTP Bleed (stealing or injecting media by spraying the
 //! port; see [`latch`]), malformed or hostile datagrams (typed drops, counted,
 //! never a panic), sequence jumps (RFC 3550 A.1 probation of a jump).
