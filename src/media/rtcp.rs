@@ -4,6 +4,12 @@
 //! a bad packet is an [`RtcpError`], never a panic. Packet types we do not use
 //! (APP, RTPFB/PSFB feedback, XR, …) are returned as [`RtcpPacket::Other`].
 //!
+//! Parsing is tolerant of what real stacks send: a datagram need not start
+//! with SR/RR nor carry SDES (RFC 5506 reduced-size RTCP), padding is
+//! accepted on any packet, and unknown types are skipped by their length. It
+//! is strict about lengths: the first packet whose length, count or padding
+//! does not fit ends the walk with an error.
+//!
 //! Hand-written rather than the webrtc-rs `rtcp` crate: that crate boxes every
 //! packet into a `Vec<Box<dyn Packet>>`, and the five packet types we need are
 //! a few fixed layouts.

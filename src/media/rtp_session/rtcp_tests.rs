@@ -202,3 +202,41 @@ fn peer_bye_and_nat_rtcp_latch() {
     s.handle_rtcp(t0, addr("203.0.113.7:40002"), &bye[..len]);
     assert_eq!(s.stats().rtcp_dropped, 2);
 }
+
+/// The SR ties NTP time to RTP time (RFC 3550 §6.4.1): its RTP timestamp is
+/// the media clock at the instant of its NTP timestamp, extrapolated from
+/// the last packet sent, and its NTP time follows the wall-clock reference.
+#[test]
+fn sender_report_times_line_up() {
+    let t0 = Instant::now();
+    let mut s = RtpSession::new(cfg("192.0.2.1:4000"), t0);
+    let ntp0: u64 = 0xE8C0_0000_8000_0000; // some second and a half
+    s.set_wallclock(t0, ntp0);
+    let mut out = [0u8; 300];
+    for i in 0..50u64 {
+        s.write_audio(ms(t0, i * 20), &[0; 160], 160, &mut out)
+            .unwrap();
+    }
+    let due = s.poll_timeout().unwrap();
+    let n = s.poll_rtcp(due, &mut out).unwrap();
+    let Some(Ok(RtcpPacket::SenderReport { info, .. })) = rtcp_wire::packets(&out[..n]).next()
+    else {
+        panic!()
+    };
+    // Last packet: timestamp 1000 + 49 * 160 at 980 ms.
+    let since_last = due - ms(t0, 980);
+    let expected_ts = 1000 + 49 * 160 + (since_last.as_secs_f64() * 8000.0) as u32;
+    assert!(
+        info.rtp_timestamp.abs_diff(expected_ts) <= 1,
+        "{} vs {expected_ts}",
+        info.rtp_timestamp
+    );
+    let elapsed = due - t0;
+    let expected_ntp = ntp0 + ((elapsed.as_secs_f64()) * 4_294_967_296.0) as u64;
+    assert!(
+        info.ntp.abs_diff(expected_ntp) < 5000,
+        "{:#x} vs {expected_ntp:#x}",
+        info.ntp
+    );
+    assert_eq!((info.packet_count, info.octet_count), (50, 8000));
+}

@@ -214,6 +214,44 @@ fn attacker_cannot_move_media_from_a_confirmed_sdp_address() {
     assert_eq!(s.stats().dropped.wrong_source, 50);
 }
 
+/// The one window latching leaves open: an in-sequence run from a fresh
+/// address before the real peer's first packet. The peer's signalled address
+/// takes the session back at its first packet, for good.
+#[test]
+fn attacker_winning_the_race_loses_to_the_sdp_address() {
+    let t0 = Instant::now();
+    let phone = addr("192.0.2.1:4000");
+    let attacker = addr("198.51.100.66:5555");
+    let mut s = RtpSession::new(cfg("192.0.2.1:4000"), t0);
+    for i in 0..u16::from(latch::LATCH_RUN) {
+        s.handle_rtp(t0, attacker, &peer_pkt(0, 100 + i, 0, 0x5151, b"evil"));
+    }
+    assert_eq!(s.remote_rtp(), attacker, "the race was lost");
+    // The attacker's RTCP, from its own host, is believed for now...
+    let mut rr = [0u8; 8];
+    let n = crate::media::rtcp::write_receiver_report(&mut rr, 0x5151, &[]).unwrap();
+    s.handle_rtcp(t0, addr("198.51.100.66:5556"), &rr[..n]);
+    assert_eq!(s.remote_rtcp(), addr("198.51.100.66:5556"));
+    let first = peer_pkt(0, 1, 0, PEER_SSRC, b"good");
+    assert!(matches!(
+        s.handle_rtp(t0, phone, &first),
+        Inbound::Audio { .. }
+    ));
+    assert_eq!(s.remote_rtp(), phone);
+    // ...and no longer once the session is taken back.
+    assert_eq!(s.remote_rtcp(), addr("192.0.2.1:4001"));
+    s.handle_rtcp(t0, addr("198.51.100.66:5556"), &rr[..n]);
+    assert_eq!(s.stats().rtcp_dropped, 1);
+    for i in 0..20u16 {
+        let fake = peer_pkt(0, 104 + i, 0, 0x5151, b"evil");
+        assert_eq!(
+            s.handle_rtp(t0, attacker, &fake),
+            Inbound::Dropped(DropReason::WrongSource)
+        );
+    }
+    assert_eq!(s.remote_rtp(), phone);
+}
+
 #[test]
 fn set_remote_restarts_latching() {
     let t0 = Instant::now();
@@ -262,6 +300,52 @@ fn ssrc_change_resets_sequence_without_loss() {
     assert_eq!(st.ssrc_changes, 1);
     assert_eq!(st.highest_seq, 30_009);
     assert_eq!(st.packets_received, 21);
+}
+
+/// Some phones send telephone-events with an SSRC (and sequence numbers) of
+/// their own: neither the latch nor the loss/SSRC books may be disturbed.
+#[test]
+fn events_on_their_own_ssrc_do_not_disturb_audio_books() {
+    let t0 = Instant::now();
+    let nat = addr("203.0.113.7:31000");
+    let mut s = RtpSession::new(cfg("10.0.0.5:4000"), t0);
+    let mut rx = rfc4733::Receiver::new();
+    let mut digits = Vec::new();
+    let mut audio = 0;
+    for i in 0..40u16 {
+        let now = ms(t0, u64::from(i) * 20);
+        let a = peer_pkt(0, 1000 + i, u32::from(i) * 160, PEER_SSRC, b"x");
+        if matches!(s.handle_rtp(now, nat, &a), Inbound::Audio { .. }) {
+            audio += 1;
+        }
+        if (2..12).contains(&i) {
+            let end = if i >= 9 { 0x80 } else { 0 };
+            let dur = (i.min(9) - 1) * 160;
+            let [d0, d1] = dur.to_be_bytes();
+            let e = peer_pkt(101, 7000 + i, 320, 0xE7E7, &[4, end | 10, d0, d1]);
+            if let Inbound::TelephoneEvent {
+                seq,
+                timestamp,
+                ssrc,
+                marker,
+                payload,
+            } = s.handle_rtp(now, nat, &e)
+            {
+                assert_eq!(ssrc, 0xE7E7);
+                if let Some(ev) = rx.handle(now, ssrc, seq, timestamp, marker, payload) {
+                    digits.push(ev.digit);
+                }
+            }
+        }
+    }
+    assert_eq!(s.remote_rtp(), nat, "latched despite interleaved events");
+    assert_eq!(audio, 40 - (latch::LATCH_RUN as usize - 1));
+    assert_eq!(digits, vec!['4']);
+    let st = s.stats();
+    assert_eq!(st.ssrc_changes, 0);
+    assert_eq!(st.packets_lost, 0);
+    assert_eq!(st.remote_ssrc, Some(PEER_SSRC));
+    assert_eq!(st.highest_seq, 1039);
 }
 
 /// RFC 3550 A.8 with a known schedule: 20 ms packets (160 units) whose
