@@ -188,7 +188,7 @@ fn split_head(head: &[u8]) -> Result<(StartLine<'_>, Vec<Field<'_>>), WireError>
     let start = parse_start_line(start_line)?;
     let mut fields: Vec<Field<'_>> = Vec::new();
     for line in lines {
-        if line.iter().any(|&b| b == b'\r') {
+        if line.contains(&b'\r') {
             return Err(bad("bare CR in header section"));
         }
         if line.first().copied().is_some_and(is_wsp) {
@@ -198,7 +198,7 @@ fn split_head(head: &[u8]) -> Result<(StartLine<'_>, Vec<Field<'_>>), WireError>
                 .ok_or_else(|| bad("continuation line before any header"))?;
             last.value.push(' ');
             last.value
-                .push_str(&String::from_utf8_lossy(line).trim_matches(|c| c == ' ' || c == '\t'));
+                .push_str(String::from_utf8_lossy(line).trim_matches(|c| c == ' ' || c == '\t'));
             continue;
         }
         let colon = line
