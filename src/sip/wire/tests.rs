@@ -400,3 +400,63 @@ proptest! {
         exercise_sdp(&String::from_utf8_lossy(&bytes));
     }
 }
+
+/// Header shapes modern phones send: GRUU/outbound Contact parameters with
+/// quoted `<urn:…>`, rport, UTF-8 display names, a Session-Expires compact
+/// form, a P-Asserted-Identity extension, an underscore in a Via host.
+const PHONE_INVITE: &str = "INVITE sip:1000@192.0.2.10 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bK.Zx1;rport\r\n\
+Via: SIP/2.0/TCP proxy_1.example.com;branch=z9hG4bKp1;received=192.0.2.30\r\n\
+From: \"Jöhn Dœ\" <sip:john@example.com>;tag=abc.123\r\n\
+To: <sip:1000@192.0.2.10>\r\n\
+CSeq: 20 INVITE\r\n\
+Call-ID: 8d2YfQ-lA\r\n\
+Max-Forwards: 70\r\n\
+Supported: replaces, outbound, gruu\r\n\
+Allow: INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, NOTIFY, MESSAGE, SUBSCRIBE, INFO, UPDATE\r\n\
+Contact: <sip:john@192.0.2.20:5060;transport=udp>;expires=3600;+sip.instance=\"<urn:uuid:1a2b3c4d-0000-1000-8000-00aabbccddee>\";+g.oma.sip-im\r\n\
+x: 1800;refresher=uas\r\n\
+P-Asserted-Identity: <sip:john@example.com>\r\n\
+User-Agent: Linphone/5.2 (belle-sip/5.2)\r\n\
+Content-Length: 0\r\n\
+\r\n";
+
+#[test]
+fn modern_phone_header_shapes_are_accepted() {
+    let req = match parse_message(PHONE_INVITE.as_bytes()) {
+        Ok(rsip::SipMessage::Request(r)) => r,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(validate::check_request(&req), Ok(()));
+    let contact = req.contact_header().unwrap().typed().unwrap();
+    assert_eq!(contact.uri.host_with_port.to_string(), "192.0.2.20:5060");
+    // expires and the token feature tag stay; the quoted +sip.instance is
+    // dropped (see `normalise`'s module doc)
+    assert_eq!(contact.params.len(), 2, "{:?}", contact.params);
+    assert!(!req
+        .contact_header()
+        .unwrap()
+        .value()
+        .contains("sip.instance"));
+    let from = req.from_header().unwrap().typed().unwrap();
+    assert!(from.display_name.unwrap_or_default().contains("Jöhn Dœ"));
+    assert!(req.headers.iter().any(|h| matches!(h, rsip::Header::Other(n, v) if n == "Session-Expires" && v == "1800;refresher=uas")));
+}
+
+/// rsip 0.4 splits host and port at the first `:`, so an IPv6 reference in a
+/// URI or Via cannot be typed. Such requests are refused with a 400 instead
+/// of passing with accessors that fail; this pins the limitation.
+#[test]
+fn ipv6_signalling_is_refused_not_mangled() {
+    let v6 = PHONE_INVITE
+        .replace("sip:1000@192.0.2.10 SIP", "sip:1000@[2001:db8::10] SIP")
+        .replace("UDP 192.0.2.20:5060", "UDP [2001:db8::20]:5060");
+    let err = parse_message(v6.as_bytes()).unwrap_err();
+    assert_eq!(err.status, Some(400));
+    assert!(error_response(v6.as_bytes(), &err).is_some());
+    let v6_via_only = PHONE_INVITE.replace("UDP 192.0.2.20:5060", "UDP [2001:db8::20]:5060");
+    assert_eq!(
+        parse_message(v6_via_only.as_bytes()).unwrap_err().status,
+        Some(400)
+    );
+}
