@@ -5,6 +5,9 @@
 
 pub mod codec;
 pub mod g711;
+pub mod jitter;
+pub mod netem;
+pub mod plc;
 pub mod prompt;
 pub mod rfc4733;
 pub mod rtcp;

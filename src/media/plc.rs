@@ -1,0 +1,1 @@
+//! G.711 Appendix I-style packet-loss concealment (placeholder).
