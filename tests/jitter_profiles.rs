@@ -277,6 +277,23 @@ fn profiles_meet_the_issue_3_acceptance() {
                 r.played + r.missing + 60 >= FRAMES,
                 "{name}: frames vanished"
             );
+            // Starving shows up as late packets: next to none on a path
+            // without jitter, a small fraction with it.
+            let late_budget = if r.jitter_p95_ms > 0.0 {
+                FRAMES / 50
+            } else {
+                3
+            };
+            assert!(s.late <= late_budget, "{name} seed {seed}: {} late", s.late);
+            // Drift is absorbed by exactly as many adaptations as it needs:
+            // 0.5 % of 30 000 frames is 150.
+            if profile.drift_ppm != 0 {
+                let adapted = s.stretched + s.skipped;
+                assert!(
+                    (140..=160).contains(&adapted),
+                    "{name}: {adapted} adaptations"
+                );
+            }
             // Bounded in the last minute too: drift must not make it grow.
             assert!(
                 r.added_max_late_ms <= r.jitter_p95_ms + 200.0,

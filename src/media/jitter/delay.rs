@@ -32,6 +32,7 @@ pub(super) struct DelayEstimator {
     prev_transit: Option<i64>,
     /// (transit, arrival) of the minimum the leaky base hangs from.
     base: Option<(i64, i64)>,
+    last_arrival_us: i64,
     target_us: i64,
     min_us: i64,
     max_us: i64,
@@ -45,6 +46,7 @@ impl DelayEstimator {
             jitter_x16: 0,
             prev_transit: None,
             base: None,
+            last_arrival_us: 0,
             target_us: min_us,
             min_us,
             max_us,
@@ -63,6 +65,7 @@ impl DelayEstimator {
                 .max(0);
         }
         self.prev_transit = Some(transit_us);
+        self.last_arrival_us = arrival_us;
 
         let below_base = self
             .base_at(arrival_us)
@@ -92,6 +95,13 @@ impl DelayEstimator {
             .saturating_mul(BASE_LEAK_PPM)
             / 1_000_000;
         Some(transit.saturating_add(leak))
+    }
+
+    /// The base transit as of the last arrival. The leak only forgets old
+    /// minima from one packet to the next; between an arrival and a tick it
+    /// would just make the delay look shorter than it is.
+    pub fn base(&self) -> Option<i64> {
+        self.base_at(self.last_arrival_us)
     }
 
     /// The RFC 3550 interarrival jitter in µs.

@@ -545,7 +545,7 @@ impl JitterBuffer {
     /// waits before it plays.
     fn delay_us(&self, now_us: i64) -> i64 {
         let offset = now_us.saturating_sub(self.media_us(self.play_ts));
-        let base = self.est.base_at(now_us).unwrap_or(offset);
+        let base = self.est.base().unwrap_or(offset);
         offset.saturating_sub(base)
     }
 
