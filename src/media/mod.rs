@@ -6,6 +6,9 @@
 pub mod codec;
 pub mod dtmf_detect;
 pub mod g711;
+pub mod jitter;
+pub mod netem;
+pub mod plc;
 pub mod ports;
 pub mod prompt;
 pub mod resample;
