@@ -149,6 +149,33 @@ mod tests {
         assert_eq!(write(&mut out[..13], &h, &[1, 2]), None);
     }
 
+    /// The packet pion/rtp and webrtc-rs/rtp use as their reference vector
+    /// (RFC 3550 extension, profile 1, one word), and its RFC 8285 one-byte
+    /// variant from the webrtc-rs benches.
+    #[test]
+    fn reference_vectors_from_other_stacks() {
+        let raw = [
+            0x90, 0xe0, 0x69, 0x8f, 0xd9, 0xc2, 0x93, 0xda, 0x1c, 0x64, 0x27, 0x82, 0x00, 0x01,
+            0x00, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0x98, 0x36, 0xbe, 0x88, 0x9e,
+        ];
+        let want = RtpHeader {
+            marker: true,
+            payload_type: 96,
+            seq: 27023,
+            timestamp: 3_653_407_706,
+            ssrc: 476_325_762,
+        };
+        assert_eq!(parse(&raw), Ok((want, &[0x98, 0x36, 0xbe, 0x88, 0x9e][..])));
+        let mut one_byte = raw;
+        one_byte[12..20].copy_from_slice(&[0xBE, 0xDE, 0x00, 0x01, 0x10, 0xAA, 0x20, 0xBB]);
+        assert_eq!(
+            parse(&one_byte),
+            Ok((want, &[0x98, 0x36, 0xbe, 0x88, 0x9e][..]))
+        );
+        // One byte short of the extension word.
+        assert_eq!(parse(&raw[..19]), Err(HeaderError::ExtensionOverrun));
+    }
+
     #[test]
     fn written_packets_are_what_the_rtp_crate_reads() {
         let h = RtpHeader {
