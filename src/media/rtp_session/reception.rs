@@ -19,8 +19,8 @@ pub enum SeqOutcome {
     Jump,
 }
 
-/// Per-source reception state.
-#[derive(Debug, Clone)]
+/// Per-source reception state (plain data: copying it allocates nothing).
+#[derive(Debug, Clone, Copy)]
 pub struct Reception {
     ssrc: Option<u32>,
     max_seq: u16,

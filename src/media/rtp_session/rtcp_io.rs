@@ -141,7 +141,8 @@ impl RtpSession {
 
     /// SR or RR (with a block on the peer if we hear one) + SDES CNAME.
     fn write_report(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
-        let mut reception = self.reception.clone();
+        // Worked on a copy, committed only once the report is written.
+        let mut reception = self.reception;
         let block = reception.ssrc().map(|ssrc| ReportBlock {
             ssrc,
             fraction_lost: reception.take_fraction_lost(),
