@@ -239,7 +239,11 @@ impl RtpSession {
         if is_audio || self.reception.ssrc() == Some(h.ssrc) {
             let had_source = self.reception.ssrc().is_some();
             let arrival = self.arrival_units(now);
-            let (outcome, new_source) = self.reception.update(h.ssrc, h.seq, h.timestamp, arrival);
+            let (outcome, new_source) = if is_audio {
+                self.reception.update(h.ssrc, h.seq, h.timestamp, arrival)
+            } else {
+                self.reception.update_untimed(h.ssrc, h.seq)
+            };
             if new_source && had_source {
                 self.stats.ssrc_changes += 1;
                 self.last_sr = None;

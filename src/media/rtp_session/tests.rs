@@ -348,6 +348,33 @@ fn events_on_their_own_ssrc_do_not_disturb_audio_books() {
     assert_eq!(st.highest_seq, 1039);
 }
 
+/// A 2-second key press interleaved with perfectly timed audio on the same
+/// SSRC: the event packets all carry the press's start timestamp, which is
+/// not a sampling instant, so they must not count towards jitter.
+#[test]
+fn telephone_events_do_not_inflate_jitter() {
+    let t0 = Instant::now();
+    let peer = addr("192.0.2.1:4000");
+    let mut s = RtpSession::new(cfg("192.0.2.1:4000"), t0);
+    for i in 0..200u32 {
+        let now = ms(t0, u64::from(i) * 20);
+        let seq = i as u16;
+        let pkt = if (50..150).contains(&i) {
+            let [d0, d1] = ((i - 49) as u16 * 160).to_be_bytes();
+            peer_pkt(101, seq, 50 * 160, PEER_SSRC, &[1, 10, d0, d1])
+        } else {
+            peer_pkt(0, seq, i * 160, PEER_SSRC, b"x")
+        };
+        assert!(!matches!(
+            s.handle_rtp(now, peer, &pkt),
+            Inbound::Dropped(_)
+        ));
+    }
+    assert_eq!(s.stats().jitter, 0.0);
+    assert_eq!(s.stats().packets_lost, 0);
+    assert_eq!(s.stats().packets_received, 200);
+}
+
 /// RFC 3550 A.8 with a known schedule: 20 ms packets (160 units) whose
 /// network delay alternates 0 / 10 ms, so |D| = 80 units every time after the
 /// first and J_n = J_{n-1} + (80 - J_{n-1}) / 16, i.e. 80 (1 - (15/16)^n).
