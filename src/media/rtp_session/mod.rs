@@ -205,6 +205,7 @@ impl RtpSession {
     }
 
     /// Classifies one datagram from the RTP socket.
+    #[must_use]
     pub fn handle_rtp<'a>(
         &mut self,
         now: Instant,
@@ -296,6 +297,7 @@ impl RtpSession {
     }
 
     /// Writes one audio packet into `out`; returns its length. Advances seq by 1 and timestamp by `samples`; sets the marker bit on the first packet of a talkspurt (first packet, and the first after `start_talkspurt()`).
+    #[must_use]
     pub fn write_audio(
         &mut self,
         now: Instant,
@@ -346,6 +348,7 @@ impl RtpSession {
     /// the event is sent (one audio frame's worth of samples per event
     /// packet, and never less than the event's end), so the audio that
     /// follows carries timestamps true to real time, as a new talkspurt.
+    #[must_use]
     pub fn write_event(
         &mut self,
         now: Instant,

@@ -115,6 +115,7 @@ impl RtpSession {
     }
 
     /// An SR (or RR if nothing sent) + SDES CNAME when due.
+    #[must_use]
     pub fn poll_rtcp(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
         self.touch(now);
         if self.bye_sent || now < self.next_rtcp {
@@ -130,6 +131,7 @@ impl RtpSession {
     }
 
     /// A final report + SDES + BYE; afterwards no more RTCP is produced.
+    #[must_use]
     pub fn write_bye(&mut self, out: &mut [u8]) -> Option<usize> {
         let now = self.last_now;
         let n = self.write_report(now, out)?;

@@ -53,7 +53,7 @@ fn rtcp_schedule_and_report_kinds() {
         while now < next {
             now += Duration::from_millis(20);
             s.write_audio(now, &[0; 160], 160, &mut out).unwrap();
-            s.handle_rtp(
+            let _ = s.handle_rtp(
                 now,
                 peer,
                 &peer_pkt(0, seq, u32::from(seq) * 160, PEER_SSRC, &[0; 160]),
@@ -130,7 +130,7 @@ fn our_rr_echoes_the_peers_sr() {
     let t0 = Instant::now();
     let peer = addr("192.0.2.1:4000");
     let mut s = RtpSession::new(cfg("192.0.2.1:4000"), t0);
-    s.handle_rtp(t0, peer, &peer_pkt(0, 1, 0, PEER_SSRC, b"x"));
+    let _ = s.handle_rtp(t0, peer, &peer_pkt(0, 1, 0, PEER_SSRC, b"x"));
     let mut sr = [0u8; 64];
     let info = SenderInfo {
         ntp: 0x1234_5678_9ABC_DEF0,
@@ -186,7 +186,7 @@ fn peer_bye_and_nat_rtcp_latch() {
     let nat_rtcp = addr("203.0.113.7:31001");
     let mut s = RtpSession::new(cfg("10.0.0.5:4000"), t0);
     for seq in 0..u16::from(latch::LATCH_RUN) {
-        s.handle_rtp(t0, nat, &peer_pkt(0, seq, 0, PEER_SSRC, b"x"));
+        let _ = s.handle_rtp(t0, nat, &peer_pkt(0, seq, 0, PEER_SSRC, b"x"));
     }
     assert_eq!(s.remote_rtp(), nat);
     assert_eq!(s.remote_rtcp(), nat_rtcp, "guess: RTP port + 1");
