@@ -1,12 +1,17 @@
 //! The RTP fixed header (RFC 3550 §5.1): parse from a datagram slice and write
 //! into a caller's buffer, with no allocation.
 //!
-//! Parsed by hand rather than with `rtp::header::Header::unmarshal`: that
-//! builds a `Vec` for the CSRC list and copies every header extension into a
-//! `Bytes` (an allocation per packet whenever a peer sends CSRCs or
-//! extensions), and `rtp::packet::Packet::unmarshal` always copies the
-//! payload. We need five fields and the payload's bounds; the `rtp` crate is
-//! the reference our tests check this parser and writer against.
+//! Parsed by hand rather than with the `rtp` crate (0.17), checked: its
+//! `Header::unmarshal` does not allocate for a plain 12-byte header, but
+//! builds a `Vec` for a CSRC list and copies every header extension into a
+//! `Bytes` (an allocation per packet as soon as a peer sends CSRCs or
+//! extensions, which WebRTC gateways and some SBCs do on every packet), and
+//! `Packet::unmarshal` always copies the payload into a new `Bytes`. We need
+//! five fields and the payload's bounds. Written by hand too: `Header::
+//! marshal_to` would not allocate, but a 12-byte header does not justify
+//! building a `Header` with two `Vec`s, and one file then holds the bit
+//! layout both ways. The `rtp` crate stays as the independent reference our
+//! tests check this parser and writer against.
 
 use thiserror::Error;
 
