@@ -156,7 +156,8 @@ impl Reception {
         (ext + 1).saturating_sub(u64::from(self.base_seq))
     }
 
-    fn lost_current(&self) -> i64 {
+    /// Loss on the current SSRC alone (what a report block on it carries).
+    pub fn lost_current(&self) -> i64 {
         if self.ssrc.is_none() {
             return 0;
         }

@@ -148,11 +148,10 @@ impl RtpSession {
         let block = reception.ssrc().map(|ssrc| ReportBlock {
             ssrc,
             fraction_lost: reception.take_fraction_lost(),
-            cumulative_lost: i32::try_from(reception.lost()).unwrap_or(if reception.lost() < 0 {
-                i32::MIN
-            } else {
-                i32::MAX
-            }),
+            cumulative_lost: reception
+                .lost_current()
+                .clamp(i64::from(i32::MIN), i64::from(i32::MAX))
+                as i32,
             highest_seq: reception.extended_max(),
             jitter: reception.jitter() as u32,
             last_sr: self.last_sr.map_or(0, |(lsr, _)| lsr),

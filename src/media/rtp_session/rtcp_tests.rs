@@ -240,3 +240,29 @@ fn sender_report_times_line_up() {
     );
     assert_eq!((info.packet_count, info.octet_count), (50, 8000));
 }
+
+/// A report block describes one source: after the peer changes SSRC, loss on
+/// the old one is in the session's totals but not in the new block.
+#[test]
+fn report_block_loss_is_per_source() {
+    let t0 = Instant::now();
+    let peer = addr("192.0.2.1:4000");
+    let mut s = RtpSession::new(cfg("192.0.2.1:4000"), t0);
+    for seq in [1u16, 2, 5, 6] {
+        let _ = s.handle_rtp(t0, peer, &peer_pkt(0, seq, 0, PEER_SSRC, b"x"));
+    }
+    for seq in 100u16..104 {
+        let _ = s.handle_rtp(t0, peer, &peer_pkt(0, seq, 0, 0x7777, b"x"));
+    }
+    assert_eq!(s.stats().packets_lost, 2);
+    let mut out = [0u8; 200];
+    let due = s.poll_timeout().unwrap();
+    let n = s.poll_rtcp(due, &mut out).unwrap();
+    let Some(Ok(RtcpPacket::ReceiverReport { mut blocks, .. })) =
+        rtcp_wire::packets(&out[..n]).next()
+    else {
+        panic!()
+    };
+    let b = blocks.next().unwrap();
+    assert_eq!((b.ssrc, b.cumulative_lost, b.highest_seq), (0x7777, 0, 103));
+}
