@@ -327,6 +327,41 @@ proptest! {
         }
     }
 
+    /// Any report block survives the wire, cumulative loss clamped to the
+    /// signed 24-bit field.
+    #[test]
+    fn report_blocks_round_trip(
+        blocks in prop::collection::vec(
+            (any::<u32>(), any::<u8>(), any::<i32>(), any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()),
+            0..=31),
+        reporter in any::<u32>(),
+    ) {
+        let blocks: Vec<ReportBlock> = blocks
+            .into_iter()
+            .map(|(ssrc, fraction_lost, lost, highest_seq, jitter, last_sr, dlsr)| ReportBlock {
+                ssrc,
+                fraction_lost,
+                cumulative_lost: lost,
+                highest_seq,
+                jitter,
+                last_sr,
+                delay_since_last_sr: dlsr,
+            })
+            .collect();
+        let mut out = [0u8; 8 + 31 * 24];
+        let n = write_receiver_report(&mut out, reporter, &blocks).unwrap();
+        prop_assert_eq!(n, 8 + blocks.len() * 24);
+        let Some(Ok(RtcpPacket::ReceiverReport { ssrc, blocks: got })) = packets(&out[..n]).next() else {
+            return Err(TestCaseError::fail("not an RR"));
+        };
+        prop_assert_eq!(ssrc, reporter);
+        let want: Vec<ReportBlock> = blocks
+            .iter()
+            .map(|b| ReportBlock { cumulative_lost: b.cumulative_lost.clamp(-0x80_0000, 0x7F_FFFF), ..*b })
+            .collect();
+        prop_assert_eq!(got.collect::<Vec<_>>(), want);
+    }
+
     #[test]
     fn written_compound_parses_back(
         ssrc in any::<u32>(),
