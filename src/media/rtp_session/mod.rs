@@ -34,6 +34,8 @@ pub mod rtcp_timer;
 pub mod stats;
 
 #[cfg(test)]
+mod property_tests;
+#[cfg(test)]
 mod rtcp_tests;
 #[cfg(test)]
 mod sim_tests;
