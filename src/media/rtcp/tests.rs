@@ -274,13 +274,15 @@ fn writers_refuse_small_buffers_and_oversize_input() {
 
 #[test]
 fn malformed_headers_are_typed_errors() {
-    let cases: [(&[u8], RtcpError); 7] = [
+    let cases: [(&[u8], RtcpError); 8] = [
         (&[0x81, 201, 0], RtcpError::Truncated),
         (&[0x41, 201, 0, 1, 0, 0, 0, 1], RtcpError::BadVersion),
         // Length says 2 words, only 1 present.
         (&[0x80, 201, 0, 2, 0, 0, 0, 1], RtcpError::Truncated),
         // RC = 1 but no report block.
         (&[0x81, 201, 0, 1, 0, 0, 0, 1], RtcpError::CountOverrun),
+        // Padding count zero (RFC 3550 §6.4.1: it includes itself).
+        (&[0xA0, 201, 0, 1, 0, 0, 0, 0], RtcpError::BadPadding),
         // Padding count larger than the body.
         (&[0xA0, 201, 0, 1, 0, 0, 0, 9], RtcpError::BadPadding),
         // SDES item length runs off the end.

@@ -251,6 +251,14 @@ fn report_block_loss_is_per_source() {
     for seq in [1u16, 2, 5, 6] {
         let _ = s.handle_rtp(t0, peer, &peer_pkt(0, seq, 0, PEER_SSRC, b"x"));
     }
+    // An SR from the old source: its LSR must not be echoed for the new one.
+    let mut sr = [0u8; 64];
+    let info = SenderInfo {
+        ntp: 0x1234_5678_9ABC_DEF0,
+        ..Default::default()
+    };
+    let len = rtcp_wire::write_sender_report(&mut sr, PEER_SSRC, &info, &[]).unwrap();
+    s.handle_rtcp(t0, addr("192.0.2.1:4001"), &sr[..len]);
     for seq in 100u16..104 {
         let _ = s.handle_rtp(t0, peer, &peer_pkt(0, seq, 0, 0x7777, b"x"));
     }
@@ -265,4 +273,41 @@ fn report_block_loss_is_per_source() {
     };
     let b = blocks.next().unwrap();
     assert_eq!((b.ssrc, b.cumulative_lost, b.highest_seq), (0x7777, 0, 103));
+    assert_eq!((b.last_sr, b.delay_since_last_sr), (0, 0));
+}
+
+/// Reports are taken only from the source we hear: an SR or RR under another
+/// SSRC (even from the trusted address) changes nothing.
+#[test]
+fn reports_from_another_ssrc_are_ignored() {
+    let t0 = Instant::now();
+    let peer = addr("192.0.2.1:4000");
+    let peer_rtcp = addr("192.0.2.1:4001");
+    let mut s = RtpSession::new(cfg("192.0.2.1:4000"), t0);
+    let _ = s.handle_rtp(t0, peer, &peer_pkt(0, 1, 0, PEER_SSRC, b"x"));
+    let block = ReportBlock {
+        ssrc: LOCAL_SSRC,
+        last_sr: 5,
+        ..Default::default()
+    };
+    let info = SenderInfo {
+        ntp: 0x1234_5678_9ABC_DEF0,
+        ..Default::default()
+    };
+    let mut buf = [0u8; 128];
+    let n = rtcp_wire::write_sender_report(&mut buf, 0xBAD, &info, &[block]).unwrap();
+    s.handle_rtcp(t0, peer_rtcp, &buf[..n]);
+    let n = rtcp_wire::write_receiver_report(&mut buf, 0xBAD, &[block]).unwrap();
+    s.handle_rtcp(t0, peer_rtcp, &buf[..n]);
+    assert_eq!(s.stats().remote_report, None);
+    assert_eq!(s.stats().rtt, None);
+    let mut out = [0u8; 200];
+    let due = s.poll_timeout().unwrap();
+    let n = s.poll_rtcp(due, &mut out).unwrap();
+    let Some(Ok(RtcpPacket::ReceiverReport { mut blocks, .. })) =
+        rtcp_wire::packets(&out[..n]).next()
+    else {
+        panic!()
+    };
+    assert_eq!(blocks.next().unwrap().last_sr, 0);
 }
