@@ -311,3 +311,25 @@ fn reports_from_another_ssrc_are_ignored() {
     };
     assert_eq!(blocks.next().unwrap().last_sr, 0);
 }
+
+/// RFC 3550 §6.4: a participant that has stopped sending (for two report
+/// intervals) sends RRs again.
+#[test]
+fn back_to_receiver_reports_after_we_stop_sending() {
+    let t0 = Instant::now();
+    let mut s = RtpSession::new(cfg("192.0.2.1:4000"), t0);
+    let mut out = [0u8; 300];
+    s.write_audio(t0, &[0; 160], 160, &mut out).unwrap();
+    let kind = |s: &mut RtpSession, at: Instant, out: &mut [u8; 300]| {
+        let n = s.poll_rtcp(at, out).unwrap();
+        match rtcp_wire::packets(&out[..n]).next() {
+            Some(Ok(RtcpPacket::SenderReport { .. })) => "SR",
+            Some(Ok(RtcpPacket::ReceiverReport { .. })) => "RR",
+            other => panic!("{other:?}"),
+        }
+    };
+    let due = s.poll_timeout().unwrap();
+    assert_eq!(kind(&mut s, due, &mut out), "SR");
+    let late = t0 + Duration::from_secs(20);
+    assert_eq!(kind(&mut s, late, &mut out), "RR");
+}
