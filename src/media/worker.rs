@@ -177,6 +177,9 @@ impl MediaCall {
                 Err(_) => break,
             };
             let Some(datagram) = buf.get(..n) else { break };
+            // Each packet's own arrival time: the jitter estimate and the
+            // jitter buffer would otherwise see 20 ms steps.
+            let now = Instant::now();
             let codec_pt = self.session.config().payload_type;
             let digit = match self.session.handle_rtp(now, from, datagram) {
                 Inbound::TelephoneEvent {
