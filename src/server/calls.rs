@@ -69,7 +69,8 @@ impl Calls {
         for call in left {
             if let Some(c) = self.calls.get_mut(&call) {
                 c.ended.get_or_insert("shutdown");
-                c.script.get_or_insert_with(|| "unfinished at shutdown".into());
+                c.script
+                    .get_or_insert_with(|| "unfinished at shutdown".into());
             }
             self.maybe_close(call);
         }
