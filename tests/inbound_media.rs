@@ -59,7 +59,9 @@ fn menu_prompt_is_heard(label: &str, transport: Transport) {
         caller.answer.payload_type, 0,
         "offer \"0 8\": rivr must answer with the first codec it supports, PCMU"
     );
-    caller.sipp.expect_pass(SIGNALLING + Duration::from_millis(hold_ms));
+    caller
+        .sipp
+        .expect_pass(SIGNALLING + Duration::from_millis(hold_ms));
     let packets = caller.peer.packets();
     let heard = Heard::decode(&packets, 0);
     let (lag, ncc) = align(&heard.samples, &to_f32(menu.pcm_8k()));
@@ -93,7 +95,11 @@ fn menu_prompt_is_heard(label: &str, transport: Transport) {
     let cdr = rivr.wait_cdr(&caller.answer.call_id, SIGNALLING);
     assert_eq!(cdr["answered"], true, "{cdr}");
     assert_eq!(cdr["end"], "remote-bye", "{cdr}");
-    assert_eq!(cdr["to"].as_str().map(|t| t.contains("1000")), Some(true), "{cdr}");
+    assert_eq!(
+        cdr["to"].as_str().map(|t| t.contains("1000")),
+        Some(true),
+        "{cdr}"
+    );
     assert!(
         caller.peer.rtcp_count() >= 1,
         "no RTCP arrived on the caller's RTP port + 1 during a {hold_ms} ms call"
@@ -147,11 +153,17 @@ fn key_barges_in(label: &str, codecs: &str, pt: u8) {
         if let Some(onset) = onset {
             if heard.samples.len() >= (onset + 125) * FRAME {
                 let (lag, ncc) = align(&heard.samples, head);
-                assert!(ncc >= MIN_NCC, "the first 1.5 s heard are not main_menu: NCC {ncc:.4}");
+                assert!(
+                    ncc >= MIN_NCC,
+                    "the first 1.5 s heard are not main_menu: NCC {ncc:.4}"
+                );
                 break lag;
             }
         }
-        assert!(Instant::now() < deadline, "no prompt heard within {SIGNALLING:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no prompt heard within {SIGNALLING:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
 
@@ -180,6 +192,16 @@ fn key_barges_in(label: &str, codecs: &str, pt: u8) {
         .map(|(start, _)| *start)
         .expect("audio arrived after the key press");
     let before = ncc_at(x, &r[..key_sample - lag], lag);
+    // The detector must see the prompt continuing right up to the key, or
+    // a cut found after it would mean nothing.
+    let lead_in = key_sample - 5 * FRAME;
+    let first_miss = prompt_stop(x, &coded, lag, lead_in);
+    assert!(
+        first_miss >= key_sample,
+        "the prompt was not playing sample-exact in the 100 ms before the key \
+         (mismatch {} ms before it)",
+        (key_sample - first_miss) / 8
+    );
     let stop = prompt_stop(x, &coded, lag, key_sample);
     let stop_packet = heard.packet_at(stop).expect("a packet at the stop point");
     let (_, stop_arrival) = heard.packets[stop_packet];
@@ -202,7 +224,10 @@ fn key_barges_in(label: &str, codecs: &str, pt: u8) {
         latency.as_millis(),
         branch_lag / 8,
     );
-    assert!(before >= MIN_NCC, "main_menu before the key: NCC {before:.4}");
+    assert!(
+        before >= MIN_NCC,
+        "main_menu before the key: NCC {before:.4}"
+    );
     assert!(
         latency <= MAX_STOP,
         "the prompt kept playing {} ms after the key (limit {} ms)",
@@ -251,7 +276,10 @@ fn d_caller_hangs_up_mid_prompt() {
         "[d-hangup] main_menu head NCC = {ncc:.4}; last RTP {} ms after SIPp saw the 200 to its BYE",
         signed_ms(last, bye_done)
     );
-    assert!(ncc >= MIN_NCC, "main_menu was not playing before the hangup: NCC {ncc:.4}");
+    assert!(
+        ncc >= MIN_NCC,
+        "main_menu was not playing before the hangup: NCC {ncc:.4}"
+    );
     assert!(
         late.is_empty(),
         "rivr kept sending RTP after the call ended: {} packets later than 100 ms",
@@ -289,5 +317,6 @@ fn d_caller_hangs_up_mid_prompt() {
 
 /// `a - b` in milliseconds, negative when `a` came first.
 fn signed_ms(a: Instant, b: Instant) -> i128 {
-    a.saturating_duration_since(b).as_millis() as i128 - b.saturating_duration_since(a).as_millis() as i128
+    a.saturating_duration_since(b).as_millis() as i128
+        - b.saturating_duration_since(a).as_millis() as i128
 }

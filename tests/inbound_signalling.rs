@@ -54,19 +54,30 @@ fn e_options_gets_200() {
     Sipp::start(rivr.dir.path(), "e-options", rivr.sip_port, &spec).expect_pass(SIGNALLING);
 }
 
-/// e) The same INVITE three times (one branch) is one call: one answer
-/// dialog, one script run, one CDR.
+/// e) The same INVITE three times (one branch) while the call rings is one
+/// call: the copies get the 180 again, then one answer, one dialog (To
+/// tag), one script run, one CDR.
 #[test]
 fn e_invite_sent_three_times_is_one_call() {
     require_sipp!();
-    let rivr = Rivr::start("e-x3", RivrConfig::default());
+    let rivr = Rivr::start(
+        "e-x3",
+        RivrConfig::default().script(
+            "3003",
+            "rings.rhai",
+            "// Rings for 2 s, so the copies arrive while it rings.\n\
+             ring();\nsleep(2000);\nanswer();\nplay(\"goodbye\");\nhangup();\n",
+        ),
+    );
     let mut caller = Caller::answered(
         &rivr,
         "e-x3",
         CallSpec {
             scenario: "uac_invite_x3.xml",
-            number: "1000",
-            hold_ms: 1500,
+            number: "3003",
+            // The copies are explicit; without -nr SIPp answers each
+            // repeated 180 by resending its last INVITE, ping-pong.
+            extra_args: &["-nr"],
             ..CallSpec::default()
         },
     );
@@ -78,19 +89,28 @@ fn e_invite_sent_three_times_is_one_call() {
     let stderr = rivr.stderr();
     let ended = stderr.lines().filter(|l| l.contains("call ended")).count();
     let messages = caller.sipp.messages();
-    let to_tags: std::collections::BTreeSet<&str> = messages
-        .lines()
-        .filter(|l| l.starts_with("To:") && l.contains("tag="))
+    let to_tags: std::collections::BTreeSet<&str> = invite_responses(&messages)
+        .filter_map(|m| m.lines().find(|l| l.starts_with("To:")))
         .filter_map(|l| l.split("tag=").nth(1))
         .collect();
     println!(
         "[e-x3] CDRs: {}, `call ended` log lines: {ended}, To tags answered: {to_tags:?}",
         cdrs.len()
     );
-    assert_eq!(cdrs.len(), 1, "one INVITE sent three times made {} CDRs: {cdrs:?}", cdrs.len());
+    assert_eq!(
+        cdrs.len(),
+        1,
+        "one INVITE sent three times made {} CDRs: {cdrs:?}",
+        cdrs.len()
+    );
     assert_eq!(ended, 1, "rivr ended {ended} calls; stderr:\n{stderr}");
-    assert_eq!(to_tags.len(), 1, "responses carried several To tags (dialogs): {to_tags:?}");
-    assert_eq!(cdrs[0]["end"], "remote-bye", "{}", cdrs[0]);
+    assert_eq!(
+        to_tags.len(),
+        1,
+        "responses carried several To tags (dialogs): {to_tags:?}"
+    );
+    assert_eq!(cdrs[0]["end"], "local-bye", "{}", cdrs[0]);
+    assert_eq!(cdrs[0]["script"], "hangup", "{}", cdrs[0]);
 }
 
 /// e) CANCEL while the call rings: 200 to the CANCEL, 487 to the INVITE.
@@ -133,7 +153,11 @@ fn f_looping_and_throwing_scripts_end_cleanly_beside_a_good_call() {
     let rivr = Rivr::start(
         "f-bad-scripts",
         RivrConfig::default()
-            .script("3000", "stuck.rhai", "answer();\nlog(\"spinning\");\nloop {}\n")
+            .script(
+                "3000",
+                "stuck.rhai",
+                "answer();\nlog(\"spinning\");\nloop {}\n",
+            )
             .script("3001", "throws.rhai", "answer();\nthrow \"boom\";\n"),
     );
     let menu = prompt("main_menu");
@@ -201,4 +225,14 @@ fn f_looping_and_throwing_scripts_end_cleanly_beside_a_good_call() {
         "calls left after all three ended; stderr:\n{}",
         rivr.stderr()
     );
+}
+
+/// The responses to INVITE in a SIPp message log, one string each.
+fn invite_responses(log: &str) -> impl Iterator<Item = &str> {
+    log.split("-----------------------------------------------")
+        .filter_map(|block| block.find("SIP/2.0 ").map(|i| &block[i..]))
+        .filter(|m| {
+            m.lines()
+                .any(|l| l.starts_with("CSeq:") && l.contains("INVITE"))
+        })
 }

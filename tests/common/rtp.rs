@@ -320,7 +320,10 @@ fn rtp_parser_reads_the_rfc3550_header() {
     let from: SocketAddr = "127.0.0.1:4000".parse().unwrap();
     let p = parse_rtp(&pkt, Instant::now(), from).expect("valid");
     assert!(p.marker);
-    assert_eq!((p.payload_type, p.seq, p.ts, p.ssrc), (8, 0x0102, 800, 0x0102_0304));
+    assert_eq!(
+        (p.payload_type, p.seq, p.ts, p.ssrc),
+        (8, 0x0102, 800, 0x0102_0304)
+    );
     assert_eq!(p.payload.len(), 160);
     assert!(parse_rtp(&pkt[..11], Instant::now(), from).is_none());
     assert!(parse_rtp(&[0x40; 20], Instant::now(), from).is_none());

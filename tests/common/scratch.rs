@@ -15,12 +15,8 @@ impl Scratch {
     /// A fresh directory named after the test.
     pub fn new(label: &str) -> Scratch {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "rivr-e2e-{}-{}-{}",
-            label,
-            std::process::id(),
-            n
-        ));
+        let path =
+            std::env::temp_dir().join(format!("rivr-e2e-{}-{}-{}", label, std::process::id(), n));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("create the test's temp dir");
         Scratch { path }

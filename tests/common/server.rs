@@ -108,7 +108,10 @@ impl Rivr {
             .arg("serve")
             .arg("--config")
             .arg(&config_path)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -250,7 +253,9 @@ fn parse_ready_line(line: &str) -> Option<u16> {
 #[test]
 fn ready_line_gives_the_port() {
     assert_eq!(
-        parse_ready_line("rivr 0.1.0 listening on udp+tcp 127.0.0.1:40123 (rtp 20000-20039); routes: 1000 -> a"),
+        parse_ready_line(
+            "rivr 0.1.0 listening on udp+tcp 127.0.0.1:40123 (rtp 20000-20039); routes: 1000 -> a"
+        ),
         Some(40123)
     );
     assert_eq!(parse_ready_line("something else"), None);

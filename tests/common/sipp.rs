@@ -39,6 +39,8 @@ pub struct CallSpec<'a> {
     /// `-d`: how long scenarios with a bare `<pause/>` hold the call.
     pub hold_ms: u64,
     pub transport: Transport,
+    /// More SIPp options, e.g. `-nr`.
+    pub extra_args: &'a [&'a str],
 }
 
 impl Default for CallSpec<'_> {
@@ -50,6 +52,7 @@ impl Default for CallSpec<'_> {
             codecs: "0",
             hold_ms: 1000,
             transport: Transport::Udp,
+            extra_args: &[],
         }
     }
 }
@@ -102,8 +105,12 @@ impl Sipp {
     /// Starts one call against rivr on `rivr_port`; SIPp's files go to `dir`.
     pub fn start(dir: &Path, label: &str, rivr_port: u16, spec: &CallSpec) -> Sipp {
         let file = |suffix: &str| dir.join(format!("sipp-{label}-{suffix}"));
-        let (log_file, error_file, message_file, screen_file) =
-            (file("logs.log"), file("errors.log"), file("messages.log"), file("screen.log"));
+        let (log_file, error_file, message_file, screen_file) = (
+            file("logs.log"),
+            file("errors.log"),
+            file("messages.log"),
+            file("screen.log"),
+        );
         let scenario = repo().join("tests/sipp").join(spec.scenario);
         let mut cmd = Command::new("sipp");
         cmd.arg(format!("127.0.0.1:{rivr_port}"))
@@ -128,6 +135,7 @@ impl Sipp {
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&screen_file).expect("create SIPp screen file"))
             .stderr(Stdio::null());
+        cmd.args(spec.extra_args);
         if spec.transport == Transport::Tcp {
             cmd.args(["-t", "t1"]);
         }
