@@ -25,7 +25,11 @@ fn e_unknown_number_gets_404() {
         number: "9999",
         ..CallSpec::default()
     };
-    Sipp::start(rivr.dir.path(), "e-404", rivr.sip_port, &spec).expect_pass(SIGNALLING);
+    let mut sipp = Sipp::start(rivr.dir.path(), "e-404", rivr.sip_port, &spec);
+    sipp.expect_pass(SIGNALLING);
+    let cdr = rivr.wait_cdr(&call_id(&sipp), SIGNALLING);
+    assert_eq!(cdr["end"], "rejected", "{cdr}");
+    assert_eq!(cdr["answered"], false, "{cdr}");
 }
 
 /// An offer with only G.729 (18) gets 488: rivr speaks PCMU and PCMA.
@@ -39,7 +43,10 @@ fn e_offer_without_a_common_codec_gets_488() {
         codecs: "18",
         ..CallSpec::default()
     };
-    Sipp::start(rivr.dir.path(), "e-488", rivr.sip_port, &spec).expect_pass(SIGNALLING);
+    let mut sipp = Sipp::start(rivr.dir.path(), "e-488", rivr.sip_port, &spec);
+    sipp.expect_pass(SIGNALLING);
+    let cdr = rivr.wait_cdr(&call_id(&sipp), SIGNALLING);
+    assert_eq!(cdr["end"], "rejected", "{cdr}");
 }
 
 /// e) OPTIONS gets 200.
@@ -52,6 +59,13 @@ fn e_options_gets_200() {
         ..CallSpec::default()
     };
     Sipp::start(rivr.dir.path(), "e-options", rivr.sip_port, &spec).expect_pass(SIGNALLING);
+    // An OPTIONS ping is not a call.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        rivr.cdrs().is_empty(),
+        "OPTIONS made a CDR: {:?}",
+        rivr.cdrs()
+    );
 }
 
 /// e) The same INVITE three times (one branch) while the call rings is one
@@ -132,12 +146,7 @@ fn e_cancel_before_answer_gets_487() {
     };
     let mut sipp = Sipp::start(rivr.dir.path(), "e-cancel", rivr.sip_port, &spec);
     sipp.expect_pass(SIGNALLING);
-    let call_id = sipp
-        .messages()
-        .lines()
-        .find_map(|l| l.strip_prefix("Call-ID: ").map(str::to_owned))
-        .expect("SIPp logged its INVITE");
-    let cdr = rivr.wait_cdr(call_id.trim(), SIGNALLING);
+    let cdr = rivr.wait_cdr(&call_id(&sipp), SIGNALLING);
     println!("[e-cancel] CDR: {cdr}");
     assert_eq!(cdr["end"], "cancelled", "{cdr}");
     assert_eq!(cdr["answered"], false, "{cdr}");
@@ -235,4 +244,12 @@ fn invite_responses(log: &str) -> impl Iterator<Item = &str> {
             m.lines()
                 .any(|l| l.starts_with("CSeq:") && l.contains("INVITE"))
         })
+}
+
+/// The Call-ID of the call SIPp placed, from its message log.
+fn call_id(sipp: &Sipp) -> String {
+    sipp.messages()
+        .lines()
+        .find_map(|l| l.strip_prefix("Call-ID: ").map(|v| v.trim().to_owned()))
+        .expect("SIPp logged its INVITE")
 }
