@@ -2,8 +2,7 @@
 # every test. Both first install what is missing (Debian packages).
 
 SHELL := /bin/bash
-APT_PKGS := pkg-config libopus-dev sip-tester espeak-ng sox
-# command-or-file that proves each package is there
+APT_PKGS := pkg-config libopus-dev sip-tester espeak-ng sox libsox-fmt-all
 CARGO ?= cargo
 
 .PHONY: run test deps build check-fmt clippy bench load fuzz prompts
@@ -23,9 +22,11 @@ build: deps
 run: build
 	./target/release/rivr serve --config rivr.toml
 
+# The dev profile builds dependencies optimised (see Cargo.toml), so the
+# DSP tests run fast without a second, release build of everything.
 test: deps
-	$(CARGO) build --release --bin rivr
-	RIVR_BIN=$(CURDIR)/target/release/rivr $(CARGO) test --release --workspace -- --test-threads=2
+	$(CARGO) build --bin rivr
+	RIVR_BIN=$(CURDIR)/target/debug/rivr $(CARGO) test --workspace -- --test-threads=2
 
 check-fmt:
 	$(CARGO) fmt --all -- --check

@@ -371,3 +371,92 @@ proptest! {
         prop_assert!(s.write_bye(&mut out).is_some());
     }
 }
+
+/// One step of a random driver of the whole public session API.
+#[derive(Debug, Clone)]
+enum Op {
+    Rtp(Vec<u8>, usize),
+    Rtcp(Vec<u8>, usize),
+    Audio(usize, u32),
+    Event(Vec<u8>, u32, bool),
+    Talkspurt,
+    SetRemote(usize),
+    PollRtcp(usize),
+    Bye(usize),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let bytes = prop::collection::vec(any::<u8>(), 0..48);
+    prop_oneof![
+        (bytes.clone(), 0usize..3).prop_map(|(b, f)| Op::Rtp(b, f)),
+        (bytes.clone(), 0usize..3).prop_map(|(b, f)| Op::Rtcp(b, f)),
+        (0usize..400, any::<u32>()).prop_map(|(n, s)| Op::Audio(n, s)),
+        (bytes, any::<u32>(), any::<bool>()).prop_map(|(b, t, m)| Op::Event(b, t, m)),
+        Just(Op::Talkspurt),
+        (0usize..3).prop_map(Op::SetRemote),
+        (0usize..200).prop_map(Op::PollRtcp),
+        (0usize..200).prop_map(Op::Bye),
+    ]
+}
+
+proptest! {
+    /// Any sequence of calls, with `now` jumping back and forth: no panic,
+    /// and whatever the session writes is a well-formed RTP or RTCP packet.
+    #[test]
+    fn any_call_sequence_with_any_clock(
+        ops in prop::collection::vec((op(), -20_000i64..20_000), 0..80),
+    ) {
+        let base = Instant::now() + Duration::from_secs(30);
+        let mut s = session(base);
+        let addrs: [SocketAddr; 3] = [
+            peer(),
+            "198.51.100.2:1234".parse().unwrap(),
+            "[2001:db8::7]:30000".parse().unwrap(),
+        ];
+        let mut out = vec![0u8; 512];
+        for (op, offset_ms) in ops {
+            let now = if offset_ms < 0 {
+                base - Duration::from_millis(offset_ms.unsigned_abs())
+            } else {
+                base + Duration::from_millis(offset_ms as u64)
+            };
+            match op {
+                Op::Rtp(b, f) => { let _ = s.handle_rtp(now, addrs[f], &b); }
+                Op::Rtcp(b, f) => s.handle_rtcp(now, addrs[f], &b),
+                Op::Audio(n, samples) => {
+                    let payload = vec![0xD5; n];
+                    if let Some(len) = s.write_audio(now, &payload, samples, &mut out) {
+                        let (h, p) = rivr::media::rtp_session::header::parse(&out[..len]).unwrap();
+                        prop_assert_eq!(h.payload_type, 8);
+                        prop_assert_eq!(p.len(), n);
+                    } else {
+                        prop_assert!(n + 12 > out.len());
+                    }
+                }
+                Op::Event(b, ts, m) => {
+                    if let Some(len) = s.write_event(now, &b, ts, m, &mut out) {
+                        let (h, p) = rivr::media::rtp_session::header::parse(&out[..len]).unwrap();
+                        prop_assert_eq!((h.payload_type, h.timestamp, h.marker), (101, ts, m));
+                        prop_assert_eq!(p, &b[..]);
+                    }
+                }
+                Op::Talkspurt => s.start_talkspurt(),
+                Op::SetRemote(i) => {
+                    let rtp = addrs[i];
+                    s.set_remote(rtp, SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)));
+                }
+                Op::PollRtcp(n) => {
+                    if let Some(len) = s.poll_rtcp(now, &mut out[..n]) {
+                        prop_assert!(rivr::media::rtcp::packets(&out[..len]).all(|p| p.is_ok()));
+                    }
+                }
+                Op::Bye(n) => {
+                    if let Some(len) = s.write_bye(&mut out[..n]) {
+                        prop_assert!(rivr::media::rtcp::packets(&out[..len]).all(|p| p.is_ok()));
+                        prop_assert_eq!(s.poll_timeout(), None);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -5,7 +5,11 @@
 
 pub mod codec;
 pub mod dtmf_detect;
+pub mod dtmf_merge;
 pub mod g711;
+pub mod jitter;
+pub mod netem;
+pub mod plc;
 pub mod ports;
 pub mod prompt;
 pub mod resample;

@@ -19,10 +19,16 @@
 //! - a long press whose duration field would overflow is sent as segments
 //!   (§2.5.1.3): same event code, a new timestamp equal to the old timestamp
 //!   plus the old duration, no E bit on the old segment and no marker on the
-//!   new one. Such a packet (recent, and only after a segment of at least
-//!   0x8000 units) continues the press instead of starting one. A
+//!   new one. Such a packet (within a second of the old segment, at the
+//!   distance of a full segment, about 0xFFFF units) continues the press
+//!   instead of starting one. A
 //!   marker bit always means a new press: a second press of the same digit has
 //!   a new timestamp and its first packet carries the marker.
+//!
+//! One case is undecidable from the packets: a new press of the same digit
+//! that starts about 0xFFFF units after the previous press's last segment,
+//! when its marker packet and all three of the old press's end packets were
+//! lost, looks exactly like a continuation and is not reported.
 //!
 //! Events 0–15 (the DTMF keys) are handled; other event codes are ignored.
 
@@ -41,20 +47,19 @@ const MAX_DURATION: u32 = 0xFFFF;
 /// presses.
 const RECENT_PRESSES: usize = 16;
 
-/// A continuation segment follows the previous packet of the press within a
-/// packet interval or two; after this long the old segment is considered over.
-const CONTINUATION_MAX_GAP: Duration = Duration::from_millis(300);
+/// A continuation segment follows the previous segment's last packet within
+/// a packet interval (plus whatever tail of it was lost); after this long the
+/// old segment is considered over.
+const CONTINUATION_MAX_GAP: Duration = Duration::from_secs(1);
 
 /// Senders split a press only when the 16-bit duration field is about to
-/// overflow, so a segment shorter than this is never continued: a new
-/// timestamp after a short press is a new press even when its marker packet
-/// and the old press's end packets were all lost.
-const MIN_SEGMENT: u32 = 0x8000;
-
-/// How far (in timestamp units) a continuation segment's timestamp may lie
-/// beyond the end of the previous segment as we saw it: we may have lost the
-/// last few update packets of the previous segment.
-const CONTINUATION_TOLERANCE: u32 = 800;
+/// overflow, so the next segment starts between `0xFFFF - SEGMENT_SLACK` and
+/// `0xFFFF` units after the previous one (the slack covers a last whole
+/// packet that did not fit: 960 units at 48 kHz, 20 ms). A new timestamp any
+/// other distance away is a new press, even when its marker packet and the
+/// old press's end packets were all lost; and however much of the old
+/// segment's tail was lost, the distance still identifies a continuation.
+const SEGMENT_SLACK: u32 = 2000;
 
 /// Map an RFC 4733 event code (§3.2) to its DTMF key.
 pub fn event_to_digit(event: u8) -> Option<char> {
@@ -164,6 +169,7 @@ impl Receiver {
     }
 
     /// Returns the digit the first time a key press is seen; None for every later packet of the same press.
+    #[must_use]
     pub fn handle(
         &mut self,
         now: Instant,
@@ -228,10 +234,8 @@ impl Receiver {
             return false;
         }
         let offset = timestamp.wrapping_sub(latest.timestamp);
-        let seen = u32::from(latest.max_duration);
-        (MIN_SEGMENT..=MAX_DURATION).contains(&offset)
-            && offset >= seen
-            && offset - seen <= CONTINUATION_TOLERANCE
+        (MAX_DURATION - SEGMENT_SLACK..=MAX_DURATION).contains(&offset)
+            && offset >= u32::from(latest.max_duration)
     }
 
     fn remember(&mut self, press: Press) {
@@ -312,6 +316,7 @@ impl Sender {
     /// Writes the next payload into `out`; returns its length and whether the
     /// RTP marker bit must be set. `None` once the three end packets are out
     /// (or if `out` is shorter than 4 bytes).
+    #[must_use]
     pub fn next_payload(&mut self, out: &mut [u8]) -> Option<(usize, bool)> {
         if self.end_packets_sent >= 3 || out.len() < PAYLOAD_LEN {
             return None;
@@ -359,5 +364,7 @@ impl Sender {
     }
 }
 
+#[cfg(test)]
+mod lossy_tests;
 #[cfg(test)]
 mod tests;

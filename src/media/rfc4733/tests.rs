@@ -1,10 +1,8 @@
 use std::time::{Duration, Instant};
 
-use proptest::prelude::*;
-
 use super::*;
 
-const SSRC: u32 = 0x1234_5678;
+pub(super) const SSRC: u32 = 0x1234_5678;
 
 /// One arriving telephone-event packet, `t_ms` after the test's base instant.
 #[derive(Clone, Copy)]
@@ -178,6 +176,14 @@ fn receiver_cases() {
     }
     other_ssrc.sort_by_key(|p| p.t_ms);
 
+    // An RFC 2833-era sender lets the duration field wrap on one timestamp.
+    let wrapping_duration = vec![
+        pkt(0, 1000, true, 0, false, 65_280),
+        pkt(20, 1000, false, 0, false, 65_440),
+        pkt(40, 1000, false, 0, false, 64),
+        pkt(60, 1000, false, 0, true, 224),
+    ];
+
     let ignored = vec![
         pkt(0, 1000, true, 16, false, 160),
         pkt(20, 1000, false, 200, true, 320),
@@ -234,6 +240,11 @@ fn receiver_cases() {
             ],
         ),
         ("events above 15 ignored", ignored, vec![]),
+        (
+            "duration wraps on one timestamp",
+            wrapping_duration,
+            vec![(0, ev('0', 1000))],
+        ),
     ];
     for (name, packets, expected) in cases {
         assert_eq!(run(&packets), expected, "case: {name}");
@@ -255,7 +266,12 @@ fn short_payload_is_ignored_and_does_not_block_the_press() {
 /// A 10 s press at 8 kHz is 80 000 units: one segment of 65 440 units, then
 /// a continuation segment at ts + 65 440 (RFC 4733 §2.5.1.3).
 fn long_press(start_ts: u32) -> Vec<Pkt> {
-    let mut tx = Sender::new('0', 10_000, 10, start_ts, 8000).unwrap();
+    long_press_ms(start_ts, 10_000)
+}
+
+/// The packets of a press of '0' lasting `ms`, from a `Sender`.
+fn long_press_ms(start_ts: u32, ms: u32) -> Vec<Pkt> {
+    let mut tx = Sender::new('0', ms, 10, start_ts, 8000).unwrap();
     let mut v = Vec::new();
     let mut buf = [0u8; 4];
     let mut t = 0;
@@ -281,6 +297,12 @@ fn long_press_segments_count_once() {
     lossy.drain(split - 3..split + 1);
     assert_eq!(run(&lossy), vec![(0, ev('0', 4000))]);
 
+    // A long run of the first segment's tail lost (400 ms), and the
+    // continuation's first packets: the segment distance still tells.
+    let mut tail_lost = packets.clone();
+    tail_lost.drain(split - 20..split + 5);
+    assert_eq!(run(&tail_lost), vec![(0, ev('0', 4000))]);
+
     // Timestamp wrap inside the press.
     let wrapping = long_press(u32::MAX - 30_000);
     assert_eq!(run(&wrapping), vec![(0, ev('0', u32::MAX - 30_000))]);
@@ -300,6 +322,36 @@ fn a_new_segment_after_a_long_silence_is_a_new_press() {
         "{:?}",
         got.iter().map(|g| g.0).collect::<Vec<_>>()
     );
+}
+
+/// The one case the receiver cannot tell apart (documented in the module):
+/// a new press of the same digit starting about 0xFFFF units after the
+/// previous press's last segment, with its marker packet and all the old
+/// press's end packets lost. With the marker, it is a second press.
+#[test]
+fn re_press_at_segment_distance() {
+    // First press, 15.965 s: a full segment at 4000, then a last segment at
+    // 69 440 lasting 62 280 units (its end packets lost); the re-press
+    // starts 200 ms (1 600 units) later: 63 880 after the last segment's
+    // start, inside the segment-distance window.
+    let mut packets = long_press_ms(4000, 15_965);
+    assert_eq!(packets.last().unwrap().duration, 62_280);
+    packets.retain(|p| !p.end);
+    let last_seg = 4000 + 65_440;
+    let next_ts = last_seg + 63_880;
+    let t = packets.last().unwrap().t_ms + 200;
+    let second = press(t, next_ts, 0, 800);
+    let mut with_marker = packets.clone();
+    with_marker.extend(second.iter().copied());
+    assert_eq!(run(&with_marker).len(), 2);
+    let mut without = packets;
+    without.extend(second.iter().copied().skip(1));
+    assert_eq!(run(&without), vec![(0, ev('0', 4000))]);
+    // Had one end packet of the first press arrived, there is no doubt.
+    let mut ended = long_press_ms(4000, 15_965);
+    ended.truncate(ended.len() - 2);
+    ended.extend(second.into_iter().skip(1));
+    assert_eq!(run(&ended).len(), 2);
 }
 
 #[test]
@@ -364,93 +416,4 @@ fn sender_rejects_bad_input() {
     assert_eq!(tx.next_payload(&mut buf), Some((4, true)));
     let p = EventPayload::parse(&buf).unwrap();
     assert_eq!((p.end, p.volume, p.duration), (true, 63, 160));
-}
-
-/// A tiny seeded generator so the network schedule is reproducible.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-proptest! {
-    /// Presses from a `Sender` through a network that loses, duplicates and
-    /// reorders packets (jitter below the gap between presses): every press
-    /// with at least one surviving packet is reported exactly once, in order,
-    /// and on its first surviving packet.
-    #[test]
-    fn sender_to_receiver_through_lossy_network(
-        digits in prop::collection::vec(prop::sample::select(
-            vec!['0','1','2','3','4','5','6','7','8','9','*','#','A','B','C','D']), 1..12),
-        seed in 1u64..u64::MAX,
-        loss_pct in 0u64..60,
-        dup_pct in 0u64..30,
-    ) {
-        let mut rng = Rng(seed);
-        let mut arrivals: Vec<(u64, usize, u32, bool, [u8; 4])> = Vec::new();
-        let mut surviving = Vec::new();
-        let mut t_ms = 0u64;
-        let mut ts = 12_345u32;
-        for (i, &d) in digits.iter().enumerate() {
-            let dur_ms = 40 + rng.below(200) as u32;
-            let mut tx = Sender::new(d, dur_ms, 10, ts, 8000).unwrap();
-            let mut buf = [0u8; 4];
-            let mut any = false;
-            while let Some((_, marker)) = tx.next_payload(&mut buf) {
-                let copies = if rng.below(100) < loss_pct { 0 }
-                    else if rng.below(100) < dup_pct { 2 } else { 1 };
-                for _ in 0..copies {
-                    let jitter = rng.below(60);
-                    arrivals.push((t_ms + jitter, i, tx.timestamp(), marker, buf));
-                    any = true;
-                }
-                t_ms += 20;
-            }
-            if any {
-                surviving.push(i);
-            }
-            // At least 100 ms of silence between presses.
-            let gap_ms = 100 + rng.below(300);
-            t_ms += gap_ms;
-            ts = tx.end_timestamp().wrapping_add(40 * 8 + gap_ms as u32 * 8);
-        }
-        arrivals.sort_by_key(|a| a.0);
-        let base = Instant::now();
-        let mut rx = Receiver::new();
-        let mut reported = Vec::new();
-        for (k, (at, press_idx, ts, marker, payload)) in arrivals.iter().enumerate() {
-            let now = base + Duration::from_millis(*at);
-            if let Some(ev) = rx.handle(now, SSRC, k as u16, *ts, *marker, payload) {
-                prop_assert_eq!(ev.digit, digits[*press_idx]);
-                let first = arrivals.iter().position(|a| a.1 == *press_idx).unwrap();
-                prop_assert_eq!(first, k, "reported on its first surviving packet");
-                reported.push(*press_idx);
-            }
-        }
-        prop_assert_eq!(reported, surviving);
-    }
-
-    /// Arbitrary payload bytes and header fields never panic.
-    #[test]
-    fn receiver_never_panics(
-        packets in prop::collection::vec(
-            (any::<u32>(), any::<u16>(), any::<u32>(), any::<bool>(),
-             prop::collection::vec(any::<u8>(), 0..8), 0u64..5000), 0..64)
-    ) {
-        let base = Instant::now();
-        let mut rx = Receiver::new();
-        for (ssrc, seq, ts, marker, payload, t) in packets {
-            let got = rx.handle(base + Duration::from_millis(t), ssrc, seq, ts, marker, &payload);
-            if let Some(ev) = got {
-                prop_assert_eq!(digit_to_event(ev.digit), payload.first().copied());
-            }
-        }
-    }
 }

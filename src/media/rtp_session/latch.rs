@@ -7,18 +7,23 @@
 //!   not behind a NAT, so nothing else may ever latch).
 //! - A NAT'd peer's media arrives from an address the SDP did not name. Such
 //!   an address is accepted only after [`LATCH_RUN`] consecutive in-sequence
-//!   packets (seq + 1 each time) with the same SSRC from that one address;
-//!   until then its packets are dropped. A few candidates are tracked at once
+//!   audio packets (seq + 1 each time) with the same SSRC from that one
+//!   address; until then its packets are dropped (telephone-events, which
+//!   may have an SSRC and sequence of their own, neither build nor break a
+//!   run). A few candidates are tracked at once
 //!   (a fixed array) so a sprayer on other ports cannot reset the real peer's
 //!   run: the least advanced candidate is the one replaced, and among equals
 //!   the newest, so one-off packets from ever-new ports churn a single slot.
 //!   Nothing without signalling can stop a sender that beats the real peer to
 //!   a full in-sequence run from a fresh address before the peer's first
-//!   packet; that window is the price of serving NAT'd phones, and it closes
-//!   for good at the first packet from the SDP address or the first latch.
+//!   packet; that window is the price of serving NAT'd phones. It closes at
+//!   the first latch, and a packet from the SDP address undoes a wrong one.
 //! - Once locked, packets from any other address are dropped, and the lock is
-//!   never moved by media: only new signalling ([`Latch::reset`], from a
-//!   re-INVITE) restarts learning.
+//!   never moved by media from an unsignalled address: only new signalling
+//!   ([`Latch::reset`], from a re-INVITE) restarts learning. The one move
+//!   allowed is back to the SDP address itself, whose media is always
+//!   accepted: if someone won the learning race before the real peer's first
+//!   packet, the peer's signalled address takes the session back.
 
 use std::cmp::Reverse;
 use std::net::SocketAddr;
@@ -128,10 +133,20 @@ impl Latch {
         }
     }
 
-    /// Judges one well-formed RTP packet by its source.
-    pub fn check(&mut self, from: SocketAddr, ssrc: u32, seq: u16) -> Verdict {
+    /// Judges one well-formed RTP packet by its source. Only packets with
+    /// `learn` set (the audio stream) advance a candidate's run: phones may
+    /// send telephone-events with their own SSRC and sequence numbers, and
+    /// those must neither break nor build a run.
+    pub fn check(&mut self, from: SocketAddr, ssrc: u32, seq: u16, learn: bool) -> Verdict {
         let from = canonical(from);
         let sdp = self.sdp;
+        if from == sdp {
+            self.state = State::Locked {
+                addr: from,
+                learned: false,
+            };
+            return Verdict::Accept;
+        }
         let State::Learning { candidates, clock } = &mut self.state else {
             return if Some(from) == self.locked() {
                 Verdict::Accept
@@ -139,12 +154,8 @@ impl Latch {
                 Verdict::Wrong
             };
         };
-        if from == sdp {
-            self.state = State::Locked {
-                addr: from,
-                learned: false,
-            };
-            return Verdict::Accept;
+        if !learn {
+            return Verdict::Unverified;
         }
         *clock += 1;
         let now = *clock;
@@ -200,12 +211,15 @@ mod tests {
     fn sdp_address_locks_on_first_packet() {
         let mut l = Latch::new(a("192.0.2.1:4000"));
         assert_eq!(l.target(), a("192.0.2.1:4000"));
-        assert_eq!(l.check(a("192.0.2.1:4000"), 5, 100), Verdict::Accept);
+        assert_eq!(l.check(a("192.0.2.1:4000"), 5, 100, true), Verdict::Accept);
         assert_eq!(l.locked(), Some(a("192.0.2.1:4000")));
         assert_eq!(l.learned(), None);
         // Nothing else can latch afterwards, however well-formed its run.
         for i in 0..20 {
-            assert_eq!(l.check(a("198.51.100.9:5000"), 5, 101 + i), Verdict::Wrong);
+            assert_eq!(
+                l.check(a("198.51.100.9:5000"), 5, 101 + i, true),
+                Verdict::Wrong
+            );
         }
         assert_eq!(l.target(), a("192.0.2.1:4000"));
     }
@@ -215,30 +229,41 @@ mod tests {
         let mut l = Latch::new(a("10.0.0.5:4000"));
         let nat = a("203.0.113.7:31000");
         for i in 0..LATCH_RUN - 1 {
-            assert_eq!(l.check(nat, 77, 500 + u16::from(i)), Verdict::Unverified);
+            assert_eq!(
+                l.check(nat, 77, 500 + u16::from(i), true),
+                Verdict::Unverified
+            );
             assert_eq!(l.target(), a("10.0.0.5:4000"));
         }
         assert_eq!(
-            l.check(nat, 77, 500 + u16::from(LATCH_RUN) - 1),
+            l.check(nat, 77, 500 + u16::from(LATCH_RUN) - 1, true),
             Verdict::Accept
         );
         assert_eq!(l.target(), nat);
         assert_eq!(l.learned(), Some(nat));
-        // Even the SDP address is now "other".
-        assert_eq!(l.check(a("10.0.0.5:4000"), 77, 9), Verdict::Wrong);
+        // Another address is now "other"...
+        assert_eq!(
+            l.check(a("203.0.113.7:31002"), 77, 504, true),
+            Verdict::Wrong
+        );
+        // ...but the signalled address always wins the session back.
+        assert_eq!(l.check(a("10.0.0.5:4000"), 77, 9, true), Verdict::Accept);
+        assert_eq!(l.target(), a("10.0.0.5:4000"));
+        assert_eq!(l.learned(), None);
+        assert_eq!(l.check(nat, 77, 505, true), Verdict::Wrong);
     }
 
     #[test]
     fn run_breaks_on_gap_ssrc_change_and_wrap_is_in_sequence() {
         let mut l = Latch::new(a("10.0.0.5:4000"));
         let nat = a("203.0.113.7:31000");
-        assert_eq!(l.check(nat, 1, 65534), Verdict::Unverified);
-        assert_eq!(l.check(nat, 1, 65535), Verdict::Unverified);
-        assert_eq!(l.check(nat, 1, 1), Verdict::Unverified); // gap: run restarts
-        assert_eq!(l.check(nat, 2, 2), Verdict::Unverified); // new ssrc: restarts
-        assert_eq!(l.check(nat, 2, 3), Verdict::Unverified);
-        assert_eq!(l.check(nat, 2, 4), Verdict::Unverified);
-        assert_eq!(l.check(nat, 2, 5), Verdict::Accept);
+        assert_eq!(l.check(nat, 1, 65534, true), Verdict::Unverified);
+        assert_eq!(l.check(nat, 1, 65535, true), Verdict::Unverified);
+        assert_eq!(l.check(nat, 1, 1, true), Verdict::Unverified); // gap: run restarts
+        assert_eq!(l.check(nat, 2, 2, true), Verdict::Unverified); // new ssrc: restarts
+        assert_eq!(l.check(nat, 2, 3, true), Verdict::Unverified);
+        assert_eq!(l.check(nat, 2, 4, true), Verdict::Unverified);
+        assert_eq!(l.check(nat, 2, 5, true), Verdict::Accept);
 
         let mut l = Latch::new(a("10.0.0.5:4000"));
         for (i, seq) in [65534u16, 65535, 0, 1].into_iter().enumerate() {
@@ -247,7 +272,7 @@ mod tests {
             } else {
                 Verdict::Unverified
             };
-            assert_eq!(l.check(nat, 1, seq), want);
+            assert_eq!(l.check(nat, 1, seq, true), want);
         }
     }
 
@@ -257,11 +282,11 @@ mod tests {
         let nat = a("203.0.113.7:31000");
         let mut got = Verdict::Unverified;
         for i in 0..LATCH_RUN {
-            got = l.check(nat, 9, 100 + u16::from(i));
+            got = l.check(nat, 9, 100 + u16::from(i), true);
             for port in 0..10u16 {
                 let spray = SocketAddr::new(nat.ip(), 40000 + port + 10 * u16::from(i));
                 assert_eq!(
-                    l.check(spray, 9, 100 + u16::from(i)),
+                    l.check(spray, 9, 100 + u16::from(i), true),
                     if got == Verdict::Accept {
                         Verdict::Wrong
                     } else {
@@ -277,11 +302,17 @@ mod tests {
     #[test]
     fn mapped_ipv6_equals_ipv4_and_reset_relearns() {
         let mut l = Latch::new(a("192.0.2.1:4000"));
-        assert_eq!(l.check(a("[::ffff:192.0.2.1]:4000"), 1, 1), Verdict::Accept);
+        assert_eq!(
+            l.check(a("[::ffff:192.0.2.1]:4000"), 1, 1, true),
+            Verdict::Accept
+        );
         l.reset(a("192.0.2.2:4002"));
         assert_eq!(l.locked(), None);
         assert_eq!(l.target(), a("192.0.2.2:4002"));
-        assert_eq!(l.check(a("192.0.2.1:4000"), 1, 2), Verdict::Unverified);
+        assert_eq!(
+            l.check(a("192.0.2.1:4000"), 1, 2, true),
+            Verdict::Unverified
+        );
     }
 
     proptest::proptest! {
@@ -302,7 +333,7 @@ mod tests {
             let mut spray = spray.into_iter();
             let mut peer_sent = 0u16;
             loop {
-                let v = l.check(peer, 0xFEED, peer_seq.wrapping_add(peer_sent));
+                let v = l.check(peer, 0xFEED, peer_seq.wrapping_add(peer_sent), true);
                 peer_sent += 1;
                 if peer_sent < u16::from(LATCH_RUN) {
                     proptest::prop_assert_eq!(v, Verdict::Unverified);
@@ -314,7 +345,7 @@ mod tests {
                 let Some((port, ssrc, seq, n)) = burst else { break };
                 for _ in 0..n {
                     let from = SocketAddr::new(a("198.51.100.66:1").ip(), port);
-                    let v = l.check(from, ssrc, seq);
+                    let v = l.check(from, ssrc, seq, true);
                     proptest::prop_assert_ne!(v, Verdict::Accept);
                     proptest::prop_assert_ne!(l.target(), from);
                 }

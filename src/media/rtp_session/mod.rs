@@ -16,6 +16,12 @@
 //! unmarshal), payloads are returned as borrowed slices, and output goes into
 //! the caller's buffer.
 //!
+//! Three clocks: `now` (monotonic, passed in; arrival times, RTCP timer,
+//! RTT), RTP media time (timestamps in `clock_rate` units; ours advance by
+//! the samples sent), and wall-clock NTP time in SRs, which is the session's
+//! monotonic time unless the I/O layer gives a reference with
+//! [`RtpSession::set_wallclock`].
+//!
 //! Threats handled: RTP Bleed (stealing or injecting media by spraying the
 //! port; see [`latch`]), malformed or hostile datagrams (typed drops, counted,
 //! never a panic), sequence jumps (RFC 3550 A.1 probation of a jump).
@@ -27,6 +33,8 @@ mod rtcp_io;
 pub mod rtcp_timer;
 pub mod stats;
 
+#[cfg(test)]
+mod property_tests;
 #[cfg(test)]
 mod rtcp_tests;
 #[cfg(test)]
@@ -124,6 +132,8 @@ pub struct RtpSession {
     /// RTP timestamp and instant of the last packet sent (for the SR).
     last_sent: Option<(u32, Instant)>,
 
+    /// The peer's RTCP address from signalling.
+    rtcp_sdp: SocketAddr,
     rtcp_target: SocketAddr,
     rtcp_latched: bool,
     next_rtcp: Instant,
@@ -153,6 +163,7 @@ impl RtpSession {
         let mut s = Self {
             latch: Latch::new(cfg.remote_rtp),
             rtcp_target: canonical(cfg.remote_rtcp),
+            rtcp_sdp: canonical(cfg.remote_rtcp),
             seq: cfg.initial_seq,
             next_timestamp: cfg.initial_timestamp,
             frame_samples: cfg.clock_rate / 50,
@@ -196,6 +207,7 @@ impl RtpSession {
     }
 
     /// Classifies one datagram from the RTP socket.
+    #[must_use]
     pub fn handle_rtp<'a>(
         &mut self,
         now: Instant,
@@ -209,29 +221,46 @@ impl RtpSession {
         let Ok((h, payload)) = header::parse(datagram) else {
             return self.drop_packet(DropReason::Malformed);
         };
-        match self.latch.check(from, h.ssrc, h.seq) {
+        let is_audio = h.payload_type == self.cfg.payload_type;
+        match self.latch.check(from, h.ssrc, h.seq, is_audio) {
             Verdict::Accept => {}
             Verdict::Unverified => return self.drop_packet(DropReason::UnverifiedSource),
             Verdict::Wrong => return self.drop_packet(DropReason::WrongSource),
         }
-        self.stats.latched = self.latch.locked();
-
-        let had_source = self.reception.ssrc().is_some();
-        let arrival = self.arrival_units(now);
-        let (outcome, new_source) = self.reception.update(h.ssrc, h.seq, h.timestamp, arrival);
-        if new_source && had_source {
-            self.stats.ssrc_changes += 1;
-            self.last_sr = None;
+        let locked = self.latch.locked();
+        if locked != self.stats.latched {
+            // The source moved (back to the SDP address): RTCP learned from
+            // the old source's host is no longer trusted.
+            self.rtcp_target = self.rtcp_sdp;
+            self.rtcp_latched = false;
+            self.stats.latched = locked;
         }
-        if outcome == SeqOutcome::Jump {
-            return self.drop_packet(DropReason::BadSequence);
+
+        // Reception statistics follow the audio stream. Other packets share
+        // its books only when they share its SSRC: telephone-events on an
+        // SSRC of their own are not an SSRC change.
+        if is_audio || self.reception.ssrc() == Some(h.ssrc) {
+            let had_source = self.reception.ssrc().is_some();
+            let arrival = self.arrival_units(now);
+            let (outcome, new_source) = if is_audio {
+                self.reception.update(h.ssrc, h.seq, h.timestamp, arrival)
+            } else {
+                self.reception.update_untimed(h.ssrc, h.seq)
+            };
+            if new_source && had_source {
+                self.stats.ssrc_changes += 1;
+                self.last_sr = None;
+            }
+            if outcome == SeqOutcome::Jump {
+                return self.drop_packet(DropReason::BadSequence);
+            }
+            self.stats.packets_lost = self.reception.lost();
+            self.stats.highest_seq = self.reception.extended_max();
+            self.stats.jitter = self.reception.jitter();
+            self.stats.remote_ssrc = self.reception.ssrc();
         }
         self.stats.packets_received += 1;
         self.stats.bytes_received += payload.len() as u64;
-        self.stats.packets_lost = self.reception.lost();
-        self.stats.highest_seq = self.reception.extended_max();
-        self.stats.jitter = self.reception.jitter();
-        self.stats.remote_ssrc = Some(h.ssrc);
 
         let RtpHeader {
             marker,
@@ -248,7 +277,7 @@ impl RtpSession {
                 marker,
                 payload,
             }
-        } else if payload_type == self.cfg.payload_type {
+        } else if is_audio {
             Inbound::Audio {
                 payload_type,
                 seq,
@@ -270,6 +299,7 @@ impl RtpSession {
     }
 
     /// Writes one audio packet into `out`; returns its length. Advances seq by 1 and timestamp by `samples`; sets the marker bit on the first packet of a talkspurt (first packet, and the first after `start_talkspurt()`).
+    #[must_use]
     pub fn write_audio(
         &mut self,
         now: Instant,
@@ -320,6 +350,7 @@ impl RtpSession {
     /// the event is sent (one audio frame's worth of samples per event
     /// packet, and never less than the event's end), so the audio that
     /// follows carries timestamps true to real time, as a new talkspurt.
+    #[must_use]
     pub fn write_event(
         &mut self,
         now: Instant,
@@ -372,7 +403,8 @@ impl RtpSession {
     /// `rtp` and latching starts over.
     pub fn set_remote(&mut self, rtp: SocketAddr, rtcp: SocketAddr) {
         self.latch.reset(rtp);
-        self.rtcp_target = canonical(rtcp);
+        self.rtcp_sdp = canonical(rtcp);
+        self.rtcp_target = self.rtcp_sdp;
         self.rtcp_latched = false;
         self.stats.latched = None;
     }

@@ -214,6 +214,44 @@ fn attacker_cannot_move_media_from_a_confirmed_sdp_address() {
     assert_eq!(s.stats().dropped.wrong_source, 50);
 }
 
+/// The one window latching leaves open: an in-sequence run from a fresh
+/// address before the real peer's first packet. The peer's signalled address
+/// takes the session back at its first packet, for good.
+#[test]
+fn attacker_winning_the_race_loses_to_the_sdp_address() {
+    let t0 = Instant::now();
+    let phone = addr("192.0.2.1:4000");
+    let attacker = addr("198.51.100.66:5555");
+    let mut s = RtpSession::new(cfg("192.0.2.1:4000"), t0);
+    for i in 0..u16::from(latch::LATCH_RUN) {
+        let _ = s.handle_rtp(t0, attacker, &peer_pkt(0, 100 + i, 0, 0x5151, b"evil"));
+    }
+    assert_eq!(s.remote_rtp(), attacker, "the race was lost");
+    // The attacker's RTCP, from its own host, is believed for now...
+    let mut rr = [0u8; 8];
+    let n = crate::media::rtcp::write_receiver_report(&mut rr, 0x5151, &[]).unwrap();
+    s.handle_rtcp(t0, addr("198.51.100.66:5556"), &rr[..n]);
+    assert_eq!(s.remote_rtcp(), addr("198.51.100.66:5556"));
+    let first = peer_pkt(0, 1, 0, PEER_SSRC, b"good");
+    assert!(matches!(
+        s.handle_rtp(t0, phone, &first),
+        Inbound::Audio { .. }
+    ));
+    assert_eq!(s.remote_rtp(), phone);
+    // ...and no longer once the session is taken back.
+    assert_eq!(s.remote_rtcp(), addr("192.0.2.1:4001"));
+    s.handle_rtcp(t0, addr("198.51.100.66:5556"), &rr[..n]);
+    assert_eq!(s.stats().rtcp_dropped, 1);
+    for i in 0..20u16 {
+        let fake = peer_pkt(0, 104 + i, 0, 0x5151, b"evil");
+        assert_eq!(
+            s.handle_rtp(t0, attacker, &fake),
+            Inbound::Dropped(DropReason::WrongSource)
+        );
+    }
+    assert_eq!(s.remote_rtp(), phone);
+}
+
 #[test]
 fn set_remote_restarts_latching() {
     let t0 = Instant::now();
@@ -244,10 +282,10 @@ fn ssrc_change_resets_sequence_without_loss() {
     let peer = addr("192.0.2.1:4000");
     let mut s = RtpSession::new(cfg("192.0.2.1:4000"), t0);
     for seq in 65530u16..=65535 {
-        s.handle_rtp(t0, peer, &peer_pkt(0, seq, 0, PEER_SSRC, b"x"));
+        let _ = s.handle_rtp(t0, peer, &peer_pkt(0, seq, 0, PEER_SSRC, b"x"));
     }
     for seq in 0u16..5 {
-        s.handle_rtp(t0, peer, &peer_pkt(0, seq, 0, PEER_SSRC, b"x"));
+        let _ = s.handle_rtp(t0, peer, &peer_pkt(0, seq, 0, PEER_SSRC, b"x"));
     }
     assert_eq!(s.stats().highest_seq, 65536 + 4);
     assert_eq!(s.stats().packets_lost, 0);
@@ -264,6 +302,79 @@ fn ssrc_change_resets_sequence_without_loss() {
     assert_eq!(st.packets_received, 21);
 }
 
+/// Some phones send telephone-events with an SSRC (and sequence numbers) of
+/// their own: neither the latch nor the loss/SSRC books may be disturbed.
+#[test]
+fn events_on_their_own_ssrc_do_not_disturb_audio_books() {
+    let t0 = Instant::now();
+    let nat = addr("203.0.113.7:31000");
+    let mut s = RtpSession::new(cfg("10.0.0.5:4000"), t0);
+    let mut rx = rfc4733::Receiver::new();
+    let mut digits = Vec::new();
+    let mut audio = 0;
+    for i in 0..40u16 {
+        let now = ms(t0, u64::from(i) * 20);
+        let a = peer_pkt(0, 1000 + i, u32::from(i) * 160, PEER_SSRC, b"x");
+        if matches!(s.handle_rtp(now, nat, &a), Inbound::Audio { .. }) {
+            audio += 1;
+        }
+        if (2..12).contains(&i) {
+            let end = if i >= 9 { 0x80 } else { 0 };
+            let dur = (i.min(9) - 1) * 160;
+            let [d0, d1] = dur.to_be_bytes();
+            let e = peer_pkt(101, 7000 + i, 320, 0xE7E7, &[4, end | 10, d0, d1]);
+            if let Inbound::TelephoneEvent {
+                seq,
+                timestamp,
+                ssrc,
+                marker,
+                payload,
+            } = s.handle_rtp(now, nat, &e)
+            {
+                assert_eq!(ssrc, 0xE7E7);
+                if let Some(ev) = rx.handle(now, ssrc, seq, timestamp, marker, payload) {
+                    digits.push(ev.digit);
+                }
+            }
+        }
+    }
+    assert_eq!(s.remote_rtp(), nat, "latched despite interleaved events");
+    assert_eq!(audio, 40 - (latch::LATCH_RUN as usize - 1));
+    assert_eq!(digits, vec!['4']);
+    let st = s.stats();
+    assert_eq!(st.ssrc_changes, 0);
+    assert_eq!(st.packets_lost, 0);
+    assert_eq!(st.remote_ssrc, Some(PEER_SSRC));
+    assert_eq!(st.highest_seq, 1039);
+}
+
+/// A 2-second key press interleaved with perfectly timed audio on the same
+/// SSRC: the event packets all carry the press's start timestamp, which is
+/// not a sampling instant, so they must not count towards jitter.
+#[test]
+fn telephone_events_do_not_inflate_jitter() {
+    let t0 = Instant::now();
+    let peer = addr("192.0.2.1:4000");
+    let mut s = RtpSession::new(cfg("192.0.2.1:4000"), t0);
+    for i in 0..200u32 {
+        let now = ms(t0, u64::from(i) * 20);
+        let seq = i as u16;
+        let pkt = if (50..150).contains(&i) {
+            let [d0, d1] = ((i - 49) as u16 * 160).to_be_bytes();
+            peer_pkt(101, seq, 50 * 160, PEER_SSRC, &[1, 10, d0, d1])
+        } else {
+            peer_pkt(0, seq, i * 160, PEER_SSRC, b"x")
+        };
+        assert!(!matches!(
+            s.handle_rtp(now, peer, &pkt),
+            Inbound::Dropped(_)
+        ));
+    }
+    assert_eq!(s.stats().jitter, 0.0);
+    assert_eq!(s.stats().packets_lost, 0);
+    assert_eq!(s.stats().packets_received, 200);
+}
+
 /// RFC 3550 A.8 with a known schedule: 20 ms packets (160 units) whose
 /// network delay alternates 0 / 10 ms, so |D| = 80 units every time after the
 /// first and J_n = J_{n-1} + (80 - J_{n-1}) / 16, i.e. 80 (1 - (15/16)^n).
@@ -275,7 +386,7 @@ fn jitter_follows_rfc3550_a8() {
     for i in 0..200u64 {
         let delay = if i % 2 == 1 { 10 } else { 0 };
         let pkt = peer_pkt(0, i as u16, 50_000 + i as u32 * 160, PEER_SSRC, b"x");
-        s.handle_rtp(ms(t0, 5 + i * 20 + delay), peer, &pkt);
+        let _ = s.handle_rtp(ms(t0, 5 + i * 20 + delay), peer, &pkt);
         let n = i as i32;
         let expected = 80.0 * (1.0 - (15.0f64 / 16.0).powi(n));
         assert!(
@@ -288,7 +399,7 @@ fn jitter_follows_rfc3550_a8() {
     // Constant delay: jitter decays towards zero.
     for i in 200..400u64 {
         let pkt = peer_pkt(0, i as u16, 50_000 + i as u32 * 160, PEER_SSRC, b"x");
-        s.handle_rtp(ms(t0, 5 + i * 20), peer, &pkt);
+        let _ = s.handle_rtp(ms(t0, 5 + i * 20), peer, &pkt);
     }
     assert!(s.stats().jitter < 0.01, "{}", s.stats().jitter);
 }

@@ -328,12 +328,14 @@ impl Endpoint {
                 }
                 let (code, extra, ev) = self.non_invite_verdict(now, &key, &req);
                 let extra_ref: Vec<(&str, String)> = extra;
+                // §8.2.6.2: a response outside a dialog gets a To tag of ours.
+                let to_tag = req.to_tag.is_none().then(|| self.token(16));
                 let bytes = build_response(
                     &req,
                     &top_via,
                     code,
                     &ResponseParts {
-                        to_tag: None,
+                        to_tag: to_tag.as_deref(),
                         contact: None,
                         extra_headers: &extra_ref,
                         sdp: None,
@@ -464,3 +466,6 @@ impl Endpoint {
 
 mod dialog_ops;
 mod invite;
+
+#[cfg(test)]
+mod tests;

@@ -86,33 +86,38 @@ fn parse_pt(text: &str, line: usize) -> Result<u8, SdpError> {
         .ok_or_else(|| syntax(line, "payload type is not 0-127"))
 }
 
-fn parse_rtpmap(value: &str, line: usize) -> Result<RtpMap, SdpError> {
-    let (pt, rest) = value
-        .split_once(' ')
-        .ok_or_else(|| syntax(line, "rtpmap needs <pt> <encoding>/<clock>"))?;
+/// A malformed rtpmap (RFC 4475's own bodies carry `a=rtpmap:31 LPC`) does
+/// not fail the SDP, but its payload type is recorded with clock rate 0 so
+/// that it can no longer fall back to a static assignment and match nothing.
+/// `None` when even the payload type is unreadable.
+fn parse_rtpmap(value: &str) -> Option<RtpMap> {
+    let (pt, rest) = value.split_once(' ').unwrap_or((value, ""));
+    let payload_type = pt.trim().parse::<u8>().ok().filter(|&pt| pt <= 127)?;
     let mut parts = rest.trim().split('/');
-    let (Some(encoding), Some(clock)) = (parts.next(), parts.next()) else {
-        return Err(syntax(line, "rtpmap needs <encoding>/<clock>"));
+    let encoding = parts.next().unwrap_or_default().to_owned();
+    let clock_rate = parts.next().and_then(|c| c.parse::<u32>().ok());
+    let channels = parts.next().map(|c| c.parse::<u32>().ok());
+    let unusable = RtpMap {
+        payload_type,
+        encoding: encoding.clone(),
+        clock_rate: 0,
+        channels: None,
     };
-    let clock_rate = clock
-        .parse::<u32>()
-        .map_err(|_| syntax(line, "rtpmap clock rate is not a number"))?;
-    let channels = parts
-        .next()
-        .map(|c| {
-            c.parse::<u32>()
-                .map_err(|_| syntax(line, "rtpmap channels is not a number"))
-        })
-        .transpose()?;
-    if encoding.is_empty() {
-        return Err(syntax(line, "rtpmap without encoding name"));
+    match (clock_rate, channels) {
+        (Some(clock_rate), None) => Some(RtpMap {
+            payload_type,
+            encoding,
+            clock_rate,
+            channels: None,
+        }),
+        (Some(clock_rate), Some(Some(ch))) => Some(RtpMap {
+            payload_type,
+            encoding,
+            clock_rate,
+            channels: Some(ch),
+        }),
+        _ => Some(unusable),
     }
-    Ok(RtpMap {
-        payload_type: parse_pt(pt.trim(), line)?,
-        encoding: encoding.to_owned(),
-        clock_rate,
-        channels,
-    })
 }
 
 fn parse_rtcp(value: &str, line: usize) -> Result<RtcpAttr, SdpError> {
@@ -138,8 +143,7 @@ fn media_attribute(
     line: usize,
 ) -> Result<(), SdpError> {
     match (name, value) {
-        ("rtpmap", Some(v)) => m.rtpmaps.push(parse_rtpmap(v, line)?),
-        ("rtpmap", None) => return Err(syntax(line, "empty rtpmap")),
+        ("rtpmap", Some(v)) => m.rtpmaps.extend(parse_rtpmap(v)),
         ("fmtp", Some(v)) => {
             if let Some((pt, params)) = v.split_once(' ') {
                 if let Ok(pt) = parse_pt(pt, line) {
@@ -280,8 +284,6 @@ mod tests {
             ("m=audio 70000 RTP/AVP 0\r\n", 4),
             ("c=IN IP4\r\n", 4),
             ("c=IN IP6 192.0.2.1\r\n", 4),
-            ("m=audio 4000 RTP/AVP 0\r\na=rtpmap:300 PCMU/8000\r\n", 5),
-            ("m=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU\r\n", 5),
             ("m=audio 4000 RTP/AVP 0\r\na=rtcp:x\r\n", 5),
             ("garbage\r\n", 4),
         ] {
@@ -296,6 +298,15 @@ mod tests {
             parse("v=1\r\n"),
             Err(SdpError::Syntax { line: 1, .. })
         ));
+    }
+
+    #[test]
+    fn malformed_rtpmap_blocks_the_static_fallback_but_not_the_parse() {
+        let sd = parse("v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nm=audio 1 RTP/AVP 0 31\r\na=rtpmap:31 LPC\r\na=rtpmap:0 G729\r\na=rtpmap:300 X/1\r\na=rtpmap\r\n").unwrap();
+        let m = &sd.media[0];
+        assert_eq!(m.rtpmap(0).map(|r| r.clock_rate), Some(0));
+        assert_eq!(m.rtpmap(31).map(|r| r.encoding.as_str()), Some("LPC"));
+        assert_eq!(m.rtpmaps.len(), 2);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::normalise::normalise_field;
 use super::raw::{Field, RawMessage, StartLine};
 use super::shape::{check_name_addr, check_via, is_usable_branch, via_branch};
 use super::WireError;
-use rsip::headers::ToTypedHeader;
+use rsip::headers::{ToTypedHeader, UntypedHeader};
 use rsip::message::HeadersExt;
 use std::convert::TryInto;
 
@@ -126,7 +126,7 @@ fn count(fields: &[Field<'_>], name: &str) -> usize {
 }
 
 /// Checks common to requests and responses; the error is the reason text.
-fn check_common(fields: &[Field<'_>], headers: &rsip::Headers) -> Result<(), String> {
+fn check_common(fields: &[Field<'_>]) -> Result<(), String> {
     for name in ["Call-ID", "From", "To", "CSeq"] {
         match count(fields, name) {
             1 => {}
@@ -159,18 +159,13 @@ fn check_common(fields: &[Field<'_>], headers: &rsip::Headers) -> Result<(), Str
             check_name_addr(&value).map_err(|e| format!("{}: {e}", field.name))?;
         }
     }
-    let call_id = headers_find(headers, |h| matches!(h, rsip::Header::CallId(_)));
-    if call_id.is_none_or(|h| h.to_string().trim_end().ends_with(':')) {
+    if fields
+        .iter()
+        .any(|f| f.name == "Call-ID" && f.value.is_empty())
+    {
         return Err("empty Call-ID".into());
     }
     Ok(())
-}
-
-fn headers_find(
-    headers: &rsip::Headers,
-    pred: impl Fn(&rsip::Header) -> bool,
-) -> Option<&rsip::Header> {
-    headers.iter().find(|h| pred(h))
 }
 
 /// The typed accessors later layers use; run here so they cannot fail later.
@@ -188,7 +183,7 @@ fn check_typed<M: HeadersExt>(msg: &M) -> Result<rsip::typed::CSeq, String> {
     to.typed().map_err(|x| e("To", x))?;
     to.tag().map_err(|x| e("To tag", x))?;
     for contact in msg.contact_headers() {
-        if contact.to_string().trim_end().ends_with('*') {
+        if contact.value().trim() == "*" {
             continue;
         }
         contact.typed().map_err(|x| e("Contact", x))?;
@@ -224,7 +219,7 @@ fn build_request(
         Err(()) => return Err(WireError::bad_request("malformed SIP version")),
     }
     let headers = build_headers(&raw.fields).map_err(WireError::bad_request)?;
-    check_common(&raw.fields, &headers).map_err(WireError::bad_request)?;
+    check_common(&raw.fields).map_err(WireError::bad_request)?;
     // RFC 4475 §3.1.2.18: an unknown method is answered 501 even when the
     // CSeq disagrees with it.
     let method = known_method(method).ok_or_else(|| WireError {
@@ -274,7 +269,7 @@ fn build_response(
         .filter(|c| (100..=699).contains(c))
         .ok_or_else(|| WireError::drop("response code out of range"))?;
     let headers = build_headers(&raw.fields).map_err(WireError::drop)?;
-    check_common(&raw.fields, &headers).map_err(WireError::drop)?;
+    check_common(&raw.fields).map_err(WireError::drop)?;
     let response = rsip::Response {
         status_code: code.into(),
         version: rsip::Version::V2,

@@ -48,7 +48,7 @@ pub fn error_response(bytes: &[u8], err: &WireError) -> Option<Vec<u8>> {
         fields
             .iter()
             .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_slice())
     };
     let (from, to, call_id, cseq) = (
         first("From")?,
@@ -83,36 +83,35 @@ pub fn error_response(bytes: &[u8], err: &WireError) -> Option<Vec<u8>> {
     push_header(&mut out, "Call-ID", call_id);
     push_header(&mut out, "CSeq", cseq);
     if status == 501 {
-        push_header(&mut out, "Allow", ALLOW);
+        push_header(&mut out, "Allow", ALLOW.as_bytes());
     }
     out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
     Some(out)
 }
 
-fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
+fn push_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
-    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
 
 /// Header fields as well as they can be read from a possibly broken header
 /// section: lines that do not look like fields are skipped, folding joined.
-fn tolerant_fields(head: &[u8]) -> Vec<(&'static str, String)> {
-    let mut fields: Vec<(&'static str, String)> = Vec::new();
+/// Values are copied byte for byte (RFC 3261 §8.2.6.2 wants them equal).
+fn tolerant_fields(head: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+    let mut fields: Vec<(&'static str, Vec<u8>)> = Vec::new();
     let mut last_known = false;
     for line in head.split(|&b| b == b'\n').skip(1) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let clean = |b: &[u8]| {
-            String::from_utf8_lossy(b)
-                .chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .collect::<String>()
-        };
+        if line.contains(&b'\r') {
+            last_known = false;
+            continue;
+        }
         if line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
             if let (true, Some((_, value))) = (last_known, fields.last_mut()) {
-                value.push(' ');
-                value.push_str(clean(line).trim());
+                value.push(b' ');
+                value.extend_from_slice(line.trim_ascii());
             }
             continue;
         }
@@ -120,25 +119,19 @@ fn tolerant_fields(head: &[u8]) -> Vec<(&'static str, String)> {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };
-        let name = line.get(..colon).unwrap_or_default();
-        let name = name
-            .get(
-                ..name
-                    .iter()
-                    .rposition(|&b| is_token_byte(b))
-                    .map_or(0, |p| p.saturating_add(1)),
-            )
-            .unwrap_or_default();
+        let name = line.get(..colon).unwrap_or_default().trim_ascii();
+        if !name.iter().all(|&b| is_token_byte(b)) {
+            continue;
+        }
         let Some(name) = std::str::from_utf8(name).ok().and_then(canonical_name) else {
             continue;
         };
         if matches!(name, "Via" | "From" | "To" | "Call-ID" | "CSeq") {
-            fields.push((
-                name,
-                clean(line.get(colon.saturating_add(1)..).unwrap_or_default())
-                    .trim()
-                    .to_owned(),
-            ));
+            let value = line
+                .get(colon.saturating_add(1)..)
+                .unwrap_or_default()
+                .trim_ascii();
+            fields.push((name, value.to_vec()));
             last_known = true;
         }
     }

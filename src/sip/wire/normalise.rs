@@ -3,6 +3,16 @@
 //! accept: LWS around `;` `=` `/` `,` removed, runs of LWS collapsed, and
 //! comma-separated Via/Contact values split into one field each
 //! (RFC 3261 §7.3.1 says both forms are equivalent).
+//!
+//! One normalisation loses data, on purpose: rsip 0.4 reads only token-valued
+//! parameters, so Contact parameters with a quoted value (`+sip.instance=
+//! "<urn:…>"`, `methods="INVITE, BYE"`, RFC 3840 / RFC 5626 feature tags that
+//! Linphone, Snom and Yealink send) are dropped from the Contact handed to
+//! rsip. They describe the registering device to a registrar; a UAS uses only
+//! the Contact URI (RFC 3261 §12.1.1) and `expires`/`q`, which are kept.
+
+use super::raw::is_token_byte;
+use super::shape::{quoted_len, split_outside_quotes};
 
 /// Collapses LWS outside quoted strings and `<...>`, dropping it next to the
 /// separators in `tight`. Quoted strings and bracketed URIs are copied as is.
@@ -104,12 +114,56 @@ pub(crate) fn normalise_field(name: &str, value: &str) -> Vec<String> {
             .collect(),
         "Contact" => split_top_level_commas(&compact_lws(value, &[';', '=', ',']))
             .into_iter()
-            .map(str::to_owned)
+            .map(drop_quoted_params)
             .collect(),
         "From" | "To" => vec![compact_lws(value, &[';', '='])],
         "CSeq" | "Max-Forwards" | "Content-Length" => vec![compact_lws(value, &[])],
         _ => vec![value.to_owned()],
     }
+}
+
+/// Index just past the `>` that closes a name-addr's URI (quotes skipped).
+fn name_addr_end(value: &str) -> Option<usize> {
+    let (mut in_quote, mut escaped, mut in_angle) = (false, false, false);
+    for (i, c) in value.char_indices() {
+        match (in_quote, escaped, c) {
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (_, false, '"') if !in_angle => in_quote = !in_quote,
+            (false, _, '<') => in_angle = true,
+            (false, _, '>') if in_angle => return Some(i.saturating_add(1)),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Removes header parameters with a well-formed quoted value from one
+/// (compacted) Contact value; everything else, malformed parameters
+/// included, is kept for the shape check to judge.
+fn drop_quoted_params(value: &str) -> String {
+    let split_at = match name_addr_end(value) {
+        Some(end) => end,
+        None => value.find(';').unwrap_or(value.len()),
+    };
+    let (address, params) = value.split_at(split_at.min(value.len()));
+    let Some(params) = params.strip_prefix(';') else {
+        return value.to_owned();
+    };
+    let mut out = address.to_owned();
+    for param in split_outside_quotes(params, ';') {
+        let quoted = param.split_once('=').is_some_and(|(name, v)| {
+            !name.is_empty()
+                && name.bytes().all(is_token_byte)
+                && v.starts_with('"')
+                && quoted_len(v) == Some(v.len())
+        });
+        if !quoted {
+            out.push(';');
+            out.push_str(param);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -147,6 +201,31 @@ mod tests {
             split_top_level_commas(r#""a, b" <sip:x@y;p=1,2>, <sip:z@w>"#),
             vec![r#""a, b" <sip:x@y;p=1,2>"#, "<sip:z@w>"]
         );
+    }
+
+    #[test]
+    fn quoted_contact_params_are_dropped_others_kept() {
+        assert_eq!(
+            normalise_field(
+                "Contact",
+                "<sip:j@192.0.2.1;transport=udp>;expires=3600;+sip.instance=\"<urn:uuid:1-2>\";methods=\"INVITE, BYE\";+g.oma.sip-im",
+            ),
+            vec!["<sip:j@192.0.2.1;transport=udp>;expires=3600;+g.oma.sip-im".to_owned()]
+        );
+        assert_eq!(
+            normalise_field("Contact", "sip:a@b;q=0.5;x=\"y\""),
+            vec!["sip:a@b;q=0.5".to_owned()]
+        );
+        // malformed parameters stay for the shape check to refuse
+        assert_eq!(
+            normalise_field("Contact", "\"Joe\" <sip:joe@example.org>;;;;"),
+            vec!["\"Joe\" <sip:joe@example.org>;;;;".to_owned()]
+        );
+        assert_eq!(
+            normalise_field("Contact", "<sip:a@b>;x=\"open"),
+            vec!["<sip:a@b>;x=\"open".to_owned()]
+        );
+        assert_eq!(normalise_field("Contact", "*"), vec!["*".to_owned()]);
     }
 
     #[test]

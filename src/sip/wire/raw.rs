@@ -34,9 +34,9 @@ pub(crate) struct RawMessage<'a> {
     pub body: &'a [u8],
 }
 
-/// Compact forms (RFC 3261 §7.3.3 and §20, RFC 3265 `o` `u`, RFC 3515 `r`,
-/// RFC 3892 `b`, RFC 4028 `x`, RFC 3841 `y`... `y` is Identity in RFC 4474 and
-/// `x` is Session-Expires in RFC 4028).
+/// Compact header names: RFC 3261 §7.3.3 (i v f t m l c k s e), RFC 3265
+/// (o Event, u Allow-Events), RFC 3515 (r Refer-To), RFC 3892 (b Referred-By),
+/// RFC 4028 (x Session-Expires), RFC 4474 (y Identity).
 const COMPACT: [(u8, &str); 16] = [
     (b'i', "Call-ID"),
     (b'v', "Via"),
@@ -188,7 +188,7 @@ fn split_head(head: &[u8]) -> Result<(StartLine<'_>, Vec<Field<'_>>), WireError>
     let start = parse_start_line(start_line)?;
     let mut fields: Vec<Field<'_>> = Vec::new();
     for line in lines {
-        if line.iter().any(|&b| b == b'\r') {
+        if line.contains(&b'\r') {
             return Err(bad("bare CR in header section"));
         }
         if line.first().copied().is_some_and(is_wsp) {
@@ -196,9 +196,11 @@ fn split_head(head: &[u8]) -> Result<(StartLine<'_>, Vec<Field<'_>>), WireError>
             let last = fields
                 .last_mut()
                 .ok_or_else(|| bad("continuation line before any header"))?;
-            last.value.push(' ');
+            if !last.value.is_empty() {
+                last.value.push(' ');
+            }
             last.value
-                .push_str(&String::from_utf8_lossy(line).trim_matches(|c| c == ' ' || c == '\t'));
+                .push_str(String::from_utf8_lossy(line).trim_matches(|c| c == ' ' || c == '\t'));
             continue;
         }
         let colon = line

@@ -22,7 +22,7 @@ fn check_params(params: &str) -> Result<(), ShapeError> {
     let Some(rest) = params.strip_prefix(';') else {
         return Err("unexpected text after the URI");
     };
-    for param in rest.split(';') {
+    for param in split_outside_quotes(rest, ';') {
         let (name, value) = match param.split_once('=') {
             Some((n, v)) => (n, Some(v)),
             None => (param, None),
@@ -43,8 +43,28 @@ fn check_params(params: &str) -> Result<(), ShapeError> {
     Ok(())
 }
 
+/// Splits at `sep` where it is not inside a quoted string.
+pub(crate) fn split_outside_quotes(s: &str, sep: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut in_quote, mut escaped) = (0, false, false);
+    for (i, c) in s.char_indices() {
+        match (in_quote, escaped, c) {
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (_, false, '"') => in_quote = !in_quote,
+            (false, _, c) if c == sep => {
+                parts.push(s.get(start..i).unwrap_or_default());
+                start = i.saturating_add(c.len_utf8());
+            }
+            _ => {}
+        }
+    }
+    parts.push(s.get(start..).unwrap_or_default());
+    parts
+}
+
 /// Length of a quoted string starting at `s[0] == '"'`, closing quote included.
-fn quoted_len(s: &str) -> Option<usize> {
+pub(crate) fn quoted_len(s: &str) -> Option<usize> {
     let mut escaped = false;
     for (i, c) in s.char_indices().skip(1) {
         if escaped {
@@ -140,7 +160,8 @@ pub(crate) fn check_via(value: &str) -> Result<(), ShapeError> {
         ),
         None => (rest, ""),
     };
-    let host_ok = |b: u8| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b);
+    // `_` is not in RFC 3261's hostname but appears in the wild.
+    let host_ok = |b: u8| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b);
     if sent_by.is_empty() || !sent_by.bytes().all(host_ok) {
         return Err("malformed Via sent-by");
     }

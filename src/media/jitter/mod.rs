@@ -1,0 +1,583 @@
+//! Adaptive jitter buffer (sans-IO): takes RTP packets as they arrive and
+//! hands the media worker exactly one playout decision per frame tick, in the
+//! sender's media-clock order.
+//!
+//! It owns reordering, duplicate and late-packet rejection, the choice
+//! between "frame", "conceal" and "silence" for every tick, and the playout
+//! delay. It does not decode or conceal audio itself (see `media::plc` and the
+//! Opus decoder) and does not validate RTP sources (the RTP session latches
+//! the peer; here a new SSRC simply restarts the stream).
+//!
+//! # Playout model
+//! A cursor walks the sender's timestamps one frame per `pop`. The packet
+//! whose timestamp is under the cursor is played; a packet whose time has
+//! passed is too late. A timestamp gap is classified by sequence numbers: as
+//! many frames as packets are missing are concealed, the rest of the gap is
+//! silence (DTX, comfort noise, a talk-spurt pause), so DTX is never loss.
+//! An empty buffer in the middle of a talk spurt is reported as `Conceal`:
+//! nobody can tell loss from the start of DTX yet, and both G.711 PLC (fading
+//! to silence after 60 ms) and Opus (whose decoder expects PLC calls during
+//! DTX) do the right thing with it.
+//!
+//! # Delay adaptation (no time-stretching)
+//! The current delay is the playout offset minus the base transit (the
+//! fastest recent packet), i.e. how long the buffer holds a packet that took
+//! the fastest path. The target is three times the RFC 3550 jitter, clamped
+//! to the configured bounds; it grows at once and shrinks over seconds.
+//! - Too little delay: hold the cursor for one tick, emitting `Silence` in a
+//!   pause and `Conceal` in speech (the PLC extends the sound, as NetEq's
+//!   "expand" does). Growth is immediate because a late packet costs more
+//!   than one stretched frame.
+//! - Too much delay: in a pause, skip a frame of silence at once (free); in
+//!   speech, drop one frame only after the excess has lasted 60 ms and at
+//!   most once a second (as FreeSWITCH's stfu drops frames to shrink its
+//!   queue). Dropping whole frames is audible only as a tiny glitch, needs no
+//!   DSP, and keeps this core codec-agnostic.
+//!
+//! Because the base transit follows the sender's clock, a drifting sender
+//! (±0.5 %) is absorbed by one hold or one drop every few seconds.
+
+mod delay;
+mod ring;
+
+use std::time::{Duration, Instant};
+
+use delay::DelayEstimator;
+use ring::{Ring, Slot};
+
+/// Sequence jumps beyond this are a restarted stream (RFC 3550 A.1).
+const MAX_DROPOUT: i64 = 3000;
+/// A transit jump this much beyond `max_delay` is a timestamp jump.
+const TRANSIT_JUMP_US: i64 = 1_000_000;
+/// Shrinking in speech needs the excess to last this long...
+const SHRINK_SUSTAIN_US: i64 = 60_000;
+/// ...and happens at most this often.
+const SHRINK_INTERVAL_US: i64 = 1_000_000;
+
+/// Parameters of one buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JitterConfig {
+    /// RTP clock rate in Hz.
+    pub clock_rate: u32,
+    /// Samples per `pop` (160 for 20 ms at 8 kHz).
+    pub frame_samples: u32,
+    /// Lower bound of the target delay.
+    pub min_delay_ms: u32,
+    /// Upper bound of the target delay.
+    pub max_delay_ms: u32,
+    /// Largest payload accepted; storage is `capacity * max_payload` bytes.
+    pub max_payload: usize,
+    /// Number of packet slots.
+    pub capacity: usize,
+}
+
+impl JitterConfig {
+    /// 20 ms G.711 at 8 kHz, delay 0–400 ms, 64 slots (1.28 s).
+    pub fn g711_20ms() -> Self {
+        Self {
+            clock_rate: 8000,
+            frame_samples: 160,
+            min_delay_ms: 0,
+            max_delay_ms: 400,
+            max_payload: 160,
+            capacity: 64,
+        }
+    }
+}
+
+/// What `push` did with a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushResult {
+    /// Buffered.
+    Accepted,
+    /// Buffered as the first packet of a new stream (SSRC change, sequence
+    /// or timestamp jump); what was buffered before is dropped.
+    Resynced,
+    /// A copy of a packet already buffered or played; dropped.
+    Duplicate,
+    /// Its playout time has passed; dropped.
+    TooLate,
+    /// Too far ahead of the playout cursor to fit the slots; dropped.
+    Overflow,
+    /// Larger than `max_payload`; dropped.
+    TooLarge,
+}
+
+/// The decision for one frame tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Playout<'a> {
+    /// Decode this packet.
+    Frame {
+        /// The RTP payload.
+        payload: &'a [u8],
+        /// Its RTP timestamp.
+        timestamp: u32,
+        /// Its RTP sequence number.
+        seq: u16,
+    },
+    /// A frame is missing (lost, late, or the buffer is stretching): conceal.
+    Conceal {
+        /// The RTP timestamp the concealed frame stands for.
+        timestamp: u32,
+        /// The buffered packet that directly follows the missing frame, whose
+        /// in-band FEC (Opus LBRR) can rebuild it.
+        next: Option<&'a [u8]>,
+    },
+    /// Nothing to play and nothing lost: not started, DTX or a pause.
+    Silence,
+}
+
+/// Counters and delay figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JitterStats {
+    /// RFC 3550 interarrival jitter.
+    pub jitter: Duration,
+    /// The delay the buffer aims for.
+    pub target_delay: Duration,
+    /// The delay at the last `pop` (playout offset over the base transit).
+    pub current_delay: Duration,
+    /// Packets buffered.
+    pub accepted: u64,
+    /// `Frame` decisions.
+    pub played: u64,
+    /// `Conceal` decisions (loss, lateness, or stretching).
+    pub concealed: u64,
+    /// `Silence` decisions.
+    pub silence: u64,
+    /// Sequence numbers never played because they never came in time.
+    pub lost: u64,
+    /// Packets dropped because their time had passed.
+    pub late: u64,
+    /// Duplicate packets dropped.
+    pub duplicates: u64,
+    /// Packets that arrived after a higher sequence number.
+    pub reordered: u64,
+    /// Packets dropped for lack of a slot.
+    pub overflow: u64,
+    /// Packets dropped for exceeding `max_payload`.
+    pub oversize: u64,
+    /// Stream restarts (SSRC change, sequence or timestamp jump).
+    pub resyncs: u64,
+    /// Ticks the cursor was held to grow the delay in speech (a `Conceal`).
+    pub stretched: u64,
+    /// Frames dropped to shrink the delay in speech.
+    pub skipped: u64,
+    /// Ticks of silence added or removed to adapt the delay in a pause.
+    pub silence_adjusted: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// No packet yet.
+    Idle,
+    /// Packets buffered, waiting for the target delay before the first frame.
+    Buffering,
+    Playing,
+}
+
+enum Action {
+    Play(Slot),
+    Conceal { ts: i64, next: Option<Slot> },
+    Silence,
+}
+
+/// The adaptive jitter buffer; `push` and `pop` never allocate.
+#[derive(Debug)]
+pub struct JitterBuffer {
+    cfg: JitterConfig,
+    ring: Ring,
+    est: DelayEstimator,
+    stats: JitterStats,
+    /// Origin of the µs time axis.
+    epoch: Option<Instant>,
+    phase: Phase,
+    ssrc: u32,
+    /// Raw sequence and timestamp of the stream's first packet; everything
+    /// inside is kept relative to them and extended to i64.
+    seq_base: u16,
+    ts_base: u32,
+    /// The lowest sequence number that may still be played.
+    next_seq: i64,
+    highest_seq: i64,
+    /// The media time the next `pop` plays.
+    play_ts: i64,
+    /// Bit i: sequence `next_seq - 1 - i` was played (duplicate detection).
+    played_mask: u64,
+    /// `Conceal` ticks spent in the current gap.
+    gap_conceals: i64,
+    /// The last decision in `Playing` was silence (we are in a pause).
+    in_silence: bool,
+    excess_since_us: Option<i64>,
+    last_skip_us: Option<i64>,
+}
+
+impl JitterBuffer {
+    /// A buffer with all its storage allocated.
+    pub fn new(cfg: JitterConfig) -> Self {
+        let cfg = JitterConfig {
+            clock_rate: cfg.clock_rate.max(1),
+            frame_samples: cfg.frame_samples.max(1),
+            capacity: cfg.capacity.max(2),
+            ..cfg
+        };
+        Self {
+            ring: Ring::new(cfg.capacity, cfg.max_payload),
+            est: DelayEstimator::new(cfg.min_delay_ms, cfg.max_delay_ms),
+            cfg,
+            stats: JitterStats::default(),
+            epoch: None,
+            phase: Phase::Idle,
+            ssrc: 0,
+            seq_base: 0,
+            ts_base: 0,
+            next_seq: 0,
+            highest_seq: 0,
+            play_ts: 0,
+            played_mask: 0,
+            gap_conceals: 0,
+            in_silence: false,
+            excess_since_us: None,
+            last_skip_us: None,
+        }
+    }
+
+    /// Counters and delay figures so far.
+    pub fn stats(&self) -> &JitterStats {
+        &self.stats
+    }
+
+    /// Packets currently buffered.
+    pub fn len(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// No packet is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.ring.is_empty()
+    }
+
+    /// Offers one received RTP packet (`marker` is accepted for completeness:
+    /// gaps are classified by sequence numbers, which survive a lost marker).
+    pub fn push(
+        &mut self,
+        now: Instant,
+        seq: u16,
+        timestamp: u32,
+        ssrc: u32,
+        _marker: bool,
+        payload: &[u8],
+    ) -> PushResult {
+        if payload.len() > self.cfg.max_payload {
+            self.stats.oversize += 1;
+            return PushResult::TooLarge;
+        }
+        let now_us = self.now_us(now);
+        if self.phase == Phase::Idle {
+            self.anchor(now_us, seq, timestamp, ssrc, payload);
+            return PushResult::Accepted;
+        }
+        if ssrc != self.ssrc {
+            return self.resync(now_us, seq, timestamp, ssrc, payload);
+        }
+        let s = self.ext_seq(seq);
+        let t = self.ext_ts(timestamp);
+        let transit = now_us.saturating_sub(self.media_us(t));
+        let jump_us = i64::from(self.cfg.max_delay_ms) * 1000 + TRANSIT_JUMP_US;
+        let transit_jumped = self
+            .est
+            .base_at(now_us)
+            .is_some_and(|base| transit.saturating_sub(base).saturating_abs() > jump_us);
+        if (s - self.next_seq).abs() > MAX_DROPOUT || transit_jumped {
+            return self.resync(now_us, seq, timestamp, ssrc, payload);
+        }
+
+        if s < self.next_seq {
+            let fits = self.highest_seq - s < self.ring.capacity() as i64;
+            if self.phase == Phase::Buffering && fits {
+                // Reordered start: the stream begins earlier than we thought.
+                self.next_seq = s;
+                self.play_ts = self.play_ts.min(t);
+            } else {
+                return self.reject_behind(now_us, s, transit);
+            }
+        }
+        if self.phase == Phase::Playing && t < self.play_ts - self.half_frame() {
+            self.stats.late += 1;
+            self.est.on_arrival(now_us, transit);
+            return PushResult::TooLate;
+        }
+        if s - self.next_seq >= self.ring.capacity() as i64 {
+            if !self.ring.is_empty() {
+                self.stats.overflow += 1;
+                return PushResult::Overflow;
+            }
+            // A long outage: nothing buffered, so slide the window.
+            self.stats.lost += (s - self.next_seq) as u64;
+            self.advance_seq_to(s, false);
+        }
+        if self.ring.get(s).is_some() {
+            self.stats.duplicates += 1;
+            return PushResult::Duplicate;
+        }
+        if !self.ring.insert(s, t, payload) {
+            self.stats.overflow += 1;
+            return PushResult::Overflow;
+        }
+        if s < self.highest_seq {
+            self.stats.reordered += 1;
+        }
+        self.highest_seq = self.highest_seq.max(s);
+        self.stats.accepted += 1;
+        self.est.on_arrival(now_us, transit);
+        PushResult::Accepted
+    }
+
+    /// The decision for the frame tick at `now`; call once per frame period.
+    pub fn pop(&mut self, now: Instant) -> Playout<'_> {
+        let now_us = self.now_us(now);
+        let action = self.decide(now_us);
+        self.stats.jitter = micros(self.est.jitter_us());
+        self.stats.target_delay = micros(self.est.target_us());
+        match action {
+            Action::Play(slot) => Playout::Frame {
+                payload: self.ring.payload(slot.seq, slot.len),
+                timestamp: self.ts_base.wrapping_add(slot.ts as u32),
+                seq: self.seq_base.wrapping_add(slot.seq as u16),
+            },
+            Action::Conceal { ts, next } => Playout::Conceal {
+                timestamp: self.ts_base.wrapping_add(ts as u32),
+                next: next.map(|n| self.ring.payload(n.seq, n.len)),
+            },
+            Action::Silence => Playout::Silence,
+        }
+    }
+
+    fn decide(&mut self, now_us: i64) -> Action {
+        let target = self.est.target_us();
+        if self.phase == Phase::Idle {
+            return self.silence();
+        }
+        if self.phase == Phase::Buffering {
+            if self.delay_us(now_us) < target {
+                return self.silence();
+            }
+            self.phase = Phase::Playing;
+        }
+        self.drop_stale();
+        let delay = self.delay_us(now_us);
+        self.stats.current_delay = micros(delay);
+        let frame = i64::from(self.cfg.frame_samples);
+        let frame_us = self.media_us(frame);
+        // Adapt only once the delay is clearly off (by half the jitter), or
+        // the noise of the base transit makes holds and drops alternate.
+        let slack = self.est.jitter_us() / 2;
+        let too_short = delay < target - slack;
+        let too_long = delay >= target + frame_us + slack;
+        if too_long {
+            self.excess_since_us.get_or_insert(now_us);
+        } else {
+            self.excess_since_us = None;
+        }
+
+        let Some(head) = self.ring.first_from(self.next_seq) else {
+            if self.in_silence {
+                self.play_ts += frame;
+                return self.silence();
+            }
+            return self.conceal(too_short, None);
+        };
+
+        if head.ts <= self.play_ts + self.half_frame() {
+            if too_short {
+                if self.in_silence {
+                    self.stats.silence_adjusted += 1;
+                    return self.silence();
+                }
+                return self.conceal(true, None);
+            }
+            if too_long && self.may_skip(now_us) {
+                let follower = self
+                    .ring
+                    .get(head.seq + 1)
+                    .filter(|n| n.ts == head.ts + frame);
+                if let Some(follower) = follower {
+                    self.ring.remove(head.seq);
+                    self.advance_seq_to(head.seq + 1, false);
+                    self.stats.skipped += 1;
+                    self.last_skip_us = Some(now_us);
+                    return self.play(follower);
+                }
+            }
+            return self.play(head);
+        }
+
+        // A timestamp gap before `head`: part loss, part pause.
+        let missing = head.seq - self.next_seq;
+        let gap_frames = (head.ts - self.play_ts + frame - 1) / frame;
+        let owed = missing - self.gap_conceals;
+        let conceal_now = owed > 0 && (!self.in_silence || gap_frames <= owed);
+        if conceal_now {
+            let next = (head.ts == self.play_ts + frame).then_some(head);
+            return self.conceal(too_short, next);
+        }
+        if too_short {
+            self.stats.silence_adjusted += 1;
+        } else if too_long && self.play_ts + 2 * frame <= head.ts {
+            self.stats.silence_adjusted += 1;
+            self.play_ts += 2 * frame;
+        } else {
+            self.play_ts += frame;
+        }
+        self.in_silence = true;
+        self.silence()
+    }
+
+    fn play(&mut self, slot: Slot) -> Action {
+        self.ring.remove(slot.seq);
+        self.stats.lost += (slot.seq - self.next_seq).max(0) as u64;
+        self.advance_seq_to(slot.seq + 1, true);
+        self.play_ts = slot.ts + i64::from(self.cfg.frame_samples);
+        self.gap_conceals = 0;
+        self.in_silence = false;
+        self.stats.played += 1;
+        Action::Play(slot)
+    }
+
+    /// A `Conceal` tick: `hold` keeps the cursor (stretching the delay),
+    /// otherwise the cursor passes over a missing frame.
+    fn conceal(&mut self, hold: bool, next: Option<Slot>) -> Action {
+        let ts = self.play_ts;
+        self.stats.concealed += 1;
+        if hold {
+            self.stats.stretched += 1;
+        } else {
+            self.play_ts += i64::from(self.cfg.frame_samples);
+            self.gap_conceals += 1;
+        }
+        Action::Conceal { ts, next }
+    }
+
+    fn silence(&mut self) -> Action {
+        self.stats.silence += 1;
+        if self.phase == Phase::Playing {
+            self.in_silence = true;
+        }
+        Action::Silence
+    }
+
+    fn may_skip(&self, now_us: i64) -> bool {
+        let sustained = self
+            .excess_since_us
+            .is_some_and(|since| now_us - since >= SHRINK_SUSTAIN_US);
+        let rested = self
+            .last_skip_us
+            .is_none_or(|last| now_us - last >= SHRINK_INTERVAL_US);
+        sustained && rested
+    }
+
+    /// Drops buffered packets whose playout time has passed (the cursor
+    /// skipped past them while adapting or concealing).
+    fn drop_stale(&mut self) {
+        let limit = self.play_ts - self.half_frame();
+        while let Some(head) = self.ring.first_from(self.next_seq) {
+            if head.ts >= limit {
+                break;
+            }
+            self.ring.remove(head.seq);
+            self.stats.late += 1;
+        }
+    }
+
+    fn reject_behind(&mut self, now_us: i64, s: i64, transit: i64) -> PushResult {
+        let age = self.next_seq - 1 - s;
+        if (0..64).contains(&age) && self.played_mask & (1u64 << age) != 0 {
+            self.stats.duplicates += 1;
+            return PushResult::Duplicate;
+        }
+        self.stats.late += 1;
+        self.est.on_arrival(now_us, transit);
+        PushResult::TooLate
+    }
+
+    fn advance_seq_to(&mut self, new_next: i64, played: bool) {
+        let shift = new_next - self.next_seq;
+        if shift <= 0 {
+            return;
+        }
+        self.played_mask = if shift >= 64 {
+            0
+        } else {
+            self.played_mask << shift
+        };
+        if played {
+            self.played_mask |= 1;
+        }
+        self.next_seq = new_next;
+    }
+
+    fn anchor(&mut self, now_us: i64, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) {
+        self.ring.clear();
+        self.ssrc = ssrc;
+        self.seq_base = seq;
+        self.ts_base = ts;
+        self.next_seq = 0;
+        self.highest_seq = 0;
+        self.play_ts = 0;
+        self.played_mask = 0;
+        self.gap_conceals = 0;
+        self.in_silence = false;
+        self.excess_since_us = None;
+        self.phase = Phase::Buffering;
+        if self.ring.insert(0, 0, payload) {
+            self.stats.accepted += 1;
+        }
+        self.est.on_arrival(now_us, now_us);
+    }
+
+    fn resync(&mut self, now_us: i64, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> PushResult {
+        self.stats.resyncs += 1;
+        self.est.reset_base();
+        self.anchor(now_us, seq, ts, ssrc, payload);
+        PushResult::Resynced
+    }
+
+    /// Playout offset minus base transit: how long a fastest-path packet
+    /// waits before it plays.
+    fn delay_us(&self, now_us: i64) -> i64 {
+        let offset = now_us.saturating_sub(self.media_us(self.play_ts));
+        let base = self.est.base().unwrap_or(offset);
+        offset.saturating_sub(base)
+    }
+
+    fn now_us(&mut self, now: Instant) -> i64 {
+        let epoch = *self.epoch.get_or_insert(now);
+        i64::try_from(now.saturating_duration_since(epoch).as_micros()).unwrap_or(i64::MAX)
+    }
+
+    fn media_us(&self, ts: i64) -> i64 {
+        ts.saturating_mul(1_000_000) / i64::from(self.cfg.clock_rate)
+    }
+
+    fn half_frame(&self) -> i64 {
+        i64::from(self.cfg.frame_samples / 2)
+    }
+
+    /// The extended sequence closest to the playout cursor.
+    fn ext_seq(&self, seq: u16) -> i64 {
+        let reference = self.seq_base.wrapping_add(self.next_seq as u16);
+        self.next_seq + i64::from(seq.wrapping_sub(reference) as i16)
+    }
+
+    /// The extended timestamp closest to the playout cursor.
+    fn ext_ts(&self, ts: u32) -> i64 {
+        let reference = self.ts_base.wrapping_add(self.play_ts as u32);
+        self.play_ts + i64::from(ts.wrapping_sub(reference) as i32)
+    }
+}
+
+fn micros(us: i64) -> Duration {
+    Duration::from_micros(u64::try_from(us).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,413 @@
+//! Unit tests of the jitter buffer on a simulated clock.
+
+use super::*;
+
+const SSRC: u32 = 0x1234_5678;
+
+/// What one `pop` gave, owned so tests can keep it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Out {
+    Frame(u16, u32, Vec<u8>),
+    Conceal(u32, Option<Vec<u8>>),
+    Silence,
+}
+
+struct Sim {
+    base: Instant,
+    jb: JitterBuffer,
+}
+
+impl Sim {
+    fn new(cfg: JitterConfig) -> Self {
+        Self {
+            base: Instant::now(),
+            jb: JitterBuffer::new(cfg),
+        }
+    }
+
+    fn at(&self, ms: u64) -> Instant {
+        self.base + Duration::from_millis(ms)
+    }
+
+    fn push(&mut self, ms: u64, seq: u16, ts: u32) -> PushResult {
+        self.push_from(ms, seq, ts, SSRC)
+    }
+
+    fn push_from(&mut self, ms: u64, seq: u16, ts: u32, ssrc: u32) -> PushResult {
+        let now = self.at(ms);
+        self.jb.push(now, seq, ts, ssrc, false, &seq.to_be_bytes())
+    }
+
+    fn pop(&mut self, ms: u64) -> Out {
+        let now = self.at(ms);
+        match self.jb.pop(now) {
+            Playout::Frame {
+                payload,
+                timestamp,
+                seq,
+            } => Out::Frame(seq, timestamp, payload.to_vec()),
+            Playout::Conceal { timestamp, next } => {
+                Out::Conceal(timestamp, next.map(<[u8]>::to_vec))
+            }
+            Playout::Silence => Out::Silence,
+        }
+    }
+
+    fn seq_of(out: &Out) -> Option<u16> {
+        match out {
+            Out::Frame(seq, _, _) => Some(*seq),
+            _ => None,
+        }
+    }
+}
+
+fn cfg() -> JitterConfig {
+    JitterConfig {
+        min_delay_ms: 40,
+        ..JitterConfig::g711_20ms()
+    }
+}
+
+#[test]
+fn waits_for_the_target_then_plays_in_order() {
+    let mut sim = Sim::new(cfg());
+    for k in 0..10u16 {
+        assert_eq!(
+            sim.push(u64::from(k) * 20, 100 + k, 1000 + 160 * u32::from(k)),
+            PushResult::Accepted
+        );
+    }
+    // Ticks at 5, 25, ...: the first packet arrived at 0, 40 ms target.
+    assert_eq!(sim.pop(5), Out::Silence);
+    assert_eq!(sim.pop(25), Out::Silence);
+    assert_eq!(
+        sim.pop(45),
+        Out::Frame(100, 1000, 100u16.to_be_bytes().to_vec())
+    );
+    for k in 1..8u16 {
+        assert_eq!(
+            sim.pop(45 + 20 * u64::from(k)),
+            Out::Frame(
+                100 + k,
+                1000 + 160 * u32::from(k),
+                (100 + k).to_be_bytes().to_vec()
+            )
+        );
+    }
+    let s = sim.jb.stats();
+    assert_eq!((s.played, s.concealed, s.lost, s.late), (8, 0, 0, 0));
+    assert_eq!(s.target_delay, Duration::from_millis(40));
+}
+
+#[test]
+fn reorders_by_sequence() {
+    let mut sim = Sim::new(cfg());
+    sim.push(0, 10, 0);
+    sim.push(1, 12, 320);
+    sim.push(2, 11, 160);
+    sim.push(3, 13, 480);
+    let played: Vec<u16> = (0..6)
+        .filter_map(|k| Sim::seq_of(&sim.pop(40 + 20 * k)))
+        .collect();
+    assert_eq!(played, vec![10, 11, 12, 13]);
+    assert_eq!(sim.jb.stats().reordered, 1);
+}
+
+#[test]
+fn a_reordered_start_is_not_late() {
+    let mut sim = Sim::new(cfg());
+    sim.push(0, 11, 160);
+    assert_eq!(sim.push(5, 10, 0), PushResult::Accepted);
+    let played: Vec<u16> = (0..4)
+        .filter_map(|k| Sim::seq_of(&sim.pop(45 + 20 * k)))
+        .collect();
+    assert_eq!(played, vec![10, 11]);
+}
+
+#[test]
+fn drops_duplicates_buffered_or_played() {
+    let mut sim = Sim::new(cfg());
+    sim.push(0, 1, 0);
+    sim.push(20, 2, 160);
+    assert_eq!(sim.push(21, 2, 160), PushResult::Duplicate);
+    assert!(matches!(sim.pop(40), Out::Frame(1, _, _)));
+    assert_eq!(sim.push(41, 1, 0), PushResult::Duplicate);
+    assert!(matches!(sim.pop(60), Out::Frame(2, _, _)));
+    assert_eq!(sim.push(61, 2, 160), PushResult::Duplicate);
+    assert_eq!(sim.jb.stats().duplicates, 3);
+}
+
+#[test]
+fn conceals_a_loss_and_offers_the_next_packet_for_fec() {
+    let mut sim = Sim::new(cfg());
+    sim.push(0, 1, 0);
+    sim.push(40, 3, 320);
+    sim.push(60, 4, 480);
+    assert!(matches!(sim.pop(40), Out::Frame(1, _, _)));
+    assert_eq!(
+        sim.pop(60),
+        Out::Conceal(160, Some(3u16.to_be_bytes().to_vec()))
+    );
+    assert!(matches!(sim.pop(80), Out::Frame(3, _, _)));
+    assert!(matches!(sim.pop(100), Out::Frame(4, _, _)));
+    let s = sim.jb.stats();
+    assert_eq!((s.lost, s.concealed, s.stretched), (1, 1, 0));
+}
+
+#[test]
+fn a_packet_after_its_turn_is_too_late() {
+    let mut sim = Sim::new(cfg());
+    sim.push(0, 1, 0);
+    sim.push(30, 3, 320);
+    assert!(matches!(sim.pop(40), Out::Frame(1, _, _)));
+    assert!(matches!(sim.pop(60), Out::Conceal(160, _)));
+    assert_eq!(sim.push(70, 2, 160), PushResult::TooLate);
+    assert!(matches!(sim.pop(80), Out::Frame(3, _, _)));
+    assert_eq!(sim.jb.stats().late, 1);
+}
+
+#[test]
+fn dtx_gap_is_silence_not_loss() {
+    let mut sim = Sim::new(cfg());
+    // Talk spurt 0..3, then 400 ms of DTX, then seq 3 with a marker.
+    for k in 0..3u16 {
+        sim.push(u64::from(k) * 20, k, 160 * u32::from(k));
+    }
+    let mut outs = Vec::new();
+    let mut pushed = false;
+    for tick in 0..40u64 {
+        let t = 40 + tick * 20;
+        if !pushed && t >= 460 {
+            let now = sim.at(460);
+            sim.jb.push(now, 3, 160 * 23, SSRC, true, b"x");
+            pushed = true;
+        }
+        outs.push(sim.pop(t));
+    }
+    let frames: Vec<u16> = outs.iter().filter_map(Sim::seq_of).collect();
+    assert_eq!(frames, vec![0, 1, 2, 3]);
+    let s = sim.jb.stats();
+    assert_eq!(s.lost, 0, "DTX is not loss");
+    assert_eq!(s.late, 0);
+    // Once the next packet is known, the rest of the gap is silence.
+    let frame3 = outs.iter().position(|o| Sim::seq_of(o) == Some(3)).unwrap();
+    let pushed_at = outs.len() - 40 + 21; // the tick at 460 ms
+    assert!(
+        outs[pushed_at..frame3].iter().all(|o| *o == Out::Silence),
+        "{outs:?}"
+    );
+}
+
+#[test]
+fn dtx_gap_with_the_next_packet_buffered_is_all_silence() {
+    // A 200 ms buffer holds the next spurt before the pause is played.
+    let mut sim = Sim::new(JitterConfig {
+        min_delay_ms: 200,
+        ..cfg()
+    });
+    sim.push(0, 0, 0);
+    sim.push(200, 1, 160 * 10); // after a 180 ms pause, on time
+    let outs: Vec<Out> = (0..11).map(|k| sim.pop(200 + 20 * k)).collect();
+    assert!(matches!(outs[0], Out::Frame(0, _, _)));
+    assert!(outs[1..10].iter().all(|o| *o == Out::Silence), "{outs:?}");
+    assert!(matches!(outs[10], Out::Frame(1, 1600, _)), "{outs:?}");
+    let s = sim.jb.stats();
+    assert_eq!((s.lost, s.concealed, s.silence_adjusted), (0, 0, 0));
+}
+
+#[test]
+fn loss_across_a_pause_conceals_only_the_missing_packets() {
+    let mut sim = Sim::new(cfg());
+    sim.push(0, 0, 0);
+    // Seq 1 (the first packet of the next spurt, at ts 1600) is lost.
+    sim.push(1, 2, 160 * 11);
+    let outs: Vec<Out> = (0..14).map(|k| sim.pop(40 + 20 * k)).collect();
+    let frame2 = outs.iter().position(|o| Sim::seq_of(o) == Some(2)).unwrap();
+    // Speech was going on, so the missing packet is concealed first; the rest
+    // of the gap is a pause.
+    assert_eq!(outs[1], Out::Conceal(160, None));
+    let conceals = outs[..frame2]
+        .iter()
+        .filter(|o| matches!(o, Out::Conceal(..)))
+        .count();
+    assert_eq!(conceals, 1, "{outs:?}");
+    assert!(outs.iter().any(|o| Sim::seq_of(o) == Some(2)));
+    assert_eq!(sim.jb.stats().lost, 1);
+}
+
+#[test]
+fn sequence_and_timestamp_wrap_around() {
+    let mut sim = Sim::new(cfg());
+    let ts0 = u32::MAX - 400;
+    for k in 0..8u16 {
+        let r = sim.push(
+            u64::from(k) * 20,
+            65533u16.wrapping_add(k),
+            ts0.wrapping_add(160 * u32::from(k)),
+        );
+        assert_eq!(r, PushResult::Accepted);
+    }
+    let played: Vec<u16> = (0..8)
+        .filter_map(|k| Sim::seq_of(&sim.pop(40 + 20 * k)))
+        .collect();
+    assert_eq!(played, vec![65533, 65534, 65535, 0, 1, 2, 3, 4]);
+    assert_eq!(sim.jb.stats().resyncs, 0);
+}
+
+#[test]
+fn ssrc_change_restarts_the_stream() {
+    let mut sim = Sim::new(cfg());
+    sim.push(0, 1, 0);
+    sim.push(20, 2, 160);
+    assert!(matches!(sim.pop(40), Out::Frame(1, _, _)));
+    assert_eq!(sim.push_from(45, 9000, 777_000, 99), PushResult::Resynced);
+    sim.push_from(65, 9001, 777_160, 99);
+    let outs: Vec<Out> = (0..5).map(|k| sim.pop(60 + 20 * k)).collect();
+    let frames: Vec<u16> = outs.iter().filter_map(Sim::seq_of).collect();
+    assert_eq!(frames, vec![9000, 9001]);
+    assert_eq!(sim.jb.stats().resyncs, 1);
+}
+
+#[test]
+fn timestamp_jump_restarts_the_stream() {
+    let mut sim = Sim::new(cfg());
+    sim.push(0, 1, 0);
+    sim.push(20, 2, 160);
+    // Same SSRC, next sequence, but the timestamp leaps ten minutes ahead.
+    assert_eq!(sim.push(40, 3, 8000 * 600), PushResult::Resynced);
+    // And a sequence leap well beyond any plausible loss.
+    assert_eq!(sim.push(60, 20_000, 8000 * 600 + 160), PushResult::Resynced);
+    assert_eq!(sim.jb.stats().resyncs, 2);
+}
+
+#[test]
+fn oversize_and_overflow_are_rejected() {
+    let mut sim = Sim::new(JitterConfig {
+        capacity: 8,
+        max_payload: 4,
+        ..cfg()
+    });
+    let now = sim.at(0);
+    assert_eq!(
+        sim.jb.push(now, 0, 0, SSRC, false, &[0; 5]),
+        PushResult::TooLarge
+    );
+    sim.push(0, 0, 0);
+    assert_eq!(sim.push(1, 8, 160 * 8), PushResult::Overflow);
+    assert_eq!(sim.push(1, 7, 160 * 7), PushResult::Accepted);
+    let s = sim.jb.stats();
+    assert_eq!((s.oversize, s.overflow), (1, 1));
+}
+
+#[test]
+fn a_delay_spike_grows_the_target_and_the_buffer_follows() {
+    let mut sim = Sim::new(JitterConfig {
+        min_delay_ms: 0,
+        ..JitterConfig::g711_20ms()
+    });
+    let mut played = 0;
+    let mut last = None;
+    // 20 s: calm for 5 s, then ±40 ms alternating transit.
+    for k in 0..1000u64 {
+        let extra = if k >= 250 && k % 2 == 1 { 40 } else { 0 };
+        sim.push(k * 20 + extra, k as u16, 160 * k as u32);
+        if let Out::Frame(seq, _, _) = sim.pop(k * 20 + 10) {
+            assert!(last.is_none_or(|l| seq > l));
+            last = Some(seq);
+            played += 1;
+        }
+        if k == 249 {
+            assert!(sim.jb.stats().target_delay < Duration::from_millis(5));
+        }
+    }
+    let s = sim.jb.stats().clone();
+    assert!(s.target_delay >= Duration::from_millis(40), "{s:?}");
+    assert!(s.current_delay >= Duration::from_millis(30), "{s:?}");
+    // Once grown, late packets stop: the last 10 s lose almost nothing.
+    assert!(s.late < 60, "{s:?}");
+    assert!(played > 900);
+}
+
+#[test]
+fn hostile_packet_streams_never_panic() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let mut runner = TestRunner::new(Config {
+        cases: 200,
+        ..Config::default()
+    });
+    let op = (
+        any::<u16>(),
+        any::<u32>(),
+        0u32..3,
+        0usize..200,
+        0u64..50,
+        any::<bool>(),
+    );
+    runner
+        .run(&proptest::collection::vec(op, 1..300), |ops| {
+            let mut sim = Sim::new(JitterConfig {
+                capacity: 16,
+                ..JitterConfig::g711_20ms()
+            });
+            let mut t = 0;
+            let payload = [0u8; 200];
+            for (seq, ts, ssrc, len, dt, pop) in ops {
+                t += dt;
+                let now = sim.at(t);
+                let _ = sim
+                    .jb
+                    .push(now, seq, ts, ssrc, seq % 7 == 0, &payload[..len]);
+                if pop {
+                    if let Playout::Frame { payload, .. } = sim.jb.pop(now) {
+                        prop_assert!(payload.len() <= 160);
+                    }
+                }
+            }
+            prop_assert!(sim.jb.len() <= 16);
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn never_plays_a_sequence_twice_under_random_arrivals() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let mut runner = TestRunner::new(Config {
+        cases: 100,
+        ..Config::default()
+    });
+    // Frames 0..n arrive with random delay (0–100 ms) and random copies.
+    let arrivals = proptest::collection::vec((0u64..100, any::<bool>(), any::<bool>()), 50..400);
+    runner
+        .run(&arrivals, |frames| {
+            let mut events: Vec<(u64, u16)> = Vec::new();
+            for (k, (delay, dup, lost)) in frames.iter().enumerate() {
+                if *lost && k % 3 == 0 {
+                    continue;
+                }
+                let send = k as u64 * 20;
+                events.push((send + delay, k as u16));
+                if *dup {
+                    events.push((send + delay / 2 + 7, k as u16));
+                }
+            }
+            events.sort();
+            let mut sim = Sim::new(JitterConfig::g711_20ms());
+            let mut last: Option<u16> = None;
+            let mut ev = events.into_iter().peekable();
+            for tick in 0..(frames.len() as u64 + 20) {
+                let t = tick * 20 + 3;
+                while let Some((at, k)) = ev.next_if(|(at, _)| *at <= t) {
+                    sim.push(at, k, 160 * u32::from(k));
+                }
+                if let Some(seq) = Sim::seq_of(&sim.pop(t)) {
+                    prop_assert!(last.is_none_or(|l| seq > l), "{seq} after {last:?}");
+                    last = Some(seq);
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}
