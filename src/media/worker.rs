@@ -171,11 +171,7 @@ impl MediaCall {
 
     /// Drains both sockets.
     fn receive(&mut self, now: Instant, buf: &mut [u8]) {
-        loop {
-            let (n, from) = match self.ports.rtp.recv_from(buf) {
-                Ok(x) => x,
-                Err(_) => break,
-            };
+        while let Ok((n, from)) = self.ports.rtp.recv_from(buf) {
             let Some(datagram) = buf.get(..n) else { break };
             // Each packet's own arrival time: the jitter estimate and the
             // jitter buffer would otherwise see 20 ms steps.
