@@ -22,6 +22,11 @@ use super::{WireError, MAX_MESSAGE_BYTES};
 /// A negative, non-numeric or repeated Content-Length, or a message above
 /// [`MAX_MESSAGE_BYTES`], loses the framing for good (RFC 4475 §3.1.2.3,
 /// §3.3.9): `Err`.
+///
+/// Each call scans `buf` from the start (O(len)); a transport should call it
+/// once per read, not per byte, and bound how long a connection may sit on
+/// an incomplete message, so a peer trickling bytes cannot make framing
+/// quadratic for long.
 pub fn frame_stream(buf: &[u8]) -> Result<Option<usize>, WireError> {
     let crlf = leading_crlf_len(buf);
     let rest = buf.get(crlf..).unwrap_or_default();

@@ -461,3 +461,88 @@ fn ipv6_signalling_is_refused_not_mangled() {
         Some(400)
     );
 }
+
+/// Hostile inputs through the public API (STYLE.md lesson 5): each must give
+/// the stated verdict without panicking.
+#[test]
+fn hostile_inputs_regression() {
+    let base = |extra: &str| {
+        format!(
+            "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\n{extra}Content-Length: 0\r\n\r\n"
+        )
+    };
+    let many_vias = format!(
+        "Via: {}\r\nCSeq: 1 OPTIONS\r\n",
+        vec!["SIP/2.0/UDP a;branch=z9hG4bKx"; 2000].join(",")
+    );
+    let long_fold = format!(
+        "CSeq: 1 OPTIONS\r\nSubject: a{}\r\n",
+        "\r\n b".repeat(15_000)
+    );
+    let nested_quotes = format!(
+        "CSeq: 1 OPTIONS\r\nContact: \"{}\" <sip:x@y>\r\n",
+        "\\\"".repeat(20_000)
+    );
+    let cases: Vec<(String, Result<(), Option<u16>>)> = vec![
+        ("\r\n".repeat(30_000), Err(None)),
+        (base("CSeq: 2147483648 OPTIONS\r\n"), Err(Some(400))),
+        (base("CSeq: 2147483647 OPTIONS\r\n"), Ok(())),
+        (base("CSeq: 4294967296 OPTIONS\r\n"), Err(Some(400))),
+        (base("CSeq: -1 OPTIONS\r\n"), Err(Some(400))),
+        (
+            base("CSeq: 1 OPTIONS\r\nMax-Forwards: 99999999999\r\n"),
+            Err(Some(400)),
+        ),
+        (
+            base("CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nMax-Forwards: 70\r\n"),
+            Err(Some(400)),
+        ),
+        (base(&many_vias), Ok(())),
+        (base(&long_fold), Ok(())),
+        (base(&nested_quotes), Ok(())),
+        (
+            base("CSeq: 1 OPTIONS\r\nContact: \"unterminated <sip:x@y>\r\n"),
+            Err(Some(400)),
+        ),
+        (
+            base("CSeq: 1 OPTIONS\r\n\x00bad: header\r\n"),
+            Err(Some(400)),
+        ),
+        (base("CSeq: 1 OPTIONS\r\n : empty name\r\n"), Err(Some(400))),
+        (base("CSeq: 1 OPTIONS\r\nNoColonHere\r\n"), Err(Some(400))),
+        (
+            base("CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n"),
+            Err(Some(400)),
+        ),
+        (
+            base("CSeq: 1 OPTIONS\r\n").replace(
+                "Content-Length: 0\r\n",
+                "Content-Length: 0000000000000000000000000000\r\n",
+            ),
+            Ok(()),
+        ),
+        // `branch=` with no token is outside the grammar (RFC 3261 §25.1)
+        (
+            base("CSeq: 1 OPTIONS\r\nVia: SIP/2.0/UDP h;branch=\r\n"),
+            Err(Some(400)),
+        ),
+        (base("CSeq: 1 OPTIONS\r\nCall-ID:\r\n"), Err(Some(400))),
+        (
+            "OPTIONS sip:a@b SIP/2.0\r\nCSeq: 1 OPTIONS\r\n\r\n".into(),
+            Err(Some(400)),
+        ),
+        ("\u{0}\u{0}\u{0}\r\n\r\n".into(), Err(Some(400))),
+        ("SIP/2.0 999 Whatever\r\n\r\n".into(), Err(None)),
+        ("SIP/2.0 200\r\n\r\n".into(), Err(None)),
+    ];
+    for (i, (input, expected)) in cases.iter().enumerate() {
+        let got = parse_message(input.as_bytes())
+            .map(|_| ())
+            .map_err(|e| e.status);
+        assert_eq!(&got, expected, "case {i}: {:?}", input.get(..120));
+        let _ = frame_stream(input.as_bytes());
+        if let Err(e) = parse_message(input.as_bytes()) {
+            let _ = error_response(input.as_bytes(), &e);
+        }
+    }
+}
