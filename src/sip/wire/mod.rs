@@ -107,4 +107,6 @@ fn looks_like_response(bytes: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
