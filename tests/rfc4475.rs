@@ -322,6 +322,12 @@ fn typed_accessors_cannot_fail_on_accepted_messages() {
         msg.to_header().unwrap().typed().unwrap();
         msg.to_header().unwrap().tag().unwrap();
         msg.cseq_header().unwrap().typed().unwrap();
+        if let Some(rr) = msg.record_route_header() {
+            rr.typed().unwrap();
+        }
+        if let Some(r) = msg.route_header() {
+            r.typed().unwrap();
+        }
         for c in msg.contact_headers() {
             c.typed().unwrap();
         }

@@ -2,7 +2,7 @@
 //! transaction layer and UAS rely on (STYLE.md lesson 7), so that on a message
 //! that passes, `via_header()`, `call_id_header()`, `from_header().tag()`,
 //! `to_header().tag()` and `.typed()` on the top Via, From, To, CSeq and every
-//! Contact cannot fail.
+//! Contact, Record-Route and Route cannot fail.
 
 use super::normalise::normalise_field;
 use super::raw::{Field, RawMessage, StartLine};
@@ -208,6 +208,18 @@ fn check_typed<M: HeadersExt>(msg: &M) -> Result<rsip::typed::CSeq, String> {
             continue;
         }
         contact.typed().map_err(|x| e("Contact", x))?;
+    }
+    // The route set of a dialog comes from these (RFC 3261 §12.1.1/§12.1.2).
+    for header in msg.headers().iter() {
+        match header {
+            rsip::Header::RecordRoute(r) => {
+                r.typed().map_err(|x| e("Record-Route", x))?;
+            }
+            rsip::Header::Route(r) => {
+                r.typed().map_err(|x| e("Route", x))?;
+            }
+            _ => {}
+        }
     }
     if let Ok(mf) = msg.max_forwards_header() {
         mf.num().map_err(|x| e("Max-Forwards", x))?;

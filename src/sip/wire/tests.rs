@@ -265,6 +265,36 @@ fn modern_phone_header_shapes_are_accepted() {
     assert!(req.headers.iter().any(|h| matches!(h, rsip::Header::Other(n, v) if n == "Session-Expires" && v == "1800;refresher=uas")));
 }
 
+#[test]
+fn proxy_route_sets_are_typed() {
+    let via_proxy = PHONE_INVITE.replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 69\r\nRecord-Route: <sip:192.0.2.5;lr;ftag=abc.123;did=1d2.3a1>\r\nRecord-Route: <sip:10.0.0.5;r2=on;lr>, <sip:192.0.2.6;r2=on;lr>\r\nRoute: <sip:192.0.2.7;lr>\r\n",
+    );
+    let req = match parse_message(via_proxy.as_bytes()) {
+        Ok(rsip::SipMessage::Request(r)) => r,
+        other => panic!("{other:?}"),
+    };
+    let rr: Vec<usize> = req
+        .headers
+        .iter()
+        .filter_map(|h| match h {
+            rsip::Header::RecordRoute(r) => Some(r.typed().unwrap().uris().len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rr, vec![1, 2]);
+    assert_eq!(req.route_header().unwrap().typed().unwrap().uris().len(), 1);
+    let broken = PHONE_INVITE.replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nRecord-Route: <sip:[2001:db8::1];lr>\r\n",
+    );
+    assert_eq!(
+        parse_message(broken.as_bytes()).unwrap_err().status,
+        Some(400)
+    );
+}
+
 /// rsip 0.4 splits host and port at the first `:`, so an IPv6 reference in a
 /// URI or Via cannot be typed. Such requests are refused with a 400 instead
 /// of passing with accessors that fail; this pins the limitation.
