@@ -467,3 +467,39 @@ fn accepted_messages_round_trip_through_serialisation() {
     assert_eq!(lossy, vec!["mpart01"]);
     println!("{round_tripped} accepted messages round-trip through to_bytes");
 }
+
+/// The same messages arriving on a stream (TCP): where framing puts the end
+/// of each, per RFC 4475's notes for stream transports.
+#[test]
+fn stream_framing_of_the_suite() {
+    use rivr::sip::wire::frame_stream;
+    for &(file, ..) in CASES {
+        let bytes = read(file);
+        let framed = frame_stream(&bytes);
+        match file {
+            // §3.1.2.2: "wait for more data on the stream"
+            "clerr" => assert_eq!(framed, Ok(None), "{file}"),
+            // the archive copy has no empty line ending the headers
+            "baddn" => assert_eq!(framed, Ok(None), "{file}"),
+            // §3.1.2.3, §3.3.9: "the connection should be closed"
+            "ncl" | "mcl01" => assert!(framed.is_err(), "{file}"),
+            // the REGISTER is a frame of its own; the INVITE behind it is next
+            "dblreq" => {
+                let n = framed.unwrap().unwrap();
+                assert!(bytes[..n].ends_with(b"Content-Length: 0\r\n\r\n"));
+                let rest = &bytes[n..];
+                let m = frame_stream(rest).unwrap().unwrap();
+                let Ok(rsip::SipMessage::Request(invite)) = parse_message(&rest[..m]) else {
+                    panic!("second frame")
+                };
+                assert_eq!(invite.method, rsip::Method::Invite);
+            }
+            // no Content-Length: on a stream the message ends with its headers
+            "inv2543" => {
+                let n = framed.unwrap().unwrap();
+                assert!(bytes[..n].ends_with(b"Content-Type: application/sdp\r\n\r\n"));
+            }
+            _ => assert_eq!(framed, Ok(Some(bytes.len())), "{file}"),
+        }
+    }
+}
