@@ -6,3 +6,5 @@ pub mod config;
 pub mod encoding;
 pub mod pdu;
 pub mod receipt;
+pub mod session;
+pub mod sim;
