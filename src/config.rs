@@ -34,6 +34,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub routes: Vec<Route>,
     pub smpp: Option<crate::sms::config::SmppConfig>,
+    /// An HTTP SMS provider, used when there is no `[smpp]` block.
+    pub sms_http: Option<crate::sms::config::HttpSmsConfig>,
     /// The directory relative paths in the file are resolved against.
     pub base_dir: PathBuf,
 }
@@ -112,12 +114,8 @@ impl Config {
             line: span.map(|s| line_of(text, s.start)).unwrap_or(1),
             message,
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            err(
-                e.span(),
-                e.message().trim().replace('\n', " ").to_string(),
-            )
-        })?;
+        let raw: RawConfig = toml::from_str(text)
+            .map_err(|e| err(e.span(), e.message().trim().replace('\n', " ").to_string()))?;
         let sip_raw = raw.sip.unwrap_or_default();
         let listen_s = sip_raw
             .listen
@@ -207,6 +205,7 @@ impl Config {
             store,
             routes,
             smpp: raw.smpp,
+            sms_http: raw.sms_http,
             base_dir: base_dir.to_path_buf(),
         })
     }
@@ -222,7 +221,11 @@ fn parse_port_range(s: &str) -> Option<(u16, u16)> {
 /// 1-based line number of byte offset `pos` in `text`.
 pub fn line_of(text: &str, pos: usize) -> usize {
     let pos = pos.min(text.len());
-    text.as_bytes()[..pos].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..pos]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 #[derive(Deserialize, Default)]
@@ -235,6 +238,7 @@ struct RawConfig {
     store: Option<RawStore>,
     route: Option<Vec<RawRoute>>,
     smpp: Option<crate::sms::config::SmppConfig>,
+    sms_http: Option<crate::sms::config::HttpSmsConfig>,
     /// Accepted now so configs written for later features still load.
     #[allow(dead_code)]
     http: Option<toml::Value>,
@@ -313,9 +317,13 @@ mod tests {
 
     #[test]
     fn errors_name_key_and_line() {
-        let e = parse("[sip]\nlisten = \"nowhere\"\n").unwrap_err().to_string();
+        let e = parse("[sip]\nlisten = \"nowhere\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("rivr.toml:2: sip.listen"), "{e}");
-        let e = parse("[sip]\n\n[rtp]\nports = \"5-3\"\n").unwrap_err().to_string();
+        let e = parse("[sip]\n\n[rtp]\nports = \"5-3\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("rivr.toml:4: rtp.ports"), "{e}");
         let e = parse("[sip]\nlisten = \"127.0.0.1:5060\"\nlisen = 3\n")
             .unwrap_err()

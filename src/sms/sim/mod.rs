@@ -4,3 +4,6 @@
 mod core;
 
 pub use self::core::{AcceptedMsg, ConnId, SimConfig, SimOutput, SimStats, Smsc};
+mod server;
+
+pub use server::{run, SimArgs};
