@@ -66,18 +66,14 @@ pub(crate) fn submission(cfg: &SmppConfig, p: StoredPart) -> Submission {
 pub(crate) async fn run(
     cfg: SmppConfig,
     store: Store,
+    unsent: Vec<StoredPart>,
     mut cmds: mpsc::UnboundedReceiver<DriverCmd>,
     notices: broadcast::Sender<Notice>,
 ) {
     let seed = rand::random::<u64>();
     let mut session = Session::new(cfg.session(seed), Instant::now());
-    match store.unsent_parts().await {
-        Ok(parts) => {
-            for p in parts {
-                session.submit(submission(&cfg, p), Instant::now());
-            }
-        }
-        Err(e) => tracing::error!("sms: cannot read unsent messages: {e}"),
+    for p in unsent {
+        session.submit(submission(&cfg, p), Instant::now());
     }
     let mut conn: Option<TcpStream> = None;
     let mut out = Vec::with_capacity(4096);

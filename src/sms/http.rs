@@ -27,13 +27,12 @@ pub(crate) enum Outcome {
 pub(crate) async fn run(
     cfg: HttpSmsConfig,
     store: Store,
+    unsent: Vec<StoredPart>,
     mut cmds: mpsc::UnboundedReceiver<DriverCmd>,
     notices: broadcast::Sender<Notice>,
 ) {
-    if let Ok(parts) = store.unsent_parts().await {
-        for p in parts {
-            send_part(&cfg, &store, &notices, p).await;
-        }
+    for p in unsent {
+        send_part(&cfg, &store, &notices, p).await;
     }
     while let Some(cmd) = cmds.recv().await {
         match cmd {

@@ -48,15 +48,15 @@ impl SmsService {
     }
 
     async fn start_with(store: Store, transport: Transport) -> Result<SmsService, SmsError> {
+        // Read what an earlier run left unsent before anyone can submit, so
+        // no message is both resumed here and handed over by `submit`.
+        let unsent = store.unsent_parts().await?;
         let (cmds, rx) = mpsc::unbounded_channel();
         let (notices, _) = broadcast::channel(1024);
+        let (s, n) = (store.clone(), notices.clone());
         let task = match &transport {
-            Transport::Smpp(c) => {
-                tokio::spawn(driver::run(c.clone(), store.clone(), rx, notices.clone()))
-            }
-            Transport::Http(c) => {
-                tokio::spawn(http::run(c.clone(), store.clone(), rx, notices.clone()))
-            }
+            Transport::Smpp(c) => tokio::spawn(driver::run(c.clone(), s, unsent, rx, n)),
+            Transport::Http(c) => tokio::spawn(http::run(c.clone(), s, unsent, rx, n)),
         };
         Ok(SmsService {
             inner: Arc::new(Inner {

@@ -147,16 +147,13 @@ impl Store {
     pub async fn insert_message(&self, m: &NewMessage) -> Result<(), StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 FROM sms_messages")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
+        // The first statement writes, so the transaction holds the write
+        // lock from its start (a read first could fail to upgrade in WAL).
         sqlx::query(
             "INSERT INTO sms_messages (id, seq, source, destination, body, parts, state, created_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7)",
+             VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM sms_messages), $2, $3, $4, $5, 'queued', $6, $6)",
         )
         .bind(&m.id)
-        .bind(seq)
         .bind(&m.source)
         .bind(&m.destination)
         .bind(&m.body)

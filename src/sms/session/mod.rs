@@ -211,10 +211,12 @@ impl Session {
         self.queue.outstanding()
     }
 
-    /// Queues a part; it is sent after every part queued before it.
-    pub fn submit(&mut self, sub: Submission, now: Instant) {
-        self.queue.push(sub);
+    /// Queues a part; it is sent after every part queued before it. A part
+    /// whose key is already queued or outstanding is ignored (returns false).
+    pub fn submit(&mut self, sub: Submission, now: Instant) -> bool {
+        let fresh = self.queue.push(sub);
         self.pump(now);
+        fresh
     }
 
     /// Starts a graceful end: outstanding parts are answered first, queued

@@ -9,11 +9,11 @@
 //! have been overtaken by the parts that were in flight with it: its
 //! position moves by less than the window, and never more with retries.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::timer::Timer;
-use super::{Event, Link, Session, SessionConfig, Submission};
+use super::{Event, Link, PartKey, Session, SessionConfig, Submission};
 use crate::sms::pdu::{cmd, Body, CommandStatus, Pdu};
 
 #[derive(Debug)]
@@ -36,6 +36,9 @@ pub(super) struct Queue {
     waiting: VecDeque<Queued>,
     outstanding: Vec<Outstanding>,
     next_order: u64,
+    /// Keys of every part queued or outstanding, so a part handed over twice
+    /// (e.g. from the store at start and again by its submitter) is sent once.
+    keys: HashSet<PartKey>,
     /// Queue positions of parts pushed back by backpressure, not yet accepted.
     retrying: BTreeSet<u64>,
     interval: Option<Duration>,
@@ -53,6 +56,7 @@ impl Queue {
             waiting: VecDeque::new(),
             outstanding: Vec::with_capacity(cfg.window),
             next_order: 0,
+            keys: HashSet::new(),
             retrying: BTreeSet::new(),
             interval,
             next_send: None,
@@ -62,10 +66,15 @@ impl Queue {
         }
     }
 
-    pub(super) fn push(&mut self, sub: Submission) {
+    /// Queues a part; false if a part with that key is already pending.
+    pub(super) fn push(&mut self, sub: Submission) -> bool {
+        if !self.keys.insert(sub.key.clone()) {
+            return false;
+        }
         let order = self.next_order;
         self.next_order += 1;
         self.waiting.push_back(Queued { order, sub });
+        true
     }
 
     pub(super) fn len(&self) -> usize {
@@ -155,6 +164,7 @@ impl Session {
             .is_err()
             {
                 self.tx.truncate(start);
+                self.queue.keys.remove(&q.sub.key);
                 self.events.push_back(Event::Rejected {
                     key: q.sub.key,
                     status: CommandStatus::RINVMSGLEN,
@@ -206,6 +216,7 @@ impl Session {
         let o = self.queue.outstanding.swap_remove(i);
         if !status.is_backpressure() {
             self.queue.retrying.remove(&o.order);
+            self.queue.keys.remove(&o.sub.key);
         }
         match self.queue.oldest_deadline() {
             Some(d) => self.timers.set(Timer::SubmitResp, d),

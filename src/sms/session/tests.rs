@@ -178,6 +178,19 @@ fn binds_and_submits_in_order() {
 }
 
 #[test]
+fn a_part_handed_over_twice_is_sent_once() {
+    let sim = SimConfig {
+        ack_latency: Duration::from_millis(100),
+        ..SimConfig::default()
+    };
+    let mut n = Net::new(cfg(10), sim);
+    submit_all(&mut n, 3);
+    assert!(!n.s.submit(sub(1), n.now), "already outstanding");
+    n.run(Duration::from_secs(5), |n| n.s.pending() == 0);
+    assert_eq!(n.accepted_keys(), ["m0000", "m0001", "m0002"]);
+}
+
+#[test]
 fn window_10_with_500ms_latency_gives_20_per_second() {
     let sim = SimConfig {
         ack_latency: Duration::from_millis(500),
