@@ -355,6 +355,15 @@ impl Store {
             .collect()
     }
 
+    /// The SMSC (or HTTP provider) id of every part, in part order.
+    pub async fn part_smsc_ids(&self, id: &str) -> Result<Vec<Option<String>>, StoreError> {
+        let rows = sqlx::query("SELECT smsc_id FROM sms_parts WHERE message_id = $1 ORDER BY part")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
     /// Keeps an inbound SMS; returns its id.
     pub async fn insert_inbound(
         &self,
