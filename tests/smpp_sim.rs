@@ -324,3 +324,51 @@ fn cli_reports_a_refused_bind_by_status_name() {
     assert!(!out.status.success());
     assert!(stderr.contains("ESME_RINVPASWD"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn final_states_come_from_receipt_words_and_the_receipt_timeout() {
+    for (args, extra, want) in [
+        (vec!["--receipt-stat", "UNDELIV"], "", MessageState::Failed),
+        (vec!["--receipt-stat", "EXPIRED"], "", MessageState::Expired),
+        (vec!["--receipt-stat", "UNKNOWN"], "", MessageState::Unknown),
+        (
+            vec!["--no-receipts"],
+            "receipt_timeout_secs = 1\n",
+            MessageState::Unknown,
+        ),
+    ] {
+        let dir = temp_dir("finals");
+        let sim = Sim::start(&dir, &args);
+        let svc = service(&dir, sim.port, extra).await;
+        let id = svc.submit("15550001", "final?").await.unwrap();
+        let s = svc
+            .wait_for(&id, Duration::from_secs(15), |s| s.is_final())
+            .await
+            .unwrap();
+        assert_eq!(s, want, "{args:?}");
+        svc.shutdown(Duration::from_secs(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_payload_carries_long_text_in_one_submit() {
+    let dir = temp_dir("payload");
+    let sim = Sim::start(&dir, &[]);
+    let svc = service(&dir, sim.port, "use_message_payload = true\n").await;
+    let text = "p".repeat(500);
+    let id = svc.submit("15550001", &text).await.unwrap();
+    let s = svc
+        .wait_for(&id, Duration::from_secs(10), |s| s.is_final())
+        .await
+        .unwrap();
+    assert_eq!(s, MessageState::Delivered);
+    let acc = sim.accepted();
+    assert_eq!(acc.len(), 1);
+    assert_eq!(
+        acc[0].sm_hex,
+        "70".repeat(500),
+        "the payload is logged whole"
+    );
+    assert_eq!(acc[0].esm & 0x40, 0, "no UDH");
+    svc.shutdown(Duration::from_secs(5)).await;
+}

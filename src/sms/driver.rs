@@ -87,6 +87,18 @@ pub(crate) async fn run(
         // Drain the session until it has nothing more to say.
         loop {
             let mut busy = false;
+            // Bytes first: an unbind_resp goes out before a Close.
+            session.take_transmit(&mut out);
+            if !out.is_empty() {
+                busy = true;
+                if let Some(s) = conn.as_mut() {
+                    if let Err(e) = s.write_all(&out).await {
+                        tracing::warn!("smpp: write: {e}");
+                        conn = None;
+                        session.handle_disconnected(Instant::now());
+                    }
+                }
+            }
             while let Some(a) = session.poll_action() {
                 busy = true;
                 match a {
@@ -110,17 +122,6 @@ pub(crate) async fn run(
                         }
                     }
                     Action::Close => conn = None,
-                }
-            }
-            session.take_transmit(&mut out);
-            if !out.is_empty() {
-                busy = true;
-                if let Some(s) = conn.as_mut() {
-                    if let Err(e) = s.write_all(&out).await {
-                        tracing::warn!("smpp: write: {e}");
-                        conn = None;
-                        session.handle_disconnected(Instant::now());
-                    }
                 }
             }
             while let Some(e) = session.poll_event() {

@@ -6,9 +6,9 @@
 //! It owns no socket and reads no clock. The driver feeds it
 //! [`Session::handle_connected`], [`Session::handle_bytes`],
 //! [`Session::handle_disconnected`] and [`Session::handle_timeout`] with
-//! `now`, and drains [`Session::take_transmit`], [`Session::poll_action`]
-//! and [`Session::poll_event`]; [`Session::poll_timeout`] says when to call
-//! again.
+//! `now`, and drains [`Session::take_transmit`] (write these bytes before
+//! acting on a `Close`), [`Session::poll_action`] and
+//! [`Session::poll_event`]; [`Session::poll_timeout`] says when to call again.
 //!
 //! Nothing is sent twice: a part leaves the session when a submit_sm_resp
 //! (or generic_nack) for it is seen, and only parts still waiting for one are
@@ -242,6 +242,8 @@ impl Session {
             return;
         }
         self.rx.clear();
+        // Nothing left over from the last connection belongs on this one.
+        self.tx.clear();
         self.stats.connects += 1;
         let sequence = self.seq();
         self.send(Pdu::new(
@@ -492,7 +494,7 @@ impl Session {
         self.timers.clear_link_timers();
         self.enquire_seq = None;
         self.rx.clear();
-        self.tx.clear();
+        // tx is kept: a last unbind_resp must still go out before the close.
         if self.shutting_down {
             self.finish_closed();
             return;

@@ -40,6 +40,13 @@ impl Net {
     fn settle(&mut self) {
         loop {
             let mut busy = false;
+            self.s.take_transmit(&mut self.buf);
+            if !self.buf.is_empty() {
+                busy = true;
+                if let Some(c) = self.conn {
+                    self.smsc.handle_bytes(c, &self.buf, self.now);
+                }
+            }
             while let Some(a) = self.s.poll_action() {
                 busy = true;
                 match a {
@@ -56,13 +63,6 @@ impl Net {
                             self.smsc.handle_close(c);
                         }
                     }
-                }
-            }
-            self.s.take_transmit(&mut self.buf);
-            if !self.buf.is_empty() {
-                busy = true;
-                if let Some(c) = self.conn {
-                    self.smsc.handle_bytes(c, &self.buf, self.now);
                 }
             }
             while let Some(o) = self.smsc.poll_output() {
@@ -472,4 +472,39 @@ proptest::proptest! {
         };
         proptest::prop_assert_eq!(run(split), run(stream.len()));
     }
+}
+
+#[test]
+fn generic_nack_rejects_the_part_and_peer_unbind_reconnects() {
+    let (mut s, t) = bound_session();
+    let mut out = Vec::new();
+    s.take_transmit(&mut out); // the bind
+    s.submit(sub(1), t);
+    s.take_transmit(&mut out);
+    let sent = Pdu::decode(&out).unwrap();
+    let mut nack = Pdu::new(sent.sequence, Body::GenericNack);
+    nack.status = CommandStatus::RINVCMDLEN;
+    let mut b = Vec::new();
+    nack.encode(&mut b).unwrap();
+    s.handle_bytes(&b, t);
+    let ev: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
+    assert!(ev.iter().any(
+        |e| matches!(e, Event::Rejected { status, .. } if *status == CommandStatus::RINVCMDLEN)
+    ));
+    assert_eq!(s.pending(), 0);
+
+    b.clear();
+    Pdu::new(900, Body::Unbind).encode(&mut b).unwrap();
+    s.handle_bytes(&b, t);
+    s.take_transmit(&mut out);
+    assert_eq!(Pdu::decode(&out).unwrap(), Pdu::new(900, Body::UnbindResp));
+    assert_eq!(s.poll_action(), Some(Action::Close));
+    assert!(std::iter::from_fn(|| s.poll_event()).any(|e| e == Event::LinkLost));
+    let at = s.poll_timeout().unwrap();
+    s.handle_timeout(at);
+    assert_eq!(
+        s.poll_action(),
+        Some(Action::Connect),
+        "rebinds after the peer's unbind"
+    );
 }
