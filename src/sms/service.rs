@@ -32,6 +32,29 @@ struct Inner {
     runtime: tokio::runtime::Handle,
     next_ref: AtomicU8,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    watcher: tokio::task::JoinHandle<()>,
+    /// The status of the last refused bind, until a bind succeeds.
+    bind_error: Arc<Mutex<Option<String>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.watcher.abort();
+    }
+}
+
+async fn watch_binds(mut rx: broadcast::Receiver<Notice>, last: Arc<Mutex<Option<String>>>) {
+    loop {
+        let v = match rx.recv().await {
+            Ok(Notice::Bound) => None,
+            Ok(Notice::BindFailed(why)) => Some(why),
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if let Ok(mut l) = last.lock() {
+            *l = v;
+        }
+    }
 }
 
 impl SmsService {
@@ -53,6 +76,9 @@ impl SmsService {
         let unsent = store.unsent_parts().await?;
         let (cmds, rx) = mpsc::unbounded_channel();
         let (notices, _) = broadcast::channel(1024);
+        // Subscribed before the driver starts, so no bind outcome is missed.
+        let bind_error = Arc::new(Mutex::new(None));
+        let watcher = tokio::spawn(watch_binds(notices.subscribe(), bind_error.clone()));
         let (s, n) = (store.clone(), notices.clone());
         let task = match &transport {
             Transport::Smpp(c) => tokio::spawn(driver::run(c.clone(), s, unsent, rx, n)),
@@ -67,6 +93,8 @@ impl SmsService {
                 runtime: tokio::runtime::Handle::current(),
                 next_ref: AtomicU8::new(rand::random()),
                 task: Mutex::new(Some(task)),
+                watcher,
+                bind_error,
             }),
         })
     }
@@ -177,6 +205,10 @@ impl SmsService {
             let state = self.status(id).await?;
             if done(state) {
                 return Ok(state);
+            }
+            let refused = self.inner.bind_error.lock().ok().and_then(|l| l.clone());
+            if let Some(why) = refused {
+                return Err(SmsError::Bind(why));
             }
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Err(_) => return Ok(state),

@@ -332,6 +332,11 @@ impl Store {
         for id in &ids {
             self.refresh_message(id).await?;
         }
+        // A receipt that never found its part will not find it now.
+        sqlx::query("DELETE FROM sms_early_receipts WHERE received_ms < $1")
+            .bind(cutoff_ms)
+            .execute(&self.pool)
+            .await?;
         Ok(ids)
     }
 

@@ -139,6 +139,17 @@ async fn failures_and_receipt_timeouts_are_final() {
         s.message_state("d").await.unwrap(),
         Some(MessageState::Unknown)
     );
+    // A receipt that never found its part is dropped by the sweep.
+    s.apply_receipt(&receipt("404", ReceiptStat::Delivered))
+        .await
+        .unwrap();
+    s.expire_receipts(i64::MAX).await.unwrap();
+    s.insert_message(&msg("f", 1)).await.unwrap();
+    s.mark_accepted("f", 1, "404").await.unwrap();
+    assert_eq!(
+        s.message_state("f").await.unwrap(),
+        Some(MessageState::Submitted)
+    );
     // An ENROUTE receipt changes nothing.
     assert_eq!(
         s.apply_receipt(&receipt("8", ReceiptStat::Pending))
