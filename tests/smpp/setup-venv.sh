@@ -5,7 +5,12 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/.venv"
 if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv" || { echo "python3-venv missing: apt-get install python3-venv" >&2; exit 1; }
+  if ! python3 -m venv "$venv" 2>/dev/null; then
+    rm -rf "$venv"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
+    python3 -m venv "$venv"
+  fi
 fi
 if ! "$venv/bin/python" -c 'import smpp34, smpplib' 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'smpp34==1.5.0' 'smpplib==2.2.4'
