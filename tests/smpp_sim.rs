@@ -237,7 +237,8 @@ async fn messages_stored_while_the_smsc_is_down_go_out_after_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inbound_sms_becomes_an_event_and_is_stored() {
     let dir = temp_dir("mo");
-    let sim = Sim::start(&dir, &["--mo-text", "hello rivr"]);
+    let mo = "Ответ: да, перезвоните мне завтра после обеда. ".repeat(4); // 3 UCS-2 parts
+    let sim = Sim::start(&dir, &["--mo-text", &mo]);
     let svc = service(&dir, sim.port, "").await;
     let mut rx = svc.notices();
     let got = tokio::time::timeout(Duration::from_secs(10), async {
@@ -253,7 +254,8 @@ async fn inbound_sms_becomes_an_event_and_is_stored() {
     assert_eq!(inbound.len(), 1);
     assert_eq!(
         (inbound[0].id.as_str(), inbound[0].body.as_str()),
-        (got.as_str(), "hello rivr")
+        (got.as_str(), mo.as_str()),
+        "the three parts are joined into one inbound SMS"
     );
     svc.shutdown(Duration::from_secs(5)).await;
 }

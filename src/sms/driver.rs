@@ -262,15 +262,25 @@ async fn deliver(
         .tlv(tag::MESSAGE_PAYLOAD)
         .filter(|_| sm.short_message.is_empty())
         .unwrap_or(&sm.short_message);
-    let body = if sm.esm_class & encoding::ESM_UDHI != 0 {
-        encoding::split_udh(raw).map_or(&[][..], |(_, b)| b)
+    let (concat, body) = if sm.esm_class & encoding::ESM_UDHI != 0 {
+        encoding::split_udh(raw).unwrap_or((None, &[]))
     } else {
-        raw
+        (None, raw)
     };
     let text = encoding::decode(sm.data_coding, body);
-    let id = store
-        .insert_inbound(&sm.source_addr, &sm.destination_addr, &text)
-        .await?;
+    let (src, dst) = (&sm.source_addr, &sm.destination_addr);
+    let id = match concat.filter(|c| c.total > 1 && c.seq >= 1 && c.seq <= c.total) {
+        Some(c) => {
+            match store
+                .insert_inbound_part(src, dst, c.reference, c.total, c.seq, &text)
+                .await?
+            {
+                Some(id) => id,
+                None => return Ok(()),
+            }
+        }
+        None => store.insert_inbound(src, dst, &text).await?,
+    };
     let _ = notices.send(Notice::Inbound(id));
     Ok(())
 }

@@ -36,7 +36,15 @@ pub enum StoreError {
 
 /// The embedded migrations, in order.
 fn migrator() -> Migrator {
-    let files: [(i64, &str, &str); 1] = [(1, "sms", include_str!("../../migrations/0001_sms.sql"))];
+    let files: [(i64, &str, &str); 2] = [
+        (1, "sms", include_str!("../../migrations/0001_sms.sql")),
+        (
+            2,
+            "sms inbound parts",
+            include_str!("../../migrations/0002_sms_inbound_parts.sql"),
+        ),
+    ];
+
     Migrator {
         migrations: Cow::Owned(
             files

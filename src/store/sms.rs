@@ -332,6 +332,11 @@ impl Store {
         for id in &ids {
             self.refresh_message(id).await?;
         }
+        // Parts of an inbound text that never completed.
+        sqlx::query("DELETE FROM sms_inbound_parts WHERE received_ms < $1")
+            .bind(cutoff_ms)
+            .execute(&self.pool)
+            .await?;
         // A receipt that never found its part will not find it now.
         sqlx::query("DELETE FROM sms_early_receipts WHERE received_ms < $1")
             .bind(cutoff_ms)
@@ -386,6 +391,59 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(id)
+    }
+
+    /// Keeps one part of a concatenated inbound SMS. When every part of it
+    /// has arrived, stores the whole text as one inbound SMS and returns its
+    /// id. A part received twice counts once.
+    pub async fn insert_inbound_part(
+        &self,
+        source: &str,
+        destination: &str,
+        reference: u16,
+        total: u8,
+        seq: u8,
+        body: &str,
+    ) -> Result<Option<String>, StoreError> {
+        sqlx::query(
+            "INSERT INTO sms_inbound_parts (source, destination, reference, total, seq, body, received_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(source)
+        .bind(destination)
+        .bind(i64::from(reference))
+        .bind(i64::from(total))
+        .bind(i64::from(seq))
+        .bind(body)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        let rows = sqlx::query(
+            "SELECT body FROM sms_inbound_parts WHERE source = $1 AND reference = $2 AND total = $3 ORDER BY seq",
+        )
+        .bind(source)
+        .bind(i64::from(reference))
+        .bind(i64::from(total))
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.len() < usize::from(total) {
+            return Ok(None);
+        }
+        let mut text = String::new();
+        for r in &rows {
+            text.push_str(r.try_get::<&str, _>(0)?);
+        }
+        sqlx::query(
+            "DELETE FROM sms_inbound_parts WHERE source = $1 AND reference = $2 AND total = $3",
+        )
+        .bind(source)
+        .bind(i64::from(reference))
+        .bind(i64::from(total))
+        .execute(&self.pool)
+        .await?;
+        self.insert_inbound(source, destination, &text)
+            .await
+            .map(Some)
     }
 
     /// Inbound SMS received at or after `since_ms`, oldest first.

@@ -176,6 +176,48 @@ async fn a_file_store_survives_reopening() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[tokio::test]
+async fn concatenated_inbound_sms_is_joined_once_complete() {
+    let s = store().await;
+    assert_eq!(
+        s.insert_inbound_part("155", "rivr", 7, 3, 3, "c")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.insert_inbound_part("155", "rivr", 7, 3, 1, "a")
+            .await
+            .unwrap(),
+        None
+    );
+    // A repeated part (the SMSC re-delivered it) changes nothing.
+    assert_eq!(
+        s.insert_inbound_part("155", "rivr", 7, 3, 1, "a")
+            .await
+            .unwrap(),
+        None
+    );
+    // Another sender's text with the same reference stays apart.
+    assert_eq!(
+        s.insert_inbound_part("166", "rivr", 7, 3, 2, "x")
+            .await
+            .unwrap(),
+        None
+    );
+    let id = s
+        .insert_inbound_part("155", "rivr", 7, 3, 2, "b")
+        .await
+        .unwrap()
+        .unwrap();
+    let all = s.inbound_since(0).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        (all[0].id.as_str(), all[0].body.as_str()),
+        (id.as_str(), "abc")
+    );
+}
+
 #[test]
 fn message_state_follows_its_parts() {
     use MessageState::*;

@@ -9,6 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use crate::sms::encoding;
 use crate::sms::pdu::{self, tag, Body, CommandStatus, Pdu, ShortMessage};
 
 mod delivery;
@@ -183,17 +184,26 @@ impl Smsc {
 
     /// Queues a mobile-originated SMS (a deliver_sm that is not a receipt).
     pub fn inject_mo(&mut self, from: &str, to: &str, text: &str, now: Instant) {
-        let sm = ShortMessage {
-            source_addr: from.into(),
-            destination_addr: to.into(),
-            short_message: text.as_bytes().to_vec(),
-            ..ShortMessage::default()
+        // Encoded like a handset would: GSM-7 or UCS-2, long text in parts.
+        let reference = (self.next_seq & 0xFF) as u8;
+        let Ok(e) = encoding::encode(text, reference, false) else {
+            return;
         };
-        self.deliveries.push(Delivery {
-            due: now,
-            prefer: 0,
-            sm,
-        });
+        for part in e.parts {
+            let sm = ShortMessage {
+                source_addr: from.into(),
+                destination_addr: to.into(),
+                esm_class: if e.udhi { encoding::ESM_UDHI } else { 0 },
+                data_coding: e.data_coding,
+                short_message: part,
+                ..ShortMessage::default()
+            };
+            self.deliveries.push(Delivery {
+                due: now,
+                prefer: 0,
+                sm,
+            });
+        }
         self.flush_deliveries(now);
     }
 
