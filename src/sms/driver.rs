@@ -124,12 +124,21 @@ pub(crate) async fn run(
                     Action::Close => conn = None,
                 }
             }
+            // Acceptances that arrived together are stored in one
+            // transaction; any other event first flushes them, keeping order.
+            let mut accepted: Vec<(String, u8, String)> = Vec::new();
             while let Some(e) = session.poll_event() {
                 busy = true;
+                if let Event::Accepted { key, smsc_id } = e {
+                    accepted.push((key.message_id, key.part, smsc_id));
+                    continue;
+                }
+                store_accepted(&mut accepted, &store, &notices).await;
                 if handle_event(e, &mut session, &store, &notices).await {
                     finished = true;
                 }
             }
+            store_accepted(&mut accepted, &store, &notices).await;
             if !busy {
                 break;
             }
@@ -209,13 +218,8 @@ async fn handle_event(
         }
         Event::LinkLost => tracing::info!("smpp: link lost, reconnecting"),
         Event::Accepted { key, smsc_id } => {
-            if let Err(err) = store
-                .mark_accepted(&key.message_id, key.part, &smsc_id)
-                .await
-            {
-                tracing::error!("sms: store accepted {}: {err}", key.message_id);
-            }
-            let _ = notices.send(Notice::State(key.message_id));
+            let mut one = vec![(key.message_id, key.part, smsc_id)];
+            store_accepted(&mut one, store, notices).await;
         }
         Event::Rejected { key, status } => {
             if let Err(err) = store
@@ -243,6 +247,23 @@ async fn handle_event(
         Event::Unbound => return true,
     }
     false
+}
+
+/// Stores a batch of acceptances (emptying it) and announces them.
+async fn store_accepted(
+    batch: &mut Vec<(String, u8, String)>,
+    store: &Store,
+    notices: &broadcast::Sender<Notice>,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    if let Err(err) = store.mark_accepted_many(batch).await {
+        tracing::error!("sms: store {} acceptances: {err}", batch.len());
+    }
+    for (id, _, _) in batch.drain(..) {
+        let _ = notices.send(Notice::State(id));
+    }
 }
 
 async fn deliver(

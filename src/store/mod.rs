@@ -6,6 +6,7 @@
 //! what a state means is decided by the modules that write it.
 
 mod sms;
+mod sms_inbound;
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -14,7 +15,8 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-pub use sms::{InboundSms, MessageState, NewMessage, NewPart, StoredPart};
+pub use sms::{MessageState, NewMessage, NewPart, StoredPart};
+pub use sms_inbound::InboundSms;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]

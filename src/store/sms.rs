@@ -5,7 +5,7 @@
 //! else expired, else unknown, else delivered once every part is, else
 //! submitted once every part was accepted, else queued.
 
-use sqlx::Row;
+use sqlx::{Row, SqliteConnection};
 
 use super::{now_ms, Store, StoreError};
 use crate::sms::receipt::{IdForms, Receipt, ReceiptStat};
@@ -118,16 +118,6 @@ pub struct StoredPart {
     pub short_message: Vec<u8>,
 }
 
-/// A mobile-originated SMS, kept for scripts and the API.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InboundSms {
-    pub id: String,
-    pub source: String,
-    pub destination: String,
-    pub body: String,
-    pub received_ms: i64,
-}
-
 fn u8_of(v: i64, what: &str) -> Result<u8, StoreError> {
     u8::try_from(v).map_err(|_| StoreError::BadRow {
         table: "sms_parts",
@@ -217,42 +207,63 @@ impl Store {
         part: u8,
         smsc_id: &str,
     ) -> Result<(), StoreError> {
-        let f = IdForms::of(smsc_id);
-        sqlx::query(
-            "UPDATE sms_parts SET state = CASE WHEN state = 'queued' THEN 'submitted' ELSE state END, \
-             smsc_id = $1, smsc_id_dec = $2, smsc_id_hex = $3, submitted_ms = $4 \
-             WHERE message_id = $5 AND part = $6",
-        )
-        .bind(&f.raw)
-        .bind(&f.as_dec)
-        .bind(&f.as_hex)
-        .bind(now_ms())
-        .bind(message_id)
-        .bind(i64::from(part))
-        .execute(&self.pool)
-        .await?;
-        if !f.raw.is_empty() {
-            let early = sqlx::query(
-                "SELECT smsc_id, state, error FROM sms_early_receipts \
-                 WHERE smsc_id = $1 OR ($2 IS NOT NULL AND smsc_id_dec = $2) OR ($3 IS NOT NULL AND smsc_id_hex = $3)",
+        self.mark_accepted_many(&[(message_id.to_string(), part, smsc_id.to_string())])
+            .await
+    }
+
+    /// [`Self::mark_accepted`] for several parts in one transaction: the
+    /// driver batches the responses that arrived together.
+    pub async fn mark_accepted_many(
+        &self,
+        parts: &[(String, u8, String)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        let mut touched: Vec<&str> = Vec::new();
+        for (message_id, part, smsc_id) in parts {
+            let f = IdForms::of(smsc_id);
+            sqlx::query(
+                "UPDATE sms_parts SET state = CASE WHEN state = 'queued' THEN 'submitted' ELSE state END, \
+                 smsc_id = $1, smsc_id_dec = $2, smsc_id_hex = $3, submitted_ms = $4 \
+                 WHERE message_id = $5 AND part = $6",
             )
             .bind(&f.raw)
-            .bind(&f.as_hex)
             .bind(&f.as_dec)
-            .fetch_all(&self.pool)
+            .bind(&f.as_hex)
+            .bind(now)
+            .bind(message_id)
+            .bind(i64::from(*part))
+            .execute(&mut *tx)
             .await?;
-            for r in &early {
-                let state = state_of(r.try_get::<&str, _>(1)?)?;
-                let err: Option<String> = r.try_get(2)?;
-                self.set_part_state(message_id, part, state, err.as_deref())
-                    .await?;
-                sqlx::query("DELETE FROM sms_early_receipts WHERE smsc_id = $1")
-                    .bind(r.try_get::<&str, _>(0)?)
-                    .execute(&self.pool)
-                    .await?;
+            if !f.raw.is_empty() {
+                let early = sqlx::query(
+                    "SELECT smsc_id, state, error FROM sms_early_receipts \
+                     WHERE smsc_id = $1 OR ($2 IS NOT NULL AND smsc_id_dec = $2) OR ($3 IS NOT NULL AND smsc_id_hex = $3)",
+                )
+                .bind(&f.raw)
+                .bind(&f.as_hex)
+                .bind(&f.as_dec)
+                .fetch_all(&mut *tx)
+                .await?;
+                for r in &early {
+                    let state = state_of(r.try_get::<&str, _>(1)?)?;
+                    let err: Option<String> = r.try_get(2)?;
+                    set_part_state(&mut tx, message_id, *part, state, err.as_deref()).await?;
+                    sqlx::query("DELETE FROM sms_early_receipts WHERE smsc_id = $1")
+                        .bind(r.try_get::<&str, _>(0)?)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            if !touched.contains(&message_id.as_str()) {
+                touched.push(message_id);
             }
         }
-        self.refresh_message(message_id).await
+        for id in touched {
+            refresh_message(&mut tx, id).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The SMSC refused a part for good.
@@ -262,9 +273,15 @@ impl Store {
         part: u8,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.set_part_state(message_id, part, MessageState::Failed, Some(error))
-            .await?;
-        self.refresh_message(message_id).await
+        set_part_state(
+            &mut *self.pool.acquire().await?,
+            message_id,
+            part,
+            MessageState::Failed,
+            Some(error),
+        )
+        .await?;
+        refresh_message(&mut *self.pool.acquire().await?, message_id).await
     }
 
     /// Matches a receipt to its part (hex or decimal ids alike). Returns the
@@ -290,9 +307,15 @@ impl Store {
             Some(row) => {
                 let id: String = row.try_get(0)?;
                 let part = u8_of(row.try_get(1)?, "part")?;
-                self.set_part_state(&id, part, state, err.as_deref())
-                    .await?;
-                self.refresh_message(&id).await?;
+                set_part_state(
+                    &mut *self.pool.acquire().await?,
+                    &id,
+                    part,
+                    state,
+                    err.as_deref(),
+                )
+                .await?;
+                refresh_message(&mut *self.pool.acquire().await?, &id).await?;
                 Ok(Some(id))
             }
             None => {
@@ -330,7 +353,7 @@ impl Store {
             .execute(&self.pool)
             .await?;
         for id in &ids {
-            self.refresh_message(id).await?;
+            refresh_message(&mut *self.pool.acquire().await?, id).await?;
         }
         // Parts of an inbound text that never completed.
         sqlx::query("DELETE FROM sms_inbound_parts WHERE received_ms < $1")
@@ -373,128 +396,42 @@ impl Store {
             .await?;
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
+}
 
-    /// Keeps an inbound SMS; returns its id.
-    pub async fn insert_inbound(
-        &self,
-        source: &str,
-        destination: &str,
-        body: &str,
-    ) -> Result<String, StoreError> {
-        let id = format!("in-{:016x}", rand::random::<u64>());
-        sqlx::query("INSERT INTO sms_inbound (id, source, destination, body, received_ms) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&id)
-            .bind(source)
-            .bind(destination)
-            .bind(body)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
-        Ok(id)
-    }
+async fn set_part_state(
+    conn: &mut SqliteConnection,
+    message_id: &str,
+    part: u8,
+    state: MessageState,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sms_parts SET state = $1, error = COALESCE($2, error) WHERE message_id = $3 AND part = $4")
+        .bind(state.as_str())
+        .bind(error)
+        .bind(message_id)
+        .bind(i64::from(part))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
 
-    /// Keeps one part of a concatenated inbound SMS. When every part of it
-    /// has arrived, stores the whole text as one inbound SMS and returns its
-    /// id. A part received twice counts once.
-    pub async fn insert_inbound_part(
-        &self,
-        source: &str,
-        destination: &str,
-        reference: u16,
-        total: u8,
-        seq: u8,
-        body: &str,
-    ) -> Result<Option<String>, StoreError> {
-        sqlx::query(
-            "INSERT INTO sms_inbound_parts (source, destination, reference, total, seq, body, received_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-        )
-        .bind(source)
-        .bind(destination)
-        .bind(i64::from(reference))
-        .bind(i64::from(total))
-        .bind(i64::from(seq))
-        .bind(body)
+async fn refresh_message(conn: &mut SqliteConnection, id: &str) -> Result<(), StoreError> {
+    let rows = sqlx::query("SELECT state FROM sms_parts WHERE message_id = $1 ORDER BY part")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+    let parts = rows
+        .iter()
+        .map(|r| state_of(r.try_get::<&str, _>(0)?))
+        .collect::<Result<Vec<_>, _>>()?;
+    let state = MessageState::of_parts(&parts);
+    sqlx::query("UPDATE sms_messages SET state = $1, updated_ms = $2 WHERE id = $3")
+        .bind(state.as_str())
         .bind(now_ms())
-        .execute(&self.pool)
+        .bind(id)
+        .execute(&mut *conn)
         .await?;
-        let rows = sqlx::query(
-            "SELECT body FROM sms_inbound_parts WHERE source = $1 AND reference = $2 AND total = $3 ORDER BY seq",
-        )
-        .bind(source)
-        .bind(i64::from(reference))
-        .bind(i64::from(total))
-        .fetch_all(&self.pool)
-        .await?;
-        if rows.len() < usize::from(total) {
-            return Ok(None);
-        }
-        let mut text = String::new();
-        for r in &rows {
-            text.push_str(r.try_get::<&str, _>(0)?);
-        }
-        sqlx::query(
-            "DELETE FROM sms_inbound_parts WHERE source = $1 AND reference = $2 AND total = $3",
-        )
-        .bind(source)
-        .bind(i64::from(reference))
-        .bind(i64::from(total))
-        .execute(&self.pool)
-        .await?;
-        self.insert_inbound(source, destination, &text)
-            .await
-            .map(Some)
-    }
-
-    /// Inbound SMS received at or after `since_ms`, oldest first.
-    pub async fn inbound_since(&self, since_ms: i64) -> Result<Vec<InboundSms>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, source, destination, body, received_ms FROM sms_inbound WHERE received_ms >= $1 ORDER BY received_ms, id",
-        )
-        .bind(since_ms)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(InboundSms {
-                    id: r.try_get(0)?,
-                    source: r.try_get(1)?,
-                    destination: r.try_get(2)?,
-                    body: r.try_get(3)?,
-                    received_ms: r.try_get(4)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn set_part_state(
-        &self,
-        message_id: &str,
-        part: u8,
-        state: MessageState,
-        error: Option<&str>,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sms_parts SET state = $1, error = COALESCE($2, error) WHERE message_id = $3 AND part = $4")
-            .bind(state.as_str())
-            .bind(error)
-            .bind(message_id)
-            .bind(i64::from(part))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn refresh_message(&self, id: &str) -> Result<(), StoreError> {
-        let parts = self.part_states(id).await?;
-        let state = MessageState::of_parts(&parts);
-        sqlx::query("UPDATE sms_messages SET state = $1, updated_ms = $2 WHERE id = $3")
-            .bind(state.as_str())
-            .bind(now_ms())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
+    Ok(())
 }
 
 #[cfg(test)]
