@@ -508,3 +508,21 @@ fn generic_nack_rejects_the_part_and_peer_unbind_reconnects() {
         "rebinds after the peer's unbind"
     );
 }
+
+#[test]
+fn spurious_timeouts_change_nothing() {
+    let (mut s, t) = bound_session();
+    let mut out = Vec::new();
+    s.take_transmit(&mut out);
+    while s.poll_event().is_some() {}
+    let before = s.poll_timeout();
+    for ms in [0u64, 1, 999] {
+        s.handle_timeout(t + Duration::from_millis(ms));
+    }
+    assert_eq!(s.poll_action(), None);
+    assert_eq!(s.poll_event(), None);
+    s.take_transmit(&mut out);
+    assert!(out.is_empty());
+    assert_eq!(s.poll_timeout(), before);
+    assert!(s.is_bound());
+}
