@@ -169,7 +169,8 @@ impl SmsService {
 
     /// [`Self::submit`] for a thread outside the tokio runtime (a script's
     /// own OS thread). Returns once the message is stored, never waiting on
-    /// the network.
+    /// the network. The service must have been started on a multi-thread
+    /// runtime (its workers drive the store while this thread waits).
     pub fn submit_blocking(&self, to: &str, text: &str) -> Result<String, SmsError> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(SmsError::BlockingInRuntime);
