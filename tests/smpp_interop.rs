@@ -1,7 +1,8 @@
 //! Interop with SMPP code rivr did not write, on 127.0.0.1: rivr's client
 //! against an SMSC built on PyPI `smpp34`, and the PyPI `smpplib` client
-//! against `rivr smsc-sim`. Needs `.venv` (`make smpp-venv`); without it the
-//! tests say so and pass, except under CI=true where they fail.
+//! against `rivr smsc-sim`. Needs `.venv` (`make smpp-venv`, which the test
+//! runs itself when `.venv` is missing); if it cannot be made the tests say
+//! so and pass, except under CI=true where they fail.
 
 #[path = "smpp/harness.rs"]
 mod harness;
@@ -17,17 +18,30 @@ use rivr::sms::{MessageState, SmsService};
 fn venv_python() -> Option<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let py = root.join(".venv/bin/python");
-    let ok = py.exists()
-        && Command::new(&py)
-            .args(["-c", "import smpp34, smpplib"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if ok {
+    let ready = || {
+        py.exists()
+            && Command::new(&py)
+                .args(["-c", "import smpp34, smpplib"])
+                .status()
+                .is_ok_and(|s| s.success())
+    };
+    // The same script as `make smpp-venv`, once per test binary (both tests
+    // may get here at the same time); PyPI is one of the reachable
+    // registries, so the test sets itself up when it can.
+    static SETUP: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    SETUP.get_or_init(|| {
+        if !ready() {
+            let _ = Command::new("bash")
+                .arg(root.join("tests/smpp/setup-venv.sh"))
+                .status();
+        }
+    });
+    if ready() {
         return Some(py);
     }
     assert!(
         std::env::var_os("CI").is_none(),
-        ".venv with smpp34 and smpplib is missing: run `make smpp-venv`"
+        ".venv with smpp34 and smpplib is missing and could not be made: run `make smpp-venv`"
     );
     eprintln!("SKIPPED: .venv with smpp34/smpplib missing; run `make smpp-venv`");
     None
