@@ -24,6 +24,13 @@ enum Command {
         #[arg(required = true)]
         scripts: Vec<PathBuf>,
     },
+    /// Send an SMS or show its state.
+    Sms {
+        #[command(subcommand)]
+        command: rivr::sms::cli::SmsCommand,
+    },
+    /// Run an SMSC simulator (SMPP 3.4) for tests and demos.
+    SmscSim(rivr::sms::sim::SimArgs),
     /// Media tools for debugging audio from a carrier.
     Media {
         #[command(subcommand)]
@@ -194,5 +201,7 @@ fn main() -> ExitCode {
         Command::Media {
             cmd: MediaCommand::Impair(args),
         } => impair(args),
+        Command::Sms { command } => rivr::sms::cli::run(command),
+        Command::SmscSim(args) => rivr::sms::sim::run(args),
     }
 }
