@@ -27,6 +27,8 @@ use crate::sip::endpoint::CallRef;
 
 /// One frame period.
 pub const TICK: Duration = Duration::from_millis(20);
+/// How far behind the worker may fall before it drops the backlog.
+const MAX_CATCH_UP: Duration = Duration::from_millis(100);
 const SAMPLES_PER_FRAME: u32 = 160;
 
 /// Everything a worker needs to take a call.
@@ -415,10 +417,13 @@ impl Worker {
             }
             next_tick += TICK;
             let after = Instant::now();
-            if next_tick <= after {
-                // Overloaded or descheduled: keep the cadence, drop the debt.
+            if after >= next_tick + MAX_CATCH_UP {
+                // Descheduled for long: resume the cadence from now rather
+                // than bursting the backlog at the callers.
                 next_tick = after + TICK;
             }
+            // Otherwise a late tick is caught up at once (the wait below is
+            // zero), so each call still gets 50 frames a second under load.
             // Commands are applied as they arrive, so a play starts or stops
             // without waiting for the tick; the tick schedule is kept.
             loop {

@@ -275,6 +275,11 @@ impl Endpoint {
         e: &wire::WireError,
     ) {
         tracing::debug!(%source, reason = %e.reason, status = ?e.status, "malformed SIP message");
+        // An ACK is never answered (§17.1.1.3), however broken it is.
+        if bytes.starts_with(b"ACK ") {
+            self.stats.malformed_dropped += 1;
+            return;
+        }
         match e.status.and_then(|_| wire::error_response(bytes, e)) {
             Some(resp) => {
                 self.stats.malformed_answered += 1;
