@@ -57,6 +57,18 @@ pub trait AudioCodec {
     /// Fills `out` with a concealed frame for a lost payload; returns the
     /// samples written (one frame, or fewer if `out` is shorter).
     fn conceal(&mut self, out: &mut [i16]) -> Result<usize, CodecError>;
+    /// Fills `out` for a lost payload when the one after it,
+    /// `next_payload`, has already arrived: codecs with in-band FEC (Opus)
+    /// rebuild the lost frame from it; the others conceal. The caller then
+    /// decodes `next_payload` normally.
+    fn recover_from_next(
+        &mut self,
+        next_payload: &[u8],
+        out: &mut [i16],
+    ) -> Result<usize, CodecError> {
+        let _ = next_payload;
+        self.conceal(out)
+    }
 }
 
 /// G.711 µ-law or A-law at 8 kHz, with G.711 Appendix I concealment.
@@ -185,6 +197,14 @@ impl AudioCodec for OpusCodec {
     fn conceal(&mut self, out: &mut [i16]) -> Result<usize, CodecError> {
         Ok(self.decoder.conceal(out)?)
     }
+
+    fn recover_from_next(
+        &mut self,
+        next_payload: &[u8],
+        out: &mut [i16],
+    ) -> Result<usize, CodecError> {
+        self.decode_fec(next_payload, out)
+    }
 }
 
 /// Bridges two codecs: payloads of one in, payloads of the other out.
@@ -258,6 +278,16 @@ impl Transcoder {
     /// Conceals one lost source packet and queues the concealment.
     pub fn push_loss(&mut self) -> Result<(), CodecError> {
         let n = self.from.conceal(&mut self.decoded)?;
+        self.enqueue(n)
+    }
+
+    /// Recovers one lost source packet from the packet after it (in-band
+    /// FEC for Opus, concealment otherwise) and queues the result; push
+    /// `next_payload` itself afterwards.
+    pub fn push_loss_before(&mut self, next_payload: &[u8]) -> Result<(), CodecError> {
+        let n = self
+            .from
+            .recover_from_next(next_payload, &mut self.decoded)?;
         self.enqueue(n)
     }
 

@@ -173,6 +173,59 @@ fn losses_are_concealed_through_the_transcoder() {
 }
 
 #[test]
+fn fec_through_the_transcoder_beats_plc() {
+    let src = speech_like(8000, 3.0);
+    let config = OpusConfig {
+        packet_loss_pct: 20,
+        ..OpusConfig::at_rate(8000).unwrap()
+    };
+    let opus_packets = payloads(Box::new(OpusCodec::new(config).unwrap()), &src);
+    let lost: Vec<usize> = (8..opus_packets.len() - 1).step_by(9).collect();
+    let run = |use_fec: bool| {
+        let mut t = Transcoder::new(opus(8000), g711(Codec::Pcmu)).unwrap();
+        let mut buf = [0u8; 4000];
+        let mut frames = Vec::new();
+        for (i, p) in opus_packets.iter().enumerate() {
+            if lost.contains(&i) {
+                if use_fec {
+                    t.push_loss_before(&opus_packets[i + 1]).unwrap();
+                } else {
+                    t.push_loss().unwrap();
+                }
+            } else {
+                t.push_payload(p).unwrap();
+            }
+            while let Some(n) = t.pop_packet(&mut buf).unwrap() {
+                frames.push(buf[..n].to_vec());
+            }
+        }
+        decode(g711(Codec::Pcmu), &frames)
+    };
+    let (fec, plc) = (run(true), run(false));
+    let (_, r_fec) = best_correlation(&src, &fec, 200);
+    let (_, r_plc) = best_correlation(&src, &plc, 200);
+    println!(
+        "Opus->PCMU with {} of {} packets lost: r FEC {r_fec:.3}, PLC {r_plc:.3}",
+        lost.len(),
+        opus_packets.len()
+    );
+    assert!(r_fec > r_plc, "FEC {r_fec} vs PLC {r_plc}");
+    // G.711 has no FEC: recovering from the next payload is concealment.
+    let mut a = G711Codec::new(Codec::Pcmu);
+    let mut b = G711Codec::new(Codec::Pcmu);
+    let (mut x, mut y) = ([0i16; 160], [0i16; 160]);
+    for f in src[..1600].chunks_exact(160) {
+        let mut p = [0u8; 160];
+        a.encode(f, &mut p).unwrap();
+        a.decode(&p, &mut x).unwrap();
+        b.decode(&p, &mut y).unwrap();
+    }
+    a.recover_from_next(&[0xFF; 160], &mut x).unwrap();
+    b.conceal(&mut y).unwrap();
+    assert_eq!(x, y);
+}
+
+#[test]
 fn g711_concealment_fades_to_silence_after_60_ms() {
     let mut c = G711Codec::new(Codec::Pcmu);
     let src = speech_like(8000, 0.5);
