@@ -14,14 +14,26 @@
 //!
 //! Input may arrive in any length (a 10 ms or a 60 ms Opus packet, say): what
 //! does not fill a whole chunk waits in a preallocated FIFO for the next call.
+//!
+//! [`StreamResampler::delay_samples`] is measured at construction (an
+//! impulse through the filter), and for downsampling a few samples of input
+//! silence are primed so that the delay is a whole number of output samples
+//! (found by calibrating against an ideal tone): a transcoded stream then
+//! lines up sample for sample with its source once the delay is removed.
 
 use rubato::{
     calculate_cutoff, Resampler, SincFixedIn, SincInterpolationParameters, SincInterpolationType,
     WindowFunction,
 };
 
-/// Sinc length in input samples (rubato lengthens it when downsampling).
-const SINC_LEN: usize = 128;
+/// Sinc length in input samples when upsampling: 8 ms at 8 kHz, for a 4 ms
+/// delay; a longer filter measured no better (the 8 kHz input is already
+/// band-limited).
+const SINC_LEN_UP: usize = 64;
+/// Sinc length when downsampling (rubato scales it by the ratio): at 64 a
+/// 6 kHz tone at 48 kHz leaked into 8 kHz only 45 dB down and a 1 kHz tone
+/// came through at 32 dB SNR; at 128, 71 dB and 57 dB.
+const SINC_LEN_DOWN: usize = 128;
 /// Sinc table points per input sample; a multiple of 6 (see module docs).
 const OVERSAMPLING: usize = 96;
 /// The frame length the resampler is built around.
@@ -109,9 +121,14 @@ impl StreamResampler {
         let chunk_in = from_hz as usize * FRAME_MS / 1000;
         let chunk_out = to_hz as usize * FRAME_MS / 1000;
         let window = WindowFunction::BlackmanHarris2;
+        let sinc_len = if to_hz > from_hz {
+            SINC_LEN_UP
+        } else {
+            SINC_LEN_DOWN
+        };
         let params = SincInterpolationParameters {
-            sinc_len: SINC_LEN,
-            f_cutoff: calculate_cutoff(SINC_LEN, window),
+            sinc_len,
+            f_cutoff: calculate_cutoff(sinc_len, window),
             oversampling_factor: OVERSAMPLING,
             interpolation: SincInterpolationType::Nearest,
             window,
@@ -210,7 +227,7 @@ impl StreamResampler {
     /// Enough frames for the whole filter (rubato lengthens it by the ratio
     /// when downsampling) plus some signal.
     fn frames_for_filter(&self) -> usize {
-        4 + SINC_LEN * 12 / self.chunk_in.max(1)
+        4 + SINC_LEN_DOWN * 12 / self.chunk_in.max(1)
     }
 
     /// Runs `frames_for_filter` frames given by `frame(k)` and collects the
@@ -286,7 +303,9 @@ impl StreamResampler {
         let mut consumed = 0;
         let mut written = 0;
         while self.pending - consumed >= self.chunk_in {
-            let chunk = &self.fifo[consumed..consumed + self.chunk_in];
+            let Some(chunk) = self.fifo.get(consumed..consumed + self.chunk_in) else {
+                break;
+            };
             let (used, produced) =
                 self.inner
                     .process_into_buffer(&[chunk], &mut [&mut self.scratch_out[..]], None)?;
