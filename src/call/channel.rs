@@ -50,6 +50,8 @@ pub struct ChannelControl {
     pub events: Receiver<CallEvent>,
     pub prompts: Arc<PromptStore>,
     pub shared: Arc<CallShared>,
+    /// None when neither `[smpp]` nor `[sms_http]` is configured.
+    pub sms: Option<crate::sms::SmsService>,
 }
 
 impl ChannelControl {
@@ -163,5 +165,14 @@ impl CallControl for ChannelControl {
 
     fn is_gone(&self) -> bool {
         self.shared.gone.load(Ordering::Acquire)
+    }
+
+    fn send_sms(&mut self, to: &str, text: &str) -> Result<String, String> {
+        let sms = self
+            .sms
+            .as_ref()
+            .ok_or("send_sms: no [smpp] or [sms_http] block in the config")?;
+        sms.submit_blocking(to, text)
+            .map_err(|e| format!("send_sms: {e}"))
     }
 }

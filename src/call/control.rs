@@ -76,4 +76,7 @@ pub trait CallControl: Send {
     fn is_answered(&self) -> bool;
     /// True once the call has ended; cheap, polled while a script computes.
     fn is_gone(&self) -> bool;
+    /// Queues an SMS (stored before it returns; sent by the SMS driver);
+    /// returns rivr's message id. Never waits on the network.
+    fn send_sms(&mut self, to: &str, text: &str) -> Result<String, String>;
 }

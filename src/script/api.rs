@@ -268,6 +268,14 @@ pub fn register(engine: &mut Engine) {
             r.session.play(&names, false).map(|_| ())
         })
     });
+    engine.register_fn("send_sms", |to: &str, text: &str| {
+        with(|r| {
+            r.session
+                .control()
+                .send_sms(to, text)
+                .map_err(VerbError::BadArgument)
+        })
+    });
     engine.register_fn("log", |msg: Dynamic| {
         with(|r| {
             tracing::info!(call = %r.call_id, script_log = %msg, "script");

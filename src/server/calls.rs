@@ -302,6 +302,7 @@ impl Calls {
             events: events_rx,
             prompts: self.shared.prompts.clone(),
             shared: shared.clone(),
+            sms: self.shared.sms.clone(),
         };
         let done_tx = self.shared.sig_tx.clone();
         let spawned = runner::spawn(

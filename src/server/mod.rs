@@ -34,6 +34,7 @@ pub struct Shared {
     pub ports: Arc<PortAllocator>,
     pub sig_tx: mpsc::UnboundedSender<SigCommand>,
     pub cdr: cdr::CdrWriter,
+    pub sms: Option<crate::sms::SmsService>,
 }
 
 /// How long shutdown waits for BYEs to be answered.
@@ -57,6 +58,15 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
             )));
         }
     }
+    let sms = if config.smpp.is_some() || config.sms_http.is_some() {
+        let s = crate::sms::SmsService::start(&config)
+            .await
+            .map_err(|e| anyhow_like::Error(format!("sms: {e}")))?;
+        tracing::info!("SMS service started; scripts can send_sms()");
+        Some(s)
+    } else {
+        None
+    };
     let (up_tx, mut up_rx) = mpsc::channel::<Inbound>(4096);
     let transports = Transports::bind(config.sip.listen, up_tx)
         .await
@@ -76,6 +86,7 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
         scripts,
         media,
         sig_tx,
+        sms,
     });
     let mut endpoint = Endpoint::new(EndpointConfig {
         local_addr: contact_addr,
@@ -142,6 +153,9 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
     }
     calls.flush_unfinished();
     shared.media.shutdown();
+    if let Some(sms) = &shared.sms {
+        sms.shutdown(Duration::from_secs(2)).await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

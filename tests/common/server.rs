@@ -31,6 +31,8 @@ pub struct RivrConfig {
     pub rtp_ports: u16,
     /// Extra lines for the `[script]` table.
     pub script_table: String,
+    /// More tables appended to the config (e.g. `[store]`, `[smpp]`).
+    pub extra_tables: String,
 }
 
 impl Default for RivrConfig {
@@ -39,6 +41,7 @@ impl Default for RivrConfig {
             scripts: Vec::new(),
             rtp_ports: 40,
             script_table: String::new(),
+            extra_tables: String::new(),
         }
     }
 }
@@ -100,6 +103,7 @@ impl Rivr {
                 path.display().to_string()
             ));
         }
+        toml.push_str(&cfg.extra_tables);
         let config_path = dir.join("rivr.toml");
         std::fs::write(&config_path, toml).expect("write rivr.toml");
 

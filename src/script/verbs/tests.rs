@@ -147,6 +147,9 @@ impl CallControl for FakeCall {
     fn is_gone(&self) -> bool {
         false
     }
+    fn send_sms(&mut self, to: &str, _: &str) -> Result<String, String> {
+        Ok(format!("sms-to-{to}"))
+    }
 }
 
 fn gather(
