@@ -24,7 +24,7 @@ run: build
 
 # The dev profile builds dependencies optimised (see Cargo.toml), so the
 # DSP tests run fast without a second, release build of everything.
-test: deps
+test: deps smpp-venv
 	$(CARGO) build --bin rivr
 	RIVR_BIN=$(CURDIR)/target/debug/rivr $(CARGO) test --workspace -- --test-threads=2
 
