@@ -302,11 +302,13 @@ impl Worker {
             MediaCommand::Add(setup) => {
                 let s = *setup;
                 let silence = [s.codec.silence_byte(); 160];
+                let mut session = RtpSession::new(s.session, now);
+                session.set_wallclock(now, ntp_now());
                 self.calls.insert(
                     s.call,
                     MediaCall {
                         ports: s.ports,
-                        session: RtpSession::new(s.session, now),
+                        session,
                         dtmf: rfc4733::Receiver::new(),
                         listener: Listener::new(),
                         merge: DigitMerge::new(),
@@ -332,6 +334,7 @@ impl Worker {
             } => {
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.session = RtpSession::new(session, now);
+                    c.session.set_wallclock(now, ntp_now());
                     c.listener = Listener::new();
                     c.codec = codec;
                     c.silence = [codec.silence_byte(); 160];
@@ -443,6 +446,18 @@ impl Worker {
             }
         }
     }
+}
+
+/// The wall clock as a 64-bit NTP timestamp, for RTCP sender reports. Read
+/// once per call, at the edge (the RTP session keeps it from there).
+fn ntp_now() -> u64 {
+    const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = d.as_secs().wrapping_add(NTP_UNIX_OFFSET);
+    let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
+    (secs << 32) | frac
 }
 
 /// The pool of media workers; calls are spread round-robin.
