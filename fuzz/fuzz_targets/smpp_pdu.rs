@@ -1,8 +1,5 @@
 //! cargo-fuzz target for every SMPP decoder: framing, PDU bodies, receipts,
 //! UDH and text decoding, and a bound session fed the bytes in two chunks.
-//! Lives here because `fuzz/` is created by another branch; copy it to
-//! `fuzz/fuzz_targets/smpp_pdu.rs` and add a `[[bin]]` entry named
-//! `smpp_pdu` to `fuzz/Cargo.toml` (libfuzzer-sys + rivr path dependency).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
