@@ -54,3 +54,12 @@ smpp-venv:
 smpp-bench:
 	$(CARGO) build --release --bin rivr
 	RIVR_BIN=$(CURDIR)/target/release/rivr $(CARGO) test --release --test smpp_bench -- --ignored --nocapture
+
+# Coverage-guided fuzzing of every parser (needs a nightly toolchain; see
+# fuzz/README.md for the stable recipe). FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	cd fuzz && for t in sip_wire sdp smpp_pdu; do \
+	  cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
