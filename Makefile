@@ -44,3 +44,32 @@ load: build
 # Regenerates the committed example prompts with espeak-ng and sox.
 prompts: deps
 	scripts/make-prompts.sh
+
+# ---- codecs-bench: criterion benches, the report binary (rivr beside
+# spandsp), and the PESQ voice-quality table (docs/quality.md) ----------------
+BENCH_APT_PKGS := pkg-config libspandsp-dev espeak-ng sox python3-venv python3-dev
+VENV ?= .venv
+
+.PHONY: bench-deps bench-report pesq pesq-venv
+
+bench-deps:
+	@missing=""; \
+	for p in $(BENCH_APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+# Short criterion runs (the machine is shared), then the side-by-side report.
+bench-report: deps bench-deps
+	$(CARGO) bench -p codecs-bench --bench media -- --warm-up-time 1 --measurement-time 2
+	$(CARGO) run --release -p codecs-bench --bin report
+
+pesq-venv:
+	@if ! $(VENV)/bin/python -c 'import pesq, numpy, scipy, soundfile' 2>/dev/null; then \
+	  python3 -m venv $(VENV) && $(VENV)/bin/pip install -q pesq numpy scipy soundfile; \
+	fi
+
+pesq: deps bench-deps pesq-venv
+	VENV=$(CURDIR)/$(VENV) CARGO=$(CARGO) codecs-bench/pesq/run.sh
