@@ -64,7 +64,7 @@ bench-deps:
 # Short criterion runs (the machine is shared), then the side-by-side report.
 bench-report: deps bench-deps
 	$(CARGO) bench -p codecs-bench --bench media -- --warm-up-time 1 --measurement-time 2
-	$(CARGO) run --release -p codecs-bench --bin report
+	$(CARGO) run --release -p codecs-bench --bin report -- --doc docs/quality.md
 
 pesq-venv:
 	@if ! $(VENV)/bin/python -c 'import pesq, numpy, scipy, soundfile' 2>/dev/null; then \

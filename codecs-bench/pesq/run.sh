@@ -58,8 +58,8 @@ STAGED=(
 # The issue's impairment profiles for `rivr media impair`: label, flags.
 PROFILES=(
   "clean|"
-  "20±10 ms jitter|--jitter-ms 20"
-  "50±30 ms jitter + 3 % loss + 2 % reorder + 1 % dup|--jitter-ms 50 --loss-pct 3 --reorder-pct 2 --dup-pct 1"
+  "20±10 ms jitter|--jitter-ms 20 --jitter-spread-ms 10"
+  "50±30 ms jitter + 3 % loss + 2 % reorder + 1 % dup|--jitter-ms 50 --jitter-spread-ms 30 --loss-pct 3 --reorder-pct 2 --dup-pct 1"
   "5 % bursty loss|--loss-pct 5 --burst 3"
   "+0.5 % drift|--drift-ppm 5000"
   "−0.5 % drift|--drift-ppm -5000"
@@ -105,7 +105,10 @@ for voice in "${VOICES[@]}"; do
         for conceal in plc zero; do
           n=$((n + 1)); deg=$WORK/deg-$n.wav
           # shellcheck disable=SC2086
-          "$RIVR" media impair --codec "$codec" --seed "$seed" --conceal "$conceal" $flags "$ref" "$deg"
+          if ! "$RIVR" media impair --codec "$codec" --seed "$seed" --conceal "$conceal" $flags "$ref" "$deg" 2> "$WORK/impair.err"; then
+            echo "pesq/run.sh: skipped $label, $codec, $conceal: $(head -c 300 "$WORK/impair.err")" >&2
+            continue
+          fi
           case "$conceal" in zero) how=zero-fill ;; *) how="rivr PLC" ;; esac
           printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$codec" "$how" "$voice" "$ref" "$deg" >> "$MANIFEST"
         done

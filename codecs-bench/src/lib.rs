@@ -11,6 +11,7 @@
 //! `forbid(unsafe_code)`.
 #![deny(unsafe_code)]
 
+pub mod doc;
 pub mod dtmf;
 pub mod loss;
 pub mod signals;

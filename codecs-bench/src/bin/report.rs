@@ -2,8 +2,9 @@
 //! same signals, then DTMF accuracy of both receivers on the Q.24 cases and
 //! the talk-off corpus. Prints Markdown, ready for `docs/quality.md`.
 //!
-//! Usage: `report [--seconds S] [--no-accuracy] [--no-talkoff]`
-//! (S = measuring time per operation, default 1).
+//! Usage: `report [--seconds S] [--doc FILE] [--no-accuracy] [--no-talkoff]`
+//! (S = measuring time per operation, default 1; with `--doc` the output
+//! also replaces the `report:begin`/`report:end` section of FILE).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -20,8 +21,19 @@ use rivr::media::{g711, resample};
 
 const FRAME: usize = 160;
 
+/// Prints a line and keeps it for `--doc`.
+macro_rules! outln {
+    ($out:expr, $($arg:tt)*) => {{
+        let line = format!($($arg)*);
+        println!("{line}");
+        $out.push_str(&line);
+        $out.push('\n');
+    }};
+}
+
 struct Options {
     budget: Duration,
+    doc: Option<std::path::PathBuf>,
     accuracy: bool,
     talkoff: bool,
 }
@@ -29,6 +41,7 @@ struct Options {
 fn options() -> Result<Options, String> {
     let mut o = Options {
         budget: Duration::from_secs(1),
+        doc: None,
         accuracy: true,
         talkoff: true,
     };
@@ -43,6 +56,7 @@ fn options() -> Result<Options, String> {
                     .ok_or("--seconds needs a number of seconds")?;
                 o.budget = Duration::from_secs_f64(s);
             }
+            "--doc" => o.doc = Some(args.next().ok_or("--doc needs a file")?.into()),
             "--no-accuracy" => o.accuracy = false,
             "--no-talkoff" => o.talkoff = false,
             "--bench" => {} // passed by `cargo bench`-style runners
@@ -289,13 +303,14 @@ fn speech_with_keys(speech: &[i16]) -> Vec<i16> {
     pcm
 }
 
-fn print_score_header() {
-    println!("| case group | cases | rivr correct | rivr missed keys | rivr false keys | spandsp correct | spandsp missed keys | spandsp false keys |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+fn print_score_header(out: &mut String) {
+    outln!(out, "| case group | cases | rivr correct | rivr missed keys | rivr false keys | spandsp correct | spandsp missed keys | spandsp false keys |");
+    outln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
 }
 
-fn print_scores(name: &str, s: &[Score; 2]) {
-    println!(
+fn print_scores(out: &mut String, name: &str, s: &[Score; 2]) {
+    outln!(
+        out,
         "| {name} | {} | {} | {} | {} | {} | {} | {} |",
         s[0].cases,
         s[0].correct,
@@ -307,7 +322,7 @@ fn print_scores(name: &str, s: &[Score; 2]) {
     );
 }
 
-fn talkoff_section() {
+fn talkoff_section(out: &mut String) {
     let mut rng = music::Rng(0x7a1c_0ff5);
     let mut material: Vec<(String, Vec<i16>)> = vec![
         ("chords".into(), music::chords(&mut rng, 120.0)),
@@ -328,21 +343,35 @@ fn talkoff_section() {
         }
         Err(e) => eprintln!("*** speech talk-off skipped: {e}"),
     }
-    println!("\n### DTMF talk-off (no key should be reported; scanned as is and 20 dB down)\n");
-    println!("| material | minutes | rivr false keys | spandsp false keys |");
-    println!("|---|---:|---:|---:|");
+    outln!(
+        out,
+        "\n### DTMF talk-off (no key should be reported; scanned as is and 20 dB down)\n"
+    );
+    outln!(
+        out,
+        "| material | minutes | rivr false keys | spandsp false keys |"
+    );
+    outln!(out, "|---|---:|---:|---:|");
     let mut total = (0.0, [0usize; 2]);
     for (name, pcm) in &material {
         let minutes = pcm.len() as f64 / 8000.0 / 60.0;
         let found = dtmf::talkoff(pcm);
-        println!("| {name} | {minutes:.1} | {} | {} |", found[0], found[1]);
+        outln!(
+            out,
+            "| {name} | {minutes:.1} | {} | {} |",
+            found[0],
+            found[1]
+        );
         total.0 += minutes;
         total.1[0] += found[0];
         total.1[1] += found[1];
     }
-    println!(
+    outln!(
+        out,
         "| **total** | {:.1} | {} | {} |",
-        total.0, total.1[0], total.1[1]
+        total.0,
+        total.1[0],
+        total.1[1]
     );
 }
 
@@ -350,11 +379,12 @@ fn main() {
     let o = match options() {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("report: {e}\nusage: report [--seconds S] [--no-accuracy] [--no-talkoff]");
+            eprintln!("report: {e}\nusage: report [--seconds S] [--doc FILE] [--no-accuracy] [--no-talkoff]");
             std::process::exit(2);
         }
     };
     let started = Instant::now();
+    let mut out = String::new();
     let (speech, source) = match speech::bench_speech(20.0) {
         Ok(pcm) => (pcm, "20 s of espeak-ng speech (en-us, en-gb)"),
         Err(e) => {
@@ -365,11 +395,12 @@ fn main() {
             )
         }
     };
-    println!(
-        "## Throughput (one core, {} s per operation, signal: {source})\n",
+    outln!(
+        out,
+        "### Throughput\n\nOne core, {} s per operation, signal: {source}.\n",
         o.budget.as_secs_f64()
     );
-    println!("{HEADER}");
+    outln!(out, "{HEADER}");
     let mut rows = g711_rows(o.budget, &speech);
     rows.push(dtmf_row(o.budget, &speech_with_keys(&speech)));
     rows.push(plc_row(o.budget, &speech));
@@ -379,18 +410,21 @@ fn main() {
         Err(e) => eprintln!("*** resampling failed: {e}"),
     }
     for row in &rows {
-        println!("{}", row.markdown());
+        outln!(out, "{}", row.markdown());
     }
     // TODO(opus): rivr::media::opus encode/decode rows (complexity 5 and
     // 10; 8 and 48 kHz) once the module is on main.
-    println!("| Opus encode/decode | pending: `rivr::media::opus` not on main yet | | | | | |");
+    outln!(
+        out,
+        "| Opus encode/decode | pending: `rivr::media::opus` not on main yet | | | | | |"
+    );
 
     if o.accuracy {
-        println!("\n### DTMF accuracy on the ITU-T Q.24 cases (linear, µ-law and A-law channels, all 16 keys)\n");
-        print_score_header();
+        outln!(out, "\n### DTMF accuracy on the ITU-T Q.24 cases (linear, µ-law and A-law channels, all 16 keys)\n");
+        print_score_header(&mut out);
         let mut total = [Score::default(); 2];
         for (name, s) in dtmf::run_q24() {
-            print_scores(name, &s);
+            print_scores(&mut out, name, &s);
             for (t, x) in total.iter_mut().zip(s) {
                 t.cases += x.cases;
                 t.correct += x.correct;
@@ -398,10 +432,17 @@ fn main() {
                 t.false_keys += x.false_keys;
             }
         }
-        print_scores("**total**", &total);
+        print_scores(&mut out, "**total**", &total);
     }
     if o.talkoff {
-        talkoff_section();
+        talkoff_section(&mut out);
     }
     eprintln!("report took {:.1} s", started.elapsed().as_secs_f64());
+    if let Some(path) = &o.doc {
+        if let Err(e) = codecs_bench::doc::replace_file_section(path, "report", &out) {
+            eprintln!("report: {}: {e}", path.display());
+            std::process::exit(1);
+        }
+        eprintln!("(written into {})", path.display());
+    }
 }
