@@ -47,19 +47,33 @@ prompts: deps
 
 # ---- codecs-bench: criterion benches, the report binary (rivr beside
 # spandsp), and the PESQ voice-quality table (docs/quality.md) ----------------
-BENCH_APT_PKGS := pkg-config libspandsp-dev espeak-ng sox python3-venv python3-dev
+# codecs-bench is a workspace member whose build.rs compiles a C shim against
+# libspandsp-dev, so every workspace build needs it (spandsp-deps); the bench
+# and PESQ targets also need espeak-ng, sox and a Python venv (bench-deps).
+SPANDSP_APT_PKGS := pkg-config libspandsp-dev
+BENCH_APT_PKGS := $(SPANDSP_APT_PKGS) espeak-ng sox python3-venv python3-dev
 VENV ?= .venv
 
-.PHONY: bench-deps bench-report pesq pesq-venv
+.PHONY: spandsp-deps bench-deps bench-report pesq pesq-venv
 
-bench-deps:
+define apt_install
 	@missing=""; \
-	for p in $(BENCH_APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+endef
+
+spandsp-deps:
+	$(call apt_install,$(SPANDSP_APT_PKGS))
+
+bench-deps:
+	$(call apt_install,$(BENCH_APT_PKGS))
+
+# Extra prerequisites for the targets above that build the whole workspace.
+test build clippy bench: spandsp-deps
 
 # Short criterion runs (the machine is shared), then the side-by-side report.
 bench-report: deps bench-deps
