@@ -45,6 +45,16 @@ load: build
 prompts: deps
 	scripts/make-prompts.sh
 
+# Python SMPP peers for tests/smpp_interop.rs (smpp34 SMSC, smpplib client).
+.PHONY: smpp-venv smpp-bench
+smpp-venv:
+	tests/smpp/setup-venv.sh
+
+# Messages per second over one bind against rivr smsc-sim, windows 1/10/50.
+smpp-bench:
+	$(CARGO) build --release --bin rivr
+	RIVR_BIN=$(CURDIR)/target/release/rivr $(CARGO) test --release --test smpp_bench -- --ignored --nocapture
+
 # ---- codecs-bench: criterion benches, the report binary (rivr beside
 # spandsp), and the PESQ voice-quality table (docs/quality.md) ----------------
 # codecs-bench is a workspace member whose build.rs compiles a C shim against

@@ -36,6 +36,8 @@ pub struct Config {
     pub smpp: Option<crate::sms::config::SmppConfig>,
     /// Where call detail records go: one JSON object per line.
     pub cdr_path: PathBuf,
+    /// An HTTP SMS provider, used when there is no `[smpp]` block.
+    pub sms_http: Option<crate::sms::config::HttpSmsConfig>,
     /// The directory relative paths in the file are resolved against.
     pub base_dir: PathBuf,
 }
@@ -223,6 +225,7 @@ impl Config {
                     .and_then(|c| c.path)
                     .unwrap_or_else(|| "var/cdr.jsonl".into()),
             ),
+            sms_http: raw.sms_http,
             base_dir: base_dir.to_path_buf(),
         })
     }
@@ -256,6 +259,7 @@ struct RawConfig {
     route: Option<Vec<RawRoute>>,
     cdr: Option<RawCdr>,
     smpp: Option<crate::sms::config::SmppConfig>,
+    sms_http: Option<crate::sms::config::HttpSmsConfig>,
     /// Accepted now so configs written for later features still load.
     #[allow(dead_code)]
     http: Option<toml::Value>,

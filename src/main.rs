@@ -24,6 +24,13 @@ enum Command {
         #[arg(required = true)]
         scripts: Vec<PathBuf>,
     },
+    /// Send an SMS or show its state.
+    Sms {
+        #[command(subcommand)]
+        command: rivr::sms::cli::SmsCommand,
+    },
+    /// Run an SMSC simulator (SMPP 3.4) for tests and demos.
+    SmscSim(rivr::sms::sim::SimArgs),
     /// Media tools for debugging audio from a carrier.
     Media {
         #[command(subcommand)]
@@ -36,6 +43,86 @@ enum MediaCommand {
     /// Print the DTMF keys found in a recording, one per line: the onset in
     /// seconds, a space, the key.
     Dtmf { file: PathBuf },
+    /// Run a recording through encode, a simulated network, the jitter
+    /// buffer and decode with concealment; write the result as WAV at the
+    /// input's rate.
+    Impair(ImpairArgs),
+}
+
+#[derive(clap::Args)]
+struct ImpairArgs {
+    /// pcmu or pcma
+    #[arg(long, default_value = "pcmu")]
+    codec: String,
+    /// Mean variable delay in ms (varies by ± half of it unless --jitter-spread-ms).
+    #[arg(long, default_value_t = 0.0)]
+    jitter_ms: f64,
+    #[arg(long)]
+    jitter_spread_ms: Option<f64>,
+    #[arg(long, default_value_t = 0.0)]
+    loss_pct: f64,
+    /// Mean loss burst length in packets (Gilbert–Elliott); 1 = independent.
+    #[arg(long, default_value_t = 1.0)]
+    burst: f64,
+    #[arg(long, default_value_t = 0.0)]
+    reorder_pct: f64,
+    #[arg(long, default_value_t = 0.0)]
+    dup_pct: f64,
+    /// Sender clock drift in parts per million (+5000 = 0.5% fast).
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    drift_ppm: i32,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// plc (the default) or zero
+    #[arg(long, default_value = "plc")]
+    conceal: String,
+    input: PathBuf,
+    output: PathBuf,
+}
+
+fn impair(a: ImpairArgs) -> ExitCode {
+    use rivr::media::impair::{impair_file, Conceal, ImpairOptions};
+    let codec = match a.codec.as_str() {
+        "pcmu" => rivr::media::codec::Codec::Pcmu,
+        "pcma" => rivr::media::codec::Codec::Pcma,
+        other => {
+            eprintln!("rivr media impair: --codec {other}: expected pcmu or pcma");
+            return ExitCode::FAILURE;
+        }
+    };
+    let conceal = match a.conceal.as_str() {
+        "plc" => Conceal::Plc,
+        "zero" => Conceal::Zero,
+        other => {
+            eprintln!("rivr media impair: --conceal {other}: expected plc or zero");
+            return ExitCode::FAILURE;
+        }
+    };
+    let o = ImpairOptions {
+        codec,
+        jitter_ms: a.jitter_ms,
+        jitter_spread_ms: a.jitter_spread_ms.unwrap_or(a.jitter_ms / 2.0),
+        loss_pct: a.loss_pct,
+        burst: a.burst,
+        reorder_pct: a.reorder_pct,
+        dup_pct: a.dup_pct,
+        drift_ppm: a.drift_ppm,
+        seed: a.seed,
+        conceal,
+    };
+    match impair_file(&a.input, &a.output, &o) {
+        Ok(r) => {
+            eprintln!(
+                "frames {} played {} concealed {} lost-in-network {} late {} duplicated {} reordered {}",
+                r.frames, r.played, r.concealed, r.lost_in_network, r.late, r.duplicated, r.reordered
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rivr media impair: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_logging() {
@@ -111,5 +198,10 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Media {
+            cmd: MediaCommand::Impair(args),
+        } => impair(args),
+        Command::Sms { command } => rivr::sms::cli::run(command),
+        Command::SmscSim(args) => rivr::sms::sim::run(args),
     }
 }

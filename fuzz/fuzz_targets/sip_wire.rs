@@ -26,6 +26,12 @@ fuzz_target!(|data: &[u8]| {
             msg.to_header().unwrap().typed().unwrap();
             msg.to_header().unwrap().tag().unwrap();
             msg.cseq_header().unwrap().typed().unwrap();
+            if let Some(rr) = msg.record_route_header() {
+                rr.typed().unwrap();
+            }
+            if let Some(r) = msg.route_header() {
+                r.typed().unwrap();
+            }
             for c in msg.contact_headers() {
                 if !c.value().trim().starts_with('*') {
                     c.typed().unwrap();

@@ -5,9 +5,12 @@
 
 pub mod codec;
 pub mod dtmf_detect;
+pub mod dtmf_merge;
 pub mod g711;
+pub mod impair;
 pub mod jitter;
 pub mod netem;
+pub mod opus;
 pub mod plc;
 pub mod ports;
 pub mod prompt;
@@ -15,5 +18,7 @@ pub mod resample;
 pub mod rfc4733;
 pub mod rtcp;
 pub mod rtp_session;
+pub mod stream_resample;
 pub mod tone;
+pub mod transcode;
 pub mod worker;

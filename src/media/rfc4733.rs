@@ -169,6 +169,7 @@ impl Receiver {
     }
 
     /// Returns the digit the first time a key press is seen; None for every later packet of the same press.
+    #[must_use]
     pub fn handle(
         &mut self,
         now: Instant,
@@ -315,6 +316,7 @@ impl Sender {
     /// Writes the next payload into `out`; returns its length and whether the
     /// RTP marker bit must be set. `None` once the three end packets are out
     /// (or if `out` is shorter than 4 bytes).
+    #[must_use]
     pub fn next_payload(&mut self, out: &mut [u8]) -> Option<(usize, bool)> {
         if self.end_packets_sent >= 3 || out.len() < PAYLOAD_LEN {
             return None;

@@ -96,18 +96,18 @@ const CUMULATIVE_LOST_MIN: i32 = -0x80_0000;
 
 impl ReportBlock {
     fn parse(b: &[u8; REPORT_BLOCK_LEN]) -> Self {
-        let word = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        let lost_raw = word(4) & 0x00FF_FFFF;
+        let [s0, s1, s2, s3, fraction_lost, l0, l1, l2, h0, h1, h2, h3, j0, j1, j2, j3, r0, r1, r2, r3, d0, d1, d2, d3] =
+            *b;
         // Sign-extend the 24-bit field.
-        let cumulative_lost = ((lost_raw << 8) as i32) >> 8;
+        let cumulative_lost = i32::from_be_bytes([l0, l1, l2, 0]) >> 8;
         Self {
-            ssrc: word(0),
-            fraction_lost: b[4],
+            ssrc: u32::from_be_bytes([s0, s1, s2, s3]),
+            fraction_lost,
             cumulative_lost,
-            highest_seq: word(8),
-            jitter: word(12),
-            last_sr: word(16),
-            delay_since_last_sr: word(20),
+            highest_seq: u32::from_be_bytes([h0, h1, h2, h3]),
+            jitter: u32::from_be_bytes([j0, j1, j2, j3]),
+            last_sr: u32::from_be_bytes([r0, r1, r2, r3]),
+            delay_since_last_sr: u32::from_be_bytes([d0, d1, d2, d3]),
         }
     }
 

@@ -14,6 +14,11 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use crate::call::control::{CallEvent, DigitSource};
 use crate::media::codec::Codec;
+use crate::media::dtmf_detect::DtmfDetector;
+use crate::media::dtmf_merge::DigitMerge;
+use crate::media::g711;
+use crate::media::jitter::{JitterBuffer, JitterConfig, Playout};
+use crate::media::plc::Plc;
 use crate::media::ports::{PortAllocator, PortPair};
 use crate::media::prompt::Prompt;
 use crate::media::rfc4733;
@@ -22,6 +27,8 @@ use crate::sip::endpoint::CallRef;
 
 /// One frame period.
 pub const TICK: Duration = Duration::from_millis(20);
+/// How far behind the worker may fall before it drops the backlog.
+const MAX_CATCH_UP: Duration = Duration::from_millis(100);
 const SAMPLES_PER_FRAME: u32 = 160;
 
 /// Everything a worker needs to take a call.
@@ -87,10 +94,50 @@ struct Playback {
     interruptible: bool,
 }
 
+/// What a call hears from the caller: jitter buffer → decode (or conceal)
+/// → in-band DTMF detection, one frame per tick.
+struct Listener {
+    jitter: JitterBuffer,
+    plc: Plc,
+    inband: DtmfDetector,
+    pcm: [i16; 160],
+}
+
+impl Listener {
+    fn new() -> Self {
+        Listener {
+            jitter: JitterBuffer::new(JitterConfig::g711_20ms()),
+            plc: Plc::new(),
+            inband: DtmfDetector::new(),
+            pcm: [0; 160],
+        }
+    }
+
+    /// Plays out one frame; returns a key the in-band detector confirmed.
+    fn tick(&mut self, now: Instant, codec: Codec) -> Option<char> {
+        match self.jitter.pop(now) {
+            Playout::Frame { payload, .. } => {
+                let n = payload.len().min(self.pcm.len());
+                g711::decode(codec, &payload[..n], &mut self.pcm[..n]);
+                self.pcm[n..].fill(0);
+                self.plc.good_frame(&mut self.pcm);
+            }
+            Playout::Conceal { .. } => self.plc.conceal(&mut self.pcm),
+            Playout::Silence => self.pcm.fill(0),
+        }
+        let first = self.inband.process(&self.pcm);
+        // one 20 ms frame holds at most one onset; drain any queue anyway
+        while self.inband.poll().is_some() {}
+        first.map(|d| d.digit)
+    }
+}
+
 struct MediaCall {
     ports: PortPair,
     session: RtpSession,
     dtmf: rfc4733::Receiver,
+    listener: Listener,
+    merge: DigitMerge,
     codec: Codec,
     events: Sender<CallEvent>,
     allocator: Arc<PortAllocator>,
@@ -107,7 +154,12 @@ impl Drop for MediaCall {
 }
 
 impl MediaCall {
-    fn on_digit(&mut self, digit: char, source: DigitSource) {
+    fn on_digit(&mut self, now: Instant, digit: char, source: DigitSource) {
+        if !self.merge.accept(now, digit, source) {
+            tracing::debug!(%digit, ?source, "key already reported by the other source");
+            return;
+        }
+        tracing::debug!(%digit, ?source, "key");
         let _ = self.events.send(CallEvent::Digit { digit, source });
         if self.playback.as_ref().is_some_and(|p| p.interruptible) {
             if let Some(p) = self.playback.take() {
@@ -121,12 +173,12 @@ impl MediaCall {
 
     /// Drains both sockets.
     fn receive(&mut self, now: Instant, buf: &mut [u8]) {
-        loop {
-            let (n, from) = match self.ports.rtp.recv_from(buf) {
-                Ok(x) => x,
-                Err(_) => break,
-            };
+        while let Ok((n, from)) = self.ports.rtp.recv_from(buf) {
             let Some(datagram) = buf.get(..n) else { break };
+            // Each packet's own arrival time: the jitter estimate and the
+            // jitter buffer would otherwise see 20 ms steps.
+            let now = Instant::now();
+            let codec_pt = self.session.config().payload_type;
             let digit = match self.session.handle_rtp(now, from, datagram) {
                 Inbound::TelephoneEvent {
                     seq,
@@ -138,16 +190,33 @@ impl MediaCall {
                     .dtmf
                     .handle(now, ssrc, seq, timestamp, marker, payload)
                     .map(|e| e.digit),
+                Inbound::Audio {
+                    payload_type,
+                    seq,
+                    timestamp,
+                    ssrc,
+                    marker,
+                    payload,
+                } if payload_type == codec_pt => {
+                    let _ = self
+                        .listener
+                        .jitter
+                        .push(now, seq, timestamp, ssrc, marker, payload);
+                    None
+                }
                 Inbound::Audio { .. } | Inbound::Dropped(_) => None,
             };
             if let Some(d) = digit {
-                self.on_digit(d, DigitSource::Rfc4733);
+                self.on_digit(now, d, DigitSource::Rfc4733);
             }
         }
         while let Ok((n, from)) = self.ports.rtcp.recv_from(buf) {
             if let Some(d) = buf.get(..n) {
                 self.session.handle_rtcp(now, from, d);
             }
+        }
+        if let Some(d) = self.listener.tick(now, self.codec) {
+            self.on_digit(now, d, DigitSource::InBand);
         }
     }
 
@@ -239,6 +308,8 @@ impl Worker {
                         ports: s.ports,
                         session: RtpSession::new(s.session, now),
                         dtmf: rfc4733::Receiver::new(),
+                        listener: Listener::new(),
+                        merge: DigitMerge::new(),
                         codec: s.codec,
                         events: s.events,
                         allocator: s.allocator,
@@ -261,6 +332,7 @@ impl Worker {
             } => {
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.session = RtpSession::new(session, now);
+                    c.listener = Listener::new();
                     c.codec = codec;
                     c.silence = [codec.silence_byte(); 160];
                     c.configured = true;
@@ -272,7 +344,7 @@ impl Worker {
                 source,
             } => {
                 if let Some(c) = self.calls.get_mut(&call) {
-                    c.on_digit(digit, source);
+                    c.on_digit(now, digit, source);
                 }
             }
             MediaCommand::SetRemote { call, rtp, rtcp } => {
@@ -315,6 +387,7 @@ impl Worker {
             }
             MediaCommand::Remove { call } => {
                 if let Some(mut c) = self.calls.remove(&call) {
+                    tracing::debug!(call, rtp = ?c.session.stats(), jitter = ?c.listener.jitter.stats(), "media closed");
                     c.close(&mut self.send_buf);
                 }
             }
@@ -344,10 +417,13 @@ impl Worker {
             }
             next_tick += TICK;
             let after = Instant::now();
-            if next_tick <= after {
-                // Overloaded or descheduled: keep the cadence, drop the debt.
+            if after >= next_tick + MAX_CATCH_UP {
+                // Descheduled for long: resume the cadence from now rather
+                // than bursting the backlog at the callers.
                 next_tick = after + TICK;
             }
+            // Otherwise a late tick is caught up at once (the wait below is
+            // zero), so each call still gets 50 frames a second under load.
             // Commands are applied as they arrive, so a play starts or stops
             // without waiting for the tick; the tick schedule is kept.
             loop {
@@ -426,6 +502,39 @@ impl MediaPool {
             for h in h.drain(..) {
                 let _ = h.join();
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::tone::ToneGenerator;
+
+    /// Frames of a key press go through the jitter buffer, G.711 and the
+    /// in-band detector exactly as a call's inbound audio does.
+    #[test]
+    fn listener_hears_an_inband_key_through_the_jitter_buffer() {
+        for codec in [Codec::Pcmu, Codec::Pcma] {
+            let t0 = Instant::now();
+            let mut l = Listener::new();
+            let mut tone = ToneGenerator::dtmf('7', 100, 0, -10.0).unwrap();
+            let mut heard = Vec::new();
+            for i in 0..50u32 {
+                let mut pcm = [0i16; 160];
+                if i >= 10 {
+                    tone.fill(&mut pcm);
+                }
+                let mut payload = [0u8; 160];
+                g711::encode(codec, &pcm, &mut payload);
+                let now = t0 + TICK * i;
+                let _ = l.jitter.push(now, i as u16, i * 160, 42, i == 0, &payload);
+                if let Some(d) = l.tick(now, codec) {
+                    heard.push((i, d));
+                }
+            }
+            assert_eq!(heard.len(), 1, "{codec:?}: {heard:?}");
+            assert_eq!(heard[0].1, '7');
         }
     }
 }

@@ -51,7 +51,7 @@ pub fn spawn(
 /// Runs the script to its end on this thread and ends the call.
 pub fn run(
     cache: &ScriptCache,
-    path: &PathBuf,
+    path: &std::path::Path,
     info: CallInfo,
     ctl: Box<dyn CallControl>,
 ) -> Outcome {

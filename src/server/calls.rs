@@ -57,6 +57,25 @@ impl Calls {
         self.calls.values().filter(|c| c.ended.is_none()).count()
     }
 
+    /// Calls not yet closed (signalling up, or script still running).
+    pub fn tracked(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// At the end of shutdown: writes the CDR of every call whose script
+    /// did not finish in time.
+    pub fn flush_unfinished(&mut self) {
+        let left: Vec<CallRef> = self.calls.keys().copied().collect();
+        for call in left {
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.ended.get_or_insert("shutdown");
+                c.script
+                    .get_or_insert_with(|| "unfinished at shutdown".into());
+            }
+            self.maybe_close(call);
+        }
+    }
+
     pub fn on_event(&mut self, ep: &mut Endpoint, ev: Event) {
         match ev {
             Event::IncomingCall {

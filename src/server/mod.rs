@@ -125,7 +125,9 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
     calls.hangup_all(&mut endpoint);
     drain(&mut endpoint, &mut calls, &transports).await;
     let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
-    while endpoint.active_calls() > 0 && tokio::time::Instant::now() < deadline {
+    while (endpoint.active_calls() > 0 || calls.tracked() > 0)
+        && tokio::time::Instant::now() < deadline
+    {
         let next = endpoint
             .poll_timeout()
             .map(tokio::time::Instant::from_std)
@@ -138,6 +140,7 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
         }
         drain(&mut endpoint, &mut calls, &transports).await;
     }
+    calls.flush_unfinished();
     shared.media.shutdown();
     tracing::info!("stopped");
     Ok(())

@@ -121,7 +121,7 @@ impl Request {
             }
         }
         let top = vias.first().ok_or_else(|| herr("Via", "missing"))?;
-        let top_via = parse_via(top)?;
+        let mut top_via = parse_via(top)?;
         let from = from.ok_or_else(|| herr("From", "missing"))?;
         let to = to.ok_or_else(|| herr("To", "missing"))?;
         let from_typed = from.typed().map_err(|e| herr("From", e))?;
@@ -131,6 +131,20 @@ impl Request {
         let call_id = call_id
             .filter(|c| !c.is_empty())
             .ok_or_else(|| herr("Call-ID", "missing"))?;
+        let from_tag = from_typed.tag().map(|t| t.value().to_string());
+        if !top_via.branch.starts_with("z9hG4bK") {
+            // RFC 2543 matching (§17.2.3): the request's identity stands in
+            // for the branch. The CSeq *number* (not method) lets the ACK and
+            // CANCEL of an INVITE find its transaction.
+            top_via.branch = format!(
+                "rfc2543;{};{};{};{};{}",
+                top_via.branch,
+                req.uri,
+                call_id,
+                from_tag.as_deref().unwrap_or(""),
+                cseq_typed.seq
+            );
+        }
         Ok(Request {
             method: req.method,
             uri: req.uri.to_string(),
@@ -138,7 +152,7 @@ impl Request {
             vias,
             top_via,
             from: from.value().trim().to_string(),
-            from_tag: from_typed.tag().map(|t| t.value().to_string()),
+            from_tag,
             from_uri: from_typed.uri.to_string(),
             to: to.value().trim().to_string(),
             to_tag: to_typed.tag().map(|t| t.value().to_string()),
@@ -270,9 +284,9 @@ pub fn parse_via(value: &str) -> Result<TopVia, HeaderError> {
         }
     }
     Ok(TopVia {
-        branch: branch
-            .filter(|b| !b.is_empty())
-            .ok_or_else(|| herr("Via", "no branch"))?,
+        // An RFC 2543 peer sends no branch; `from_rsip` then builds a key of
+        // its own (§17.2.3). Empty stays empty here.
+        branch: branch.unwrap_or_default(),
         sent_by,
         host,
         port,
@@ -497,7 +511,12 @@ mod tests {
         let v = parse_via("SIP/2.0/TCP [2001:db8::1]:5080 ;branch=z9hG4bKx").unwrap();
         assert_eq!(v.host, "2001:db8::1");
         assert_eq!(v.port, Some(5080));
-        assert!(parse_via("SIP/2.0/UDP host").is_err());
+        assert!(parse_via("SIP/2.0/UDP").is_err());
+        assert_eq!(
+            parse_via("SIP/2.0/UDP host").unwrap().branch,
+            "",
+            "RFC 2543: no branch"
+        );
     }
 
     #[test]

@@ -51,6 +51,9 @@ impl Rejection {
 }
 
 /// Checks `req` as a UAS would before handing it to a transaction.
+///
+/// An ACK is never answered (RFC 3261 §17.1.1.3, §17.2.3): a `Rejection` of
+/// an ACK means "discard it", not "send this status".
 pub fn check_request(req: &rsip::Request) -> Result<(), Rejection> {
     check_version(req)?;
     check_mandatory_headers(req)?;

@@ -187,6 +187,61 @@ fn sdes_and_bye_layouts() {
     assert_eq!(reason, Some(&b"bye"[..]));
 }
 
+/// RFC 3550 §6.5: several chunks, several items per chunk, CNAME not
+/// first, each chunk ended by a null octet and padded to 32 bits.
+#[test]
+fn sdes_with_several_chunks_and_items() {
+    #[rustfmt::skip]
+    let bytes = [
+        0x82, 202, 0, 7,                 // SC=2, length 7 words
+        0, 0, 0, 1,                      // chunk 1: SSRC 1
+        2, 2, b'b', b'b',                // NAME "bb"
+        1, 1, b'a', 0,                   // CNAME "a", END
+        0, 0, 0, 2,                      // chunk 2: SSRC 2
+        6, 3, b'r', b'v', b'r',          // TOOL "rvr"
+        8, 1, b'x',                      // PRIV (skipped)
+        0, 0, 0, 0,                      // END + padding (no CNAME)
+    ];
+    let got: Vec<_> = packets(&bytes).collect();
+    let [Ok(RtcpPacket::SourceDescription(chunks))] = got.as_slice() else {
+        panic!("{got:?}");
+    };
+    assert_eq!(
+        chunks.clone().collect::<Vec<_>>(),
+        vec![
+            SdesChunk {
+                ssrc: 1,
+                cname: Some(&b"a"[..])
+            },
+            SdesChunk {
+                ssrc: 2,
+                cname: None
+            },
+        ]
+    );
+}
+
+/// RFC 3550 §6.6: several sources, a reason, padded to 32 bits.
+#[test]
+fn bye_with_several_sources_and_reason() {
+    let mut out = [0u8; 32];
+    let n = write_bye(&mut out, &[1, 2, 3], Some(b"hangup")).unwrap();
+    #[rustfmt::skip]
+    let expected = [
+        0x83, 203, 0, 5,
+        0, 0, 0, 1,
+        0, 0, 0, 2,
+        0, 0, 0, 3,
+        6, b'h', b'a', b'n', b'g', b'u', b'p', 0,
+    ];
+    assert_eq!(&out[..n], &expected[..]);
+    let Some(Ok(RtcpPacket::Goodbye { sources, reason })) = packets(&out[..n]).next() else {
+        panic!();
+    };
+    assert_eq!(sources.collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(reason, Some(&b"hangup"[..]));
+}
+
 #[test]
 fn writers_refuse_small_buffers_and_oversize_input() {
     let mut small = [0u8; 7];
@@ -219,13 +274,15 @@ fn writers_refuse_small_buffers_and_oversize_input() {
 
 #[test]
 fn malformed_headers_are_typed_errors() {
-    let cases: [(&[u8], RtcpError); 7] = [
+    let cases: [(&[u8], RtcpError); 8] = [
         (&[0x81, 201, 0], RtcpError::Truncated),
         (&[0x41, 201, 0, 1, 0, 0, 0, 1], RtcpError::BadVersion),
         // Length says 2 words, only 1 present.
         (&[0x80, 201, 0, 2, 0, 0, 0, 1], RtcpError::Truncated),
         // RC = 1 but no report block.
         (&[0x81, 201, 0, 1, 0, 0, 0, 1], RtcpError::CountOverrun),
+        // Padding count zero (RFC 3550 §6.4.1: it includes itself).
+        (&[0xA0, 201, 0, 1, 0, 0, 0, 0], RtcpError::BadPadding),
         // Padding count larger than the body.
         (&[0xA0, 201, 0, 1, 0, 0, 0, 9], RtcpError::BadPadding),
         // SDES item length runs off the end.
@@ -270,6 +327,41 @@ proptest! {
                 RtcpPacket::Other { .. } => {}
             }
         }
+    }
+
+    /// Any report block survives the wire, cumulative loss clamped to the
+    /// signed 24-bit field.
+    #[test]
+    fn report_blocks_round_trip(
+        blocks in prop::collection::vec(
+            (any::<u32>(), any::<u8>(), any::<i32>(), any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()),
+            0..=31),
+        reporter in any::<u32>(),
+    ) {
+        let blocks: Vec<ReportBlock> = blocks
+            .into_iter()
+            .map(|(ssrc, fraction_lost, lost, highest_seq, jitter, last_sr, dlsr)| ReportBlock {
+                ssrc,
+                fraction_lost,
+                cumulative_lost: lost,
+                highest_seq,
+                jitter,
+                last_sr,
+                delay_since_last_sr: dlsr,
+            })
+            .collect();
+        let mut out = [0u8; 8 + 31 * 24];
+        let n = write_receiver_report(&mut out, reporter, &blocks).unwrap();
+        prop_assert_eq!(n, 8 + blocks.len() * 24);
+        let Some(Ok(RtcpPacket::ReceiverReport { ssrc, blocks: got })) = packets(&out[..n]).next() else {
+            return Err(TestCaseError::fail("not an RR"));
+        };
+        prop_assert_eq!(ssrc, reporter);
+        let want: Vec<ReportBlock> = blocks
+            .iter()
+            .map(|b| ReportBlock { cumulative_lost: b.cumulative_lost.clamp(-0x80_0000, 0x7F_FFFF), ..*b })
+            .collect();
+        prop_assert_eq!(got.collect::<Vec<_>>(), want);
     }
 
     #[test]

@@ -1,12 +1,17 @@
 //! The RTP fixed header (RFC 3550 §5.1): parse from a datagram slice and write
 //! into a caller's buffer, with no allocation.
 //!
-//! Parsed by hand rather than with `rtp::header::Header::unmarshal`: that
-//! builds a `Vec` for the CSRC list and copies every header extension into a
-//! `Bytes` (an allocation per packet whenever a peer sends CSRCs or
-//! extensions), and `rtp::packet::Packet::unmarshal` always copies the
-//! payload. We need five fields and the payload's bounds; the `rtp` crate is
-//! the reference our tests check this parser and writer against.
+//! Parsed by hand rather than with the `rtp` crate (0.17), checked: its
+//! `Header::unmarshal` does not allocate for a plain 12-byte header, but
+//! builds a `Vec` for a CSRC list and copies every header extension into a
+//! `Bytes` (an allocation per packet as soon as a peer sends CSRCs or
+//! extensions, which WebRTC gateways and some SBCs do on every packet), and
+//! `Packet::unmarshal` always copies the payload into a new `Bytes`. We need
+//! five fields and the payload's bounds. Written by hand too: `Header::
+//! marshal_to` would not allocate, but a 12-byte header does not justify
+//! building a `Header` with two `Vec`s, and one file then holds the bit
+//! layout both ways. The `rtp` crate stays as the independent reference our
+//! tests check this parser and writer against.
 
 use thiserror::Error;
 
@@ -147,6 +152,33 @@ mod tests {
         );
         assert_eq!(parse(&out[..14]), Ok((h, &[0xAA, 0xBB][..])));
         assert_eq!(write(&mut out[..13], &h, &[1, 2]), None);
+    }
+
+    /// The packet pion/rtp and webrtc-rs/rtp use as their reference vector
+    /// (RFC 3550 extension, profile 1, one word), and its RFC 8285 one-byte
+    /// variant from the webrtc-rs benches.
+    #[test]
+    fn reference_vectors_from_other_stacks() {
+        let raw = [
+            0x90, 0xe0, 0x69, 0x8f, 0xd9, 0xc2, 0x93, 0xda, 0x1c, 0x64, 0x27, 0x82, 0x00, 0x01,
+            0x00, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0x98, 0x36, 0xbe, 0x88, 0x9e,
+        ];
+        let want = RtpHeader {
+            marker: true,
+            payload_type: 96,
+            seq: 27023,
+            timestamp: 3_653_407_706,
+            ssrc: 476_325_762,
+        };
+        assert_eq!(parse(&raw), Ok((want, &[0x98, 0x36, 0xbe, 0x88, 0x9e][..])));
+        let mut one_byte = raw;
+        one_byte[12..20].copy_from_slice(&[0xBE, 0xDE, 0x00, 0x01, 0x10, 0xAA, 0x20, 0xBB]);
+        assert_eq!(
+            parse(&one_byte),
+            Ok((want, &[0x98, 0x36, 0xbe, 0x88, 0x9e][..]))
+        );
+        // One byte short of the extension word.
+        assert_eq!(parse(&raw[..19]), Err(HeaderError::ExtensionOverrun));
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //!   not behind a NAT, so nothing else may ever latch).
 //! - A NAT'd peer's media arrives from an address the SDP did not name. Such
 //!   an address is accepted only after [`LATCH_RUN`] consecutive in-sequence
-//!   packets (seq + 1 each time) with the same SSRC from that one address;
-//!   until then its packets are dropped. A few candidates are tracked at once
+//!   audio packets (seq + 1 each time) with the same SSRC from that one
+//!   address; until then its packets are dropped (telephone-events, which
+//!   may have an SSRC and sequence of their own, neither build nor break a
+//!   run). A few candidates are tracked at once
 //!   (a fixed array) so a sprayer on other ports cannot reset the real peer's
 //!   run: the least advanced candidate is the one replaced, and among equals
 //!   the newest, so one-off packets from ever-new ports churn a single slot.

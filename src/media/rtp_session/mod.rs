@@ -34,6 +34,8 @@ pub mod rtcp_timer;
 pub mod stats;
 
 #[cfg(test)]
+mod property_tests;
+#[cfg(test)]
 mod rtcp_tests;
 #[cfg(test)]
 mod sim_tests;
@@ -205,6 +207,7 @@ impl RtpSession {
     }
 
     /// Classifies one datagram from the RTP socket.
+    #[must_use]
     pub fn handle_rtp<'a>(
         &mut self,
         now: Instant,
@@ -239,7 +242,11 @@ impl RtpSession {
         if is_audio || self.reception.ssrc() == Some(h.ssrc) {
             let had_source = self.reception.ssrc().is_some();
             let arrival = self.arrival_units(now);
-            let (outcome, new_source) = self.reception.update(h.ssrc, h.seq, h.timestamp, arrival);
+            let (outcome, new_source) = if is_audio {
+                self.reception.update(h.ssrc, h.seq, h.timestamp, arrival)
+            } else {
+                self.reception.update_untimed(h.ssrc, h.seq)
+            };
             if new_source && had_source {
                 self.stats.ssrc_changes += 1;
                 self.last_sr = None;
@@ -292,6 +299,7 @@ impl RtpSession {
     }
 
     /// Writes one audio packet into `out`; returns its length. Advances seq by 1 and timestamp by `samples`; sets the marker bit on the first packet of a talkspurt (first packet, and the first after `start_talkspurt()`).
+    #[must_use]
     pub fn write_audio(
         &mut self,
         now: Instant,
@@ -342,6 +350,7 @@ impl RtpSession {
     /// the event is sent (one audio frame's worth of samples per event
     /// packet, and never less than the event's end), so the audio that
     /// follows carries timestamps true to real time, as a new talkspurt.
+    #[must_use]
     pub fn write_event(
         &mut self,
         now: Instant,

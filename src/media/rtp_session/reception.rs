@@ -19,8 +19,8 @@ pub enum SeqOutcome {
     Jump,
 }
 
-/// Per-source reception state.
-#[derive(Debug, Clone)]
+/// Per-source reception state (plain data: copying it allocates nothing).
+#[derive(Debug, Clone, Copy)]
 pub struct Reception {
     ssrc: Option<u32>,
     max_seq: u16,
@@ -78,9 +78,9 @@ impl Reception {
         self.expected_prior = 0;
     }
 
-    /// Accounts one packet; `arrival` is the arrival time in timestamp units
-    /// (any fixed origin). Returns whether the packet is in sequence range
-    /// and whether its SSRC is new.
+    /// Accounts one media packet; `arrival` is the arrival time in timestamp
+    /// units (any fixed origin). Returns whether the packet is in sequence
+    /// range and whether its SSRC is new.
     pub fn update(
         &mut self,
         ssrc: u32,
@@ -88,6 +88,17 @@ impl Reception {
         timestamp: u32,
         arrival: u32,
     ) -> (SeqOutcome, bool) {
+        self.account(ssrc, seq, Some((timestamp, arrival)))
+    }
+
+    /// Accounts a packet whose timestamp is not a sampling instant (an RFC
+    /// 4733 event carries its start time in every packet): it counts for
+    /// sequence and loss but would only corrupt the jitter estimate.
+    pub fn update_untimed(&mut self, ssrc: u32, seq: u16) -> (SeqOutcome, bool) {
+        self.account(ssrc, seq, None)
+    }
+
+    fn account(&mut self, ssrc: u32, seq: u16, timing: Option<(u32, u32)>) -> (SeqOutcome, bool) {
         let new_source = self.ssrc != Some(ssrc);
         if new_source {
             if self.ssrc.is_some() {
@@ -97,7 +108,7 @@ impl Reception {
             self.init_seq(seq);
             self.transit = None;
             self.received = 1;
-            self.update_jitter(timestamp, arrival);
+            self.update_jitter(timing);
             return (SeqOutcome::Valid, true);
         }
         let udelta = seq.wrapping_sub(self.max_seq);
@@ -118,12 +129,15 @@ impl Reception {
             }
         }
         self.received += 1;
-        self.update_jitter(timestamp, arrival);
+        self.update_jitter(timing);
         (SeqOutcome::Valid, false)
     }
 
     /// RFC 3550 A.8: J += (|D(i-1,i)| - J) / 16.
-    fn update_jitter(&mut self, timestamp: u32, arrival: u32) {
+    fn update_jitter(&mut self, timing: Option<(u32, u32)>) {
+        let Some((timestamp, arrival)) = timing else {
+            return;
+        };
         let transit = arrival.wrapping_sub(timestamp);
         if let Some(prev) = self.transit {
             let d = f64::from((transit.wrapping_sub(prev) as i32).unsigned_abs());
@@ -142,7 +156,8 @@ impl Reception {
         (ext + 1).saturating_sub(u64::from(self.base_seq))
     }
 
-    fn lost_current(&self) -> i64 {
+    /// Loss on the current SSRC alone (what a report block on it carries).
+    pub fn lost_current(&self) -> i64 {
         if self.ssrc.is_none() {
             return 0;
         }

@@ -115,6 +115,7 @@ impl RtpSession {
     }
 
     /// An SR (or RR if nothing sent) + SDES CNAME when due.
+    #[must_use]
     pub fn poll_rtcp(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
         self.touch(now);
         if self.bye_sent || now < self.next_rtcp {
@@ -130,6 +131,7 @@ impl RtpSession {
     }
 
     /// A final report + SDES + BYE; afterwards no more RTCP is produced.
+    #[must_use]
     pub fn write_bye(&mut self, out: &mut [u8]) -> Option<usize> {
         let now = self.last_now;
         let n = self.write_report(now, out)?;
@@ -141,15 +143,15 @@ impl RtpSession {
 
     /// SR or RR (with a block on the peer if we hear one) + SDES CNAME.
     fn write_report(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
-        let mut reception = self.reception.clone();
+        // Worked on a copy, committed only once the report is written.
+        let mut reception = self.reception;
         let block = reception.ssrc().map(|ssrc| ReportBlock {
             ssrc,
             fraction_lost: reception.take_fraction_lost(),
-            cumulative_lost: i32::try_from(reception.lost()).unwrap_or(if reception.lost() < 0 {
-                i32::MIN
-            } else {
-                i32::MAX
-            }),
+            cumulative_lost: reception
+                .lost_current()
+                .clamp(i64::from(i32::MIN), i64::from(i32::MAX))
+                as i32,
             highest_seq: reception.extended_max(),
             jitter: reception.jitter() as u32,
             last_sr: self.last_sr.map_or(0, |(lsr, _)| lsr),

@@ -53,7 +53,7 @@ fn rtcp_schedule_and_report_kinds() {
         while now < next {
             now += Duration::from_millis(20);
             s.write_audio(now, &[0; 160], 160, &mut out).unwrap();
-            s.handle_rtp(
+            let _ = s.handle_rtp(
                 now,
                 peer,
                 &peer_pkt(0, seq, u32::from(seq) * 160, PEER_SSRC, &[0; 160]),
@@ -130,7 +130,7 @@ fn our_rr_echoes_the_peers_sr() {
     let t0 = Instant::now();
     let peer = addr("192.0.2.1:4000");
     let mut s = RtpSession::new(cfg("192.0.2.1:4000"), t0);
-    s.handle_rtp(t0, peer, &peer_pkt(0, 1, 0, PEER_SSRC, b"x"));
+    let _ = s.handle_rtp(t0, peer, &peer_pkt(0, 1, 0, PEER_SSRC, b"x"));
     let mut sr = [0u8; 64];
     let info = SenderInfo {
         ntp: 0x1234_5678_9ABC_DEF0,
@@ -186,7 +186,7 @@ fn peer_bye_and_nat_rtcp_latch() {
     let nat_rtcp = addr("203.0.113.7:31001");
     let mut s = RtpSession::new(cfg("10.0.0.5:4000"), t0);
     for seq in 0..u16::from(latch::LATCH_RUN) {
-        s.handle_rtp(t0, nat, &peer_pkt(0, seq, 0, PEER_SSRC, b"x"));
+        let _ = s.handle_rtp(t0, nat, &peer_pkt(0, seq, 0, PEER_SSRC, b"x"));
     }
     assert_eq!(s.remote_rtp(), nat);
     assert_eq!(s.remote_rtcp(), nat_rtcp, "guess: RTP port + 1");
@@ -239,4 +239,97 @@ fn sender_report_times_line_up() {
         info.ntp
     );
     assert_eq!((info.packet_count, info.octet_count), (50, 8000));
+}
+
+/// A report block describes one source: after the peer changes SSRC, loss on
+/// the old one is in the session's totals but not in the new block.
+#[test]
+fn report_block_loss_is_per_source() {
+    let t0 = Instant::now();
+    let peer = addr("192.0.2.1:4000");
+    let mut s = RtpSession::new(cfg("192.0.2.1:4000"), t0);
+    for seq in [1u16, 2, 5, 6] {
+        let _ = s.handle_rtp(t0, peer, &peer_pkt(0, seq, 0, PEER_SSRC, b"x"));
+    }
+    // An SR from the old source: its LSR must not be echoed for the new one.
+    let mut sr = [0u8; 64];
+    let info = SenderInfo {
+        ntp: 0x1234_5678_9ABC_DEF0,
+        ..Default::default()
+    };
+    let len = rtcp_wire::write_sender_report(&mut sr, PEER_SSRC, &info, &[]).unwrap();
+    s.handle_rtcp(t0, addr("192.0.2.1:4001"), &sr[..len]);
+    for seq in 100u16..104 {
+        let _ = s.handle_rtp(t0, peer, &peer_pkt(0, seq, 0, 0x7777, b"x"));
+    }
+    assert_eq!(s.stats().packets_lost, 2);
+    let mut out = [0u8; 200];
+    let due = s.poll_timeout().unwrap();
+    let n = s.poll_rtcp(due, &mut out).unwrap();
+    let Some(Ok(RtcpPacket::ReceiverReport { mut blocks, .. })) =
+        rtcp_wire::packets(&out[..n]).next()
+    else {
+        panic!()
+    };
+    let b = blocks.next().unwrap();
+    assert_eq!((b.ssrc, b.cumulative_lost, b.highest_seq), (0x7777, 0, 103));
+    assert_eq!((b.last_sr, b.delay_since_last_sr), (0, 0));
+}
+
+/// Reports are taken only from the source we hear: an SR or RR under another
+/// SSRC (even from the trusted address) changes nothing.
+#[test]
+fn reports_from_another_ssrc_are_ignored() {
+    let t0 = Instant::now();
+    let peer = addr("192.0.2.1:4000");
+    let peer_rtcp = addr("192.0.2.1:4001");
+    let mut s = RtpSession::new(cfg("192.0.2.1:4000"), t0);
+    let _ = s.handle_rtp(t0, peer, &peer_pkt(0, 1, 0, PEER_SSRC, b"x"));
+    let block = ReportBlock {
+        ssrc: LOCAL_SSRC,
+        last_sr: 5,
+        ..Default::default()
+    };
+    let info = SenderInfo {
+        ntp: 0x1234_5678_9ABC_DEF0,
+        ..Default::default()
+    };
+    let mut buf = [0u8; 128];
+    let n = rtcp_wire::write_sender_report(&mut buf, 0xBAD, &info, &[block]).unwrap();
+    s.handle_rtcp(t0, peer_rtcp, &buf[..n]);
+    let n = rtcp_wire::write_receiver_report(&mut buf, 0xBAD, &[block]).unwrap();
+    s.handle_rtcp(t0, peer_rtcp, &buf[..n]);
+    assert_eq!(s.stats().remote_report, None);
+    assert_eq!(s.stats().rtt, None);
+    let mut out = [0u8; 200];
+    let due = s.poll_timeout().unwrap();
+    let n = s.poll_rtcp(due, &mut out).unwrap();
+    let Some(Ok(RtcpPacket::ReceiverReport { mut blocks, .. })) =
+        rtcp_wire::packets(&out[..n]).next()
+    else {
+        panic!()
+    };
+    assert_eq!(blocks.next().unwrap().last_sr, 0);
+}
+
+/// RFC 3550 §6.4: a participant that has stopped sending (for two report
+/// intervals) sends RRs again.
+#[test]
+fn back_to_receiver_reports_after_we_stop_sending() {
+    let t0 = Instant::now();
+    let mut s = RtpSession::new(cfg("192.0.2.1:4000"), t0);
+    let mut out = [0u8; 300];
+    s.write_audio(t0, &[0; 160], 160, &mut out).unwrap();
+    let kind = |s: &mut RtpSession, at: Instant, out: &mut [u8; 300]| {
+        let n = s.poll_rtcp(at, out).unwrap();
+        match rtcp_wire::packets(&out[..n]).next() {
+            Some(Ok(RtcpPacket::SenderReport { .. })) => "SR",
+            Some(Ok(RtcpPacket::ReceiverReport { .. })) => "RR",
+            other => panic!("{other:?}"),
+        }
+    };
+    let due = s.poll_timeout().unwrap();
+    assert_eq!(kind(&mut s, due, &mut out), "SR");
+    let late = t0 + Duration::from_secs(20);
+    assert_eq!(kind(&mut s, late, &mut out), "RR");
 }

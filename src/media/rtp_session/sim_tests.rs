@@ -164,6 +164,9 @@ fn call(seed: u64) {
     let mut next_digit = 0;
     let mut sending: Option<rfc4733::Sender> = None;
     let mut heard_digits = Vec::new();
+    let mut digit_started: Vec<Instant> = Vec::new();
+    let mut event_arrivals: Vec<(u32, Instant)> = Vec::new();
+    let mut max_latency = Duration::ZERO;
     let mut phone_sent_audio: u64 = 0;
     let mut rivr_audio_from_phone: u64 = 0;
     let mut phone_heard_rivr: u64 = 0;
@@ -190,8 +193,17 @@ fn call(seed: u64) {
                         payload,
                     } => {
                         assert_eq!(from, phone_public_rtp);
-                        if let Some(ev) = dtmf_rx.handle(now, ssrc, seq, timestamp, marker, payload)
+                        let first_arrival = !event_arrivals.iter().any(|&(ts, _)| ts == timestamp);
+                        if first_arrival {
+                            event_arrivals.push((timestamp, at));
+                        }
+                        if let Some(ev) = dtmf_rx.handle(at, ssrc, seq, timestamp, marker, payload)
                         {
+                            // Reported on the first packet of the press that
+                            // got through: as early as the network allows.
+                            assert!(first_arrival, "{ev:?} reported late");
+                            let started = digit_started[heard_digits.len()];
+                            max_latency = max_latency.max(at - started);
                             heard_digits.push(ev.digit);
                         }
                     }
@@ -242,6 +254,7 @@ fn call(seed: u64) {
             let d = digits[next_digit];
             next_digit += 1;
             sending = Some(rfc4733::Sender::new(d, 120, 10, phone.next_timestamp(), 8000).unwrap());
+            digit_started.push(now);
         }
         let mut payload = [0u8; 4];
         let n = match sending
@@ -288,6 +301,7 @@ fn call(seed: u64) {
     assert_eq!(rivr.remote_rtp(), phone_public_rtp);
     assert_eq!(rivr.remote_rtcp(), phone_public_rtcp);
     assert_eq!(heard_digits, digits, "every digit exactly once, in order");
+    println!("slowest digit report: {max_latency:?} after the key went down");
     assert!(rivr_audio_from_phone > phone_sent_audio * 85 / 100);
     assert!(phone_heard_rivr > 2500, "{phone_heard_rivr}");
     // Loss as rivr counted it vs. what the network did, and what the phone

@@ -27,6 +27,30 @@ pub enum DropReason {
     BadSequence,
 }
 
+impl DropReason {
+    /// Every reason, for exporting counters.
+    pub const ALL: [DropReason; 6] = [
+        DropReason::Malformed,
+        DropReason::RtcpOnRtpPort,
+        DropReason::UnverifiedSource,
+        DropReason::WrongSource,
+        DropReason::UnknownPayloadType,
+        DropReason::BadSequence,
+    ];
+
+    /// A stable snake_case name (a metrics label, a log field).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::RtcpOnRtpPort => "rtcp_on_rtp_port",
+            DropReason::UnverifiedSource => "unverified_source",
+            DropReason::WrongSource => "wrong_source",
+            DropReason::UnknownPayloadType => "unknown_payload_type",
+            DropReason::BadSequence => "bad_sequence",
+        }
+    }
+}
+
 /// Dropped inbound RTP datagrams, one counter per [`DropReason`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DropCounts {
@@ -47,15 +71,25 @@ pub struct DropCounts {
 impl DropCounts {
     /// Counts one drop.
     pub fn count(&mut self, reason: DropReason) {
-        let c = match reason {
+        let c = self.counter(reason);
+        *c = c.saturating_add(1);
+    }
+
+    /// Drops for one reason.
+    pub fn get(&self, reason: DropReason) -> u64 {
+        let mut copy = *self;
+        *copy.counter(reason)
+    }
+
+    fn counter(&mut self, reason: DropReason) -> &mut u64 {
+        match reason {
             DropReason::Malformed => &mut self.malformed,
             DropReason::RtcpOnRtpPort => &mut self.rtcp_on_rtp_port,
             DropReason::UnverifiedSource => &mut self.unverified_source,
             DropReason::WrongSource => &mut self.wrong_source,
             DropReason::UnknownPayloadType => &mut self.unknown_payload_type,
             DropReason::BadSequence => &mut self.bad_sequence,
-        };
-        *c = c.saturating_add(1);
+        }
     }
 
     /// All drops.
@@ -119,5 +153,30 @@ impl RtpStats {
         } else {
             self.jitter * 1000.0 / f64::from(clock_rate)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_reason_has_its_own_counter_and_name() {
+        let mut names = Vec::new();
+        for (i, reason) in DropReason::ALL.into_iter().enumerate() {
+            let mut d = DropCounts::default();
+            for _ in 0..=i {
+                d.count(reason);
+            }
+            assert_eq!(d.get(reason), i as u64 + 1);
+            assert_eq!(d.total(), i as u64 + 1);
+            for other in DropReason::ALL.into_iter().filter(|o| *o != reason) {
+                assert_eq!(d.get(other), 0);
+            }
+            names.push(reason.as_str());
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::ALL.len());
     }
 }

@@ -224,7 +224,7 @@ fn attacker_winning_the_race_loses_to_the_sdp_address() {
     let attacker = addr("198.51.100.66:5555");
     let mut s = RtpSession::new(cfg("192.0.2.1:4000"), t0);
     for i in 0..u16::from(latch::LATCH_RUN) {
-        s.handle_rtp(t0, attacker, &peer_pkt(0, 100 + i, 0, 0x5151, b"evil"));
+        let _ = s.handle_rtp(t0, attacker, &peer_pkt(0, 100 + i, 0, 0x5151, b"evil"));
     }
     assert_eq!(s.remote_rtp(), attacker, "the race was lost");
     // The attacker's RTCP, from its own host, is believed for now...
@@ -282,10 +282,10 @@ fn ssrc_change_resets_sequence_without_loss() {
     let peer = addr("192.0.2.1:4000");
     let mut s = RtpSession::new(cfg("192.0.2.1:4000"), t0);
     for seq in 65530u16..=65535 {
-        s.handle_rtp(t0, peer, &peer_pkt(0, seq, 0, PEER_SSRC, b"x"));
+        let _ = s.handle_rtp(t0, peer, &peer_pkt(0, seq, 0, PEER_SSRC, b"x"));
     }
     for seq in 0u16..5 {
-        s.handle_rtp(t0, peer, &peer_pkt(0, seq, 0, PEER_SSRC, b"x"));
+        let _ = s.handle_rtp(t0, peer, &peer_pkt(0, seq, 0, PEER_SSRC, b"x"));
     }
     assert_eq!(s.stats().highest_seq, 65536 + 4);
     assert_eq!(s.stats().packets_lost, 0);
@@ -348,6 +348,33 @@ fn events_on_their_own_ssrc_do_not_disturb_audio_books() {
     assert_eq!(st.highest_seq, 1039);
 }
 
+/// A 2-second key press interleaved with perfectly timed audio on the same
+/// SSRC: the event packets all carry the press's start timestamp, which is
+/// not a sampling instant, so they must not count towards jitter.
+#[test]
+fn telephone_events_do_not_inflate_jitter() {
+    let t0 = Instant::now();
+    let peer = addr("192.0.2.1:4000");
+    let mut s = RtpSession::new(cfg("192.0.2.1:4000"), t0);
+    for i in 0..200u32 {
+        let now = ms(t0, u64::from(i) * 20);
+        let seq = i as u16;
+        let pkt = if (50..150).contains(&i) {
+            let [d0, d1] = ((i - 49) as u16 * 160).to_be_bytes();
+            peer_pkt(101, seq, 50 * 160, PEER_SSRC, &[1, 10, d0, d1])
+        } else {
+            peer_pkt(0, seq, i * 160, PEER_SSRC, b"x")
+        };
+        assert!(!matches!(
+            s.handle_rtp(now, peer, &pkt),
+            Inbound::Dropped(_)
+        ));
+    }
+    assert_eq!(s.stats().jitter, 0.0);
+    assert_eq!(s.stats().packets_lost, 0);
+    assert_eq!(s.stats().packets_received, 200);
+}
+
 /// RFC 3550 A.8 with a known schedule: 20 ms packets (160 units) whose
 /// network delay alternates 0 / 10 ms, so |D| = 80 units every time after the
 /// first and J_n = J_{n-1} + (80 - J_{n-1}) / 16, i.e. 80 (1 - (15/16)^n).
@@ -359,7 +386,7 @@ fn jitter_follows_rfc3550_a8() {
     for i in 0..200u64 {
         let delay = if i % 2 == 1 { 10 } else { 0 };
         let pkt = peer_pkt(0, i as u16, 50_000 + i as u32 * 160, PEER_SSRC, b"x");
-        s.handle_rtp(ms(t0, 5 + i * 20 + delay), peer, &pkt);
+        let _ = s.handle_rtp(ms(t0, 5 + i * 20 + delay), peer, &pkt);
         let n = i as i32;
         let expected = 80.0 * (1.0 - (15.0f64 / 16.0).powi(n));
         assert!(
@@ -372,7 +399,7 @@ fn jitter_follows_rfc3550_a8() {
     // Constant delay: jitter decays towards zero.
     for i in 200..400u64 {
         let pkt = peer_pkt(0, i as u16, 50_000 + i as u32 * 160, PEER_SSRC, b"x");
-        s.handle_rtp(ms(t0, 5 + i * 20), peer, &pkt);
+        let _ = s.handle_rtp(ms(t0, 5 + i * 20), peer, &pkt);
     }
     assert!(s.stats().jitter < 0.01, "{}", s.stats().jitter);
 }

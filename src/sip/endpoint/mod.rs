@@ -275,6 +275,11 @@ impl Endpoint {
         e: &wire::WireError,
     ) {
         tracing::debug!(%source, reason = %e.reason, status = ?e.status, "malformed SIP message");
+        // An ACK is never answered (§17.1.1.3), however broken it is.
+        if bytes.starts_with(b"ACK ") {
+            self.stats.malformed_dropped += 1;
+            return;
+        }
         match e.status.and_then(|_| wire::error_response(bytes, e)) {
             Some(resp) => {
                 self.stats.malformed_answered += 1;
@@ -328,12 +333,14 @@ impl Endpoint {
                 }
                 let (code, extra, ev) = self.non_invite_verdict(now, &key, &req);
                 let extra_ref: Vec<(&str, String)> = extra;
+                // §8.2.6.2: a response outside a dialog gets a To tag of ours.
+                let to_tag = req.to_tag.is_none().then(|| self.token(16));
                 let bytes = build_response(
                     &req,
                     &top_via,
                     code,
                     &ResponseParts {
-                        to_tag: None,
+                        to_tag: to_tag.as_deref(),
                         contact: None,
                         extra_headers: &extra_ref,
                         sdp: None,

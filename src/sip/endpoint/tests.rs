@@ -265,6 +265,12 @@ fn unknown_things_get_their_codes() {
     );
     let outs = h.input("garbage\r\n\r\n");
     assert!(outs.is_empty());
+    let bad_ack =
+        in_dialog("ACK", "z9hG4bKba", "c7", "x", 1).replace("ACK sip:rivr@127.0.0.1:5060", "ACK  ");
+    assert!(
+        h.input(&bad_ack).is_empty(),
+        "a malformed ACK is dropped, never answered"
+    );
     assert_eq!(h.ep.active_calls(), 0);
 }
 
@@ -388,4 +394,24 @@ fn invite_without_sdp_gets_the_answer_in_the_ack() {
         matches!(outs.as_slice(), [Output::Event(Event::Confirmed { sdp: Some(b), .. })] if b == SDP.as_bytes()),
         "{outs:?}"
     );
+}
+
+#[test]
+fn an_rfc2543_invite_without_branch_is_a_call_and_its_retransmission_is_not() {
+    let mut h = Harness::new();
+    // longreq's shape (RFC 4475 §3.1.1.2): the top Via has no branch, a
+    // lower one does; the wire layer accepts it.
+    let old_style = invite("x", "c11", true).replace(
+        ";branch=x;rport\r\n",
+        "\r\nVia: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKlower\r\n",
+    );
+    let outs = h.input(&old_style);
+    assert_eq!(first_lines(&outs), vec!["SIP/2.0 100 Trying"]);
+    assert!(incoming_call(&outs).is_some());
+    let outs = h.input(&old_style);
+    assert!(
+        incoming_call(&outs).is_none(),
+        "matched by §17.2.3's RFC 2543 rules"
+    );
+    assert_eq!(h.ep.stats().calls_started, 1);
 }

@@ -230,8 +230,8 @@ pub fn offer(local: &LocalMedia) -> String {
     out
 }
 
-/// Checks the answer to [`offer`] and returns the media to use. The answer
-/// must keep rivr's single audio stream (the first `m=`) with a port and a
+/// Checks the answer to [`offer`] and returns the media to use. The answer's
+/// first audio section (rivr offers exactly one) must keep a port and name a
 /// codec rivr offered.
 pub fn accept_answer(
     answer: &SessionDescription,
@@ -239,7 +239,8 @@ pub fn accept_answer(
 ) -> Result<Negotiated, SdpError> {
     let m = answer
         .media
-        .first()
+        .iter()
+        .find(|m| m.media.eq_ignore_ascii_case("audio"))
         .filter(|m| is_usable_audio(m))
         .ok_or(SdpError::NoAudio)?;
     let remote_dir = m.direction.or(answer.direction).unwrap_or_default();

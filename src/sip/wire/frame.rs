@@ -21,7 +21,15 @@ use super::{WireError, MAX_MESSAGE_BYTES};
 /// on streams; a message without one cannot have a body we could delimit).
 /// A negative, non-numeric or repeated Content-Length, or a message above
 /// [`MAX_MESSAGE_BYTES`], loses the framing for good (RFC 4475 §3.1.2.3,
-/// §3.3.9): `Err`.
+/// §3.3.9): `Err`. RFC 4475 asks to answer such a request before closing:
+/// when the error has a status, [`error_response`](super::error_response)
+/// on the same buffer builds that answer from the header section (400 for a
+/// bad Content-Length, 513 for an oversize message).
+///
+/// Each call scans `buf` from the start (O(len)); a transport should call it
+/// once per read, not per byte, and bound how long a connection may sit on
+/// an incomplete message, so a peer trickling bytes cannot make framing
+/// quadratic for long.
 pub fn frame_stream(buf: &[u8]) -> Result<Option<usize>, WireError> {
     let crlf = leading_crlf_len(buf);
     let rest = buf.get(crlf..).unwrap_or_default();
@@ -87,10 +95,7 @@ fn header_content_length(head: &[u8]) -> Result<Option<usize>, WireError> {
             });
         }
     }
-    content_length(&fields).map_err(|e| WireError {
-        status: None,
-        reason: e.reason,
-    })
+    content_length(&fields)
 }
 
 #[cfg(test)]
@@ -137,6 +142,15 @@ mod tests {
         }
         let two = b"INVITE sip:a@b SIP/2.0\r\nl: 1\r\nContent-Length: 1\r\n\r\nx";
         assert!(frame_stream(two).is_err());
+    }
+
+    #[test]
+    fn framing_errors_can_still_be_answered_before_closing() {
+        let ncl = b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: -999\r\n\r\nbody";
+        let err = frame_stream(ncl).unwrap_err();
+        assert_eq!(err.status, Some(400));
+        let resp = super::super::error_response(ncl, &err).unwrap();
+        assert!(resp.starts_with(b"SIP/2.0 400 "));
     }
 
     #[test]

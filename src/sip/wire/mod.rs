@@ -77,6 +77,26 @@ pub fn parse_message(bytes: &[u8]) -> Result<rsip::SipMessage, WireError> {
     }
 }
 
+/// Serialises a message for the wire. Unlike rsip's `to_string()`, which
+/// runs the body through `from_utf8_lossy`, the body is copied byte for byte
+/// (RFC 4475 §3.1.1.11's multipart body holds NUL and non-UTF-8 octets).
+pub fn to_bytes(msg: &rsip::SipMessage) -> Vec<u8> {
+    let (head, body) = match msg {
+        rsip::SipMessage::Request(r) => (
+            format!("{} {} {}\r\n{}\r\n", r.method, r.uri, r.version, r.headers),
+            &r.body,
+        ),
+        rsip::SipMessage::Response(r) => (
+            format!("{} {}\r\n{}\r\n", r.version, r.status_code, r.headers),
+            &r.body,
+        ),
+    };
+    let mut out = Vec::with_capacity(head.len().saturating_add(body.len()));
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
 fn looks_like_response(bytes: &[u8]) -> bool {
     let bytes = bytes
         .get(raw::leading_crlf_len(bytes)..)
@@ -86,5 +106,7 @@ fn looks_like_response(bytes: &[u8]) -> bool {
         .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
 }
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;

@@ -146,7 +146,8 @@ fn drop_quoted_params(value: &str) -> String {
         Some(end) => end,
         None => value.find(';').unwrap_or(value.len()),
     };
-    let (address, params) = value.split_at(split_at.min(value.len()));
+    let address = value.get(..split_at).unwrap_or(value);
+    let params = value.get(split_at..).unwrap_or_default();
     let Some(params) = params.strip_prefix(';') else {
         return value.to_owned();
     };

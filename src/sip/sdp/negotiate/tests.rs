@@ -273,3 +273,85 @@ fn offered_ptime_is_reported() {
         30
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// (payload type, rtpmap line or none, codec it stands for)
+    const FORMATS: [(u8, Option<&str>, Option<Codec>); 7] = [
+        (0, None, Some(Codec::Pcmu)),
+        (8, Some("PCMA/8000"), Some(Codec::Pcma)),
+        (96, Some("pcmu/8000"), Some(Codec::Pcmu)),
+        (97, Some("opus/48000/2"), None),
+        (18, None, None),
+        (9, Some("G722/8000"), None),
+        (101, Some("telephone-event/8000"), None),
+    ];
+
+    fn offer_text(audio: &[usize], extra_video: bool, video_first: bool, dir: &str) -> String {
+        let mut sdp = String::from(
+            "v=0\r\no=- 1 1 IN IP4 198.51.100.1\r\ns=-\r\nc=IN IP4 198.51.100.1\r\nt=0 0\r\n",
+        );
+        let video = "m=video 5006 RTP/AVP 31\r\n";
+        if extra_video && video_first {
+            sdp.push_str(video);
+        }
+        let pts: Vec<String> = audio.iter().map(|&i| FORMATS[i].0.to_string()).collect();
+        sdp.push_str(&format!("m=audio 5004 RTP/AVP {}\r\n", pts.join(" ")));
+        for &i in audio {
+            if let (pt, Some(map), _) = FORMATS[i] {
+                sdp.push_str(&format!("a=rtpmap:{pt} {map}\r\n"));
+            }
+        }
+        sdp.push_str(dir);
+        if extra_video && !video_first {
+            sdp.push_str(video);
+        }
+        sdp
+    }
+
+    proptest! {
+        #[test]
+        fn answers_follow_rfc3264(
+            audio in prop::sample::subsequence((0..FORMATS.len()).collect::<Vec<_>>(), 1..=FORMATS.len()).prop_shuffle(),
+            local_codecs in prop::sample::subsequence(vec![Codec::Pcmu, Codec::Pcma], 0..=2),
+            extra_video in any::<bool>(),
+            video_first in any::<bool>(),
+            dir in prop::sample::select(vec!["", "a=sendonly\r\n", "a=recvonly\r\n", "a=inactive\r\n", "a=sendrecv\r\n"]),
+        ) {
+            // a codec can appear twice (0 and 96 are both PCMU): keep the
+            // first occurrence to find the expected winner
+            let offer = parse(&offer_text(&audio, extra_video, video_first, dir)).unwrap();
+            let local = LocalMedia { codecs: local_codecs.clone(), ..local() };
+            let expected = audio
+                .iter()
+                .find_map(|&i| FORMATS[i].2.filter(|c| local_codecs.contains(c)).map(|c| (c, FORMATS[i].0)));
+            match (answer(&offer, &local), expected) {
+                (Err(SdpError::NoCommonCodec), None) => {}
+                (Ok((n, text)), Some((codec, pt))) => {
+                    prop_assert_eq!((n.codec, n.payload_type), (codec, pt));
+                    let te_offered = audio.iter().any(|&i| FORMATS[i].0 == 101);
+                    prop_assert_eq!(n.telephone_event_pt, te_offered.then_some(101));
+                    let ans = parse(&text).unwrap();
+                    // same number of m= lines, same order, only audio has a port
+                    prop_assert_eq!(ans.media.len(), offer.media.len());
+                    for (a, o) in ans.media.iter().zip(&offer.media) {
+                        prop_assert_eq!(&a.media, &o.media);
+                        prop_assert_eq!(a.port != 0, o.media == "audio");
+                    }
+                    let audio_answer = ans.media.iter().find(|m| m.media == "audio").unwrap();
+                    prop_assert_eq!(audio_answer.formats[0].clone(), pt.to_string());
+                    prop_assert_eq!(audio_answer.ptime, Some(20));
+                    let offered_dir = Direction::from_attribute(dir.trim().trim_start_matches("a=")).unwrap_or_default();
+                    prop_assert_eq!(audio_answer.direction, Some(offered_dir.mirrored()));
+                    prop_assert_eq!(n.direction, offered_dir.mirrored());
+                    // the answer is acceptable to an offerer with the same codecs
+                    let back = accept_answer(&ans, &local).unwrap();
+                    prop_assert_eq!(back.codec, codec);
+                }
+                (got, want) => prop_assert!(false, "got {:?}, expected {:?}", got, want),
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! `rivr sms send|status`: one SMS from the command line, and its state.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::{MessageState, SmsError, SmsService};
+use crate::config::Config;
+use crate::store::Store;
+
+/// The `rivr sms` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum SmsCommand {
+    /// Bind, submit one SMS, print its id (last word of the first line).
+    Send {
+        #[arg(long, default_value = "rivr.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        text: String,
+        /// Wait up to SECONDS for the final state and print it.
+        #[arg(long, value_name = "SECONDS")]
+        wait_receipt: Option<u64>,
+    },
+    /// Print the state of a message: queued, submitted, delivered, failed,
+    /// expired or unknown.
+    Status {
+        #[arg(long, default_value = "rivr.toml")]
+        config: PathBuf,
+        id: String,
+    },
+}
+
+/// Runs a `rivr sms` subcommand; errors go to stderr.
+pub fn run(cmd: SmsCommand) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rivr sms: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let res = match cmd {
+        SmsCommand::Send {
+            config,
+            to,
+            text,
+            wait_receipt,
+        } => rt.block_on(send(&config, &to, &text, wait_receipt)),
+        SmsCommand::Status { config, id } => rt.block_on(status(&config, &id)),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rivr sms: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn send(config: &Path, to: &str, text: &str, wait: Option<u64>) -> Result<(), String> {
+    let cfg = Config::load(config).map_err(|e| e.to_string())?;
+    let submit_wait = cfg
+        .smpp
+        .as_ref()
+        .map_or(30_000, |s| s.response_timeout_ms.saturating_mul(3))
+        .max(1000);
+    let svc = SmsService::start(&cfg).await.map_err(|e| e.to_string())?;
+    let id = svc.submit(to, text).await.map_err(|e| e.to_string())?;
+    println!("queued {id}");
+    let res = report(&svc, &id, Duration::from_millis(submit_wait), wait).await;
+    svc.shutdown(Duration::from_secs(5)).await;
+    res
+}
+
+async fn report(
+    svc: &SmsService,
+    id: &str,
+    submit_wait: Duration,
+    wait: Option<u64>,
+) -> Result<(), String> {
+    let err = |e: SmsError| e.to_string();
+    let state = svc
+        .wait_for(id, submit_wait, |s| s != MessageState::Queued)
+        .await
+        .map_err(err)?;
+    if state == MessageState::Queued {
+        return Err(format!(
+            "{id} not accepted by the SMSC in time; it stays queued"
+        ));
+    }
+    let state = match wait {
+        Some(secs) => svc
+            .wait_for(id, Duration::from_secs(secs), MessageState::is_final)
+            .await
+            .map_err(err)?,
+        None => state,
+    };
+    println!("state {state}");
+    if state == MessageState::Failed {
+        return Err(format!("{id} failed"));
+    }
+    Ok(())
+}
+
+async fn status(config: &Path, id: &str) -> Result<(), String> {
+    let cfg = Config::load(config).map_err(|e| e.to_string())?;
+    let store = Store::open(&cfg.store.url, &cfg.base_dir)
+        .await
+        .map_err(|e| e.to_string())?;
+    match store.message_state(id).await.map_err(|e| e.to_string())? {
+        Some(s) => {
+            println!("{s}");
+            Ok(())
+        }
+        None => Err(format!("no message with id {id:?}")),
+    }
+}

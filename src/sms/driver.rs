@@ -1,0 +1,307 @@
+//! The tokio driver of the SMPP session: one TCP connection at a time, bytes
+//! and instants in, store updates out. It holds no protocol logic; the
+//! session decides, the driver only moves bytes, time and store writes.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::config::SmppConfig;
+use super::encoding;
+use super::pdu::{tag, CommandStatus, ShortMessage, Tlv};
+use super::receipt;
+use super::session::{Action, Event, PartKey, Session, Submission};
+use super::Notice;
+use crate::store::{Store, StoredPart};
+
+/// Requests from [`super::SmsService`] to its driver task.
+#[derive(Debug)]
+pub(crate) enum DriverCmd {
+    /// Parts already stored; send them in this order.
+    Submit(Vec<StoredPart>),
+    /// Finish outstanding parts, unbind, then stop.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Builds the submit_sm for a stored part.
+pub(crate) fn submission(cfg: &SmppConfig, p: StoredPart) -> Submission {
+    let mut tlvs = vec![Tlv {
+        tag: tag::RIVR_IDEMPOTENCY_KEY,
+        value: p.idempotency_key.into_bytes(),
+    }];
+    let short_message = if p.payload {
+        tlvs.push(Tlv {
+            tag: tag::MESSAGE_PAYLOAD,
+            value: p.short_message,
+        });
+        Vec::new()
+    } else {
+        p.short_message
+    };
+    Submission {
+        key: PartKey {
+            message_id: p.message_id,
+            part: p.part,
+        },
+        sm: ShortMessage {
+            source_addr_ton: cfg.source_ton,
+            source_addr_npi: cfg.source_npi,
+            source_addr: p.source,
+            dest_addr_ton: cfg.dest_ton,
+            dest_addr_npi: cfg.dest_npi,
+            destination_addr: p.destination,
+            esm_class: p.esm_class,
+            registered_delivery: cfg.registered_delivery,
+            data_coding: p.data_coding,
+            short_message,
+            tlvs,
+            ..ShortMessage::default()
+        },
+    }
+}
+
+/// Runs the session until shut down.
+pub(crate) async fn run(
+    cfg: SmppConfig,
+    store: Store,
+    unsent: Vec<StoredPart>,
+    mut cmds: mpsc::UnboundedReceiver<DriverCmd>,
+    notices: broadcast::Sender<Notice>,
+) {
+    let seed = rand::random::<u64>();
+    let mut session = Session::new(cfg.session(seed), Instant::now());
+    for p in unsent {
+        session.submit(submission(&cfg, p), Instant::now());
+    }
+    let mut conn: Option<TcpStream> = None;
+    let mut out = Vec::with_capacity(4096);
+    let mut rbuf = vec![0u8; 16 * 1024];
+    let mut shutdown: Option<oneshot::Sender<()>> = None;
+    let receipt_timeout = Duration::from_secs(cfg.receipt_timeout_secs);
+    let sweep_every = receipt_timeout.clamp(Duration::from_millis(200), Duration::from_secs(60));
+    let mut next_sweep = Instant::now() + sweep_every;
+    loop {
+        let mut finished = false;
+        // Drain the session until it has nothing more to say.
+        loop {
+            let mut busy = false;
+            // Bytes first: an unbind_resp goes out before a Close.
+            session.take_transmit(&mut out);
+            if !out.is_empty() {
+                busy = true;
+                if let Some(s) = conn.as_mut() {
+                    if let Err(e) = s.write_all(&out).await {
+                        tracing::warn!("smpp: write: {e}");
+                        conn = None;
+                        session.handle_disconnected(Instant::now());
+                    }
+                }
+            }
+            while let Some(a) = session.poll_action() {
+                busy = true;
+                match a {
+                    Action::Connect => {
+                        let addr = format!("{}:{}", cfg.host, cfg.port);
+                        let t = Duration::from_millis(cfg.response_timeout_ms.max(1));
+                        match tokio::time::timeout(t, TcpStream::connect(&addr)).await {
+                            Ok(Ok(s)) => {
+                                let _ = s.set_nodelay(true);
+                                conn = Some(s);
+                                session.handle_connected(Instant::now());
+                            }
+                            Ok(Err(e)) => {
+                                tracing::warn!("smpp: connect {addr}: {e}");
+                                session.handle_disconnected(Instant::now());
+                            }
+                            Err(_) => {
+                                tracing::warn!("smpp: connect {addr}: timed out");
+                                session.handle_disconnected(Instant::now());
+                            }
+                        }
+                    }
+                    Action::Close => conn = None,
+                }
+            }
+            // Acceptances that arrived together are stored in one
+            // transaction; any other event first flushes them, keeping order.
+            let mut accepted: Vec<(String, u8, String)> = Vec::new();
+            while let Some(e) = session.poll_event() {
+                busy = true;
+                if let Event::Accepted { key, smsc_id } = e {
+                    accepted.push((key.message_id, key.part, smsc_id));
+                    continue;
+                }
+                store_accepted(&mut accepted, &store, &notices).await;
+                if handle_event(e, &mut session, &store, &notices).await {
+                    finished = true;
+                }
+            }
+            store_accepted(&mut accepted, &store, &notices).await;
+            if !busy {
+                break;
+            }
+        }
+        if finished {
+            if let Some(tx) = shutdown.take() {
+                let _ = tx.send(());
+            }
+            return;
+        }
+        let wake = session
+            .poll_timeout()
+            .map_or(next_sweep, |t| t.min(next_sweep));
+        let wake = tokio::time::Instant::from_std(wake);
+        tokio::select! {
+            n = read_some(&mut conn, &mut rbuf) => {
+                match n {
+                    Ok(0) | Err(_) => {
+                        conn = None;
+                        session.handle_disconnected(Instant::now());
+                    }
+                    Ok(n) => session.handle_bytes(rbuf.get(..n).unwrap_or(&[]), Instant::now()),
+                }
+            }
+            cmd = cmds.recv() => match cmd {
+                Some(DriverCmd::Submit(parts)) => {
+                    let now = Instant::now();
+                    for p in parts {
+                        session.submit(submission(&cfg, p), now);
+                    }
+                }
+                Some(DriverCmd::Shutdown(tx)) => {
+                    shutdown = Some(tx);
+                    session.unbind(Instant::now());
+                }
+                None => session.unbind(Instant::now()),
+            },
+            _ = tokio::time::sleep_until(wake) => {
+                let now = Instant::now();
+                session.handle_timeout(now);
+                if now >= next_sweep {
+                    next_sweep = now + sweep_every;
+                    let cutoff = crate::store::now_ms()
+                        .saturating_sub(i64::try_from(receipt_timeout.as_millis()).unwrap_or(i64::MAX));
+                    match store.expire_receipts(cutoff).await {
+                        Ok(ids) => for id in ids { let _ = notices.send(Notice::State(id)); },
+                        Err(e) => tracing::error!("sms: receipt sweep: {e}"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn read_some(conn: &mut Option<TcpStream>, buf: &mut [u8]) -> std::io::Result<usize> {
+    match conn.as_mut() {
+        Some(s) => s.read(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Applies one session event; true when the session has ended.
+async fn handle_event(
+    e: Event,
+    session: &mut Session,
+    store: &Store,
+    notices: &broadcast::Sender<Notice>,
+) -> bool {
+    match e {
+        Event::Bound { system_id } => {
+            tracing::info!("smpp: bound to {system_id}");
+            let _ = notices.send(Notice::Bound);
+        }
+        Event::BindFailed { status } => {
+            tracing::warn!("smpp: bind failed: {status}");
+            let _ = notices.send(Notice::BindFailed(status.to_string()));
+        }
+        Event::LinkLost => tracing::info!("smpp: link lost, reconnecting"),
+        Event::Accepted { key, smsc_id } => {
+            let mut one = vec![(key.message_id, key.part, smsc_id)];
+            store_accepted(&mut one, store, notices).await;
+        }
+        Event::Rejected { key, status } => {
+            if let Err(err) = store
+                .mark_rejected(&key.message_id, key.part, &status.to_string())
+                .await
+            {
+                tracing::error!("sms: store rejected {}: {err}", key.message_id);
+            }
+            let _ = notices.send(Notice::State(key.message_id));
+        }
+        Event::Backpressure { key, status } => {
+            tracing::debug!("smpp: {status} for {}; backing off", key.message_id)
+        }
+        Event::Deliver { sequence, sm } => {
+            let status = match deliver(&sm, store, notices).await {
+                Ok(()) => CommandStatus::OK,
+                // Temporary application error: the SMSC will deliver again.
+                Err(err) => {
+                    tracing::error!("sms: store deliver_sm: {err}");
+                    CommandStatus(0x64)
+                }
+            };
+            session.ack_deliver(sequence, status);
+        }
+        Event::Unbound => return true,
+    }
+    false
+}
+
+/// Stores a batch of acceptances (emptying it) and announces them.
+async fn store_accepted(
+    batch: &mut Vec<(String, u8, String)>,
+    store: &Store,
+    notices: &broadcast::Sender<Notice>,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    if let Err(err) = store.mark_accepted_many(batch).await {
+        tracing::error!("sms: store {} acceptances: {err}", batch.len());
+    }
+    for (id, _, _) in batch.drain(..) {
+        let _ = notices.send(Notice::State(id));
+    }
+}
+
+async fn deliver(
+    sm: &ShortMessage,
+    store: &Store,
+    notices: &broadcast::Sender<Notice>,
+) -> Result<(), crate::store::StoreError> {
+    if receipt::is_receipt(sm) {
+        if let Some(r) = receipt::parse(sm) {
+            if let Some(id) = store.apply_receipt(&r).await? {
+                let _ = notices.send(Notice::State(id));
+            }
+        }
+        return Ok(());
+    }
+    let raw = sm
+        .tlv(tag::MESSAGE_PAYLOAD)
+        .filter(|_| sm.short_message.is_empty())
+        .unwrap_or(&sm.short_message);
+    let (concat, body) = if sm.esm_class & encoding::ESM_UDHI != 0 {
+        encoding::split_udh(raw).unwrap_or((None, &[]))
+    } else {
+        (None, raw)
+    };
+    let text = encoding::decode(sm.data_coding, body);
+    let (src, dst) = (&sm.source_addr, &sm.destination_addr);
+    let id = match concat.filter(|c| c.total > 1 && c.seq >= 1 && c.seq <= c.total) {
+        Some(c) => {
+            match store
+                .insert_inbound_part(src, dst, c.reference, c.total, c.seq, &text)
+                .await?
+            {
+                Some(id) => id,
+                None => return Ok(()),
+            }
+        }
+        None => store.insert_inbound(src, dst, &text).await?,
+    };
+    let _ = notices.send(Notice::Inbound(id));
+    Ok(())
+}

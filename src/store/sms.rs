@@ -1,0 +1,439 @@
+//! The `sms_*` tables: messages and their parts, receipts matched to parts
+//! (also when they come before the submit_sm_resp), inbound SMS.
+//!
+//! A message's state follows from its parts: failed if any part failed,
+//! else expired, else unknown, else delivered once every part is, else
+//! submitted once every part was accepted, else queued.
+
+use sqlx::{Row, SqliteConnection};
+
+use super::{now_ms, Store, StoreError};
+use crate::sms::receipt::{IdForms, Receipt, ReceiptStat};
+
+/// The state of a message (or of one part).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageState {
+    Queued,
+    Submitted,
+    Delivered,
+    Failed,
+    Expired,
+    Unknown,
+}
+
+impl MessageState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageState::Queued => "queued",
+            MessageState::Submitted => "submitted",
+            MessageState::Delivered => "delivered",
+            MessageState::Failed => "failed",
+            MessageState::Expired => "expired",
+            MessageState::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MessageState> {
+        Some(match s {
+            "queued" => MessageState::Queued,
+            "submitted" => MessageState::Submitted,
+            "delivered" => MessageState::Delivered,
+            "failed" => MessageState::Failed,
+            "expired" => MessageState::Expired,
+            "unknown" => MessageState::Unknown,
+            _ => return None,
+        })
+    }
+
+    /// True for delivered, failed, expired and unknown.
+    pub fn is_final(self) -> bool {
+        !matches!(self, MessageState::Queued | MessageState::Submitted)
+    }
+
+    fn of_parts(parts: &[MessageState]) -> MessageState {
+        use MessageState::*;
+        let any = |s| parts.contains(&s);
+        if any(Failed) {
+            Failed
+        } else if any(Expired) {
+            Expired
+        } else if any(Unknown) {
+            Unknown
+        } else if !parts.is_empty() && parts.iter().all(|p| *p == Delivered) {
+            Delivered
+        } else if any(Queued) || parts.is_empty() {
+            Queued
+        } else {
+            Submitted
+        }
+    }
+
+    fn of_receipt(stat: ReceiptStat) -> Option<MessageState> {
+        match stat {
+            ReceiptStat::Delivered => Some(MessageState::Delivered),
+            ReceiptStat::Expired => Some(MessageState::Expired),
+            ReceiptStat::Failed => Some(MessageState::Failed),
+            ReceiptStat::Unknown => Some(MessageState::Unknown),
+            ReceiptStat::Pending => None,
+        }
+    }
+}
+
+impl std::fmt::Display for MessageState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One part to store with a new message.
+#[derive(Debug, Clone)]
+pub struct NewPart {
+    pub esm_class: u8,
+    pub data_coding: u8,
+    pub payload: bool,
+    pub short_message: Vec<u8>,
+}
+
+/// A message to store before anything is sent.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: String,
+    pub source: String,
+    pub destination: String,
+    pub body: String,
+    pub parts: Vec<NewPart>,
+}
+
+/// A part not yet accepted by the SMSC, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPart {
+    pub message_id: String,
+    pub part: u8,
+    pub idempotency_key: String,
+    pub source: String,
+    pub destination: String,
+    pub esm_class: u8,
+    pub data_coding: u8,
+    pub payload: bool,
+    pub short_message: Vec<u8>,
+}
+
+fn u8_of(v: i64, what: &str) -> Result<u8, StoreError> {
+    u8::try_from(v).map_err(|_| StoreError::BadRow {
+        table: "sms_parts",
+        what: format!("{what} = {v}"),
+    })
+}
+
+fn state_of(s: &str) -> Result<MessageState, StoreError> {
+    MessageState::parse(s).ok_or_else(|| StoreError::BadRow {
+        table: "sms_parts",
+        what: format!("state = {s:?}"),
+    })
+}
+
+impl Store {
+    /// Stores a message and its parts (state queued) in one transaction.
+    pub async fn insert_message(&self, m: &NewMessage) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        // The first statement writes, so the transaction holds the write
+        // lock from its start (a read first could fail to upgrade in WAL).
+        sqlx::query(
+            "INSERT INTO sms_messages (id, seq, source, destination, body, parts, state, created_ms, updated_ms) \
+             VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM sms_messages), $2, $3, $4, $5, 'queued', $6, $6)",
+        )
+        .bind(&m.id)
+        .bind(&m.source)
+        .bind(&m.destination)
+        .bind(&m.body)
+        .bind(i64::try_from(m.parts.len()).unwrap_or(i64::MAX))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        for (i, p) in m.parts.iter().enumerate() {
+            let part = i64::try_from(i + 1).unwrap_or(i64::MAX);
+            sqlx::query(
+                "INSERT INTO sms_parts (message_id, part, idempotency_key, state, esm_class, data_coding, payload, short_message) \
+                 VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7)",
+            )
+            .bind(&m.id)
+            .bind(part)
+            .bind(format!("{}.{}", m.id, part))
+            .bind(i64::from(p.esm_class))
+            .bind(i64::from(p.data_coding))
+            .bind(i64::from(p.payload))
+            .bind(&p.short_message)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Parts never accepted by the SMSC, oldest message first: what a
+    /// restarted driver must (re)submit.
+    pub async fn unsent_parts(&self) -> Result<Vec<StoredPart>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.message_id, p.part, p.idempotency_key, m.source, m.destination, p.esm_class, \
+                    p.data_coding, p.payload, p.short_message \
+             FROM sms_parts p JOIN sms_messages m ON m.id = p.message_id \
+             WHERE p.state = 'queued' ORDER BY m.seq, p.part",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredPart {
+                    message_id: r.try_get(0)?,
+                    part: u8_of(r.try_get(1)?, "part")?,
+                    idempotency_key: r.try_get(2)?,
+                    source: r.try_get(3)?,
+                    destination: r.try_get(4)?,
+                    esm_class: u8_of(r.try_get(5)?, "esm_class")?,
+                    data_coding: u8_of(r.try_get(6)?, "data_coding")?,
+                    payload: r.try_get::<i64, _>(7)? != 0,
+                    short_message: r.try_get(8)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records the submit_sm_resp of a part, then applies any receipt that
+    /// came for it earlier. A part is never moved back to queued.
+    pub async fn mark_accepted(
+        &self,
+        message_id: &str,
+        part: u8,
+        smsc_id: &str,
+    ) -> Result<(), StoreError> {
+        self.mark_accepted_many(&[(message_id.to_string(), part, smsc_id.to_string())])
+            .await
+    }
+
+    /// [`Self::mark_accepted`] for several parts in one transaction: the
+    /// driver batches the responses that arrived together.
+    pub async fn mark_accepted_many(
+        &self,
+        parts: &[(String, u8, String)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        let mut touched: Vec<&str> = Vec::new();
+        for (message_id, part, smsc_id) in parts {
+            let f = IdForms::of(smsc_id);
+            sqlx::query(
+                "UPDATE sms_parts SET state = CASE WHEN state = 'queued' THEN 'submitted' ELSE state END, \
+                 smsc_id = $1, smsc_id_dec = $2, smsc_id_hex = $3, submitted_ms = $4 \
+                 WHERE message_id = $5 AND part = $6",
+            )
+            .bind(&f.raw)
+            .bind(&f.as_dec)
+            .bind(&f.as_hex)
+            .bind(now)
+            .bind(message_id)
+            .bind(i64::from(*part))
+            .execute(&mut *tx)
+            .await?;
+            if !f.raw.is_empty() {
+                let early = sqlx::query(
+                    "SELECT smsc_id, state, error FROM sms_early_receipts \
+                     WHERE smsc_id = $1 OR ($2 IS NOT NULL AND smsc_id_dec = $2) OR ($3 IS NOT NULL AND smsc_id_hex = $3)",
+                )
+                .bind(&f.raw)
+                .bind(&f.as_hex)
+                .bind(&f.as_dec)
+                .fetch_all(&mut *tx)
+                .await?;
+                for r in &early {
+                    let state = state_of(r.try_get::<&str, _>(1)?)?;
+                    let err: Option<String> = r.try_get(2)?;
+                    set_part_state(&mut tx, message_id, *part, state, err.as_deref()).await?;
+                    sqlx::query("DELETE FROM sms_early_receipts WHERE smsc_id = $1")
+                        .bind(r.try_get::<&str, _>(0)?)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            if !touched.contains(&message_id.as_str()) {
+                touched.push(message_id);
+            }
+        }
+        for id in touched {
+            refresh_message(&mut tx, id).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The SMSC refused a part for good.
+    pub async fn mark_rejected(
+        &self,
+        message_id: &str,
+        part: u8,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        set_part_state(
+            &mut *self.pool.acquire().await?,
+            message_id,
+            part,
+            MessageState::Failed,
+            Some(error),
+        )
+        .await?;
+        refresh_message(&mut *self.pool.acquire().await?, message_id).await
+    }
+
+    /// Matches a receipt to its part (hex or decimal ids alike). Returns the
+    /// message id, or `None` when no part has that SMSC id yet (the receipt is
+    /// kept and applied when the submit_sm_resp arrives).
+    pub async fn apply_receipt(&self, r: &Receipt) -> Result<Option<String>, StoreError> {
+        let Some(state) = MessageState::of_receipt(r.stat) else {
+            return Ok(None);
+        };
+        let f = IdForms::of(&r.smsc_id);
+        let row = sqlx::query(
+            "SELECT message_id, part FROM sms_parts \
+             WHERE smsc_id = $1 OR ($2 IS NOT NULL AND smsc_id_hex = $2) OR ($3 IS NOT NULL AND smsc_id_dec = $3) \
+             LIMIT 1",
+        )
+        .bind(&f.raw)
+        .bind(&f.as_dec)
+        .bind(&f.as_hex)
+        .fetch_optional(&self.pool)
+        .await?;
+        let err = (!r.err.is_empty()).then(|| format!("stat {} err {}", r.stat_text, r.err));
+        match row {
+            Some(row) => {
+                let id: String = row.try_get(0)?;
+                let part = u8_of(row.try_get(1)?, "part")?;
+                set_part_state(
+                    &mut *self.pool.acquire().await?,
+                    &id,
+                    part,
+                    state,
+                    err.as_deref(),
+                )
+                .await?;
+                refresh_message(&mut *self.pool.acquire().await?, &id).await?;
+                Ok(Some(id))
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO sms_early_receipts (smsc_id, smsc_id_dec, smsc_id_hex, state, error, received_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&f.raw)
+                .bind(&f.as_dec)
+                .bind(&f.as_hex)
+                .bind(state.as_str())
+                .bind(err)
+                .bind(now_ms())
+                .execute(&self.pool)
+                .await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Parts submitted before `cutoff_ms` with no receipt become unknown.
+    /// Returns the ids of the messages that changed.
+    pub async fn expire_receipts(&self, cutoff_ms: i64) -> Result<Vec<String>, StoreError> {
+        let ids: Vec<String> = sqlx::query(
+            "SELECT DISTINCT message_id FROM sms_parts WHERE state = 'submitted' AND submitted_ms < $1",
+        )
+        .bind(cutoff_ms)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+        sqlx::query("UPDATE sms_parts SET state = 'unknown', error = 'no receipt in time' WHERE state = 'submitted' AND submitted_ms < $1")
+            .bind(cutoff_ms)
+            .execute(&self.pool)
+            .await?;
+        for id in &ids {
+            refresh_message(&mut *self.pool.acquire().await?, id).await?;
+        }
+        // Parts of an inbound text that never completed.
+        sqlx::query("DELETE FROM sms_inbound_parts WHERE received_ms < $1")
+            .bind(cutoff_ms)
+            .execute(&self.pool)
+            .await?;
+        // A receipt that never found its part will not find it now.
+        sqlx::query("DELETE FROM sms_early_receipts WHERE received_ms < $1")
+            .bind(cutoff_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(ids)
+    }
+
+    /// The state of a message, or `None` if there is no such message.
+    pub async fn message_state(&self, id: &str) -> Result<Option<MessageState>, StoreError> {
+        let row = sqlx::query("SELECT state FROM sms_messages WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| state_of(r.try_get::<&str, _>(0)?)).transpose()
+    }
+
+    /// The states of every part of a message, in part order.
+    pub async fn part_states(&self, id: &str) -> Result<Vec<MessageState>, StoreError> {
+        let rows = sqlx::query("SELECT state FROM sms_parts WHERE message_id = $1 ORDER BY part")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| state_of(r.try_get::<&str, _>(0)?))
+            .collect()
+    }
+
+    /// The SMSC (or HTTP provider) id of every part, in part order.
+    pub async fn part_smsc_ids(&self, id: &str) -> Result<Vec<Option<String>>, StoreError> {
+        let rows = sqlx::query("SELECT smsc_id FROM sms_parts WHERE message_id = $1 ORDER BY part")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+}
+
+async fn set_part_state(
+    conn: &mut SqliteConnection,
+    message_id: &str,
+    part: u8,
+    state: MessageState,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sms_parts SET state = $1, error = COALESCE($2, error) WHERE message_id = $3 AND part = $4")
+        .bind(state.as_str())
+        .bind(error)
+        .bind(message_id)
+        .bind(i64::from(part))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn refresh_message(conn: &mut SqliteConnection, id: &str) -> Result<(), StoreError> {
+    let rows = sqlx::query("SELECT state FROM sms_parts WHERE message_id = $1 ORDER BY part")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+    let parts = rows
+        .iter()
+        .map(|r| state_of(r.try_get::<&str, _>(0)?))
+        .collect::<Result<Vec<_>, _>>()?;
+    let state = MessageState::of_parts(&parts);
+    sqlx::query("UPDATE sms_messages SET state = $1, updated_ms = $2 WHERE id = $3")
+        .bind(state.as_str())
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "sms_tests.rs"]
+mod tests;

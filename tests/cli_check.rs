@@ -1,0 +1,114 @@
+//! `rivr check`: every shipped script compiles; a broken one is reported as
+//! file:line:col with a non-zero exit. `rivr serve` with a broken config
+//! names the key and the line.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn rivr() -> Command {
+    let bin = std::env::var("RIVR_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_rivr").to_string());
+    Command::new(bin)
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rivr-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn shipped_scripts_compile() {
+    let out = rivr()
+        .arg("check")
+        .arg(repo().join("scripts/main_menu.rhai"))
+        .arg(repo().join("scripts/survey.rhai"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches(": ok").count(), 2, "{stdout}");
+}
+
+#[test]
+fn a_syntax_error_is_reported_with_file_line_and_column() {
+    let d = temp_dir("check");
+    let bad = d.join("bad.rhai");
+    std::fs::write(
+        &bad,
+        "answer();\nlet x = gather(#{ max_digits: 1 );\nhangup();\n",
+    )
+    .unwrap();
+    let good = d.join("good.rhai");
+    std::fs::write(&good, "answer();\n").unwrap();
+    let out = rivr().arg("check").arg(&good).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let prefix = format!("{}:2:", bad.display());
+    assert!(stderr.starts_with(&prefix), "{stderr}");
+    let col: usize = stderr[prefix.len()..]
+        .split(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(col > 0, "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("good.rhai: ok"));
+}
+
+#[test]
+fn a_missing_script_is_an_error() {
+    let out = rivr()
+        .arg("check")
+        .arg("/nonexistent/x.rhai")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.rhai: cannot read"));
+}
+
+#[test]
+fn serve_rejects_a_bad_config_naming_key_and_line() {
+    let d = temp_dir("config");
+    let cfg = d.join("rivr.toml");
+    std::fs::write(
+        &cfg,
+        "[sip]\nlisten = \"127.0.0.1:0\"\n\n[rtp]\nports = \"40001-40000\"\n",
+    )
+    .unwrap();
+    let out = rivr()
+        .arg("serve")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:5: rtp.ports", cfg.display())),
+        "{stderr}"
+    );
+    // a route whose script does not compile stops the server at start
+    std::fs::write(d.join("broken.rhai"), "let = ;").unwrap();
+    std::fs::write(
+        &cfg,
+        "[sip]\nlisten = \"127.0.0.1:0\"\n[[route]]\nnumber = \"1\"\nscript = \"broken.rhai\"\n",
+    )
+    .unwrap();
+    let out = rivr()
+        .arg("serve")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("broken.rhai:1:"), "{stderr}");
+}

@@ -1,0 +1,262 @@
+//! A `rivr serve` child process on a temp config: started and waited for
+//! (its stdout ready line gives the SIP port), stderr captured to a file,
+//! CDRs read back as JSON, killed on drop.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::scratch::{rtp_range, Scratch};
+
+/// How long rivr may take to decode its prompts and bind (a debug build on
+/// a loaded 2-core machine).
+const STARTUP: Duration = Duration::from_secs(90);
+
+/// The repository root (prompts/, scripts/).
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// What to start rivr with; the menu (1000) and survey (2000) routes are
+/// always there.
+pub struct RivrConfig {
+    /// Test-owned scripts: (number, file name, source), written to the
+    /// temp dir.
+    pub scripts: Vec<(String, String, String)>,
+    /// RTP ports to reserve.
+    pub rtp_ports: u16,
+    /// Extra lines for the `[script]` table.
+    pub script_table: String,
+}
+
+impl Default for RivrConfig {
+    fn default() -> Self {
+        RivrConfig {
+            scripts: Vec::new(),
+            rtp_ports: 40,
+            script_table: String::new(),
+        }
+    }
+}
+
+impl RivrConfig {
+    /// Routes `number` to a script with `source`, stored as `file`.
+    pub fn script(mut self, number: &str, file: &str, source: &str) -> Self {
+        self.scripts
+            .push((number.to_owned(), file.to_owned(), source.to_owned()));
+        self
+    }
+}
+
+pub struct Rivr {
+    child: Option<Child>,
+    pub sip_port: u16,
+    pub rtp_lo: u16,
+    pub rtp_hi: u16,
+    pub dir: Scratch,
+    stderr_path: PathBuf,
+    cdr_path: PathBuf,
+}
+
+/// The binary under test: `RIVR_BIN` (the Makefile points it at the release
+/// build) or cargo's debug build.
+pub fn binary() -> PathBuf {
+    std::env::var_os("RIVR_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rivr")))
+}
+
+impl Rivr {
+    /// Writes the config into a fresh temp dir, starts rivr and waits for
+    /// its ready line.
+    pub fn start(label: &str, cfg: RivrConfig) -> Rivr {
+        let dir = Scratch::new(label);
+        let (rtp_lo, rtp_hi) = rtp_range(cfg.rtp_ports);
+        let cdr_path = dir.join("cdr.jsonl");
+        let stderr_path = dir.join("rivr.stderr");
+        let mut toml = format!(
+            "[sip]\nlisten = \"127.0.0.1:0\"\n\
+             [rtp]\nports = \"{rtp_lo}-{rtp_hi}\"\n\
+             [media]\nprompts = {prompts:?}\n\
+             [cdr]\npath = {cdr:?}\n\
+             [script]\n{script_table}\n\
+             [[route]]\nnumber = \"1000\"\nscript = {menu:?}\n\
+             [[route]]\nnumber = \"2000\"\nscript = {survey:?}\n",
+            prompts = repo().join("prompts").display().to_string(),
+            cdr = cdr_path.display().to_string(),
+            script_table = cfg.script_table,
+            menu = repo().join("scripts/main_menu.rhai").display().to_string(),
+            survey = repo().join("scripts/survey.rhai").display().to_string(),
+        );
+        for (number, file, source) in &cfg.scripts {
+            let path = dir.join(file);
+            std::fs::write(&path, source).expect("write a test script");
+            toml.push_str(&format!(
+                "[[route]]\nnumber = {number:?}\nscript = {:?}\n",
+                path.display().to_string()
+            ));
+        }
+        let config_path = dir.join("rivr.toml");
+        std::fs::write(&config_path, toml).expect("write rivr.toml");
+
+        let stderr = std::fs::File::create(&stderr_path).expect("create rivr.stderr");
+        let mut child = Command::new(binary())
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", binary().display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Keeps draining after the ready line so rivr never blocks on a
+            // full pipe.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut rivr = Rivr {
+            child: Some(child),
+            sip_port: 0,
+            rtp_lo,
+            rtp_hi,
+            dir,
+            stderr_path,
+            cdr_path,
+        };
+        let deadline = Instant::now() + STARTUP;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(port) = parse_ready_line(&line) {
+                        rivr.sip_port = port;
+                        eprintln!("[{label}] {line}");
+                        return rivr;
+                    }
+                }
+                Err(_) => panic!(
+                    "rivr printed no ready line within {STARTUP:?}; stderr:\n{}",
+                    rivr.stderr()
+                ),
+            }
+        }
+    }
+
+    /// Everything rivr logged so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Waits until rivr's stderr has a line for which `pred` holds.
+    pub fn wait_log(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self.stderr().lines().find(|l| pred(l)) {
+                return Some(line.to_owned());
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The CDRs written so far, one JSON object each.
+    pub fn cdrs(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.cdr_path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("CDR line {l:?}: {e}")))
+            .collect()
+    }
+
+    /// Waits for the CDR of `call_id`.
+    pub fn wait_cdr(&self, call_id: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(cdr) = self.cdrs().into_iter().find(|c| c["call_id"] == call_id) {
+                return cdr;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no CDR for call {call_id} within {timeout:?}; CDRs: {:?}\nrivr stderr:\n{}",
+                self.cdrs(),
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The process id, for /proc figures.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
+impl Drop for Rivr {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            let log = self.stderr();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- rivr stderr (last {} lines) ---", tail.len());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+/// `rivr 0.1.0 listening on udp+tcp 127.0.0.1:PORT (rtp …` → PORT.
+fn parse_ready_line(line: &str) -> Option<u16> {
+    let rest = line.split("listening on udp+tcp ").nth(1)?;
+    let addr = rest.split_whitespace().next()?;
+    addr.rsplit(':').next()?.parse().ok()
+}
+
+#[test]
+fn ready_line_gives_the_port() {
+    assert_eq!(
+        parse_ready_line(
+            "rivr 0.1.0 listening on udp+tcp 127.0.0.1:40123 (rtp 20000-20039); routes: 1000 -> a"
+        ),
+        Some(40123)
+    );
+    assert_eq!(parse_ready_line("something else"), None);
+}

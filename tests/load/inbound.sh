@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Load test of inbound calls: N concurrent SIPp callers on the menu number
+# (1000 -> scripts/main_menu.rhai), RTP both ways (SIPp streams u-law to
+# rivr while rivr plays its prompts), each call held SECONDS then hung up.
+# Prints calls answered/failed, rivr's CPU (from /proc/<pid>/stat utime+stime)
+# over the whole run and while all N calls are up, its peak RSS (VmHWM), and
+# the same per call. Stops by itself.
+#
+#   tests/load/inbound.sh N [SECONDS]       (default 60 s)
+#   RIVR_BIN=...  the binary (default target/release/rivr, built if missing)
+#   KEEP=1        keep the temp dir (config, logs, CDRs, SIPp stats)
+set -euo pipefail
+
+N=${1:?usage: $0 N [SECONDS]}
+HOLD=${2:-60}
+[[ $N =~ ^[0-9]+$ && $N -ge 1 ]] || { echo "N must be a positive integer" >&2; exit 2; }
+[[ $HOLD =~ ^[0-9]+$ && $HOLD -ge 5 ]] || { echo "SECONDS must be an integer >= 5" >&2; exit 2; }
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${RIVR_BIN:-$ROOT/target/release/rivr}
+for tool in sipp sox; do
+    command -v $tool >/dev/null || { echo "$tool is not installed (make deps)" >&2; exit 2; }
+done
+if [[ ! -x $BIN ]]; then
+    echo "building $BIN"
+    (cd "$ROOT" && cargo build --release --bin rivr)
+fi
+
+# Each call holds an RTP+RTCP socket pair in rivr and in SIPp.
+want_fds=$((N * 6 + 1024))
+if (( $(ulimit -n) < want_fds )); then
+    hard=$(ulimit -Hn)
+    [[ $hard == unlimited ]] && hard=$want_fds
+    ulimit -n $(( want_fds < hard ? want_fds : hard )) || true
+fi
+if (( $(ulimit -n) < N * 4 + 64 )); then
+    echo "warning: ulimit -n is $(ulimit -n); $N calls need about $((N * 4 + 64))" >&2
+fi
+
+TMP=$(mktemp -d /tmp/rivr-load.XXXXXX)
+RIVR_PID=""
+SIPP_PID=""
+cleanup() {
+    [[ -n $SIPP_PID ]] && kill "$SIPP_PID" 2>/dev/null || true
+    [[ -n $RIVR_PID ]] && kill "$RIVR_PID" 2>/dev/null || true
+    if [[ ${KEEP:-0} == 1 ]]; then echo "files kept in $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+
+# RTP range: 2 ports per call plus headroom for ports held by others.
+RTP_LO=$(( 40000 + ($$ % 50) * 2 ))
+RTP_HI=$(( RTP_LO + 2 * N + 400 - 1 ))
+cat > "$TMP/rivr.toml" <<EOF
+[sip]
+listen = "127.0.0.1:0"
+[rtp]
+ports = "$RTP_LO-$RTP_HI"
+[media]
+prompts = "$ROOT/prompts"
+[cdr]
+path = "$TMP/cdr.jsonl"
+[[route]]
+number = "1000"
+script = "$ROOT/scripts/main_menu.rhai"
+EOF
+
+# What the callers say: a prompt as raw 8 kHz u-law, looped by rtp_stream.
+sox "$ROOT/prompts/survey_q1.wav" -r 8000 -c 1 -t ul "$TMP/caller.ulaw"
+sed -e "s/HOLD_MS/$((HOLD * 1000))/" -e "s|CALLER_AUDIO|$TMP/caller.ulaw|" \
+    "$ROOT/tests/load/uac_load.xml" > "$TMP/uac_load.xml"
+
+"$BIN" serve --config "$TMP/rivr.toml" > "$TMP/rivr.stdout" 2> "$TMP/rivr.stderr" &
+RIVR_PID=$!
+PORT=""
+for _ in $(seq 1 300); do
+    PORT=$(sed -n 's/.*listening on udp+tcp [0-9.]*:\([0-9]*\) .*/\1/p' "$TMP/rivr.stdout" | head -1)
+    [[ -n $PORT ]] && break
+    kill -0 "$RIVR_PID" 2>/dev/null || { echo "rivr exited:" >&2; tail -20 "$TMP/rivr.stderr" >&2; exit 1; }
+    sleep 0.2
+done
+[[ -n $PORT ]] || { echo "rivr did not start within 60 s" >&2; exit 1; }
+echo "$(head -1 "$TMP/rivr.stdout")"
+
+TCK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$RIVR_PID/stat"; }
+status_kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$RIVR_PID/status"; }
+now_ms() { date +%s%3N; }
+
+RSS0=$(status_kb VmRSS)
+# SIPp 3.6 streams every call's RTP from this one socket.
+MEDIA_PORT=$(( 6000 + ($$ % 500) * 2 ))
+# All calls start within RAMP seconds; all N are up from then until HOLD.
+RATE=$(( (N + 9) / 10 )); (( RATE < 10 )) && RATE=10
+RAMP=$(( (N + RATE - 1) / RATE ))
+echo "placing $N calls at $RATE calls/s, each held ${HOLD} s (rtp $RTP_LO-$RTP_HI, ulimit -n $(ulimit -n))"
+
+T0=$(now_ms)
+CPU0=$(cpu_ticks)
+sipp "127.0.0.1:$PORT" -sf "$TMP/uac_load.xml" -s 1000 -m "$N" -l "$N" -r "$RATE" \
+    -i 127.0.0.1 -mi 127.0.0.1 -mp "$MEDIA_PORT" -nostdin -max_socket $((N * 4 + 256)) \
+    -timeout "$((HOLD + RAMP + 60))s" -timeout_error \
+    -trace_stat -stf "$TMP/sipp_stats.csv" -fd 1 \
+    -trace_err -error_file "$TMP/sipp_errors.log" ${SIPP_EXTRA:-} > "$TMP/sipp.screen" 2>&1 &
+SIPP_PID=$!
+
+# Sample rivr once a second: elapsed ms, CPU ticks, RSS kB.
+: > "$TMP/samples"
+while kill -0 "$SIPP_PID" 2>/dev/null; do
+    echo "$(( $(now_ms) - T0 )) $(cpu_ticks) $(status_kb VmRSS)" >> "$TMP/samples"
+    sleep 1
+done
+set +e
+wait "$SIPP_PID"
+SIPP_RC=$?
+set -e
+SIPP_PID=""
+T1=$(now_ms)
+CPU1=$(cpu_ticks)
+HWM=$(status_kb VmHWM)
+sleep 1
+kill -TERM "$RIVR_PID"
+for _ in $(seq 1 100); do kill -0 "$RIVR_PID" 2>/dev/null || break; sleep 0.1; done
+RIVR_RC=0
+wait "$RIVR_PID" || RIVR_RC=$?
+RIVR_PID=""
+
+# SIPp's cumulative counters: the last line of its stats CSV.
+stat() {
+    awk -F';' -v col="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
+                           { v = $c } END { print v + 0 }' "$TMP/sipp_stats.csv"
+}
+OK=$(stat "SuccessfulCall(C)")
+FAILED=$(stat "FailedCall(C)")
+CDRS=$(grep -c . "$TMP/cdr.jsonl" || true)
+ANSWERED=$(grep -c '"answered":true' "$TMP/cdr.jsonl" || true)
+ENDS=$(grep -o '"end":"[a-z-]*"' "$TMP/cdr.jsonl" | sort | uniq -c | awk '{ printf "%s%s=%s", sep, substr($2, 8, length($2) - 8), $1; sep = ", " }')
+FAILED_SCRIPTS=$(grep -c '"script":"failed' "$TMP/cdr.jsonl" || true)
+
+# Whole run, and the window where all N calls are up (ramp done, first hangups not yet).
+read -r RUN_CPU STEADY_CPU STEADY_S < <(awk -v tck="$TCK" -v t0="$((RAMP + 2))000" -v t1="$((HOLD - 1))000" \
+    -v c0="$CPU0" -v c1="$CPU1" -v run_ms="$((T1 - T0))" '
+    { if ($1 >= t0 && a == "") { a = $1; ca = $2;  } if ($1 <= t1) { b = $1; cb = $2;  } }
+    END {
+        run = (c1 - c0) / tck / (run_ms / 1000) * 100
+        if (a != "" && b > a) { sec = (b - a) / 1000; st = (cb - ca) / tck / sec * 100 }
+        else { st = -1; sec = 0 }
+        printf "%.1f %.1f %.0f\n", run, st, sec
+    }' "$TMP/samples")
+
+echo
+echo "== rivr inbound load: $N calls x ${HOLD} s on 1000 (main_menu), RTP both ways =="
+EVENTS=$(grep -o 'Call-Id:' "$TMP/sipp_errors.log" 2>/dev/null | wc -l)
+HOLD_ENDS=$(grep -o 'jumping to label' "$TMP/sipp_errors.log" 2>/dev/null | wc -l)
+echo "SIPp:  successful $OK, failed $FAILED (exit $SIPP_RC); $HOLD_ENDS hangups after the hold, $((EVENTS - HOLD_ENDS)) other events in its error log"
+echo "rivr:  CDRs $CDRS, answered $ANSWERED, ends: ${ENDS:-none}, script failures $FAILED_SCRIPTS; exit after SIGTERM $RIVR_RC"
+echo "CPU:   ${RUN_CPU}% of one core over the whole run ($(( (T1 - T0) / 1000 )) s)"
+if [[ $STEADY_CPU != -1.0 ]]; then
+    echo "       ${STEADY_CPU}% while all $N calls were up (${STEADY_S} s) = $(awk -v c="$STEADY_CPU" -v n="$N" 'BEGIN { printf "%.3f", c / n }')% per call"
+else
+    echo "       (no steady window: SECONDS too short for the ramp of ${RAMP} s)"
+fi
+echo "RSS:   ${RSS0} kB idle, peak (VmHWM) ${HWM} kB = $(awk -v a="$RSS0" -v b="$HWM" -v n="$N" 'BEGIN { printf "%.3f", (b - a) / 1024 / n }') MB per call"
+if [[ $OK -ne $N || $FAILED -ne 0 ]]; then
+    echo "first SIPp errors:"; head -20 "$TMP/sipp_errors.log" 2>/dev/null || true
+    exit 1
+fi
