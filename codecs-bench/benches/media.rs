@@ -1,6 +1,6 @@
 //! Criterion benchmarks of rivr's media hot paths, per 20 ms frame (160
-//! samples at 8 kHz), with spandsp beside rivr where it has the same
-//! operation. Throughput is in samples.
+//! samples at 8 kHz, 960 at 48 kHz), with spandsp beside rivr where it has
+//! the same operation. Throughput is in samples.
 //!
 //! Run sparingly on a shared machine:
 //! `cargo bench -p codecs-bench -- --warm-up-time 1 --measurement-time 2`.
@@ -205,8 +205,116 @@ fn jitter(c: &mut Criterion) {
     group.finish();
 }
 
-// TODO(opus): `opus_encode`/`opus_decode` groups (complexity 5 and 10; 8 and
-// 48 kHz, 960-sample frames at 48 kHz) once rivr::media::opus is on main.
+/// `pcm` (8 kHz) at `hz`, as 16-bit samples.
+fn at_rate(pcm: &[i16], hz: u32) -> Vec<i16> {
+    let narrow: Vec<f32> = pcm.iter().map(|&s| f32::from(s) / 32768.0).collect();
+    resample::resample(&narrow, 8000, hz)
+        .expect("resample")
+        .iter()
+        .map(|&x| (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
+        .collect()
+}
 
-criterion_group!(benches, g711, dtmf, plc, jitter, resampling);
+/// Opus at 8 and 48 kHz PCM, complexity 5 and 10, one 20 ms frame per
+/// iteration (160 or 960 samples).
+fn opus(c: &mut Criterion) {
+    use rivr::media::opus::{OpusConfig, OpusDecoder, OpusEncoder, MAX_PACKET_BYTES};
+    let narrow = signal();
+    for hz in [8000u32, 48_000] {
+        let pcm = if hz == 8000 {
+            narrow.clone()
+        } else {
+            at_rate(&narrow, hz)
+        };
+        let mut enc_group = c.benchmark_group(format!("opus_encode_{}k", hz / 1000));
+        let mut packets_by_complexity = Vec::new();
+        for complexity in [5u8, 10] {
+            let config = OpusConfig {
+                complexity,
+                ..OpusConfig::at_rate(hz).expect("opus rate")
+            };
+            let n = config.sample_rate.frame_samples();
+            enc_group.throughput(Throughput::Elements(n as u64));
+            let mut encoder = OpusEncoder::new(config).expect("opus encoder");
+            let mut packet = vec![0u8; MAX_PACKET_BYTES];
+            let packets: Vec<Vec<u8>> = pcm
+                .chunks_exact(n)
+                .map(|f| {
+                    let len = encoder.encode(f, &mut packet).expect("encode");
+                    packet[..len].to_vec()
+                })
+                .collect();
+            let frames: Vec<&[i16]> = pcm.chunks_exact(n).collect();
+            let mut i = 0;
+            enc_group.bench_function(format!("complexity_{complexity}"), |b| {
+                b.iter(|| {
+                    i = (i + 1) % frames.len();
+                    black_box(encoder.encode(black_box(frames[i]), &mut packet).ok());
+                })
+            });
+            packets_by_complexity.push((complexity, n, packets));
+        }
+        enc_group.finish();
+        let mut dec_group = c.benchmark_group(format!("opus_decode_{}k", hz / 1000));
+        for (complexity, n, packets) in &packets_by_complexity {
+            dec_group.throughput(Throughput::Elements(*n as u64));
+            let rate = rivr::media::opus::OpusSampleRate::from_hz(hz).expect("rate");
+            let mut decoder = OpusDecoder::new(rate).expect("opus decoder");
+            let mut out = vec![0i16; decoder.max_packet_samples()];
+            let mut i = 0;
+            dec_group.bench_function(format!("from_complexity_{complexity}"), |b| {
+                b.iter(|| {
+                    i = (i + 1) % packets.len();
+                    black_box(decoder.decode(black_box(&packets[i]), &mut out).ok());
+                })
+            });
+        }
+        dec_group.finish();
+    }
+}
+
+/// The call path's streaming resampler, one 20 ms frame per iteration.
+fn stream_resampling(c: &mut Criterion) {
+    use rivr::media::stream_resample::StreamResampler;
+    let narrow = signal();
+    let mut group = c.benchmark_group("stream_resample_20ms");
+    for (from, to) in [
+        (8000, 16_000),
+        (16_000, 8000),
+        (8000, 48_000),
+        (48_000, 8000),
+        (16_000, 48_000),
+        (48_000, 16_000),
+    ] {
+        let input = if from == 8000 {
+            narrow.clone()
+        } else {
+            at_rate(&narrow, from)
+        };
+        let n = from as usize / 50;
+        let frames: Vec<&[i16]> = input.chunks_exact(n).collect();
+        let mut r = StreamResampler::new(from, to).expect("stream resampler");
+        let mut out = vec![0i16; r.max_output_for(n)];
+        let mut i = 0;
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(BenchmarkId::new("rivr", format!("{from}->{to}")), |b| {
+            b.iter(|| {
+                i = (i + 1) % frames.len();
+                black_box(r.process(black_box(frames[i]), &mut out).ok());
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    g711,
+    dtmf,
+    plc,
+    jitter,
+    opus,
+    stream_resampling,
+    resampling
+);
 criterion_main!(benches);

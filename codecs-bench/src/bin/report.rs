@@ -20,6 +20,15 @@ use rivr::media::plc::Plc;
 use rivr::media::{g711, resample};
 
 const FRAME: usize = 160;
+/// Rate pairs measured: 8 ↔ 16 ↔ 48 kHz.
+const PAIRS: [(u32, u32); 6] = [
+    (8000, 16_000),
+    (16_000, 8000),
+    (8000, 48_000),
+    (48_000, 8000),
+    (16_000, 48_000),
+    (48_000, 16_000),
+];
 
 /// Prints a line and keeps it for `--doc`.
 macro_rules! outln {
@@ -252,14 +261,7 @@ fn resample_rows(budget: Duration, pcm: &[i16]) -> Result<Vec<Row>, resample::Re
         (48_000, at(48_000)?),
     ];
     let mut rows = Vec::new();
-    for (from, to) in [
-        (8000, 16_000),
-        (16_000, 8000),
-        (8000, 48_000),
-        (48_000, 8000),
-        (16_000, 48_000),
-        (48_000, 16_000),
-    ] {
+    for (from, to) in PAIRS {
         let Some((_, input)) = signals.iter().find(|(hz, _)| *hz == from) else {
             continue;
         };
@@ -275,6 +277,98 @@ fn resample_rows(budget: Duration, pcm: &[i16]) -> Result<Vec<Row>, resample::Re
         rows.push(Row {
             operation: format!(
                 "resample {} → {} kHz, 1 s buffers (prompt path)",
+                from / 1000,
+                to / 1000
+            ),
+            rate_hz: from,
+            rivr,
+            spandsp: None,
+        });
+    }
+    Ok(rows)
+}
+
+/// Opus through `rivr::media::opus` at 8 and 48 kHz PCM, complexity 5 and
+/// 10 (24 kb/s VBR with in-band FEC, the call defaults).
+fn opus_rows(budget: Duration, speech: &[i16]) -> Result<Vec<Row>, String> {
+    use rivr::media::opus::{OpusConfig, OpusDecoder, OpusEncoder, MAX_PACKET_BYTES};
+    let narrow: Vec<f32> = speech.iter().map(|&s| f32::from(s) / 32768.0).collect();
+    let wide: Vec<i16> = resample::resample(&narrow, 8000, 48_000)
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|&x| (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
+        .collect();
+    let mut rows = Vec::new();
+    for (hz, pcm) in [(8000u32, speech), (48_000, &wide[..])] {
+        for complexity in [5u8, 10] {
+            let config = OpusConfig {
+                complexity,
+                ..OpusConfig::at_rate(hz).map_err(|e| e.to_string())?
+            };
+            let n = config.sample_rate.frame_samples();
+            let mut packet = vec![0u8; MAX_PACKET_BYTES];
+            let mut encoder = OpusEncoder::new(config).map_err(|e| e.to_string())?;
+            let packets = pcm
+                .chunks_exact(n)
+                .map(|f| {
+                    encoder
+                        .encode(f, &mut packet)
+                        .map(|len| packet[..len].to_vec())
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
+            let mut frames = Frames::new(pcm, n);
+            let encode = measure(budget, n, || {
+                black_box(
+                    encoder
+                        .encode(black_box(frames.next_frame()), &mut packet)
+                        .ok(),
+                );
+            });
+            let mut decoder = OpusDecoder::new(config.sample_rate).map_err(|e| e.to_string())?;
+            let mut out = vec![0i16; decoder.max_packet_samples()];
+            let mut k = 0;
+            let decode = measure(budget, n, || {
+                k = (k + 1) % packets.len().max(1);
+                if let Some(p) = packets.get(k) {
+                    black_box(decoder.decode(black_box(p), &mut out).ok());
+                }
+            });
+            for (what, rate) in [("encode", encode), ("decode", decode)] {
+                rows.push(Row {
+                    operation: format!("Opus {what}, complexity {complexity}, 20 ms frames"),
+                    rate_hz: hz,
+                    rivr: rate,
+                    spandsp: None,
+                });
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// The streaming resampler of the call path (Opus at 48 kHz against G.711
+/// at 8 kHz), per 20 ms frame.
+fn stream_resample_rows(budget: Duration, speech: &[i16]) -> Result<Vec<Row>, String> {
+    use rivr::media::stream_resample::StreamResampler;
+    let narrow: Vec<f32> = speech.iter().map(|&s| f32::from(s) / 32768.0).collect();
+    let mut rows = Vec::new();
+    for (from, to) in PAIRS {
+        let input: Vec<i16> = resample::resample(&narrow, 8000, from)
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(|&x| (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
+            .collect();
+        let mut r = StreamResampler::new(from, to).map_err(|e| e.to_string())?;
+        let n = from as usize / 50;
+        let mut out = vec![0i16; r.max_output_for(n)];
+        let mut frames = Frames::new(&input, n);
+        let rivr = measure(budget, n, || {
+            black_box(r.process(black_box(frames.next_frame()), &mut out).ok());
+        });
+        rows.push(Row {
+            operation: format!(
+                "stream resample {} → {} kHz, 20 ms frames (call path)",
                 from / 1000,
                 to / 1000
             ),
@@ -409,15 +503,17 @@ fn main() {
         Ok(r) => rows.extend(r),
         Err(e) => eprintln!("*** resampling failed: {e}"),
     }
+    match opus_rows(o.budget, &speech) {
+        Ok(r) => rows.extend(r),
+        Err(e) => eprintln!("*** Opus failed: {e}"),
+    }
+    match stream_resample_rows(o.budget, &speech) {
+        Ok(r) => rows.extend(r),
+        Err(e) => eprintln!("*** streaming resampler failed: {e}"),
+    }
     for row in &rows {
         outln!(out, "{}", row.markdown());
     }
-    // TODO(opus): rivr::media::opus encode/decode rows (complexity 5 and
-    // 10; 8 and 48 kHz) once the module is on main.
-    outln!(
-        out,
-        "| Opus encode/decode | pending: `rivr::media::opus` not on main yet | | | | | |"
-    );
 
     if o.accuracy {
         outln!(out, "\n### DTMF accuracy on the ITU-T Q.24 cases (linear, µ-law and A-law channels, all 16 keys)\n");
