@@ -4,7 +4,8 @@ manifest, grouped into a Markdown table.
 
 Manifest lines (tab-separated): condition, codec, conceal, voice, ref.wav,
 deg.wav. Conditions keep their manifest order. Exit status 1 if concealment
-does not beat zero-fill on a lossy condition that has both.
+does not beat zero-fill on a lossy condition that has both (a condition
+whose concealed and zero-filled scores are identical lost nothing).
 """
 import statistics
 import sys
@@ -49,6 +50,10 @@ def main(manifest):
             continue
         zero = groups.get((condition, codec, "zero-fill"))
         if zero is None:
+            continue
+        if scores == zero:
+            # Identical audio: nothing was lost, so nothing was concealed.
+            print(f"- {condition}, {codec}: no frame concealed (identical to zero-fill)")
             continue
         ok = statistics.mean(scores) > statistics.mean(zero)
         failed |= not ok
