@@ -2,7 +2,7 @@
 # every test. Both first install what is missing (Debian packages).
 
 SHELL := /bin/bash
-APT_PKGS := pkg-config libopus-dev sip-tester espeak-ng sox libsox-fmt-all
+APT_PKGS := pkg-config libopus-dev libspandsp-dev sip-tester espeak-ng sox libsox-fmt-all
 CARGO ?= cargo
 
 .PHONY: run test deps build check-fmt clippy bench load fuzz prompts
@@ -63,3 +63,46 @@ fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
 	cd fuzz && for t in sip_wire sdp smpp_pdu; do \
 	  cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
+
+# ---- codecs-bench: criterion benches, the report binary (rivr beside
+# spandsp), and the PESQ voice-quality table (docs/quality.md) ----------------
+# codecs-bench is a workspace member whose build.rs compiles a C shim against
+# libspandsp-dev, so every workspace build needs it (spandsp-deps); the bench
+# and PESQ targets also need espeak-ng, sox and a Python venv (bench-deps).
+SPANDSP_APT_PKGS := pkg-config libspandsp-dev
+BENCH_APT_PKGS := $(SPANDSP_APT_PKGS) espeak-ng sox python3-venv python3-dev
+VENV ?= .venv
+
+.PHONY: spandsp-deps bench-deps bench-report pesq pesq-venv
+
+define apt_install
+	@missing=""; \
+	for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+endef
+
+spandsp-deps:
+	$(call apt_install,$(SPANDSP_APT_PKGS))
+
+bench-deps:
+	$(call apt_install,$(BENCH_APT_PKGS))
+
+# Extra prerequisites for the targets above that build the whole workspace.
+test build clippy bench: spandsp-deps
+
+# Short criterion runs (the machine is shared), then the side-by-side report.
+bench-report: deps bench-deps
+	$(CARGO) bench -p codecs-bench --bench media -- --warm-up-time 1 --measurement-time 2
+	$(CARGO) run --release -p codecs-bench --bin report -- --doc docs/quality.md
+
+pesq-venv:
+	@if ! $(VENV)/bin/python -c 'import pesq, numpy, scipy, soundfile' 2>/dev/null; then \
+	  python3 -m venv $(VENV) && $(VENV)/bin/pip install -q pesq numpy scipy soundfile; \
+	fi
+
+pesq: deps bench-deps pesq-venv
+	VENV=$(CURDIR)/$(VENV) CARGO=$(CARGO) codecs-bench/pesq/run.sh

@@ -1,2 +1,19 @@
-//! Benchmarks of rivr's media hot paths live in `benches/`; the `report`
-//! binary prints samples/s and channels per core.
+//! Measurements of rivr's media hot paths against references.
+//!
+//! - `benches/media.rs`: criterion benchmarks, per 20 ms frame.
+//! - `src/bin/report.rs`: samples/s and real-time channels per core for each
+//!   operation, rivr beside spandsp (through the C shim in `shim/`) on the
+//!   same signals, then DTMF accuracy of both receivers on the ITU-T Q.24
+//!   cases and a talk-off corpus.
+//! - `src/bin/g711-impair.rs` and `pesq/run.sh`: voice quality (PESQ).
+//!
+//! `unsafe` is confined to [`spandsp`], the FFI wrapper; rivr itself stays
+//! `forbid(unsafe_code)`.
+#![deny(unsafe_code)]
+
+pub mod doc;
+pub mod dtmf;
+pub mod loss;
+pub mod signals;
+pub mod spandsp;
+pub mod throughput;
