@@ -4,7 +4,6 @@
 
 mod common;
 #[path = "smpp/harness.rs"]
-#[allow(dead_code)]
 mod harness;
 
 use std::process::Command;
