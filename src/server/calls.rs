@@ -33,7 +33,6 @@ struct ActiveCall {
     local_sdp: String,
     /// Set while rivr offered in the 2xx and waits for the answer in the ACK.
     awaiting_answer: bool,
-    started: Instant,
     answered_at: Option<Instant>,
     ended: Option<&'static str>,
     script: Option<String>,
@@ -219,7 +218,6 @@ impl Calls {
             let _ = ep.reject(now, call, 404);
             self.write_cdr(
                 &info,
-                now,
                 None,
                 "rejected",
                 "none (no route)".into(),
@@ -234,7 +232,6 @@ impl Calls {
                 let _ = ep.reject(now, call, 503);
                 self.write_cdr(
                     &info,
-                    now,
                     None,
                     "rejected",
                     "none (no RTP port)".into(),
@@ -270,7 +267,6 @@ impl Calls {
                     self.shared.ports.release(ports.port);
                     self.write_cdr(
                         &info,
-                        now,
                         None,
                         "rejected",
                         "none (488)".into(),
@@ -337,7 +333,6 @@ impl Calls {
                 local_media,
                 local_sdp,
                 awaiting_answer: negotiated.is_none(),
-                started: now,
                 answered_at: None,
                 ended: None,
                 script: None,
@@ -405,14 +400,13 @@ impl Calls {
         if let Some(c) = self.calls.remove(&call) {
             let end = c.ended.unwrap_or("unknown");
             let script = c.script.clone().unwrap_or_default();
-            self.write_cdr(&c.info, c.started, c.answered_at, end, script, &c.shared);
+            self.write_cdr(&c.info, c.answered_at, end, script, &c.shared);
         }
     }
 
     fn write_cdr(
         &self,
         info: &CallInfo,
-        started: Instant,
         answered: Option<Instant>,
         end: &'static str,
         script: String,
@@ -437,7 +431,6 @@ impl Calls {
             script,
             results,
         });
-        let _ = started;
     }
 }
 

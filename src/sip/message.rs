@@ -364,39 +364,9 @@ pub fn stamp_via(value: &str, via: &TopVia, source: SocketAddr) -> String {
     out
 }
 
-/// The reason phrase rivr sends with a status code.
-pub fn reason_phrase(code: u16) -> &'static str {
-    match code {
-        100 => "Trying",
-        180 => "Ringing",
-        183 => "Session Progress",
-        200 => "OK",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        415 => "Unsupported Media Type",
-        416 => "Unsupported URI Scheme",
-        420 => "Bad Extension",
-        480 => "Temporarily Unavailable",
-        481 => "Call/Transaction Does Not Exist",
-        483 => "Too Many Hops",
-        486 => "Busy Here",
-        487 => "Request Terminated",
-        488 => "Not Acceptable Here",
-        491 => "Request Pending",
-        500 => "Server Internal Error",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        505 => "Version Not Supported",
-        603 => "Decline",
-        _ => "Unknown",
-    }
-}
-
-/// The methods rivr's UAS understands (the `Allow` header).
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+/// One table of reason phrases and one `Allow` list for the whole SIP
+/// stack: the wire layer's.
+pub use crate::sip::wire::{reason_phrase, ALLOW};
 
 /// Extra pieces of a response beyond the copied headers.
 #[derive(Debug, Default, Clone)]

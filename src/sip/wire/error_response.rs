@@ -10,9 +10,25 @@ use super::WireError;
 /// RFC 4475 §3.1.1.2).
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
 
-/// The standard reason phrase for the codes rivr sends statelessly.
+/// The reason phrase for every code rivr sends (statelessly here, and from
+/// the UAS core through `sip::message`).
 pub fn reason_phrase(code: u16) -> &'static str {
     match code {
+        100 => "Trying",
+        180 => "Ringing",
+        183 => "Session Progress",
+        200 => "OK",
+        403 => "Forbidden",
+        404 => "Not Found",
+        408 => "Request Timeout",
+        480 => "Temporarily Unavailable",
+        481 => "Call/Transaction Does Not Exist",
+        482 => "Loop Detected",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        491 => "Request Pending",
+        503 => "Service Unavailable",
+        603 => "Decline",
         400 => "Bad Request",
         405 => "Method Not Allowed",
         406 => "Not Acceptable",
