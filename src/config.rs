@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::media::codec::Codec;
+
 /// A configuration error: what is wrong, with the key and the 1-based line.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -62,6 +64,9 @@ pub struct RtpConfig {
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
     pub prompts: PathBuf,
+    /// Codecs rivr accepts, in its order of preference for its own offers
+    /// (an offer's order wins when answering, RFC 3264 §6.1).
+    pub codecs: Vec<Codec>,
 }
 
 #[derive(Debug, Clone)]
@@ -165,6 +170,34 @@ impl Config {
         })?;
         let media_raw = raw.media.unwrap_or_default();
         let prompts = base_dir.join(media_raw.prompts.unwrap_or_else(|| "prompts".into()));
+        let codecs = match media_raw.codecs {
+            None => Codec::ALL.to_vec(),
+            Some(names) => {
+                let mut codecs = Vec::with_capacity(names.len());
+                for name in &names {
+                    let codec = match name.get_ref().to_ascii_lowercase().as_str() {
+                        "pcmu" => Codec::Pcmu,
+                        "pcma" => Codec::Pcma,
+                        "opus" => Codec::Opus,
+                        other => {
+                            return Err(err(
+                                Some(name.span()),
+                                format!(
+                                    "media.codecs: {other:?} is not a codec rivr speaks (pcmu, pcma, opus)"
+                                ),
+                            ))
+                        }
+                    };
+                    if !codecs.contains(&codec) {
+                        codecs.push(codec);
+                    }
+                }
+                if codecs.is_empty() {
+                    return Err(err(None, "media.codecs: the list is empty".into()));
+                }
+                codecs
+            }
+        };
         let script_raw = raw.script.unwrap_or_default();
         let store = StoreConfig {
             url: raw
@@ -206,7 +239,7 @@ impl Config {
                 port_max,
                 workers: rtp_raw.workers.unwrap_or(0),
             },
-            media: MediaConfig { prompts },
+            media: MediaConfig { prompts, codecs },
             script: {
                 let d = ScriptConfig::default();
                 ScriptConfig {
@@ -285,6 +318,7 @@ struct RawRtp {
 #[serde(deny_unknown_fields)]
 struct RawMedia {
     prompts: Option<String>,
+    codecs: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -340,6 +374,17 @@ mod tests {
             c.route_for("999").unwrap().script,
             Path::new("/etc/rivr/scripts/d.rhai")
         );
+    }
+
+    #[test]
+    fn media_codecs_are_listed_by_name_in_preference_order() {
+        let c = parse("[media]\ncodecs = [\"opus\", \"PCMA\", \"opus\"]\n").unwrap();
+        assert_eq!(c.media.codecs, vec![Codec::Opus, Codec::Pcma]);
+        assert_eq!(parse("").unwrap().media.codecs, Codec::ALL.to_vec());
+        let e = parse("[media]\n\ncodecs = [\"pcmu\", \"g729\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("rivr.toml:3: media.codecs: \"g729\""), "{e}");
     }
 
     #[test]

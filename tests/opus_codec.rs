@@ -6,7 +6,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use rivr::media::codec::Codec;
+use rivr::media::g711::Law;
 use rivr::media::opus::{
     encode_prompt_opus, packet, OpusConfig, OpusDecoder, OpusEncoder, OpusSampleRate,
     MAX_PACKET_BYTES,
@@ -162,15 +162,15 @@ fn the_per_frame_path_does_not_allocate() {
     let src = main_menu();
     let frames: Vec<&[i16]> = src.chunks_exact(160).take(60).collect();
 
-    let mut pcmu = G711Codec::new(Codec::Pcmu);
+    let mut pcmu = G711Codec::new(Law::Ulaw);
     let mut t = Transcoder::new(
-        Box::new(G711Codec::new(Codec::Pcmu)),
+        Box::new(G711Codec::new(Law::Ulaw)),
         Box::new(OpusCodec::new(OpusConfig::default()).unwrap()),
     )
     .unwrap();
     let mut back = Transcoder::new(
         Box::new(OpusCodec::new(OpusConfig::default()).unwrap()),
-        Box::new(G711Codec::new(Codec::Pcma)),
+        Box::new(G711Codec::new(Law::Alaw)),
     )
     .unwrap();
     let mut enc8 = OpusEncoder::new(OpusConfig::at_rate(8000).unwrap()).unwrap();

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use codecs_bench::signals::music;
 use codecs_bench::spandsp::{self, Law};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use rivr::media::codec::Codec;
 use rivr::media::dtmf_detect::DtmfDetector;
 use rivr::media::jitter::{JitterBuffer, JitterConfig};
 use rivr::media::plc::Plc;
@@ -35,8 +34,8 @@ fn frame<T>(x: &[T], i: usize) -> &[T] {
 fn g711(c: &mut Criterion) {
     let pcm = signal();
     for (codec, law, name) in [
-        (Codec::Pcmu, Law::Ulaw, "ulaw"),
-        (Codec::Pcma, Law::Alaw, "alaw"),
+        (g711::Law::Ulaw, Law::Ulaw, "ulaw"),
+        (g711::Law::Alaw, Law::Alaw, "alaw"),
     ] {
         let mut bytes = vec![0u8; pcm.len()];
         g711::encode(codec, &pcm, &mut bytes);

@@ -1,5 +1,7 @@
 //! The codecs rivr speaks on the wire and their RTP parameters.
 
+use super::g711::Law;
+
 /// An audio codec negotiated for a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Codec {
@@ -7,43 +9,98 @@ pub enum Codec {
     Pcmu,
     /// G.711 A-law, static payload type 8.
     Pcma,
+    /// Opus (RFC 7587): dynamic payload type, `opus/48000/2`, mono 20 ms
+    /// frames from rivr.
+    Opus,
 }
 
+/// Payload type rivr gives Opus in its own offers (the usual choice of
+/// WebRTC stacks and FreeSWITCH; any dynamic number would do).
+pub const OFFER_OPUS_PT: u8 = 111;
+
 impl Codec {
-    /// Every codec rivr can send, in rivr's order of preference for offers.
-    pub const ALL: [Codec; 2] = [Codec::Pcmu, Codec::Pcma];
+    /// Every codec rivr can send, in rivr's order of preference for offers:
+    /// G.711 first, since every trunk and phone has it.
+    pub const ALL: [Codec; 3] = [Codec::Pcmu, Codec::Pcma, Codec::Opus];
 
     /// The SDP encoding name (`a=rtpmap:<pt> <name>/<rate>`).
     pub fn encoding_name(self) -> &'static str {
         match self {
             Codec::Pcmu => "PCMU",
             Codec::Pcma => "PCMA",
+            Codec::Opus => "opus",
         }
     }
 
-    /// The static RTP payload type (RFC 3551).
+    /// The static RTP payload type (RFC 3551), if the codec has one.
     pub fn static_payload_type(self) -> Option<u8> {
         match self {
             Codec::Pcmu => Some(0),
             Codec::Pcma => Some(8),
+            Codec::Opus => None,
         }
     }
 
-    /// The RTP clock rate in Hz.
+    /// The payload type rivr uses for the codec in its own offers.
+    pub fn offer_payload_type(self) -> u8 {
+        self.static_payload_type().unwrap_or(OFFER_OPUS_PT)
+    }
+
+    /// The RTP clock rate in Hz (48 kHz for Opus whatever the audio band,
+    /// RFC 7587 §4.1).
     pub fn clock_rate(self) -> u32 {
-        8000
-    }
-
-    /// Bytes of payload in one 20 ms frame.
-    pub fn frame_bytes_20ms(self) -> usize {
-        160
-    }
-
-    /// The payload byte that decodes to silence.
-    pub fn silence_byte(self) -> u8 {
         match self {
-            Codec::Pcmu => 0xFF,
-            Codec::Pcma => 0xD5,
+            Codec::Pcmu | Codec::Pcma => 8000,
+            Codec::Opus => 48_000,
         }
+    }
+
+    /// The channel count written in `a=rtpmap` (`opus/48000/2` always,
+    /// RFC 7587 §7; none for G.711).
+    pub fn rtpmap_channels(self) -> Option<u32> {
+        match self {
+            Codec::Pcmu | Codec::Pcma => None,
+            Codec::Opus => Some(2),
+        }
+    }
+
+    /// The RTP timestamp advance of one 20 ms frame.
+    pub fn timestamp_step_20ms(self) -> u32 {
+        self.clock_rate() / 50
+    }
+
+    /// The G.711 law, for the two G.711 codecs.
+    pub fn g711_law(self) -> Option<Law> {
+        match self {
+            Codec::Pcmu => Some(Law::Ulaw),
+            Codec::Pcma => Some(Law::Alaw),
+            Codec::Opus => None,
+        }
+    }
+}
+
+impl From<Law> for Codec {
+    fn from(law: Law) -> Codec {
+        match law {
+            Law::Ulaw => Codec::Pcmu,
+            Law::Alaw => Codec::Pcma,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rtp_parameters() {
+        assert_eq!(Codec::Pcmu.timestamp_step_20ms(), 160);
+        assert_eq!(Codec::Opus.timestamp_step_20ms(), 960);
+        assert_eq!(Codec::Opus.offer_payload_type(), 111);
+        assert_eq!(Codec::Pcma.offer_payload_type(), 8);
+        for law in Law::ALL {
+            assert_eq!(Codec::from(law).g711_law(), Some(law));
+        }
+        assert_eq!(Codec::Opus.g711_law(), None);
     }
 }

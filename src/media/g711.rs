@@ -11,7 +11,27 @@
 //! Every conversion is a lookup in a table built at compile time, so encoding
 //! and decoding a frame costs one load per sample and never allocates.
 
-use super::codec::Codec;
+/// Which of the two G.711 laws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Law {
+    /// µ-law (PCMU, North America and Japan).
+    Ulaw,
+    /// A-law (PCMA, everywhere else).
+    Alaw,
+}
+
+impl Law {
+    /// Both laws.
+    pub const ALL: [Law; 2] = [Law::Ulaw, Law::Alaw];
+
+    /// The code that decodes to (near) silence.
+    pub fn silence_byte(self) -> u8 {
+        match self {
+            Law::Ulaw => 0xFF,
+            Law::Alaw => 0xD5,
+        }
+    }
+}
 
 /// µ-law encode table, indexed by the top 14 bits of the sample taken as an
 /// unsigned bit pattern (`s as u16 >> 2`), so any `i16` has an entry.
@@ -155,35 +175,35 @@ pub fn alaw_to_linear(b: u8) -> i16 {
     ALAW_DECODE[usize::from(b)]
 }
 
-/// Encodes `pcm` into `out` with `codec`, one byte per sample.
+/// Encodes `pcm` into `out` with `law`, one byte per sample.
 ///
 /// `out` should be at least as long as `pcm`; if it is shorter, only the
 /// first `out.len()` samples are encoded (never a panic).
-pub fn encode(codec: Codec, pcm: &[i16], out: &mut [u8]) {
-    let table: &[u8] = match codec {
-        Codec::Pcmu => &ULAW_ENCODE,
-        Codec::Pcma => &ALAW_ENCODE,
+pub fn encode(law: Law, pcm: &[i16], out: &mut [u8]) {
+    let table: &[u8] = match law {
+        Law::Ulaw => &ULAW_ENCODE,
+        Law::Alaw => &ALAW_ENCODE,
     };
-    let shift = match codec {
-        Codec::Pcmu => 2,
-        Codec::Pcma => 4,
+    let shift = match law {
+        Law::Ulaw => 2,
+        Law::Alaw => 4,
     };
     for (o, &s) in out.iter_mut().zip(pcm) {
         *o = table
             .get(usize::from(s as u16 >> shift))
             .copied()
-            .unwrap_or(codec.silence_byte());
+            .unwrap_or(law.silence_byte());
     }
 }
 
-/// Decodes `payload` into `out` with `codec`, one sample per byte.
+/// Decodes `payload` into `out` with `law`, one sample per byte.
 ///
 /// `out` should be at least as long as `payload`; if it is shorter, only the
 /// first `out.len()` bytes are decoded (never a panic).
-pub fn decode(codec: Codec, payload: &[u8], out: &mut [i16]) {
-    let table = match codec {
-        Codec::Pcmu => &ULAW_DECODE,
-        Codec::Pcma => &ALAW_DECODE,
+pub fn decode(law: Law, payload: &[u8], out: &mut [i16]) {
+    let table = match law {
+        Law::Ulaw => &ULAW_DECODE,
+        Law::Alaw => &ALAW_DECODE,
     };
     for (o, &b) in out.iter_mut().zip(payload) {
         *o = table[usize::from(b)];
@@ -368,10 +388,10 @@ mod tests {
 
     /// The character of interval `k` (0..16) of a segment. µ-law counts the
     /// inverted code down, A-law counts the code up then re-applies 0x55.
-    fn character(law: Codec, seg: &Segment, k: i32) -> u8 {
+    fn character(law: Law, seg: &Segment, k: i32) -> u8 {
         match law {
-            Codec::Pcmu => seg.first_character - k as u8,
-            Codec::Pcma => ((seg.first_character ^ 0x55) + k as u8) ^ 0x55,
+            Law::Ulaw => seg.first_character - k as u8,
+            Law::Alaw => ((seg.first_character ^ 0x55) + k as u8) ^ 0x55,
         }
     }
 
@@ -381,10 +401,10 @@ mod tests {
     /// Walks one table: every interval's reconstruction value (decoder) and
     /// both ends of every decision interval (encoder), for both signs.
     /// `scale` maps the table's normalised units to 16-bit samples.
-    fn check_table(law: Codec, table: &[Segment; 8], overload: i32, scale: i32) {
+    fn check_table(law: Law, table: &[Segment; 8], overload: i32, scale: i32) {
         let (enc, dec): (Encoder, Decoder) = match law {
-            Codec::Pcmu => (linear_to_ulaw, ulaw_to_linear),
-            Codec::Pcma => (linear_to_alaw, alaw_to_linear),
+            Law::Ulaw => (linear_to_ulaw, ulaw_to_linear),
+            Law::Alaw => (linear_to_alaw, alaw_to_linear),
         };
         for (n, seg) in table.iter().enumerate() {
             let upper = table.get(n + 1).map_or(overload, |s| s.lower_decision);
@@ -399,12 +419,12 @@ mod tests {
                 assert_eq!(i32::from(dec(ch & 0x7F)), -value * scale);
                 // Encoder: the interval's first and last input. µ-law's
                 // lowest interval is [0, 1), every other one is `step` wide.
-                let lo = if law == Codec::Pcmu && n == 0 && k > 0 {
+                let lo = if law == Law::Ulaw && n == 0 && k > 0 {
                     seg.lower_decision + 2 * k - 1
                 } else {
                     seg.lower_decision + k * seg.step
                 };
-                let hi = if law == Codec::Pcmu && n == 0 {
+                let hi = if law == Law::Ulaw && n == 0 {
                     lo + if k == 0 { 1 } else { 2 }
                 } else {
                     lo + seg.step
@@ -429,7 +449,7 @@ mod tests {
 
     #[test]
     fn ulaw_matches_g711_table_2a() {
-        check_table(Codec::Pcmu, &ULAW_TABLE_2A, ULAW_OVERLOAD, 4);
+        check_table(Law::Ulaw, &ULAW_TABLE_2A, ULAW_OVERLOAD, 4);
         // Beyond the last decision value everything clips to the end code.
         assert_eq!(linear_to_ulaw(i16::MAX), 0x80);
         assert_eq!(linear_to_ulaw(i16::MIN), 0x00);
@@ -437,7 +457,7 @@ mod tests {
 
     #[test]
     fn alaw_matches_g711_table_1a() {
-        check_table(Codec::Pcma, &ALAW_TABLE_1A, ALAW_OVERLOAD, 8);
+        check_table(Law::Alaw, &ALAW_TABLE_1A, ALAW_OVERLOAD, 8);
         assert_eq!(linear_to_alaw(i16::MAX), 0xAA);
         assert_eq!(linear_to_alaw(i16::MIN), 0x2A);
     }
@@ -461,9 +481,9 @@ mod tests {
         let alaw = [0x34, 0x21, 0x21, 0x34, 0xB4, 0xA1, 0xA1, 0xB4];
         let pcm = milliwatt_pcm();
         let mut out = [0u8; 8];
-        encode(Codec::Pcmu, &pcm, &mut out);
+        encode(Law::Ulaw, &pcm, &mut out);
         assert_eq!(out, ulaw);
-        encode(Codec::Pcma, &pcm, &mut out);
+        encode(Law::Alaw, &pcm, &mut out);
         assert_eq!(out, alaw);
     }
 
@@ -472,15 +492,15 @@ mod tests {
         let pcm: Vec<i16> = (0..4000)
             .map(|i| ((i * 977) % 65536 - 32768) as i16)
             .collect();
-        for codec in Codec::ALL {
+        for codec in Law::ALL {
             let mut bytes = vec![0u8; pcm.len()];
             encode(codec, &pcm, &mut bytes);
             let mut back = vec![0i16; pcm.len()];
             decode(codec, &bytes, &mut back);
             for ((&s, &b), &d) in pcm.iter().zip(&bytes).zip(&back) {
                 let (e, x) = match codec {
-                    Codec::Pcmu => (linear_to_ulaw(s), ulaw_to_linear(b)),
-                    Codec::Pcma => (linear_to_alaw(s), alaw_to_linear(b)),
+                    Law::Ulaw => (linear_to_ulaw(s), ulaw_to_linear(b)),
+                    Law::Alaw => (linear_to_alaw(s), alaw_to_linear(b)),
                 };
                 assert_eq!((b, d), (e, x));
             }
@@ -490,16 +510,16 @@ mod tests {
     #[test]
     fn short_output_buffers_are_not_overrun() {
         let mut out = [0u8; 3];
-        encode(Codec::Pcmu, &[0, 0, 0, 0, 0], &mut out);
+        encode(Law::Ulaw, &[0, 0, 0, 0, 0], &mut out);
         assert_eq!(out, [0xFF; 3]);
         let mut pcm = [7i16; 2];
-        decode(Codec::Pcma, &[0xD5, 0xD5, 0xD5], &mut pcm);
+        decode(Law::Alaw, &[0xD5, 0xD5, 0xD5], &mut pcm);
         assert_eq!(pcm, [8, 8]);
     }
 
     #[test]
     fn silence_bytes_decode_to_near_zero() {
-        for codec in Codec::ALL {
+        for codec in Law::ALL {
             let mut pcm = [99i16; 1];
             decode(codec, &[codec.silence_byte()], &mut pcm);
             assert!(pcm[0].abs() <= 8, "{codec:?} {}", pcm[0]);

@@ -144,13 +144,15 @@ fn profile(o: &ImpairOptions) -> NetemProfile {
 /// The chain on 8 kHz PCM; returns what the listener hears, starting at the
 /// first frame played out.
 pub fn impair_pcm(pcm: &[i16], o: &ImpairOptions) -> (Vec<i16>, ImpairReport) {
+    // Opus goes through its own decoder and PLC (not wired here yet).
+    let law = o.codec.g711_law().unwrap_or(g711::Law::Ulaw);
     let frames: Vec<[u8; FRAME]> = pcm
         .chunks(FRAME)
         .map(|chunk| {
             let mut f = [0i16; FRAME];
             f[..chunk.len()].copy_from_slice(chunk);
             let mut p = [0u8; FRAME];
-            g711::encode(o.codec, &f, &mut p);
+            g711::encode(law, &f, &mut p);
             p
         })
         .collect();
@@ -207,7 +209,7 @@ pub fn impair_pcm(pcm: &[i16], o: &ImpairOptions) -> (Vec<i16>, ImpairReport) {
             Playout::Frame { payload, .. } => {
                 started = true;
                 let n = payload.len().min(FRAME);
-                g711::decode(o.codec, &payload[..n], &mut buf[..n]);
+                g711::decode(law, &payload[..n], &mut buf[..n]);
                 buf[n..].fill(0);
                 if o.conceal == Conceal::Plc {
                     plc.good_frame(&mut buf);

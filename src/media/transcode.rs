@@ -8,8 +8,8 @@
 //! [`StreamResampler`] (rubato) converts. Everything is allocated when the
 //! transcoder is built; moving a frame through it allocates nothing.
 
-use super::codec::Codec;
 use super::g711;
+use super::g711::Law;
 use super::opus::{OpusConfig, OpusDecoder, OpusEncoder, OpusError};
 use super::plc::Plc;
 use super::stream_resample::{StreamResampleError, StreamResampler, MAX_INPUT_SAMPLES};
@@ -77,22 +77,22 @@ pub trait AudioCodec {
 /// [`Plc::delay_samples`] (3.75 ms) so a loss can be blended in smoothly.
 #[derive(Debug, Clone)]
 pub struct G711Codec {
-    codec: Codec,
+    law: Law,
     plc: Plc,
 }
 
 impl G711Codec {
     /// A PCMU or PCMA codec.
-    pub fn new(codec: Codec) -> Self {
+    pub fn new(law: Law) -> Self {
         G711Codec {
-            codec,
+            law,
             plc: Plc::new(),
         }
     }
 
     /// Which G.711 law this is.
-    pub fn codec(&self) -> Codec {
-        self.codec
+    pub fn law(&self) -> Law {
+        self.law
     }
 }
 
@@ -111,7 +111,7 @@ impl AudioCodec for G711Codec {
             need: pcm.len(),
             have,
         })?;
-        g711::encode(self.codec, pcm, dest);
+        g711::encode(self.law, pcm, dest);
         Ok(pcm.len())
     }
 
@@ -126,7 +126,7 @@ impl AudioCodec for G711Codec {
                 need: payload.len(),
                 have,
             })?;
-        g711::decode(self.codec, payload, dest);
+        g711::decode(self.law, payload, dest);
         self.plc.good_frame(dest);
         Ok(payload.len())
     }

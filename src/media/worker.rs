@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
@@ -16,8 +16,9 @@ use crate::call::control::{CallEvent, DigitSource};
 use crate::media::codec::Codec;
 use crate::media::dtmf_detect::DtmfDetector;
 use crate::media::dtmf_merge::DigitMerge;
-use crate::media::g711;
+use crate::media::g711::{self, Law};
 use crate::media::jitter::{JitterBuffer, JitterConfig, Playout};
+use crate::media::opus::{OpusDecoder, OpusSampleRate};
 use crate::media::plc::Plc;
 use crate::media::ports::{PortAllocator, PortPair};
 use crate::media::prompt::Prompt;
@@ -29,7 +30,8 @@ use crate::sip::endpoint::CallRef;
 pub const TICK: Duration = Duration::from_millis(20);
 /// How far behind the worker may fall before it drops the backlog.
 const MAX_CATCH_UP: Duration = Duration::from_millis(100);
-const SAMPLES_PER_FRAME: u32 = 160;
+/// Largest payload sent in one frame (one Opus frame, RFC 6716 §3.4).
+const MAX_FRAME_BYTES: usize = 1275;
 
 /// Everything a worker needs to take a call.
 pub struct MediaCallSetup {
@@ -94,41 +96,123 @@ struct Playback {
     interruptible: bool,
 }
 
+/// The decoder side of a call's codec, with its own concealment.
+enum Decoder {
+    /// G.711 with the Appendix I-style PLC.
+    G711 { law: Law, plc: Plc },
+    /// Opus at 8 kHz: libopus resamples internally, and its PLC and FEC
+    /// conceal losses.
+    Opus(Box<OpusDecoder>),
+}
+
+impl Decoder {
+    fn new(codec: Codec) -> Decoder {
+        if let Some(law) = codec.g711_law() {
+            return Decoder::G711 {
+                law,
+                plc: Plc::new(),
+            };
+        }
+        match OpusDecoder::new(OpusSampleRate::Hz8000) {
+            Ok(d) => Decoder::Opus(Box::new(d)),
+            Err(e) => {
+                // libopus only refuses bad arguments; fall back to a decoder
+                // that hears silence rather than failing the call.
+                tracing::error!(error = %e, "cannot create an Opus decoder");
+                Decoder::G711 {
+                    law: Law::Ulaw,
+                    plc: Plc::new(),
+                }
+            }
+        }
+    }
+
+    fn frame(&mut self, payload: &[u8], pcm: &mut [i16; 160]) {
+        match self {
+            Decoder::G711 { law, plc } => {
+                let n = payload.len().min(pcm.len());
+                g711::decode(*law, &payload[..n], &mut pcm[..n]);
+                pcm[n..].fill(0);
+                plc.good_frame(pcm);
+            }
+            // A packet longer than 20 ms does not fit a tick: rivr's SDP
+            // asks for ptime 20 (RFC 7587 §6.1), so such a packet is treated
+            // as lost and concealed.
+            Decoder::Opus(d) => {
+                if d.decode(payload, pcm).is_err() {
+                    let _ = d.conceal(pcm);
+                }
+            }
+        }
+    }
+
+    fn conceal(&mut self, next: Option<&[u8]>, pcm: &mut [i16; 160]) {
+        match self {
+            Decoder::G711 { plc, .. } => plc.conceal(pcm),
+            Decoder::Opus(d) => {
+                let rebuilt = next
+                    .filter(|p| OpusDecoder::has_fec(p))
+                    .is_some_and(|p| d.decode_fec(p, pcm).is_ok());
+                if !rebuilt && d.conceal(pcm).is_err() {
+                    pcm.fill(0);
+                }
+            }
+        }
+    }
+}
+
 /// What a call hears from the caller: jitter buffer → decode (or conceal)
 /// → in-band DTMF detection, one frame per tick.
 struct Listener {
     jitter: JitterBuffer,
-    plc: Plc,
+    decoder: Decoder,
     inband: DtmfDetector,
     pcm: [i16; 160],
 }
 
 impl Listener {
-    fn new() -> Self {
+    fn new(codec: Codec) -> Self {
+        let jitter = match codec {
+            Codec::Opus => JitterConfig::opus_20ms(),
+            Codec::Pcmu | Codec::Pcma => JitterConfig::g711_20ms(),
+        };
         Listener {
-            jitter: JitterBuffer::new(JitterConfig::g711_20ms()),
-            plc: Plc::new(),
+            jitter: JitterBuffer::new(jitter),
+            decoder: Decoder::new(codec),
             inband: DtmfDetector::new(),
             pcm: [0; 160],
         }
     }
 
     /// Plays out one frame; returns a key the in-band detector confirmed.
-    fn tick(&mut self, now: Instant, codec: Codec) -> Option<char> {
+    fn tick(&mut self, now: Instant) -> Option<char> {
         match self.jitter.pop(now) {
-            Playout::Frame { payload, .. } => {
-                let n = payload.len().min(self.pcm.len());
-                g711::decode(codec, &payload[..n], &mut self.pcm[..n]);
-                self.pcm[n..].fill(0);
-                self.plc.good_frame(&mut self.pcm);
-            }
-            Playout::Conceal { .. } => self.plc.conceal(&mut self.pcm),
+            Playout::Frame { payload, .. } => self.decoder.frame(payload, &mut self.pcm),
+            Playout::Conceal { next, .. } => self.decoder.conceal(next, &mut self.pcm),
             Playout::Silence => self.pcm.fill(0),
         }
         let first = self.inband.process(&self.pcm);
         // one 20 ms frame holds at most one onset; drain any queue anyway
         while self.inband.poll().is_some() {}
         first.map(|d| d.digit)
+    }
+}
+
+/// The payload sent when nothing plays: G.711 silence codes, or one Opus
+/// packet of digital silence encoded once per process.
+fn silence_frame(codec: Codec) -> &'static [u8] {
+    static ULAW: [u8; 160] = [0xFF; 160];
+    static ALAW: [u8; 160] = [0xD5; 160];
+    static OPUS: OnceLock<Vec<u8>> = OnceLock::new();
+    match codec {
+        Codec::Pcmu => &ULAW,
+        Codec::Pcma => &ALAW,
+        Codec::Opus => OPUS.get_or_init(|| {
+            crate::media::opus::encode_prompt_opus(&[0; 160])
+                .ok()
+                .and_then(|mut p| p.pop())
+                .unwrap_or_default()
+        }),
     }
 }
 
@@ -144,7 +228,7 @@ struct MediaCall {
     sending: bool,
     configured: bool,
     playback: Option<Playback>,
-    silence: [u8; 160],
+    silence: &'static [u8],
 }
 
 impl Drop for MediaCall {
@@ -215,7 +299,7 @@ impl MediaCall {
                 self.session.handle_rtcp(now, from, d);
             }
         }
-        if let Some(d) = self.listener.tick(now, self.codec) {
+        if let Some(d) = self.listener.tick(now) {
             self.on_digit(now, d, DigitSource::InBand);
         }
     }
@@ -250,22 +334,20 @@ impl MediaCall {
                     .get(p.prompt)
                     .and_then(|pr| pr.frame(self.codec, p.frame));
                 p.frame += 1;
-                frame.unwrap_or(&self.silence)
+                frame.unwrap_or(self.silence)
             }
-            None => &self.silence,
+            None => self.silence,
         }
     }
 
     fn send(&mut self, now: Instant, out: &mut [u8]) {
         if self.sending && self.configured {
-            let mut payload = [0u8; 160];
+            let step = self.codec.timestamp_step_20ms();
+            let mut payload = [0u8; MAX_FRAME_BYTES];
             let frame = self.next_frame();
             let len = frame.len().min(payload.len());
             payload[..len].copy_from_slice(&frame[..len]);
-            if let Some(n) = self
-                .session
-                .write_audio(now, &payload[..len], SAMPLES_PER_FRAME, out)
-            {
+            if let Some(n) = self.session.write_audio(now, &payload[..len], step, out) {
                 if let Some(pkt) = out.get(..n) {
                     let _ = self.ports.rtp.send_to(pkt, self.session.remote_rtp());
                 }
@@ -301,7 +383,7 @@ impl Worker {
         match cmd {
             MediaCommand::Add(setup) => {
                 let s = *setup;
-                let silence = [s.codec.silence_byte(); 160];
+                let silence = silence_frame(s.codec);
                 let mut session = RtpSession::new(s.session, now);
                 session.set_wallclock(now, ntp_now());
                 self.calls.insert(
@@ -310,7 +392,7 @@ impl Worker {
                         ports: s.ports,
                         session,
                         dtmf: rfc4733::Receiver::new(),
-                        listener: Listener::new(),
+                        listener: Listener::new(s.codec),
                         merge: DigitMerge::new(),
                         codec: s.codec,
                         events: s.events,
@@ -335,9 +417,9 @@ impl Worker {
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.session = RtpSession::new(session, now);
                     c.session.set_wallclock(now, ntp_now());
-                    c.listener = Listener::new();
+                    c.listener = Listener::new(codec);
                     c.codec = codec;
-                    c.silence = [codec.silence_byte(); 160];
+                    c.silence = silence_frame(codec);
                     c.configured = true;
                 }
             }
@@ -530,9 +612,10 @@ mod tests {
     /// in-band detector exactly as a call's inbound audio does.
     #[test]
     fn listener_hears_an_inband_key_through_the_jitter_buffer() {
-        for codec in [Codec::Pcmu, Codec::Pcma] {
+        for law in Law::ALL {
+            let codec = Codec::from(law);
             let t0 = Instant::now();
-            let mut l = Listener::new();
+            let mut l = Listener::new(codec);
             let mut tone = ToneGenerator::dtmf('7', 100, 0, -10.0).unwrap();
             let mut heard = Vec::new();
             for i in 0..50u32 {
@@ -541,15 +624,62 @@ mod tests {
                     tone.fill(&mut pcm);
                 }
                 let mut payload = [0u8; 160];
-                g711::encode(codec, &pcm, &mut payload);
+                g711::encode(law, &pcm, &mut payload);
                 let now = t0 + TICK * i;
                 let _ = l.jitter.push(now, i as u16, i * 160, 42, i == 0, &payload);
-                if let Some(d) = l.tick(now, codec) {
+                if let Some(d) = l.tick(now) {
                     heard.push((i, d));
                 }
             }
             assert_eq!(heard.len(), 1, "{codec:?}: {heard:?}");
             assert_eq!(heard[0].1, '7');
         }
+    }
+
+    /// The same over Opus: packets of a key press, one lost, through the
+    /// jitter buffer, the Opus decoder (FEC or PLC) and the detector.
+    #[test]
+    fn listener_hears_an_inband_key_over_opus_with_a_lost_packet() {
+        use crate::media::opus::{OpusConfig, OpusEncoder};
+        let t0 = Instant::now();
+        let mut l = Listener::new(Codec::Opus);
+        let mut enc = OpusEncoder::new(OpusConfig {
+            inband_fec: true,
+            packet_loss_pct: 10,
+            ..OpusConfig::at_rate(8000).unwrap()
+        })
+        .unwrap();
+        let mut tone = ToneGenerator::dtmf('#', 120, 0, -10.0).unwrap();
+        let mut heard = Vec::new();
+        let mut buf = [0u8; 1500];
+        for i in 0..60u32 {
+            let mut pcm = [0i16; 160];
+            if i >= 10 {
+                tone.fill(&mut pcm);
+            }
+            let n = enc.encode(&pcm, &mut buf).unwrap();
+            let now = t0 + TICK * i;
+            if i != 13 {
+                let _ = l.jitter.push(now, i as u16, i * 960, 42, i == 0, &buf[..n]);
+            }
+            if let Some(d) = l.tick(now) {
+                heard.push((i, d));
+            }
+        }
+        assert_eq!(
+            heard.iter().map(|h| h.1).collect::<String>(),
+            "#",
+            "{heard:?}"
+        );
+    }
+
+    #[test]
+    fn opus_silence_is_one_small_packet() {
+        let s = silence_frame(Codec::Opus);
+        assert!(!s.is_empty() && s.len() < 20, "{} bytes", s.len());
+        let mut d = OpusDecoder::new(OpusSampleRate::Hz8000).unwrap();
+        let mut pcm = [1i16; 160];
+        assert_eq!(d.decode(s, &mut pcm).unwrap(), 160);
+        assert!(pcm.iter().all(|&x| x.abs() < 8));
     }
 }

@@ -243,7 +243,7 @@ impl Calls {
         let local_media = LocalMedia {
             ip: cfg.sip.public_ip,
             rtp_port: ports.port,
-            codecs: Codec::ALL.to_vec(),
+            codecs: cfg.media.codecs.clone(),
             telephone_event: true,
             session_id: rand::random::<u32>() as u64,
             session_version: rand::random::<u32>() as u64,
@@ -463,7 +463,9 @@ fn media_setup(
             let n = Negotiated {
                 codec: Codec::Pcmu,
                 payload_type: 0,
+                codec_fmtp: None,
                 telephone_event_pt: None,
+                telephone_event_rate: 8000,
                 remote_rtp: discard,
                 remote_rtcp: discard,
                 ptime_ms: 20,

@@ -10,10 +10,10 @@ use std::path::PathBuf;
 
 use codecs_bench::loss::{round_trip, Conceal, LossPattern};
 use codecs_bench::signals::speech::read_wav;
-use rivr::media::codec::Codec;
+use rivr::media::g711::Law;
 
 struct Options {
-    codec: Codec,
+    codec: Law,
     loss_pct: f64,
     burst: f64,
     seed: u64,
@@ -23,7 +23,7 @@ struct Options {
 }
 
 fn parse() -> Result<Options, String> {
-    let mut codec = Codec::Pcmu;
+    let mut codec = Law::Ulaw;
     let (mut loss_pct, mut burst, mut seed, mut conceal) = (0.0, 1.0, 1, Conceal::Rivr);
     let mut files = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -36,8 +36,8 @@ fn parse() -> Result<Options, String> {
         match a.as_str() {
             "--codec" => {
                 codec = match args.next().as_deref() {
-                    Some("pcmu") => Codec::Pcmu,
-                    Some("pcma") => Codec::Pcma,
+                    Some("pcmu") => Law::Ulaw,
+                    Some("pcma") => Law::Alaw,
                     other => return Err(format!("--codec pcmu|pcma, not {other:?}")),
                 }
             }

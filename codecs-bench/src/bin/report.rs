@@ -13,7 +13,6 @@ use codecs_bench::dtmf::{self, Score};
 use codecs_bench::signals::{music, speech};
 use codecs_bench::spandsp::{self, Law};
 use codecs_bench::throughput::{measure, Row, HEADER};
-use rivr::media::codec::Codec;
 use rivr::media::dtmf_detect::DtmfDetector;
 use rivr::media::jitter::{JitterBuffer, JitterConfig};
 use rivr::media::plc::Plc;
@@ -100,8 +99,8 @@ impl<'a, T> Frames<'a, T> {
 fn g711_rows(budget: Duration, pcm: &[i16]) -> Vec<Row> {
     let mut rows = Vec::new();
     for (codec, law, name) in [
-        (Codec::Pcmu, Law::Ulaw, "µ-law"),
-        (Codec::Pcma, Law::Alaw, "A-law"),
+        (g711::Law::Ulaw, Law::Ulaw, "µ-law"),
+        (g711::Law::Alaw, Law::Alaw, "A-law"),
     ] {
         let mut bytes = vec![0u8; pcm.len()];
         g711::encode(codec, pcm, &mut bytes);

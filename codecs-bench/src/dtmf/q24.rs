@@ -9,8 +9,8 @@
 //! Tones are plain `sin` at the Q.23 frequencies, with levels in dBm0 by the
 //! G.711 convention (a full-scale sine is +3.14 dBm0).
 
-use rivr::media::codec::Codec;
 use rivr::media::g711;
+use rivr::media::g711::Law;
 use rivr::media::tone::FULL_SCALE_SINE_DBM0;
 
 use crate::signals::music::Rng;
@@ -110,13 +110,13 @@ fn render(bursts: &[Burst], total: usize) -> Vec<f64> {
 #[derive(Clone, Copy)]
 enum Channel {
     Linear,
-    G711(Codec),
+    G711(Law),
 }
 
 const CHANNELS: [Channel; 3] = [
     Channel::Linear,
-    Channel::G711(Codec::Pcmu),
-    Channel::G711(Codec::Pcma),
+    Channel::G711(Law::Ulaw),
+    Channel::G711(Law::Alaw),
 ];
 
 fn through(channel: Channel, x: &[f64]) -> Vec<i16> {

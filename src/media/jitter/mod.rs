@@ -83,6 +83,17 @@ impl JitterConfig {
             capacity: 64,
         }
     }
+
+    /// 20 ms Opus (48 kHz RTP clock), delay 0–400 ms, 64 slots; payloads up
+    /// to 1275 bytes, the most one Opus frame may take (RFC 6716 §3.4).
+    pub fn opus_20ms() -> Self {
+        Self {
+            clock_rate: 48_000,
+            frame_samples: 960,
+            max_payload: 1275,
+            ..Self::g711_20ms()
+        }
+    }
 }
 
 /// What `push` did with a packet.

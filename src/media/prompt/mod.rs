@@ -19,7 +19,8 @@ mod tests;
 use std::path::PathBuf;
 
 use super::codec::Codec;
-use super::g711;
+use super::g711::{self, Law};
+use super::opus::encode_prompt_opus;
 use super::resample::{resample, ResampleError};
 
 pub use decode::{decode_bytes, decode_file};
@@ -96,9 +97,41 @@ pub enum PromptError {
 pub struct Prompt {
     name: String,
     pcm: Vec<i16>,
-    /// One entry per codec: `frame_count * FRAME_SAMPLES` bytes, the last
-    /// frame padded with the codec's silence byte.
-    encoded: Vec<(Codec, Vec<u8>)>,
+    /// One entry per G.711 law (µ-law, A-law): `frame_count * FRAME_SAMPLES`
+    /// bytes, the last frame padded with the law's silence byte.
+    g711: [Vec<u8>; 2],
+    /// The Opus packets back to back, and where each one ends; `None` if
+    /// libopus refused (the call then hears silence, and the load logged why).
+    opus: Option<OpusFrames>,
+}
+
+/// Variable-length Opus packets in one allocation.
+#[derive(Debug)]
+struct OpusFrames {
+    bytes: Vec<u8>,
+    /// `ends[i]` is one past the last byte of packet `i`.
+    ends: Vec<u32>,
+}
+
+impl OpusFrames {
+    fn new(packets: &[Vec<u8>]) -> OpusFrames {
+        let mut bytes = Vec::with_capacity(packets.iter().map(Vec::len).sum());
+        let mut ends = Vec::with_capacity(packets.len());
+        for p in packets {
+            bytes.extend_from_slice(p);
+            ends.push(u32::try_from(bytes.len()).unwrap_or(u32::MAX));
+        }
+        OpusFrames { bytes, ends }
+    }
+
+    fn get(&self, index: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(index)? as usize;
+        let start = match index.checked_sub(1) {
+            Some(prev) => *self.ends.get(prev)? as usize,
+            None => 0,
+        };
+        self.bytes.get(start..end)
+    }
 }
 
 impl Prompt {
@@ -107,18 +140,23 @@ impl Prompt {
     pub fn from_pcm_8k(name: &str, pcm: Vec<i16>) -> Prompt {
         let frames = pcm.len().div_ceil(FRAME_SAMPLES);
         let padded_len = frames.saturating_mul(FRAME_SAMPLES);
-        let encoded = Codec::ALL
-            .iter()
-            .map(|&codec| {
-                let mut bytes = vec![codec.silence_byte(); padded_len];
-                g711::encode(codec, &pcm, &mut bytes);
-                (codec, bytes)
-            })
-            .collect();
+        let g711 = Law::ALL.map(|law| {
+            let mut bytes = vec![law.silence_byte(); padded_len];
+            g711::encode(law, &pcm, &mut bytes);
+            bytes
+        });
+        let opus = match encode_prompt_opus(&pcm) {
+            Ok(packets) => Some(OpusFrames::new(&packets)),
+            Err(e) => {
+                tracing::warn!(prompt = name, error = %e, "cannot encode the prompt to Opus");
+                None
+            }
+        };
         Prompt {
             name: name.to_owned(),
             pcm,
-            encoded,
+            g711,
+            opus,
         }
     }
 
@@ -145,20 +183,27 @@ impl Prompt {
         self.pcm.len().div_ceil(FRAME_SAMPLES)
     }
 
-    /// Frame `index` encoded with `codec`: 160 bytes, or `None` past the end.
+    /// Frame `index` encoded with `codec` (160 bytes for G.711, one Opus
+    /// packet), or `None` past the end.
     #[inline]
     pub fn frame(&self, codec: Codec, index: usize) -> Option<&[u8]> {
-        let start = index.checked_mul(FRAME_SAMPLES)?;
-        self.encoded(codec)?
-            .get(start..start.checked_add(FRAME_SAMPLES)?)
+        match codec.g711_law() {
+            Some(law) => {
+                let start = index.checked_mul(FRAME_SAMPLES)?;
+                self.g711_bytes(law)
+                    .get(start..start.checked_add(FRAME_SAMPLES)?)
+            }
+            None => self.opus.as_ref()?.get(index),
+        }
     }
 
-    /// Every frame for `codec`, back to back (`frame_count() * 160` bytes).
-    pub fn encoded(&self, codec: Codec) -> Option<&[u8]> {
-        self.encoded
-            .iter()
-            .find(|(c, _)| *c == codec)
-            .map(|(_, bytes)| bytes.as_slice())
+    /// Every frame for a G.711 law, back to back (`frame_count() * 160`
+    /// bytes).
+    pub fn g711_bytes(&self, law: Law) -> &[u8] {
+        match law {
+            Law::Ulaw => &self.g711[0],
+            Law::Alaw => &self.g711[1],
+        }
     }
 
     /// The 8 kHz mono PCM, unpadded.

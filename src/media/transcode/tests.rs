@@ -2,8 +2,8 @@ use super::test_signal::{best_correlation, rms, speech_like};
 use super::*;
 use crate::media::opus::OpusSampleRate;
 
-fn g711(codec: Codec) -> Box<dyn AudioCodec + Send> {
-    Box::new(G711Codec::new(codec))
+fn g711(law: Law) -> Box<dyn AudioCodec + Send> {
+    Box::new(G711Codec::new(law))
 }
 
 fn opus(hz: u32) -> Box<dyn AudioCodec + Send> {
@@ -47,12 +47,12 @@ fn transcode(t: &mut Transcoder, input: &[Vec<u8>]) -> Vec<Vec<u8>> {
 /// source; returns the correlation.
 fn pcmu_opus_pcma(opus_hz: u32) -> f64 {
     let src = speech_like(8000, 4.0);
-    let pcmu = payloads(g711(Codec::Pcmu), &src);
-    let mut a = Transcoder::new(g711(Codec::Pcmu), opus(opus_hz)).unwrap();
+    let pcmu = payloads(g711(Law::Ulaw), &src);
+    let mut a = Transcoder::new(g711(Law::Ulaw), opus(opus_hz)).unwrap();
     let opus_packets = transcode(&mut a, &pcmu);
-    let mut b = Transcoder::new(opus(opus_hz), g711(Codec::Pcma)).unwrap();
+    let mut b = Transcoder::new(opus(opus_hz), g711(Law::Alaw)).unwrap();
     let pcma = transcode(&mut b, &opus_packets);
-    let out = decode(g711(Codec::Pcma), &pcma);
+    let out = decode(g711(Law::Alaw), &pcma);
     let (lag, r) = best_correlation(&src, &out, 800);
     println!(
         "PCMU->Opus@{opus_hz}->PCMA: {} -> {} -> {} packets, r {r:.3} at lag {lag} (resampler delay {} + {})",
@@ -69,7 +69,7 @@ fn pcmu_opus_pcma(opus_hz: u32) -> f64 {
 fn pcmu_to_opus_to_pcma_at_8k_needs_no_resampler() {
     let r = pcmu_opus_pcma(8000);
     assert!(r >= 0.85, "r {r}");
-    let t = Transcoder::new(g711(Codec::Pcmu), opus(8000)).unwrap();
+    let t = Transcoder::new(g711(Law::Ulaw), opus(8000)).unwrap();
     assert_eq!(t.delay_samples(), 0);
 }
 
@@ -106,10 +106,10 @@ fn opus_to_opus_at_48k() {
 #[test]
 fn g711_between_laws_is_near_transparent() {
     let src = speech_like(8000, 1.0);
-    let pcmu = payloads(g711(Codec::Pcmu), &src);
-    let mut t = Transcoder::new(g711(Codec::Pcmu), g711(Codec::Pcma)).unwrap();
+    let pcmu = payloads(g711(Law::Ulaw), &src);
+    let mut t = Transcoder::new(g711(Law::Ulaw), g711(Law::Alaw)).unwrap();
     let pcma = transcode(&mut t, &pcmu);
-    let out = decode(g711(Codec::Pcma), &pcma);
+    let out = decode(g711(Law::Alaw), &pcma);
     let (lag, r) = best_correlation(&src, &out, 200);
     // Two concealers in line, each 3.75 ms (30 samples) late.
     assert_eq!(lag, 2 * crate::media::plc::Plc::delay_samples());
@@ -121,8 +121,8 @@ fn packet_durations_need_not_match() {
     // One 60 ms PCMU payload becomes three 20 ms Opus packets; 10 ms
     // payloads pair up.
     let src = speech_like(8000, 0.12);
-    let mut t = Transcoder::new(g711(Codec::Pcmu), opus(48000)).unwrap();
-    let mut enc = G711Codec::new(Codec::Pcmu);
+    let mut t = Transcoder::new(g711(Law::Ulaw), opus(48000)).unwrap();
+    let mut enc = G711Codec::new(Law::Ulaw);
     let mut buf = [0u8; 4000];
     let n = enc.encode(&src[..480], &mut buf).unwrap();
     t.push_payload(&buf[..n]).unwrap();
@@ -146,7 +146,7 @@ fn packet_durations_need_not_match() {
 fn losses_are_concealed_through_the_transcoder() {
     let src = speech_like(8000, 1.0);
     let opus_packets = payloads(opus(8000), &src);
-    let mut t = Transcoder::new(opus(8000), g711(Codec::Pcmu)).unwrap();
+    let mut t = Transcoder::new(opus(8000), g711(Law::Ulaw)).unwrap();
     let mut buf = [0u8; 4000];
     let mut frames = Vec::new();
     for (i, p) in opus_packets.iter().enumerate() {
@@ -165,7 +165,7 @@ fn losses_are_concealed_through_the_transcoder() {
         opus_packets.len(),
         "every gap filled, nothing extra"
     );
-    let out = decode(g711(Codec::Pcmu), &frames);
+    let out = decode(g711(Law::Ulaw), &frames);
     assert!(
         rms(&out[20 * 160..21 * 160]) > 100.0,
         "the lost frame is not silence"
@@ -182,7 +182,7 @@ fn fec_through_the_transcoder_beats_plc() {
     let opus_packets = payloads(Box::new(OpusCodec::new(config).unwrap()), &src);
     let lost: Vec<usize> = (8..opus_packets.len() - 1).step_by(9).collect();
     let run = |use_fec: bool| {
-        let mut t = Transcoder::new(opus(8000), g711(Codec::Pcmu)).unwrap();
+        let mut t = Transcoder::new(opus(8000), g711(Law::Ulaw)).unwrap();
         let mut buf = [0u8; 4000];
         let mut frames = Vec::new();
         for (i, p) in opus_packets.iter().enumerate() {
@@ -199,7 +199,7 @@ fn fec_through_the_transcoder_beats_plc() {
                 frames.push(buf[..n].to_vec());
             }
         }
-        decode(g711(Codec::Pcmu), &frames)
+        decode(g711(Law::Ulaw), &frames)
     };
     let (fec, plc) = (run(true), run(false));
     let (_, r_fec) = best_correlation(&src, &fec, 200);
@@ -211,8 +211,8 @@ fn fec_through_the_transcoder_beats_plc() {
     );
     assert!(r_fec > r_plc, "FEC {r_fec} vs PLC {r_plc}");
     // G.711 has no FEC: recovering from the next payload is concealment.
-    let mut a = G711Codec::new(Codec::Pcmu);
-    let mut b = G711Codec::new(Codec::Pcmu);
+    let mut a = G711Codec::new(Law::Ulaw);
+    let mut b = G711Codec::new(Law::Ulaw);
     let (mut x, mut y) = ([0i16; 160], [0i16; 160]);
     for f in src[..1600].chunks_exact(160) {
         let mut p = [0u8; 160];
@@ -227,7 +227,7 @@ fn fec_through_the_transcoder_beats_plc() {
 
 #[test]
 fn g711_concealment_fades_to_silence_after_60_ms() {
-    let mut c = G711Codec::new(Codec::Pcmu);
+    let mut c = G711Codec::new(Law::Ulaw);
     let src = speech_like(8000, 0.5);
     let mut out = [0i16; 160];
     let mut payload = [0u8; 160];
@@ -250,7 +250,7 @@ fn g711_concealment_fades_to_silence_after_60_ms() {
 
 #[test]
 fn codec_errors_are_typed() {
-    let mut c = G711Codec::new(Codec::Pcma);
+    let mut c = G711Codec::new(Law::Alaw);
     let mut small = [0i16; 10];
     assert!(matches!(
         c.decode(&[0u8; 11], &mut small),
@@ -276,7 +276,7 @@ fn codec_errors_are_typed() {
 
 #[test]
 fn a_backlog_is_an_error_not_growth() {
-    let mut t = Transcoder::new(g711(Codec::Pcmu), opus(48000)).unwrap();
+    let mut t = Transcoder::new(g711(Law::Ulaw), opus(48000)).unwrap();
     let payload = [0xFFu8; 160];
     let mut pushed = 0;
     let err = loop {
@@ -302,8 +302,8 @@ proptest::proptest! {
     ) {
         let make = |i: usize| -> Box<dyn AudioCodec + Send> {
             match i {
-                0 => g711(Codec::Pcmu),
-                1 => g711(Codec::Pcma),
+                0 => g711(Law::Ulaw),
+                1 => g711(Law::Alaw),
                 2 => opus(8000),
                 _ => opus(48000),
             }

@@ -1,8 +1,10 @@
-//! Offer/answer (RFC 3264) for rivr's single audio stream: G.711 and
+//! Offer/answer (RFC 3264) for rivr's single audio stream: G.711 or Opus
+//! (RFC 7587, with its `a=fmtp` answered by `media::opus::fmtp_answer`) and
 //! telephone-event (RFC 4733), 20 ms packets.
 
 use super::{Direction, MediaDescription, SdpError, SessionDescription};
 use crate::media::codec::Codec;
+use crate::media::opus::fmtp_answer;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
@@ -30,8 +32,15 @@ pub struct Negotiated {
     pub codec: Codec,
     /// Its payload type in this session (the offerer's numbering).
     pub payload_type: u8,
+    /// The peer's `a=fmtp` parameters for the chosen codec (Opus: what it
+    /// can receive, RFC 7587 §6.1).
+    pub codec_fmtp: Option<String>,
     /// telephone-event payload type, when both sides do RFC 4733.
     pub telephone_event_pt: Option<u8>,
+    /// telephone-event clock rate: the audio clock when the peer offers it
+    /// at that rate (RFC 4733 §2.1; WebRTC stacks pair 48 kHz with Opus),
+    /// else 8000.
+    pub telephone_event_rate: u32,
     /// Where to send RTP.
     pub remote_rtp: SocketAddr,
     /// Where to send RTCP (`a=rtcp`, else RTP port + 1).
@@ -62,7 +71,12 @@ fn codec_of(m: &MediaDescription, pt: u8) -> Option<Codec> {
         Some(map) => Codec::ALL.into_iter().find(|c| {
             map.encoding.eq_ignore_ascii_case(c.encoding_name())
                 && map.clock_rate == c.clock_rate()
-                && map.channels.unwrap_or(1) == 1
+                && match c.rtpmap_channels() {
+                    // RFC 7587 §7 requires "/2"; a bare "opus/48000" is
+                    // wrong but unambiguous, so it is taken too.
+                    Some(n) => map.channels.is_none_or(|c| c == n),
+                    None => map.channels.unwrap_or(1) == 1,
+                }
         }),
         None => Codec::ALL
             .into_iter()
@@ -70,15 +84,21 @@ fn codec_of(m: &MediaDescription, pt: u8) -> Option<Codec> {
     }
 }
 
-fn telephone_event_pt(m: &MediaDescription) -> Option<u8> {
-    m.formats
-        .iter()
-        .filter_map(|f| f.parse::<u8>().ok())
-        .find(|&pt| {
-            m.rtpmap(pt).is_some_and(|map| {
-                map.encoding.eq_ignore_ascii_case("telephone-event") && map.clock_rate == 8000
+/// The telephone-event payload type and its rate: one at the audio clock
+/// rate if offered, else one at 8000.
+fn telephone_event(m: &MediaDescription, audio_rate: u32) -> Option<(u8, u32)> {
+    let offered = |rate: u32| {
+        m.formats
+            .iter()
+            .filter_map(|f| f.parse::<u8>().ok())
+            .find(|&pt| {
+                m.rtpmap(pt).is_some_and(|map| {
+                    map.encoding.eq_ignore_ascii_case("telephone-event") && map.clock_rate == rate
+                })
             })
-        })
+            .map(|pt| (pt, rate))
+    };
+    offered(audio_rate).or_else(|| offered(8000))
 }
 
 /// Picks codec, addresses and direction from the remote side's audio section.
@@ -106,14 +126,17 @@ fn negotiate(
         Some(r) => SocketAddr::new(r.address.unwrap_or(ip), r.port),
         None => SocketAddr::new(ip, m.port.checked_add(1).ok_or(SdpError::NoConnection)?),
     };
+    let te = telephone_event(m, codec.clock_rate()).filter(|_| local.telephone_event);
     Ok(Negotiated {
         codec,
         payload_type,
-        telephone_event_pt: if local.telephone_event {
-            telephone_event_pt(m)
-        } else {
-            None
-        },
+        codec_fmtp: m
+            .fmtps
+            .iter()
+            .find(|(pt, _)| *pt == payload_type)
+            .map(|(_, f)| f.clone()),
+        telephone_event_pt: te.map(|(pt, _)| pt),
+        telephone_event_rate: te.map_or(8000, |(_, rate)| rate),
         remote_rtp: SocketAddr::new(ip, m.port),
         remote_rtcp,
         ptime_ms: m.ptime.unwrap_or(DEFAULT_PTIME_MS),
@@ -132,34 +155,50 @@ fn write_session_header(out: &mut String, local: &LocalMedia) {
     );
 }
 
+/// One codec of an `m=` line: payload type, and for an answer the
+/// offerer's `a=fmtp` for it.
+struct Format<'a> {
+    codec: Codec,
+    pt: u8,
+    remote_fmtp: Option<&'a str>,
+}
+
 fn write_audio(
     out: &mut String,
     local: &LocalMedia,
     proto: &str,
-    codecs: &[(Codec, u8)],
-    te_pt: Option<u8>,
+    codecs: &[Format<'_>],
+    te: Option<(u8, u32)>,
     direction: Direction,
 ) {
     let _ = write!(out, "m=audio {} {proto}", local.rtp_port);
-    for (_, pt) in codecs {
-        let _ = write!(out, " {pt}");
+    for f in codecs {
+        let _ = write!(out, " {}", f.pt);
     }
-    if let Some(te) = te_pt {
+    if let Some((te, _)) = te {
         let _ = write!(out, " {te}");
     }
     out.push_str("\r\n");
-    for (codec, pt) in codecs {
+    for f in codecs {
         let _ = write!(
             out,
-            "a=rtpmap:{pt} {}/{}\r\n",
-            codec.encoding_name(),
-            codec.clock_rate()
+            "a=rtpmap:{} {}/{}",
+            f.pt,
+            f.codec.encoding_name(),
+            f.codec.clock_rate()
         );
+        if let Some(n) = f.codec.rtpmap_channels() {
+            let _ = write!(out, "/{n}");
+        }
+        out.push_str("\r\n");
+        if f.codec == Codec::Opus {
+            let _ = write!(out, "a=fmtp:{} {}\r\n", f.pt, fmtp_answer(f.remote_fmtp));
+        }
     }
-    if let Some(te) = te_pt {
+    if let Some((te, rate)) = te {
         let _ = write!(
             out,
-            "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n"
+            "a=rtpmap:{te} telephone-event/{rate}\r\na=fmtp:{te} 0-16\r\n"
         );
     }
     let _ = write!(
@@ -196,8 +235,14 @@ pub fn answer(
                 &mut out,
                 local,
                 &section.proto,
-                &[(negotiated.codec, negotiated.payload_type)],
-                negotiated.telephone_event_pt,
+                &[Format {
+                    codec: negotiated.codec,
+                    pt: negotiated.payload_type,
+                    remote_fmtp: negotiated.codec_fmtp.as_deref(),
+                }],
+                negotiated
+                    .telephone_event_pt
+                    .map(|pt| (pt, negotiated.telephone_event_rate)),
                 negotiated.direction,
             );
         } else {
@@ -216,14 +261,20 @@ pub fn answer(
 
 /// rivr's offer (for an INVITE without SDP: the offer goes in the 200, the
 /// answer comes in the ACK). Codecs use their static payload types in
-/// `local.codecs` order; telephone-event uses 101.
+/// `local.codecs` order, Opus 111; telephone-event/8000 uses 101.
 pub fn offer(local: &LocalMedia) -> String {
-    let codecs: Vec<(Codec, u8)> = local
+    let codecs: Vec<Format<'_>> = local
         .codecs
         .iter()
-        .filter_map(|&c| c.static_payload_type().map(|pt| (c, pt)))
+        .map(|&codec| Format {
+            codec,
+            pt: codec.offer_payload_type(),
+            remote_fmtp: None,
+        })
         .collect();
-    let te = local.telephone_event.then_some(OFFER_TELEPHONE_EVENT_PT);
+    let te = local
+        .telephone_event
+        .then_some((OFFER_TELEPHONE_EVENT_PT, 8000));
     let mut out = String::with_capacity(512);
     write_session_header(&mut out, local);
     write_audio(&mut out, local, "RTP/AVP", &codecs, te, Direction::SendRecv);
@@ -246,7 +297,7 @@ pub fn accept_answer(
     let remote_dir = m.direction.or(answer.direction).unwrap_or_default();
     let mut negotiated = negotiate(answer, m, local, remote_dir)?;
     // An answer may renumber telephone-event, but only to a payload type
-    // that is still telephone-event/8000 (checked by `telephone_event_pt`).
+    // that is still telephone-event (checked by `telephone_event`).
     if !local.telephone_event {
         negotiated.telephone_event_pt = None;
     }

@@ -33,7 +33,9 @@ fn sipp_default_offer() {
         Negotiated {
             codec: Codec::Pcmu,
             payload_type: 0,
+            codec_fmtp: None,
             telephone_event_pt: None,
+            telephone_event_rate: 8000,
             remote_rtp: sock("127.0.0.1:6000"),
             remote_rtcp: sock("127.0.0.1:6001"),
             ptime_ms: 20,
@@ -274,6 +276,73 @@ fn offered_ptime_is_reported() {
     );
 }
 
+#[test]
+fn linphone_opus_first_gets_opus_with_fmtp_and_48k_events() {
+    let local = LocalMedia {
+        codecs: Codec::ALL.to_vec(),
+        ..local()
+    };
+    let (n, sdp) = answer(&parse(LINPHONE).unwrap(), &local).unwrap();
+    assert_eq!((n.codec, n.payload_type), (Codec::Opus, 96));
+    assert_eq!(n.codec_fmtp.as_deref(), Some("useinbandfec=1"));
+    assert_eq!(
+        (n.telephone_event_pt, n.telephone_event_rate),
+        (Some(101), 48_000)
+    );
+    assert!(sdp.contains("m=audio 20000 RTP/AVP 96 101\r\n"), "{sdp}");
+    assert!(sdp.contains("a=rtpmap:96 opus/48000/2\r\n"), "{sdp}");
+    assert!(
+        sdp.contains("a=fmtp:96 maxplaybackrate=16000; sprop-maxcapturerate=16000; stereo=0; sprop-stereo=0; useinbandfec=1; ptime=20\r\n"),
+        "{sdp}"
+    );
+    assert!(
+        sdp.contains("a=rtpmap:101 telephone-event/48000\r\n"),
+        "{sdp}"
+    );
+    // the answer parses back to the same choice
+    let back = accept_answer(&parse(&sdp).unwrap(), &local).unwrap();
+    assert_eq!((back.codec, back.payload_type), (Codec::Opus, 96));
+}
+
+#[test]
+fn opus_is_matched_by_name_rate_and_two_channels() {
+    let local = LocalMedia {
+        codecs: vec![Codec::Opus],
+        ..local()
+    };
+    let offer = |map: &str| {
+        format!("v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 120\r\na=rtpmap:120 {map}\r\n")
+    };
+    for ok in ["opus/48000/2", "OPUS/48000/2", "opus/48000"] {
+        let (n, _) = answer(&parse(&offer(ok)).unwrap(), &local).unwrap();
+        assert_eq!((n.codec, n.payload_type), (Codec::Opus, 120), "{ok}");
+    }
+    for bad in ["opus/48000/1", "opus/16000/2", "opus/8000"] {
+        assert_eq!(
+            answer(&parse(&offer(bad)).unwrap(), &local).map(|(n, _)| n.codec),
+            Err(SdpError::NoCommonCodec),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn rivr_offer_lists_opus_with_its_fmtp() {
+    let local = LocalMedia {
+        codecs: Codec::ALL.to_vec(),
+        ..local()
+    };
+    let sdp = offer(&local);
+    assert!(
+        sdp.contains("m=audio 20000 RTP/AVP 0 8 111 101\r\n"),
+        "{sdp}"
+    );
+    assert!(
+        sdp.contains("a=rtpmap:111 opus/48000/2\r\na=fmtp:111 maxplaybackrate=16000;"),
+        "{sdp}"
+    );
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
@@ -283,7 +352,7 @@ mod properties {
         (0, None, Some(Codec::Pcmu)),
         (8, Some("PCMA/8000"), Some(Codec::Pcma)),
         (96, Some("pcmu/8000"), Some(Codec::Pcmu)),
-        (97, Some("opus/48000/2"), None),
+        (97, Some("opus/48000/2"), Some(Codec::Opus)),
         (18, None, None),
         (9, Some("G722/8000"), None),
         (101, Some("telephone-event/8000"), None),
@@ -315,7 +384,7 @@ mod properties {
         #[test]
         fn answers_follow_rfc3264(
             audio in prop::sample::subsequence((0..FORMATS.len()).collect::<Vec<_>>(), 1..=FORMATS.len()).prop_shuffle(),
-            local_codecs in prop::sample::subsequence(vec![Codec::Pcmu, Codec::Pcma], 0..=2),
+            local_codecs in prop::sample::subsequence(Codec::ALL.to_vec(), 0..=3),
             extra_video in any::<bool>(),
             video_first in any::<bool>(),
             dir in prop::sample::select(vec!["", "a=sendonly\r\n", "a=recvonly\r\n", "a=inactive\r\n", "a=sendrecv\r\n"]),
