@@ -99,10 +99,10 @@ struct Playback {
 /// The decoder side of a call's codec, with its own concealment.
 enum Decoder {
     /// G.711 with the Appendix I-style PLC.
-    G711 { law: Law, plc: Plc },
+    G711 { law: Law, plc: Box<Plc> },
     /// Opus at 8 kHz: libopus resamples internally, and its PLC and FEC
     /// conceal losses.
-    Opus(Box<OpusDecoder>),
+    Opus(OpusDecoder),
 }
 
 impl Decoder {
@@ -110,18 +110,18 @@ impl Decoder {
         if let Some(law) = codec.g711_law() {
             return Decoder::G711 {
                 law,
-                plc: Plc::new(),
+                plc: Box::new(Plc::new()),
             };
         }
         match OpusDecoder::new(OpusSampleRate::Hz8000) {
-            Ok(d) => Decoder::Opus(Box::new(d)),
+            Ok(d) => Decoder::Opus(d),
             Err(e) => {
                 // libopus only refuses bad arguments; fall back to a decoder
                 // that hears silence rather than failing the call.
                 tracing::error!(error = %e, "cannot create an Opus decoder");
                 Decoder::G711 {
                     law: Law::Ulaw,
-                    plc: Plc::new(),
+                    plc: Box::new(Plc::new()),
                 }
             }
         }
