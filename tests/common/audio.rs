@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use rivr::media::g711::{alaw_to_linear, ulaw_to_linear};
+use rivr::media::opus::{OpusDecoder, OpusSampleRate};
 
 use super::rtp::Packet;
 
@@ -49,6 +50,54 @@ impl Heard {
             Err(k) => Some(k - 1),
         }
     }
+}
+
+/// What an Opus caller heard: the packets with payload type `pt`, put in
+/// sequence order and decoded by libopus to 8 kHz as a phone would,
+/// concealing the ones that never arrived. Also checks what every Opus
+/// receiver relies on: each is a 20 ms packet and the RTP timestamp
+/// advances 960 (48 kHz clock) per packet. Returns (samples, packets
+/// decoded, packets missing).
+pub fn decode_opus(packets: &[Packet], pt: u8) -> (Vec<i16>, usize, usize) {
+    let mut packets: Vec<&Packet> = packets.iter().filter(|p| p.payload_type == pt).collect();
+    let Some(first_seq) = packets.first().map(|p| p.seq) else {
+        return (Vec::new(), 0, 0);
+    };
+    packets.sort_by_key(|p| p.seq.wrapping_sub(first_seq));
+    packets.dedup_by_key(|p| p.seq);
+    for w in packets.windows(2) {
+        let (gap, ts) = (
+            w[1].seq.wrapping_sub(w[0].seq),
+            w[1].ts.wrapping_sub(w[0].ts),
+        );
+        assert_eq!(
+            ts,
+            960 * u32::from(gap),
+            "RTP timestamps must advance 960 per 20 ms Opus packet (seq {} -> {})",
+            w[0].seq,
+            w[1].seq
+        );
+    }
+    let mut dec = OpusDecoder::new(OpusSampleRate::Hz8000).expect("Opus decoder");
+    let mut heard = Vec::with_capacity(packets.len() * FRAME);
+    let mut frame = [0i16; FRAME];
+    let mut missing = 0;
+    let mut expected = first_seq;
+    for p in &packets {
+        while expected != p.seq {
+            dec.conceal(&mut frame).expect("Opus PLC");
+            heard.extend_from_slice(&frame);
+            expected = expected.wrapping_add(1);
+            missing += 1;
+        }
+        let n = dec
+            .decode(&p.payload, &mut frame)
+            .expect("the Opus packet decodes");
+        assert_eq!(n, FRAME, "a 20 ms Opus packet (seq {})", p.seq);
+        heard.extend_from_slice(&frame);
+        expected = expected.wrapping_add(1);
+    }
+    (heard, packets.len(), missing)
 }
 
 /// A reference as f32 samples.
