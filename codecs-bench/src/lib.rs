@@ -6,6 +6,9 @@
 //!   same signals, then DTMF accuracy of both receivers on the ITU-T Q.24
 //!   cases and a talk-off corpus.
 //! - `src/bin/g711-impair.rs` and `pesq/run.sh`: voice quality (PESQ).
+//! - `tests/dtmf_q24.rs`, `tests/dtmf_talkoff.rs`: rivr's DTMF conformance
+//!   and talk-off tests, on the same signals ([`dtmf::q24`], [`signals`])
+//!   the report scores both receivers on; they run in `make test`.
 //!
 //! `unsafe` is confined to [`spandsp`], the FFI wrapper; rivr itself stays
 //! `forbid(unsafe_code)`.

@@ -416,12 +416,10 @@ fn print_scores(out: &mut String, name: &str, s: &[Score; 2]) {
 }
 
 fn talkoff_section(out: &mut String) {
-    let mut rng = music::Rng(0x7a1c_0ff5);
-    let mut material: Vec<(String, Vec<i16>)> = vec![
-        ("chords".into(), music::chords(&mut rng, 120.0)),
-        ("tone sweeps".into(), music::sweeps(&mut rng, 90.0)),
-        ("sustained notes".into(), music::sustained(&mut rng, 90.0)),
-    ];
+    let mut material: Vec<(String, Vec<i16>)> = music::talkoff_corpus()
+        .into_iter()
+        .map(|(name, pcm)| (name.to_owned(), pcm))
+        .collect();
     match speech::talkoff_corpus() {
         Ok(voices) => {
             let count = voices.len();
