@@ -6,10 +6,10 @@
 //! `cargo bench -p codecs-bench -- --warm-up-time 1 --measurement-time 2`.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use codecs_bench::signals::music;
 use codecs_bench::spandsp::{self, Law};
+use codecs_bench::workload::{self, JitterFeed, RATE_PAIRS};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rivr::media::dtmf_detect::DtmfDetector;
 use rivr::media::jitter::{JitterBuffer, JitterConfig};
@@ -116,14 +116,7 @@ fn resampling(c: &mut Criterion) {
         .map(|&s| f32::from(s) / 32768.0)
         .collect();
     let mut group = c.benchmark_group("resample_1s");
-    for (from, to) in [
-        (8000, 16_000),
-        (16_000, 8000),
-        (8000, 48_000),
-        (48_000, 8000),
-        (16_000, 48_000),
-        (48_000, 16_000),
-    ] {
+    for (from, to) in RATE_PAIRS {
         let input = if from == 8000 {
             narrow.clone()
         } else {
@@ -173,45 +166,19 @@ fn plc(c: &mut Criterion) {
 /// One packet pushed and one frame popped per 20 ms tick of a virtual
 /// clock, in order and with every 8th pair of packets swapped.
 fn jitter(c: &mut Criterion) {
-    let payload = [0xFFu8; FRAME];
-    let base = Instant::now();
     let mut group = c.benchmark_group("jitter_push_pop");
     group.throughput(Throughput::Elements(FRAME as u64));
     for (name, reorder) in [("in_order", false), ("reordered", true)] {
         let mut jb = JitterBuffer::new(JitterConfig::g711_20ms());
-        let mut tick: u64 = 0;
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                let i = match (reorder, tick % 8) {
-                    (true, 0) => tick + 1,
-                    (true, 1) => tick - 1,
-                    _ => tick,
-                };
-                let now = base + Duration::from_millis(20 * tick);
-                black_box(jb.push(
-                    now,
-                    i as u16,
-                    (i * FRAME as u64) as u32,
-                    0x5eed,
-                    false,
-                    &payload,
-                ));
-                black_box(jb.pop(now));
-                tick += 1;
-            })
-        });
+        let mut feed = JitterFeed::new(reorder);
+        group.bench_function(name, |b| b.iter(|| feed.step(&mut jb)));
     }
     group.finish();
 }
 
 /// `pcm` (8 kHz) at `hz`, as 16-bit samples.
 fn at_rate(pcm: &[i16], hz: u32) -> Vec<i16> {
-    let narrow: Vec<f32> = pcm.iter().map(|&s| f32::from(s) / 32768.0).collect();
-    resample::resample(&narrow, 8000, hz)
-        .expect("resample")
-        .iter()
-        .map(|&x| (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
-        .collect()
+    workload::at_rate(pcm, hz).expect("resample")
 }
 
 /// Opus at 8 and 48 kHz PCM, complexity 5 and 10, one 20 ms frame per
@@ -277,14 +244,7 @@ fn stream_resampling(c: &mut Criterion) {
     use rivr::media::stream_resample::StreamResampler;
     let narrow = signal();
     let mut group = c.benchmark_group("stream_resample_20ms");
-    for (from, to) in [
-        (8000, 16_000),
-        (16_000, 8000),
-        (8000, 48_000),
-        (48_000, 8000),
-        (16_000, 48_000),
-        (48_000, 16_000),
-    ] {
+    for (from, to) in RATE_PAIRS {
         let input = if from == 8000 {
             narrow.clone()
         } else {

@@ -1,14 +1,49 @@
 //! DTMF accuracy, rivr's detector beside spandsp's on the same audio: the
-//! Q.24 cases (`q24`) and the talk-off corpus, scored the same way.
+//! Q.24 cases (`q24`) and the talk-off corpus, scored the same way. The
+//! conformance tests in `codecs-bench/tests/` drive rivr's detector through
+//! [`rivr_keys`] and [`scaled`] here too, so they and the report measure
+//! the same thing.
 
 pub mod q24;
 
-use rivr::media::dtmf_detect::DtmfDetector;
+use rivr::media::dtmf_detect::{Detected, DtmfDetector};
 
 use crate::spandsp;
 
 /// Samples per frame fed to a detector, as the media worker does (20 ms).
 pub const FRAME: usize = 160;
+
+/// Gains every talk-off signal is scanned at: as is, and 20 dB down.
+pub const TALKOFF_GAINS_DB: [f64; 2] = [0.0, -20.0];
+
+/// Frames of `pcm` as a call delivers them, then 40 ms of silence so that a
+/// key at the very end is still reported.
+fn frames_then_silence(pcm: &[i16]) -> impl Iterator<Item = &[i16]> {
+    const TAIL: [i16; 2 * FRAME] = [0; 2 * FRAME];
+    pcm.chunks(FRAME).chain(TAIL.chunks(FRAME))
+}
+
+/// Every key rivr's detector reports for `pcm`, with its onset.
+pub fn rivr_keys(pcm: &[i16]) -> Vec<Detected> {
+    let mut detector = DtmfDetector::new();
+    let mut found = Vec::new();
+    for frame in frames_then_silence(pcm) {
+        let mut next = detector.process(frame);
+        while let Some(d) = next {
+            found.push(d);
+            next = detector.poll();
+        }
+    }
+    found
+}
+
+/// `pcm` with `gain_db` applied, rounded.
+pub fn scaled(pcm: &[i16], gain_db: f64) -> Vec<i16> {
+    let gain = 10f64.powf(gain_db / 20.0);
+    pcm.iter()
+        .map(|&s| (f64::from(s) * gain).round() as i16)
+        .collect()
+}
 
 /// A detector under comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,30 +69,17 @@ impl Receiver {
     /// Keys reported for `pcm`, fed in 20 ms frames and followed by 40 ms
     /// of silence so a key at the very end is still reported.
     pub fn detect(self, pcm: &[i16]) -> String {
-        let tail = [0i16; 2 * FRAME];
-        let frames = pcm.chunks(FRAME).chain(tail.chunks(FRAME));
-        let mut found = String::new();
         match self {
-            Receiver::Rivr => {
-                let mut detector = DtmfDetector::new();
-                for frame in frames {
-                    let mut next = detector.process(frame);
-                    while let Some(d) = next {
-                        found.push(d.digit);
-                        next = detector.poll();
-                    }
-                }
-            }
+            Receiver::Rivr => rivr_keys(pcm).into_iter().map(|d| d.digit).collect(),
             Receiver::Spandsp => {
                 let Some(mut rx) = spandsp::DtmfRx::new() else {
                     return "?".into();
                 };
-                for frame in frames {
-                    found.push_str(&spandsp::digits_to_string(rx.process(frame)));
-                }
+                frames_then_silence(pcm)
+                    .map(|frame| spandsp::digits_to_string(rx.process(frame)))
+                    .collect()
             }
         }
-        found
     }
 }
 
@@ -107,24 +129,25 @@ fn matched_in_order(expected: &str, found: &str) -> usize {
 
 /// Q.24 results per group, per receiver (same order as [`Receiver::ALL`]).
 pub fn run_q24() -> Vec<(&'static str, [Score; 2])> {
-    let mut scores = [[Score::default(); 2]; q24::GROUPS.len()];
-    q24::for_each_case(|case| {
+    let mut scores = [[Score::default(); 2]; q24::Group::ALL.len()];
+    q24::for_each_case(&q24::Group::ALL, |case| {
         for (i, receiver) in Receiver::ALL.into_iter().enumerate() {
             let found = receiver.detect(&case.pcm);
-            scores[case.group][i].add(&case.expected, &found);
+            scores[case.group.index()][i].add(&case.expected, &found);
         }
     });
-    q24::GROUPS.into_iter().zip(scores).collect()
+    q24::Group::ALL
+        .map(q24::Group::name)
+        .into_iter()
+        .zip(scores)
+        .collect()
 }
 
-/// Talk-off: every key reported anywhere in `pcm` (scanned as is and 20 dB
-/// quieter) is false. Returns the false keys per receiver.
+/// Talk-off: every key reported anywhere in `pcm` (scanned at each of
+/// [`TALKOFF_GAINS_DB`]) is false. Returns the false keys per receiver.
 pub fn talkoff(pcm: &[i16]) -> [usize; 2] {
-    let quiet: Vec<i16> = pcm
-        .iter()
-        .map(|&s| (f64::from(s) * 0.1).round() as i16)
-        .collect();
-    Receiver::ALL.map(|r| r.detect(pcm).chars().count() + r.detect(&quiet).chars().count())
+    let versions = TALKOFF_GAINS_DB.map(|g| scaled(pcm, g));
+    Receiver::ALL.map(|r| versions.iter().map(|v| r.detect(v).chars().count()).sum())
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Music-like talk-off material generated from a seed: chords, tone sweeps
-//! and sustained notes with harmonics (the recipe of rivr's
-//! `tests/dtmf_talkoff.rs`), and a speech-like multi-tone for throughput
-//! runs when espeak-ng is not installed.
+//! and sustained notes with harmonics (scanned by
+//! `codecs-bench/tests/dtmf_talkoff.rs` and by the `report` binary), and a
+//! speech-like multi-tone for throughput runs when espeak-ng is not
+//! installed.
 
 use std::f64::consts::TAU;
 
@@ -179,6 +180,20 @@ pub fn sustained(rng: &mut Rng, seconds: f64) -> Vec<i16> {
         out.extend(normalise(&buf));
     }
     out
+}
+
+/// Seed of the talk-off material, fixed so every run scans the same notes.
+pub const TALKOFF_SEED: u64 = 0x7a1c_0ff5;
+
+/// The music-like talk-off material, 5 minutes in all: 120 s of chords,
+/// 90 s of sweeps and 90 s of sustained notes, each with its table label.
+pub fn talkoff_corpus() -> [(&'static str, Vec<i16>); 3] {
+    let mut rng = Rng(TALKOFF_SEED);
+    [
+        ("chords", chords(&mut rng, 120.0)),
+        ("tone sweeps", sweeps(&mut rng, 90.0)),
+        ("sustained notes", sustained(&mut rng, 90.0)),
+    ]
 }
 
 /// A speech-like stand-in: a gliding harmonic source (100–250 Hz) with

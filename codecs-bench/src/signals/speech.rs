@@ -1,7 +1,7 @@
 //! Speech from espeak-ng, converted to 8 kHz mono 16-bit by sox: the
-//! talk-off corpus (the same passages, voices, pitches and rates as rivr's
-//! `tests/dtmf_talkoff.rs`) and the speech signal the throughput report
-//! runs on.
+//! talk-off corpus (passages in 10 languages, two voices each, varied pitch
+//! and rate), scanned by `codecs-bench/tests/dtmf_talkoff.rs` and by the
+//! `report` binary, and the speech signal the throughput report runs on.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -85,6 +85,7 @@ pub const PASSAGES: &[(&str, &[&str], &str)] = &[
         查询账户余额请按一，办理业务请按二，人工服务请按零。您也可以登录我们的网站或者使用手机应用程序，\
         随时随地查询账单和办理各项业务。感谢您的来电，祝您生活愉快，再见。"),
 ];
+
 /// A scratch directory removed on drop.
 pub struct Scratch(PathBuf);
 
@@ -106,6 +107,16 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Whether espeak-ng and sox both run, so that speech can be made at all.
+pub fn tools_available() -> bool {
+    ["espeak-ng", "sox"].iter().all(|tool| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
 }
 
 fn run(tool: &'static str, cmd: &mut Command) -> Result<(), SpeechError> {
@@ -190,7 +201,13 @@ pub fn speak(
 ) -> Result<Vec<i16>, SpeechError> {
     let wav = scratch.path().join("speech-8k.wav");
     speak_to(scratch, &wav, voice, pitch, speed, text)?;
-    Ok(read_wav(&wav)?.0)
+    match read_wav(&wav)? {
+        (pcm, 8000) => Ok(pcm),
+        (_, rate) => Err(SpeechError::Wav {
+            path: wav,
+            detail: format!("sox wrote {rate} Hz, not 8000"),
+        }),
+    }
 }
 
 /// One talk-off recording: a label and its 8 kHz samples.
@@ -201,9 +218,9 @@ pub struct Voice {
     pub pcm: Vec<i16>,
 }
 
-/// Every passage in both of its voices, with the pitch and rate variation
-/// of rivr's talk-off test (higher pitch spaces harmonics wider, which is
-/// what makes speech talk-off prone).
+/// Every passage in both of its voices, pitch and rate varied across them
+/// (a higher pitch spaces the harmonics wider, which is what makes speech
+/// talk-off prone).
 pub fn talkoff_corpus() -> Result<Vec<Voice>, SpeechError> {
     let scratch = Scratch::new("talkoff")?;
     let mut voices = Vec::new();

@@ -1,5 +1,6 @@
 //! Unit tests of the detector core; the Q.24 conformance suite and the
-//! talk-off run live in `tests/dtmf_q24.rs` and `tests/dtmf_talkoff.rs`.
+//! talk-off run live in `codecs-bench/tests/dtmf_q24.rs` and
+//! `codecs-bench/tests/dtmf_talkoff.rs`.
 
 use super::*;
 use crate::media::tone::ToneGenerator;
