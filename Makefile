@@ -40,6 +40,7 @@ bench: deps
 load: build
 	tests/load/inbound.sh 100 60
 	tests/load/inbound.sh 500 60
+	CODEC=opus tests/load/inbound.sh 100 60
 
 # Regenerates the committed example prompts with espeak-ng and sox.
 prompts: deps

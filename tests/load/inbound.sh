@@ -9,6 +9,9 @@
 #   tests/load/inbound.sh N [SECONDS]       (default 60 s)
 #   RIVR_BIN=...  the binary (default target/release/rivr, built if missing)
 #   KEEP=1        keep the temp dir (config, logs, CDRs, SIPp stats)
+#   CODEC=opus    callers offer only Opus and send Opus (a pcap replayed by
+#                 SIPp); rivr answers Opus, decodes every call's audio with
+#                 libopus and plays its prompts from the Opus cache
 set -euo pipefail
 
 N=${1:?usage: $0 N [SECONDS]}
@@ -64,10 +67,25 @@ number = "1000"
 script = "$ROOT/scripts/main_menu.rhai"
 EOF
 
-# What the callers say: a prompt as raw 8 kHz u-law, looped by rtp_stream.
-sox "$ROOT/prompts/survey_q1.wav" -r 8000 -c 1 -t ul "$TMP/caller.ulaw"
-sed -e "s/HOLD_MS/$((HOLD * 1000))/" -e "s|CALLER_AUDIO|$TMP/caller.ulaw|" \
-    "$ROOT/tests/load/uac_load.xml" > "$TMP/uac_load.xml"
+RATE=$(( (N + 9) / 10 )); (( RATE < 10 )) && RATE=10
+RAMP=$(( (N + RATE - 1) / RATE ))
+CODEC=${CODEC:-pcmu}
+case $CODEC in
+pcmu)
+    # What the callers say: a prompt as raw 8 kHz u-law, looped by rtp_stream.
+    sox "$ROOT/prompts/survey_q1.wav" -r 8000 -c 1 -t ul "$TMP/caller.ulaw"
+    sed -e "s/HOLD_MS/$((HOLD * 1000))/" -e "s|CALLER_AUDIO|$TMP/caller.ulaw|" \
+        "$ROOT/tests/load/uac_load.xml" > "$TMP/uac_load.xml"
+    ;;
+opus)
+    # The same prompt as Opus RTP in a pcap, as long as a call lasts.
+    (cd "$ROOT" && cargo run --quiet --release --example opus_pcap -- \
+        prompts/survey_q1.wav $((HOLD + 5)) "$TMP/caller.pcap")
+    sed -e "s/HOLD_MS/$((HOLD * 1000))/" -e "s|CALLER_PCAP|$TMP/caller.pcap|" \
+        "$ROOT/tests/load/uac_load_opus.xml" > "$TMP/uac_load.xml"
+    ;;
+*) echo "CODEC must be pcmu or opus" >&2; exit 2 ;;
+esac
 
 "$BIN" serve --config "$TMP/rivr.toml" > "$TMP/rivr.stdout" 2> "$TMP/rivr.stderr" &
 RIVR_PID=$!
@@ -90,8 +108,6 @@ RSS0=$(status_kb VmRSS)
 # SIPp 3.6 streams every call's RTP from this one socket.
 MEDIA_PORT=$(( 6000 + ($$ % 500) * 2 ))
 # All calls start within RAMP seconds; all N are up from then until HOLD.
-RATE=$(( (N + 9) / 10 )); (( RATE < 10 )) && RATE=10
-RAMP=$(( (N + RATE - 1) / RATE ))
 echo "placing $N calls at $RATE calls/s, each held ${HOLD} s (rtp $RTP_LO-$RTP_HI, ulimit -n $(ulimit -n))"
 
 T0=$(now_ms)
@@ -148,7 +164,7 @@ read -r RUN_CPU STEADY_CPU STEADY_S < <(awk -v tck="$TCK" -v t0="$((RAMP + 2))00
     }' "$TMP/samples")
 
 echo
-echo "== rivr inbound load: $N calls x ${HOLD} s on 1000 (main_menu), RTP both ways =="
+echo "== rivr inbound load: $N calls x ${HOLD} s on 1000 (main_menu), $CODEC RTP both ways =="
 EVENTS=$(grep -o 'Call-Id:' "$TMP/sipp_errors.log" 2>/dev/null | wc -l)
 HOLD_ENDS=$(grep -o 'jumping to label' "$TMP/sipp_errors.log" 2>/dev/null | wc -l)
 echo "SIPp:  successful $OK, failed $FAILED (exit $SIPP_RC); $HOLD_ENDS hangups after the hold, $((EVENTS - HOLD_ENDS)) other events in its error log"
