@@ -51,7 +51,8 @@ enum MediaCommand {
 
 #[derive(clap::Args)]
 struct ImpairArgs {
-    /// pcmu or pcma
+    /// pcmu, pcma or opus (20 ms packets with in-band FEC, at the libopus
+    /// rate nearest the input's)
     #[arg(long, default_value = "pcmu")]
     codec: String,
     /// Mean variable delay in ms (varies by ± half of it unless --jitter-spread-ms).
@@ -73,7 +74,8 @@ struct ImpairArgs {
     drift_ppm: i32,
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// plc (the default) or zero
+    /// plc (the default: the codec's concealment, and Opus FEC when the next
+    /// packet carries it) or zero
     #[arg(long, default_value = "plc")]
     conceal: String,
     input: PathBuf,
@@ -85,8 +87,9 @@ fn impair(a: ImpairArgs) -> ExitCode {
     let codec = match a.codec.as_str() {
         "pcmu" => rivr::media::codec::Codec::Pcmu,
         "pcma" => rivr::media::codec::Codec::Pcma,
+        "opus" => rivr::media::codec::Codec::Opus,
         other => {
-            eprintln!("rivr media impair: --codec {other}: expected pcmu or pcma");
+            eprintln!("rivr media impair: --codec {other}: expected pcmu, pcma or opus");
             return ExitCode::FAILURE;
         }
     };
@@ -112,9 +115,23 @@ fn impair(a: ImpairArgs) -> ExitCode {
     };
     match impair_file(&a.input, &a.output, &o) {
         Ok(r) => {
+            let fec = if codec == rivr::media::codec::Codec::Opus {
+                format!(" fec-recovered {}", r.fec_recovered)
+            } else {
+                String::new()
+            };
             eprintln!(
-                "frames {} played {} concealed {} lost-in-network {} late {} duplicated {} reordered {}",
-                r.frames, r.played, r.concealed, r.lost_in_network, r.late, r.duplicated, r.reordered
+                "frames {} played {} concealed {}{fec} stretched {} quiet-dropped {} speech-dropped {} lost-in-network {} late {} duplicated {} reordered {}",
+                r.frames,
+                r.played,
+                r.concealed,
+                r.stretched,
+                r.quiet_dropped,
+                r.speech_dropped,
+                r.lost_in_network,
+                r.late,
+                r.duplicated,
+                r.reordered
             );
             ExitCode::SUCCESS
         }

@@ -77,7 +77,8 @@ for voice in "${VOICES[@]}"; do
   esac
   espeak-ng -v "$voice" -w "$WORK/raw.wav" "$text"
   ref=$WORK/ref-$i.wav
-  sox "$WORK/raw.wav" -r 8000 -c 1 -b 16 -e signed-integer "$ref" norm -3
+  # -R: repeatable dither, so the table is the same from run to run.
+  sox -R "$WORK/raw.wav" -r 8000 -c 1 -b 16 -e signed-integer "$ref" norm -3
   seed=$((1000 + i))
   for codec in pcmu pcma; do
     for entry in "${STAGED[@]}"; do
@@ -91,10 +92,11 @@ for voice in "${VOICES[@]}"; do
       for conceal in "${conceals[@]}"; do
         n=$((n + 1)); deg=$WORK/deg-$n.wav
         # shellcheck disable=SC2086
-        "$G711_IMPAIR" --codec "$codec" --seed "$seed" --conceal "$conceal" $flags "$ref" "$deg" 2>/dev/null
+        "$G711_IMPAIR" --codec "$codec" --seed "$seed" --conceal "$conceal" $flags "$ref" "$deg" 2> "$WORK/impair.err"
+        filled=$(sed -n 's/.* \([0-9][0-9]*\) frames lost.*/\1/p' "$WORK/impair.err")
         case "$conceal" in zero) how=zero-fill ;; plc) how="rivr PLC" ;; *) how="spandsp PLC" ;; esac
         [ "$label" = "G.711 round trip" ] && how="—"
-        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$label (g711-impair)" "$codec" "$how" "$voice" "$ref" "$deg" >> "$MANIFEST"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label (g711-impair)" "$codec" "$how" "$voice" "$ref" "$deg" "${filled:-?}" >> "$MANIFEST"
       done
     done
   done
@@ -109,8 +111,14 @@ for voice in "${VOICES[@]}"; do
             echo "pesq/run.sh: skipped $label, $codec, $conceal: $(head -c 300 "$WORK/impair.err")" >&2
             continue
           fi
-          case "$conceal" in zero) how=zero-fill ;; *) how="rivr PLC" ;; esac
-          printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$codec" "$how" "$voice" "$ref" "$deg" >> "$MANIFEST"
+          # Frames filled in (lost, late, or the buffer stretching).
+          filled=$(sed -n 's/.* concealed \([0-9][0-9]*\).*/\1/p' "$WORK/impair.err")
+          case "$codec:$conceal" in
+            *:zero) how=zero-fill ;;
+            opus:*) how="libopus PLC + FEC" ;;
+            *) how="rivr PLC" ;;
+          esac
+          printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$codec" "$how" "$voice" "$ref" "$deg" "${filled:-?}" >> "$MANIFEST"
         done
       done
     done

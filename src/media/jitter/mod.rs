@@ -21,24 +21,41 @@
 //!
 //! # Delay adaptation (no time-stretching)
 //! The current delay is the playout offset minus the base transit (the
-//! fastest recent packet), i.e. how long the buffer holds a packet that took
-//! the fastest path. The target is three times the RFC 3550 jitter, clamped
-//! to the configured bounds; it grows at once and shrinks over seconds.
+//! fastest packet of the last 2 s), i.e. how long the buffer holds a packet
+//! that took the fastest path. A packet is on time exactly when its transit
+//! above that base is within the current delay, so the target is a high
+//! percentile (99.5 %) of the transit above the base over the last 500
+//! in-order packets (10 s), in a fixed histogram; packets overtaken by later
+//! ones are reordering, not path jitter, and are left out (as NetEq does),
+//! so a rare packet held back for long is concealed rather than delaying
+//! all the others. The target rises at once with that percentile and falls
+//! with a time constant of about 10 s, within the configured bounds. Until
+//! the path has been measured it starts at `start_delay_ms` (40 ms), which
+//! fades out over the first 100 packets. The RFC 3550 jitter is still
+//! computed, for statistics and RTCP; it no longer sets the target.
 //! - Too little delay: hold the cursor for one tick, emitting `Silence` in a
 //!   pause and `Conceal` in speech (the PLC extends the sound, as NetEq's
 //!   "expand" does). Growth is immediate because a late packet costs more
 //!   than one stretched frame.
-//! - Too much delay: in a pause, skip a frame of silence at once (free); in
-//!   speech, drop one frame only after the excess has lasted 60 ms and at
-//!   most once a second (as FreeSWITCH's stfu drops frames to shrink its
-//!   queue). Dropping whole frames is audible only as a tiny glitch, needs no
-//!   DSP, and keeps this core codec-agnostic.
+//! - Too much delay (a frame and half the jitter above the target): in a
+//!   pause, skip a frame of silence at once (free); in speech, drop one
+//!   frame only after the excess has lasted 60 ms and at most once a second
+//!   (as FreeSWITCH's stfu drops frames to shrink its queue). Dropping whole
+//!   frames is audible only as a tiny glitch, needs no DSP, and keeps this
+//!   core codec-agnostic. A caller that can tell a quiet frame after
+//!   decoding it (`JitterConfig::quiet_drops`) drops that one instead
+//!   ([`JitterBuffer::wants_shrink`], [`JitterBuffer::pop_instead`]); the
+//!   buffer then waits up to 2 s for such a frame before dropping speech.
 //!
-//! Because the base transit follows the sender's clock, a drifting sender
-//! (±0.5 %) is absorbed by one hold or one drop every few seconds.
+//! Because the base follows the sender's clock, a drifting sender (±0.5 %)
+//! is absorbed by one hold or one drop every few seconds: a fast one makes
+//! every packet a new base, a slow one puts its drift over the 2 s window
+//! into the transit above the base, which the target then covers.
 
+mod base;
 mod delay;
 mod ring;
+mod window;
 
 use std::time::{Duration, Instant};
 
@@ -51,8 +68,15 @@ const MAX_DROPOUT: i64 = 3000;
 const TRANSIT_JUMP_US: i64 = 1_000_000;
 /// Shrinking in speech needs the excess to last this long...
 const SHRINK_SUSTAIN_US: i64 = 60_000;
+/// ...or this long when the caller drops quiet frames itself
+/// (`JitterConfig::quiet_drops`): a pause usually comes sooner, and a frame
+/// dropped there is not heard.
+const SHRINK_WAIT_FOR_QUIET_US: i64 = 2_000_000;
 /// ...and happens at most this often.
 const SHRINK_INTERVAL_US: i64 = 1_000_000;
+/// The default start target: covers about ±20 ms of jitter from the first
+/// packet; a calmer path gives it back over the first seconds.
+const START_DELAY_MS: u32 = 40;
 
 /// Parameters of one buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +89,14 @@ pub struct JitterConfig {
     pub min_delay_ms: u32,
     /// Upper bound of the target delay.
     pub max_delay_ms: u32,
+    /// The target delay before the path has been measured (clamped to the
+    /// bounds): it only shrinks as the measured delays allow, so the first
+    /// seconds of a call do not pay for the estimator's lack of history.
+    pub start_delay_ms: u32,
+    /// The caller drops quiet frames while [`JitterBuffer::wants_shrink`]
+    /// says so; the buffer then waits up to 2 s of excess delay for one
+    /// before it drops a frame of speech itself (otherwise 60 ms).
+    pub quiet_drops: bool,
     /// Largest payload accepted; storage is `capacity * max_payload` bytes.
     pub max_payload: usize,
     /// Number of packet slots.
@@ -72,19 +104,23 @@ pub struct JitterConfig {
 }
 
 impl JitterConfig {
-    /// 20 ms G.711 at 8 kHz, delay 0–400 ms, 64 slots (1.28 s).
+    /// 20 ms G.711 at 8 kHz, delay 0–400 ms starting at 40 ms, 64 slots
+    /// (1.28 s).
     pub fn g711_20ms() -> Self {
         Self {
             clock_rate: 8000,
             frame_samples: 160,
             min_delay_ms: 0,
             max_delay_ms: 400,
+            start_delay_ms: START_DELAY_MS,
+            quiet_drops: false,
             max_payload: 160,
             capacity: 64,
         }
     }
 
-    /// 20 ms Opus (48 kHz RTP clock), delay 0–400 ms, 64 slots; payloads up
+    /// 20 ms Opus (48 kHz RTP clock), delay 0–400 ms starting at 40 ms, 64
+    /// slots; payloads up
     /// to 1275 bytes, the most one Opus frame may take (RFC 6716 §3.4).
     pub fn opus_20ms() -> Self {
         Self {
@@ -233,7 +269,7 @@ impl JitterBuffer {
         };
         Self {
             ring: Ring::new(cfg.capacity, cfg.max_payload),
-            est: DelayEstimator::new(cfg.min_delay_ms, cfg.max_delay_ms),
+            est: DelayEstimator::new(cfg.min_delay_ms, cfg.max_delay_ms, cfg.start_delay_ms),
             cfg,
             stats: JitterStats::default(),
             epoch: None,
@@ -250,6 +286,22 @@ impl JitterBuffer {
             excess_since_us: None,
             last_skip_us: None,
         }
+    }
+
+    /// The buffer holds a frame or more beyond its target delay: a caller
+    /// that has just decoded a quiet frame (silence or background noise)
+    /// may drop it with [`JitterBuffer::pop_instead`], unheard.
+    pub fn wants_shrink(&self) -> bool {
+        self.phase == Phase::Playing && self.excess_since_us.is_some()
+    }
+
+    /// Drops the frame the last `pop` gave (the caller decoded it and found
+    /// it quiet) and gives the decision for the same tick one frame on,
+    /// which shortens the delay by a frame. Counted as `skipped`.
+    pub fn pop_instead(&mut self, now: Instant) -> Playout<'_> {
+        self.stats.skipped += 1;
+        self.last_skip_us = Some(self.now_us(now));
+        self.pop(now)
     }
 
     /// Counters and delay figures so far.
@@ -296,7 +348,7 @@ impl JitterBuffer {
         let jump_us = i64::from(self.cfg.max_delay_ms) * 1000 + TRANSIT_JUMP_US;
         let transit_jumped = self
             .est
-            .base_at(now_us)
+            .base()
             .is_some_and(|base| transit.saturating_sub(base).saturating_abs() > jump_us);
         if (s - self.next_seq).abs() > MAX_DROPOUT || transit_jumped {
             return self.resync(now_us, seq, timestamp, ssrc, payload);
@@ -314,7 +366,8 @@ impl JitterBuffer {
         }
         if self.phase == Phase::Playing && t < self.play_ts - self.half_frame() {
             self.stats.late += 1;
-            self.est.on_arrival(now_us, transit);
+            self.est.on_arrival(now_us, transit, s > self.highest_seq);
+            self.highest_seq = self.highest_seq.max(s);
             return PushResult::TooLate;
         }
         if s - self.next_seq >= self.ring.capacity() as i64 {
@@ -337,9 +390,9 @@ impl JitterBuffer {
         if s < self.highest_seq {
             self.stats.reordered += 1;
         }
+        self.est.on_arrival(now_us, transit, s > self.highest_seq);
         self.highest_seq = self.highest_seq.max(s);
         self.stats.accepted += 1;
-        self.est.on_arrival(now_us, transit);
         PushResult::Accepted
     }
 
@@ -379,10 +432,12 @@ impl JitterBuffer {
         self.stats.current_delay = micros(delay);
         let frame = i64::from(self.cfg.frame_samples);
         let frame_us = self.media_us(frame);
-        // Adapt only once the delay is clearly off (by half the jitter), or
-        // the noise of the base transit makes holds and drops alternate.
+        // Grow as soon as the delay is below the target (each tick short of
+        // it risks a late packet), shrink only once it is a frame and some
+        // slack above, or the noise of the base transit makes holds and
+        // drops alternate.
         let slack = self.est.jitter_us() / 2;
-        let too_short = delay < target - slack;
+        let too_short = delay < target;
         let too_long = delay >= target + frame_us + slack;
         if too_long {
             self.excess_since_us.get_or_insert(now_us);
@@ -477,9 +532,14 @@ impl JitterBuffer {
     }
 
     fn may_skip(&self, now_us: i64) -> bool {
+        let sustain = if self.cfg.quiet_drops {
+            SHRINK_WAIT_FOR_QUIET_US
+        } else {
+            SHRINK_SUSTAIN_US
+        };
         let sustained = self
             .excess_since_us
-            .is_some_and(|since| now_us - since >= SHRINK_SUSTAIN_US);
+            .is_some_and(|since| now_us - since >= sustain);
         let rested = self
             .last_skip_us
             .is_none_or(|last| now_us - last >= SHRINK_INTERVAL_US);
@@ -506,7 +566,7 @@ impl JitterBuffer {
             return PushResult::Duplicate;
         }
         self.stats.late += 1;
-        self.est.on_arrival(now_us, transit);
+        self.est.on_arrival(now_us, transit, false);
         PushResult::TooLate
     }
 
@@ -542,7 +602,7 @@ impl JitterBuffer {
         if self.ring.insert(0, 0, payload) {
             self.stats.accepted += 1;
         }
-        self.est.on_arrival(now_us, now_us);
+        self.est.on_arrival(now_us, now_us, true);
     }
 
     fn resync(&mut self, now_us: i64, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> PushResult {
