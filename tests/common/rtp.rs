@@ -2,14 +2,24 @@
 //! takes RTCP) whose receive thread records every packet rivr sends with its
 //! arrival instant, and a 20 ms paced sender of silence into which RFC 4733
 //! telephone-events (built here by hand from the RFC, not with rivr's code)
-//! are spliced.
+//! or in-band DTMF tones (rivr's tone generator and G.711 encoder, in the
+//! negotiated law) are spliced. The sent stream can go through a seeded
+//! impairment — Bernoulli loss and a uniform random hold per packet, so
+//! packets reorder as they do on a jittery path — whose figures the test
+//! reads back ([`ImpairStats`]).
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use rivr::media::g711::{self, Law};
+use rivr::media::netem::SplitMix64;
+use rivr::media::tone::ToneGenerator;
 
 /// One RTP packet as received.
 #[derive(Clone, Debug)]
@@ -73,6 +83,7 @@ pub struct RtpPeer {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     sender: Option<mpsc::Sender<SendCommand>>,
+    impair_stats: Arc<Mutex<ImpairStats>>,
 }
 
 enum SendCommand {
@@ -81,6 +92,80 @@ enum SendCommand {
         duration_ms: u32,
         started: mpsc::Sender<Instant>,
     },
+    Tone {
+        generator: ToneGenerator,
+        started: mpsc::Sender<Instant>,
+    },
+}
+
+/// What the network does to the caller→rivr stream: each packet is lost
+/// with probability `loss`, else held for a uniform random time in
+/// `[0, max_delay]` before it leaves the socket (so a packet held longer
+/// than the next one's hold plus 20 ms is overtaken). Every choice follows
+/// `seed`.
+#[derive(Clone, Copy, Debug)]
+pub struct Impairment {
+    pub loss: f64,
+    pub max_delay: Duration,
+    pub seed: u64,
+}
+
+/// What the impairment actually did, for the test to print and check.
+#[derive(Clone, Debug, Default)]
+pub struct ImpairStats {
+    /// Packets the sender produced.
+    pub sent: u64,
+    /// Packets dropped.
+    pub lost: u64,
+    /// Packets that left the socket.
+    pub delivered: u64,
+    /// Deliveries whose sequence number is lower than one already delivered.
+    pub reordered: u64,
+    /// Largest hold applied, ms.
+    pub max_hold_ms: f64,
+    /// Mean hold, ms.
+    pub mean_hold_ms: f64,
+    /// RFC 3550 §6.4.1 interarrival jitter of the delivered stream, as
+    /// rivr should estimate it (ms; send times stand in for timestamps,
+    /// which advance with them).
+    pub rfc3550_jitter_ms: f64,
+    /// Telephone-event packets dropped, of those sent.
+    pub events_lost: u64,
+    pub events_sent: u64,
+    /// Audio packets carrying some in-band tone dropped, of those sent.
+    pub tone_frames_lost: u64,
+    pub tone_frames_sent: u64,
+}
+
+impl ImpairStats {
+    /// The loss applied, in percent of packets sent.
+    pub fn loss_pct(&self) -> f64 {
+        if self.sent == 0 {
+            return 0.0;
+        }
+        100.0 * self.lost as f64 / self.sent as f64
+    }
+}
+
+impl std::fmt::Display for ImpairStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} packets sent, {} lost ({:.2} %; tone frames {}/{}, telephone-events {}/{}), \
+             {} reordered; hold mean {:.1} ms, max {:.1} ms; RFC 3550 jitter {:.1} ms",
+            self.sent,
+            self.lost,
+            self.loss_pct(),
+            self.tone_frames_lost,
+            self.tone_frames_sent,
+            self.events_lost,
+            self.events_sent,
+            self.reordered,
+            self.mean_hold_ms,
+            self.max_hold_ms,
+            self.rfc3550_jitter_ms
+        )
+    }
 }
 
 impl RtpPeer {
@@ -146,6 +231,7 @@ impl RtpPeer {
             stop,
             threads: vec![rx, rtcp_rx],
             sender: None,
+            impair_stats: Arc::new(Mutex::new(ImpairStats::default())),
         }
     }
 
@@ -179,11 +265,24 @@ impl RtpPeer {
     /// Starts sending 20 ms frames of silence (payload type `pt`, 0 or 8)
     /// to `dest`, as a phone would.
     pub fn start_sending(&mut self, dest: SocketAddr, pt: u8, event_pt: u8) {
+        self.start_sending_impaired(dest, pt, event_pt, None);
+    }
+
+    /// As [`RtpPeer::start_sending`], with every packet (audio and
+    /// telephone-event) going through `impairment` when there is one.
+    pub fn start_sending_impaired(
+        &mut self,
+        dest: SocketAddr,
+        pt: u8,
+        event_pt: u8,
+        impairment: Option<Impairment>,
+    ) {
         let sock = self.rtp.try_clone().expect("clone RTP socket");
         let stop = self.stop.clone();
         let (tx, rx) = mpsc::channel();
         self.sender = Some(tx);
-        let silence = if pt == 8 { 0xd5 } else { 0xff };
+        let law = if pt == 8 { Law::Alaw } else { Law::Ulaw };
+        let stats = self.impair_stats.clone();
         self.threads.push(std::thread::spawn(move || {
             let mut out = Outbound {
                 sock,
@@ -191,26 +290,36 @@ impl RtpPeer {
                 seq: 0x1234,
                 ssrc: 0x5eed_cafe,
                 buf: Vec::with_capacity(200),
+                net: impairment.map(Network::new),
+                stats,
             };
             let start = Instant::now();
             let mut frame: u32 = 0;
             let mut pending_key: Option<(u8, u32, mpsc::Sender<Instant>)> = None;
             let mut key_state: Option<(u32, u32, u32, u32)> = None; // (code, ts, dur, total)
             let mut end_sent = 0;
+            let mut tone: Option<ToneGenerator> = None;
+            let mut pcm = [0i16; 160];
+            let mut payload = [0u8; 160];
             while !stop.load(Ordering::Relaxed) {
                 let due = start + Duration::from_millis(20 * u64::from(frame));
+                out.release_until(due);
                 if let Some(wait) = due.checked_duration_since(Instant::now()) {
                     std::thread::sleep(wait);
                 }
                 let ts = frame.wrapping_mul(160);
-                if pending_key.is_none() && key_state.is_none() {
-                    if let Ok(SendCommand::Key {
-                        key,
-                        duration_ms,
-                        started,
-                    }) = rx.try_recv()
-                    {
-                        pending_key = Some((event_code(key), duration_ms, started));
+                if pending_key.is_none() && key_state.is_none() && tone.is_none() {
+                    match rx.try_recv() {
+                        Ok(SendCommand::Key {
+                            key,
+                            duration_ms,
+                            started,
+                        }) => pending_key = Some((event_code(key), duration_ms, started)),
+                        Ok(SendCommand::Tone { generator, started }) => {
+                            let _ = started.send(Instant::now());
+                            tone = Some(generator);
+                        }
+                        Err(_) => {}
                     }
                 }
                 if let Some((code, duration_ms, started)) = pending_key.take() {
@@ -232,9 +341,25 @@ impl RtpPeer {
                             key_state = None;
                         }
                     }
+                } else if let Some(generator) = tone.as_mut() {
+                    let n = generator.fill(&mut pcm);
+                    pcm[n..].fill(0);
+                    g711::encode(law, &pcm, &mut payload);
+                    // A frame whose samples are all zero is the pause after
+                    // the tone, not part of it.
+                    let kind = if n > 0 && pcm.iter().any(|&x| x != 0) {
+                        Kind::Tone
+                    } else {
+                        Kind::Silence
+                    };
+                    out.audio(pt, ts, &payload, kind);
+                    if generator.is_finished() {
+                        tone = None;
+                    }
                 } else {
-                    out.audio(pt, ts, silence);
+                    out.audio(pt, ts, &[law.silence_byte(); 160], Kind::Silence);
                 }
+                out.release_until(Instant::now());
                 frame += 1;
             }
         }));
@@ -244,17 +369,46 @@ impl RtpPeer {
     /// first event packet left the socket.
     pub fn press(&self, key: char, duration_ms: u32) -> Instant {
         let (tx, rx) = mpsc::channel();
+        self.command(SendCommand::Key {
+            key,
+            duration_ms,
+            started: tx,
+        });
+        rx.recv_timeout(Duration::from_secs(5))
+            .expect("event packet sent")
+    }
+
+    /// Presses `key` in-band: `on_ms` of its two tones, each at
+    /// `level_dbm0`, then `off_ms` of silence, in the audio stream, encoded
+    /// in the law of the payload type given to `start_sending`. Returns when
+    /// the first tone frame was built (the previous press, of either kind,
+    /// has ended by then).
+    pub fn press_inband(&self, key: char, on_ms: u32, off_ms: u32, level_dbm0: f32) -> Instant {
+        let generator = ToneGenerator::dtmf(key, on_ms, off_ms, level_dbm0)
+            .unwrap_or_else(|| panic!("not a DTMF key: {key:?}"));
+        let (tx, rx) = mpsc::channel();
+        self.command(SendCommand::Tone {
+            generator,
+            started: tx,
+        });
+        rx.recv_timeout(Duration::from_secs(5))
+            .expect("tone frame sent")
+    }
+
+    fn command(&self, cmd: SendCommand) {
         self.sender
             .as_ref()
             .expect("start_sending first")
-            .send(SendCommand::Key {
-                key,
-                duration_ms,
-                started: tx,
-            })
+            .send(cmd)
             .expect("sender thread alive");
-        rx.recv_timeout(Duration::from_secs(5))
-            .expect("event packet sent")
+    }
+
+    /// What the impairment did so far (all zero without one).
+    pub fn impair_stats(&self) -> ImpairStats {
+        self.impair_stats
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
     }
 
     /// Stops the threads and closes the sockets.
@@ -277,12 +431,22 @@ impl Drop for RtpPeer {
     }
 }
 
+/// What a sent packet carries, for the impairment's figures.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Silence,
+    Tone,
+    Event,
+}
+
 struct Outbound {
     sock: UdpSocket,
     dest: SocketAddr,
     seq: u16,
     ssrc: u32,
     buf: Vec<u8>,
+    net: Option<Network>,
+    stats: Arc<Mutex<ImpairStats>>,
 }
 
 impl Outbound {
@@ -296,10 +460,10 @@ impl Outbound {
         self.seq = self.seq.wrapping_add(1);
     }
 
-    fn audio(&mut self, pt: u8, ts: u32, silence: u8) {
+    fn audio(&mut self, pt: u8, ts: u32, payload: &[u8], kind: Kind) {
         self.header(false, pt, ts);
-        self.buf.resize(12 + 160, silence);
-        let _ = self.sock.send_to(&self.buf, self.dest);
+        self.buf.extend_from_slice(payload);
+        self.transmit(kind);
     }
 
     /// RFC 4733 §2.3: event, E bit, volume (10 = -10 dBm0), duration.
@@ -309,8 +473,180 @@ impl Outbound {
         self.buf.push(if end { 0x80 | 10 } else { 10 });
         let duration = u16::try_from(duration).unwrap_or(u16::MAX);
         self.buf.extend_from_slice(&duration.to_be_bytes());
-        let _ = self.sock.send_to(&self.buf, self.dest);
+        self.transmit(Kind::Event);
     }
+
+    /// Sends the packet in `buf` now, or hands it to the impairment.
+    fn transmit(&mut self, kind: Kind) {
+        let Some(net) = self.net.as_mut() else {
+            let _ = self.sock.send_to(&self.buf, self.dest);
+            return;
+        };
+        let now = Instant::now();
+        let seq = self.seq.wrapping_sub(1);
+        let kept = net.offer(now, seq, &self.buf);
+        if let Ok(mut s) = self.stats.lock() {
+            s.sent += 1;
+            s.lost += u64::from(!kept);
+            match kind {
+                Kind::Event => {
+                    s.events_sent += 1;
+                    s.events_lost += u64::from(!kept);
+                }
+                Kind::Tone => {
+                    s.tone_frames_sent += 1;
+                    s.tone_frames_lost += u64::from(!kept);
+                }
+                Kind::Silence => {}
+            }
+        }
+    }
+
+    /// Sends every held packet due by `until`, sleeping to each one's due
+    /// time.
+    fn release_until(&mut self, until: Instant) {
+        let Some(net) = self.net.as_mut() else {
+            return;
+        };
+        while let Some(due) = net.next_due().filter(|d| *d <= until) {
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            if let Some(held) = net.pop() {
+                let _ = self.sock.send_to(&held.bytes, self.dest);
+                net.record_delivery(Instant::now(), &held);
+                if let Ok(mut s) = self.stats.lock() {
+                    net.fill_stats(&mut s);
+                }
+            }
+        }
+    }
+}
+
+/// One packet held by the impairment.
+pub struct Held {
+    pub due: Instant,
+    pub sent: Instant,
+    order: u64,
+    pub seq: u16,
+    pub bytes: Vec<u8>,
+}
+
+impl PartialEq for Held {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due, self.order) == (other.due, other.order)
+    }
+}
+impl Eq for Held {}
+impl PartialOrd for Held {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Held {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.due, self.order).cmp(&(other.due, other.order))
+    }
+}
+
+/// The impairment's state: its PRNG, the held packets and its running
+/// figures. Sans-IO (time is passed in), so a test can also run it on a
+/// virtual clock.
+pub struct Network {
+    cfg: Impairment,
+    rng: SplitMix64,
+    held: BinaryHeap<Reverse<Held>>,
+    order: u64,
+    /// Highest sequence number delivered so far (extended: no wrap in a test).
+    highest: Option<u32>,
+    seq_base: Option<u16>,
+    delivered: u64,
+    hold_sum_ms: f64,
+    hold_max_ms: f64,
+    /// (arrival, send) of the previous delivery, for the RFC 3550 jitter.
+    previous: Option<(Instant, Instant)>,
+    jitter_s: f64,
+    reordered: u64,
+}
+
+impl Network {
+    pub fn new(cfg: Impairment) -> Network {
+        Network {
+            cfg,
+            rng: SplitMix64::new(cfg.seed),
+            held: BinaryHeap::new(),
+            order: 0,
+            highest: None,
+            seq_base: None,
+            delivered: 0,
+            hold_sum_ms: 0.0,
+            hold_max_ms: 0.0,
+            previous: None,
+            jitter_s: 0.0,
+            reordered: 0,
+        }
+    }
+
+    /// Drops the packet or holds it; true when it will be delivered.
+    pub fn offer(&mut self, now: Instant, seq: u16, bytes: &[u8]) -> bool {
+        // Both draws are made for every packet, so the holds do not depend
+        // on which packets were lost.
+        let lost = self.rng.chance(self.cfg.loss);
+        let hold = self.cfg.max_delay.mul_f64(self.rng.next_f64());
+        if lost {
+            return false;
+        }
+        self.held.push(Reverse(Held {
+            due: now + hold,
+            sent: now,
+            order: self.order,
+            seq,
+            bytes: bytes.to_vec(),
+        }));
+        self.order += 1;
+        true
+    }
+
+    /// When the next held packet is due.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.held.peek().map(|Reverse(h)| h.due)
+    }
+
+    /// The held packet due first.
+    pub fn pop(&mut self) -> Option<Held> {
+        self.held.pop().map(|Reverse(h)| h)
+    }
+
+    fn record_delivery(&mut self, arrival: Instant, held: &Held) {
+        let base = *self.seq_base.get_or_insert(held.seq);
+        let ext = u32::from(held.seq.wrapping_sub(base));
+        match self.highest {
+            Some(h) if ext < h => self.reordered += 1,
+            _ => self.highest = Some(ext),
+        }
+        let hold_ms = arrival.saturating_duration_since(held.sent).as_secs_f64() * 1e3;
+        self.delivered += 1;
+        self.hold_sum_ms += hold_ms;
+        self.hold_max_ms = self.hold_max_ms.max(hold_ms);
+        if let Some((prev_arrival, prev_sent)) = self.previous {
+            let d = signed_secs(arrival, prev_arrival) - signed_secs(held.sent, prev_sent);
+            self.jitter_s += (d.abs() - self.jitter_s) / 16.0;
+        }
+        self.previous = Some((arrival, held.sent));
+    }
+
+    fn fill_stats(&self, s: &mut ImpairStats) {
+        s.delivered = self.delivered;
+        s.reordered = self.reordered;
+        s.max_hold_ms = self.hold_max_ms;
+        s.mean_hold_ms = self.hold_sum_ms / self.delivered.max(1) as f64;
+        s.rfc3550_jitter_ms = self.jitter_s * 1e3;
+    }
+}
+
+/// `a - b` in seconds, negative when `a` came first.
+fn signed_secs(a: Instant, b: Instant) -> f64 {
+    a.saturating_duration_since(b).as_secs_f64() - b.saturating_duration_since(a).as_secs_f64()
 }
 
 #[test]
