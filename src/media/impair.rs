@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::media::codec::Codec;
 use crate::media::g711;
-use crate::media::jitter::{JitterBuffer, JitterConfig, Playout, PushResult};
+use crate::media::jitter::{is_quiet_frame, JitterBuffer, JitterConfig, Playout, PushResult};
 use crate::media::netem::{GilbertElliott, Netem, NetemProfile};
 use crate::media::opus::{packet, OpusConfig, OpusSampleRate};
 use crate::media::plc::Plc;
@@ -334,14 +334,6 @@ fn fill_from(out: &mut [i16], n: usize) {
     }
 }
 
-/// Below about -50 dBFS RMS a frame is silence or background noise, where
-/// the jitter buffer may drop a frame unheard.
-fn is_quiet(pcm: &[i16]) -> bool {
-    const QUIET_RMS: f64 = 100.0;
-    let energy: f64 = pcm.iter().map(|s| f64::from(*s) * f64::from(*s)).sum();
-    energy < QUIET_RMS * QUIET_RMS * pcm.len() as f64
-}
-
 /// The chain on PCM at `rate` (8000 for G.711; 8, 12, 16, 24 or 48 kHz for
 /// Opus); returns what the listener hears, aligned with the input.
 pub fn impair_pcm(
@@ -432,7 +424,7 @@ pub fn impair_pcm(
                     idle_ticks = 0;
                     // Shrink the buffer where nobody hears it: drop this
                     // frame and play the next one in its place.
-                    if jb.wants_shrink() && is_quiet(&buf) {
+                    if jb.wants_shrink() && is_quiet_frame(&buf) {
                         report.played -= 1;
                         report.quiet_dropped += 1;
                         decision = jb.pop_instead(t);

@@ -17,7 +17,7 @@ use crate::media::codec::Codec;
 use crate::media::dtmf_detect::DtmfDetector;
 use crate::media::dtmf_merge::DigitMerge;
 use crate::media::g711::{self, Law};
-use crate::media::jitter::{JitterBuffer, JitterConfig, Playout};
+use crate::media::jitter::{is_quiet_frame, JitterBuffer, JitterConfig, Playout};
 use crate::media::opus::{OpusDecoder, OpusSampleRate};
 use crate::media::plc::Plc;
 use crate::media::ports::{PortAllocator, PortPair};
@@ -172,9 +172,14 @@ struct Listener {
 
 impl Listener {
     fn new(codec: Codec) -> Self {
-        let jitter = match codec {
-            Codec::Opus => JitterConfig::opus_20ms(),
-            Codec::Pcmu | Codec::Pcma => JitterConfig::g711_20ms(),
+        let jitter = JitterConfig {
+            // Delay the path does not need is given back in pauses, where
+            // a dropped frame is not heard, rather than in speech.
+            quiet_drops: true,
+            ..match codec {
+                Codec::Opus => JitterConfig::opus_20ms(),
+                Codec::Pcmu | Codec::Pcma => JitterConfig::g711_20ms(),
+            }
         };
         Listener {
             jitter: JitterBuffer::new(jitter),
@@ -186,10 +191,23 @@ impl Listener {
 
     /// Plays out one frame; returns a key the in-band detector confirmed.
     fn tick(&mut self, now: Instant) -> Option<char> {
-        match self.jitter.pop(now) {
-            Playout::Frame { payload, .. } => self.decoder.frame(payload, &mut self.pcm),
-            Playout::Conceal { next, .. } => self.decoder.conceal(next, &mut self.pcm),
-            Playout::Silence => self.pcm.fill(0),
+        let mut decision = self.jitter.pop(now);
+        let mut dropped = false;
+        loop {
+            let decoded = matches!(decision, Playout::Frame { .. });
+            match decision {
+                Playout::Frame { payload, .. } => self.decoder.frame(payload, &mut self.pcm),
+                Playout::Conceal { next, .. } => self.decoder.conceal(next, &mut self.pcm),
+                Playout::Silence => self.pcm.fill(0),
+            }
+            // At most one quiet frame per tick is dropped unheard; the one
+            // after it plays in its place.
+            if decoded && !dropped && self.jitter.wants_shrink() && is_quiet_frame(&self.pcm) {
+                dropped = true;
+                decision = self.jitter.pop_instead(now);
+                continue;
+            }
+            break;
         }
         let first = self.inband.process(&self.pcm);
         // one 20 ms frame holds at most one onset; drain any queue anyway
@@ -259,8 +277,10 @@ impl MediaCall {
     fn receive(&mut self, now: Instant, buf: &mut [u8]) {
         while let Ok((n, from)) = self.ports.rtp.recv_from(buf) {
             let Some(datagram) = buf.get(..n) else { break };
-            // Each packet's own arrival time: the jitter estimate and the
-            // jitter buffer would otherwise see 20 ms steps.
+            // The time the packet is read. Sockets are drained once per
+            // tick, so a packet is seen up to one tick after it arrived; a
+            // path whose packets land near a tick boundary shows up to
+            // 20 ms of extra jitter, which the buffer's target then covers.
             let now = Instant::now();
             let codec_pt = self.session.config().payload_type;
             let digit = match self.session.handle_rtp(now, from, datagram) {
@@ -670,6 +690,44 @@ mod tests {
             heard.iter().map(|h| h.1).collect::<String>(),
             "#",
             "{heard:?}"
+        );
+    }
+
+    /// On a clean path the 40 ms start delay is given back by dropping
+    /// quiet frames as soon as the buffer asks; in a tone the buffer waits
+    /// its 2 s for a pause before it drops a frame itself.
+    #[test]
+    fn listener_gives_back_start_delay_in_quiet_frames_first() {
+        let t0 = Instant::now();
+        let run = |loud: bool| {
+            let mut l = Listener::new(Codec::Pcmu);
+            let mut tone = ToneGenerator::dtmf('5', 60_000, 0, -10.0).unwrap();
+            let mut first_skip = None;
+            for i in 0..300u32 {
+                let mut pcm = [0i16; 160];
+                if loud {
+                    tone.fill(&mut pcm);
+                }
+                let mut payload = [0u8; 160];
+                g711::encode(Law::Ulaw, &pcm, &mut payload);
+                let now = t0 + TICK * i;
+                let _ = l.jitter.push(now, i as u16, i * 160, 42, i == 0, &payload);
+                l.tick(now + Duration::from_millis(5));
+                if first_skip.is_none() && l.jitter.stats().skipped > 0 {
+                    first_skip = Some(i);
+                }
+            }
+            let s = l.jitter.stats().clone();
+            assert!(s.current_delay < Duration::from_millis(20), "{s:?}");
+            assert_eq!(s.concealed + s.late, 0, "{s:?}");
+            first_skip
+        };
+        let quiet = run(false).unwrap();
+        let loud = run(true).unwrap();
+        assert!(quiet < 100, "quiet frame dropped at tick {quiet}");
+        assert!(
+            loud >= quiet + 95,
+            "tone frame dropped at tick {loud}, quiet at {quiet}"
         );
     }
 

@@ -73,7 +73,10 @@ fn run() -> Result<(), String> {
     std::fs::File::create(output)
         .and_then(|mut f| f.write_all(&out))
         .map_err(|e| format!("{output}: {e}"))?;
-    println!("{output}: {frames} Opus packets, {seconds} s, {} bytes", out.len());
+    println!(
+        "{output}: {frames} Opus packets, {seconds} s, {} bytes",
+        out.len()
+    );
     Ok(())
 }
 

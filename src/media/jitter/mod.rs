@@ -650,5 +650,13 @@ fn micros(us: i64) -> Duration {
     Duration::from_micros(u64::try_from(us).unwrap_or(0))
 }
 
+/// Below about -50 dBFS RMS a decoded frame is silence or background
+/// noise: a caller with `JitterConfig::quiet_drops` may drop it unheard.
+pub fn is_quiet_frame(pcm: &[i16]) -> bool {
+    const QUIET_RMS: f64 = 100.0;
+    let energy: f64 = pcm.iter().map(|s| f64::from(*s) * f64::from(*s)).sum();
+    energy < QUIET_RMS * QUIET_RMS * pcm.len() as f64
+}
+
 #[cfg(test)]
 mod tests;
