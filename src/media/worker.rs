@@ -290,10 +290,14 @@ impl MediaCall {
                     ssrc,
                     marker,
                     payload,
-                } => self
-                    .dtmf
-                    .handle(now, ssrc, seq, timestamp, marker, payload)
-                    .map(|e| e.digit),
+                } => {
+                    // An event on the audio's SSRC takes a sequence number
+                    // the audio would otherwise have: a pause, not loss.
+                    self.listener.jitter.push_not_audio(seq, ssrc);
+                    self.dtmf
+                        .handle(now, ssrc, seq, timestamp, marker, payload)
+                        .map(|e| e.digit)
+                }
                 Inbound::Audio {
                     payload_type,
                     seq,
@@ -306,6 +310,10 @@ impl MediaCall {
                         .listener
                         .jitter
                         .push(now, seq, timestamp, ssrc, marker, payload);
+                    None
+                }
+                Inbound::OtherPayload { seq, ssrc, .. } => {
+                    self.listener.jitter.push_not_audio(seq, ssrc);
                     None
                 }
                 Inbound::Audio { .. } | Inbound::Dropped(_) => None,

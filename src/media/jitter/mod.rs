@@ -14,6 +14,9 @@
 //! passed is too late. A timestamp gap is classified by sequence numbers: as
 //! many frames as packets are missing are concealed, the rest of the gap is
 //! silence (DTX, comfort noise, a talk-spurt pause), so DTX is never loss.
+//! Packets of the stream that carry no audio (comfort noise, RFC 4733
+//! events sent on the audio's SSRC and sequence numbers) are told with
+//! [`JitterBuffer::push_not_audio`]: their sequence numbers are a pause too.
 //! An empty buffer in the middle of a talk spurt is reported as `Conceal`:
 //! nobody can tell loss from the start of DTX yet, and both G.711 PLC (fading
 //! to silence after 60 ms) and Opus (whose decoder expects PLC calls during
@@ -211,6 +214,9 @@ pub struct JitterStats {
     pub skipped: u64,
     /// Ticks of silence added or removed to adapt the delay in a pause.
     pub silence_adjusted: u64,
+    /// Sequence numbers of the stream that carried no audio (comfort
+    /// noise, telephone-events on the audio SSRC): not counted as loss.
+    pub not_audio: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,10 +256,16 @@ pub struct JitterBuffer {
     play_ts: i64,
     /// Bit i: sequence `next_seq - 1 - i` was played (duplicate detection).
     played_mask: u64,
+    /// Bit i: sequence `next_seq + i` carried no audio (see
+    /// [`JitterBuffer::push_not_audio`]), so its gap is not loss.
+    not_audio_mask: u64,
     /// `Conceal` ticks spent in the current gap.
     gap_conceals: i64,
     /// The last decision in `Playing` was silence (we are in a pause).
     in_silence: bool,
+    /// The cursor passed a packet without audio since the last frame: an
+    /// empty buffer is the sender's pause.
+    paused: bool,
     excess_since_us: Option<i64>,
     last_skip_us: Option<i64>,
 }
@@ -281,8 +293,10 @@ impl JitterBuffer {
             highest_seq: 0,
             play_ts: 0,
             played_mask: 0,
+            not_audio_mask: 0,
             gap_conceals: 0,
             in_silence: false,
+            paused: false,
             excess_since_us: None,
             last_skip_us: None,
         }
@@ -396,6 +410,22 @@ impl JitterBuffer {
         PushResult::Accepted
     }
 
+    /// Notes a packet of the stream that carries nothing for the decoder
+    /// (comfort noise, an RFC 4733 event sharing the audio's sequence
+    /// numbers): its sequence number is a pause, not a lost frame. Its
+    /// timestamp is not media time (an event's is its start), so it takes
+    /// no part in timing.
+    pub fn push_not_audio(&mut self, seq: u16, ssrc: u32) {
+        if self.phase == Phase::Idle || ssrc != self.ssrc {
+            return;
+        }
+        let ahead = self.ext_seq(seq) - self.next_seq;
+        if (0..64).contains(&ahead) && self.not_audio_mask & (1u64 << ahead) == 0 {
+            self.not_audio_mask |= 1u64 << ahead;
+            self.stats.not_audio += 1;
+        }
+    }
+
     /// The decision for the frame tick at `now`; call once per frame period.
     pub fn pop(&mut self, now: Instant) -> Playout<'_> {
         let now_us = self.now_us(now);
@@ -428,6 +458,7 @@ impl JitterBuffer {
             self.phase = Phase::Playing;
         }
         self.drop_stale();
+        self.pass_not_audio();
         let delay = self.delay_us(now_us);
         self.stats.current_delay = micros(delay);
         let frame = i64::from(self.cfg.frame_samples);
@@ -446,7 +477,7 @@ impl JitterBuffer {
         }
 
         let Some(head) = self.ring.first_from(self.next_seq) else {
-            if self.in_silence {
+            if self.in_silence || self.paused {
                 self.play_ts += frame;
                 return self.silence();
             }
@@ -478,7 +509,7 @@ impl JitterBuffer {
         }
 
         // A timestamp gap before `head`: part loss, part pause.
-        let missing = head.seq - self.next_seq;
+        let missing = self.missing_before(head.seq);
         let gap_frames = (head.ts - self.play_ts + frame - 1) / frame;
         let owed = missing - self.gap_conceals;
         let conceal_now = owed > 0 && (!self.in_silence || gap_frames <= owed);
@@ -500,11 +531,12 @@ impl JitterBuffer {
 
     fn play(&mut self, slot: Slot) -> Action {
         self.ring.remove(slot.seq);
-        self.stats.lost += (slot.seq - self.next_seq).max(0) as u64;
+        self.stats.lost += self.missing_before(slot.seq).max(0) as u64;
         self.advance_seq_to(slot.seq + 1, true);
         self.play_ts = slot.ts + i64::from(self.cfg.frame_samples);
         self.gap_conceals = 0;
         self.in_silence = false;
+        self.paused = false;
         self.stats.played += 1;
         Action::Play(slot)
     }
@@ -559,6 +591,31 @@ impl JitterBuffer {
         }
     }
 
+    /// Sequence numbers before `seq` still to come that are audio: the
+    /// frames lost if `seq` plays next.
+    fn missing_before(&self, seq: i64) -> i64 {
+        let gap = seq - self.next_seq;
+        if gap <= 0 {
+            return 0;
+        }
+        let below = if gap >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << gap) - 1
+        };
+        gap - i64::from((self.not_audio_mask & below).count_ones())
+    }
+
+    /// Moves the cursor over sequence numbers that carried no audio: the
+    /// sender paused, so an empty buffer now means silence, not loss.
+    fn pass_not_audio(&mut self) {
+        let run = self.not_audio_mask.trailing_ones();
+        if run > 0 {
+            self.advance_seq_to(self.next_seq + i64::from(run), false);
+            self.paused = true;
+        }
+    }
+
     fn reject_behind(&mut self, now_us: i64, s: i64, transit: i64) -> PushResult {
         let age = self.next_seq - 1 - s;
         if (0..64).contains(&age) && self.played_mask & (1u64 << age) != 0 {
@@ -580,6 +637,11 @@ impl JitterBuffer {
         } else {
             self.played_mask << shift
         };
+        self.not_audio_mask = if shift >= 64 {
+            0
+        } else {
+            self.not_audio_mask >> shift
+        };
         if played {
             self.played_mask |= 1;
         }
@@ -595,8 +657,10 @@ impl JitterBuffer {
         self.highest_seq = 0;
         self.play_ts = 0;
         self.played_mask = 0;
+        self.not_audio_mask = 0;
         self.gap_conceals = 0;
         self.in_silence = false;
+        self.paused = false;
         self.excess_since_us = None;
         self.phase = Phase::Buffering;
         if self.ring.insert(0, 0, payload) {

@@ -235,6 +235,81 @@ fn loss_across_a_pause_conceals_only_the_missing_packets() {
     assert_eq!(sim.jb.stats().lost, 1);
 }
 
+/// A talk spurt, then packets that carry no audio on the same SSRC and
+/// sequence space (one comfort-noise packet, or an RFC 4733 event of eight
+/// packets while the sender's audio pauses), then the next spurt. Returns
+/// the stats and what was played, with or without telling the buffer.
+fn run_pause_with_packets_not_audio(markers: u16, tell: bool) -> (JitterStats, Vec<Out>) {
+    let mut sim = Sim::new(cfg());
+    let mut outs = Vec::new();
+    let spurt = 50u16;
+    let pause_frames = 40u16;
+    // The pause packets are sent one per 20 ms from the end of the spurt.
+    let mut seq = 0u16;
+    for tick in 0..(2 * spurt + pause_frames + 10) {
+        let ms = u64::from(tick) * 20;
+        if tick < spurt {
+            sim.push(ms, seq, 160 * u32::from(tick));
+            seq += 1;
+        } else if tick < spurt + markers {
+            if tell {
+                sim.jb.push_not_audio(seq, SSRC);
+            }
+            seq += 1;
+        } else if tick >= spurt + pause_frames && tick < 2 * spurt + pause_frames {
+            sim.push(ms, seq, 160 * u32::from(tick));
+            seq += 1;
+        }
+        outs.push(sim.pop(ms + 45));
+    }
+    (sim.jb.stats().clone(), outs)
+}
+
+#[test]
+fn comfort_noise_and_events_on_the_audio_ssrc_are_a_pause_not_loss() {
+    for markers in [1u16, 8] {
+        let (told, outs) = run_pause_with_packets_not_audio(markers, true);
+        let frames: Vec<u16> = outs.iter().filter_map(Sim::seq_of).collect();
+        let expected: Vec<u16> = (0..50).chain(50 + markers..100 + markers).collect();
+        assert_eq!(frames, expected, "{markers}: {outs:?}");
+        // The stream's own end (the ticks after its last frame) is the only
+        // concealment.
+        let last = outs.iter().rposition(|o| Sim::seq_of(o).is_some()).unwrap();
+        let conceals = |o: &[Out]| o.iter().filter(|o| matches!(o, Out::Conceal(..))).count();
+        assert_eq!(conceals(&outs[..last]), 0, "{markers}: {outs:?}");
+        assert_eq!((told.lost, told.late), (0, 0), "{told:?}");
+        assert_eq!(told.not_audio, u64::from(markers));
+        // Untold, the same sequence gap is loss: concealed, as it must be
+        // when the packets could have been audio.
+        let (untold, outs) = run_pause_with_packets_not_audio(markers, false);
+        let last = outs.iter().rposition(|o| Sim::seq_of(o).is_some()).unwrap();
+        assert_eq!(untold.lost, u64::from(markers), "{untold:?}");
+        assert!(conceals(&outs[..last]) >= 1, "{untold:?}");
+    }
+}
+
+#[test]
+fn packets_not_audio_of_another_ssrc_or_far_off_are_ignored() {
+    let mut sim = Sim::new(cfg());
+    sim.jb.push_not_audio(3, SSRC); // before any audio: no stream yet
+    sim.push(0, 0, 0);
+    sim.jb.push_not_audio(1, SSRC ^ 1);
+    sim.jb.push_not_audio(1000, SSRC);
+    sim.jb.push_not_audio(u16::MAX, SSRC); // behind the cursor
+    assert_eq!(sim.jb.stats().not_audio, 0);
+    sim.jb.push_not_audio(1, SSRC);
+    sim.jb.push_not_audio(1, SSRC); // a repeated end packet
+    assert_eq!(sim.jb.stats().not_audio, 1);
+    // Seq 2 arrives: seq 1 was no audio, so nothing was lost.
+    sim.push(20, 2, 320);
+    let outs: Vec<Out> = (0..4).map(|k| sim.pop(40 + 20 * k)).collect();
+    assert_eq!(
+        outs.iter().filter_map(Sim::seq_of).collect::<Vec<_>>(),
+        vec![0, 2]
+    );
+    assert_eq!(sim.jb.stats().lost, 0);
+}
+
 #[test]
 fn sequence_and_timestamp_wrap_around() {
     let mut sim = Sim::new(cfg());

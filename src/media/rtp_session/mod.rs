@@ -79,8 +79,7 @@ pub struct RtpSessionConfig {
 /// What an inbound RTP datagram turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inbound<'a> {
-    /// Audio in the negotiated payload type (other payload types, comfort
-    /// noise included, are dropped as [`DropReason::UnknownPayloadType`]).
+    /// Audio in the negotiated payload type.
     Audio {
         /// Payload type.
         payload_type: u8,
@@ -108,8 +107,31 @@ pub enum Inbound<'a> {
         /// The event payload.
         payload: &'a [u8],
     },
+    /// A packet from the peer in a payload type the call did not negotiate
+    /// (comfort noise, say): not played, and counted in
+    /// [`RtpStats::dropped`] as [`DropReason::UnknownPayloadType`]; its
+    /// sequence number tells the jitter buffer that the gap is no loss.
+    OtherPayload {
+        /// Payload type.
+        payload_type: u8,
+        /// Sequence number.
+        seq: u16,
+        /// The peer's SSRC.
+        ssrc: u32,
+    },
     /// Not handed on; counted in [`RtpStats::dropped`].
     Dropped(DropReason),
+}
+
+impl Inbound<'_> {
+    /// Why the packet is not handed on as audio or an event, if it is not.
+    pub fn drop_reason(&self) -> Option<DropReason> {
+        match self {
+            Inbound::OtherPayload { .. } => Some(DropReason::UnknownPayloadType),
+            Inbound::Dropped(reason) => Some(*reason),
+            Inbound::Audio { .. } | Inbound::TelephoneEvent { .. } => None,
+        }
+    }
 }
 
 /// One call's RTP/RTCP session. See the module doc for the run loop.
@@ -287,7 +309,12 @@ impl RtpSession {
                 payload,
             }
         } else {
-            self.drop_packet(DropReason::UnknownPayloadType)
+            self.stats.dropped.count(DropReason::UnknownPayloadType);
+            Inbound::OtherPayload {
+                payload_type,
+                seq,
+                ssrc,
+            }
         }
     }
 

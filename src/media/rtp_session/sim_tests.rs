@@ -207,7 +207,7 @@ fn call(seed: u64) {
                             heard_digits.push(ev.digit);
                         }
                     }
-                    Inbound::Dropped(_) => {}
+                    Inbound::OtherPayload { .. } | Inbound::Dropped(_) => {}
                 },
                 Port::RivrRtcp => rivr.handle_rtcp(at, from, &bytes),
                 Port::PhoneRtp => {

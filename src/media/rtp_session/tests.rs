@@ -114,10 +114,16 @@ fn inbound_classification() {
         }
     ));
     let cn = peer_pkt(13, 12, 100, PEER_SSRC, &[40]);
+    let cn_in = s.handle_rtp(t0, peer, &cn);
     assert_eq!(
-        s.handle_rtp(t0, peer, &cn),
-        Inbound::Dropped(DropReason::UnknownPayloadType)
+        cn_in,
+        Inbound::OtherPayload {
+            payload_type: 13,
+            seq: 12,
+            ssrc: PEER_SSRC
+        }
     );
+    assert_eq!(cn_in.drop_reason(), Some(DropReason::UnknownPayloadType));
     assert_eq!(
         s.handle_rtp(t0, peer, &audio[..5]),
         Inbound::Dropped(DropReason::Malformed)
