@@ -193,8 +193,9 @@ impl Listener {
     fn tick(&mut self, now: Instant) -> Option<char> {
         let mut decision = self.jitter.pop(now);
         let mut dropped = false;
-        loop {
+        let concealed = loop {
             let decoded = matches!(decision, Playout::Frame { .. });
+            let concealed = matches!(decision, Playout::Conceal { .. });
             match decision {
                 Playout::Frame { payload, .. } => self.decoder.frame(payload, &mut self.pcm),
                 Playout::Conceal { next, .. } => self.decoder.conceal(next, &mut self.pcm),
@@ -207,9 +208,13 @@ impl Listener {
                 decision = self.jitter.pop_instead(now);
                 continue;
             }
-            break;
-        }
-        let first = self.inband.process(&self.pcm);
+            break concealed;
+        };
+        let first = if concealed {
+            self.inband.process_concealed(&self.pcm)
+        } else {
+            self.inband.process(&self.pcm)
+        };
         // one 20 ms frame holds at most one onset; drain any queue anyway
         while self.inband.poll().is_some() {}
         first.map(|d| d.digit)

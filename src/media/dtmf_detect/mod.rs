@@ -20,6 +20,11 @@
 //!    10 ms interruption spoils at most two blocks, so it is bridged; a
 //!    40 ms pause always contains three missing blocks, so the next press,
 //!    even of the same key, is reported.
+//! 4. Audio made up by loss concealment ([`DtmfDetector::process_concealed`])
+//!    is analysed like any other, so it can help confirm a key, but up to
+//!    four blocks (51 ms) touched by it do not count as misses: a PLC
+//!    that fades or garbles a tone over a lost packet or two must not split
+//!    one press into two. Longer concealment counts as usual.
 //!
 //! Levels follow the convention of [`crate::media::tone`] (full-scale sine =
 //! +3.14 dBm0).
@@ -44,6 +49,8 @@ const MAX_PHASE_DEVIATION_HZ: f64 = 32.0;
 const MAX_CONFIRM_LEVEL_STEP_DB: f64 = 3.0;
 /// Consecutive missing blocks that end a key press.
 const MISSES_TO_RELEASE: u8 = 3;
+/// Consecutive blocks with concealed audio that are not counted as misses.
+const CONCEALED_BLOCKS_FORGIVEN: u8 = 4;
 /// Pending detections; one 20 ms frame can confirm at most one key, so this
 /// only fills if a caller feeds many seconds at once without polling.
 const QUEUE_LEN: usize = 16;
@@ -173,6 +180,10 @@ pub struct DtmfDetector {
     /// The key currently held down (row, column).
     active: Option<(usize, usize)>,
     misses: u8,
+    /// The block being filled holds concealed audio.
+    block_concealed: bool,
+    /// Consecutive blocks with concealed audio before this one.
+    concealed_run: u8,
     queue: Queue,
 }
 
@@ -196,6 +207,8 @@ impl DtmfDetector {
             history: [None; 2],
             active: None,
             misses: 0,
+            block_concealed: false,
+            concealed_run: 0,
             queue: Queue::new(),
         }
     }
@@ -204,15 +217,28 @@ impl DtmfDetector {
     /// 26–38 ms after its onset). If this call confirmed more than one, the
     /// rest come from [`DtmfDetector::poll`].
     pub fn process(&mut self, pcm: &[i16]) -> Option<Detected> {
+        self.feed(pcm, false)
+    }
+
+    /// Feeds samples that loss concealment made up in place of lost audio
+    /// (G.711 PLC, Opus PLC): as [`DtmfDetector::process`], except that a
+    /// key held down is not released by a few blocks of them.
+    pub fn process_concealed(&mut self, pcm: &[i16]) -> Option<Detected> {
+        self.feed(pcm, true)
+    }
+
+    fn feed(&mut self, pcm: &[i16], concealed: bool) -> Option<Detected> {
         let mut rest = pcm;
         while !rest.is_empty() {
             let taken = self.bank.fill(rest);
             rest = rest.get(taken..).unwrap_or(&[]);
             self.position = self.position.saturating_add(taken as u64);
+            self.block_concealed |= concealed && taken > 0;
             if self.bank.is_full() {
                 let analysis = self.bank.finish();
                 let start = self.position.saturating_sub(BLOCK_LEN as u64);
-                self.on_block(Block { start, analysis });
+                let concealed = std::mem::take(&mut self.block_concealed);
+                self.on_block(Block { start, analysis }, concealed);
             }
         }
         self.queue.pop()
@@ -230,7 +256,7 @@ impl DtmfDetector {
         self.queue.dropped
     }
 
-    fn on_block(&mut self, block: Block) {
+    fn on_block(&mut self, block: Block, concealed: bool) {
         let candidate = block.candidate();
         let key = candidate.map(|c| (c.row, c.col));
         let confirmation = match (candidate, self.history[0]) {
@@ -246,11 +272,20 @@ impl DtmfDetector {
         } else if let Some((cur, prev)) = confirmation {
             self.press(&cur, &prev);
         } else if self.active.is_some() {
-            self.misses = self.misses.saturating_add(1);
-            if self.misses >= MISSES_TO_RELEASE {
-                self.active = None;
+            if concealed && self.concealed_run < CONCEALED_BLOCKS_FORGIVEN {
+                // forgiven: made-up audio is no evidence the key was let go
+            } else {
+                self.misses = self.misses.saturating_add(1);
+                if self.misses >= MISSES_TO_RELEASE {
+                    self.active = None;
+                }
             }
         }
+        self.concealed_run = if concealed {
+            self.concealed_run.saturating_add(1)
+        } else {
+            0
+        };
         self.history = [Some(block), self.history[0]];
     }
 

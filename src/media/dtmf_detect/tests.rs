@@ -192,3 +192,115 @@ fn onset_is_within_4_ms_for_every_key_lead_and_level() {
 }
 
 const ONSET_TOLERANCE: u64 = 32;
+
+/// One press over a lossy link, as the media worker hears it: 20 ms frames
+/// of a key (after `lead` samples of silence) through G.711 PLC, with the
+/// frames in `lost` replaced by concealment and one more concealed frame
+/// inserted before frame `stretch` (the jitter buffer growing its delay);
+/// concealment goes to `process_concealed`. Returns the digits heard and
+/// whether the key was reported before the first concealed frame.
+fn press_through_loss(
+    digit: char,
+    (lead, on_ms, level): (usize, u32, f32),
+    lost: &[usize],
+    stretch: Option<usize>,
+) -> (String, bool) {
+    use crate::media::plc::Plc;
+    let mut pcm = vec![0i16; lead];
+    pcm.extend(press(digit, on_ms, 300, level));
+    let mut plc = Plc::new();
+    let mut detector = DtmfDetector::new();
+    let mut heard = String::new();
+    let mut before_loss = None;
+    for (k, chunk) in pcm.chunks_exact(160).enumerate() {
+        let mut frames = [None, Some(chunk)];
+        if stretch == Some(k) {
+            frames[0] = Some(&[][..]);
+        }
+        if lost.contains(&k) {
+            frames[1] = Some(&[][..]);
+        }
+        for frame in frames.into_iter().flatten() {
+            let mut out = [0i16; 160];
+            let found = if frame.is_empty() {
+                before_loss.get_or_insert(!heard.is_empty());
+                plc.conceal(&mut out);
+                detector.process_concealed(&out)
+            } else {
+                out.copy_from_slice(frame);
+                plc.good_frame(&mut out);
+                detector.process(&out)
+            };
+            heard.extend(found.map(|d| d.digit));
+            while let Some(d) = detector.poll() {
+                heard.push(d.digit);
+            }
+        }
+    }
+    (heard, before_loss.unwrap_or(true))
+}
+
+#[test]
+fn concealed_frames_do_not_split_a_press() {
+    let mut confirmed_first = 0;
+    for digit in "0123456789*#ABCD".chars() {
+        for shape in [(0, 80, -8.0), (40, 100, -20.0), (100, 120, -14.0)] {
+            // One or two frames lost, or a stretch, anywhere in the press.
+            let patterns = (1usize..7).flat_map(|k| {
+                [
+                    (vec![k], Some(k)),
+                    (vec![k], None),
+                    (vec![k, k + 1], None),
+                    (vec![], Some(k)),
+                ]
+            });
+            for (lost, stretch) in patterns {
+                let lost = &lost[..];
+                let (heard, before_loss) = press_through_loss(digit, shape, lost, stretch);
+                let case = format!("{digit} {shape:?}: frames {lost:?} lost, stretch {stretch:?}");
+                // Never two presses; and one the audio before the loss
+                // confirmed is not lost to concealment after it.
+                assert!(heard.len() <= 1, "{case}: {heard:?}");
+                assert!(heard.chars().all(|d| d == digit), "{case}: {heard:?}");
+                if before_loss {
+                    confirmed_first += 1;
+                    assert_eq!(heard, digit.to_string(), "{case}");
+                }
+            }
+        }
+    }
+    assert!(
+        confirmed_first >= 500,
+        "{confirmed_first} cases confirmed before the loss"
+    );
+}
+
+#[test]
+fn long_concealment_still_ends_a_press() {
+    // A key, then 120 ms of nothing but concealment, then the same key:
+    // two presses (concealment beyond four blocks counts as misses).
+    use crate::media::plc::Plc;
+    let mut plc = Plc::new();
+    let mut detector = DtmfDetector::new();
+    let mut heard = String::new();
+    let first = press('5', 100, 0, -10.0);
+    let second = press('5', 100, 100, -10.0);
+    for chunk in first.chunks_exact(160) {
+        let mut f = [0i16; 160];
+        f.copy_from_slice(chunk);
+        plc.good_frame(&mut f);
+        heard.extend(detector.process(&f).map(|d| d.digit));
+    }
+    for _ in 0..6 {
+        let mut f = [0i16; 160];
+        plc.conceal(&mut f);
+        heard.extend(detector.process_concealed(&f).map(|d| d.digit));
+    }
+    for chunk in second.chunks_exact(160) {
+        let mut f = [0i16; 160];
+        f.copy_from_slice(chunk);
+        plc.good_frame(&mut f);
+        heard.extend(detector.process(&f).map(|d| d.digit));
+    }
+    assert_eq!(heard, "55");
+}
