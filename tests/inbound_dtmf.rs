@@ -436,3 +436,79 @@ fn sip_info(label: &str, scenario: &str, bodies: [&str; 3], expected: &str) {
         "keys sent by SIP INFO ({scenario}) ≠ gathered"
     );
 }
+
+/// d) The other direction: a script plays generated tone prompts
+/// (`tone:dtmf:KEYS`, then `tone:beep`) on a PCMA call; the caller decodes
+/// what rivr sent, runs a DTMF detector over it and finds every key in
+/// order, then a 1 kHz beep of 250 ms.
+#[test]
+fn d_rivr_plays_dtmf_keys_and_a_beep_in_band() {
+    require_sipp!();
+    const TONES: &str = r#"
+answer();
+play(["tone:dtmf:159#AD0*", "tone:beep"]);
+sleep(300);
+hangup();
+"#;
+    let label = "tones-out";
+    let rivr = Rivr::start(
+        label,
+        RivrConfig::default().script("3001", "tones.rhai", TONES),
+    );
+    let mut peer = RtpPeer::bind();
+    let spec = CallSpec {
+        scenario: "uac_inband_wait_bye.xml",
+        number: "3001",
+        rtp_port: peer.port,
+        codecs: "8",
+        ..CallSpec::default()
+    };
+    let mut sipp = Sipp::start(rivr.dir.path(), label, rivr.sip_port, &spec);
+    let answer = sipp.wait_answer(SIGNALLING);
+    assert_eq!(answer.payload_type, 8);
+    peer.start_sending(answer.rtp, answer.payload_type, EVENT_PT);
+    sipp.expect_pass(SIGNALLING);
+    let mut packets: Vec<_> = peer
+        .packets()
+        .into_iter()
+        .filter(|p| p.payload_type == 8)
+        .collect();
+    packets.sort_by_key(|p| p.seq);
+    let mut detector = DtmfDetector::new();
+    let mut heard = String::new();
+    let mut pcm = Vec::new();
+    for p in &packets {
+        let mut frame = vec![0i16; p.payload.len()];
+        g711::decode(Law::Alaw, &p.payload, &mut frame);
+        heard.extend(detector.process(&frame).map(|d| d.digit));
+        pcm.extend(frame);
+    }
+    // The beep: the strongest 250 ms of 1 kHz after the keys.
+    let share_1k = |x: &[i16]| {
+        let w = 2.0 * std::f64::consts::PI * 1000.0 / 8000.0;
+        let (mut s1, mut s2) = (0.0f64, 0.0f64);
+        for &v in x {
+            let s0 = f64::from(v) + 2.0 * w.cos() * s1 - s2;
+            s2 = s1;
+            s1 = s0;
+        }
+        let power = s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2;
+        let total: f64 = x.iter().map(|&v| f64::from(v).powi(2)).sum();
+        if total > 0.0 {
+            2.0 * power / (x.len() as f64 * total)
+        } else {
+            0.0
+        }
+    };
+    let beep = pcm
+        .windows(2000)
+        .step_by(80)
+        .map(share_1k)
+        .fold(0.0f64, f64::max);
+    println!(
+        "[{label}] {} PCMA packets from rivr; detector heard {heard:?}; best 250 ms 1 kHz share {beep:.3}",
+        packets.len()
+    );
+    assert_eq!(heard, "159#AD0*", "keys rivr played in-band");
+    assert!(beep > 0.95, "no 250 ms 1 kHz beep: share {beep:.3}");
+}

@@ -12,6 +12,7 @@
 
 mod decode;
 mod store;
+mod tones;
 
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 
-use super::{decode_file, Prompt, PromptError};
+use super::{decode_file, tones, Prompt, PromptError};
 
 /// Extensions tried after the bare name, in this order.
 const AUDIO_EXTENSIONS: [&str; 4] = ["wav", "flac", "ogg", "mp3"];
@@ -43,7 +43,8 @@ impl PromptStore {
         self.cache.len()
     }
 
-    /// The prompt called `name`: the file `name`, `name.wav`, `name.flac`,
+    /// The prompt called `name`: a generated tone for names starting with
+    /// `tone:` (see `tones`), else the file `name`, `name.wav`, `name.flac`,
     /// `name.ogg` or `name.mp3` under the directory, the first that exists.
     /// Loaded on the first call, then served from the cache. Names are
     /// relative paths (`digits/7` is fine); absolute paths, `..` and
@@ -52,6 +53,15 @@ impl PromptStore {
     pub fn get(&self, name: &str) -> Result<Arc<Prompt>, PromptError> {
         if let Some(prompt) = self.cache.get(name) {
             return Ok(Arc::clone(&prompt));
+        }
+        if name.starts_with(tones::TONE_PREFIX) {
+            let prompt = Arc::new(tones::tone_prompt(name)?);
+            if !tones::is_cacheable(name) {
+                return Ok(prompt);
+            }
+            return Ok(Arc::clone(
+                self.cache.entry(name.to_owned()).or_insert(prompt).value(),
+            ));
         }
         check_name(name)?;
         let path = self.resolve(name)?;
