@@ -512,3 +512,73 @@ hangup();
     assert_eq!(heard, "159#AD0*", "keys rivr played in-band");
     assert!(beep > 0.95, "no 250 ms 1 kHz beep: share {beep:.3}");
 }
+
+/// What a caller heard of a `send_dtmf` script: the keys in RFC 4733
+/// events (decoded by rivr's receiver, itself tested against the RFC's
+/// packet sequences) and the keys in the audio (in-band detector).
+fn keys_rivr_sent(label: &str, scenario: &str, codecs: &str) -> (String, String, usize) {
+    const SEND: &str = r#"
+answer();
+send_dtmf("1234#*AD");
+sleep(300);
+hangup();
+"#;
+    let rivr = Rivr::start(
+        label,
+        RivrConfig::default().script("3002", "send.rhai", SEND),
+    );
+    let mut peer = RtpPeer::bind();
+    let spec = CallSpec {
+        scenario,
+        number: "3002",
+        rtp_port: peer.port,
+        codecs,
+        ..CallSpec::default()
+    };
+    let mut sipp = Sipp::start(rivr.dir.path(), label, rivr.sip_port, &spec);
+    let answer = sipp.wait_answer(SIGNALLING);
+    peer.start_sending(answer.rtp, answer.payload_type, EVENT_PT);
+    sipp.expect_pass(SIGNALLING);
+    let mut packets = peer.packets();
+    packets.sort_by_key(|p| p.seq);
+    let mut receiver = rivr::media::rfc4733::Receiver::new();
+    let mut detector = DtmfDetector::new();
+    let (mut as_events, mut in_band, mut event_packets) = (String::new(), String::new(), 0);
+    for p in &packets {
+        if p.payload_type == EVENT_PT {
+            event_packets += 1;
+            if let Some(e) = receiver.handle(p.arrival, p.ssrc, p.seq, p.ts, p.marker, &p.payload) {
+                as_events.push(e.digit);
+            }
+        } else if p.payload_type == answer.payload_type {
+            let law = if answer.payload_type == 8 {
+                Law::Alaw
+            } else {
+                Law::Ulaw
+            };
+            let mut frame = vec![0i16; p.payload.len()];
+            g711::decode(law, &p.payload, &mut frame);
+            in_band.extend(detector.process(&frame).map(|d| d.digit));
+        }
+    }
+    println!(
+        "[{label}] rivr sent {event_packets} telephone-event packets: keys {as_events:?}; in-band keys {in_band:?}"
+    );
+    (as_events, in_band, event_packets)
+}
+
+/// e) `send_dtmf` on a call with telephone-event sends RFC 4733 events
+/// (nothing in-band); on a call without, the same keys go in-band.
+#[test]
+fn e_send_dtmf_uses_rfc4733_when_negotiated_else_in_band() {
+    require_sipp!();
+    let (events, in_band, packets) = keys_rivr_sent("send-rfc4733", "uac_wait_bye.xml", "0");
+    assert_eq!(events, "1234#*AD", "keys sent as telephone-events");
+    assert_eq!(in_band, "", "no key may also be heard in-band");
+    // 100 ms per key: four packets with a growing duration, then the
+    // final duration three times with the E bit (RFC 4733 §2.5.1.4).
+    assert_eq!(packets, 8 * 7, "telephone-event packets");
+    let (events, in_band, packets) = keys_rivr_sent("send-inband", "uac_inband_wait_bye.xml", "8");
+    assert_eq!((events.as_str(), packets), ("", 0));
+    assert_eq!(in_band, "1234#*AD", "keys sent in-band");
+}

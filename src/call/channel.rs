@@ -127,6 +127,22 @@ impl CallControl for ChannelControl {
             .map_err(|_| CallEnded)
     }
 
+    fn send_digits(&mut self, id: u64, keys: &str) -> Result<(), CallEnded> {
+        if self.is_gone() {
+            return Err(CallEnded);
+        }
+        if !self.is_answered() && !self.shared.early_media.load(Ordering::Acquire) {
+            self.answer()?;
+        }
+        self.media
+            .send(MediaCommand::SendDigits {
+                call: self.call,
+                id,
+                keys: keys.to_owned(),
+            })
+            .map_err(|_| CallEnded)
+    }
+
     fn stop_play(&mut self, id: u64) {
         let _ = self.media.send(MediaCommand::StopPlay {
             call: self.call,

@@ -30,6 +30,13 @@ pub enum CallEvent {
         id: u64,
         interrupted: bool,
     },
+    /// Keys sent by `CallControl::send_digits` with this id are out;
+    /// `as_events` is false when the call has no telephone-event and
+    /// nothing was sent (the caller then plays them in-band).
+    DigitsSent {
+        id: u64,
+        as_events: bool,
+    },
     /// The caller hung up, or the call ended underneath the script.
     Hangup,
 }
@@ -66,6 +73,10 @@ pub trait CallControl: Send {
         interruptible: bool,
     ) -> Result<(), CallEnded>;
     fn stop_play(&mut self, id: u64);
+    /// Sends `keys` (already checked to be DTMF keys) as RFC 4733
+    /// telephone-events, if the call negotiated them; ends with
+    /// `CallEvent::DigitsSent`.
+    fn send_digits(&mut self, id: u64, keys: &str) -> Result<(), CallEnded>;
     /// The next event, waiting at most `timeout` (None: forever). `None` on
     /// timeout.
     fn next_event(&mut self, timeout: Option<Duration>) -> Option<CallEvent>;

@@ -58,6 +58,13 @@ pub enum MediaCommand {
         session: RtpSessionConfig,
         codec: Codec,
     },
+    /// Send keys as RFC 4733 telephone-events (answered with
+    /// `CallEvent::DigitsSent`).
+    SendDigits {
+        call: CallRef,
+        id: u64,
+        keys: String,
+    },
     /// A key press that came by signalling (SIP INFO).
     Digit {
         call: CallRef,
@@ -252,6 +259,22 @@ struct MediaCall {
     configured: bool,
     playback: Option<Playback>,
     silence: &'static [u8],
+    digits_out: Option<DigitsOut>,
+}
+
+/// Length of each key sent as telephone-events, and the audio between two.
+const SENT_KEY_MS: u32 = 100;
+const SENT_KEY_GAP_TICKS: u8 = 4;
+/// Volume of sent events, −dBm0.
+const SENT_KEY_VOLUME: u8 = 10;
+
+/// Keys being sent as RFC 4733 events: one 20 ms event packet per tick in
+/// place of audio while a key is down, audio in the gaps.
+struct DigitsOut {
+    id: u64,
+    keys: std::collections::VecDeque<char>,
+    current: Option<rfc4733::Sender>,
+    gap_ticks: u8,
 }
 
 impl Drop for MediaCall {
@@ -373,8 +396,48 @@ impl MediaCall {
         }
     }
 
+    /// The next telephone-event packet of the keys being sent, written to
+    /// `out` in place of this tick's audio; `None` to send audio.
+    fn next_event_packet(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
+        let d = self.digits_out.as_mut()?;
+        loop {
+            if let Some(sender) = d.current.as_mut() {
+                let mut payload = [0u8; 4];
+                if let Some((len, marker)) = sender.next_payload(&mut payload) {
+                    let ts = sender.timestamp();
+                    return self
+                        .session
+                        .write_event(now, payload.get(..len)?, ts, marker, out);
+                }
+                d.current = None;
+                d.gap_ticks = SENT_KEY_GAP_TICKS;
+            }
+            if d.gap_ticks > 0 {
+                d.gap_ticks -= 1;
+                return None;
+            }
+            let Some(key) = d.keys.pop_front() else {
+                let _ = self.events.send(CallEvent::DigitsSent {
+                    id: d.id,
+                    as_events: true,
+                });
+                self.digits_out = None;
+                return None;
+            };
+            let clock = self.session.config().clock_rate;
+            let start = self.session.next_timestamp();
+            d.current = rfc4733::Sender::new(key, SENT_KEY_MS, SENT_KEY_VOLUME, start, clock).ok();
+        }
+    }
+
     fn send(&mut self, now: Instant, out: &mut [u8]) {
         if self.sending && self.configured {
+            if let Some(n) = self.next_event_packet(now, out) {
+                if let Some(pkt) = out.get(..n) {
+                    let _ = self.ports.rtp.send_to(pkt, self.session.remote_rtp());
+                }
+                return self.send_rtcp(now, out);
+            }
             let step = self.codec.timestamp_step_20ms();
             let mut payload = [0u8; MAX_FRAME_BYTES];
             let frame = self.next_frame();
@@ -386,6 +449,10 @@ impl MediaCall {
                 }
             }
         }
+        self.send_rtcp(now, out);
+    }
+
+    fn send_rtcp(&mut self, now: Instant, out: &mut [u8]) {
         if self.session.poll_timeout().is_some_and(|t| t <= now) {
             if let Some(n) = self.session.poll_rtcp(now, out) {
                 if let Some(pkt) = out.get(..n) {
@@ -434,6 +501,7 @@ impl Worker {
                         configured: s.configured,
                         playback: None,
                         silence,
+                        digits_out: None,
                     },
                 );
             }
@@ -454,6 +522,29 @@ impl Worker {
                     c.codec = codec;
                     c.silence = silence_frame(codec);
                     c.configured = true;
+                }
+            }
+            MediaCommand::SendDigits { call, id, keys } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    if let Some(old) = c.digits_out.take() {
+                        let _ = c.events.send(CallEvent::DigitsSent {
+                            id: old.id,
+                            as_events: true,
+                        });
+                    }
+                    if c.session.config().telephone_event_pt.is_some() {
+                        c.digits_out = Some(DigitsOut {
+                            id,
+                            keys: keys.chars().collect(),
+                            current: None,
+                            gap_ticks: 0,
+                        });
+                    } else {
+                        let _ = c.events.send(CallEvent::DigitsSent {
+                            id,
+                            as_events: false,
+                        });
+                    }
                 }
             }
             MediaCommand::Digit {

@@ -268,6 +268,9 @@ pub fn register(engine: &mut Engine) {
             r.session.play(&names, false).map(|_| ())
         })
     });
+    engine.register_fn("send_dtmf", |keys: &str| {
+        with(|r| r.session.send_dtmf(keys))
+    });
     engine.register_fn("send_sms", |to: &str, text: &str| {
         with(|r| {
             r.session

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::call::control::{CallControl, CallEnded, CallEvent};
 
+/// Most keys one `send_dtmf` sends.
+const MAX_SENT_KEYS: usize = 32;
 /// Keys kept for the next `gather`/interruptible `play` (type-ahead).
 pub const TYPEAHEAD_MAX: usize = 32;
 
@@ -134,6 +136,39 @@ impl Session {
                 }
                 Some(CallEvent::Digit { digit, .. }) => self.buffer(digit),
                 Some(CallEvent::PlayDone { id: done, .. }) if done == id => return Ok(None),
+                _ => {}
+            }
+        }
+    }
+
+    /// Sends DTMF keys to the caller: as RFC 4733 telephone-events when the
+    /// call negotiated them, else in-band (the `tone:dtmf:` prompt). Keys
+    /// the caller presses meanwhile are kept for the next gather.
+    pub fn send_dtmf(&mut self, keys: &str) -> Result<(), VerbError> {
+        self.check()?;
+        let count = keys.chars().count();
+        let valid = |c: char| c.is_ascii_digit() || "*#ABCDabcd".contains(c);
+        if count == 0 || count > MAX_SENT_KEYS || !keys.chars().all(valid) {
+            return Err(VerbError::BadArgument(format!(
+                "send_dtmf: {keys:?} is not 1-{MAX_SENT_KEYS} of 0-9 * # A-D"
+            )));
+        }
+        let keys = keys.to_ascii_uppercase();
+        let id = self.next_play_id;
+        self.next_play_id += 1;
+        self.ctl.send_digits(id, &keys)?;
+        loop {
+            match self.wait(None)? {
+                Some(CallEvent::Digit { digit, .. }) => self.buffer(digit),
+                Some(CallEvent::DigitsSent {
+                    id: done,
+                    as_events,
+                }) if done == id => {
+                    if as_events {
+                        return Ok(());
+                    }
+                    return self.play(&[format!("tone:dtmf:{keys}")], false).map(|_| ());
+                }
                 _ => {}
             }
         }

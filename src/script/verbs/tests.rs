@@ -87,6 +87,28 @@ impl CallControl for FakeCall {
         self.note(format!("play {id}"));
         Ok(())
     }
+    fn send_digits(&mut self, id: u64, keys: &str) -> Result<(), CallEnded> {
+        // Sent as events, as long as the keys take (100 ms on, 80 ms off).
+        let len = 180 * keys.len() as u64;
+        self.note(format!("send_digits {id} {keys}"));
+        let at = self.now - self.t0 + ms(len);
+        let pos = self
+            .script
+            .iter()
+            .position(|(t, _)| *t > at)
+            .unwrap_or(self.script.len());
+        self.script.insert(
+            pos,
+            (
+                at,
+                CallEvent::DigitsSent {
+                    id,
+                    as_events: true,
+                },
+            ),
+        );
+        Ok(())
+    }
     fn stop_play(&mut self, id: u64) {
         if self.playing.is_some_and(|p| p.0 == id) {
             self.playing = None;
@@ -270,4 +292,36 @@ fn sleep_keeps_keys_for_later() {
     s.sleep(ms(1000)).unwrap();
     assert_eq!(s.control().now() - t0, ms(1000));
     assert_eq!(s.gather(&opts(2)).unwrap(), "12");
+}
+
+#[test]
+fn send_dtmf_waits_for_the_keys_and_keeps_keys_typed_meanwhile() {
+    let (fake, log) = FakeCall::new(&[(300, '7')]);
+    let t0 = fake.t0;
+    let mut s = Session::new(Box::new(fake));
+    s.send_dtmf("12#a").unwrap();
+    let t = (s.control().now() - t0).as_millis() as u64;
+    assert_eq!(t, 4 * 180, "returns when the last key is out");
+    assert!(
+        log.lock()
+            .unwrap()
+            .contains(&"0 send_digits 1 12#A".to_string()),
+        "{:?}",
+        log.lock().unwrap()
+    );
+    // The key the caller pressed while rivr was sending is type-ahead.
+    assert_eq!(s.gather(&opts(1)).unwrap(), "7");
+}
+
+#[test]
+fn send_dtmf_refuses_what_is_not_a_key() {
+    for keys in ["", "12x", "1 2", &"1".repeat(33)] {
+        let (fake, _) = FakeCall::new(&[]);
+        let mut s = Session::new(Box::new(fake));
+        let err = s.send_dtmf(keys).unwrap_err();
+        assert!(
+            matches!(&err, VerbError::BadArgument(m) if m.contains("send_dtmf")),
+            "{keys:?}: {err:?}"
+        );
+    }
 }
