@@ -26,6 +26,7 @@ fn session(now: Instant) -> RtpSession {
             payload_type: 8,
             clock_rate: 8000,
             telephone_event_pt: Some(101),
+            telephone_event_rate: 8000,
             remote_rtp: peer(),
             remote_rtcp: peer_rtcp(),
             initial_seq: 1,

@@ -532,7 +532,12 @@ impl Worker {
                             as_events: true,
                         });
                     }
-                    if c.session.config().telephone_event_pt.is_some() {
+                    // Events share the audio's SSRC and timestamps, so they
+                    // are sent only at the audio's clock; otherwise in-band.
+                    let cfg = c.session.config();
+                    if cfg.telephone_event_pt.is_some()
+                        && cfg.telephone_event_rate == cfg.clock_rate
+                    {
                         c.digits_out = Some(DigitsOut {
                             id,
                             keys: keys.chars().collect(),

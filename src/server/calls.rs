@@ -440,6 +440,7 @@ fn session_config(neg: &Negotiated) -> RtpSessionConfig {
         payload_type: neg.payload_type,
         clock_rate: neg.codec.clock_rate(),
         telephone_event_pt: neg.telephone_event_pt,
+        telephone_event_rate: neg.telephone_event_rate,
         remote_rtp: neg.remote_rtp,
         remote_rtcp: neg.remote_rtcp,
         initial_seq: rand::random(),

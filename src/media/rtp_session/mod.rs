@@ -64,6 +64,8 @@ pub struct RtpSessionConfig {
     pub clock_rate: u32,
     /// The negotiated telephone-event payload type, if any.
     pub telephone_event_pt: Option<u8>,
+    /// Its clock rate (the audio's, or 8000 when the peer offered no other).
+    pub telephone_event_rate: u32,
     /// The peer's RTP address from the SDP.
     pub remote_rtp: SocketAddr,
     /// The peer's RTCP address from the SDP (port + 1 unless `a=rtcp`).

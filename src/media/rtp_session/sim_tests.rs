@@ -121,6 +121,7 @@ fn call(seed: u64) {
             payload_type: 0,
             clock_rate: 8000,
             telephone_event_pt: Some(101),
+            telephone_event_rate: 8000,
             remote_rtp: addr("10.0.0.5:30000"),
             remote_rtcp: addr("10.0.0.5:30001"),
             initial_seq: 60_000, // wraps during the minute
@@ -135,6 +136,7 @@ fn call(seed: u64) {
             payload_type: 0,
             clock_rate: 8000,
             telephone_event_pt: Some(101),
+            telephone_event_rate: 8000,
             remote_rtp: rivr_rtp,
             remote_rtcp: rivr_rtcp,
             initial_seq: 65_000,

@@ -20,6 +20,7 @@ pub(super) fn cfg(remote: &str) -> RtpSessionConfig {
         payload_type: 0,
         clock_rate: 8000,
         telephone_event_pt: Some(101),
+        telephone_event_rate: 8000,
         remote_rtp: rtp,
         remote_rtcp: SocketAddr::new(rtp.ip(), rtp.port() + 1),
         initial_seq: 65534,
