@@ -66,6 +66,19 @@ impl ChannelControl {
         self.sig.send(make(tx)).map_err(|_| CallEnded)?;
         rx.recv().map_err(|_| CallEnded)?
     }
+
+    /// Sends something the caller will hear. Like Asterisk's Playback(),
+    /// media to an unanswered call answers it, unless early media was
+    /// started with progress().
+    fn send_media(&mut self, cmd: MediaCommand) -> Result<(), CallEnded> {
+        if self.is_gone() {
+            return Err(CallEnded);
+        }
+        if !self.is_answered() && !self.shared.early_media.load(Ordering::Acquire) {
+            self.answer()?;
+        }
+        self.media.send(cmd).map_err(|_| CallEnded)
+    }
 }
 
 impl CallControl for ChannelControl {
@@ -109,38 +122,20 @@ impl CallControl for ChannelControl {
         prompts: Vec<Arc<Prompt>>,
         interruptible: bool,
     ) -> Result<(), CallEnded> {
-        if self.is_gone() {
-            return Err(CallEnded);
-        }
-        // Like Asterisk's Playback(): playing to an unanswered call answers
-        // it, unless early media was started with progress().
-        if !self.is_answered() && !self.shared.early_media.load(Ordering::Acquire) {
-            self.answer()?;
-        }
-        self.media
-            .send(MediaCommand::Play {
-                call: self.call,
-                id,
-                prompts,
-                interruptible,
-            })
-            .map_err(|_| CallEnded)
+        self.send_media(MediaCommand::Play {
+            call: self.call,
+            id,
+            prompts,
+            interruptible,
+        })
     }
 
     fn send_digits(&mut self, id: u64, keys: &str) -> Result<(), CallEnded> {
-        if self.is_gone() {
-            return Err(CallEnded);
-        }
-        if !self.is_answered() && !self.shared.early_media.load(Ordering::Acquire) {
-            self.answer()?;
-        }
-        self.media
-            .send(MediaCommand::SendDigits {
-                call: self.call,
-                id,
-                keys: keys.to_owned(),
-            })
-            .map_err(|_| CallEnded)
+        self.send_media(MediaCommand::SendDigits {
+            call: self.call,
+            id,
+            keys: keys.to_owned(),
+        })
     }
 
     fn stop_play(&mut self, id: u64) {
