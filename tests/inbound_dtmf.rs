@@ -21,10 +21,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use rivr::media::codec::Codec;
 use rivr::media::dtmf_detect::DtmfDetector;
 use rivr::media::g711::{self, Law};
-use rivr::media::jitter::{is_quiet_frame, JitterBuffer, JitterConfig, Playout};
-use rivr::media::plc::Plc;
+use rivr::media::listener::Listener;
 use rivr::media::tone::ToneGenerator;
 
 use common::caller::{Caller, EVENT_PT, SIGNALLING};
@@ -233,8 +233,8 @@ fn b_rfc4733_keys_survive_loss_and_jitter() {
 /// packets as the live test sends them (the same 18 keys after 600 ms of
 /// silence, the same impairment), arriving at rivr's media worker, which
 /// reads its sockets on a 20 ms tick (so arrivals are seen at the tick),
-/// then jitter buffer → G.711 decode or PLC → detector, as in
-/// `media::worker::Listener`. Key errors (missed, extra or wrong, as an
+/// then rivr's own `media::listener::Listener` (jitter buffer → G.711
+/// decode or PLC → detector), as the worker runs it. Key errors (missed, extra or wrong, as an
 /// edit distance) must stay under 0.25 % of the keys pressed, 97 runs in
 /// 100 must recognise every key, and no run may hear a key twice (a press
 /// split by concealment): loss alone takes 2–3 of the 4–5 frames of a tone
@@ -315,59 +315,20 @@ fn virtual_inband_call(keys: &str, seed: u64) -> VirtualRun {
         }
     }
     let phase = Duration::from_micros(seed * 7919 % 20_000);
-    let mut jb = JitterBuffer::new(JitterConfig {
-        quiet_drops: true,
-        ..JitterConfig::g711_20ms()
-    });
-    let mut plc = Plc::new();
-    let mut detector = DtmfDetector::new();
-    let mut pcm = [0i16; 160];
+    let mut listener = Listener::new(Codec::from(law));
     let mut got = String::new();
     for tick in 0..frames.len() as u32 + 10 {
         let now = epoch + phase + FRAME * tick;
         while net.next_due().is_some_and(|due| due <= now) {
             let Some(p) = net.pop() else { break };
             let k = u32::from(p.seq);
-            jb.push(now, p.seq, k * 160, 0x5eed_cafe, false, &p.bytes);
+            listener.push(now, p.seq, k * 160, 0x5eed_cafe, false, &p.bytes);
         }
-        let mut decision = jb.pop(now);
-        let mut dropped = false;
-        let concealed = loop {
-            let decoded = matches!(decision, Playout::Frame { .. });
-            let concealed = matches!(decision, Playout::Conceal { .. });
-            match decision {
-                Playout::Frame { payload, .. } => {
-                    let n = payload.len().min(pcm.len());
-                    g711::decode(law, &payload[..n], &mut pcm[..n]);
-                    pcm[n..].fill(0);
-                    plc.good_frame(&mut pcm);
-                }
-                Playout::Conceal { .. } => plc.conceal(&mut pcm),
-                Playout::Silence => pcm.fill(0),
-            }
-            // The worker gives back delay in quiet frames, one per tick.
-            if decoded && !dropped && jb.wants_shrink() && is_quiet_frame(&pcm) {
-                dropped = true;
-                decision = jb.pop_instead(now);
-                continue;
-            }
-            break concealed;
-        };
-        let heard = if concealed {
-            detector.process_concealed(&pcm)
-        } else {
-            detector.process(&pcm)
-        };
-        if let Some(d) = heard {
-            got.push(d.digit);
-        }
-        while let Some(d) = detector.poll() {
-            got.push(d.digit);
-        }
+        got.extend(listener.tick(now));
     }
     VirtualRun {
         got,
-        late: jb.stats().late,
+        late: listener.jitter_stats().late,
         lost,
     }
 }

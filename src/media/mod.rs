@@ -9,6 +9,7 @@ pub mod dtmf_merge;
 pub mod g711;
 pub mod impair;
 pub mod jitter;
+pub mod listener;
 pub mod netem;
 pub mod opus;
 pub mod plc;
