@@ -2,5 +2,7 @@
 //! drives. `control` is the interface a script sees (verbs in, events out);
 //! `channel` is its implementation over the SIP core task and a media worker.
 
+pub mod cause;
 pub mod channel;
 pub mod control;
+pub mod outcome;

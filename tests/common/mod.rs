@@ -14,17 +14,25 @@ pub mod scratch;
 pub mod server;
 pub mod sipp;
 
-/// Skips the calling test, loudly, when SIPp is not installed (the Makefile
-/// installs it; CI has it).
+/// Fails the calling test when SIPp is not installed (the Makefile installs
+/// it; CI has it). Only an explicit `RIVR_SKIP_SIPP=1` turns the failure into
+/// a loud skip, so a run that exercised no SIPp test can never look green by
+/// accident.
 #[macro_export]
 macro_rules! require_sipp {
     () => {
         if !$crate::common::sipp::available() {
-            eprintln!(
-                "\n*** SKIPPED {}: `sipp` is not installed (Debian package sip-tester; `make deps`) ***\n",
-                module_path!()
+            if std::env::var_os("RIVR_SKIP_SIPP").is_some_and(|v| v == "1") {
+                eprintln!(
+                    "\n*** SKIPPED {} (RIVR_SKIP_SIPP=1): `sipp` is not installed ***\n",
+                    module_path!()
+                );
+                return;
+            }
+            panic!(
+                "`sipp` is not installed (Debian package sip-tester; `make deps` installs it); \
+                 set RIVR_SKIP_SIPP=1 to skip the SIPp tests on purpose"
             );
-            return;
         }
     };
 }
