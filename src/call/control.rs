@@ -47,7 +47,7 @@ pub enum CallEvent {
 pub struct CallEnded;
 
 /// Fixed facts about a call, shown to scripts as the `call` map.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallInfo {
     pub id: String,
     pub from: String,

@@ -5,4 +5,7 @@
 pub mod cause;
 pub mod channel;
 pub mod control;
+pub mod id;
+pub mod leg;
 pub mod outcome;
+pub mod registry;

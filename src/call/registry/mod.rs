@@ -1,0 +1,597 @@
+//! The call registry: what rivr does with every call, whatever transport
+//! carries it. It routes an offered call to its script, admits or refuses
+//! it, starts and tracks the script, carries the script's signalling verbs
+//! to the call's legs, and closes the call once — every leg ended, the
+//! script finished, one CDR record per leg.
+//!
+//! Sans-IO: inputs are method calls with `now`; decisions come out of
+//! `poll_output()` (leg commands for the transports, script starts and
+//! wake-ups, CDR records for the writer). It owns no socket, thread or
+//! channel; the server's glue holds those, keyed by the ids handed out here.
+//! The wall clock is derived from one anchor given at construction, so a
+//! virtual clock drives everything in tests.
+
+mod cdr;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+pub use cdr::CdrRecord;
+
+use crate::call::cause::Cause;
+use crate::call::control::{CallEnded, CallInfo};
+use crate::call::id::{CallId, LegId};
+use crate::call::leg::{Direction, EndKind, IncomingLeg, LegCommand, LegEnd, LegEvent};
+use crate::config::Route;
+
+/// What the registry decided; the glue acts on each in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// A command for the transport that carries `LegId`.
+    Leg(LegId, LegCommand),
+    /// Start the call's script (its media is ready).
+    StartScript(ScriptStart),
+    /// The call's signalling is over while its script may still run: wake
+    /// the script (its next verb ends it).
+    CallGone(CallId),
+    /// One finished leg, for the CDR file.
+    Cdr(CdrRecord),
+}
+
+/// Everything needed to start a call's script.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptStart {
+    pub call: CallId,
+    /// The leg the script talks to (the caller).
+    pub leg: LegId,
+    pub script: PathBuf,
+    pub info: CallInfo,
+}
+
+/// A signalling verb of a script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptCommand {
+    Answer,
+    /// 180, or 183 with early media.
+    Ring {
+        early_media: bool,
+    },
+    /// `reject(code)`: a SIP-style status a script wrote (486, 603, …).
+    Reject {
+        status: u16,
+    },
+    Hangup,
+}
+
+/// Counters for metrics.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RegistryStats {
+    pub offered: u64,
+    pub no_route: u64,
+    pub scripts_started: u64,
+    pub scripts_not_started: u64,
+    pub closed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum ScriptState {
+    /// No script will run; the text goes into the CDR (`none (…)`).
+    NotRun(String),
+    /// Routed; waits for the leg's media.
+    Pending,
+    Running,
+    Done(String),
+}
+
+struct Call {
+    legs: Vec<LegId>,
+    script_path: Option<PathBuf>,
+    script: ScriptState,
+    info: CallInfo,
+    results: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LegState {
+    Offered,
+    Proceeding,
+    Alerting { early_media: bool },
+    Answered,
+    Ended,
+}
+
+struct Leg {
+    call: CallId,
+    index: u32,
+    direction: Direction,
+    offer: IncomingLeg,
+    state: LegState,
+    started: Instant,
+    alerted_at: Option<Instant>,
+    answered_at: Option<Instant>,
+    ended_at: Option<Instant>,
+    end: Option<LegEnd>,
+    /// An end the registry itself decided (shutdown), shown in the CDR in
+    /// place of the transport's.
+    end_note: Option<&'static str>,
+}
+
+pub struct Registry {
+    routes: Vec<Route>,
+    /// Makes call ids unique across restarts (and nodes): a random prefix.
+    instance: String,
+    next_id: u64,
+    calls: HashMap<CallId, Call>,
+    legs: HashMap<LegId, Leg>,
+    outputs: VecDeque<Output>,
+    anchor: (Instant, SystemTime),
+    stats: RegistryStats,
+}
+
+impl Registry {
+    /// `now`/`wall` anchor the wall clock; `instance` prefixes call ids.
+    pub fn new(routes: Vec<Route>, now: Instant, wall: SystemTime, instance: u32) -> Self {
+        Registry {
+            routes,
+            instance: format!("{instance:08x}"),
+            next_id: 1,
+            calls: HashMap::new(),
+            legs: HashMap::new(),
+            outputs: VecDeque::new(),
+            anchor: (now, wall),
+            stats: RegistryStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &RegistryStats {
+        &self.stats
+    }
+
+    /// Calls with a leg still up.
+    pub fn active(&self) -> usize {
+        self.calls
+            .values()
+            .filter(|c| c.legs.iter().any(|l| self.leg_live(*l)))
+            .count()
+    }
+
+    /// Calls not yet closed (a leg up, or the script still running).
+    pub fn tracked(&self) -> usize {
+        self.calls.len()
+    }
+
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The script's id string for a call (`call.id`, the CDR's `call_id`).
+    pub fn call_id_text(&self, call: CallId) -> String {
+        format!("{}-{}", self.instance, call.0)
+    }
+
+    /// The call a leg belongs to.
+    pub fn call_of(&self, leg: LegId) -> Option<CallId> {
+        self.legs.get(&leg).map(|l| l.call)
+    }
+
+    fn wall(&self, now: Instant) -> SystemTime {
+        self.anchor.1 + now.saturating_duration_since(self.anchor.0)
+    }
+
+    fn next(&mut self) -> u64 {
+        let n = self.next_id;
+        self.next_id += 1;
+        n
+    }
+
+    fn leg_live(&self, leg: LegId) -> bool {
+        self.legs
+            .get(&leg)
+            .is_some_and(|l| l.state != LegState::Ended)
+    }
+
+    /// A transport offers a new call. Returns the leg's id; the decision
+    /// (`Proceed`, or `Reject` with a cause) comes out of `poll_output`.
+    pub fn incoming(&mut self, now: Instant, offer: IncomingLeg) -> LegId {
+        self.stats.offered += 1;
+        let call = CallId(self.next());
+        let leg = LegId(self.next());
+        let info = CallInfo {
+            id: self.call_id_text(call),
+            from: offer.from.clone(),
+            to: offer.to.clone(),
+            direction: Direction::Inbound.as_str(),
+            started_at: self.wall(now),
+        };
+        let route = self
+            .routes
+            .iter()
+            .find(|r| r.number.as_deref() == Some(offer.to.as_str()))
+            .or_else(|| self.routes.iter().find(|r| r.number.is_none()))
+            .map(|r| r.script.clone());
+        self.legs.insert(
+            leg,
+            Leg {
+                call,
+                index: 0,
+                direction: Direction::Inbound,
+                offer,
+                state: LegState::Offered,
+                started: now,
+                alerted_at: None,
+                answered_at: None,
+                ended_at: None,
+                end: None,
+                end_note: None,
+            },
+        );
+        let script = match &route {
+            Some(_) => ScriptState::Pending,
+            None => ScriptState::NotRun("none (no route)".into()),
+        };
+        self.calls.insert(
+            call,
+            Call {
+                legs: vec![leg],
+                script_path: route,
+                script,
+                info,
+                results: Vec::new(),
+            },
+        );
+        if self
+            .calls
+            .get(&call)
+            .is_some_and(|c| c.script_path.is_none())
+        {
+            self.stats.no_route += 1;
+            self.refuse(now, leg, Cause::UNALLOCATED_NUMBER, None, None);
+        } else {
+            if let Some(l) = self.legs.get_mut(&leg) {
+                l.state = LegState::Proceeding;
+            }
+            self.outputs
+                .push_back(Output::Leg(leg, LegCommand::Proceed));
+        }
+        leg
+    }
+
+    /// Refuses an unanswered leg and records why no script runs.
+    fn refuse(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        cause: Cause,
+        sip_status: Option<u16>,
+        retry_after: Option<Duration>,
+    ) {
+        if !self.leg_live(leg) {
+            return;
+        }
+        self.outputs.push_back(Output::Leg(
+            leg,
+            LegCommand::Reject {
+                cause,
+                sip_status,
+                retry_after,
+            },
+        ));
+        let status = sip_status.unwrap_or_else(|| cause.to_sip_status());
+        let end = LegEnd {
+            kind: EndKind::LocalReject,
+            cause,
+            sip_status: Some(status),
+            reason: Some(crate::sip::wire::reason_phrase(status).to_string()),
+        };
+        self.leg_ended(now, leg, end);
+    }
+
+    /// The call cannot run its script (no thread slot, media failed):
+    /// refuse it with `cause` (503 for resource causes) and say why in the CDR.
+    pub fn script_not_started(&mut self, now: Instant, call: CallId, cause: Cause, why: &str) {
+        self.stats.scripts_not_started += 1;
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.script = ScriptState::NotRun(format!("none ({why})"));
+        let legs = c.legs.clone();
+        for leg in legs {
+            self.refuse(now, leg, cause, None, None);
+        }
+        self.maybe_close(now, call);
+    }
+
+    /// An event from a leg's transport.
+    pub fn leg_event(&mut self, now: Instant, leg: LegId, ev: LegEvent) {
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
+        if l.state == LegState::Ended {
+            return;
+        }
+        let call = l.call;
+        match ev {
+            LegEvent::MediaReady => {
+                let Some(c) = self.calls.get_mut(&call) else {
+                    return;
+                };
+                if c.script != ScriptState::Pending {
+                    return;
+                }
+                let Some(script) = c.script_path.clone() else {
+                    return;
+                };
+                c.script = ScriptState::Running;
+                self.stats.scripts_started += 1;
+                self.outputs.push_back(Output::StartScript(ScriptStart {
+                    call,
+                    leg,
+                    script,
+                    info: c.info.clone(),
+                }));
+            }
+            LegEvent::Progress { early_media } => {
+                l.alerted_at.get_or_insert(now);
+                if l.state != LegState::Answered {
+                    l.state = LegState::Alerting { early_media };
+                }
+            }
+            LegEvent::Answered => {
+                l.answered_at.get_or_insert(now);
+                l.state = LegState::Answered;
+            }
+            LegEvent::Ended(end) => self.leg_ended(now, leg, end),
+        }
+    }
+
+    fn leg_ended(&mut self, now: Instant, leg: LegId, end: LegEnd) {
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
+        if l.state == LegState::Ended {
+            return;
+        }
+        l.state = LegState::Ended;
+        l.ended_at = Some(now);
+        l.end = Some(end);
+        let call = l.call;
+        let index = l.index;
+        // The caller's leg gone ends the call: its other legs are hung up
+        // and the script is woken.
+        if index == 0 {
+            let others: Vec<LegId> = self
+                .calls
+                .get(&call)
+                .map(|c| c.legs.iter().copied().filter(|x| *x != leg).collect())
+                .unwrap_or_default();
+            for other in others {
+                if self.leg_live(other) {
+                    self.outputs.push_back(Output::Leg(
+                        other,
+                        LegCommand::Hangup {
+                            cause: Cause::NORMAL_CLEARING,
+                        },
+                    ));
+                }
+            }
+            if self
+                .calls
+                .get(&call)
+                .is_some_and(|c| c.script == ScriptState::Running)
+            {
+                self.outputs.push_back(Output::CallGone(call));
+            }
+        }
+        self.maybe_close(now, call);
+    }
+
+    /// A signalling verb from the call's script, for the caller's leg.
+    pub fn script_command(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        cmd: ScriptCommand,
+    ) -> Result<(), CallEnded> {
+        let leg = self
+            .calls
+            .get(&call)
+            .and_then(|c| c.legs.first().copied())
+            .ok_or(CallEnded)?;
+        let state = self.legs.get(&leg).map(|l| l.state).ok_or(CallEnded)?;
+        if state == LegState::Ended {
+            return Err(CallEnded);
+        }
+        match cmd {
+            ScriptCommand::Answer => {
+                if state != LegState::Answered {
+                    if let Some(l) = self.legs.get_mut(&leg) {
+                        l.state = LegState::Answered;
+                        l.answered_at = Some(now);
+                    }
+                    self.outputs.push_back(Output::Leg(leg, LegCommand::Answer));
+                }
+            }
+            ScriptCommand::Ring { early_media } => {
+                if state == LegState::Answered {
+                    return Ok(());
+                }
+                if let Some(l) = self.legs.get_mut(&leg) {
+                    l.alerted_at.get_or_insert(now);
+                    l.state = LegState::Alerting { early_media };
+                }
+                self.outputs
+                    .push_back(Output::Leg(leg, LegCommand::Alert { early_media }));
+            }
+            ScriptCommand::Reject { status } => {
+                if state == LegState::Answered || !(300..700).contains(&status) {
+                    return Err(CallEnded);
+                }
+                self.refuse(now, leg, Cause::from_sip_status(status), Some(status), None);
+            }
+            ScriptCommand::Hangup => {
+                let answered = state == LegState::Answered;
+                self.outputs.push_back(Output::Leg(
+                    leg,
+                    LegCommand::Hangup {
+                        cause: Cause::NORMAL_CLEARING,
+                    },
+                ));
+                let kind = if answered {
+                    EndKind::LocalHangup
+                } else {
+                    EndKind::LocalReject
+                };
+                let mut end = LegEnd::new(kind, Cause::NORMAL_CLEARING);
+                if !answered {
+                    end.sip_status = Some(480);
+                    end.reason = Some("Temporarily Unavailable".into());
+                }
+                self.leg_ended(now, leg, end);
+            }
+        }
+        Ok(())
+    }
+
+    /// The script finished (`outcome` is its CDR text), with its results.
+    pub fn script_done(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        outcome: String,
+        results: Vec<(String, String)>,
+    ) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.script = ScriptState::Done(outcome);
+        c.results = results;
+        // A script never leaves a leg behind: whatever it did, its end
+        // ends the call.
+        let live: Vec<LegId> = c.legs.clone();
+        for leg in live {
+            let state = self.legs.get(&leg).map(|l| l.state);
+            match state {
+                Some(LegState::Ended) | None => {}
+                Some(LegState::Answered) => {
+                    self.outputs.push_back(Output::Leg(
+                        leg,
+                        LegCommand::Hangup {
+                            cause: Cause::NORMAL_CLEARING,
+                        },
+                    ));
+                    self.leg_ended(
+                        now,
+                        leg,
+                        LegEnd::new(EndKind::LocalHangup, Cause::NORMAL_CLEARING),
+                    );
+                }
+                Some(_) => self.refuse(now, leg, Cause::NORMAL_UNSPECIFIED, Some(480), None),
+            }
+        }
+        self.maybe_close(now, call);
+    }
+
+    /// Shutdown: every live leg is hung up; CDRs say `shutdown`.
+    pub fn hangup_all(&mut self, now: Instant) {
+        let live: Vec<LegId> = self
+            .legs
+            .iter()
+            .filter(|(_, l)| l.state != LegState::Ended)
+            .map(|(id, _)| *id)
+            .collect();
+        for leg in live {
+            if let Some(l) = self.legs.get_mut(&leg) {
+                l.end_note = Some("shutdown");
+            }
+            let answered = self.legs.get(&leg).map(|l| l.state) == Some(LegState::Answered);
+            self.outputs.push_back(Output::Leg(
+                leg,
+                LegCommand::Hangup {
+                    cause: Cause::NORMAL_CLEARING,
+                },
+            ));
+            let kind = if answered {
+                EndKind::LocalHangup
+            } else {
+                EndKind::LocalReject
+            };
+            self.leg_ended(now, leg, LegEnd::new(kind, Cause::NORMAL_CLEARING));
+        }
+    }
+
+    /// End of shutdown: closes every call whose script did not finish.
+    pub fn flush_unfinished(&mut self, now: Instant) {
+        let calls: Vec<CallId> = self.calls.keys().copied().collect();
+        for call in calls {
+            if let Some(c) = self.calls.get_mut(&call) {
+                if matches!(c.script, ScriptState::Running | ScriptState::Pending) {
+                    c.script = ScriptState::Done("unfinished at shutdown".into());
+                }
+            }
+            let legs: Vec<LegId> = self
+                .calls
+                .get(&call)
+                .map(|c| c.legs.clone())
+                .unwrap_or_default();
+            for leg in legs {
+                if let Some(l) = self.legs.get_mut(&leg) {
+                    l.end_note.get_or_insert("shutdown");
+                }
+                if self.leg_live(leg) {
+                    self.leg_ended(
+                        now,
+                        leg,
+                        LegEnd::new(EndKind::LocalHangup, Cause::NORMAL_CLEARING),
+                    );
+                }
+            }
+            self.maybe_close(now, call);
+        }
+    }
+
+    /// Writes the CDR records and forgets the call once every leg ended
+    /// and the script (if any) is done.
+    fn maybe_close(&mut self, now: Instant, call: CallId) {
+        let ready = self.calls.get(&call).is_some_and(|c| {
+            !matches!(c.script, ScriptState::Pending | ScriptState::Running)
+                && c.legs.iter().all(|l| !self.leg_live(*l))
+        });
+        if !ready {
+            return;
+        }
+        let Some(c) = self.calls.remove(&call) else {
+            return;
+        };
+        self.stats.closed += 1;
+        let script = match &c.script {
+            ScriptState::NotRun(t) | ScriptState::Done(t) => t.clone(),
+            _ => String::new(),
+        };
+        for leg in &c.legs {
+            let Some(l) = self.legs.remove(leg) else {
+                continue;
+            };
+            let record = cdr::record(
+                &c.info,
+                &l.offer,
+                cdr::LegTimes {
+                    started: self.wall(l.started),
+                    start: l.started,
+                    answered: l.answered_at,
+                    ended: l.ended_at.unwrap_or(now),
+                },
+                l.index,
+                l.direction,
+                l.end.as_ref(),
+                l.end_note,
+                &script,
+                &c.results,
+            );
+            self.outputs.push_back(Output::Cdr(record));
+        }
+    }
+}
