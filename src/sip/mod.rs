@@ -4,6 +4,7 @@
 //! (`transport`). Everything but `transport` is sans-IO: it takes bytes and
 //! `now`, and returns bytes to send, events and the next timeout.
 
+pub mod digest;
 pub mod endpoint;
 pub mod message;
 pub mod sdp;
