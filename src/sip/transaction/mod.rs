@@ -1,12 +1,17 @@
 //! SIP transactions (RFC 3261 §17, with RFC 6026's Accepted state): the
-//! INVITE and non-INVITE server transactions and the non-INVITE client
-//! transaction rivr uses for the BYE it sends.
+//! INVITE and non-INVITE server transactions, the non-INVITE client
+//! transaction rivr uses for the BYE it sends, and the INVITE client
+//! transaction (`invite_client`) for the calls it places.
 //!
 //! Each transaction is a small state machine with one typed timer table; it
 //! owns the bytes of the last response or request it must retransmit. It is
 //! driven with `now` and returns what to do; it never sends or sleeps.
 
+mod invite_client;
+
 use std::time::{Duration, Instant};
+
+pub use invite_client::{InviteClientState, InviteClientTx, ResponseAction};
 
 /// The RFC 3261 timer base values.
 #[derive(Debug, Clone, Copy)]
