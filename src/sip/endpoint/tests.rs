@@ -415,3 +415,18 @@ fn an_rfc2543_invite_without_branch_is_a_call_and_its_retransmission_is_not() {
     );
     assert_eq!(h.ep.stats().calls_started, 1);
 }
+
+/// Issue 9: the INVITE whose Call-ID held a NUL ended the process (the
+/// script thread was named after it). It never becomes a call now.
+#[test]
+fn nul_call_id_is_400_and_no_call() {
+    let mut h = Harness::new();
+    let outs = h.input(&invite("z9hG4bKnul", "abc\0def", true));
+    assert_eq!(incoming_call(&outs), None);
+    assert_eq!(
+        first_lines(&outs),
+        vec!["SIP/2.0 400 Bad Request (control character in the Call-ID header)"]
+    );
+    assert_eq!(h.ep.stats().malformed_answered, 1);
+    assert_eq!(h.ep.active_calls(), 0);
+}
