@@ -317,7 +317,7 @@ proptest! {
     fn no_parsed_sdp_value_holds_a_control_byte(
         inserts in prop::collection::vec((any::<prop::sample::Index>(), 0u8..0x80), 1..6),
     ) {
-        let mut body = SIPP_INVITE[SIPP_INVITE.find("v=0").unwrap_or(0)..].as_bytes().to_vec();
+        let mut body = SIPP_INVITE.as_bytes()[SIPP_INVITE.find("v=0").unwrap_or(0)..].to_vec();
         for (at, b) in &inserts {
             let at = at.index(body.len() + 1);
             body.insert(at, *b);
