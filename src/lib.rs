@@ -18,3 +18,4 @@ pub mod server;
 pub mod sip;
 pub mod sms;
 pub mod store;
+pub mod supervision;

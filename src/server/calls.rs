@@ -210,11 +210,11 @@ impl Calls {
             direction: "inbound",
             started_at: SystemTime::now(),
         };
-        let span = tracing::info_span!("call", id = %info.id);
+        let span = tracing::info_span!("call", id = ?info.id);
         let _e = span.enter();
         let cfg = &self.shared.config;
         let Some(route) = cfg.route_for(&number).cloned() else {
-            tracing::info!(%number, %source, "no route for the dialed number: 404");
+            tracing::info!(?number, %source, "no route for the dialed number: 404");
             let _ = ep.reject(now, call, 404);
             self.write_cdr(
                 &info,
@@ -322,7 +322,7 @@ impl Calls {
             let _ = media.send(MediaCommand::Remove { call });
             return;
         }
-        tracing::info!(%number, %source, script = %route.script.display(), "call started");
+        tracing::info!(?number, %source, script = %route.script.display(), "call started");
         self.calls.insert(
             call,
             ActiveCall {
@@ -362,7 +362,7 @@ impl Calls {
                 });
             }
             None => {
-                tracing::info!(id = %c.info.id, "ACK without a usable SDP answer; hanging up");
+                tracing::info!(id = ?c.info.id, "ACK without a usable SDP answer; hanging up");
                 let _ = ep.hangup(Instant::now(), call);
                 self.finish(call, "local-bye");
             }
@@ -370,7 +370,7 @@ impl Calls {
     }
 
     /// The call's signalling is over: stop media, wake the script.
-    fn finish(&mut self, call: CallRef, end: &'static str) {
+    pub(super) fn finish(&mut self, call: CallRef, end: &'static str) {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -383,7 +383,7 @@ impl Calls {
         let _ = c.media.send(MediaCommand::Remove { call });
         let active = self.active();
         if let Some(c) = self.calls.get(&call) {
-            tracing::info!(id = %c.info.id, end, active, "call ended active={active}");
+            tracing::info!(id = ?c.info.id, end, active, "call ended active={active}");
         }
         self.maybe_close(call);
     }

@@ -43,13 +43,14 @@ impl CdrWriter {
             return;
         };
         line.push(b'\n');
-        match self.file.lock() {
-            Ok(mut f) => {
-                if let Err(e) = f.write_all(&line) {
-                    tracing::error!(error = %e, "CDR write failed");
-                }
-            }
-            Err(_) => tracing::error!("CDR file lock poisoned"),
+        // A panic caught elsewhere while this lock was held must not cost
+        // every later CDR: a poisoned lock is used as it is.
+        let mut f = self
+            .file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Err(e) = f.write_all(&line) {
+            tracing::error!(error = %e, "CDR write failed");
         }
     }
 }

@@ -3,10 +3,13 @@
 //!
 //! The SIP core (`sip::endpoint::Endpoint`) lives in one tokio task, fed by
 //! the transports, by the scripts' signalling commands and by its own next
-//! timeout; `calls` holds what rivr does with each call it sees.
+//! timeout; `calls` holds what rivr does with each call it sees; `supervise`
+//! runs each of those units of work so that a panic ends one call, not the
+//! process.
 
 mod calls;
 mod cdr;
+mod supervise;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +27,7 @@ use crate::sip::transaction::TimerConfig;
 use crate::sip::transport::{Inbound, Transports};
 
 pub use calls::Calls;
+pub use supervise::{SignallingStats, Supervisor};
 
 /// Everything shared by the calls of one server.
 pub struct Shared {
@@ -42,6 +46,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> anyhow_like::Result<()> {
+    crate::supervision::install_panic_hook();
     let prompts = Arc::new(PromptStore::new(config.media.prompts.clone()));
     match prompts.preload_all() {
         Ok(n) => {
@@ -113,43 +118,42 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let mut sup = Supervisor::default();
     let mut stop = Box::pin(shutdown_signal());
     loop {
-        let sleep_until = endpoint
-            .poll_timeout()
+        let sleep_until = sup
+            .next_timer(&endpoint)
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
-            Some(msg) = up_rx.recv() => {
-                endpoint.handle_input(Instant::now(), msg.transport, msg.source, &msg.bytes);
-            }
-            Some(cmd) = sig_rx.recv() => calls.on_command(&mut endpoint, cmd),
-            _ = tokio::time::sleep_until(sleep_until) => endpoint.handle_timeout(Instant::now()),
+            Some(msg) = up_rx.recv() => sup.on_inbound(&mut endpoint, &mut calls, msg),
+            Some(cmd) = sig_rx.recv() => sup.on_command(&mut endpoint, &mut calls, cmd),
+            _ = tokio::time::sleep_until(sleep_until) => sup.on_timeout(&mut endpoint, Instant::now()),
             _ = &mut stop => break,
         }
-        drain(&mut endpoint, &mut calls, &transports).await;
+        drain(&mut endpoint, &mut calls, &transports, &sup).await;
     }
     tracing::info!(
         active = calls.active(),
         "shutting down: ending active calls"
     );
     calls.hangup_all(&mut endpoint);
-    drain(&mut endpoint, &mut calls, &transports).await;
+    drain(&mut endpoint, &mut calls, &transports, &sup).await;
     let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
     while (endpoint.active_calls() > 0 || calls.tracked() > 0)
         && tokio::time::Instant::now() < deadline
     {
-        let next = endpoint
-            .poll_timeout()
+        let next = sup
+            .next_timer(&endpoint)
             .map(tokio::time::Instant::from_std)
             .unwrap_or(deadline)
             .min(deadline);
         tokio::select! {
-            Some(msg) = up_rx.recv() => endpoint.handle_input(Instant::now(), msg.transport, msg.source, &msg.bytes),
-            Some(cmd) = sig_rx.recv() => calls.on_command(&mut endpoint, cmd),
-            _ = tokio::time::sleep_until(next) => endpoint.handle_timeout(Instant::now()),
+            Some(msg) = up_rx.recv() => sup.on_inbound(&mut endpoint, &mut calls, msg),
+            Some(cmd) = sig_rx.recv() => sup.on_command(&mut endpoint, &mut calls, cmd),
+            _ = tokio::time::sleep_until(next) => sup.on_timeout(&mut endpoint, Instant::now()),
         }
-        drain(&mut endpoint, &mut calls, &transports).await;
+        drain(&mut endpoint, &mut calls, &transports, &sup).await;
     }
     calls.flush_unfinished();
     shared.media.shutdown();
@@ -160,7 +164,12 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
     Ok(())
 }
 
-async fn drain(endpoint: &mut Endpoint, calls: &mut Calls, transports: &Transports) {
+async fn drain(
+    endpoint: &mut Endpoint,
+    calls: &mut Calls,
+    transports: &Transports,
+    sup: &Supervisor,
+) {
     // Handling an event can queue more output (a reject answers at once).
     while let Some(out) = endpoint.poll_output() {
         match out {
@@ -169,7 +178,7 @@ async fn drain(endpoint: &mut Endpoint, calls: &mut Calls, transports: &Transpor
                 dest,
                 bytes,
             } => transports.send(transport, dest, bytes).await,
-            Output::Event(ev) => calls.on_event(endpoint, ev),
+            Output::Event(ev) => sup.on_event(endpoint, calls, ev),
         }
     }
 }

@@ -209,7 +209,7 @@ async fn handle_event(
 ) -> bool {
     match e {
         Event::Bound { system_id } => {
-            tracing::info!("smpp: bound to {system_id}");
+            tracing::info!("smpp: bound to {system_id:?}");
             let _ = notices.send(Notice::Bound);
         }
         Event::BindFailed { status } => {

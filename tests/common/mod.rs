@@ -2,13 +2,15 @@
 //! `rivr serve` on a temp config ([`server`]), place calls with SIPp
 //! ([`sipp`]), own the caller's RTP socket ([`rtp`]) and measure what was
 //! heard ([`audio`]). Each test gets its own temp dir ([`scratch`]) and its
-//! own RTP port range, so tests run in parallel.
+//! own RTP port range, so tests run in parallel. [`raw_sip`] is a raw UDP
+//! SIP peer for messages no SIP stack would send.
 //!
 //! Every test binary compiles this module whole but uses only part of it.
 #![allow(dead_code)]
 
 pub mod audio;
 pub mod caller;
+pub mod raw_sip;
 pub mod rtp;
 pub mod scratch;
 pub mod server;

@@ -224,6 +224,14 @@ impl Rivr {
         }
     }
 
+    /// True while the process has not exited (it is reaped if it has).
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
     /// The process id, for /proc figures.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

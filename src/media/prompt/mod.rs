@@ -40,7 +40,7 @@ pub const MAX_PROMPT_SECONDS: u64 = 600;
 #[derive(Debug, thiserror::Error)]
 pub enum PromptError {
     /// No file for this name (tried `name`, `name.wav`, `.flac`, `.ogg`, `.mp3`).
-    #[error("prompt {name:?} not found in {} (tried {name}, {name}.wav, .flac, .ogg, .mp3)", dir.display())]
+    #[error("prompt {name:?} not found in {} (tried it bare and with .wav, .flac, .ogg, .mp3)", dir.display())]
     NotFound {
         /// The requested name.
         name: String,

@@ -149,6 +149,11 @@ pub(super) fn check_name(name: &str) -> Result<(), PromptError> {
     if name.contains('\0') {
         return bad("it contains a NUL byte");
     }
+    // A name may come from the network through a script (`play(call.from)`):
+    // no file rivr serves has a control character in its name.
+    if name.chars().any(char::is_control) {
+        return bad("it contains a control character");
+    }
     if name.ends_with('/') || name.contains("//") {
         return bad("it has an empty path component");
     }

@@ -363,6 +363,9 @@ fn names_that_leave_the_directory_are_refused() {
         "a//b",
         "digits/",
         "nul\0byte",
+        "bell\x07",
+        "line\nbreak",
+        "del\x7f",
         &"x".repeat(300),
     ] {
         match store.get(name) {
@@ -372,7 +375,7 @@ fn names_that_leave_the_directory_are_refused() {
     }
     match store.get("no_such_prompt") {
         Err(e @ PromptError::NotFound { .. }) => {
-            assert!(e.to_string().contains("no_such_prompt"), "{e}")
+            assert!(e.to_string().contains("\"no_such_prompt\""), "{e}")
         }
         other => panic!("{other:?}"),
     }

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::leg::LegState;
 use super::{CallRef, EndReason, Endpoint, Event, NictEntry, Output};
-use crate::sip::message::{build_request, InDialogRequest, Response};
+use crate::sip::message::{build_request, InDialogRequest, Request, Response};
 use crate::sip::transaction::NonInviteClientTx;
 
 impl Endpoint {
@@ -88,6 +88,26 @@ impl Endpoint {
                 call,
                 reason: EndReason::LocalByeDone,
             }));
+        }
+    }
+
+    /// The call a message belongs to, if the core knows it: a request in
+    /// one of its dialogs, a request of one of its INVITE transactions (a
+    /// retransmission, a CANCEL, an ACK to a non-2xx), or a response to its
+    /// BYE. The server asks after handling the message panicked, to end
+    /// that call and no other.
+    pub fn call_of_message(&self, bytes: &[u8]) -> Option<CallRef> {
+        match crate::sip::wire::parse_message(bytes).ok()? {
+            rsip::SipMessage::Request(req) => {
+                let req = Request::from_rsip(&req).ok()?;
+                let key = (req.top_via.branch.clone(), req.top_via.sent_by.clone());
+                self.find_dialog(&req)
+                    .or_else(|| self.invite_txs.get(&key).map(|e| e.call))
+            }
+            rsip::SipMessage::Response(resp) => {
+                let resp = Response::from_rsip(&resp).ok()?;
+                self.nicts.get(resp.branch.as_ref()?).map(|e| e.call)
+            }
         }
     }
 

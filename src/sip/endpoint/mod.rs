@@ -274,7 +274,7 @@ impl Endpoint {
         bytes: &[u8],
         e: &wire::WireError,
     ) {
-        tracing::debug!(%source, reason = %e.reason, status = ?e.status, "malformed SIP message");
+        tracing::debug!(%source, reason = ?e.reason, status = ?e.status, "malformed SIP message");
         // An ACK is never answered (§17.1.1.3), however broken it is.
         if bytes.starts_with(b"ACK ") {
             self.stats.malformed_dropped += 1;

@@ -415,3 +415,60 @@ fn an_rfc2543_invite_without_branch_is_a_call_and_its_retransmission_is_not() {
     );
     assert_eq!(h.ep.stats().calls_started, 1);
 }
+
+/// Issue 9: the INVITE whose Call-ID held a NUL ended the process (the
+/// script thread was named after it). It never becomes a call now.
+#[test]
+fn nul_call_id_is_400_and_no_call() {
+    let mut h = Harness::new();
+    let outs = h.input(&invite("z9hG4bKnul", "abc\0def", true));
+    assert_eq!(incoming_call(&outs), None);
+    assert_eq!(
+        first_lines(&outs),
+        vec!["SIP/2.0 400 Bad Request (control character in the Call-ID header)"]
+    );
+    assert_eq!(h.ep.stats().malformed_answered, 1);
+    assert_eq!(h.ep.active_calls(), 0);
+}
+
+/// What the server asks after handling a message panicked: whose call was it?
+#[test]
+fn the_call_a_message_belongs_to() {
+    let mut h = Harness::new();
+    let (call, tag) = answered_call(&mut h, "c1");
+    let bye = in_dialog("BYE", "z9hG4bKbye", "c1", &tag, 2);
+    assert_eq!(h.ep.call_of_message(bye.as_bytes()), Some(call));
+    // the INVITE again (a retransmission) and a CANCEL on its branch
+    let again = invite("z9hG4bKinv1", "c1", true);
+    assert_eq!(h.ep.call_of_message(again.as_bytes()), Some(call));
+    let cancel = again
+        .replacen("INVITE sip:", "CANCEL sip:", 1)
+        .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL");
+    assert_eq!(h.ep.call_of_message(cancel.as_bytes()), Some(call));
+    // another dialog, another call, garbage: none
+    let other = in_dialog("BYE", "z9hG4bKx", "c2", &tag, 2);
+    assert_eq!(h.ep.call_of_message(other.as_bytes()), None);
+    assert_eq!(
+        h.ep.call_of_message(&invite("z9hG4bKnew", "c3", true).into_bytes()),
+        None
+    );
+    assert_eq!(h.ep.call_of_message(b"\0\xff garbage"), None);
+    // rivr's BYE's response
+    h.ep.hangup(h.now, call).unwrap();
+    let _ = h.drain();
+    let ack = in_dialog("ACK", "z9hG4bKack", "c1", &tag, 1);
+    let outs = h.input(&ack);
+    let bye = sent(&outs).pop().expect("rivr's BYE after the ACK");
+    let branch = bye
+        .split("branch=")
+        .nth(1)
+        .and_then(|b| b.split(['\r', ';']).next())
+        .unwrap()
+        .to_string();
+    let ok = format!(
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch={branch}\r\n\
+         From: <sip:1000@127.0.0.1>;tag={tag}\r\nTo: <sip:caller@127.0.0.1>;tag=from1\r\n\
+         Call-ID: c1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    assert_eq!(h.ep.call_of_message(ok.as_bytes()), Some(call));
+}

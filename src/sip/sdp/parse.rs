@@ -5,6 +5,7 @@ use super::{
     Direction, MediaDescription, Origin, RtcpAttr, RtpMap, SdpError, SessionDescription, MAX_MEDIA,
     MAX_SDP_BYTES,
 };
+use crate::sip::wire::is_forbidden_control;
 use std::net::IpAddr;
 
 fn syntax(line: usize, reason: impl Into<String>) -> SdpError {
@@ -172,12 +173,19 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
     if text.len() > MAX_SDP_BYTES {
         return Err(SdpError::TooLarge);
     }
-    let mut lines = text
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .enumerate()
-        .map(|(i, l)| (i.saturating_add(1), l))
-        .filter(|(_, l)| !l.trim().is_empty());
+    let numbered = || {
+        text.split('\n')
+            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+            .enumerate()
+            .map(|(i, l)| (i.saturating_add(1), l))
+    };
+    // RFC 4566 §9 allows control characters other than NUL, CR and LF in
+    // free text (`s=`, `i=`, attribute values); rivr refuses them anywhere,
+    // so no value it keeps can carry one (docs/security.md).
+    if let Some((n, _)) = numbered().find(|(_, l)| l.bytes().any(is_forbidden_control)) {
+        return Err(syntax(n, "control character"));
+    }
+    let mut lines = numbered().filter(|(_, l)| !l.trim().is_empty());
     match lines.next() {
         Some((_, "v=0")) => {}
         Some((n, _)) => return Err(syntax(n, "the first line must be v=0")),
@@ -307,6 +315,37 @@ mod tests {
         assert_eq!(m.rtpmap(0).map(|r| r.clock_rate), Some(0));
         assert_eq!(m.rtpmap(31).map(|r| r.encoding.as_str()), Some("LPC"));
         assert_eq!(m.rtpmaps.len(), 2);
+    }
+
+    #[test]
+    fn control_characters_are_refused_with_their_line() {
+        let base = [
+            "v=0",
+            "o=- 1 1 IN IP4 192.0.2.1",
+            "s=-",
+            "c=IN IP4 192.0.2.1",
+        ];
+        let forbidden = (0u8..0x20)
+            .filter(|&b| b != b'\t' && b != b'\n')
+            .chain([0x7f]);
+        for b in forbidden {
+            for (i, line) in base.iter().enumerate() {
+                let mut lines: Vec<String> = base.iter().map(|l| l.to_string()).collect();
+                lines[i] = format!("{line}{}x", b as char);
+                let text = format!("{}\r\nm=audio 4000 RTP/AVP 0\r\n", lines.join("\r\n"));
+                assert_eq!(
+                    parse(&text),
+                    Err(SdpError::Syntax {
+                        line: i + 1,
+                        reason: "control character".into()
+                    }),
+                    "{b:#04x} in line {}",
+                    i + 1
+                );
+            }
+        }
+        // HTAB and a CRLF or bare LF line end are fine
+        assert!(parse("v=0\r\no=- 1 1 IN IP4 h\ns=a\tb\r\n").is_ok());
     }
 
     #[test]

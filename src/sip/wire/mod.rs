@@ -2,7 +2,8 @@
 //!
 //! Owns everything between transport bytes and a [`rsip::SipMessage`] the
 //! rest of rivr can use without further checks: stream framing, unfolding,
-//! compact header names, Content-Length, size limits, the eager checks of the
+//! compact header names, Content-Length, size limits, control characters in
+//! the start line and header values (`controls`), the eager checks of the
 //! fields transactions and dialogs depend on, and the stateless error response
 //! for a request that fails them. It does not decide what a valid request
 //! means to a UAS (that is `sip::validate`) and keeps every other header raw.
@@ -13,12 +14,14 @@
 //! count (responses, unparseable garbage).
 
 mod build;
+mod controls;
 mod error_response;
 mod frame;
 mod normalise;
 mod raw;
 mod shape;
 
+pub(crate) use controls::is_forbidden_control;
 pub use error_response::error_response;
 pub use error_response::{reason_phrase, ALLOW};
 pub use frame::{frame_stream, is_keepalive};

@@ -122,10 +122,11 @@ fn bad(reason: impl Into<String>) -> WireError {
 }
 
 fn parse_start_line(line: &[u8]) -> Result<StartLine<'_>, WireError> {
-    if line
+    let is_response = line
         .get(..4)
-        .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
-    {
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"));
+    super::controls::check_start_line(line, is_response)?;
+    if is_response {
         return parse_status_line(line);
     }
     let text = std::str::from_utf8(line).map_err(|_| bad("request line is not UTF-8"))?;
@@ -181,6 +182,11 @@ fn parse_status_line(line: &[u8]) -> Result<StartLine<'_>, WireError> {
 /// Splits `head` (start line + header lines, without the final empty line)
 /// into the start line and unfolded fields.
 fn split_head(head: &[u8]) -> Result<(StartLine<'_>, Vec<Field<'_>>), WireError> {
+    // The last line's CRLF is part of the `\r\n\r\n` that ends the head,
+    // so a CR left here is a stray one (`…\r\r\n\r\n`).
+    if head.last() == Some(&b'\r') {
+        return Err(bad("bare CR in header section"));
+    }
     let mut lines = head
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
@@ -237,6 +243,7 @@ fn split_head(head: &[u8]) -> Result<(StartLine<'_>, Vec<Field<'_>>), WireError>
                 .value
                 .truncate(field.value.trim_end_matches([' ', '\t']).len());
         }
+        super::controls::check_field(field)?;
     }
     Ok((start, fields))
 }
