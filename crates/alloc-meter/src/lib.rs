@@ -7,9 +7,16 @@
 //! This is the only `unsafe` rivr needs for it, kept in its own small crate
 //! so the `rivr` library keeps `#![forbid(unsafe_code)]`.
 //!
-//! ```ignore
+//! ```
 //! #[global_allocator]
 //! static ALLOC: alloc_meter::Meter = alloc_meter::Meter;
+//!
+//! fn main() {
+//!     let before = alloc_meter::thread_held();
+//!     let v = vec![0u8; 4096];
+//!     assert_eq!(alloc_meter::thread_held() - before, 4096);
+//!     drop(v);
+//! }
 //! ```
 //!
 //! Memory freed by another thread than the one that allocated it is counted
