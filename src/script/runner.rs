@@ -57,7 +57,13 @@ pub fn spawn(
         .name(next_thread_name())
         .stack_size(SCRIPT_STACK)
         .spawn(move || {
-            let outcome = run(&cache, &path, info, ctl);
+            // `run` catches what panics inside it; this also covers what
+            // it drops on the way out.
+            let outcome = catch_unwind(AssertUnwindSafe(|| run(&cache, &path, info, ctl)))
+                .unwrap_or_else(|p| {
+                    slot.threads().count_panic();
+                    Outcome::Failed(format!("panic: {}", panic_message(&*p)))
+                });
             if let Err(p) = catch_unwind(AssertUnwindSafe(|| done(&outcome))) {
                 slot.threads().count_panic();
                 tracing::error!(panic = ?panic_message(&*p), "a script's done callback panicked");
@@ -67,8 +73,9 @@ pub fn spawn(
     Ok(handle)
 }
 
-/// Runs the script to its end on this thread and ends the call. Never
-/// panics: a panic inside is the call's `Failed("panic: …")`.
+/// Runs the script to its end on this thread and ends the call. A panic in
+/// the script's verbs, the engine or the call control is caught and is the
+/// call's `Failed("panic: …")`; the call is ended all the same.
 pub fn run(cache: &ScriptCache, path: &Path, info: CallInfo, ctl: Box<dyn CallControl>) -> Outcome {
     let span = tracing::info_span!("call", id = ?info.id);
     let _enter = span.enter();
