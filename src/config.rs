@@ -78,7 +78,13 @@ pub struct ScriptConfig {
     /// Rhai operations run without any verb between them before the script
     /// is judged stuck (a busy loop) and stopped.
     pub max_operations_between_verbs: u64,
+    /// Heap bytes one call's script may hold (its thread's net allocations).
+    pub max_memory_bytes: usize,
 }
+
+/// The smallest `[script] max_memory_bytes`: an empty script's own state
+/// is tens of KiB.
+pub const MIN_SCRIPT_MEMORY: u64 = 1 << 20;
 
 impl Default for ScriptConfig {
     fn default() -> Self {
@@ -86,6 +92,7 @@ impl Default for ScriptConfig {
             max_operations: 50_000_000,
             max_duration_ms: 4 * 3600 * 1000,
             max_operations_between_verbs: 1_000_000,
+            max_memory_bytes: 8 << 20,
         }
     }
 }
@@ -199,6 +206,21 @@ impl Config {
             }
         };
         let script_raw = raw.script.unwrap_or_default();
+        let max_memory_bytes = match &script_raw.max_memory_bytes {
+            None => ScriptConfig::default().max_memory_bytes,
+            Some(m) => usize::try_from(*m.get_ref())
+                .ok()
+                .filter(|&n| n as u64 >= MIN_SCRIPT_MEMORY && n <= isize::MAX as usize)
+                .ok_or_else(|| {
+                    err(
+                        Some(m.span()),
+                        format!(
+                            "script.max_memory_bytes: {} is out of range (at least {MIN_SCRIPT_MEMORY}, 1 MiB)",
+                            m.get_ref()
+                        ),
+                    )
+                })?,
+        };
         let store = StoreConfig {
             url: raw
                 .store
@@ -248,6 +270,7 @@ impl Config {
                     max_operations_between_verbs: script_raw
                         .max_operations_between_verbs
                         .unwrap_or(d.max_operations_between_verbs),
+                    max_memory_bytes,
                 }
             },
             store,
@@ -327,6 +350,7 @@ struct RawScript {
     max_operations: Option<u64>,
     max_duration_ms: Option<u64>,
     max_operations_between_verbs: Option<u64>,
+    max_memory_bytes: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -405,5 +429,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("rivr.toml:5: route.number"), "{e}");
+    }
+
+    #[test]
+    fn script_memory_limit_is_a_key_with_a_floor() {
+        assert_eq!(parse("").unwrap().script.max_memory_bytes, 8 << 20);
+        let c = parse("[script]\nmax_memory_bytes = 33554432\n").unwrap();
+        assert_eq!(c.script.max_memory_bytes, 32 << 20);
+        let e = parse("[script]\nmax_duration_ms = 1000\nmax_memory_bytes = 4096\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("rivr.toml:3: script.max_memory_bytes: 4096 is out of range"),
+            "{e}"
+        );
     }
 }

@@ -5,6 +5,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// Counts the bytes each thread holds, so a call's script (one thread each)
+/// can be held to `[script] max_memory_bytes` (see `rivr::script::memory`).
+#[global_allocator]
+static ALLOC: alloc_meter::Meter = alloc_meter::Meter;
+
 #[derive(Parser)]
 #[command(name = "rivr", version, about = "IVR and SIP media server")]
 struct Cli {

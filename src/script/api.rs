@@ -4,10 +4,11 @@
 //! call's identity while the script runs.
 
 use std::cell::RefCell;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position};
 
+use crate::script::memory::MemoryBudget;
 use crate::script::verbs::{GatherOptions, Session, VerbError};
 
 /// Marker values a terminated script carries, so the runner can tell a
@@ -16,12 +17,14 @@ pub const END_HANGUP: &str = "rivr:hangup";
 pub const END_CALLER_GONE: &str = "rivr:caller-hung-up";
 pub const END_STUCK: &str = "rivr:stuck";
 pub const END_TIME: &str = "rivr:time-limit";
+pub const END_MEMORY: &str = "rivr:memory-limit";
 
 /// The per-thread state of the running script.
 pub struct Running {
+    /// The call, with the script's wall-clock deadline.
     pub session: Session,
     pub call_id: String,
-    pub deadline: Instant,
+    pub memory: MemoryBudget,
     pub ops_now: u64,
     pub ops_at_last_verb: u64,
     pub max_ops_between_verbs: u64,
@@ -50,9 +53,16 @@ fn with<T>(f: impl FnOnce(&mut Running) -> Result<T, VerbError>) -> Result<T, Bo
             return Err(runtime("verbs are only available inside a call"));
         };
         r.ops_at_last_verb = r.ops_now;
-        f(r).map_err(|e| match e {
+        let checked = if r.memory.over() {
+            Err(VerbError::MemoryLimit)
+        } else {
+            r.session.check_time()
+        };
+        checked.and_then(|()| f(r)).map_err(|e| match e {
             VerbError::CallEnded => terminated(END_CALLER_GONE),
             VerbError::HungUp => terminated(END_HANGUP),
+            VerbError::TimeLimit => terminated(END_TIME),
+            VerbError::MemoryLimit => terminated(END_MEMORY),
             VerbError::BadArgument(m) => runtime(&m),
         })
     })
@@ -66,8 +76,9 @@ fn terminated(tag: &'static str) -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorTerminated(tag.into(), Position::NONE))
 }
 
-/// Checked on Rhai's progress hook: a stuck loop, the wall-clock budget, or
-/// a call that ended while the script computes stop the script.
+/// Checked on Rhai's progress hook: a stuck loop, the memory budget (every
+/// operation: one read of a thread-local), the wall-clock budget, or a call
+/// that ended while the script computes stop the script.
 fn on_progress(ops: u64) -> Option<Dynamic> {
     RUNNING.with(|c| {
         let mut guard = c.try_borrow_mut().ok()?;
@@ -79,11 +90,14 @@ fn on_progress(ops: u64) -> Option<Dynamic> {
         if ops.saturating_sub(r.ops_at_last_verb) > r.max_ops_between_verbs {
             return Some(END_STUCK.into());
         }
+        if r.memory.over() {
+            return Some(END_MEMORY.into());
+        }
         if ops % 1024 == 0 {
             if r.session.control().is_gone() {
                 return Some(END_CALLER_GONE.into());
             }
-            if Instant::now() >= r.deadline {
+            if r.session.check_time().is_err() {
                 return Some(END_TIME.into());
             }
         }
@@ -273,15 +287,15 @@ pub fn register(engine: &mut Engine) {
     });
     engine.register_fn("send_sms", |to: &str, text: &str| {
         with(|r| {
-            r.session
-                .control()
-                .send_sms(to, text)
+            // The submission runs on this thread (the SMS service's store
+            // and driver): its memory is the service's, not the script's.
+            crate::script::memory::uncharged(|| r.session.control().send_sms(to, text))
                 .map_err(VerbError::BadArgument)
         })
     });
     engine.register_fn("log", |msg: Dynamic| {
         with(|r| {
-            tracing::info!(call = %r.call_id, script_log = %msg, "script");
+            tracing::info!(call = ?r.call_id, script_log = ?msg.to_string(), "script");
             Ok(())
         })
     });

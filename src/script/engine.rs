@@ -10,6 +10,7 @@ use dashmap::DashMap;
 use rhai::{Engine, AST};
 
 use crate::config::ScriptConfig;
+use crate::script::threads::{ScriptThreads, DEFAULT_MAX_SCRIPTS};
 
 /// A script that cannot be loaded or that failed, with where.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -65,20 +66,41 @@ struct Compiled {
     ast: Arc<AST>,
 }
 
-/// The engine plus every compiled script.
+/// The engine plus every compiled script, and the running script threads.
 pub struct ScriptCache {
     engine: Arc<Engine>,
     limits: ScriptConfig,
     compiled: DashMap<PathBuf, Compiled>,
+    threads: Arc<ScriptThreads>,
 }
 
 impl ScriptCache {
+    /// At most `DEFAULT_MAX_SCRIPTS` scripts at once; the server should use
+    /// `with_max_scripts` with its call cap.
     pub fn new(limits: ScriptConfig) -> Self {
+        Self::with_max_scripts(limits, DEFAULT_MAX_SCRIPTS)
+    }
+
+    /// At most `max_scripts` scripts run at once; `runner::spawn` fails
+    /// beyond it. Size it to the call cap plus a margin for scripts still
+    /// running `on_hangup` after their call ended.
+    pub fn with_max_scripts(limits: ScriptConfig, max_scripts: usize) -> Self {
+        if !crate::script::memory::enforced() {
+            tracing::warn!(
+                "this process has no alloc meter: [script] max_memory_bytes is not enforced"
+            );
+        }
         ScriptCache {
             engine: Arc::new(build_engine(&limits)),
             limits,
             compiled: DashMap::new(),
+            threads: ScriptThreads::new(max_scripts),
         }
+    }
+
+    /// The running script threads: count, cap, panics.
+    pub fn threads(&self) -> &Arc<ScriptThreads> {
+        &self.threads
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -131,6 +153,7 @@ mod tests {
             max_operations: 1_000_000,
             max_duration_ms: 10_000,
             max_operations_between_verbs: 100_000,
+            max_memory_bytes: 1 << 20,
         }
     }
 

@@ -1,12 +1,15 @@
 //! Call flows in Rhai: one shared `Engine` with limits (`engine`), the verbs
 //! registered on it (`api`), their waiting logic over the call's control
 //! channel (`verbs`), and the per-call runner that gives each running script
-//! its own OS thread (`runner`). A script error or limit ends only its own
-//! call.
+//! its own OS thread (`runner`) under a cap (`threads`) and a memory budget
+//! (`memory`). A script error, limit or panic ends only its own call.
 
 pub mod api;
 pub mod engine;
+pub mod memory;
 pub mod runner;
+pub mod threads;
 pub mod verbs;
 
 pub use engine::{ScriptCache, ScriptError};
+pub use threads::{ScriptThreads, SpawnError};

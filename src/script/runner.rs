@@ -1,17 +1,28 @@
 //! Runs one call's script on its own OS thread (Rhai is synchronous; the
 //! thread blocks on the call's control channel while a verb waits). The
-//! script's end — normal, hangup, error or limit — always ends the call
-//! cleanly: BYE once answered, a final response before.
+//! script's end — normal, hangup, error, limit or panic — always ends the
+//! call cleanly: BYE once answered, a final response before.
+//!
+//! A panic anywhere on the script thread (a verb, the engine, the call
+//! control, the `done` callback) is caught here: it fails that call with
+//! `Outcome::Failed("panic: …")`, is counted in `ScriptThreads::panics`,
+//! and never reaches the rest of the process.
 
-use std::path::PathBuf;
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use rhai::{Dynamic, EvalAltResult, Map, Scope};
 
 use crate::call::control::{CallControl, CallInfo};
-use crate::script::api::{self, Running, END_CALLER_GONE, END_HANGUP, END_STUCK, END_TIME};
+use crate::script::api::{
+    self, Running, END_CALLER_GONE, END_HANGUP, END_MEMORY, END_STUCK, END_TIME,
+};
 use crate::script::engine::{ScriptCache, ScriptError};
+use crate::script::memory::MemoryBudget;
+use crate::script::threads::{next_thread_name, SpawnError};
 use crate::script::verbs::Session;
 
 /// How a script ended.
@@ -23,66 +34,107 @@ pub enum Outcome {
     HungUp,
     /// The caller hung up first.
     CallerHungUp,
-    /// An error or a limit; the message has file:line:col where known.
+    /// An error, a limit or a panic; the message has file:line:col where
+    /// known, and starts with "panic: " after a panic.
     Failed(String),
 }
 
 /// Stack for a script thread: deep enough for the call-depth limit.
 const SCRIPT_STACK: usize = 1024 * 1024;
 
-/// Starts the script for a call on a new thread; `done` runs on that thread
-/// when the call has been ended.
+/// Starts the script for a call on a new thread (`script-N`), if the cap on
+/// running scripts allows; `done` runs on that thread when the call has
+/// been ended. The slot is given back when the thread ends.
 pub fn spawn(
     cache: Arc<ScriptCache>,
     path: PathBuf,
     info: CallInfo,
     ctl: Box<dyn CallControl>,
     done: impl FnOnce(&Outcome) + Send + 'static,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(format!("script-{}", info.id))
+) -> Result<std::thread::JoinHandle<()>, SpawnError> {
+    let slot = cache.threads().try_acquire()?;
+    let handle = std::thread::Builder::new()
+        .name(next_thread_name())
         .stack_size(SCRIPT_STACK)
         .spawn(move || {
-            let outcome = run(&cache, &path, info, ctl);
-            done(&outcome);
-        })
+            // `run` catches what panics inside it; this also covers what
+            // it drops on the way out.
+            let outcome = catch_unwind(AssertUnwindSafe(|| run(&cache, &path, info, ctl)))
+                .unwrap_or_else(|p| {
+                    slot.threads().count_panic();
+                    Outcome::Failed(format!("panic: {}", panic_message(&*p)))
+                });
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| done(&outcome))) {
+                slot.threads().count_panic();
+                tracing::error!(panic = ?panic_message(&*p), "a script's done callback panicked");
+            }
+            drop(slot);
+        })?;
+    Ok(handle)
 }
 
-/// Runs the script to its end on this thread and ends the call.
-pub fn run(
-    cache: &ScriptCache,
-    path: &std::path::Path,
-    info: CallInfo,
-    ctl: Box<dyn CallControl>,
-) -> Outcome {
-    let call_id = info.id.clone();
-    let span = tracing::info_span!("call", id = %call_id);
+/// Runs the script to its end on this thread and ends the call. A panic in
+/// the script's verbs, the engine or the call control is caught and is the
+/// call's `Failed("panic: …")`; the call is ended all the same.
+pub fn run(cache: &ScriptCache, path: &Path, info: CallInfo, ctl: Box<dyn CallControl>) -> Outcome {
+    let span = tracing::info_span!("call", id = ?info.id);
     let _enter = span.enter();
-    let ast = match cache.get(path) {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::error!(error = %e, "script does not compile");
-            let mut ctl = ctl;
-            end_call(ctl.as_mut(), true);
-            return Outcome::Failed(e.to_string());
-        }
-    };
     let limits = cache.limits();
+    // The call's control goes into the thread-local state first, so that
+    // whatever happens below, it can be taken back to end the call.
     api::install(Running {
-        session: Session::new(ctl),
-        call_id: call_id.clone(),
-        deadline: Instant::now() + Duration::from_millis(limits.max_duration_ms),
+        session: Session::with_time_limit(ctl, Duration::from_millis(limits.max_duration_ms)),
+        call_id: info.id.clone(),
+        memory: MemoryBudget::start(limits.max_memory_bytes),
         ops_now: 0,
         ops_at_last_verb: 0,
         max_ops_between_verbs: limits.max_operations_between_verbs,
         stop: None,
     });
+    let outcome = match catch_unwind(AssertUnwindSafe(|| run_installed(cache, path, &info))) {
+        Ok(o) => o,
+        Err(p) => {
+            cache.threads().count_panic();
+            Outcome::Failed(format!("panic: {}", panic_message(&*p)))
+        }
+    };
+    let failed = matches!(outcome, Outcome::Failed(_));
+    let mut memory_peak = 0;
+    if let Some(mut r) = api::uninstall() {
+        memory_peak = r.memory.peak();
+        let ended = catch_unwind(AssertUnwindSafe(|| {
+            if !r.session.is_ended() {
+                end_call(r.session.control(), failed);
+            }
+        }));
+        if let Err(p) = ended {
+            cache.threads().count_panic();
+            tracing::error!(panic = ?panic_message(&*p), "ending the call panicked");
+        }
+    }
+    match &outcome {
+        Outcome::Failed(m) => {
+            tracing::error!(error = ?m, memory_peak, "script failed; call ended")
+        }
+        o => tracing::info!(outcome = ?o, memory_peak, "script ended"),
+    }
+    outcome
+}
+
+/// The script and its `on_hangup`, with the state installed.
+fn run_installed(cache: &ScriptCache, path: &Path, info: &CallInfo) -> Outcome {
+    let ast = match cache.get(path) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "script does not compile");
+            return Outcome::Failed(e.to_string());
+        }
+    };
     let mut scope = Scope::new();
-    scope.push_constant("call", call_map(&info));
-    let result = cache.engine().run_ast_with_scope(&mut scope, &ast);
-    let mut outcome = match result {
+    scope.push_constant("call", call_map(info));
+    let outcome = match cache.engine().run_ast_with_scope(&mut scope, &ast) {
         Ok(()) => Outcome::Completed,
-        Err(e) => classify(path, *e),
+        Err(e) => classify(path, *e, cache.limits().max_memory_bytes),
     };
     if matches!(outcome, Outcome::CallerHungUp)
         && ast
@@ -91,23 +143,23 @@ pub fn run(
     {
         let r: Result<Dynamic, _> = cache.engine().call_fn(&mut scope, &ast, "on_hangup", ());
         if let Err(e) = r {
-            if let Outcome::Failed(m) = classify(path, *e) {
-                tracing::warn!(error = %m, "on_hangup failed");
+            if let Outcome::Failed(m) = classify(path, *e, cache.limits().max_memory_bytes) {
+                tracing::warn!(error = ?m, "on_hangup failed");
             }
         }
     }
-    let state = api::uninstall();
-    if let Some(mut r) = state {
-        let failed = matches!(outcome, Outcome::Failed(_));
-        if !r.session.is_ended() {
-            end_call(r.session.control(), failed);
-        }
-    }
-    match &mut outcome {
-        Outcome::Failed(m) => tracing::error!(error = %m, "script failed; call ended"),
-        o => tracing::info!(outcome = ?o, "script ended"),
-    }
     outcome
+}
+
+/// What a panic said, when it said it with a string.
+fn panic_message(p: &(dyn Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
+    }
 }
 
 /// BYE when answered; before that 500 after a failure, else 480.
@@ -122,31 +174,25 @@ fn end_call(ctl: &mut dyn CallControl, failed: bool) {
     }
 }
 
-fn classify(path: &std::path::Path, e: EvalAltResult) -> Outcome {
+fn classify(path: &Path, e: EvalAltResult, max_memory: usize) -> Outcome {
     if let EvalAltResult::ErrorTerminated(tag, pos) = &e {
         let tag = tag.clone().into_string().unwrap_or_default();
+        let failed = |message: String| {
+            Outcome::Failed(ScriptError::from_position(path, *pos, message).to_string())
+        };
         return match tag.as_str() {
             END_HANGUP => Outcome::HungUp,
             END_CALLER_GONE => Outcome::CallerHungUp,
-            END_STUCK => Outcome::Failed(
-                ScriptError::from_position(
-                    path,
-                    *pos,
-                    "stopped: too many operations without a verb (a busy loop?)".into(),
-                )
-                .to_string(),
+            END_STUCK => {
+                failed("stopped: too many operations without a verb (a busy loop?)".into())
+            }
+            END_TIME => failed(
+                "stopped: the script ran past its time limit ([script] max_duration_ms)".into(),
             ),
-            END_TIME => Outcome::Failed(
-                ScriptError::from_position(
-                    path,
-                    *pos,
-                    "stopped: the script ran past its time limit".into(),
-                )
-                .to_string(),
-            ),
-            other => Outcome::Failed(
-                ScriptError::from_position(path, *pos, format!("terminated: {other}")).to_string(),
-            ),
+            END_MEMORY => failed(format!(
+                "stopped: the script held more than {max_memory} bytes ([script] max_memory_bytes)"
+            )),
+            other => failed(format!("terminated: {other}")),
         };
     }
     let pos = e.position();
@@ -190,13 +236,4 @@ pub fn rfc3339(t: SystemTime) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_dates() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
-        assert_eq!(rfc3339(t), "2026-11-18T11:06:40Z");
-        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
-    }
-}
+mod tests;

@@ -1,6 +1,12 @@
 //! The meaning of the call-flow verbs that wait: `play`, `gather`, `sleep`.
 //! Written over `CallControl`, so the timing rules are tested with a virtual
 //! clock. The rules are in `docs/scripts.md` ("gather timing").
+//!
+//! A session may carry the script's wall-clock deadline
+//! (`[script] max_duration_ms`): it is checked when each verb starts, and
+//! every wait inside a verb ends at it, so a script that loops over
+//! blocking verbs stops at its deadline like one that loops over
+//! arithmetic.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -22,6 +28,12 @@ pub enum VerbError {
     HungUp,
     #[error("{0}")]
     BadArgument(String),
+    /// The script's wall-clock budget is spent.
+    #[error("the script ran past its time limit")]
+    TimeLimit,
+    /// The script holds more memory than its budget.
+    #[error("the script used more memory than its limit")]
+    MemoryLimit,
 }
 
 impl From<CallEnded> for VerbError {
@@ -61,15 +73,36 @@ pub struct Session {
     typeahead: VecDeque<char>,
     next_play_id: u64,
     ended: bool,
+    /// When the script's time is up, on the call's clock.
+    deadline: Option<Instant>,
 }
 
 impl Session {
+    /// A session with no time limit.
     pub fn new(ctl: Box<dyn CallControl>) -> Self {
         Session {
             ctl,
             typeahead: VecDeque::with_capacity(TYPEAHEAD_MAX),
             next_play_id: 1,
             ended: false,
+            deadline: None,
+        }
+    }
+
+    /// A session whose verbs fail with `TimeLimit` once `budget` has passed
+    /// on the call's clock (from now).
+    pub fn with_time_limit(ctl: Box<dyn CallControl>, budget: Duration) -> Self {
+        let mut s = Session::new(ctl);
+        s.deadline = s.ctl.now().checked_add(budget);
+        s
+    }
+
+    /// `Err(TimeLimit)` once the deadline has passed; checked when each verb
+    /// starts (and by the runner while the script computes).
+    pub fn check_time(&self) -> Result<(), VerbError> {
+        match self.deadline {
+            Some(d) if self.ctl.now() >= d => Err(VerbError::TimeLimit),
+            _ => Ok(()),
         }
     }
 
@@ -83,10 +116,9 @@ impl Session {
 
     fn check(&self) -> Result<(), VerbError> {
         if self.ended {
-            Err(VerbError::CallEnded)
-        } else {
-            Ok(())
+            return Err(VerbError::CallEnded);
         }
+        self.check_time()
     }
 
     fn buffer(&mut self, d: char) {
@@ -95,22 +127,48 @@ impl Session {
         }
     }
 
-    /// Waits for the next event until `deadline`; a hangup ends the session.
-    fn wait(&mut self, deadline: Option<Instant>) -> Result<Option<CallEvent>, VerbError> {
-        let timeout = deadline.map(|d| d.saturating_duration_since(self.ctl.now()));
+    /// Waits for the next event until `until`, and never past the script's
+    /// deadline (then `TimeLimit`); a hangup ends the session.
+    fn wait(&mut self, until: Option<Instant>) -> Result<Option<CallEvent>, VerbError> {
+        self.check_time()?;
+        let limit = match (until, self.deadline) {
+            (Some(u), Some(d)) => Some(u.min(d)),
+            (u, d) => u.or(d),
+        };
+        let timeout = limit.map(|l| l.saturating_duration_since(self.ctl.now()));
         match self.ctl.next_event(timeout) {
             Some(CallEvent::Hangup) => {
                 self.ended = true;
                 Err(VerbError::CallEnded)
             }
+            None => {
+                self.check_time()?;
+                Ok(None)
+            }
             other => Ok(other),
         }
+    }
+
+    /// `wait`, stopping the play `playing` if the script's time runs out.
+    fn wait_or_stop(
+        &mut self,
+        until: Option<Instant>,
+        playing: Option<u64>,
+    ) -> Result<Option<CallEvent>, VerbError> {
+        let r = self.wait(until);
+        if let (Err(VerbError::TimeLimit), Some(id)) = (&r, playing) {
+            self.ctl.stop_play(id);
+        }
+        r
     }
 
     fn start_play(&mut self, names: &[String], interruptible: bool) -> Result<u64, VerbError> {
         let mut prompts = Vec::with_capacity(names.len());
         for n in names {
-            prompts.push(self.ctl.prompt(n).map_err(VerbError::BadArgument)?);
+            // A prompt's first use loads it into the process-wide cache:
+            // that memory is not this script's.
+            let prompt = crate::script::memory::uncharged(|| self.ctl.prompt(n));
+            prompts.push(prompt.map_err(VerbError::BadArgument)?);
         }
         let id = self.next_play_id;
         self.next_play_id += 1;
@@ -129,7 +187,7 @@ impl Session {
         }
         let id = self.start_play(names, interrupt)?;
         loop {
-            match self.wait(None)? {
+            match self.wait_or_stop(None, Some(id))? {
                 Some(CallEvent::Digit { digit, .. }) if interrupt => {
                     self.ctl.stop_play(id);
                     return Ok(Some(digit));
@@ -218,7 +276,7 @@ impl Session {
             (None, false) => Some(self.ctl.now() + opts.inter_digit_timeout),
         };
         loop {
-            match self.wait(deadline)? {
+            match self.wait_or_stop(deadline, playing)? {
                 None => {
                     if deadline.is_some_and(|d| self.ctl.now() >= d) {
                         return Ok(digits);

@@ -325,3 +325,108 @@ fn send_dtmf_refuses_what_is_not_a_key() {
         );
     }
 }
+
+/// A session whose script may run `budget_ms` of virtual time.
+fn limited(keys: &[(u64, char)], budget_ms: u64) -> (Session, Instant, Log) {
+    let (fake, log) = FakeCall::new(keys);
+    let t0 = fake.t0;
+    (
+        Session::with_time_limit(Box::new(fake), ms(budget_ms)),
+        t0,
+        log,
+    )
+}
+
+fn elapsed(s: &mut Session, t0: Instant) -> u64 {
+    (s.control().now() - t0).as_millis() as u64
+}
+
+#[test]
+fn a_sleep_loop_stops_at_the_deadline() {
+    // loop { sleep(1000); } with 3.5 s to live
+    let (mut s, t0, _) = limited(&[], 3500);
+    let mut slept = 0;
+    let err = loop {
+        match s.sleep(ms(1000)) {
+            Ok(()) => slept += 1,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err, VerbError::TimeLimit);
+    assert_eq!(slept, 3);
+    assert_eq!(
+        elapsed(&mut s, t0),
+        3500,
+        "the fourth sleep ends at the deadline"
+    );
+}
+
+#[test]
+fn a_gather_loop_stops_at_the_deadline_and_silences_its_prompt() {
+    // loop { gather(#{ prompt: "menu", max_digits: 1 }) } with 10 s to live:
+    // the first gather times out at 7 s (2 s prompt + 5 s), the second
+    // plays its prompt until 9 s and waits for a key until the deadline.
+    let (mut s, t0, _) = limited(&[], 10_000);
+    assert_eq!(s.gather(&opts(1)).unwrap(), "");
+    assert_eq!(elapsed(&mut s, t0), 7000);
+    assert_eq!(s.gather(&opts(1)), Err(VerbError::TimeLimit));
+    assert_eq!(elapsed(&mut s, t0), 10_000);
+    // A prompt cut by the deadline is stopped.
+    let (mut s, t0, log) = limited(&[], 8000);
+    assert_eq!(s.gather(&opts(1)).unwrap(), "");
+    assert_eq!(s.gather(&opts(1)), Err(VerbError::TimeLimit));
+    assert_eq!(elapsed(&mut s, t0), 8000);
+    let log = log.lock().unwrap().clone();
+    assert!(log.contains(&"8000 stop 2".to_string()), "{log:?}");
+}
+
+#[test]
+fn a_play_longer_than_the_time_left_stops_at_the_deadline() {
+    let (mut s, t0, log) = limited(&[(500, '1')], 1500);
+    let r = s.play(&["a".into(), "b".into()], false);
+    assert_eq!(r, Err(VerbError::TimeLimit));
+    assert_eq!(elapsed(&mut s, t0), 1500);
+    let log = log.lock().unwrap().clone();
+    assert_eq!(
+        log.last().map(String::as_str),
+        Some("1500 stop 1"),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn send_dtmf_is_bounded_by_the_deadline() {
+    // 32 keys take 5.76 s to send; 1 s is left.
+    let (mut s, t0, _) = limited(&[], 1000);
+    assert_eq!(s.send_dtmf(&"1".repeat(32)), Err(VerbError::TimeLimit));
+    assert_eq!(elapsed(&mut s, t0), 1000);
+}
+
+#[test]
+fn after_the_deadline_every_verb_fails_when_it_starts() {
+    let (mut s, t0, log) = limited(&[(100, '5')], 1000);
+    assert_eq!(s.sleep(ms(5000)), Err(VerbError::TimeLimit));
+    assert_eq!(s.check_time(), Err(VerbError::TimeLimit));
+    // The key typed ahead would complete this gather at once: the time
+    // check comes first, and nothing is played.
+    assert_eq!(s.gather(&opts(1)), Err(VerbError::TimeLimit));
+    assert_eq!(s.play(&["a".into()], true), Err(VerbError::TimeLimit));
+    assert_eq!(s.sleep(ms(0)), Err(VerbError::TimeLimit));
+    assert_eq!(
+        elapsed(&mut s, t0),
+        1000,
+        "no verb waited past the deadline"
+    );
+    let log = log.lock().unwrap().clone();
+    assert!(!log.iter().any(|l| l.contains("play")), "{log:?}");
+}
+
+#[test]
+fn without_a_time_limit_waits_are_unchanged() {
+    let (fake, _) = FakeCall::new(&[]);
+    let t0 = fake.t0;
+    let mut s = Session::new(Box::new(fake));
+    s.sleep(ms(7_200_000)).unwrap();
+    assert_eq!(elapsed(&mut s, t0), 7_200_000);
+    assert_eq!(s.check_time(), Ok(()));
+}
