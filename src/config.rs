@@ -59,7 +59,16 @@ pub struct RtpConfig {
     pub port_max: u16,
     /// Media worker threads; 0 means one per core.
     pub workers: usize,
+    /// How long early media may go to a peer not yet verified (neither
+    /// confirmed by the ACK nor heard sending RTP): the reflection guard's
+    /// cap, docs/security.md.
+    pub early_media_unverified: std::time::Duration,
 }
+
+/// `[rtp] early_media_unverified_ms` when not set: one second of early
+/// media (50 packets, 8.6 kB of G.711) to an address nobody verified, about
+/// what a forged INVITE already draws as retransmitted SIP responses.
+pub const DEFAULT_EARLY_MEDIA_UNVERIFIED_MS: u64 = 1000;
 
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
@@ -260,6 +269,11 @@ impl Config {
                 port_min,
                 port_max,
                 workers: rtp_raw.workers.unwrap_or(0),
+                early_media_unverified: std::time::Duration::from_millis(
+                    rtp_raw
+                        .early_media_unverified_ms
+                        .unwrap_or(DEFAULT_EARLY_MEDIA_UNVERIFIED_MS),
+                ),
             },
             media: MediaConfig { prompts, codecs },
             script: {
@@ -335,6 +349,7 @@ struct RawSip {
 struct RawRtp {
     ports: Option<Spanned<String>>,
     workers: Option<usize>,
+    early_media_unverified_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]

@@ -19,6 +19,7 @@ pub mod resample;
 pub mod rfc4733;
 pub mod rtcp;
 pub mod rtp_session;
+pub mod send_gate;
 pub mod stream_resample;
 pub mod tone;
 pub mod transcode;

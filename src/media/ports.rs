@@ -1,6 +1,13 @@
 //! The RTP port range: each call takes an even port for RTP and the odd one
 //! above it for RTCP (RFC 3550 §11), and gives both back when it ends.
 //! Ports held by other programs are skipped, not fatal.
+//!
+//! A call's port is drawn at random from the older half of the free list,
+//! not taken in order: a port nobody can predict is what keeps a forger
+//! who cannot read rivr's SDP from sending the RTP that would verify a
+//! forged call (docs/security.md, "Reflection and amplification"), while
+//! a port just given back still waits behind half the range before it is
+//! reused, so a late packet of an old call rarely reaches a new one.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -35,7 +42,8 @@ impl PortAllocator {
         self.free.lock().map(|f| f.len()).unwrap_or(0)
     }
 
-    /// Binds the next free pair on `ip`; non-blocking sockets.
+    /// Binds a free pair on `ip`, drawn at random from the older half of
+    /// the free list; non-blocking sockets.
     pub fn allocate(&self, ip: IpAddr) -> std::io::Result<PortPair> {
         for _ in 0..MAX_TRIES {
             let port = {
@@ -43,7 +51,11 @@ impl PortAllocator {
                     .free
                     .lock()
                     .map_err(|_| std::io::Error::other("port table poisoned"))?;
-                match free.pop_front() {
+                let older_half = free.len().div_ceil(2);
+                if older_half == 0 {
+                    break;
+                }
+                match free.remove(rand::random::<usize>() % older_half) {
                     Some(p) => p,
                     None => break,
                 }
@@ -100,12 +112,48 @@ mod tests {
     #[test]
     fn busy_ports_are_skipped() {
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        // Three pairs; hold the RTCP ports of two from outside.
         let a = PortAllocator::new(41200, 41206);
-        let first = a.allocate(ip).unwrap();
-        // hold the next pair's RTCP port from outside
-        let squatter = UdpSocket::bind((ip, first.port + 3)).unwrap();
-        let second = a.allocate(ip).unwrap();
-        assert_eq!(second.port, first.port + 4);
-        drop(squatter);
+        let squatters = [
+            UdpSocket::bind((ip, 41201)).unwrap(),
+            UdpSocket::bind((ip, 41203)).unwrap(),
+        ];
+        let p = a.allocate(ip).unwrap();
+        assert_eq!(p.port, 41204);
+        // The busy pairs went back to the list; none is left to bind.
+        assert_eq!(a.available(), 2);
+        assert!(a.allocate(ip).is_err());
+        drop(squatters);
+    }
+
+    #[test]
+    fn ports_are_not_handed_out_in_order() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let a = PortAllocator::new(41300, 41399);
+        let ports: Vec<u16> = (0..10).map(|_| a.allocate(ip).unwrap().port).collect();
+        // Ten draws from 25+ candidates each: in order by chance with
+        // probability far below 1e-12.
+        assert!(
+            ports.windows(2).any(|w| w[1] != w[0] + 2),
+            "sequential: {ports:?}"
+        );
+        assert!(ports
+            .iter()
+            .all(|p| p % 2 == 0 && (41300..41399).contains(p)));
+    }
+
+    #[test]
+    fn a_released_port_waits_behind_the_older_half() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let a = PortAllocator::new(41400, 41439); // 20 pairs
+        let p = a.allocate(ip).unwrap();
+        let port = p.port;
+        drop(p);
+        a.release(port);
+        // It is last of 20: the next 9 draws (from the older half) never
+        // take it.
+        for _ in 0..9 {
+            assert_ne!(a.allocate(ip).unwrap().port, port);
+        }
     }
 }

@@ -138,7 +138,7 @@ impl Calls {
                     Some(c) if c.ended.is_none() => match ep.answer(now, call, &c.local_sdp) {
                         Ok(()) => {
                             c.answered_at = Some(now);
-                            let _ = c.media.send(MediaCommand::Start { call });
+                            let _ = c.media.send(MediaCommand::Start { call, early: false });
                             Ok(())
                         }
                         Err(_) => Err(CallEnded),
@@ -153,7 +153,7 @@ impl Calls {
                         let sdp = early.then_some(c.local_sdp.as_str());
                         let r = ep.ring(now, call, sdp).map_err(|_| CallEnded);
                         if r.is_ok() && early {
-                            let _ = c.media.send(MediaCommand::Start { call });
+                            let _ = c.media.send(MediaCommand::Start { call, early: true });
                         }
                         r
                     }
@@ -345,6 +345,7 @@ impl Calls {
             return;
         };
         if !c.awaiting_answer {
+            let _ = c.media.send(MediaCommand::PeerConfirmed { call });
             return;
         }
         c.awaiting_answer = false;
@@ -360,6 +361,7 @@ impl Calls {
                     session: session_config(&neg),
                     codec: neg.codec,
                 });
+                let _ = c.media.send(MediaCommand::PeerConfirmed { call });
             }
             None => {
                 tracing::info!(id = ?c.info.id, "ACK without a usable SDP answer; hanging up");
@@ -475,6 +477,7 @@ fn media_setup(
             (session_config(&n), Codec::Pcmu, false)
         }
     };
+    let sig = shared.sig_tx.clone();
     MediaCallSetup {
         call,
         ports,
@@ -483,6 +486,11 @@ fn media_setup(
         configured,
         events,
         allocator: shared.ports.clone(),
+        early_media_unverified: shared.config.rtp.early_media_unverified,
+        // The media worker ended the call (a panic serving it): hang up.
+        on_failure: Some(Box::new(move || {
+            let _ = sig.send(SigCommand::Hangup(call));
+        })),
     }
 }
 

@@ -80,6 +80,7 @@ pub struct RtpPeer {
     pub port: u16,
     received: Arc<Mutex<Vec<Packet>>>,
     rtcp_count: Arc<AtomicUsize>,
+    rtcp_bytes: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     sender: Option<mpsc::Sender<SendCommand>>,
@@ -191,6 +192,7 @@ impl RtpPeer {
         rtcp.set_read_timeout(poll).expect("read timeout");
         let received = Arc::new(Mutex::new(Vec::with_capacity(4096)));
         let rtcp_count = Arc::new(AtomicUsize::new(0));
+        let rtcp_bytes = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let rx = {
             let (sock, received, stop) = (
@@ -213,12 +215,13 @@ impl RtpPeer {
             })
         };
         let rtcp_rx = {
-            let (count, stop) = (rtcp_count.clone(), stop.clone());
+            let (count, bytes, stop) = (rtcp_count.clone(), rtcp_bytes.clone(), stop.clone());
             std::thread::spawn(move || {
                 let mut buf = [0u8; 2048];
                 while !stop.load(Ordering::Relaxed) {
-                    if rtcp.recv_from(&mut buf).is_ok() {
+                    if let Ok((n, _)) = rtcp.recv_from(&mut buf) {
                         count.fetch_add(1, Ordering::Relaxed);
+                        bytes.fetch_add(n, Ordering::Relaxed);
                     }
                 }
             })
@@ -228,6 +231,7 @@ impl RtpPeer {
             port,
             received,
             rtcp_count,
+            rtcp_bytes,
             stop,
             threads: vec![rx, rtcp_rx],
             sender: None,
@@ -248,6 +252,11 @@ impl RtpPeer {
     /// RTCP packets received on port + 1.
     pub fn rtcp_count(&self) -> usize {
         self.rtcp_count.load(Ordering::Relaxed)
+    }
+
+    /// Bytes (UDP payload) of the RTCP packets received on port + 1.
+    pub fn rtcp_bytes(&self) -> usize {
+        self.rtcp_bytes.load(Ordering::Relaxed)
     }
 
     /// Waits until `n` packets have arrived.

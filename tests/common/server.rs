@@ -31,6 +31,8 @@ pub struct RivrConfig {
     pub rtp_ports: u16,
     /// Extra lines for the `[script]` table.
     pub script_table: String,
+    /// Extra lines for the `[rtp]` table (after `ports`).
+    pub rtp_table: String,
     /// More tables appended to the config (e.g. `[store]`, `[smpp]`).
     pub extra_tables: String,
 }
@@ -41,6 +43,7 @@ impl Default for RivrConfig {
             scripts: Vec::new(),
             rtp_ports: 40,
             script_table: String::new(),
+            rtp_table: String::new(),
             extra_tables: String::new(),
         }
     }
@@ -83,7 +86,7 @@ impl Rivr {
         let stderr_path = dir.join("rivr.stderr");
         let mut toml = format!(
             "[sip]\nlisten = \"127.0.0.1:0\"\n\
-             [rtp]\nports = \"{rtp_lo}-{rtp_hi}\"\n\
+             [rtp]\nports = \"{rtp_lo}-{rtp_hi}\"\n{rtp_table}\n\
              [media]\nprompts = {prompts:?}\n\
              [cdr]\npath = {cdr:?}\n\
              [script]\n{script_table}\n\
@@ -92,6 +95,7 @@ impl Rivr {
             prompts = repo().join("prompts").display().to_string(),
             cdr = cdr_path.display().to_string(),
             script_table = cfg.script_table,
+            rtp_table = cfg.rtp_table,
             menu = repo().join("scripts/main_menu.rhai").display().to_string(),
             survey = repo().join("scripts/survey.rhai").display().to_string(),
         );

@@ -354,6 +354,17 @@ impl RtpSession {
         Some(n)
     }
 
+    /// A frame of audio that is not sent (the reflection guard holds media
+    /// back): the media clock advances by `samples` as if it had been, the
+    /// sequence number does not (RFC 3550 §5.1: timestamps follow time,
+    /// sequence numbers follow packets), and the next packet sent starts a
+    /// talkspurt, so the peer's jitter buffer resynchronises on it.
+    pub fn skip_audio(&mut self, samples: u32) {
+        self.next_timestamp = self.next_timestamp.wrapping_add(samples);
+        self.frame_samples = samples;
+        self.talkspurt = true;
+    }
+
     fn count_sent(&mut self, payload_len: usize) {
         self.stats.packets_sent += 1;
         self.stats.bytes_sent += payload_len as u64;

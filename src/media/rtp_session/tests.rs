@@ -89,6 +89,37 @@ fn write_audio_numbers_packets_and_marks_talkspurts() {
 }
 
 #[test]
+fn skipped_frames_advance_time_not_sequence() {
+    let t0 = Instant::now();
+    let mut s = RtpSession::new(cfg("192.0.2.1:4000"), t0);
+    let mut out = [0u8; 200];
+    let frame = [0xFFu8; 160];
+    let mut seen = Vec::new();
+    for i in 0..5u64 {
+        if (1..3).contains(&i) {
+            s.skip_audio(160);
+            continue;
+        }
+        let n = s
+            .write_audio(ms(t0, 20 * i), &frame, 160, &mut out)
+            .unwrap();
+        let p = Packet::unmarshal(&mut &out[..n]).unwrap();
+        seen.push((
+            p.header.marker,
+            p.header.sequence_number,
+            p.header.timestamp,
+        ));
+    }
+    // Two frames held back: no sequence gap (nothing was lost), the
+    // timestamp jumps by their duration, and the marker starts a talkspurt.
+    assert_eq!(
+        seen,
+        vec![(true, 65534, 1000), (true, 65535, 1480), (false, 0, 1640)]
+    );
+    assert_eq!(s.stats().packets_sent, 3);
+}
+
+#[test]
 fn inbound_classification() {
     let t0 = Instant::now();
     let peer = addr("192.0.2.1:4000");

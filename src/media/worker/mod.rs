@@ -1,0 +1,327 @@
+//! Media workers: a few OS threads, each serving many calls on one fixed
+//! 20 ms tick — drain every call's sockets, run the RTP session and the
+//! DTMF receiver, then send each call its next frame (a slice of a
+//! pre-encoded prompt, or silence). One wake-up serves hundreds of calls;
+//! nothing on this path allocates or takes a lock per packet.
+//!
+//! Supervision: a panic while serving one call (its tick, or a command
+//! about it) ends that call only — removed from the table, its ports
+//! released, its script told (`CallEvent::Hangup`), its owner told
+//! ([`MediaCallSetup::on_failure`]), counted in [`MediaFailures`] and
+//! logged. A panic anywhere else in the loop ends every call of that
+//! worker the same way, and the worker starts again on the same thread
+//! with an empty table. `catch_unwind` costs nothing until something
+//! panics; it wraps a call's tick, not each packet.
+
+mod call;
+mod commands;
+#[cfg(test)]
+mod tests;
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+
+use crate::call::control::CallEvent;
+use crate::sip::endpoint::CallRef;
+
+use call::MediaCall;
+pub use commands::{MediaCallSetup, MediaCommand};
+
+/// One frame period.
+pub const TICK: Duration = Duration::from_millis(20);
+/// How far behind the worker may fall before it drops the backlog.
+const MAX_CATCH_UP: Duration = Duration::from_millis(100);
+
+/// Told, once, when the worker ends a call because serving it panicked.
+pub type FailureNotice = Box<dyn FnOnce() + Send>;
+
+/// Panics the media workers survived, for the server's metrics.
+#[derive(Debug, Default)]
+pub struct MediaFailures {
+    /// Panics while serving one call (its tick or a command about it).
+    pub call_panics: AtomicU64,
+    /// Panics elsewhere in a worker's loop, after which it started again.
+    pub worker_restarts: AtomicU64,
+    /// Calls ended by either.
+    pub calls_ended: AtomicU64,
+}
+
+/// Where a test makes a worker panic.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy)]
+pub enum InjectedPanic {
+    /// While applying a command about the call.
+    Command,
+    /// While serving the call on its next tick.
+    Tick,
+    /// In the worker's loop, outside any one call.
+    Loop,
+}
+
+struct Worker {
+    index: usize,
+    rx: Receiver<MediaCommand>,
+    calls: HashMap<CallRef, MediaCall>,
+    recv_buf: Vec<u8>,
+    send_buf: Vec<u8>,
+    /// Calls whose tick panicked, ended after the pass over the table
+    /// (empty, and not allocating, unless something panicked).
+    failed: Vec<CallRef>,
+    failures: Arc<MediaFailures>,
+    #[cfg(test)]
+    panic_in_loop: bool,
+}
+
+/// A panic's message, for the log.
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(a panic without a message)")
+}
+
+impl Worker {
+    fn new(index: usize, rx: Receiver<MediaCommand>, failures: Arc<MediaFailures>) -> Worker {
+        Worker {
+            index,
+            rx,
+            calls: HashMap::new(),
+            recv_buf: vec![0; 2048],
+            send_buf: vec![0; 2048],
+            failed: Vec::with_capacity(8),
+            failures,
+            #[cfg(test)]
+            panic_in_loop: false,
+        }
+    }
+
+    /// The thread's body: serves until `Shutdown` (or every sender is
+    /// gone). A panic outside any one call ends all of this worker's calls
+    /// and serves again, on the same thread, with an empty table.
+    fn run(mut self) {
+        loop {
+            let panic = match catch_unwind(AssertUnwindSafe(|| self.serve())) {
+                Ok(()) => return,
+                Err(panic) => panic,
+            };
+            self.failures
+                .worker_restarts
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                worker = self.index,
+                panic = ?panic_message(panic.as_ref()),
+                calls = self.calls.len(),
+                "media worker panicked; its calls are ended and it starts again"
+            );
+            let calls: Vec<CallRef> = self.calls.keys().copied().collect();
+            for call in calls {
+                // Ending one call must not stop the others from ending.
+                let _ = catch_unwind(AssertUnwindSafe(|| self.end_failed(call)));
+            }
+            self.calls = HashMap::new();
+            self.failed.clear();
+            // A fault that recurs at once is not retried faster than a tick.
+            std::thread::sleep(TICK);
+        }
+    }
+
+    /// Ends a call whose serving panicked: out of the table (its ports go
+    /// back when it drops), its script and its owner told, counted. The
+    /// call itself is not touched again: no RTCP BYE from a broken state.
+    fn end_failed(&mut self, call: CallRef) {
+        let Some(mut c) = self.calls.remove(&call) else {
+            // A panic while adding it: its event channel closed as the
+            // setup unwound, which the script hears as a hangup.
+            return;
+        };
+        self.failures.calls_ended.fetch_add(1, Ordering::Relaxed);
+        let _ = c.events.send(CallEvent::Hangup);
+        if let Some(notify) = c.on_failure.take() {
+            notify();
+        }
+    }
+
+    fn call_panicked(&mut self, call: CallRef, during: &str, panic: &(dyn Any + Send)) {
+        self.failures.call_panics.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            worker = self.index,
+            call,
+            during,
+            panic = ?panic_message(panic),
+            "serving a call's media panicked; that call is ended"
+        );
+        let _ = catch_unwind(AssertUnwindSafe(|| self.end_failed(call)));
+    }
+
+    /// Applies a command; a panic ends the call it was about.
+    fn apply_guarded(&mut self, cmd: MediaCommand, now: Instant) -> bool {
+        let call = cmd.call();
+        match catch_unwind(AssertUnwindSafe(|| self.apply(cmd, now))) {
+            Ok(go_on) => go_on,
+            Err(panic) => {
+                if let Some(call) = call {
+                    self.call_panicked(call, "command", panic.as_ref());
+                }
+                true
+            }
+        }
+    }
+
+    /// One tick over every call; a call whose tick panics is ended after
+    /// the pass.
+    fn tick(&mut self, now: Instant) {
+        for (call, c) in self.calls.iter_mut() {
+            let (recv_buf, send_buf) = (&mut self.recv_buf, &mut self.send_buf);
+            let served = catch_unwind(AssertUnwindSafe(|| {
+                c.receive(now, recv_buf);
+                c.send(now, send_buf);
+            }));
+            if let Err(panic) = served {
+                self.failures.call_panics.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    worker = self.index,
+                    call,
+                    during = "tick",
+                    panic = ?panic_message(panic.as_ref()),
+                    "serving a call's media panicked; that call is ended"
+                );
+                self.failed.push(*call);
+            }
+        }
+        while let Some(call) = self.failed.pop() {
+            let _ = catch_unwind(AssertUnwindSafe(|| self.end_failed(call)));
+        }
+    }
+
+    fn serve(&mut self) {
+        let mut next_tick = Instant::now();
+        loop {
+            let now = Instant::now();
+            loop {
+                match self.rx.try_recv() {
+                    Ok(cmd) => {
+                        if !self.apply_guarded(cmd, now) {
+                            return;
+                        }
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            }
+            #[cfg(test)]
+            if std::mem::take(&mut self.panic_in_loop) {
+                panic!("injected panic in the worker loop");
+            }
+            self.tick(now);
+            next_tick += TICK;
+            let after = Instant::now();
+            if after >= next_tick + MAX_CATCH_UP {
+                // Descheduled for long: resume the cadence from now rather
+                // than bursting the backlog at the callers.
+                next_tick = after + TICK;
+            }
+            // Otherwise a late tick is caught up at once (the wait below is
+            // zero), so each call still gets 50 frames a second under load.
+            // Commands are applied as they arrive, so a play starts or stops
+            // without waiting for the tick; the tick schedule is kept.
+            loop {
+                let wait = next_tick.saturating_duration_since(Instant::now());
+                if wait.is_zero() {
+                    break;
+                }
+                match self.rx.recv_timeout(wait) {
+                    Ok(cmd) => {
+                        if !self.apply_guarded(cmd, Instant::now()) {
+                            return;
+                        }
+                    }
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => break,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        }
+    }
+}
+
+/// The wall clock as a 64-bit NTP timestamp, for RTCP sender reports. Read
+/// once per call, at the edge (the RTP session keeps it from there).
+fn ntp_now() -> u64 {
+    const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = d.as_secs().wrapping_add(NTP_UNIX_OFFSET);
+    let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
+    (secs << 32) | frac
+}
+
+/// The pool of media workers; calls are spread round-robin.
+pub struct MediaPool {
+    workers: Vec<Sender<MediaCommand>>,
+    next: AtomicUsize,
+    failures: Arc<MediaFailures>,
+    handles: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl MediaPool {
+    /// Starts `n` workers (0: one per core).
+    pub fn start(n: usize) -> std::io::Result<MediaPool> {
+        let n = if n == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        } else {
+            n
+        };
+        let mut workers = Vec::with_capacity(n);
+        let mut handles = Vec::with_capacity(n);
+        let failures = Arc::new(MediaFailures::default());
+        for i in 0..n {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let w = Worker::new(i, rx, failures.clone());
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("media-{i}"))
+                    .spawn(move || w.run())?,
+            );
+            workers.push(tx);
+        }
+        Ok(MediaPool {
+            workers,
+            next: AtomicUsize::new(0),
+            failures,
+            handles: std::sync::Mutex::new(handles),
+        })
+    }
+
+    /// Hands a call to a worker; returns that worker's command channel.
+    pub fn add(&self, setup: MediaCallSetup) -> Option<Sender<MediaCommand>> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len().max(1);
+        let tx = self.workers.get(i)?.clone();
+        tx.send(MediaCommand::Add(Box::new(setup))).ok()?;
+        Some(tx)
+    }
+
+    /// Panics the workers survived so far.
+    pub fn failures(&self) -> &MediaFailures {
+        &self.failures
+    }
+
+    pub fn shutdown(&self) {
+        for w in &self.workers {
+            let _ = w.send(MediaCommand::Shutdown);
+        }
+        if let Ok(mut h) = self.handles.lock() {
+            for h in h.drain(..) {
+                let _ = h.join();
+            }
+        }
+    }
+}

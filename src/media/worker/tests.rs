@@ -1,0 +1,257 @@
+//! The worker as the server runs it — real threads, real loopback sockets:
+//! supervision (a panic ends one call, or restarts the worker) and the
+//! reflection guard's wiring. The guard's own rules are tested on a
+//! virtual clock in `media::send_gate`.
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+
+use super::call::silence_frame;
+use super::*;
+use crate::media::codec::Codec;
+use crate::media::opus::{OpusDecoder, OpusSampleRate};
+use crate::media::ports::PortAllocator;
+use crate::media::rtp_session::RtpSessionConfig;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn loopback() -> IpAddr {
+    IpAddr::from([127, 0, 0, 1])
+}
+
+/// The far end of one call: a socket that receives what the worker sends.
+struct Peer {
+    sock: UdpSocket,
+}
+
+impl Peer {
+    fn new() -> Peer {
+        let sock = UdpSocket::bind((loopback(), 0)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        Peer { sock }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.sock.local_addr().unwrap()
+    }
+
+    /// Whether a datagram arrives within `within`.
+    fn hears(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        let mut buf = [0u8; 2048];
+        while Instant::now() < deadline {
+            if self.sock.recv_from(&mut buf).is_ok() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Drops whatever has arrived so far.
+    fn drain(&self) {
+        let mut buf = [0u8; 2048];
+        while self.sock.recv_from(&mut buf).is_ok() {}
+    }
+}
+
+struct TestCall {
+    call: CallRef,
+    /// The call's RTP port on rivr's side.
+    port: u16,
+    peer: Peer,
+    events: Receiver<CallEvent>,
+    failed: Arc<AtomicBool>,
+    media: Sender<MediaCommand>,
+}
+
+impl TestCall {
+    /// A call added to `pool`, answered; confirmed unless `confirm` is false.
+    fn add(pool: &MediaPool, ports: &Arc<PortAllocator>, call: CallRef, confirm: bool) -> Self {
+        let peer = Peer::new();
+        let (tx, events) = crossbeam_channel::unbounded();
+        let failed = Arc::new(AtomicBool::new(false));
+        let flag = failed.clone();
+        let remote = peer.addr();
+        let pair = ports.allocate(loopback()).unwrap();
+        let port = pair.port;
+        let setup = MediaCallSetup {
+            call,
+            ports: pair,
+            session: RtpSessionConfig {
+                local_ssrc: 1,
+                payload_type: 0,
+                clock_rate: 8000,
+                telephone_event_pt: Some(101),
+                telephone_event_rate: 8000,
+                remote_rtp: remote,
+                remote_rtcp: remote,
+                initial_seq: 1,
+                initial_timestamp: 1,
+                cname: "test".into(),
+            },
+            codec: Codec::Pcmu,
+            configured: true,
+            events: tx,
+            allocator: ports.clone(),
+            early_media_unverified: Duration::ZERO,
+            on_failure: Some(Box::new(move || flag.store(true, Ordering::SeqCst))),
+        };
+        let media = pool.add(setup).unwrap();
+        media
+            .send(MediaCommand::Start { call, early: false })
+            .unwrap();
+        if confirm {
+            media.send(MediaCommand::PeerConfirmed { call }).unwrap();
+        }
+        TestCall {
+            call,
+            port,
+            peer,
+            events,
+            failed,
+            media,
+        }
+    }
+
+    /// Whether the call was ended as failed: its script heard a hangup and
+    /// its owner was told.
+    fn ended(&self) -> bool {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(CallEvent::Hangup) = self.events.recv_timeout(Duration::from_millis(10)) {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+        }
+        while !self.failed.load(Ordering::SeqCst) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+
+    fn inject(&self, at: InjectedPanic) {
+        self.media
+            .send(MediaCommand::Panic {
+                call: self.call,
+                at,
+            })
+            .unwrap();
+    }
+}
+
+fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_panic_serving_one_call_ends_that_call_only() {
+    let pool = MediaPool::start(1).unwrap();
+    let ports = Arc::new(PortAllocator::new(43100, 43119));
+    let free = ports.available();
+    let a = TestCall::add(&pool, &ports, 1, true);
+    let b = TestCall::add(&pool, &ports, 2, true);
+    assert!(a.peer.hears(WAIT) && b.peer.hears(WAIT));
+    assert_eq!(ports.available(), free - 2);
+
+    a.inject(InjectedPanic::Tick);
+    assert!(a.ended(), "call 1 not ended after its tick panicked");
+    wait_for("call 1's ports", || ports.available() == free - 1);
+    let f = pool.failures();
+    assert_eq!(f.call_panics.load(Ordering::Relaxed), 1);
+    assert_eq!(f.calls_ended.load(Ordering::Relaxed), 1);
+    assert_eq!(f.worker_restarts.load(Ordering::Relaxed), 0);
+    // The other call goes on, and so does the worker.
+    b.peer.drain();
+    assert!(b.peer.hears(WAIT), "call 2 lost its media");
+    assert!(!b.failed.load(Ordering::SeqCst));
+    a.peer.drain();
+    assert!(
+        !a.peer.hears(Duration::from_millis(200)),
+        "call 1 still sent"
+    );
+
+    b.inject(InjectedPanic::Command);
+    assert!(
+        b.ended(),
+        "call 2 not ended after a command about it panicked"
+    );
+    wait_for("every port back", || ports.available() == free);
+    assert_eq!(f.call_panics.load(Ordering::Relaxed), 2);
+    assert_eq!(f.calls_ended.load(Ordering::Relaxed), 2);
+
+    let c = TestCall::add(&pool, &ports, 3, true);
+    assert!(c.peer.hears(WAIT), "the worker no longer serves new calls");
+    pool.shutdown();
+}
+
+#[test]
+fn a_panic_in_the_worker_loop_ends_its_calls_and_it_starts_again() {
+    let pool = MediaPool::start(1).unwrap();
+    let ports = Arc::new(PortAllocator::new(43140, 43159));
+    let free = ports.available();
+    let a = TestCall::add(&pool, &ports, 1, true);
+    let b = TestCall::add(&pool, &ports, 2, true);
+    assert!(a.peer.hears(WAIT) && b.peer.hears(WAIT));
+
+    a.inject(InjectedPanic::Loop);
+    assert!(a.ended() && b.ended(), "the worker's calls were not ended");
+    wait_for("every port back", || ports.available() == free);
+    let f = pool.failures();
+    assert_eq!(f.worker_restarts.load(Ordering::Relaxed), 1);
+    assert_eq!(f.calls_ended.load(Ordering::Relaxed), 2);
+    assert_eq!(f.call_panics.load(Ordering::Relaxed), 0);
+
+    // The same worker (the pool has one) takes and serves a new call.
+    let c = TestCall::add(&pool, &ports, 3, true);
+    assert!(c.peer.hears(WAIT), "the restarted worker does not serve");
+    assert_eq!(ports.available(), free - 1);
+    pool.shutdown();
+    // Shutdown joined the thread: it ended, it did not hang.
+}
+
+#[test]
+fn nothing_is_sent_before_the_peer_is_confirmed_or_heard() {
+    let pool = MediaPool::start(1).unwrap();
+    let ports = Arc::new(PortAllocator::new(43180, 43199));
+    // Answered, not confirmed, never heard: not a packet, RTCP included.
+    let a = TestCall::add(&pool, &ports, 1, false);
+    assert!(!a.peer.hears(Duration::from_millis(400)));
+    a.media
+        .send(MediaCommand::PeerConfirmed { call: a.call })
+        .unwrap();
+    assert!(a.peer.hears(WAIT), "no media after the peer was confirmed");
+
+    // Heard: RTP from the SDP address opens it without signalling.
+    let b = TestCall::add(&pool, &ports, 2, false);
+    assert!(!b.peer.hears(Duration::from_millis(200)));
+    let local: SocketAddr = (loopback(), b.port).into();
+    let mut rtp = vec![0x80, 0x00, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7];
+    rtp.extend([0xFF; 160]);
+    b.peer.sock.send_to(&rtp, local).unwrap();
+    assert!(b.peer.hears(WAIT), "no media after the peer was heard");
+    pool.shutdown();
+}
+
+#[test]
+fn opus_silence_is_one_small_packet() {
+    let s = silence_frame(Codec::Opus);
+    assert!(!s.is_empty() && s.len() < 20, "{} bytes", s.len());
+    let mut d = OpusDecoder::new(OpusSampleRate::Hz8000).unwrap();
+    let mut pcm = [1i16; 160];
+    assert_eq!(d.decode(s, &mut pcm).unwrap(), 160);
+    assert!(pcm.iter().all(|&x| x.abs() < 8));
+}
