@@ -9,6 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::media::codec::Codec;
+pub use crate::sip::acl::UntrustedPolicy;
 use crate::sip::acl::{Acl, Cidr};
 
 /// A configuration error: what is wrong, with the key and the 1-based line.
@@ -56,16 +57,6 @@ pub struct SipConfig {
     pub trusted: Option<Acl>,
     /// What a request from outside `trusted` gets.
     pub untrusted: UntrustedPolicy,
-}
-
-/// `[sip] untrusted`: the answer to a request from outside `[sip] trusted`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum UntrustedPolicy {
-    /// A stateless 403 Forbidden.
-    #[default]
-    Reject,
-    /// Nothing at all.
-    Drop,
 }
 
 /// `[limits]`: admission control and overload protection. Defaults in

@@ -95,6 +95,16 @@ impl FromStr for Cidr {
     }
 }
 
+/// `[sip] untrusted`: the answer to a request from outside `[sip] trusted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UntrustedPolicy {
+    /// A stateless 403 Forbidden.
+    #[default]
+    Reject,
+    /// Nothing at all.
+    Drop,
+}
+
 /// The sources rivr trusts: a list of blocks, any match admits.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Acl {

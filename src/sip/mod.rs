@@ -7,6 +7,7 @@
 pub mod acl;
 pub mod endpoint;
 pub mod flood;
+pub mod gate;
 pub mod message;
 pub mod sdp;
 pub mod transaction;
