@@ -80,6 +80,41 @@ impl TokenBucket {
     }
 }
 
+/// Lets a repeated log line through at most once per interval, and counts
+/// the ones it held back, so a flood of the same event (an accept error, a
+/// refused connection) costs one line per interval, not one per event.
+#[derive(Debug, Clone)]
+pub struct LogThrottle {
+    interval: Duration,
+    last: Option<Instant>,
+    held_back: u64,
+}
+
+impl LogThrottle {
+    pub fn new(interval: Duration) -> Self {
+        LogThrottle {
+            interval,
+            last: None,
+            held_back: 0,
+        }
+    }
+
+    /// One more event: `Some(n)` when it is to be logged now, with `n`
+    /// events held back since the last line; `None` to stay quiet.
+    pub fn event(&mut self, now: Instant) -> Option<u64> {
+        match self.last {
+            Some(t) if now.saturating_duration_since(t) < self.interval => {
+                self.held_back = self.held_back.saturating_add(1);
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.held_back))
+            }
+        }
+    }
+}
+
 /// A wait as a `Retry-After` value: whole seconds, rounded up, at least 1
 /// (RFC 3261 §20.33 has no fractions, and 0 would invite an instant retry).
 pub fn retry_after_secs(wait: Duration) -> u32 {
@@ -134,6 +169,19 @@ mod tests {
             .filter(|i| b.try_take(t0 + Duration::from_millis(*i)).is_ok())
             .count();
         assert_eq!(taken, 20 + 199);
+    }
+
+    #[test]
+    fn log_throttle_lets_one_line_through_per_interval() {
+        let t0 = Instant::now();
+        let mut l = LogThrottle::new(Duration::from_secs(10));
+        assert_eq!(l.event(t0), Some(0));
+        for i in 1..1000 {
+            assert_eq!(l.event(t0 + Duration::from_millis(i)), None);
+        }
+        assert_eq!(l.event(t0 + Duration::from_secs(10)), Some(999));
+        assert_eq!(l.event(t0 + Duration::from_secs(11)), None);
+        assert_eq!(l.event(t0 + Duration::from_secs(30)), Some(1));
     }
 
     #[test]

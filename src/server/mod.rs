@@ -7,6 +7,8 @@
 
 mod calls;
 mod cdr;
+mod overload;
+pub mod sizing;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,8 +70,12 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
         None
     };
     let (up_tx, mut up_rx) = mpsc::channel::<Inbound>(4096);
-    let transports = Transports::bind(config.sip.listen, up_tx)
-        .await
+    let transports = Transports::bind(
+        config.sip.listen,
+        up_tx,
+        overload::transport_limits(&config),
+    )
+    .await
         .map_err(|e| anyhow_like::Error(format!("sip.listen {}: {e}", config.sip.listen)))?;
     let local = transports.local_addr();
     let contact_addr = std::net::SocketAddr::new(config.sip.public_ip, local.port());
@@ -94,7 +100,10 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
         timers: TimerConfig::default(),
         seed: rand::random(),
     });
-    let mut calls = Calls::new(shared.clone());
+    let admission = overload::admission(&shared.config, shared.ports.available());
+    let mut gate = overload::gate(&shared.config);
+    let mut gate_log = overload::GateLog::new();
+    let mut calls = Calls::new(shared.clone(), admission);
     println!(
         "rivr {} listening on udp+tcp {} (rtp {}-{}); routes: {}",
         env!("CARGO_PKG_VERSION"),
@@ -121,7 +130,8 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             Some(msg) = up_rx.recv() => {
-                endpoint.handle_input(Instant::now(), msg.transport, msg.source, &msg.bytes);
+                overload::inbound(&mut gate, &mut endpoint, &transports, msg).await;
+                gate_log.maybe_log(Instant::now(), &gate);
             }
             Some(cmd) = sig_rx.recv() => calls.on_command(&mut endpoint, cmd),
             _ = tokio::time::sleep_until(sleep_until) => endpoint.handle_timeout(Instant::now()),
@@ -145,7 +155,7 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
             .unwrap_or(deadline)
             .min(deadline);
         tokio::select! {
-            Some(msg) = up_rx.recv() => endpoint.handle_input(Instant::now(), msg.transport, msg.source, &msg.bytes),
+            Some(msg) = up_rx.recv() => overload::inbound(&mut gate, &mut endpoint, &transports, msg).await,
             Some(cmd) = sig_rx.recv() => calls.on_command(&mut endpoint, cmd),
             _ = tokio::time::sleep_until(next) => endpoint.handle_timeout(Instant::now()),
         }
