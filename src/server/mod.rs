@@ -76,7 +76,7 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
         overload::transport_limits(&config),
     )
     .await
-        .map_err(|e| anyhow_like::Error(format!("sip.listen {}: {e}", config.sip.listen)))?;
+    .map_err(|e| anyhow_like::Error(format!("sip.listen {}: {e}", config.sip.listen)))?;
     let local = transports.local_addr();
     let contact_addr = std::net::SocketAddr::new(config.sip.public_ip, local.port());
     let (sig_tx, mut sig_rx) = mpsc::unbounded_channel();

@@ -97,9 +97,7 @@ pub fn default_max_calls(f: &BoxFacts) -> (usize, Bound) {
         .saturating_sub(f.tcp_max_connections as u64)
         .saturating_sub(FDS_RESERVED)
         / FDS_PER_CALL;
-    let by_memory = f
-        .memory_bytes
-        .map_or(u64::MAX, |m| m / 2 / MEMORY_PER_CALL);
+    let by_memory = f.memory_bytes.map_or(u64::MAX, |m| m / 2 / MEMORY_PER_CALL);
     let (n, bound) = [
         (by_ports, Bound::RtpPorts),
         (by_fds, Bound::FileDescriptors),

@@ -116,7 +116,13 @@ impl Transports {
             limits.clone(),
             stats.clone(),
         ));
-        tokio::spawn(accept_loop(listener, tcp.clone(), up, limits, stats.clone()));
+        tokio::spawn(accept_loop(
+            listener,
+            tcp.clone(),
+            up,
+            limits,
+            stats.clone(),
+        ));
         Ok(Transports {
             udp,
             tcp,
@@ -254,9 +260,7 @@ async fn accept_loop(
             }
         }
         if stats.tcp_open.load(Ordering::Relaxed) >= limits.tcp_max_connections {
-            stats
-                .tcp_refused_over_limit
-                .fetch_add(1, Ordering::Relaxed);
+            stats.tcp_refused_over_limit.fetch_add(1, Ordering::Relaxed);
             if let Some(held_back) = full_log.event(Instant::now()) {
                 tracing::warn!(
                     max = limits.tcp_max_connections,

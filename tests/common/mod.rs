@@ -12,6 +12,7 @@ pub mod caller;
 pub mod rtp;
 pub mod scratch;
 pub mod server;
+pub mod sip_raw;
 pub mod sipp;
 
 /// Skips the calling test, loudly, when SIPp is not installed (the Makefile

@@ -31,6 +31,8 @@ pub struct RivrConfig {
     pub rtp_ports: u16,
     /// Extra lines for the `[script]` table.
     pub script_table: String,
+    /// Extra lines for the `[sip]` table (e.g. `trusted`).
+    pub sip_table: String,
     /// More tables appended to the config (e.g. `[store]`, `[smpp]`).
     pub extra_tables: String,
 }
@@ -41,6 +43,7 @@ impl Default for RivrConfig {
             scripts: Vec::new(),
             rtp_ports: 40,
             script_table: String::new(),
+            sip_table: String::new(),
             extra_tables: String::new(),
         }
     }
@@ -82,7 +85,7 @@ impl Rivr {
         let cdr_path = dir.join("cdr.jsonl");
         let stderr_path = dir.join("rivr.stderr");
         let mut toml = format!(
-            "[sip]\nlisten = \"127.0.0.1:0\"\n\
+            "[sip]\nlisten = \"127.0.0.1:0\"\n{sip_table}\n\
              [rtp]\nports = \"{rtp_lo}-{rtp_hi}\"\n\
              [media]\nprompts = {prompts:?}\n\
              [cdr]\npath = {cdr:?}\n\
@@ -92,6 +95,7 @@ impl Rivr {
             prompts = repo().join("prompts").display().to_string(),
             cdr = cdr_path.display().to_string(),
             script_table = cfg.script_table,
+            sip_table = cfg.sip_table,
             menu = repo().join("scripts/main_menu.rhai").display().to_string(),
             survey = repo().join("scripts/survey.rhai").display().to_string(),
         );
