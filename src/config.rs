@@ -616,6 +616,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("rivr.toml");
+        let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.limits.per_source_cps, 20);
+        assert!(c.route_for("1000").is_some());
+    }
+
+    #[test]
     fn limits_default_and_override() {
         let c = parse("").unwrap();
         assert_eq!(c.limits, LimitsConfig::default());

@@ -43,7 +43,13 @@ pub fn raise_nofile() -> FdLimit {
             }
         }
     };
-    if soft >= hard {
+    // An unlimited hard limit cannot be the soft one: Linux caps both at
+    // fs.nr_open.
+    let target = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map_or(hard, |nr_open| hard.min(nr_open));
+    if soft >= target {
         return FdLimit {
             soft,
             hard,
@@ -51,9 +57,9 @@ pub fn raise_nofile() -> FdLimit {
             error: None,
         };
     }
-    match Resource::NOFILE.set(hard, hard) {
+    match Resource::NOFILE.set(target, hard) {
         Ok(()) => FdLimit {
-            soft: hard,
+            soft: target,
             hard,
             raised_from: Some(soft),
             error: None,
@@ -62,7 +68,7 @@ pub fn raise_nofile() -> FdLimit {
             soft,
             hard,
             raised_from: None,
-            error: Some(format!("setrlimit(RLIMIT_NOFILE, {hard}): {e}")),
+            error: Some(format!("setrlimit(RLIMIT_NOFILE, {target}): {e}")),
         },
     }
 }
@@ -88,15 +94,15 @@ pub enum Bound {
     Memory,
 }
 
-/// `min(rtp pairs, (nofile − tcp_max_connections − 256) / 3,
-/// memory / 2 / 2 MiB)`, at least 1.
+/// `min(rtp pairs, (nofile − 256 − tcp) / 3, memory / 2 / 2 MiB)`, at
+/// least 1, where `tcp` is `tcp_max_connections` but at most half of the
+/// `nofile − 256` descriptors (so a box stuck at a low limit still takes
+/// calls; its TCP accepts then meet EMFILE first, which backs off).
 pub fn default_max_calls(f: &BoxFacts) -> (usize, Bound) {
     let by_ports = f.rtp_pairs as u64;
-    let by_fds = f
-        .nofile
-        .saturating_sub(f.tcp_max_connections as u64)
-        .saturating_sub(FDS_RESERVED)
-        / FDS_PER_CALL;
+    let usable = f.nofile.saturating_sub(FDS_RESERVED);
+    let tcp = (f.tcp_max_connections as u64).min(usable / 2);
+    let by_fds = (usable - tcp) / FDS_PER_CALL;
     let by_memory = f.memory_bytes.map_or(u64::MAX, |m| m / 2 / MEMORY_PER_CALL);
     let (n, bound) = [
         (by_ports, Bound::RtpPorts),
@@ -150,16 +156,36 @@ mod tests {
             memory_bytes: Some(24 * GIB),
         };
         assert_eq!(default_max_calls(&roomy), (5000, Bound::RtpPorts));
-        // A 1024-descriptor soft limit that could not be raised.
+        // A 1024-descriptor limit that could not be raised: TCP keeps at
+        // most half of what is left after the reserve.
         let fds = BoxFacts {
             nofile: 1024,
-            tcp_max_connections: 128,
             ..roomy
         };
         assert_eq!(
             default_max_calls(&fds),
-            ((1024 - 128 - 256) / 3, Bound::FileDescriptors)
+            ((1024 - 256) / 2 / 3, Bound::FileDescriptors)
         );
+        let few_tcp = BoxFacts {
+            tcp_max_connections: 128,
+            ..fds
+        };
+        assert_eq!(
+            default_max_calls(&few_tcp),
+            ((1024 - 256 - 128) / 3, Bound::FileDescriptors)
+        );
+        // This project's machine: 20,000 descriptors, 24 GiB.
+        let here = BoxFacts {
+            nofile: 20_000,
+            memory_bytes: Some(24_683_664 * 1024),
+            ..roomy
+        };
+        assert_eq!(default_max_calls(&here), (5000, Bound::RtpPorts));
+        let here_ports = BoxFacts {
+            rtp_pairs: 100_000,
+            ..here
+        };
+        assert_eq!(default_max_calls(&here_ports), (6026, Bound::Memory));
         // A 1 GiB VM: 256 calls.
         let small = BoxFacts {
             memory_bytes: Some(GIB),
