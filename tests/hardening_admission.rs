@@ -443,3 +443,86 @@ fn tcp_connections_past_the_cap_are_closed_and_idle_ones_time_out() {
         "refused connections are logged"
     );
 }
+
+/// CPU time (user + system) rivr has used, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit(") ").next().expect("stat format");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+fn clock_ticks_per_second() -> u64 {
+    let out = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .expect("getconf CLK_TCK");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("CLK_TCK")
+}
+
+#[test]
+fn accept_errors_back_off_instead_of_spinning() {
+    // 64 descriptors and no way to raise them: the listener runs out
+    // (EMFILE) long before tcp_max_connections.
+    let rivr = Rivr::start(
+        "adm-emfile",
+        RivrConfig {
+            nofile: Some(64),
+            ..limits(
+                "tcp_max_connections = 1000
+",
+            )
+        },
+    );
+    let pid = rivr.pid().expect("rivr pid");
+    let addr = sip_addr(&rivr);
+    // The kernel completes these handshakes into the listen backlog
+    // whether or not rivr can accept them.
+    let conns: Vec<TcpStream> = (0..80)
+        .map(|_| TcpStream::connect(addr).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(1000));
+    let hz = clock_ticks_per_second();
+    let (t0, c0) = (Instant::now(), cpu_ticks(pid));
+    std::thread::sleep(Duration::from_secs(2));
+    let busy = (cpu_ticks(pid) - c0) as f64 / hz as f64 / t0.elapsed().as_secs_f64();
+    let log = rivr.stderr();
+    let error_lines = log.matches("TCP accept failed").count();
+    // Room again: the connections go, rivr accepts and serves.
+    drop(conns);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let status = TcpStream::connect(addr)
+            .ok()
+            .and_then(|mut s| options_over_tcp(&mut s, 99));
+        if status.is_some() || Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    println!(
+        "[emfile] 80 connections on 64 descriptors: rivr used {:.1} % of a core while the backlog \
+         waited; {error_lines} log line(s) about accept errors in 3 s; afterwards OPTIONS over a new \
+         connection: {status:?}",
+        busy * 100.0
+    );
+    assert!(
+        log.contains("EMFILE") || log.contains("Too many open files"),
+        "the accept error never happened; the test tests nothing:\n{log}"
+    );
+    assert!(
+        busy < 0.5,
+        "the accept loop spins: {:.0} % of a core",
+        busy * 100.0
+    );
+    assert_eq!(error_lines, 1, "accept errors are logged once per 10 s");
+    assert_eq!(
+        status,
+        Some(200),
+        "rivr did not recover once descriptors were free"
+    );
+}

@@ -33,6 +33,9 @@ pub struct RivrConfig {
     pub script_table: String,
     /// Extra lines for the `[sip]` table (e.g. `trusted`).
     pub sip_table: String,
+    /// Starts rivr under `prlimit --nofile=N:N` (soft and hard), so it
+    /// cannot raise its descriptor limit.
+    pub nofile: Option<u64>,
     /// More tables appended to the config (e.g. `[store]`, `[smpp]`).
     pub extra_tables: String,
 }
@@ -44,6 +47,7 @@ impl Default for RivrConfig {
             rtp_ports: 40,
             script_table: String::new(),
             sip_table: String::new(),
+            nofile: None,
             extra_tables: String::new(),
         }
     }
@@ -112,7 +116,16 @@ impl Rivr {
         std::fs::write(&config_path, toml).expect("write rivr.toml");
 
         let stderr = std::fs::File::create(&stderr_path).expect("create rivr.stderr");
-        let mut child = Command::new(binary())
+        let mut command = match cfg.nofile {
+            // prlimit sets its own limits and then execs rivr (same pid).
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(binary());
+                c
+            }
+            None => Command::new(binary()),
+        };
+        let mut child = command
             .arg("serve")
             .arg("--config")
             .arg(&config_path)
