@@ -44,6 +44,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> anyhow_like::Result<()> {
+    // First, before anything opens a descriptor.
+    let fd_limit = overload::raise_fd_limit();
     let prompts = Arc::new(PromptStore::new(config.media.prompts.clone()));
     match prompts.preload_all() {
         Ok(n) => {
@@ -100,7 +102,7 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
         timers: TimerConfig::default(),
         seed: rand::random(),
     });
-    let admission = overload::admission(&shared.config, shared.ports.available());
+    let admission = overload::admission(&shared.config, shared.ports.available(), &fd_limit);
     let mut gate = overload::gate(&shared.config);
     let mut gate_log = overload::GateLog::new();
     let mut calls = Calls::new(shared.clone(), admission);

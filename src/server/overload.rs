@@ -13,7 +13,7 @@ use crate::sip::flood::{FloodConfig, FloodStats, DEFAULT_CAPACITY};
 use crate::sip::gate::{Gate, GateConfig, GateStats, GateVerdict};
 use crate::sip::transport::{Inbound, TransportLimits, Transports};
 
-use super::sizing::{self, BoxFacts};
+use super::sizing::{self, BoxFacts, FdLimit};
 
 /// The gate for `[sip] trusted`/`untrusted` and the per-source limits.
 pub fn gate(config: &Config) -> Gate {
@@ -45,9 +45,8 @@ pub fn transport_limits(config: &Config) -> TransportLimits {
     }
 }
 
-/// Raises the descriptor limit, then builds call admission with
-/// `[limits] max_calls`, or the default sized from the box.
-pub fn admission(config: &Config, rtp_pairs: usize) -> Admission {
+/// Raises the descriptor limit to the hard limit and says what happened.
+pub fn raise_fd_limit() -> FdLimit {
     let fd = sizing::raise_nofile();
     match (&fd.error, fd.raised_from) {
         (Some(e), _) => tracing::warn!(
@@ -67,6 +66,12 @@ pub fn admission(config: &Config, rtp_pairs: usize) -> Admission {
             "file-descriptor limit already at the hard limit"
         ),
     }
+    fd
+}
+
+/// Call admission with `[limits] max_calls`, or the default sized from
+/// the box (`fd`: the limit after [`raise_fd_limit`]).
+pub fn admission(config: &Config, rtp_pairs: usize, fd: &FdLimit) -> Admission {
     let max_calls = match config.limits.max_calls {
         Some(n) => {
             tracing::info!(max_calls = n, "limits.max_calls from the config");
