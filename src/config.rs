@@ -9,6 +9,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::media::codec::Codec;
+pub use crate::sip::acl::UntrustedPolicy;
+use crate::sip::acl::{Acl, Cidr};
 
 /// A configuration error: what is wrong, with the key and the 1-based line.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,7 @@ pub struct Config {
     pub script: ScriptConfig,
     pub store: StoreConfig,
     pub routes: Vec<Route>,
+    pub limits: LimitsConfig,
     pub smpp: Option<crate::sms::config::SmppConfig>,
     /// Where call detail records go: one JSON object per line.
     pub cdr_path: PathBuf,
@@ -50,6 +53,54 @@ pub struct SipConfig {
     pub listen: SocketAddr,
     /// The address put in Contact, Via and SDP `c=`; defaults to `listen`'s IP.
     pub public_ip: std::net::IpAddr,
+    /// Sources allowed to send requests; `None`: everyone.
+    pub trusted: Option<Acl>,
+    /// What a request from outside `trusted` gets.
+    pub untrusted: UntrustedPolicy,
+}
+
+/// `[limits]`: admission control and overload protection. Defaults in
+/// [`LimitsConfig::default`]; docs/config.md explains each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// Calls in progress at once; `None`: sized from the box at start
+    /// (`server::sizing::default_max_calls`).
+    pub max_calls: Option<usize>,
+    /// New calls per second, whole server.
+    pub max_cps: u32,
+    /// INVITEs per second per source address (token bucket rate).
+    pub per_source_cps: u32,
+    /// INVITEs a source may send at once (token bucket depth).
+    pub per_source_burst: u32,
+    /// 503s a source may draw within `flood_window_s` before it is silenced.
+    pub flood_refusals: u32,
+    pub flood_window_s: u32,
+    /// A silenced source is heard again after this long under its rate.
+    pub flood_silence_s: u32,
+    /// TCP connections open at once; more are accepted and closed.
+    pub tcp_max_connections: usize,
+    /// A TCP connection that sends nothing (not even a CRLF keepalive) for
+    /// this long is closed.
+    pub tcp_idle_timeout_s: u32,
+    /// Largest SIP message accepted on any transport.
+    pub max_message_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_calls: None,
+            max_cps: 200,
+            per_source_cps: 20,
+            per_source_burst: 20,
+            flood_refusals: 10,
+            flood_window_s: 10,
+            flood_silence_s: 60,
+            tcp_max_connections: 1024,
+            tcp_idle_timeout_s: 300,
+            max_message_bytes: crate::sip::wire::MAX_MESSAGE_BYTES,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -171,6 +222,46 @@ impl Config {
             })?,
             None => listen.ip(),
         };
+        let trusted = match &sip_raw.trusted {
+            None => None,
+            Some(list) => {
+                let mut blocks = Vec::with_capacity(list.get_ref().len());
+                for item in list.get_ref() {
+                    let cidr: Cidr = item
+                        .get_ref()
+                        .parse()
+                        .map_err(|e| err(Some(item.span()), format!("sip.trusted: {e}")))?;
+                    blocks.push(cidr);
+                }
+                if blocks.is_empty() {
+                    return Err(err(
+                        Some(list.span()),
+                        "sip.trusted: the list is empty, so no one could call; leave the key out to trust every source".into(),
+                    ));
+                }
+                Some(Acl::new(blocks))
+            }
+        };
+        let untrusted = match &sip_raw.untrusted {
+            None => UntrustedPolicy::default(),
+            Some(p) if trusted.is_none() => {
+                return Err(err(
+                    Some(p.span()),
+                    "sip.untrusted: has no effect without sip.trusted".into(),
+                ))
+            }
+            Some(p) => match p.get_ref().as_str() {
+                "reject" => UntrustedPolicy::Reject,
+                "drop" => UntrustedPolicy::Drop,
+                other => {
+                    return Err(err(
+                        Some(p.span()),
+                        format!("sip.untrusted: {other:?} is neither \"reject\" nor \"drop\""),
+                    ))
+                }
+            },
+        };
+        let limits = parse_limits(raw.limits.unwrap_or_default(), &err)?;
         let rtp_raw = raw.rtp.unwrap_or_default();
         let ports = rtp_raw
             .ports
@@ -264,7 +355,12 @@ impl Config {
             });
         }
         Ok(Config {
-            sip: SipConfig { listen, public_ip },
+            sip: SipConfig {
+                listen,
+                public_ip,
+                trusted,
+                untrusted,
+            },
             rtp: RtpConfig {
                 port_min,
                 port_max,
@@ -289,6 +385,7 @@ impl Config {
             },
             store,
             routes,
+            limits,
             smpp: raw.smpp,
             cdr_path: base_dir.join(
                 raw.cdr
@@ -300,6 +397,98 @@ impl Config {
         })
     }
 }
+
+/// `[limits]`: each key within its range, else an error naming it.
+fn parse_limits(
+    raw: RawLimits,
+    err: &dyn Fn(Option<Range<usize>>, String) -> ConfigError,
+) -> Result<LimitsConfig, ConfigError> {
+    let d = LimitsConfig::default();
+    let ranged = |v: Option<Spanned<u64>>, key: &str, min: u64, max: u64, default: u64| {
+        let Some(v) = v else {
+            return Ok(default);
+        };
+        let n = *v.get_ref();
+        if (min..=max).contains(&n) {
+            Ok(n)
+        } else {
+            Err(err(
+                Some(v.span()),
+                format!("limits.{key}: {n} is out of range ({min} to {max})"),
+            ))
+        }
+    };
+    let u32_max = u64::from(u32::MAX);
+    let max_calls = match raw.max_calls {
+        None => None,
+        Some(v) => Some(ranged(Some(v), "max_calls", 1, 1_000_000, 0)? as usize),
+    };
+    let per_source_cps = ranged(
+        raw.per_source_cps,
+        "per_source_cps",
+        1,
+        u32_max,
+        d.per_source_cps.into(),
+    )? as u32;
+    Ok(LimitsConfig {
+        max_calls,
+        max_cps: ranged(raw.max_cps, "max_cps", 1, u32_max, d.max_cps.into())? as u32,
+        per_source_cps,
+        // The burst follows the rate unless set.
+        per_source_burst: ranged(
+            raw.per_source_burst,
+            "per_source_burst",
+            1,
+            u32_max,
+            per_source_cps.into(),
+        )? as u32,
+        flood_refusals: ranged(
+            raw.flood_refusals,
+            "flood_refusals",
+            0,
+            u32_max,
+            d.flood_refusals.into(),
+        )? as u32,
+        flood_window_s: ranged(
+            raw.flood_window_s,
+            "flood_window_s",
+            1,
+            86_400,
+            d.flood_window_s.into(),
+        )? as u32,
+        flood_silence_s: ranged(
+            raw.flood_silence_s,
+            "flood_silence_s",
+            1,
+            86_400,
+            d.flood_silence_s.into(),
+        )? as u32,
+        tcp_max_connections: ranged(
+            raw.tcp_max_connections,
+            "tcp_max_connections",
+            0,
+            1_000_000,
+            d.tcp_max_connections as u64,
+        )? as usize,
+        tcp_idle_timeout_s: ranged(
+            raw.tcp_idle_timeout_s,
+            "tcp_idle_timeout_s",
+            1,
+            86_400,
+            d.tcp_idle_timeout_s.into(),
+        )? as u32,
+        max_message_bytes: ranged(
+            raw.max_message_bytes,
+            "max_message_bytes",
+            MIN_MESSAGE_BYTES as u64,
+            crate::sip::wire::MAX_MESSAGE_BYTES as u64,
+            d.max_message_bytes as u64,
+        )? as usize,
+    })
+}
+
+/// The smallest `max_message_bytes`: a plain INVITE with SDP needs ~1 kB.
+const MIN_MESSAGE_BYTES: usize = 1024;
 
 fn parse_port_range(s: &str) -> Option<(u16, u16)> {
     let (a, b) = s.split_once('-')?;
@@ -327,6 +516,7 @@ struct RawConfig {
     script: Option<RawScript>,
     store: Option<RawStore>,
     route: Option<Vec<RawRoute>>,
+    limits: Option<RawLimits>,
     cdr: Option<RawCdr>,
     smpp: Option<crate::sms::config::SmppConfig>,
     sms_http: Option<crate::sms::config::HttpSmsConfig>,
@@ -342,6 +532,24 @@ struct RawConfig {
 struct RawSip {
     listen: Option<Spanned<String>>,
     public_ip: Option<Spanned<String>>,
+    trusted: Option<Spanned<Vec<Spanned<String>>>>,
+    untrusted: Option<Spanned<String>>,
+}
+
+/// One line per key, so keys added in parallel merge cleanly.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_calls: Option<Spanned<u64>>,
+    max_cps: Option<Spanned<u64>>,
+    per_source_cps: Option<Spanned<u64>>,
+    per_source_burst: Option<Spanned<u64>>,
+    flood_refusals: Option<Spanned<u64>>,
+    flood_window_s: Option<Spanned<u64>>,
+    flood_silence_s: Option<Spanned<u64>>,
+    tcp_max_connections: Option<Spanned<u64>>,
+    tcp_idle_timeout_s: Option<Spanned<u64>>,
+    max_message_bytes: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -458,5 +666,142 @@ mod tests {
             e.starts_with("rivr.toml:3: script.max_memory_bytes: 4096 is out of range"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_example_config_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("rivr.toml");
+        let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.limits.per_source_cps, 20);
+        assert!(c.route_for("1000").is_some());
+    }
+
+    #[test]
+    fn limits_default_and_override() {
+        let c = parse("").unwrap();
+        assert_eq!(c.limits, LimitsConfig::default());
+        assert_eq!(c.limits.max_calls, None, "sized from the box at start");
+        assert!(c.sip.trusted.is_none());
+        let c = parse(
+            "[limits]\nmax_calls = 2\nmax_cps = 5\nper_source_cps = 7\nflood_refusals = 3\n\
+             flood_window_s = 4\nflood_silence_s = 9\ntcp_max_connections = 10\n\
+             tcp_idle_timeout_s = 1\nmax_message_bytes = 4096\n",
+        )
+        .unwrap();
+        let l = &c.limits;
+        assert_eq!(l.max_calls, Some(2));
+        assert_eq!((l.max_cps, l.per_source_cps), (5, 7));
+        assert_eq!(l.per_source_burst, 7, "the burst follows the rate");
+        assert_eq!(
+            (l.flood_refusals, l.flood_window_s, l.flood_silence_s),
+            (3, 4, 9)
+        );
+        assert_eq!((l.tcp_max_connections, l.tcp_idle_timeout_s), (10, 1));
+        assert_eq!(l.max_message_bytes, 4096);
+        let c = parse("[limits]\nper_source_cps = 7\nper_source_burst = 30\n").unwrap();
+        assert_eq!(c.limits.per_source_burst, 30);
+    }
+
+    #[test]
+    fn limits_errors_name_key_and_line() {
+        for (text, line, key) in [
+            ("[limits]\n\nmax_calls = 0\n", 3, "limits.max_calls"),
+            ("[limits]\nmax_cps = 0\n", 2, "limits.max_cps"),
+            ("[limits]\nper_source_cps = 0\n", 2, "limits.per_source_cps"),
+            (
+                "[limits]\nmax_message_bytes = 70000\n",
+                2,
+                "limits.max_message_bytes",
+            ),
+            (
+                "[limits]\nmax_message_bytes = 100\n",
+                2,
+                "limits.max_message_bytes",
+            ),
+            (
+                "[limits]\ntcp_idle_timeout_s = 0\n",
+                2,
+                "limits.tcp_idle_timeout_s",
+            ),
+            (
+                "[limits]\nflood_silence_s = 0\n",
+                2,
+                "limits.flood_silence_s",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("rivr.toml:{line}: {key}:")),
+                "{text:?}: {e}"
+            );
+        }
+        let e = parse("[limits]\nmax_calls = 2\nmax_call = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("rivr.toml:3:") && e.contains("max_call"),
+            "{e}"
+        );
+        let e = parse("[limits]\nmax_cps = -1\n").unwrap_err().to_string();
+        assert!(e.starts_with("rivr.toml:2:"), "{e}");
+        let e = parse("[limits]\nmax_cps = \"fast\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("rivr.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn trusted_sources_and_the_untrusted_policy() {
+        let c = parse(
+            "[sip]\ntrusted = [\"10.0.0.0/8\", \"2001:db8::/32\", \"127.0.0.2\"]\nuntrusted = \"drop\"\n",
+        )
+        .unwrap();
+        let acl = c.sip.trusted.as_ref().unwrap();
+        assert_eq!(acl.blocks().len(), 3);
+        assert!(acl.allows("10.1.1.1".parse().unwrap()));
+        assert!(acl.allows("2001:db8::1".parse().unwrap()));
+        assert!(acl.allows("127.0.0.2".parse().unwrap()));
+        assert!(!acl.allows("127.0.0.1".parse().unwrap()));
+        assert_eq!(c.sip.untrusted, UntrustedPolicy::Drop);
+        let c = parse("[sip]\ntrusted = [\"10.0.0.0/8\"]\n").unwrap();
+        assert_eq!(c.sip.untrusted, UntrustedPolicy::Reject);
+        for (text, line, want) in [
+            (
+                "[sip]\ntrusted = [\n  \"10.0.0.0/8\",\n  \"10.0.0.1/8\",\n]\n",
+                4,
+                "sip.trusted: \"10.0.0.1/8\" has bits set past its prefix",
+            ),
+            (
+                "[sip]\ntrusted = [\"nowhere\"]\n",
+                2,
+                "sip.trusted: \"nowhere\"",
+            ),
+            (
+                "[sip]\ntrusted = [\"::/200\"]\n",
+                2,
+                "sip.trusted: \"::/200\"",
+            ),
+            (
+                "[sip]\n\ntrusted = []\n",
+                3,
+                "sip.trusted: the list is empty",
+            ),
+            (
+                "[sip]\ntrusted = [\"10.0.0.0/8\"]\nuntrusted = \"ignore\"\n",
+                3,
+                "sip.untrusted: \"ignore\"",
+            ),
+            (
+                "[sip]\nuntrusted = \"drop\"\n",
+                2,
+                "sip.untrusted: has no effect",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("rivr.toml:{line}: {want}")),
+                "{text:?}: {e}"
+            );
+        }
     }
 }

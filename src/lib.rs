@@ -13,6 +13,7 @@
 pub mod call;
 pub mod config;
 pub mod media;
+pub mod rate;
 pub mod script;
 pub mod server;
 pub mod sip;

@@ -1,7 +1,9 @@
 //! A call: one signalling leg, its media, and the control channel its script
 //! drives. `control` is the interface a script sees (verbs in, events out);
-//! `channel` is its implementation over the SIP core task and a media worker.
+//! `channel` is its implementation over the SIP core task and a media worker;
+//! `admission` decides whether the server takes one more call.
 
+pub mod admission;
 pub mod cause;
 pub mod channel;
 pub mod control;

@@ -13,12 +13,14 @@ use crossbeam_channel::Sender;
 
 use super::cdr::Cdr;
 use super::Shared;
+use crate::call::admission::{Admission, Decision};
 use crate::call::channel::{CallShared, ChannelControl, SigCommand};
 use crate::call::control::{CallEnded, CallEvent, CallInfo, DigitSource};
 use crate::media::codec::Codec;
 use crate::media::ports::PortPair;
 use crate::media::rtp_session::RtpSessionConfig;
 use crate::media::worker::{MediaCallSetup, MediaCommand};
+use crate::rate::{retry_after_secs, LogThrottle};
 use crate::script::runner::{self, Outcome};
 use crate::sip::endpoint::{CallRef, EndReason, Endpoint, Event};
 use crate::sip::message::Request;
@@ -41,13 +43,19 @@ struct ActiveCall {
 pub struct Calls {
     shared: Arc<Shared>,
     calls: HashMap<CallRef, ActiveCall>,
+    /// `[limits] max_calls`/`max_cps`; a call counts while it is in
+    /// `calls` (signalling up or script still running).
+    admission: Admission,
+    refusal_log: LogThrottle,
 }
 
 impl Calls {
-    pub fn new(shared: Arc<Shared>) -> Self {
+    pub fn new(shared: Arc<Shared>, admission: Admission) -> Self {
         Calls {
             shared,
             calls: HashMap::new(),
+            admission,
+            refusal_log: LogThrottle::new(std::time::Duration::from_secs(10)),
         }
     }
 
@@ -212,6 +220,22 @@ impl Calls {
         };
         let span = tracing::info_span!("call", id = ?info.id);
         let _e = span.enter();
+        if let Decision::Refuse { why, retry_after } = self.admission.decide(now, self.calls.len())
+        {
+            // Before routing: a refusal says nothing about the number.
+            let secs = retry_after_secs(retry_after);
+            let _ = ep.reject_retry_after(now, call, 503, secs);
+            if let Some(held_back) = self.refusal_log.event(now) {
+                tracing::warn!(
+                    why = ?why,
+                    retry_after_s = secs,
+                    in_progress = self.calls.len(),
+                    more_since_last_line = held_back,
+                    "call refused by admission control: 503"
+                );
+            }
+            return;
+        }
         let cfg = &self.shared.config;
         let Some(route) = cfg.route_for(&number).cloned() else {
             tracing::info!(?number, %source, "no route for the dialed number: 404");

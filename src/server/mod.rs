@@ -9,6 +9,8 @@
 
 mod calls;
 mod cdr;
+mod overload;
+pub mod sizing;
 mod supervise;
 
 use std::sync::Arc;
@@ -47,6 +49,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> anyhow_like::Result<()> {
     crate::supervision::install_panic_hook();
+    // First, before anything opens a descriptor.
+    let fd_limit = overload::raise_fd_limit();
     let prompts = Arc::new(PromptStore::new(config.media.prompts.clone()));
     match prompts.preload_all() {
         Ok(n) => {
@@ -54,7 +58,15 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
         }
         Err(e) => tracing::warn!(error = %e, "some prompts did not load; they fail when played"),
     }
-    let scripts = Arc::new(ScriptCache::new(config.script.clone()));
+    let ports = Arc::new(PortAllocator::new(config.rtp.port_min, config.rtp.port_max));
+    let admission = overload::admission(&config, ports.available(), &fd_limit);
+    // Scripts may outlive their call for a moment (on_hangup, the report of
+    // their end), so the cap leaves a margin above the call cap.
+    let max_calls = admission.config().max_calls;
+    let scripts = Arc::new(ScriptCache::with_max_scripts(
+        config.script.clone(),
+        max_calls.saturating_add((max_calls / 10).max(16)),
+    ));
     for r in &config.routes {
         if let Err(e) = scripts.get(&r.script) {
             return Err(anyhow_like::Error(format!(
@@ -73,16 +85,20 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
         None
     };
     let (up_tx, mut up_rx) = mpsc::channel::<Inbound>(4096);
-    let transports = Transports::bind(config.sip.listen, up_tx)
-        .await
-        .map_err(|e| anyhow_like::Error(format!("sip.listen {}: {e}", config.sip.listen)))?;
+    let transports = Transports::bind(
+        config.sip.listen,
+        up_tx,
+        overload::transport_limits(&config),
+    )
+    .await
+    .map_err(|e| anyhow_like::Error(format!("sip.listen {}: {e}", config.sip.listen)))?;
     let local = transports.local_addr();
     let contact_addr = std::net::SocketAddr::new(config.sip.public_ip, local.port());
     let (sig_tx, mut sig_rx) = mpsc::unbounded_channel();
     let media = MediaPool::start(config.rtp.workers)
         .map_err(|e| anyhow_like::Error(format!("media workers: {e}")))?;
     let shared = Arc::new(Shared {
-        ports: Arc::new(PortAllocator::new(config.rtp.port_min, config.rtp.port_max)),
+        ports,
         cdr: cdr::CdrWriter::open(&config.cdr_path).map_err(|e| {
             anyhow_like::Error(format!("cdr.path {}: {e}", config.cdr_path.display()))
         })?,
@@ -99,7 +115,9 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
         timers: TimerConfig::default(),
         seed: rand::random(),
     });
-    let mut calls = Calls::new(shared.clone());
+    let mut gate = overload::gate(&shared.config);
+    let mut gate_log = overload::GateLog::new();
+    let mut calls = Calls::new(shared.clone(), admission);
     println!(
         "rivr {} listening on udp+tcp {} (rtp {}-{}); routes: {}",
         env!("CARGO_PKG_VERSION"),
@@ -126,7 +144,12 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
-            Some(msg) = up_rx.recv() => sup.on_inbound(&mut endpoint, &mut calls, msg),
+            Some(msg) = up_rx.recv() => {
+                if let Some(msg) = overload::inbound(&mut gate, &transports, msg).await {
+                    sup.on_inbound(&mut endpoint, &mut calls, msg);
+                }
+                gate_log.maybe_log(Instant::now(), &gate);
+            }
             Some(cmd) = sig_rx.recv() => sup.on_command(&mut endpoint, &mut calls, cmd),
             _ = tokio::time::sleep_until(sleep_until) => sup.on_timeout(&mut endpoint, Instant::now()),
             _ = &mut stop => break,
@@ -149,7 +172,11 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
             .unwrap_or(deadline)
             .min(deadline);
         tokio::select! {
-            Some(msg) = up_rx.recv() => sup.on_inbound(&mut endpoint, &mut calls, msg),
+            Some(msg) = up_rx.recv() => {
+                if let Some(msg) = overload::inbound(&mut gate, &transports, msg).await {
+                    sup.on_inbound(&mut endpoint, &mut calls, msg);
+                }
+            }
             Some(cmd) = sig_rx.recv() => sup.on_command(&mut endpoint, &mut calls, cmd),
             _ = tokio::time::sleep_until(next) => sup.on_timeout(&mut endpoint, Instant::now()),
         }

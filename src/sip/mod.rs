@@ -4,8 +4,11 @@
 //! (`transport`). Everything but `transport` is sans-IO: it takes bytes and
 //! `now`, and returns bytes to send, events and the next timeout.
 
+pub mod acl;
 pub mod digest;
 pub mod endpoint;
+pub mod flood;
+pub mod gate;
 pub mod message;
 pub mod sdp;
 pub mod transaction;

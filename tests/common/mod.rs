@@ -14,6 +14,7 @@ pub mod raw_sip;
 pub mod rtp;
 pub mod scratch;
 pub mod server;
+pub mod sip_raw;
 pub mod sipp;
 
 /// Fails the calling test when SIPp is not installed (the Makefile installs

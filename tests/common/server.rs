@@ -33,6 +33,11 @@ pub struct RivrConfig {
     pub script_table: String,
     /// Extra lines for the `[rtp]` table (after `ports`).
     pub rtp_table: String,
+    /// Extra lines for the `[sip]` table (e.g. `trusted`).
+    pub sip_table: String,
+    /// Starts rivr under `prlimit --nofile=N:N` (soft and hard), so it
+    /// cannot raise its descriptor limit.
+    pub nofile: Option<u64>,
     /// More tables appended to the config (e.g. `[store]`, `[smpp]`).
     pub extra_tables: String,
 }
@@ -44,6 +49,8 @@ impl Default for RivrConfig {
             rtp_ports: 40,
             script_table: String::new(),
             rtp_table: String::new(),
+            sip_table: String::new(),
+            nofile: None,
             extra_tables: String::new(),
         }
     }
@@ -85,7 +92,7 @@ impl Rivr {
         let cdr_path = dir.join("cdr.jsonl");
         let stderr_path = dir.join("rivr.stderr");
         let mut toml = format!(
-            "[sip]\nlisten = \"127.0.0.1:0\"\n\
+            "[sip]\nlisten = \"127.0.0.1:0\"\n{sip_table}\n\
              [rtp]\nports = \"{rtp_lo}-{rtp_hi}\"\n{rtp_table}\n\
              [media]\nprompts = {prompts:?}\n\
              [cdr]\npath = {cdr:?}\n\
@@ -96,6 +103,7 @@ impl Rivr {
             cdr = cdr_path.display().to_string(),
             script_table = cfg.script_table,
             rtp_table = cfg.rtp_table,
+            sip_table = cfg.sip_table,
             menu = repo().join("scripts/main_menu.rhai").display().to_string(),
             survey = repo().join("scripts/survey.rhai").display().to_string(),
         );
@@ -112,7 +120,16 @@ impl Rivr {
         std::fs::write(&config_path, toml).expect("write rivr.toml");
 
         let stderr = std::fs::File::create(&stderr_path).expect("create rivr.stderr");
-        let mut child = Command::new(binary())
+        let mut command = match cfg.nofile {
+            // prlimit sets its own limits and then execs rivr (same pid).
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(binary());
+                c
+            }
+            None => Command::new(binary()),
+        };
+        let mut child = command
             .arg("serve")
             .arg("--config")
             .arg(&config_path)

@@ -62,6 +62,10 @@ ports = "$RTP_LO-$RTP_HI"
 prompts = "$ROOT/prompts"
 [cdr]
 path = "$TMP/cdr.jsonl"
+[limits]
+# One SIPp places every call: one source, like an SBC in front of rivr.
+per_source_cps = 10000
+max_cps = 10000
 [[route]]
 number = "1000"
 script = "$ROOT/scripts/main_menu.rhai"

@@ -180,12 +180,12 @@ impl Endpoint {
     /// 180 Ringing, or 183 Session Progress with early media when `sdp` is given.
     pub fn ring(&mut self, now: Instant, call: CallRef, sdp: Option<&str>) -> Result<(), CallGone> {
         let code = if sdp.is_some() { 183 } else { 180 };
-        self.send_invite_response(now, call, code, sdp)
+        self.send_invite_response(now, call, code, sdp, &[])
     }
 
     /// 200 OK with rivr's SDP (an answer, or an offer if the INVITE had none).
     pub fn answer(&mut self, now: Instant, call: CallRef, sdp: &str) -> Result<(), CallGone> {
-        self.send_invite_response(now, call, 200, Some(sdp))
+        self.send_invite_response(now, call, 200, Some(sdp), &[])
     }
 
     /// A final non-2xx response to an unanswered call.
@@ -193,7 +193,26 @@ impl Endpoint {
         if !(300..700).contains(&code) {
             return Err(CallGone(call));
         }
-        self.send_invite_response(now, call, code, None)?;
+        self.send_invite_response(now, call, code, None, &[])?;
+        self.end_call(call);
+        Ok(())
+    }
+
+    /// A final non-2xx response that tells the caller when to try again
+    /// (`Retry-After`, in seconds, RFC 3261 §20.33): 503 for overload
+    /// (admission control), or 480/486/600/603.
+    pub fn reject_retry_after(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        code: u16,
+        retry_after_s: u32,
+    ) -> Result<(), CallGone> {
+        if !(300..700).contains(&code) {
+            return Err(CallGone(call));
+        }
+        let extra = [("Retry-After", retry_after_s.to_string())];
+        self.send_invite_response(now, call, code, None, &extra)?;
         self.end_call(call);
         Ok(())
     }
@@ -223,7 +242,7 @@ impl Endpoint {
     }
 
     pub(super) fn send_invite_final(&mut self, now: Instant, call: CallRef, code: u16) {
-        let _ = self.send_invite_response(now, call, code, None);
+        let _ = self.send_invite_response(now, call, code, None, &[]);
     }
 
     fn send_invite_response(
@@ -232,6 +251,7 @@ impl Endpoint {
         call: CallRef,
         code: u16,
         sdp: Option<&str>,
+        extra: &[(&'static str, String)],
     ) -> Result<(), CallGone> {
         let contact = {
             let leg = self.calls.get(&call).ok_or(CallGone(call))?;
@@ -242,6 +262,8 @@ impl Endpoint {
         };
         let leg = self.calls.get_mut(&call).ok_or(CallGone(call))?;
         let with_contact = (101..300).contains(&code);
+        let mut headers = vec![("Allow", ALLOW.to_string())];
+        headers.extend_from_slice(extra);
         let bytes = build_response(
             &leg.invite,
             &leg.top_via,
@@ -249,7 +271,7 @@ impl Endpoint {
             &ResponseParts {
                 to_tag: Some(&leg.local_tag),
                 contact: with_contact.then_some(contact.as_str()),
-                extra_headers: &[("Allow", ALLOW.to_string())],
+                extra_headers: &headers,
                 sdp,
             },
             &self.cfg.user_agent,

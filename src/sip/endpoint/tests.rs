@@ -472,3 +472,29 @@ fn the_call_a_message_belongs_to() {
     );
     assert_eq!(h.ep.call_of_message(ok.as_bytes()), Some(call));
 }
+
+#[test]
+fn a_call_refused_for_overload_gets_503_with_retry_after_through_its_transaction() {
+    let mut h = Harness::new();
+    let outs = h.input(&invite("z9hG4bKbusy", "busy1", true));
+    let call = incoming_call(&outs).expect("IncomingCall event");
+    h.ep.reject_retry_after(h.now, call, 503, 5).unwrap();
+    let resp = sent(&h.drain()).pop().unwrap();
+    assert!(
+        resp.starts_with("SIP/2.0 503 Service Unavailable\r\n"),
+        "{resp}"
+    );
+    assert!(resp.contains("\r\nRetry-After: 5\r\n"), "{resp}");
+    assert!(!to_tag_of(&resp).is_empty());
+    // A retransmitted INVITE gets the same 503 from the transaction...
+    let again = sent(&h.input(&invite("z9hG4bKbusy", "busy1", true)));
+    assert_eq!(again, vec![resp.clone()]);
+    // ...and over UDP it is retransmitted until the ACK (timer G).
+    let outs = h.advance_to(ms(600));
+    assert!(outs.iter().any(
+        |(_, o)| matches!(o, Output::Transmit { bytes, .. } if bytes.starts_with(b"SIP/2.0 503"))
+    ));
+    assert_eq!(h.ep.active_calls(), 0);
+    assert!(h.ep.reject_retry_after(h.now, call, 503, 5).is_err());
+    assert!(h.ep.reject_retry_after(h.now, 999, 200, 5).is_err());
+}

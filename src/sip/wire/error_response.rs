@@ -51,6 +51,33 @@ pub fn reason_phrase(code: u16) -> &'static str {
 /// the bytes are a response, or if the error says to drop.
 pub fn error_response(bytes: &[u8], err: &WireError) -> Option<Vec<u8>> {
     let status = err.status?;
+    let detail = (status == 400).then_some(err.reason.as_str());
+    build(bytes, status, detail, &[], false)
+}
+
+/// A response rivr sends without creating any state (Kamailio's
+/// `sl_send_reply`): admission refusals before the SIP core sees the
+/// request (503 with `Retry-After`, 403 to an untrusted source). Copies the
+/// transaction fields like [`error_response`], adds `extra_headers`, and
+/// gives the To a tag when it has none (RFC 3261 §8.2.6.2) — derived from
+/// the request, so a retransmission gets the same one. No `Server` header:
+/// an untrusted source learns nothing about what answers. `None` when the
+/// bytes are a response or lack a transaction field.
+pub fn stateless_response(
+    bytes: &[u8],
+    status: u16,
+    extra_headers: &[(&str, &str)],
+) -> Option<Vec<u8>> {
+    build(bytes, status, None, extra_headers, true)
+}
+
+fn build(
+    bytes: &[u8],
+    status: u16,
+    detail: Option<&str>,
+    extra_headers: &[(&str, &str)],
+    tag_to: bool,
+) -> Option<Vec<u8>> {
     let bytes = bytes.get(leading_crlf_len(bytes)..)?;
     if bytes
         .get(..4)
@@ -75,10 +102,9 @@ pub fn error_response(bytes: &[u8], err: &WireError) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(head.len().saturating_add(64));
     let phrase = reason_phrase(status);
     out.extend_from_slice(format!("SIP/2.0 {status} {phrase}").as_bytes());
-    if status == 400 {
+    if let Some(reason) = detail {
         // RFC 3261 §21.4.1: the phrase SHOULD say what was wrong.
-        let detail: String = err
-            .reason
+        let detail: String = reason
             .chars()
             .filter(|c| !c.is_control())
             .take(100)
@@ -95,14 +121,43 @@ pub fn error_response(bytes: &[u8], err: &WireError) -> Option<Vec<u8>> {
         return None;
     }
     push_header(&mut out, "From", from);
-    push_header(&mut out, "To", to);
+    if tag_to && !has_tag(to) {
+        let mut tagged = to.to_vec();
+        tagged.extend_from_slice(format!(";tag={:016x}", stable_tag(head)).as_bytes());
+        push_header(&mut out, "To", &tagged);
+    } else {
+        push_header(&mut out, "To", to);
+    }
     push_header(&mut out, "Call-ID", call_id);
     push_header(&mut out, "CSeq", cseq);
     if status == 501 {
         push_header(&mut out, "Allow", ALLOW.as_bytes());
     }
+    for (name, value) in extra_headers {
+        push_header(&mut out, name, value.as_bytes());
+    }
     out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
     Some(out)
+}
+
+/// True when a To value carries a `tag` parameter (outside its `<…>`).
+fn has_tag(to: &[u8]) -> bool {
+    let params = match to.iter().rposition(|&b| b == b'>') {
+        Some(close) => to.get(close..).unwrap_or_default(),
+        None => to,
+    };
+    params.split(|&b| b == b';').skip(1).any(|p| {
+        let name = p.split(|&b| b == b'=').next().unwrap_or_default();
+        name.trim_ascii().eq_ignore_ascii_case(b"tag")
+    })
+}
+
+/// FNV-1a of the header section: the same request (and its
+/// retransmissions) gets the same tag.
+fn stable_tag(head: &[u8]) -> u64 {
+    head.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 fn push_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
@@ -199,5 +254,73 @@ mod tests {
         };
         let r = String::from_utf8(error_response(full, &err).unwrap()).unwrap();
         assert!(r.contains(&format!("\r\nAllow: {ALLOW}\r\n")), "{r}");
+    }
+
+    const INVITE: &[u8] = b"INVITE sip:1000@b SIP/2.0\r\nVia: SIP/2.0/UDP h:5062;branch=z9hG4bK7\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:1000@b>\r\nCall-ID: c1\r\nCSeq: 5 INVITE\r\nUser-Agent: scanner\r\nContent-Length: 0\r\n\r\n";
+
+    #[test]
+    fn stateless_503_carries_retry_after_and_a_stable_to_tag() {
+        let r = stateless_response(INVITE, 503, &[("Retry-After", "2")]).unwrap();
+        let text = String::from_utf8(r.clone()).unwrap();
+        assert!(text.starts_with("SIP/2.0 503 Service Unavailable\r\nVia: SIP/2.0/UDP h:5062;branch=z9hG4bK7\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:1000@b>;tag="), "{text}");
+        assert!(
+            text.contains(
+                "\r\nCall-ID: c1\r\nCSeq: 5 INVITE\r\nRetry-After: 2\r\nContent-Length: 0\r\n\r\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("Server") && !text.contains("User-Agent"),
+            "{text}"
+        );
+        assert_eq!(
+            stateless_response(INVITE, 503, &[("Retry-After", "2")]),
+            Some(r),
+            "a retransmission gets the same bytes"
+        );
+        let other = String::from_utf8(
+            stateless_response(
+                &INVITE
+                    .to_vec()
+                    .into_iter()
+                    .map(|b| if b == b'7' { b'8' } else { b })
+                    .collect::<Vec<_>>(),
+                503,
+                &[],
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let tag = |t: &str| t.split("tag=").nth(2).map(|s| s[..16].to_string());
+        assert_ne!(tag(&text), tag(&other), "another request, another tag");
+    }
+
+    #[test]
+    fn stateless_response_keeps_an_existing_to_tag() {
+        let req = b"BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nFrom: a;tag=1\r\nTo: <sip:b@c;tag=uri-param>;Tag=9\r\nCall-ID: c\r\nCSeq: 2 BYE\r\n\r\n";
+        let r = String::from_utf8(stateless_response(req, 403, &[]).unwrap()).unwrap();
+        assert!(
+            r.contains("\r\nTo: <sip:b@c;tag=uri-param>;Tag=9\r\n"),
+            "{r}"
+        );
+        let req = b"BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nFrom: a;tag=1\r\nTo: <sip:b@c;tag=uri-param>\r\nCall-ID: c\r\nCSeq: 2 BYE\r\n\r\n";
+        let r = String::from_utf8(stateless_response(req, 403, &[]).unwrap()).unwrap();
+        assert!(
+            r.contains("\r\nTo: <sip:b@c;tag=uri-param>;tag="),
+            "a tag inside <> is the URI's: {r}"
+        );
+        assert!(r.starts_with("SIP/2.0 403 Forbidden\r\n"), "{r}");
+        assert_eq!(
+            stateless_response(
+                b"SIP/2.0 200 OK\r\nVia: v\r\nFrom: a\r\nTo: b\r\nCall-ID: c\r\nCSeq: 1 X\r\n\r\n",
+                403,
+                &[]
+            ),
+            None
+        );
+        assert_eq!(
+            stateless_response(b"INVITE sip:a@b SIP/2.0\r\nFrom: a\r\n\r\n", 503, &[]),
+            None
+        );
     }
 }

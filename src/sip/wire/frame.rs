@@ -31,13 +31,20 @@ use super::{WireError, MAX_MESSAGE_BYTES};
 /// an incomplete message, so a peer trickling bytes cannot make framing
 /// quadratic for long.
 pub fn frame_stream(buf: &[u8]) -> Result<Option<usize>, WireError> {
+    frame_stream_limited(buf, MAX_MESSAGE_BYTES)
+}
+
+/// [`frame_stream`] with a smaller size limit (`[limits] max_message_bytes`):
+/// a message above `max` bytes (at most [`MAX_MESSAGE_BYTES`]) is an error.
+pub fn frame_stream_limited(buf: &[u8], max: usize) -> Result<Option<usize>, WireError> {
+    let max = max.min(MAX_MESSAGE_BYTES);
     let crlf = leading_crlf_len(buf);
     let rest = buf.get(crlf..).unwrap_or_default();
     if crlf > 0 && (rest.is_empty() || rest == b"\r") {
         return Ok(Some(crlf));
     }
     let Some(head_end) = find_header_end(rest) else {
-        if rest.len() > MAX_MESSAGE_BYTES {
+        if rest.len() > max {
             return Err(too_large());
         }
         return Ok(None);
@@ -47,7 +54,7 @@ pub fn frame_stream(buf: &[u8]) -> Result<Option<usize>, WireError> {
     let message_len = head_end
         .checked_add(4)
         .and_then(|n| n.checked_add(body_len))
-        .filter(|&n| n <= MAX_MESSAGE_BYTES)
+        .filter(|&n| n <= max)
         .ok_or_else(too_large)?;
     let total = crlf.checked_add(message_len).ok_or_else(too_large)?;
     Ok((buf.len() >= total).then_some(total))
@@ -151,6 +158,15 @@ mod tests {
         assert_eq!(err.status, Some(400));
         let resp = super::super::error_response(ncl, &err).unwrap();
         assert!(resp.starts_with(b"SIP/2.0 400 "));
+    }
+
+    #[test]
+    fn a_smaller_limit_applies_to_head_and_body() {
+        assert_eq!(frame_stream_limited(MSG, MSG.len()), Ok(Some(MSG.len())));
+        assert!(frame_stream_limited(MSG, MSG.len() - 1).is_err());
+        let head = vec![b'a'; 2000];
+        assert_eq!(frame_stream_limited(&head, 2000), Ok(None));
+        assert!(frame_stream_limited(&head, 1999).is_err());
     }
 
     #[test]

@@ -22,9 +22,9 @@ mod raw;
 mod shape;
 
 pub(crate) use controls::is_forbidden_control;
-pub use error_response::error_response;
+pub use error_response::{error_response, stateless_response};
 pub use error_response::{reason_phrase, ALLOW};
-pub use frame::{frame_stream, is_keepalive};
+pub use frame::{frame_stream, frame_stream_limited, is_keepalive};
 
 /// Largest message rivr accepts on any transport (the largest UDP payload).
 pub const MAX_MESSAGE_BYTES: usize = 65_535;

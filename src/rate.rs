@@ -1,0 +1,194 @@
+//! A token bucket for rate limits (calls per second, INVITEs per second per
+//! source), written as GCRA: one instant per bucket, no floating point, no
+//! refill loop. Sans-IO: time is passed in.
+//!
+//! The bucket holds `burst` tokens and refills at `rate` per second. It is
+//! shared by `call::admission` (new calls per second) and `sip::flood`
+//! (INVITEs per second per source), and fits the campaign pacer too.
+
+use std::time::{Duration, Instant};
+
+/// The shape of a token bucket: `burst` tokens refilled at `rate` per
+/// second. A bucket's state is one `Option<Instant>` (its theoretical
+/// arrival time, GCRA), so a table of many buckets (`sip::flood`) keeps
+/// one `Rate` and an instant per entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Time one token takes to refill (1 s / rate).
+    interval: Duration,
+    /// How far ahead of `now` the theoretical arrival time may run: the
+    /// whole bucket's worth of tokens.
+    depth: Duration,
+}
+
+impl Rate {
+    /// `rate` tokens per second (at least 1), `burst` tokens deep (at least 1).
+    pub fn new(rate: u32, burst: u32) -> Self {
+        let interval = Duration::from_secs(1) / rate.max(1);
+        Rate {
+            interval,
+            depth: interval.saturating_mul(burst.max(1)),
+        }
+    }
+
+    /// Takes one token from the bucket whose state is `tat` (`None`: full,
+    /// never used): `Ok` if there was one, else `Err(wait)` with how long
+    /// until the next one (nothing is taken then).
+    pub fn try_take(&self, tat: &mut Option<Instant>, now: Instant) -> Result<(), Duration> {
+        let start = tat.map_or(now, |t| t.max(now));
+        let next = start + self.interval;
+        let ahead = next.saturating_duration_since(now);
+        if ahead <= self.depth {
+            *tat = Some(next);
+            Ok(())
+        } else {
+            Err(ahead - self.depth)
+        }
+    }
+
+    /// True when the bucket is back to `burst` tokens (nothing to remember).
+    pub fn is_full(tat: Option<Instant>, now: Instant) -> bool {
+        tat.is_none_or(|t| t <= now)
+    }
+}
+
+/// One token bucket: a [`Rate`] and its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenBucket {
+    rate: Rate,
+    tat: Option<Instant>,
+}
+
+impl TokenBucket {
+    /// `rate` tokens per second (at least 1), `burst` tokens deep (at least 1).
+    pub fn new(rate: u32, burst: u32) -> Self {
+        TokenBucket {
+            rate: Rate::new(rate, burst),
+            tat: None,
+        }
+    }
+
+    /// Takes one token: `Ok` if there was one, else `Err(wait)` with how long
+    /// until the next one (nothing is taken then).
+    pub fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
+        self.rate.try_take(&mut self.tat, now)
+    }
+
+    /// True when the bucket is back to `burst` tokens.
+    pub fn is_full(&self, now: Instant) -> bool {
+        Rate::is_full(self.tat, now)
+    }
+}
+
+/// Lets a repeated log line through at most once per interval, and counts
+/// the ones it held back, so a flood of the same event (an accept error, a
+/// refused connection) costs one line per interval, not one per event.
+#[derive(Debug, Clone)]
+pub struct LogThrottle {
+    interval: Duration,
+    last: Option<Instant>,
+    held_back: u64,
+}
+
+impl LogThrottle {
+    pub fn new(interval: Duration) -> Self {
+        LogThrottle {
+            interval,
+            last: None,
+            held_back: 0,
+        }
+    }
+
+    /// One more event: `Some(n)` when it is to be logged now, with `n`
+    /// events held back since the last line; `None` to stay quiet.
+    pub fn event(&mut self, now: Instant) -> Option<u64> {
+        match self.last {
+            Some(t) if now.saturating_duration_since(t) < self.interval => {
+                self.held_back = self.held_back.saturating_add(1);
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.held_back))
+            }
+        }
+    }
+}
+
+/// A wait as a `Retry-After` value: whole seconds, rounded up, at least 1
+/// (RFC 3261 §20.33 has no fractions, and 0 would invite an instant retry).
+pub fn retry_after_secs(wait: Duration) -> u32 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    u32::try_from(secs.max(1)).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_steady_rate() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(10, 5);
+        for i in 0..5 {
+            assert_eq!(b.try_take(t0), Ok(()), "token {i} of the burst");
+        }
+        assert_eq!(b.try_take(t0), Err(Duration::from_millis(100)));
+        assert!(!b.is_full(t0));
+        // One token per 100 ms afterwards, never two.
+        let t = t0 + Duration::from_millis(100);
+        assert_eq!(b.try_take(t), Ok(()));
+        assert_eq!(b.try_take(t), Err(Duration::from_millis(100)));
+        // Refilled completely after burst / rate.
+        let t = t + Duration::from_millis(500);
+        assert!(b.is_full(t));
+        for _ in 0..5 {
+            assert_eq!(b.try_take(t), Ok(()));
+        }
+        assert!(b.try_take(t).is_err());
+    }
+
+    #[test]
+    fn refused_takes_do_not_push_the_refill_back() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(2, 1);
+        assert!(b.try_take(t0).is_ok());
+        for ms in [1, 100, 200, 499] {
+            assert!(b.try_take(t0 + Duration::from_millis(ms)).is_err());
+        }
+        assert!(b.try_take(t0 + Duration::from_millis(500)).is_ok());
+    }
+
+    #[test]
+    fn count_over_a_long_run_matches_the_rate() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(20, 20);
+        // 1,000 attempts per second for 10 s: the burst at once, then one
+        // token every 50 ms (at 50, 100, …, 9950 ms).
+        let taken = (0..10_000)
+            .filter(|i| b.try_take(t0 + Duration::from_millis(*i)).is_ok())
+            .count();
+        assert_eq!(taken, 20 + 199);
+    }
+
+    #[test]
+    fn log_throttle_lets_one_line_through_per_interval() {
+        let t0 = Instant::now();
+        let mut l = LogThrottle::new(Duration::from_secs(10));
+        assert_eq!(l.event(t0), Some(0));
+        for i in 1..1000 {
+            assert_eq!(l.event(t0 + Duration::from_millis(i)), None);
+        }
+        assert_eq!(l.event(t0 + Duration::from_secs(10)), Some(999));
+        assert_eq!(l.event(t0 + Duration::from_secs(11)), None);
+        assert_eq!(l.event(t0 + Duration::from_secs(30)), Some(1));
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(50)), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(2)), 2);
+        assert_eq!(retry_after_secs(Duration::from_millis(2001)), 3);
+    }
+}
