@@ -127,7 +127,7 @@ fn max_calls_refuses_the_third_call_with_503_while_two_keep_their_audio() {
     answered_call(&ua, "1000", "fourth");
     let cdrs = rivr.cdrs();
     assert!(
-        !cdrs.iter().any(|c| c["call_id"] == "third@test"),
+        !cdrs.iter().any(|c| c["transport_id"] == "third@test"),
         "refused calls write no CDR"
     );
 }

@@ -9,27 +9,38 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::call::control::{CallControl, CallEnded, CallEvent};
+use crate::call::id::CallId;
+use crate::call::registry::ScriptCommand;
+use crate::media::events::{MediaEvent, MediaEventSink};
 use crate::media::prompt::{Prompt, PromptStore};
-use crate::media::worker::MediaCommand;
-use crate::sip::endpoint::CallRef;
+use crate::media::worker::{MediaCommand, MediaHandle};
 
-/// A request from a script to the signalling task.
+/// A request from a script (or its media) to the signalling task.
 #[derive(Debug)]
 pub enum SigCommand {
-    Answer(CallRef, std::sync::mpsc::SyncSender<Result<(), CallEnded>>),
-    Ring(
-        CallRef,
-        bool,
-        std::sync::mpsc::SyncSender<Result<(), CallEnded>>,
-    ),
-    Reject(
-        CallRef,
-        u16,
-        std::sync::mpsc::SyncSender<Result<(), CallEnded>>,
-    ),
-    Hangup(CallRef),
+    /// A signalling verb; the reply says whether the call was still there.
+    Script {
+        call: CallId,
+        cmd: ScriptCommand,
+        reply: std::sync::mpsc::SyncSender<Result<(), CallEnded>>,
+    },
+    /// `hangup()`, or the end of a script: no reply needed.
+    Hangup(CallId),
     /// The script thread finished, with its outcome for the CDR.
-    ScriptDone(CallRef, String),
+    ScriptDone { call: CallId, outcome: String },
+    /// The call's media failed (a media worker dropped it): end the call.
+    MediaFailed(CallId),
+}
+
+impl SigCommand {
+    pub fn call(&self) -> CallId {
+        match self {
+            SigCommand::Script { call, .. }
+            | SigCommand::Hangup(call)
+            | SigCommand::ScriptDone { call, .. }
+            | SigCommand::MediaFailed(call) => *call,
+        }
+    }
 }
 
 /// State shared by the call's script, its signalling task and its worker.
@@ -43,10 +54,44 @@ pub struct CallShared {
     pub results: Mutex<Vec<(String, String)>>,
 }
 
-pub struct ChannelControl {
-    pub call: CallRef,
+impl CallShared {
+    /// The results so far (a poisoned lock still yields them).
+    pub fn results(&self) -> Vec<(String, String)> {
+        match self.results.lock() {
+            Ok(r) => r.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+}
+
+/// Where the media of a call's leg sends its events: keys, play and
+/// digit-sending ends go to the script as `CallEvent`s; a media failure
+/// becomes a request to end the call.
+pub struct ScriptSink {
+    pub call: CallId,
+    pub events: Sender<CallEvent>,
     pub sig: tokio::sync::mpsc::UnboundedSender<SigCommand>,
-    pub media: Sender<MediaCommand>,
+}
+
+impl MediaEventSink for ScriptSink {
+    fn emit(&self, event: MediaEvent) {
+        let ev = match event {
+            MediaEvent::Digit { digit, source } => CallEvent::Digit { digit, source },
+            MediaEvent::PlayDone { id, interrupted } => CallEvent::PlayDone { id, interrupted },
+            MediaEvent::DigitsSent { id, as_events } => CallEvent::DigitsSent { id, as_events },
+            MediaEvent::Failed => {
+                let _ = self.sig.send(SigCommand::MediaFailed(self.call));
+                return;
+            }
+        };
+        let _ = self.events.send(ev);
+    }
+}
+
+pub struct ChannelControl {
+    pub call: CallId,
+    pub sig: tokio::sync::mpsc::UnboundedSender<SigCommand>,
+    pub media: MediaHandle,
     pub events: Receiver<CallEvent>,
     pub prompts: Arc<PromptStore>,
     pub shared: Arc<CallShared>,
@@ -55,15 +100,18 @@ pub struct ChannelControl {
 }
 
 impl ChannelControl {
-    fn request(
-        &self,
-        make: impl FnOnce(std::sync::mpsc::SyncSender<Result<(), CallEnded>>) -> SigCommand,
-    ) -> Result<(), CallEnded> {
+    fn request(&self, cmd: ScriptCommand) -> Result<(), CallEnded> {
         if self.is_gone() {
             return Err(CallEnded);
         }
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.sig.send(make(tx)).map_err(|_| CallEnded)?;
+        let (reply, rx) = std::sync::mpsc::sync_channel(1);
+        self.sig
+            .send(SigCommand::Script {
+                call: self.call,
+                cmd,
+                reply,
+            })
+            .map_err(|_| CallEnded)?;
         rx.recv().map_err(|_| CallEnded)?
     }
 
@@ -90,15 +138,13 @@ impl CallControl for ChannelControl {
         if self.is_answered() {
             return Ok(());
         }
-        let call = self.call;
-        self.request(|r| SigCommand::Answer(call, r))?;
+        self.request(ScriptCommand::Answer)?;
         self.shared.answered.store(true, Ordering::Release);
         Ok(())
     }
 
     fn ring(&mut self, early_media: bool) -> Result<(), CallEnded> {
-        let call = self.call;
-        self.request(|r| SigCommand::Ring(call, early_media, r))?;
+        self.request(ScriptCommand::Ring { early_media })?;
         if early_media {
             self.shared.early_media.store(true, Ordering::Release);
         }
@@ -106,8 +152,7 @@ impl CallControl for ChannelControl {
     }
 
     fn reject(&mut self, code: u16) -> Result<(), CallEnded> {
-        let call = self.call;
-        self.request(|r| SigCommand::Reject(call, code, r))
+        self.request(ScriptCommand::Reject { status: code })
     }
 
     fn hangup(&mut self) {
@@ -123,7 +168,7 @@ impl CallControl for ChannelControl {
         interruptible: bool,
     ) -> Result<(), CallEnded> {
         self.send_media(MediaCommand::Play {
-            call: self.call,
+            call: self.media.id,
             id,
             prompts,
             interruptible,
@@ -132,7 +177,7 @@ impl CallControl for ChannelControl {
 
     fn send_digits(&mut self, id: u64, keys: &str) -> Result<(), CallEnded> {
         self.send_media(MediaCommand::SendDigits {
-            call: self.call,
+            call: self.media.id,
             id,
             keys: keys.to_owned(),
         })
@@ -140,7 +185,7 @@ impl CallControl for ChannelControl {
 
     fn stop_play(&mut self, id: u64) {
         let _ = self.media.send(MediaCommand::StopPlay {
-            call: self.call,
+            call: self.media.id,
             id,
         });
     }

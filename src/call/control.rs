@@ -8,14 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::media::prompt::Prompt;
 
-/// How a key press reached rivr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DigitSource {
-    Rfc4733,
-    SipInfo,
-    InBand,
-    Simulated,
-}
+pub use crate::media::events::DigitSource;
 
 /// Something that happened on the call, for its script.
 #[derive(Debug, Clone, PartialEq, Eq)]

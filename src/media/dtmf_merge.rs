@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::call::control::DigitSource;
+use crate::media::events::DigitSource;
 
 /// How far apart the two reports of one press may arrive. In-band detection
 /// confirms a tone 40–60 ms after its onset, and RFC 4733's first packet

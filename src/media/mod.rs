@@ -6,6 +6,7 @@
 pub mod codec;
 pub mod dtmf_detect;
 pub mod dtmf_merge;
+pub mod events;
 pub mod g711;
 pub mod impair;
 pub mod jitter;

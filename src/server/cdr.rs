@@ -1,25 +1,12 @@
-//! Call detail records: one JSON object per line, appended when a call is
-//! over (signalling ended and its script finished), flushed at once.
+//! Call detail records: one JSON object per line (one per leg, built by
+//! `call::registry`), appended when a call closes, flushed at once.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
 
-use serde::Serialize;
-
-#[derive(Debug, Serialize)]
-pub struct Cdr {
-    pub call_id: String,
-    pub from: String,
-    pub to: String,
-    pub started_at: String,
-    pub answered: bool,
-    pub duration_ms: u64,
-    pub end: &'static str,
-    pub script: String,
-    pub results: serde_json::Map<String, serde_json::Value>,
-}
+use crate::call::registry::CdrRecord;
 
 pub struct CdrWriter {
     file: Mutex<File>,
@@ -38,7 +25,7 @@ impl CdrWriter {
         })
     }
 
-    pub fn write(&self, cdr: &Cdr) {
+    pub fn write(&self, cdr: &CdrRecord) {
         let Ok(mut line) = serde_json::to_vec(cdr) else {
             return;
         };

@@ -1,34 +1,39 @@
 //! `rivr serve`: wires the config, the SIP transport and core, the media
 //! workers and the script runner together, and shuts them down cleanly.
 //!
-//! The SIP core (`sip::endpoint::Endpoint`) lives in one tokio task, fed by
-//! the transports, by the scripts' signalling commands and by its own next
-//! timeout; `calls` holds what rivr does with each call it sees; `supervise`
-//! runs each of those units of work so that a panic ends one call, not the
-//! process.
+//! The signalling core (`core::ServerCore`: gate, SIP core, SIP legs glue,
+//! call registry — all sans-IO) lives in one tokio task, fed by the
+//! transports, by the scripts' requests and by its own next timeout; its
+//! effects outside the task go through `env::RealEnv`. `supervise` runs
+//! each unit of work so that a panic ends one call, not the process.
 
-mod calls;
 mod cdr;
+pub mod core;
+pub mod env;
 mod overload;
+pub mod sip_legs;
 pub mod sizing;
 mod supervise;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
 use crate::call::channel::SigCommand;
+use crate::call::registry::Registry;
 use crate::config::Config;
 use crate::media::ports::PortAllocator;
 use crate::media::prompt::PromptStore;
 use crate::media::worker::MediaPool;
 use crate::script::ScriptCache;
-use crate::sip::endpoint::{Endpoint, EndpointConfig, Output};
+use crate::sip::endpoint::{Endpoint, EndpointConfig};
 use crate::sip::transaction::TimerConfig;
 use crate::sip::transport::{Inbound, Transports};
 
-pub use calls::Calls;
+use self::core::ServerCore;
+use env::RealEnv;
+use sip_legs::{SipLegs, SipLegsConfig};
 pub use supervise::{SignallingStats, Supervisor};
 
 /// Everything shared by the calls of one server.
@@ -109,15 +114,29 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
         sig_tx,
         sms,
     });
-    let mut endpoint = Endpoint::new(EndpointConfig {
+    let endpoint = Endpoint::new(EndpointConfig {
         local_addr: contact_addr,
         user_agent: format!("rivr/{}", env!("CARGO_PKG_VERSION")),
         timers: TimerConfig::default(),
         seed: rand::random(),
     });
-    let mut gate = overload::gate(&shared.config);
+    let registry = Registry::new(
+        shared.config.routes.clone(),
+        Instant::now(),
+        SystemTime::now(),
+        rand::random(),
+    )
+    .with_admission(admission);
+    let legs = SipLegs::new(SipLegsConfig {
+        public_ip: shared.config.sip.public_ip,
+        placeholder_ip: shared.config.sip.listen.ip(),
+        codecs: shared.config.media.codecs.clone(),
+        early_media_unverified: shared.config.rtp.early_media_unverified,
+        seed: rand::random(),
+    });
+    let gate = overload::gate(&shared.config);
     let mut gate_log = overload::GateLog::new();
-    let mut calls = Calls::new(shared.clone(), admission);
+    let mut core = ServerCore::new(gate, endpoint, registry, legs, RealEnv::new(shared.clone()));
     println!(
         "rivr {} listening on udp+tcp {} (rtp {}-{}); routes: {}",
         env!("CARGO_PKG_VERSION"),
@@ -140,49 +159,38 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
     let mut stop = Box::pin(shutdown_signal());
     loop {
         let sleep_until = sup
-            .next_timer(&endpoint)
+            .next_timer(core.poll_timeout())
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             Some(msg) = up_rx.recv() => {
-                if let Some(msg) = overload::inbound(&mut gate, &transports, msg).await {
-                    sup.on_inbound(&mut endpoint, &mut calls, msg);
-                }
-                gate_log.maybe_log(Instant::now(), &gate);
+                sup.on_inbound(&mut core, msg);
+                gate_log.maybe_log(Instant::now(), &core.gate);
             }
-            Some(cmd) = sig_rx.recv() => sup.on_command(&mut endpoint, &mut calls, cmd),
-            _ = tokio::time::sleep_until(sleep_until) => sup.on_timeout(&mut endpoint, Instant::now()),
+            Some(cmd) = sig_rx.recv() => sup.on_command(&mut core, cmd),
+            _ = tokio::time::sleep_until(sleep_until) => sup.on_timeout(&mut core, Instant::now()),
             _ = &mut stop => break,
         }
-        drain(&mut endpoint, &mut calls, &transports, &sup).await;
+        send_all(&mut core, &transports).await;
     }
-    tracing::info!(
-        active = calls.active(),
-        "shutting down: ending active calls"
-    );
-    calls.hangup_all(&mut endpoint);
-    drain(&mut endpoint, &mut calls, &transports, &sup).await;
+    tracing::info!(active = core.active(), "shutting down: ending active calls");
+    core.hangup_all(Instant::now());
+    send_all(&mut core, &transports).await;
     let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
-    while (endpoint.active_calls() > 0 || calls.tracked() > 0)
-        && tokio::time::Instant::now() < deadline
-    {
+    while core.tracked() > 0 && tokio::time::Instant::now() < deadline {
         let next = sup
-            .next_timer(&endpoint)
+            .next_timer(core.poll_timeout())
             .map(tokio::time::Instant::from_std)
             .unwrap_or(deadline)
             .min(deadline);
         tokio::select! {
-            Some(msg) = up_rx.recv() => {
-                if let Some(msg) = overload::inbound(&mut gate, &transports, msg).await {
-                    sup.on_inbound(&mut endpoint, &mut calls, msg);
-                }
-            }
-            Some(cmd) = sig_rx.recv() => sup.on_command(&mut endpoint, &mut calls, cmd),
-            _ = tokio::time::sleep_until(next) => sup.on_timeout(&mut endpoint, Instant::now()),
+            Some(msg) = up_rx.recv() => sup.on_inbound(&mut core, msg),
+            Some(cmd) = sig_rx.recv() => sup.on_command(&mut core, cmd),
+            _ = tokio::time::sleep_until(next) => sup.on_timeout(&mut core, Instant::now()),
         }
-        drain(&mut endpoint, &mut calls, &transports, &sup).await;
+        send_all(&mut core, &transports).await;
     }
-    calls.flush_unfinished();
+    core.flush_unfinished(Instant::now());
     shared.media.shutdown();
     if let Some(sms) = &shared.sms {
         sms.shutdown(Duration::from_secs(2)).await;
@@ -191,22 +199,9 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
     Ok(())
 }
 
-async fn drain(
-    endpoint: &mut Endpoint,
-    calls: &mut Calls,
-    transports: &Transports,
-    sup: &Supervisor,
-) {
-    // Handling an event can queue more output (a reject answers at once).
-    while let Some(out) = endpoint.poll_output() {
-        match out {
-            Output::Transmit {
-                transport,
-                dest,
-                bytes,
-            } => transports.send(transport, dest, bytes).await,
-            Output::Event(ev) => sup.on_event(endpoint, calls, ev),
-        }
+async fn send_all(core: &mut ServerCore<RealEnv>, transports: &Transports) {
+    while let Some(t) = core.poll_transmit() {
+        transports.send(t.transport, t.dest, t.bytes).await;
     }
 }
 

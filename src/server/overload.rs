@@ -9,8 +9,8 @@ use crate::call::admission::{Admission, AdmissionConfig};
 use crate::config::{Config, UntrustedPolicy};
 use crate::rate::LogThrottle;
 use crate::sip::flood::{FloodConfig, FloodStats, DEFAULT_CAPACITY};
-use crate::sip::gate::{Gate, GateConfig, GateStats, GateVerdict};
-use crate::sip::transport::{Inbound, TransportLimits, Transports};
+use crate::sip::gate::{Gate, GateConfig, GateStats};
+use crate::sip::transport::TransportLimits;
 
 use super::sizing::{self, BoxFacts, FdLimit};
 
@@ -99,20 +99,6 @@ pub fn admission(config: &Config, rtp_pairs: usize, fd: &FdLimit) -> Admission {
         max_calls,
         max_cps: config.limits.max_cps,
     })
-}
-
-/// One message from the transports: through the gate, then to the core,
-/// back to its source as a stateless answer, or nowhere.
-pub async fn inbound(gate: &mut Gate, transports: &Transports, msg: Inbound) -> Option<Inbound> {
-    let now = Instant::now();
-    match gate.check(now, msg.source.ip(), &msg.bytes) {
-        GateVerdict::Pass => Some(msg),
-        GateVerdict::Reply(bytes) => {
-            transports.send(msg.transport, msg.source, bytes).await;
-            None
-        }
-        GateVerdict::Drop => None,
-    }
 }
 
 /// Logs what the gate refused, at most once per interval and only when

@@ -1,6 +1,6 @@
 //! Supervision of the signalling task. Each unit of work it does — one SIP
-//! message through the core, one core event or one script command through
-//! `Calls`, one round of timers — runs under `catch_unwind`: a panic there
+//! message, one script command, one round of timers through the
+//! `ServerCore` — runs under `catch_unwind`: a panic there
 //! is logged (the source address and the message escaped), counted, and
 //! ends the call it concerned when that call is known (500 before the
 //! answer, BYE after; its script sees a hangup, its CDR says
@@ -16,9 +16,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::Calls;
+use super::core::ServerCore;
+use super::env::Env;
 use crate::call::channel::SigCommand;
-use crate::sip::endpoint::{CallRef, Endpoint, Event};
+use crate::call::id::CallId;
 use crate::sip::transport::Inbound;
 use crate::supervision::panic_message;
 
@@ -49,7 +50,7 @@ impl Supervisor {
         &self,
         what: &'static str,
         source: Option<SocketAddr>,
-        call: Option<CallRef>,
+        call: Option<CallId>,
         f: impl FnOnce() -> R,
     ) -> Option<R> {
         match catch_unwind(AssertUnwindSafe(f)) {
@@ -74,128 +75,75 @@ impl Supervisor {
         }
     }
 
-    /// One message from the transports through the SIP core.
-    pub fn on_inbound(&self, endpoint: &mut Endpoint, calls: &mut Calls, msg: Inbound) {
+    /// One message from the transports through the core.
+    pub fn on_inbound<E: Env>(&self, core: &mut ServerCore<E>, msg: Inbound) {
         let Inbound {
             transport,
             source,
             bytes,
         } = msg;
         let handled = self.guard("SIP message", Some(source), None, || {
-            endpoint.handle_input(Instant::now(), transport, source, &bytes)
+            core.handle_inbound(Instant::now(), transport, source, &bytes)
         });
         if handled.is_none() {
-            let call = self
-                .guard(
-                    "finding the call of a SIP message",
-                    Some(source),
-                    None,
-                    || endpoint.call_of_message(&bytes),
-                )
-                .flatten();
-            if let Some(call) = call {
-                self.end_call(endpoint, calls, call);
-            }
+            self.stats.calls_ended.fetch_add(1, Ordering::Relaxed);
+            self.guard(
+                "ending the call of a SIP message",
+                Some(source),
+                None,
+                || core.abort_call_of_message(Instant::now(), &bytes),
+            );
         }
     }
 
-    /// One event of the core through `Calls`.
-    pub fn on_event(&self, endpoint: &mut Endpoint, calls: &mut Calls, ev: Event) {
-        let call = event_call(&ev);
-        let source = match &ev {
-            Event::IncomingCall { source, .. } => Some(*source),
-            _ => None,
-        };
-        if self
-            .guard("SIP core event", source, Some(call), || {
-                calls.on_event(endpoint, ev)
-            })
-            .is_none()
-        {
-            self.end_call(endpoint, calls, call);
-        }
-    }
-
-    /// One command of a script through `Calls`.
-    pub fn on_command(&self, endpoint: &mut Endpoint, calls: &mut Calls, cmd: SigCommand) {
-        let call = command_call(&cmd);
+    /// One request of a script (or of a call's media) through the core.
+    pub fn on_command<E: Env>(&self, core: &mut ServerCore<E>, cmd: SigCommand) {
+        let call = cmd.call();
         if self
             .guard("script command", None, Some(call), || {
-                calls.on_command(endpoint, cmd)
+                core.handle_sig(Instant::now(), cmd)
             })
             .is_none()
         {
-            self.end_call(endpoint, calls, call);
+            self.stats.calls_ended.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(call = %call, "ending the call after a panic in its signalling");
+            self.guard("ending a call after a panic", None, Some(call), || {
+                core.abort_call(Instant::now(), call)
+            });
         }
     }
 
     /// The core's due timers.
-    pub fn on_timeout(&mut self, endpoint: &mut Endpoint, now: Instant) {
+    pub fn on_timeout<E: Env>(&mut self, core: &mut ServerCore<E>, now: Instant) {
         if self.timers_held_until.is_some_and(|t| now < t) {
             return;
         }
         self.timers_held_until = None;
         if self
-            .guard("SIP timers", None, None, || endpoint.handle_timeout(now))
+            .guard("SIP timers", None, None, || core.handle_timeout(now))
             .is_none()
         {
             self.timers_held_until = Some(now + TIMER_HOLD);
         }
     }
 
-    /// When the task should next run the core's timers.
-    pub fn next_timer(&self, endpoint: &Endpoint) -> Option<Instant> {
-        let due = endpoint.poll_timeout()?;
+    /// When the task should next run the core's timers (`due`: the
+    /// core's own next timeout).
+    pub fn next_timer(&self, due: Option<Instant>) -> Option<Instant> {
+        let due = due?;
         Some(self.timers_held_until.map_or(due, |held| due.max(held)))
-    }
-
-    /// Ends `call` after a panic: 500 if unanswered, else BYE; `Calls`
-    /// stops its media, tells its script and writes its CDR.
-    fn end_call(&self, endpoint: &mut Endpoint, calls: &mut Calls, call: CallRef) {
-        self.stats.calls_ended.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(call, "ending the call after a panic in its signalling");
-        self.guard("ending a call after a panic", None, Some(call), || {
-            let now = Instant::now();
-            if endpoint.reject(now, call, 500).is_err() {
-                let _ = endpoint.hangup(now, call);
-            }
-            calls.finish(call, "signalling-panic");
-        });
-    }
-}
-
-fn event_call(ev: &Event) -> CallRef {
-    match ev {
-        Event::IncomingCall { call, .. }
-        | Event::Confirmed { call, .. }
-        | Event::ReInvite { call, .. }
-        | Event::Info { call, .. }
-        | Event::Ended { call, .. } => *call,
-    }
-}
-
-fn command_call(cmd: &SigCommand) -> CallRef {
-    match cmd {
-        SigCommand::Answer(call, _)
-        | SigCommand::Ring(call, ..)
-        | SigCommand::Reject(call, ..)
-        | SigCommand::Hangup(call)
-        | SigCommand::ScriptDone(call, _) => *call,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sip::endpoint::EndpointConfig;
-    use crate::sip::message::Transport;
-    use crate::sip::transaction::TimerConfig;
 
     #[test]
     fn a_panic_is_caught_counted_and_the_next_call_works() {
         let sup = Supervisor::default();
         let source: SocketAddr = "192.0.2.1:5060".parse().unwrap();
-        let r = sup.guard("test", Some(source), Some(7), || -> u8 {
+        let r = sup.guard("test", Some(source), Some(CallId(7)), || -> u8 {
             panic!("bad input \0 here")
         });
         assert_eq!(r, None);
@@ -208,40 +156,22 @@ mod tests {
     /// timer that panics every time cannot spin the task; then they run.
     #[test]
     fn timers_are_held_after_a_panic_then_resume() {
-        let mut sup = Supervisor::default();
-        let mut ep = Endpoint::new(EndpointConfig {
-            local_addr: "127.0.0.1:5060".parse().unwrap(),
-            user_agent: "t".into(),
-            timers: TimerConfig::default(),
-            seed: 1,
-        });
-        assert_eq!(sup.next_timer(&ep), None);
-        let invite = "INVITE sip:1000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n\
-             From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:1000@127.0.0.1>\r\nCall-ID: t1\r\nCSeq: 1 INVITE\r\n\
-             Content-Length: 0\r\n\r\n";
-        let peer: SocketAddr = "127.0.0.1:5070".parse().unwrap();
-        let t0 = Instant::now();
-        ep.handle_input(t0, Transport::Udp, peer, invite.as_bytes());
-        let call = std::iter::from_fn(|| ep.poll_output())
-            .find_map(|o| match o {
-                crate::sip::endpoint::Output::Event(Event::IncomingCall { call, .. }) => Some(call),
-                _ => None,
-            })
-            .expect("an incoming call");
-        // the 486 is retransmitted on timer G until an ACK
-        ep.reject(t0, call, 486).unwrap();
-        let due = sup
-            .next_timer(&ep)
-            .expect("the INVITE transaction has timers");
-        let held = Instant::now() + TIMER_HOLD;
-        sup.timers_held_until = Some(held);
-        assert_eq!(sup.next_timer(&ep), Some(due.max(held)));
-        assert!(sup.next_timer(&ep).unwrap() >= held);
-        // while held, a round does nothing; after, timers run again
-        sup.on_timeout(&mut ep, held - Duration::from_millis(1));
-        assert_eq!(sup.timers_held_until, Some(held));
-        sup.on_timeout(&mut ep, held);
-        assert_eq!(sup.timers_held_until, None);
-        assert_eq!(sup.next_timer(&ep), Some(due));
+        let sup = Supervisor {
+            timers_held_until: None,
+            ..Default::default()
+        };
+        assert_eq!(sup.next_timer(None), None);
+        let due = Instant::now();
+        assert_eq!(sup.next_timer(Some(due)), Some(due));
+        let held = due + TIMER_HOLD;
+        let sup = Supervisor {
+            timers_held_until: Some(held),
+            ..Default::default()
+        };
+        assert_eq!(sup.next_timer(Some(due)), Some(held));
+        assert_eq!(
+            sup.next_timer(Some(held + TIMER_HOLD)),
+            Some(held + TIMER_HOLD)
+        );
     }
 }

@@ -208,11 +208,15 @@ impl Rivr {
             .collect()
     }
 
-    /// Waits for the CDR of `call_id`.
+    /// Waits for the CDR of the leg whose SIP Call-ID is `call_id`.
     pub fn wait_cdr(&self, call_id: &str, timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(cdr) = self.cdrs().into_iter().find(|c| c["call_id"] == call_id) {
+            if let Some(cdr) = self
+                .cdrs()
+                .into_iter()
+                .find(|c| c["transport_id"] == call_id)
+            {
                 return cdr;
             }
             assert!(

@@ -21,11 +21,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 pub use cdr::CdrRecord;
 
+use crate::call::admission::{Admission, Decision};
 use crate::call::cause::Cause;
 use crate::call::control::{CallEnded, CallInfo};
 use crate::call::id::{CallId, LegId};
 use crate::call::leg::{Direction, EndKind, IncomingLeg, LegCommand, LegEnd, LegEvent};
 use crate::config::Route;
+use crate::rate::LogThrottle;
 
 /// What the registry decided; the glue acts on each in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +41,8 @@ pub enum Output {
     CallGone(CallId),
     /// One finished leg, for the CDR file.
     Cdr(CdrRecord),
+    /// The call is closed (after its CDR records): forget it.
+    Closed(CallId),
 }
 
 /// Everything needed to start a call's script.
@@ -70,6 +74,8 @@ pub enum ScriptCommand {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RegistryStats {
     pub offered: u64,
+    /// Refused by admission control (`max_calls`, `max_cps`): 503.
+    pub refused_overload: u64,
     pub no_route: u64,
     pub scripts_started: u64,
     pub scripts_not_started: u64,
@@ -129,12 +135,18 @@ pub struct Registry {
     outputs: VecDeque<Output>,
     anchor: (Instant, SystemTime),
     stats: RegistryStats,
+    /// `[limits] max_calls`/`max_cps`; a call counts until it closes
+    /// (a leg up, or its script still running).
+    admission: Option<Admission>,
+    refusal_log: LogThrottle,
 }
 
 impl Registry {
     /// `now`/`wall` anchor the wall clock; `instance` prefixes call ids.
     pub fn new(routes: Vec<Route>, now: Instant, wall: SystemTime, instance: u32) -> Self {
         Registry {
+            admission: None,
+            refusal_log: LogThrottle::new(Duration::from_secs(10)),
             routes,
             instance: format!("{instance:08x}"),
             next_id: 1,
@@ -144,6 +156,16 @@ impl Registry {
             anchor: (now, wall),
             stats: RegistryStats::default(),
         }
+    }
+
+    /// Admission control for offered calls.
+    pub fn with_admission(mut self, admission: Admission) -> Self {
+        self.admission = Some(admission);
+        self
+    }
+
+    pub fn admission(&self) -> Option<&Admission> {
+        self.admission.as_ref()
     }
 
     pub fn stats(&self) -> &RegistryStats {
@@ -200,6 +222,32 @@ impl Registry {
         self.stats.offered += 1;
         let call = CallId(self.next());
         let leg = LegId(self.next());
+        let in_progress = self.calls.len();
+        if let Some(Decision::Refuse { why, retry_after }) =
+            self.admission.as_mut().map(|a| a.decide(now, in_progress))
+        {
+            // Before routing, so a refusal says nothing about the number,
+            // and with no CDR: a flood must not become disk writes.
+            self.stats.refused_overload += 1;
+            if let Some(held_back) = self.refusal_log.event(now) {
+                tracing::warn!(
+                    why = ?why,
+                    retry_after_s = crate::rate::retry_after_secs(retry_after),
+                    in_progress,
+                    more_since_last_line = held_back,
+                    "call refused by admission control: 503"
+                );
+            }
+            self.outputs.push_back(Output::Leg(
+                leg,
+                LegCommand::Reject {
+                    cause: Cause::SWITCHING_CONGESTION,
+                    sip_status: Some(503),
+                    retry_after: Some(retry_after),
+                },
+            ));
+            return leg;
+        }
         let info = CallInfo {
             id: self.call_id_text(call),
             from: offer.from.clone(),
@@ -290,9 +338,17 @@ impl Registry {
         self.leg_ended(now, leg, end);
     }
 
-    /// The call cannot run its script (no thread slot, media failed):
-    /// refuse it with `cause` (503 for resource causes) and say why in the CDR.
-    pub fn script_not_started(&mut self, now: Instant, call: CallId, cause: Cause, why: &str) {
+    /// The call cannot run its script (no thread slot, no RTP port, no
+    /// common codec): refuse it with `cause` (and `sip_status` when the
+    /// cause's own status would be wrong, e.g. 488) and say why in the CDR.
+    pub fn script_not_started(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        cause: Cause,
+        sip_status: Option<u16>,
+        why: &str,
+    ) {
         self.stats.scripts_not_started += 1;
         let Some(c) = self.calls.get_mut(&call) else {
             return;
@@ -300,7 +356,7 @@ impl Registry {
         c.script = ScriptState::NotRun(format!("none ({why})"));
         let legs = c.legs.clone();
         for leg in legs {
-            self.refuse(now, leg, cause, None, None);
+            self.refuse(now, leg, cause, sip_status, None);
         }
         self.maybe_close(now, call);
     }
@@ -360,6 +416,12 @@ impl Registry {
         l.end = Some(end);
         let call = l.call;
         let index = l.index;
+        let kind = l.end.as_ref().map(|e| e.kind);
+        if index == 0 {
+            let active = self.active();
+            let id = self.call_id_text(call);
+            tracing::info!(id = ?id, end = ?kind, active, "call ended active={active}");
+        }
         // The caller's leg gone ends the call: its other legs are hung up
         // and the script is woken.
         if index == 0 {
@@ -378,12 +440,15 @@ impl Registry {
                     ));
                 }
             }
-            if self
-                .calls
-                .get(&call)
-                .is_some_and(|c| c.script == ScriptState::Running)
-            {
-                self.outputs.push_back(Output::CallGone(call));
+            if let Some(c) = self.calls.get_mut(&call) {
+                match c.script {
+                    ScriptState::Running => self.outputs.push_back(Output::CallGone(call)),
+                    ScriptState::Pending => {
+                        c.script =
+                            ScriptState::NotRun("none (ended before its script started)".into())
+                    }
+                    _ => {}
+                }
             }
         }
         self.maybe_close(now, call);
@@ -495,31 +560,59 @@ impl Registry {
         self.maybe_close(now, call);
     }
 
-    /// Shutdown: every live leg is hung up; CDRs say `shutdown`.
-    pub fn hangup_all(&mut self, now: Instant) {
-        let live: Vec<LegId> = self
-            .legs
-            .iter()
-            .filter(|(_, l)| l.state != LegState::Ended)
-            .map(|(id, _)| *id)
-            .collect();
-        for leg in live {
+    /// Whether the call's first leg (the caller) is still up.
+    pub fn caller_live(&self, call: CallId) -> bool {
+        self.calls
+            .get(&call)
+            .and_then(|c| c.legs.first())
+            .is_some_and(|l| self.leg_live(*l))
+    }
+
+    /// Ends every live leg of `call` at once: BYE (or the transport's
+    /// equivalent) once answered, else a refusal with `cause` (and
+    /// `sip_status`). `note` replaces the end in its CDR records
+    /// (`shutdown`, `signalling-panic`, `media-failed`).
+    pub fn abort_call(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        cause: Cause,
+        sip_status: Option<u16>,
+        note: &'static str,
+    ) {
+        let legs: Vec<LegId> = self
+            .calls
+            .get(&call)
+            .map(|c| c.legs.clone())
+            .unwrap_or_default();
+        for leg in legs {
+            if !self.leg_live(leg) {
+                continue;
+            }
             if let Some(l) = self.legs.get_mut(&leg) {
-                l.end_note = Some("shutdown");
+                l.end_note = Some(note);
             }
             let answered = self.legs.get(&leg).map(|l| l.state) == Some(LegState::Answered);
-            self.outputs.push_back(Output::Leg(
-                leg,
-                LegCommand::Hangup {
-                    cause: Cause::NORMAL_CLEARING,
-                },
-            ));
-            let kind = if answered {
-                EndKind::LocalHangup
+            if answered {
+                self.outputs
+                    .push_back(Output::Leg(leg, LegCommand::Hangup { cause }));
+                self.leg_ended(now, leg, LegEnd::new(EndKind::LocalHangup, cause));
             } else {
-                EndKind::LocalReject
-            };
-            self.leg_ended(now, leg, LegEnd::new(kind, Cause::NORMAL_CLEARING));
+                self.refuse(now, leg, cause, sip_status, None);
+            }
+        }
+    }
+
+    /// Shutdown: every live leg is hung up; CDRs say `shutdown`.
+    pub fn hangup_all(&mut self, now: Instant) {
+        let live: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.legs.iter().any(|l| self.leg_live(*l)))
+            .map(|(id, _)| *id)
+            .collect();
+        for call in live {
+            self.abort_call(now, call, Cause::NORMAL_CLEARING, Some(480), "shutdown");
         }
     }
 
@@ -593,5 +686,6 @@ impl Registry {
             );
             self.outputs.push_back(Output::Cdr(record));
         }
+        self.outputs.push_back(Output::Closed(call));
     }
 }

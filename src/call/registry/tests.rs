@@ -280,6 +280,7 @@ fn script_that_cannot_start_refuses_the_call_with_503() {
         h.at(2),
         call,
         Cause::SWITCHING_CONGESTION,
+        None,
         "no script thread",
     );
     let outs = h.outs();
@@ -307,13 +308,8 @@ fn caller_cancel_before_media_closes_without_a_script() {
             reason: Some("Request Terminated".into()),
         }),
     );
-    // A script was routed but never started: the call still closes once
-    // the registry knows no script will run.
-    let call = h.reg.calls.keys().next().copied();
-    if let Some(call) = call {
-        h.reg
-            .script_not_started(h.at(700), call, Cause::NORMAL_UNSPECIFIED, "caller left");
-    }
+    // A script was routed but never started: the call closes at once.
+    assert_eq!(h.reg.tracked(), 0);
     let c = &H::cdrs(&h.outs())[0];
     assert_eq!(
         (c.end, c.outcome, c.ring_ms),
@@ -336,9 +332,15 @@ fn shutdown_hangs_up_everything_and_flushes_unfinished_scripts() {
     h.outs();
     h.reg.hangup_all(h.at(1000));
     let outs = h.outs();
+    // The answered call gets a hangup, the unanswered one a refusal.
     let hangups = outs
         .iter()
-        .filter(|o| matches!(o, Output::Leg(_, LegCommand::Hangup { .. })))
+        .filter(|o| {
+            matches!(
+                o,
+                Output::Leg(_, LegCommand::Hangup { .. } | LegCommand::Reject { .. })
+            )
+        })
         .count();
     let gone = outs
         .iter()
@@ -374,9 +376,59 @@ fn unanswered_outcomes_reach_the_cdr() {
             reason: Some("Busy Here".into()),
         }),
     );
-    let call = h.reg.calls.keys().next().copied().unwrap();
-    h.reg
-        .script_not_started(h.at(5), call, Cause::USER_BUSY, "busy");
+    // Its script never started: the call closes at once.
     let c = &H::cdrs(&h.outs())[0];
     assert_eq!((c.outcome, c.q850, c.end), ("busy", Some(17), "unanswered"));
+    assert_eq!(c.script, "none (ended before its script started)");
+    assert_eq!(h.reg.tracked(), 0);
+}
+
+#[test]
+fn admission_refuses_beyond_max_calls_with_503_retry_after_and_no_cdr() {
+    use crate::call::admission::{Admission, AdmissionConfig};
+    let mut h = H::new(&[("1000", "menu.rhai")]);
+    h.reg = Registry::new(
+        vec![Route {
+            number: Some("1000".into()),
+            script: PathBuf::from("menu.rhai"),
+        }],
+        h.t0,
+        SystemTime::UNIX_EPOCH,
+        1,
+    )
+    .with_admission(Admission::new(AdmissionConfig {
+        max_calls: 2,
+        max_cps: 100,
+    }));
+    let a = h.offer(0, "1000");
+    let b = h.offer(1, "1000");
+    assert_eq!(h.outs().len(), 2);
+    // The third is refused before routing, even to an unknown number.
+    for to in ["1000", "5555"] {
+        let c = h.offer(2, to);
+        match h.outs().as_slice() {
+            [Output::Leg(
+                l,
+                LegCommand::Reject {
+                    cause,
+                    sip_status,
+                    retry_after,
+                },
+            )] => {
+                assert_eq!(*l, c);
+                assert_eq!(*cause, Cause::SWITCHING_CONGESTION);
+                assert_eq!(*sip_status, Some(503));
+                assert!(retry_after.is_some());
+            }
+            o => panic!("{o:?}"),
+        }
+    }
+    assert_eq!(h.reg.stats().refused_overload, 2);
+    assert_eq!(h.reg.tracked(), 2);
+    // One closes: a new call is taken.
+    h.reg.leg_event(h.at(10), a, end(EndKind::RemoteCancel));
+    h.outs();
+    let d = h.offer(20, "1000");
+    assert_eq!(h.outs(), vec![Output::Leg(d, LegCommand::Proceed)]);
+    let _ = b;
 }

@@ -7,19 +7,15 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use crossbeam_channel::Sender;
-
-use crate::call::control::{CallEvent, DigitSource};
 use crate::media::codec::Codec;
 use crate::media::dtmf_merge::DigitMerge;
+use crate::media::events::{DigitSource, MediaEvent, MediaEventSink};
 use crate::media::listener::Listener;
 use crate::media::ports::{PortAllocator, PortPair};
 use crate::media::prompt::Prompt;
 use crate::media::rfc4733;
 use crate::media::rtp_session::{Inbound, RtpSession};
 use crate::media::send_gate::{Flow, SendGate};
-
-use super::FailureNotice;
 
 /// Largest payload sent in one frame (one Opus frame, RFC 6716 §3.4).
 const MAX_FRAME_BYTES: usize = 1275;
@@ -72,7 +68,7 @@ pub(super) struct MediaCall {
     pub listener: Listener,
     pub merge: DigitMerge,
     pub codec: Codec,
-    pub events: Sender<CallEvent>,
+    pub events: Box<dyn MediaEventSink>,
     pub allocator: Arc<PortAllocator>,
     pub sending: bool,
     pub configured: bool,
@@ -80,8 +76,6 @@ pub(super) struct MediaCall {
     pub playback: Option<Playback>,
     pub silence: &'static [u8],
     pub digits_out: Option<DigitsOut>,
-    /// Told when the worker ends this call because serving it panicked.
-    pub on_failure: Option<FailureNotice>,
     /// Test hook: panic on the next tick.
     #[cfg(test)]
     pub panic_on_tick: bool,
@@ -100,10 +94,10 @@ impl MediaCall {
             return;
         }
         tracing::debug!(%digit, ?source, "key");
-        let _ = self.events.send(CallEvent::Digit { digit, source });
+        self.events.emit(MediaEvent::Digit { digit, source });
         if self.playback.as_ref().is_some_and(|p| p.interruptible) {
             if let Some(p) = self.playback.take() {
-                let _ = self.events.send(CallEvent::PlayDone {
+                self.events.emit(MediaEvent::PlayDone {
                     id: p.id,
                     interrupted: true,
                 });
@@ -196,7 +190,7 @@ impl MediaCall {
         }
         if let Some(id) = finished {
             self.playback = None;
-            let _ = self.events.send(CallEvent::PlayDone {
+            self.events.emit(MediaEvent::PlayDone {
                 id,
                 interrupted: false,
             });
@@ -235,7 +229,7 @@ impl MediaCall {
                 return None;
             }
             let Some(key) = d.keys.pop_front() else {
-                let _ = self.events.send(CallEvent::DigitsSent {
+                self.events.emit(MediaEvent::DigitsSent {
                     id: d.id,
                     as_events: true,
                 });

@@ -5,40 +5,33 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
-
-use crate::call::control::{CallEvent, DigitSource};
 use crate::media::codec::Codec;
 use crate::media::dtmf_merge::DigitMerge;
+use crate::media::events::{DigitSource, MediaEvent, MediaEventSink, MediaId};
 use crate::media::listener::Listener;
 use crate::media::ports::{PortAllocator, PortPair};
 use crate::media::prompt::Prompt;
 use crate::media::rfc4733;
 use crate::media::rtp_session::{RtpSession, RtpSessionConfig};
 use crate::media::send_gate::SendGate;
-use crate::sip::endpoint::CallRef;
 
 use super::call::{silence_frame, DigitsOut, MediaCall, Playback};
-use super::{ntp_now, FailureNotice, Worker};
+use super::{ntp_now, Worker};
 
 /// Everything a worker needs to take a call.
 pub struct MediaCallSetup {
-    pub call: CallRef,
+    pub call: MediaId,
     pub ports: PortPair,
     pub session: RtpSessionConfig,
     pub codec: Codec,
     /// False until the remote address is known (see `Configure`).
     pub configured: bool,
-    pub events: Sender<CallEvent>,
+    pub events: Box<dyn MediaEventSink>,
     pub allocator: Arc<PortAllocator>,
     /// How long early media may go to a peer not yet verified (the
     /// reflection guard, `media::send_gate`); `[rtp]
     /// early_media_unverified_ms`.
     pub early_media_unverified: Duration,
-    /// Called (once, from the worker thread) if the worker ends this call
-    /// because serving it panicked, so the owner can end its signalling.
-    /// The call's script hears `CallEvent::Hangup` either way.
-    pub on_failure: Option<FailureNotice>,
 }
 
 pub enum MediaCommand {
@@ -48,67 +41,67 @@ pub enum MediaCommand {
     /// reaches the peer before it is verified, except early media within
     /// its cap (`media::send_gate`).
     Start {
-        call: CallRef,
+        call: MediaId,
         early: bool,
     },
     /// The peer's signalling confirmed that it wants this media (for SIP:
     /// the ACK). Opens the reflection guard for the rest of the call.
     PeerConfirmed {
-        call: CallRef,
+        call: MediaId,
     },
     /// The negotiated media, when it was not known at `Add` (an INVITE
     /// without SDP gets its answer in the ACK).
     Configure {
-        call: CallRef,
+        call: MediaId,
         session: RtpSessionConfig,
         codec: Codec,
     },
     /// Send keys as RFC 4733 telephone-events (answered with
-    /// `CallEvent::DigitsSent`).
+    /// `MediaEvent::DigitsSent`).
     SendDigits {
-        call: CallRef,
+        call: MediaId,
         id: u64,
         keys: String,
     },
     /// A key press that came by signalling (SIP INFO).
     Digit {
-        call: CallRef,
+        call: MediaId,
         digit: char,
         source: DigitSource,
     },
     /// A new remote address from SDP (answer in the ACK, re-INVITE).
     SetRemote {
-        call: CallRef,
+        call: MediaId,
         rtp: SocketAddr,
         rtcp: SocketAddr,
     },
     Play {
-        call: CallRef,
+        call: MediaId,
         id: u64,
         prompts: Vec<Arc<Prompt>>,
         interruptible: bool,
     },
     StopPlay {
-        call: CallRef,
+        call: MediaId,
         id: u64,
     },
     /// The call ended: send RTCP BYE, close the sockets, free the ports.
     Remove {
-        call: CallRef,
+        call: MediaId,
     },
     /// Ends the worker thread.
     Shutdown,
     /// Test hook: a panic at `at`, for the supervision tests.
     #[cfg(test)]
     Panic {
-        call: CallRef,
+        call: MediaId,
         at: super::InjectedPanic,
     },
 }
 
 impl MediaCommand {
     /// The call the command is about (`None` for `Shutdown`).
-    pub fn call(&self) -> Option<CallRef> {
+    pub fn call(&self) -> Option<MediaId> {
         match self {
             MediaCommand::Add(s) => Some(s.call),
             MediaCommand::Start { call, .. }
@@ -153,7 +146,6 @@ impl Worker {
                         playback: None,
                         silence,
                         digits_out: None,
-                        on_failure: s.on_failure,
                         #[cfg(test)]
                         panic_on_tick: false,
                     },
@@ -192,7 +184,7 @@ impl Worker {
             MediaCommand::SendDigits { call, id, keys } => {
                 if let Some(c) = self.calls.get_mut(&call) {
                     if let Some(old) = c.digits_out.take() {
-                        let _ = c.events.send(CallEvent::DigitsSent {
+                        c.events.emit(MediaEvent::DigitsSent {
                             id: old.id,
                             as_events: true,
                         });
@@ -210,7 +202,7 @@ impl Worker {
                             gap_ticks: 0,
                         });
                     } else {
-                        let _ = c.events.send(CallEvent::DigitsSent {
+                        c.events.emit(MediaEvent::DigitsSent {
                             id,
                             as_events: false,
                         });
@@ -240,7 +232,7 @@ impl Worker {
             } => {
                 if let Some(c) = self.calls.get_mut(&call) {
                     if let Some(old) = c.playback.take() {
-                        let _ = c.events.send(CallEvent::PlayDone {
+                        c.events.emit(MediaEvent::PlayDone {
                             id: old.id,
                             interrupted: true,
                         });
@@ -258,7 +250,7 @@ impl Worker {
                 if let Some(c) = self.calls.get_mut(&call) {
                     if c.playback.as_ref().is_some_and(|p| p.id == id) {
                         c.playback = None;
-                        let _ = c.events.send(CallEvent::PlayDone {
+                        c.events.emit(MediaEvent::PlayDone {
                             id,
                             interrupted: true,
                         });
@@ -267,7 +259,7 @@ impl Worker {
             }
             MediaCommand::Remove { call } => {
                 if let Some(mut c) = self.calls.remove(&call) {
-                    tracing::debug!(call, rtp = ?c.session.stats(), jitter = ?c.listener.jitter_stats(), "media closed");
+                    tracing::debug!(call = %call, rtp = ?c.session.stats(), jitter = ?c.listener.jitter_stats(), "media closed");
                     c.close(now, &mut self.send_buf);
                 }
             }

@@ -6,9 +6,8 @@
 //!
 //! Supervision: a panic while serving one call (its tick, or a command
 //! about it) ends that call only — removed from the table, its ports
-//! released, its script told (`CallEvent::Hangup`), its owner told
-//! ([`MediaCallSetup::on_failure`]), counted in [`MediaFailures`] and
-//! logged. A panic anywhere else in the loop ends every call of that
+//! released, its owner told through the call's event sink
+//! ([`MediaEvent::Failed`]), counted in [`MediaFailures`] and logged. A panic anywhere else in the loop ends every call of that
 //! worker the same way, and the worker starts again on the same thread
 //! with an empty table. `catch_unwind` costs nothing until something
 //! panics; it wraps a call's tick, not each packet.
@@ -27,8 +26,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
-use crate::call::control::CallEvent;
-use crate::sip::endpoint::CallRef;
+use crate::media::events::{MediaEvent, MediaId};
 
 use call::MediaCall;
 pub use commands::{MediaCallSetup, MediaCommand};
@@ -37,9 +35,6 @@ pub use commands::{MediaCallSetup, MediaCommand};
 pub const TICK: Duration = Duration::from_millis(20);
 /// How far behind the worker may fall before it drops the backlog.
 const MAX_CATCH_UP: Duration = Duration::from_millis(100);
-
-/// Told, once, when the worker ends a call because serving it panicked.
-pub type FailureNotice = Box<dyn FnOnce() + Send>;
 
 /// Panics the media workers survived, for the server's metrics.
 #[derive(Debug, Default)]
@@ -67,12 +62,12 @@ pub enum InjectedPanic {
 struct Worker {
     index: usize,
     rx: Receiver<MediaCommand>,
-    calls: HashMap<CallRef, MediaCall>,
+    calls: HashMap<MediaId, MediaCall>,
     recv_buf: Vec<u8>,
     send_buf: Vec<u8>,
     /// Calls whose tick panicked, ended after the pass over the table
     /// (empty, and not allocating, unless something panicked).
-    failed: Vec<CallRef>,
+    failed: Vec<MediaId>,
     failures: Arc<MediaFailures>,
     #[cfg(test)]
     panic_in_loop: bool,
@@ -120,7 +115,7 @@ impl Worker {
                 calls = self.calls.len(),
                 "media worker panicked; its calls are ended and it starts again"
             );
-            let calls: Vec<CallRef> = self.calls.keys().copied().collect();
+            let calls: Vec<MediaId> = self.calls.keys().copied().collect();
             for call in calls {
                 // Ending one call must not stop the others from ending.
                 let _ = catch_unwind(AssertUnwindSafe(|| self.end_failed(call)));
@@ -133,26 +128,24 @@ impl Worker {
     }
 
     /// Ends a call whose serving panicked: out of the table (its ports go
-    /// back when it drops), its script and its owner told, counted. The
+    /// back when it drops), its owner told, counted. The
     /// call itself is not touched again: no RTCP BYE from a broken state.
-    fn end_failed(&mut self, call: CallRef) {
-        let Some(mut c) = self.calls.remove(&call) else {
-            // A panic while adding it: its event channel closed as the
-            // setup unwound, which the script hears as a hangup.
+    fn end_failed(&mut self, call: MediaId) {
+        let Some(c) = self.calls.remove(&call) else {
+            // A panic while adding it: the setup (and its sink) unwound
+            // with it; the owner learns of it when its commands find no
+            // call (nothing answers them).
             return;
         };
         self.failures.calls_ended.fetch_add(1, Ordering::Relaxed);
-        let _ = c.events.send(CallEvent::Hangup);
-        if let Some(notify) = c.on_failure.take() {
-            notify();
-        }
+        c.events.emit(MediaEvent::Failed);
     }
 
-    fn call_panicked(&mut self, call: CallRef, during: &str, panic: &(dyn Any + Send)) {
+    fn call_panicked(&mut self, call: MediaId, during: &str, panic: &(dyn Any + Send)) {
         self.failures.call_panics.fetch_add(1, Ordering::Relaxed);
         tracing::error!(
             worker = self.index,
-            call,
+            call = %call,
             during,
             panic = ?panic_message(panic),
             "serving a call's media panicked; that call is ended"
@@ -187,7 +180,7 @@ impl Worker {
                 self.failures.call_panics.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(
                     worker = self.index,
-                    call,
+                    call = %call,
                     during = "tick",
                     panic = ?panic_message(panic.as_ref()),
                     "serving a call's media panicked; that call is ended"
@@ -262,6 +255,38 @@ fn ntp_now() -> u64 {
     (secs << 32) | frac
 }
 
+/// The call's media worker has stopped (shutdown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the media worker is gone")]
+pub struct WorkerGone;
+
+/// How the owner of a call reaches its media: the call's id and its
+/// worker's command channel.
+#[derive(Clone)]
+pub struct MediaHandle {
+    pub id: MediaId,
+    worker: usize,
+    tx: Sender<MediaCommand>,
+}
+
+impl MediaHandle {
+    /// Queues a command for the call's worker; `Err` once the worker is gone.
+    pub fn send(&self, cmd: MediaCommand) -> Result<(), WorkerGone> {
+        self.tx.send(cmd).map_err(|_| WorkerGone)
+    }
+
+    /// Which worker serves the call.
+    pub fn worker(&self) -> usize {
+        self.worker
+    }
+}
+
+impl std::fmt::Debug for MediaHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MediaHandle({}, worker {})", self.id, self.worker)
+    }
+}
+
 /// The pool of media workers; calls are spread round-robin.
 pub struct MediaPool {
     workers: Vec<Sender<MediaCommand>>,
@@ -301,12 +326,23 @@ impl MediaPool {
         })
     }
 
-    /// Hands a call to a worker; returns that worker's command channel.
-    pub fn add(&self, setup: MediaCallSetup) -> Option<Sender<MediaCommand>> {
+    /// Hands a call to a worker (round-robin); returns its handle.
+    pub fn add(&self, setup: MediaCallSetup) -> Option<MediaHandle> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len().max(1);
-        let tx = self.workers.get(i)?.clone();
+        self.add_to(i, setup)
+    }
+
+    /// Hands a call to the worker that serves `near`, so the two can be
+    /// joined without crossing threads (the legs of a bridge).
+    pub fn add_near(&self, setup: MediaCallSetup, near: &MediaHandle) -> Option<MediaHandle> {
+        self.add_to(near.worker, setup)
+    }
+
+    fn add_to(&self, worker: usize, setup: MediaCallSetup) -> Option<MediaHandle> {
+        let tx = self.workers.get(worker)?.clone();
+        let id = setup.call;
         tx.send(MediaCommand::Add(Box::new(setup))).ok()?;
-        Some(tx)
+        Some(MediaHandle { id, worker, tx })
     }
 
     /// Panics the workers survived so far.

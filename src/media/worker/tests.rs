@@ -4,7 +4,7 @@
 //! virtual clock in `media::send_gate`.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,22 +60,19 @@ impl Peer {
 }
 
 struct TestCall {
-    call: CallRef,
+    call: MediaId,
     /// The call's RTP port on rivr's side.
     port: u16,
     peer: Peer,
-    events: Receiver<CallEvent>,
-    failed: Arc<AtomicBool>,
-    media: Sender<MediaCommand>,
+    events: Receiver<MediaEvent>,
+    media: MediaHandle,
 }
 
 impl TestCall {
     /// A call added to `pool`, answered; confirmed unless `confirm` is false.
-    fn add(pool: &MediaPool, ports: &Arc<PortAllocator>, call: CallRef, confirm: bool) -> Self {
+    fn add(pool: &MediaPool, ports: &Arc<PortAllocator>, call: MediaId, confirm: bool) -> Self {
         let peer = Peer::new();
         let (tx, events) = crossbeam_channel::unbounded();
-        let failed = Arc::new(AtomicBool::new(false));
-        let flag = failed.clone();
         let remote = peer.addr();
         let pair = ports.allocate(loopback()).unwrap();
         let port = pair.port;
@@ -96,10 +93,9 @@ impl TestCall {
             },
             codec: Codec::Pcmu,
             configured: true,
-            events: tx,
+            events: Box::new(tx),
             allocator: ports.clone(),
             early_media_unverified: Duration::ZERO,
-            on_failure: Some(Box::new(move || flag.store(true, Ordering::SeqCst))),
         };
         let media = pool.add(setup).unwrap();
         media
@@ -113,30 +109,21 @@ impl TestCall {
             port,
             peer,
             events,
-            failed,
             media,
         }
     }
 
-    /// Whether the call was ended as failed: its script heard a hangup and
-    /// its owner was told.
+    /// Whether the call was ended as failed: its owner was told.
     fn ended(&self) -> bool {
         let deadline = Instant::now() + WAIT;
         loop {
-            if let Ok(CallEvent::Hangup) = self.events.recv_timeout(Duration::from_millis(10)) {
-                break;
+            if let Ok(MediaEvent::Failed) = self.events.recv_timeout(Duration::from_millis(10)) {
+                return true;
             }
             if Instant::now() >= deadline {
                 return false;
             }
         }
-        while !self.failed.load(Ordering::SeqCst) {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        true
     }
 
     fn inject(&self, at: InjectedPanic) {
@@ -162,8 +149,8 @@ fn a_panic_serving_one_call_ends_that_call_only() {
     let pool = MediaPool::start(1).unwrap();
     let ports = Arc::new(PortAllocator::new(43100, 43119));
     let free = ports.available();
-    let a = TestCall::add(&pool, &ports, 1, true);
-    let b = TestCall::add(&pool, &ports, 2, true);
+    let a = TestCall::add(&pool, &ports, MediaId(1), true);
+    let b = TestCall::add(&pool, &ports, MediaId(2), true);
     assert!(a.peer.hears(WAIT) && b.peer.hears(WAIT));
     assert_eq!(ports.available(), free - 2);
 
@@ -177,7 +164,7 @@ fn a_panic_serving_one_call_ends_that_call_only() {
     // The other call goes on, and so does the worker.
     b.peer.drain();
     assert!(b.peer.hears(WAIT), "call 2 lost its media");
-    assert!(!b.failed.load(Ordering::SeqCst));
+    assert!(b.events.try_iter().all(|e| e != MediaEvent::Failed));
     a.peer.drain();
     assert!(
         !a.peer.hears(Duration::from_millis(200)),
@@ -193,7 +180,7 @@ fn a_panic_serving_one_call_ends_that_call_only() {
     assert_eq!(f.call_panics.load(Ordering::Relaxed), 2);
     assert_eq!(f.calls_ended.load(Ordering::Relaxed), 2);
 
-    let c = TestCall::add(&pool, &ports, 3, true);
+    let c = TestCall::add(&pool, &ports, MediaId(3), true);
     assert!(c.peer.hears(WAIT), "the worker no longer serves new calls");
     pool.shutdown();
 }
@@ -203,8 +190,8 @@ fn a_panic_in_the_worker_loop_ends_its_calls_and_it_starts_again() {
     let pool = MediaPool::start(1).unwrap();
     let ports = Arc::new(PortAllocator::new(43140, 43159));
     let free = ports.available();
-    let a = TestCall::add(&pool, &ports, 1, true);
-    let b = TestCall::add(&pool, &ports, 2, true);
+    let a = TestCall::add(&pool, &ports, MediaId(1), true);
+    let b = TestCall::add(&pool, &ports, MediaId(2), true);
     assert!(a.peer.hears(WAIT) && b.peer.hears(WAIT));
 
     a.inject(InjectedPanic::Loop);
@@ -216,7 +203,7 @@ fn a_panic_in_the_worker_loop_ends_its_calls_and_it_starts_again() {
     assert_eq!(f.call_panics.load(Ordering::Relaxed), 0);
 
     // The same worker (the pool has one) takes and serves a new call.
-    let c = TestCall::add(&pool, &ports, 3, true);
+    let c = TestCall::add(&pool, &ports, MediaId(3), true);
     assert!(c.peer.hears(WAIT), "the restarted worker does not serve");
     assert_eq!(ports.available(), free - 1);
     pool.shutdown();
@@ -228,7 +215,7 @@ fn nothing_is_sent_before_the_peer_is_confirmed_or_heard() {
     let pool = MediaPool::start(1).unwrap();
     let ports = Arc::new(PortAllocator::new(43180, 43199));
     // Answered, not confirmed, never heard: not a packet, RTCP included.
-    let a = TestCall::add(&pool, &ports, 1, false);
+    let a = TestCall::add(&pool, &ports, MediaId(1), false);
     assert!(!a.peer.hears(Duration::from_millis(400)));
     a.media
         .send(MediaCommand::PeerConfirmed { call: a.call })
@@ -236,7 +223,7 @@ fn nothing_is_sent_before_the_peer_is_confirmed_or_heard() {
     assert!(a.peer.hears(WAIT), "no media after the peer was confirmed");
 
     // Heard: RTP from the SDP address opens it without signalling.
-    let b = TestCall::add(&pool, &ports, 2, false);
+    let b = TestCall::add(&pool, &ports, MediaId(2), false);
     assert!(!b.peer.hears(Duration::from_millis(200)));
     let local: SocketAddr = (loopback(), b.port).into();
     let mut rtp = vec![0x80, 0x00, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7];

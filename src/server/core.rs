@@ -1,0 +1,243 @@
+//! The server's signalling core, whole and sans-IO: the gate in front
+//! (`sip::gate`), the SIP core (`sip::endpoint`), the SIP legs glue
+//! (`sip_legs`) and the call registry (`call::registry`), with every effect
+//! outside the signalling task behind [`Env`]. The tokio loop in
+//! `server::serve` only feeds it datagrams, script commands and timeouts
+//! and sends what it asks; tests and the whole-server fuzz target drive it
+//! on a virtual clock.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::env::Env;
+use super::sip_legs::SipLegs;
+use crate::call::cause::Cause;
+use crate::call::channel::SigCommand;
+use crate::call::control::CallEnded;
+use crate::call::id::CallId;
+use crate::call::registry::{Output as RegOutput, Registry, ScriptCommand};
+use crate::sip::endpoint::{Endpoint, Output as EpOutput};
+use crate::sip::gate::{Gate, GateVerdict};
+use crate::sip::message::Transport;
+
+/// Bytes for the transports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub transport: Transport,
+    pub dest: SocketAddr,
+    pub bytes: Vec<u8>,
+}
+
+pub struct ServerCore<E: Env> {
+    pub gate: Gate,
+    pub endpoint: Endpoint,
+    pub registry: Registry,
+    pub legs: SipLegs,
+    pub env: E,
+    transmits: VecDeque<Transmit>,
+}
+
+impl<E: Env> ServerCore<E> {
+    pub fn new(gate: Gate, endpoint: Endpoint, registry: Registry, legs: SipLegs, env: E) -> Self {
+        ServerCore {
+            gate,
+            endpoint,
+            registry,
+            legs,
+            env,
+            transmits: VecDeque::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.endpoint.poll_timeout()
+    }
+
+    /// Calls with a leg still up.
+    pub fn active(&self) -> usize {
+        self.registry.active()
+    }
+
+    /// Calls not yet closed, and calls the SIP core still holds.
+    pub fn tracked(&self) -> usize {
+        self.registry.tracked().max(self.endpoint.active_calls())
+    }
+
+    /// One datagram, or one message framed from a stream.
+    pub fn handle_inbound(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        source: SocketAddr,
+        bytes: &[u8],
+    ) {
+        match self.gate.check(now, source.ip(), bytes) {
+            GateVerdict::Pass => self.endpoint.handle_input(now, transport, source, bytes),
+            // Stateless, and back to the packet's own source.
+            GateVerdict::Reply(b) => self.transmits.push_back(Transmit {
+                transport,
+                dest: source,
+                bytes: b,
+            }),
+            GateVerdict::Drop => {}
+        }
+        self.drain(now);
+    }
+
+    /// A request from a script or from a call's media.
+    pub fn handle_sig(&mut self, now: Instant, cmd: SigCommand) {
+        match cmd {
+            SigCommand::Script { call, cmd, reply } => {
+                let mut r = self.registry.script_command(now, call, cmd);
+                self.drain(now);
+                // The transport may have found the call gone meanwhile.
+                if r.is_ok()
+                    && !matches!(cmd, ScriptCommand::Reject { .. })
+                    && !self.registry.caller_live(call)
+                {
+                    r = Err(CallEnded);
+                }
+                let _ = reply.send(r);
+            }
+            SigCommand::Hangup(call) => {
+                let _ = self
+                    .registry
+                    .script_command(now, call, ScriptCommand::Hangup);
+            }
+            SigCommand::ScriptDone { call, outcome } => {
+                let results = self.env.results(call);
+                self.registry.script_done(now, call, outcome, results);
+            }
+            SigCommand::MediaFailed(call) => {
+                tracing::warn!(call = %call, "the call's media failed; ending the call");
+                self.registry.abort_call(
+                    now,
+                    call,
+                    Cause::TEMPORARY_FAILURE,
+                    Some(500),
+                    "media-failed",
+                );
+            }
+        }
+        self.drain(now);
+    }
+
+    /// The SIP core's due timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.endpoint.handle_timeout(now);
+        self.drain(now);
+    }
+
+    /// Shutdown: every call is ended.
+    pub fn hangup_all(&mut self, now: Instant) {
+        self.registry.hangup_all(now);
+        self.drain(now);
+    }
+
+    /// End of shutdown: calls whose scripts did not finish are closed.
+    pub fn flush_unfinished(&mut self, now: Instant) {
+        self.registry.flush_unfinished(now);
+        self.drain(now);
+    }
+
+    /// After a panic while handling `bytes`: ends the call they belong to,
+    /// if one can be found.
+    pub fn abort_call_of_message(&mut self, now: Instant, bytes: &[u8]) {
+        let leg = self
+            .endpoint
+            .call_of_message(bytes)
+            .and_then(|cref| self.legs.leg_of(cref));
+        if let Some(call) = leg.and_then(|l| self.registry.call_of(l)) {
+            self.abort_call(now, call);
+        }
+    }
+
+    /// After a panic while handling something of `call`: ends it (500
+    /// before the answer, BYE after), CDR end `signalling-panic`.
+    pub fn abort_call(&mut self, now: Instant, call: CallId) {
+        self.registry.abort_call(
+            now,
+            call,
+            Cause::TEMPORARY_FAILURE,
+            Some(500),
+            "signalling-panic",
+        );
+        self.drain(now);
+    }
+
+    /// Runs every decision to its end: the SIP core's output (bytes, events
+    /// for the legs), then the registry's (leg commands, scripts, CDRs),
+    /// until neither has more (an event can cause a command and back).
+    fn drain(&mut self, now: Instant) {
+        loop {
+            let mut busy = false;
+            while let Some(out) = self.endpoint.poll_output() {
+                busy = true;
+                match out {
+                    EpOutput::Transmit {
+                        transport,
+                        dest,
+                        bytes,
+                    } => self.transmits.push_back(Transmit {
+                        transport,
+                        dest,
+                        bytes,
+                    }),
+                    EpOutput::Event(ev) => self.legs.on_event(
+                        now,
+                        ev,
+                        &mut self.endpoint,
+                        &mut self.registry,
+                        &mut self.env,
+                    ),
+                }
+            }
+            while let Some(out) = self.registry.poll_output() {
+                busy = true;
+                match out {
+                    RegOutput::Leg(leg, cmd) => self.legs.apply(
+                        now,
+                        leg,
+                        cmd,
+                        &mut self.endpoint,
+                        &mut self.registry,
+                        &mut self.env,
+                    ),
+                    RegOutput::StartScript(start) => {
+                        if let Err(e) = self.env.start_script(&start) {
+                            tracing::error!(call = %start.call, error = %e, "cannot start the script: 503");
+                            self.registry.script_not_started(
+                                now,
+                                start.call,
+                                Cause::SWITCHING_CONGESTION,
+                                Some(503),
+                                "no script thread",
+                            );
+                        } else {
+                            tracing::info!(
+                                call = %start.call,
+                                id = ?start.info.id,
+                                number = ?start.info.to,
+                                script = %start.script.display(),
+                                "call started"
+                            );
+                        }
+                    }
+                    RegOutput::CallGone(call) => self.env.call_gone(call),
+                    RegOutput::Cdr(record) => self.env.write_cdr(&record),
+                    RegOutput::Closed(call) => self.env.call_closed(call),
+                }
+            }
+            if !busy {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! What the server core needs from the world outside the signalling task:
+//! RTP ports, media workers, script threads, the CDR file. [`Env`] is the
+//! seam: [`RealEnv`] does it for `rivr serve`; tests and the whole-server
+//! fuzz target give the core an environment that only records, so the
+//! path from a datagram to a started script runs on a virtual clock.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::Shared;
+use crate::call::channel::{CallShared, ChannelControl, ScriptSink, SigCommand};
+use crate::call::control::CallEvent;
+use crate::call::id::{CallId, LegId};
+use crate::call::registry::{CdrRecord, ScriptStart};
+use crate::media::codec::Codec;
+use crate::media::events::MediaId;
+use crate::media::ports::PortPair;
+use crate::media::rtp_session::RtpSessionConfig;
+use crate::media::worker::{MediaCallSetup, MediaCommand, MediaHandle};
+use crate::script::runner::{self, Outcome};
+
+/// The media of one leg, as the SIP glue negotiated it.
+#[derive(Debug, Clone)]
+pub struct MediaSpec {
+    pub id: MediaId,
+    pub session: RtpSessionConfig,
+    pub codec: Codec,
+    /// False until the remote address is known (an answer in the ACK).
+    pub configured: bool,
+    pub early_media_unverified: Duration,
+}
+
+/// The server core's effects. Every method is cheap and never blocks.
+pub trait Env {
+    /// Binds an RTP/RTCP port pair; returns its RTP port.
+    fn reserve_rtp(&mut self) -> Result<u16, String>;
+    /// Gives back a pair reserved but never handed to media.
+    fn release_rtp(&mut self, port: u16);
+    /// Hands a leg's media (on the pair reserved at `port`) to a worker.
+    fn media_add(
+        &mut self,
+        call: CallId,
+        leg: LegId,
+        port: u16,
+        spec: MediaSpec,
+    ) -> Result<(), String>;
+    /// A command for a leg's media (ignored when the leg has none).
+    fn media(&mut self, leg: LegId, cmd: MediaCommand);
+    /// The leg is over: its media stops and its ports go back.
+    fn media_remove(&mut self, leg: LegId);
+    /// Starts the call's script on its own thread.
+    fn start_script(&mut self, start: &ScriptStart) -> Result<(), String>;
+    /// The call's signalling ended under its script: wake the script.
+    fn call_gone(&mut self, call: CallId);
+    /// What the call's script stored with `set_result`.
+    fn results(&mut self, call: CallId) -> Vec<(String, String)>;
+    fn write_cdr(&mut self, record: &CdrRecord);
+    /// The call is closed: forget whatever is kept for it.
+    fn call_closed(&mut self, call: CallId);
+}
+
+struct CallIo {
+    shared: Arc<CallShared>,
+    events_tx: Sender<CallEvent>,
+    /// Taken by the script when it starts.
+    events_rx: Option<Receiver<CallEvent>>,
+}
+
+/// The environment of `rivr serve`: real sockets, workers and threads.
+pub struct RealEnv {
+    shared: Arc<Shared>,
+    reserved: HashMap<u16, PortPair>,
+    legs: HashMap<LegId, MediaHandle>,
+    calls: HashMap<CallId, CallIo>,
+}
+
+impl RealEnv {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        RealEnv {
+            shared,
+            reserved: HashMap::new(),
+            legs: HashMap::new(),
+            calls: HashMap::new(),
+        }
+    }
+
+    fn call_io(&mut self, call: CallId) -> &mut CallIo {
+        self.calls.entry(call).or_insert_with(|| {
+            let (events_tx, events_rx) = crossbeam_channel::unbounded();
+            CallIo {
+                shared: Arc::new(CallShared::default()),
+                events_tx,
+                events_rx: Some(events_rx),
+            }
+        })
+    }
+}
+
+impl Env for RealEnv {
+    fn reserve_rtp(&mut self) -> Result<u16, String> {
+        let ip = self.shared.config.sip.listen.ip();
+        let pair = self.shared.ports.allocate(ip).map_err(|e| e.to_string())?;
+        let port = pair.port;
+        self.reserved.insert(port, pair);
+        Ok(port)
+    }
+
+    fn release_rtp(&mut self, port: u16) {
+        if self.reserved.remove(&port).is_some() {
+            self.shared.ports.release(port);
+        }
+    }
+
+    fn media_add(
+        &mut self,
+        call: CallId,
+        leg: LegId,
+        port: u16,
+        spec: MediaSpec,
+    ) -> Result<(), String> {
+        let ports = self
+            .reserved
+            .remove(&port)
+            .ok_or_else(|| format!("RTP port {port} was not reserved"))?;
+        let sig = self.shared.sig_tx.clone();
+        let events = self.call_io(call).events_tx.clone();
+        let setup = MediaCallSetup {
+            call: spec.id,
+            ports,
+            session: spec.session,
+            codec: spec.codec,
+            configured: spec.configured,
+            events: Box::new(ScriptSink { call, events, sig }),
+            allocator: self.shared.ports.clone(),
+            early_media_unverified: spec.early_media_unverified,
+        };
+        match self.shared.media.add(setup) {
+            Some(h) => {
+                self.legs.insert(leg, h);
+                Ok(())
+            }
+            None => {
+                // The setup (and its sockets) is gone with the failed send.
+                self.shared.ports.release(port);
+                Err("no media worker".into())
+            }
+        }
+    }
+
+    fn media(&mut self, leg: LegId, cmd: MediaCommand) {
+        if let Some(h) = self.legs.get(&leg) {
+            let _ = h.send(cmd);
+        }
+    }
+
+    fn media_remove(&mut self, leg: LegId) {
+        if let Some(h) = self.legs.remove(&leg) {
+            let _ = h.send(MediaCommand::Remove { call: h.id });
+        }
+    }
+
+    fn start_script(&mut self, start: &ScriptStart) -> Result<(), String> {
+        let media = self
+            .legs
+            .get(&start.leg)
+            .cloned()
+            .ok_or("the call has no media")?;
+        let io = self.call_io(start.call);
+        let events = io.events_rx.take().ok_or("the script already started")?;
+        let call_shared = io.shared.clone();
+        let ctl = ChannelControl {
+            call: start.call,
+            sig: self.shared.sig_tx.clone(),
+            media,
+            events,
+            prompts: self.shared.prompts.clone(),
+            shared: call_shared,
+            sms: self.shared.sms.clone(),
+        };
+        let done_tx = self.shared.sig_tx.clone();
+        let call = start.call;
+        runner::spawn(
+            self.shared.scripts.clone(),
+            start.script.clone(),
+            start.info.clone(),
+            Box::new(ctl),
+            move |outcome: &Outcome| {
+                let outcome = match outcome {
+                    Outcome::Completed => "completed".to_string(),
+                    Outcome::HungUp => "hangup".to_string(),
+                    Outcome::CallerHungUp => "caller-hung-up".to_string(),
+                    Outcome::Failed(m) => format!("failed: {m}"),
+                };
+                let _ = done_tx.send(SigCommand::ScriptDone { call, outcome });
+            },
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    }
+
+    fn call_gone(&mut self, call: CallId) {
+        if let Some(io) = self.calls.get(&call) {
+            io.shared.gone.store(true, Ordering::Release);
+            let _ = io.events_tx.send(CallEvent::Hangup);
+        }
+    }
+
+    fn results(&mut self, call: CallId) -> Vec<(String, String)> {
+        self.calls
+            .get(&call)
+            .map(|io| io.shared.results())
+            .unwrap_or_default()
+    }
+
+    fn write_cdr(&mut self, record: &CdrRecord) {
+        self.shared.cdr.write(record);
+    }
+
+    fn call_closed(&mut self, call: CallId) {
+        if let Some(io) = self.calls.remove(&call) {
+            io.shared.gone.store(true, Ordering::Release);
+        }
+    }
+}
