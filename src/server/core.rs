@@ -241,3 +241,7 @@ impl<E: Env> ServerCore<E> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod tests;

@@ -11,6 +11,7 @@ mod cdr;
 pub mod core;
 pub mod env;
 mod overload;
+pub mod sim;
 pub mod sip_legs;
 pub mod sizing;
 mod supervise;

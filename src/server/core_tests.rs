@@ -1,0 +1,373 @@
+//! The whole signalling core on a virtual clock, driven with SIP text:
+//! gate → SIP core → SIP legs → registry, with a recording environment.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::ServerCore;
+use crate::call::channel::SigCommand;
+use crate::call::control::CallEnded;
+use crate::call::registry::ScriptCommand;
+use crate::media::worker::MediaCommand;
+use crate::server::sim::{sim_core, SimEnv, SimOptions};
+use crate::sip::message::Transport;
+
+struct T {
+    core: ServerCore<SimEnv>,
+    now: Instant,
+    caller: SocketAddr,
+}
+
+const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                   m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+fn invite(to: &str, call_id: &str, branch: &str, sdp: Option<&str>) -> String {
+    let body = sdp.unwrap_or("");
+    let ctype = if sdp.is_some() {
+        "Content-Type: application/sdp\r\n"
+    } else {
+        ""
+    };
+    format!(
+        "INVITE sip:{to}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch={branch}\r\n\
+         From: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:{to}@127.0.0.1>\r\nCall-ID: {call_id}\r\n\
+         CSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:5070>\r\nMax-Forwards: 70\r\n{ctype}\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn in_dialog(method: &str, call_id: &str, to_tag: &str, cseq: u32, branch: &str) -> String {
+    format!(
+        "{method} sip:rivr@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch={branch}\r\n\
+         From: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:1000@127.0.0.1>;tag={to_tag}\r\n\
+         Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+fn to_tag(resp: &str) -> String {
+    let to = resp
+        .lines()
+        .find(|l| l.starts_with("To:"))
+        .expect("a To header");
+    to.split("tag=").nth(1).unwrap_or("").trim().to_string()
+}
+
+impl T {
+    fn new(opts: SimOptions) -> T {
+        let now = Instant::now();
+        T {
+            core: sim_core(&opts, now),
+            now,
+            caller: "127.0.0.1:5070".parse().unwrap(),
+        }
+    }
+
+    fn sent(&mut self) -> Vec<String> {
+        std::iter::from_fn(|| self.core.poll_transmit())
+            .map(|t| String::from_utf8_lossy(&t.bytes).into_owned())
+            .collect()
+    }
+
+    fn send(&mut self, msg: &str) -> Vec<String> {
+        self.core
+            .handle_inbound(self.now, Transport::Udp, self.caller, msg.as_bytes());
+        self.sent()
+    }
+
+    fn advance(&mut self, ms: u64) -> Vec<String> {
+        let until = self.now + Duration::from_millis(ms);
+        let mut out = Vec::new();
+        while let Some(t) = self.core.poll_timeout() {
+            if t > until {
+                break;
+            }
+            self.now = t.max(self.now);
+            self.core.handle_timeout(self.now);
+            out.extend(self.sent());
+        }
+        self.now = until;
+        out
+    }
+
+    fn script(&mut self, cmd: ScriptCommand) -> Result<(), CallEnded> {
+        let call = self.core.env.scripts.last().expect("a started script").call;
+        let (reply, rx) = std::sync::mpsc::sync_channel(1);
+        self.core
+            .handle_sig(self.now, SigCommand::Script { call, cmd, reply });
+        rx.recv().unwrap()
+    }
+
+    fn script_done(&mut self, outcome: &str) {
+        let call = self.core.env.scripts.last().expect("a started script").call;
+        self.core.handle_sig(
+            self.now,
+            SigCommand::ScriptDone {
+                call,
+                outcome: outcome.into(),
+            },
+        );
+    }
+}
+
+fn first_lines(msgs: &[String]) -> Vec<&str> {
+    msgs.iter()
+        .map(|m| m.lines().next().unwrap_or(""))
+        .collect()
+}
+
+#[test]
+fn an_inbound_call_from_invite_to_cdr() {
+    let mut t = T::new(SimOptions::default());
+    let out = t.send(&invite("1000", "c1", "z9hG4bK1", Some(SDP)));
+    assert_eq!(first_lines(&out), vec!["SIP/2.0 100 Trying"]);
+    // Routed, admitted, ports reserved, answer negotiated, media handed
+    // over, script started — all before any answer to the caller.
+    let start = t.core.env.scripts[0].clone();
+    assert_eq!(start.info.to, "1000");
+    assert_eq!(start.info.direction, "inbound");
+    assert_eq!(start.script.to_str(), Some("scripts/main_menu.rhai"));
+    assert_eq!(t.core.env.media.len(), 1);
+    assert_eq!(t.core.env.held_ports, 1);
+    t.script(ScriptCommand::Answer).unwrap();
+    let out = t.sent();
+    assert_eq!(first_lines(&out), vec!["SIP/2.0 200 OK"]);
+    assert!(out[0].contains("m=audio 20000 RTP/AVP 0 101"), "{}", out[0]);
+    let tag = to_tag(&out[0]);
+    let log = &t.core.env.media[&start.leg];
+    assert!(matches!(
+        log.last(),
+        Some(MediaCommand::Start { early: false, .. })
+    ));
+    // The ACK confirms the peer for media.
+    let out = t.send(&in_dialog("ACK", "c1", &tag, 1, "z9hG4bK2"));
+    assert!(out.is_empty());
+    assert!(matches!(
+        t.core.env.media[&start.leg].last(),
+        Some(MediaCommand::PeerConfirmed { .. })
+    ));
+    t.advance(3000);
+    let out = t.send(&in_dialog("BYE", "c1", &tag, 2, "z9hG4bK3"));
+    assert_eq!(first_lines(&out), vec!["SIP/2.0 200 OK"]);
+    assert_eq!(t.core.env.gone, vec![start.call]);
+    assert!(t.core.env.media.is_empty(), "media removed at the BYE");
+    assert_eq!(t.core.env.held_ports, 0);
+    assert!(t.core.env.cdrs.is_empty(), "the script still runs");
+    t.core
+        .env
+        .results
+        .insert(start.call, vec![("q".into(), "1".into())]);
+    t.script_done("caller-hung-up");
+    let cdr = &t.core.env.cdrs[0];
+    assert_eq!(cdr.transport_id, "c1");
+    assert_eq!((cdr.end, cdr.outcome), ("remote-bye", "answered"));
+    assert_eq!(cdr.talk_ms, 3000);
+    assert_eq!(cdr.results["q"], "1");
+    assert_eq!(t.core.tracked(), 0);
+}
+
+#[test]
+fn unknown_number_is_404_with_a_cdr_and_no_ports() {
+    let mut t = T::new(SimOptions::default());
+    let out = t.send(&invite("999", "c2", "z9hG4bK1", Some(SDP)));
+    assert_eq!(
+        first_lines(&out),
+        vec!["SIP/2.0 100 Trying", "SIP/2.0 404 Not Found"]
+    );
+    assert_eq!(t.core.env.cdrs[0].script, "none (no route)");
+    assert_eq!(t.core.env.held_ports, 0);
+    assert!(t.core.env.scripts.is_empty());
+}
+
+#[test]
+fn no_common_codec_is_488_and_the_port_goes_back() {
+    let mut t = T::new(SimOptions::default());
+    let g729 = SDP
+        .replace("RTP/AVP 0 101", "RTP/AVP 18")
+        .replace("a=rtpmap:101 telephone-event/8000\r\n", "");
+    let out = t.send(&invite("1000", "c3", "z9hG4bK1", Some(&g729)));
+    assert_eq!(
+        first_lines(&out),
+        vec!["SIP/2.0 100 Trying", "SIP/2.0 488 Not Acceptable Here"]
+    );
+    assert_eq!(t.core.env.held_ports, 0);
+    assert_eq!(t.core.env.cdrs[0].script, "none (488)");
+    assert_eq!(t.core.env.cdrs[0].sip_status, Some(488));
+}
+
+#[test]
+fn over_max_calls_is_503_with_retry_after_and_no_state() {
+    let mut t = T::new(SimOptions {
+        max_calls: 1,
+        ..SimOptions::default()
+    });
+    t.send(&invite("1000", "c4", "z9hG4bK1", Some(SDP)));
+    let out = t.send(&invite("1000", "c5", "z9hG4bK2", Some(SDP)));
+    assert_eq!(
+        first_lines(&out),
+        vec!["SIP/2.0 100 Trying", "SIP/2.0 503 Service Unavailable"]
+    );
+    assert!(out[1].contains("\r\nRetry-After: 5\r\n"), "{}", out[1]);
+    assert_eq!(t.core.env.scripts.len(), 1);
+    assert_eq!(t.core.env.held_ports, 1);
+    assert!(t.core.env.cdrs.is_empty());
+}
+
+#[test]
+fn resources_that_fail_refuse_the_call_with_503() {
+    for which in ["ports", "media", "scripts"] {
+        let mut t = T::new(SimOptions::default());
+        match which {
+            "ports" => t.core.env.fail_ports = true,
+            "media" => t.core.env.fail_media = true,
+            _ => t.core.env.fail_scripts = true,
+        }
+        let out = t.send(&invite("1000", "c6", "z9hG4bK1", Some(SDP)));
+        assert_eq!(
+            first_lines(&out),
+            vec!["SIP/2.0 100 Trying", "SIP/2.0 503 Service Unavailable"],
+            "{which}"
+        );
+        assert_eq!(t.core.env.held_ports, 0, "{which}: ports leaked");
+        assert!(t.core.env.media.is_empty(), "{which}");
+        assert_eq!(t.core.env.cdrs.len(), 1, "{which}");
+        assert_eq!(t.core.tracked(), 0, "{which}");
+    }
+}
+
+#[test]
+fn no_ack_ends_the_call_with_bye_after_64_t1() {
+    let mut t = T::new(SimOptions::default());
+    t.send(&invite("1000", "c7", "z9hG4bK1", Some(SDP)));
+    t.script(ScriptCommand::Answer).unwrap();
+    t.sent();
+    let out = t.advance(40_000);
+    // 2xx retransmitted on T1 doubling to T2, then BYE at 32 s.
+    assert!(
+        first_lines(&out)
+            .iter()
+            .filter(|l| **l == "SIP/2.0 200 OK")
+            .count()
+            >= 5
+    );
+    assert!(first_lines(&out).iter().any(|l| l.starts_with("BYE ")));
+    let call = t.core.env.scripts[0].call;
+    assert_eq!(t.core.env.gone, vec![call]);
+    t.script_done("caller-hung-up");
+    assert_eq!(t.core.env.cdrs[0].end, "ack-timeout");
+    assert_eq!(t.core.env.cdrs[0].q850, Some(102));
+}
+
+#[test]
+fn cancel_before_answer_is_487_and_the_script_learns_it() {
+    let mut t = T::new(SimOptions::default());
+    let inv = invite("1000", "c8", "z9hG4bK1", Some(SDP));
+    t.send(&inv);
+    t.script(ScriptCommand::Ring { early_media: false })
+        .unwrap();
+    assert_eq!(first_lines(&t.sent()), vec!["SIP/2.0 180 Ringing"]);
+    let cancel = inv
+        .replacen("INVITE sip:", "CANCEL sip:", 1)
+        .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL");
+    let cancel =
+        cancel.split("Content-Type").next().unwrap().to_string() + "Content-Length: 0\r\n\r\n";
+    let out = t.send(&cancel);
+    assert_eq!(
+        first_lines(&out),
+        vec!["SIP/2.0 200 OK", "SIP/2.0 487 Request Terminated"]
+    );
+    assert_eq!(t.script(ScriptCommand::Answer), Err(CallEnded));
+    t.script_done("caller-hung-up");
+    let cdr = &t.core.env.cdrs[0];
+    assert_eq!(
+        (cdr.end, cdr.outcome, cdr.sip_status),
+        ("cancelled", "cancelled", Some(487))
+    );
+    assert_eq!(t.core.env.held_ports, 0);
+}
+
+#[test]
+fn a_script_reject_keeps_its_status_and_media_failure_ends_the_call() {
+    let mut t = T::new(SimOptions::default());
+    t.send(&invite("1000", "c9", "z9hG4bK1", Some(SDP)));
+    t.script(ScriptCommand::Reject { status: 603 }).unwrap();
+    assert_eq!(first_lines(&t.sent()), vec!["SIP/2.0 603 Decline"]);
+    t.script_done("hangup");
+    assert_eq!(t.core.env.cdrs[0].q850, Some(21));
+
+    t.send(&invite("1000", "c10", "z9hG4bK2", Some(SDP)));
+    t.script(ScriptCommand::Answer).unwrap();
+    let tag = to_tag(&t.sent()[0]);
+    t.send(&in_dialog("ACK", "c10", &tag, 1, "z9hG4bK3"));
+    let call = t.core.env.scripts[1].call;
+    t.core.handle_sig(t.now, SigCommand::MediaFailed(call));
+    let out = t.sent();
+    assert!(
+        first_lines(&out).iter().any(|l| l.starts_with("BYE ")),
+        "{out:?}"
+    );
+    assert!(t.core.env.gone.contains(&call));
+    t.script_done("caller-hung-up");
+    assert_eq!(t.core.env.cdrs[1].end, "media-failed");
+    assert_eq!(t.core.env.held_ports, 0);
+}
+
+#[test]
+fn late_offer_gets_an_offer_in_the_200_and_media_is_configured_by_the_ack() {
+    let mut t = T::new(SimOptions::default());
+    t.send(&invite("1000", "c11", "z9hG4bK1", None));
+    let leg = t.core.env.scripts[0].leg;
+    assert!(!t.core.env.specs[&leg].configured);
+    t.script(ScriptCommand::Answer).unwrap();
+    let ok = t.sent().remove(0);
+    assert!(ok.contains("m=audio 20000 RTP/AVP 0 8 111 101"), "{ok}");
+    let tag = to_tag(&ok);
+    let ack = in_dialog("ACK", "c11", &tag, 1, "z9hG4bK2").replace(
+        "Content-Length: 0\r\n\r\n",
+        &format!(
+            "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{}",
+            SDP.replace(" 0 101", " 8")
+                .replace("a=rtpmap:101 telephone-event/8000\r\n", "")
+                .len(),
+            SDP.replace(" 0 101", " 8")
+                .replace("a=rtpmap:101 telephone-event/8000\r\n", "")
+        ),
+    );
+    t.send(&ack);
+    let log = &t.core.env.media[&leg];
+    assert!(log.iter().any(|c| matches!(
+        c,
+        MediaCommand::Configure {
+            codec: crate::media::codec::Codec::Pcma,
+            ..
+        }
+    )));
+    assert!(matches!(
+        log.last(),
+        Some(MediaCommand::PeerConfirmed { .. })
+    ));
+}
+
+#[test]
+fn shutdown_ends_every_call_and_flushes_their_cdrs() {
+    let mut t = T::new(SimOptions::default());
+    t.send(&invite("1000", "c12", "z9hG4bK1", Some(SDP)));
+    t.script(ScriptCommand::Answer).unwrap();
+    let tag = to_tag(&t.sent()[0]);
+    t.send(&in_dialog("ACK", "c12", &tag, 1, "z9hG4bK2"));
+    t.send(&invite("1000", "c13", "z9hG4bK3", Some(SDP)));
+    t.core.hangup_all(t.now);
+    let out = t.sent();
+    assert!(
+        first_lines(&out).iter().any(|l| l.starts_with("BYE ")),
+        "{out:?}"
+    );
+    assert!(
+        first_lines(&out).contains(&"SIP/2.0 480 Temporarily Unavailable"),
+        "{out:?}"
+    );
+    t.core.flush_unfinished(t.now);
+    assert_eq!(t.core.env.cdrs.len(), 2);
+    assert!(t.core.env.cdrs.iter().all(|c| c.end == "shutdown"));
+    assert_eq!(t.core.env.held_ports, 0);
+}
