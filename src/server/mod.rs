@@ -12,6 +12,7 @@ pub mod core;
 pub mod env;
 mod overload;
 pub mod sim;
+pub mod sim_drive;
 pub mod sip_legs;
 pub mod sizing;
 mod supervise;
