@@ -299,27 +299,27 @@ pub fn run_report(data: &[u8]) -> Report {
 /// Seed programs: a plain call answered and hung up; a late offer; a
 /// CANCEL; a flood from one source; a 404.
 pub fn seeds() -> Vec<Vec<u8>> {
-    let mut seeds = Vec::new();
     // limits, then: INVITE(1000, sdp) · answer · wait · ACK · BYE · done
-    seeds.push(vec![
-        7, 10, 10, // max_calls, max_cps, per_source_cps
-        1, 0, 1, 0, 1, 0, 0, // INVITE to 1000, call-id 1, sdp, no mutation, source 0
-        4, 0, 0, // answer script 0
-        6, 100, 0, // 200 ms
-        3, 0, 0, // ACK
-        6, 0xe8, 3, // 2 s
-        3, 0, 1, // BYE
-        4, 0, 5, // script done
-    ]);
-    seeds.push(vec![
-        7, 10, 10, 1, 1, 2, 0, 0, 0, 0, 4, 0, 2, 0, 3, 0, 2, 6, 0, 0x80, 4, 0, 5,
-    ]);
-    seeds.push(vec![
-        3, 40, 2, 1, 0, 1, 0, 1, 0, 0, 1, 0, 2, 0, 1, 0, 0, 1, 0, 3, 0, 1, 0, 0, 1, 0, 4, 0, 1, 0,
-        0, 6, 0xff, 0xff, 8,
-    ]);
-    seeds.push(vec![7, 10, 10, 1, 2, 9, 0, 1, 0, 0, 6, 0x10, 0x27]);
-    seeds
+    vec![
+        vec![
+            7, 10, 10, // max_calls, max_cps, per_source_cps
+            1, 0, 1, 0, 1, 0, 0, // INVITE to 1000, call-id 1, sdp, no mutation, source 0
+            4, 0, 0, // answer script 0
+            6, 100, 0, // 200 ms
+            3, 0, 0, // ACK
+            6, 0xe8, 3, // 2 s
+            3, 0, 1, // BYE
+            4, 0, 5, // script done
+        ],
+        vec![
+            7, 10, 10, 1, 1, 2, 0, 0, 0, 0, 4, 0, 2, 0, 3, 0, 2, 6, 0, 0x80, 4, 0, 5,
+        ],
+        vec![
+            3, 40, 2, 1, 0, 1, 0, 1, 0, 0, 1, 0, 2, 0, 1, 0, 0, 1, 0, 3, 0, 1, 0, 0, 1, 0, 4, 0, 1,
+            0, 0, 6, 0xff, 0xff, 8,
+        ],
+        vec![7, 10, 10, 1, 2, 9, 0, 1, 0, 0, 6, 0x10, 0x27],
+    ]
 }
 
 #[cfg(test)]
