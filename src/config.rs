@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::media::codec::Codec;
+use crate::codec::Codec;
 pub use crate::sip::acl::UntrustedPolicy;
 use crate::sip::acl::{Acl, Cidr};
 

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod call;
+pub mod codec;
 pub mod config;
 pub mod media;
 pub mod rate;

@@ -90,9 +90,9 @@ struct ImpairArgs {
 fn impair(a: ImpairArgs) -> ExitCode {
     use rivr::media::impair::{impair_file, Conceal, ImpairOptions};
     let codec = match a.codec.as_str() {
-        "pcmu" => rivr::media::codec::Codec::Pcmu,
-        "pcma" => rivr::media::codec::Codec::Pcma,
-        "opus" => rivr::media::codec::Codec::Opus,
+        "pcmu" => rivr::codec::Codec::Pcmu,
+        "pcma" => rivr::codec::Codec::Pcma,
+        "opus" => rivr::codec::Codec::Opus,
         other => {
             eprintln!("rivr media impair: --codec {other}: expected pcmu, pcma or opus");
             return ExitCode::FAILURE;
@@ -120,7 +120,7 @@ fn impair(a: ImpairArgs) -> ExitCode {
     };
     match impair_file(&a.input, &a.output, &o) {
         Ok(r) => {
-            let fec = if codec == rivr::media::codec::Codec::Opus {
+            let fec = if codec == rivr::codec::Codec::Opus {
                 format!(" fec-recovered {}", r.fec_recovered)
             } else {
                 String::new()

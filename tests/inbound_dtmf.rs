@@ -21,7 +21,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use rivr::media::codec::Codec;
+use rivr::codec::Codec;
 use rivr::media::dtmf_detect::DtmfDetector;
 use rivr::media::g711::{self, Law};
 use rivr::media::listener::Listener;

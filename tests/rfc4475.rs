@@ -131,8 +131,8 @@ fn local_media() -> sdp::LocalMedia {
         ip: "192.0.2.200".parse().unwrap(),
         rtp_port: 20000,
         codecs: vec![
-            rivr::media::codec::Codec::Pcmu,
-            rivr::media::codec::Codec::Pcma,
+            rivr::codec::Codec::Pcmu,
+            rivr::codec::Codec::Pcma,
         ],
         telephone_event: true,
         session_id: 1,

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rivr::media::codec::Codec;
+use rivr::codec::Codec;
 use rivr::sip::sdp;
 
 fuzz_target!(|data: &[u8]| {

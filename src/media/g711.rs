@@ -11,27 +11,7 @@
 //! Every conversion is a lookup in a table built at compile time, so encoding
 //! and decoding a frame costs one load per sample and never allocates.
 
-/// Which of the two G.711 laws.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Law {
-    /// µ-law (PCMU, North America and Japan).
-    Ulaw,
-    /// A-law (PCMA, everywhere else).
-    Alaw,
-}
-
-impl Law {
-    /// Both laws.
-    pub const ALL: [Law; 2] = [Law::Ulaw, Law::Alaw];
-
-    /// The code that decodes to (near) silence.
-    pub fn silence_byte(self) -> u8 {
-        match self {
-            Law::Ulaw => 0xFF,
-            Law::Alaw => 0xD5,
-        }
-    }
-}
+pub use crate::codec::Law;
 
 /// µ-law encode table, indexed by the top 14 bits of the sample taken as an
 /// unsigned bit pattern (`s as u16 >> 2`), so any `i16` has an entry.

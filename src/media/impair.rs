@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::media::codec::Codec;
+use crate::codec::Codec;
 use crate::media::g711;
 use crate::media::jitter::{is_quiet_frame, JitterBuffer, JitterConfig, Playout, PushResult};
 use crate::media::netem::{GilbertElliott, Netem, NetemProfile};

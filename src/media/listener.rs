@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use crate::media::codec::Codec;
+use crate::codec::Codec;
 use crate::media::dtmf_detect::DtmfDetector;
 use crate::media::g711::{self, Law};
 use crate::media::jitter::{

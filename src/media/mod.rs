@@ -3,7 +3,6 @@
 //! or packets and `now`, and own no socket or clock (except `worker`, which is
 //! the I/O layer).
 
-pub mod codec;
 pub mod dtmf_detect;
 pub mod dtmf_merge;
 pub mod events;

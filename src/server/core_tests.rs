@@ -338,7 +338,7 @@ fn late_offer_gets_an_offer_in_the_200_and_media_is_configured_by_the_ack() {
     assert!(log.iter().any(|c| matches!(
         c,
         MediaCommand::Configure {
-            codec: crate::media::codec::Codec::Pcma,
+            codec: crate::codec::Codec::Pcma,
             ..
         }
     )));

@@ -16,7 +16,7 @@ use crate::call::channel::{CallShared, ChannelControl, ScriptSink, SigCommand};
 use crate::call::control::CallEvent;
 use crate::call::id::{CallId, LegId};
 use crate::call::registry::{CdrRecord, ScriptStart};
-use crate::media::codec::Codec;
+use crate::codec::Codec;
 use crate::media::events::MediaId;
 use crate::media::ports::PortPair;
 use crate::media::rtp_session::RtpSessionConfig;

@@ -17,7 +17,7 @@ use crate::call::admission::{Admission, AdmissionConfig};
 use crate::call::id::{CallId, LegId};
 use crate::call::registry::{CdrRecord, Registry, ScriptStart};
 use crate::config::Route;
-use crate::media::codec::Codec;
+use crate::codec::Codec;
 use crate::media::worker::MediaCommand;
 use crate::sip::acl::{Acl, UntrustedPolicy};
 use crate::sip::endpoint::{Endpoint, EndpointConfig};

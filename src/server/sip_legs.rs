@@ -16,7 +16,7 @@ use crate::call::cause::Cause;
 use crate::call::id::{CallId, LegId};
 use crate::call::leg::{EndKind, IncomingLeg, LegCommand, LegEnd, LegEvent};
 use crate::call::registry::Registry;
-use crate::media::codec::Codec;
+use crate::codec::Codec;
 use crate::media::events::{DigitSource, MediaId};
 use crate::media::rtp_session::RtpSessionConfig;
 use crate::media::worker::MediaCommand;

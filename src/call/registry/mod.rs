@@ -333,7 +333,7 @@ impl Registry {
             kind: EndKind::LocalReject,
             cause,
             sip_status: Some(status),
-            reason: Some(crate::sip::wire::reason_phrase(status).to_string()),
+            reason: Some(cause.text().to_string()),
         };
         self.leg_ended(now, leg, end);
     }

@@ -19,7 +19,7 @@ mod tests;
 
 use std::path::PathBuf;
 
-use super::codec::Codec;
+use crate::codec::Codec;
 use super::g711::{self, Law};
 use super::opus::encode_prompt_opus;
 use super::resample::{resample, ResampleError};

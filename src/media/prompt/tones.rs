@@ -123,7 +123,7 @@ fn dtmf(keys: &str) -> Option<Vec<i16>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::codec::Codec;
+    use crate::codec::Codec;
     use crate::media::dtmf_detect::DtmfDetector;
     use crate::media::g711::{self, Law};
 

@@ -7,7 +7,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use crate::media::codec::Codec;
+use crate::codec::Codec;
 use crate::media::dtmf_merge::DigitMerge;
 use crate::media::events::{DigitSource, MediaEvent, MediaEventSink};
 use crate::media::listener::Listener;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::media::codec::Codec;
+use crate::codec::Codec;
 use crate::media::dtmf_merge::DigitMerge;
 use crate::media::events::{DigitSource, MediaEvent, MediaEventSink, MediaId};
 use crate::media::listener::Listener;

@@ -12,7 +12,7 @@ use crossbeam_channel::Receiver;
 
 use super::call::silence_frame;
 use super::*;
-use crate::media::codec::Codec;
+use crate::codec::Codec;
 use crate::media::opus::{OpusDecoder, OpusSampleRate};
 use crate::media::ports::PortAllocator;
 use crate::media::rtp_session::RtpSessionConfig;

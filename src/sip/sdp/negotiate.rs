@@ -1,10 +1,10 @@
 //! Offer/answer (RFC 3264) for rivr's single audio stream: G.711 or Opus
-//! (RFC 7587, with its `a=fmtp` answered by `media::opus::fmtp_answer`) and
+//! (RFC 7587, with its `a=fmtp` answered by `codec::opus_fmtp::fmtp_answer`) and
 //! telephone-event (RFC 4733), 20 ms packets.
 
 use super::{Direction, MediaDescription, SdpError, SessionDescription};
-use crate::media::codec::Codec;
-use crate::media::opus::fmtp_answer;
+use crate::codec::Codec;
+use crate::codec::opus_fmtp::fmtp_answer;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 

@@ -71,7 +71,7 @@ fn exercise_sdp(text: &str) {
         let local = sdp::LocalMedia {
             ip: "192.0.2.1".parse().unwrap(),
             rtp_port: 40000,
-            codecs: crate::media::codec::Codec::ALL.to_vec(),
+            codecs: crate::codec::Codec::ALL.to_vec(),
             telephone_event: true,
             session_id: 1,
             session_version: 2,

@@ -93,7 +93,7 @@ fn uas_response_round_trips_through_rsip_serialisation() {
     let local = sdp::LocalMedia {
         ip: "127.0.0.1".parse().unwrap(),
         rtp_port: 20000,
-        codecs: vec![crate::media::codec::Codec::Pcmu],
+        codecs: vec![crate::codec::Codec::Pcmu],
         telephone_event: true,
         session_id: 9,
         session_version: 9,

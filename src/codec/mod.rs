@@ -1,6 +1,32 @@
-//! The codecs rivr speaks on the wire and their RTP parameters.
+//! The codecs rivr speaks on the wire — names, RTP payload types, clock
+//! rates, the G.711 law, and Opus's SDP `a=fmtp` parameters
+//! (`opus_fmtp`). A leaf: both `sip::sdp` and `media` use it, and it uses
+//! neither.
 
-use super::g711::Law;
+pub mod opus_fmtp;
+
+
+/// Which of the two G.711 laws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Law {
+    /// µ-law (PCMU, North America and Japan).
+    Ulaw,
+    /// A-law (PCMA, everywhere else).
+    Alaw,
+}
+
+impl Law {
+    /// Both laws.
+    pub const ALL: [Law; 2] = [Law::Ulaw, Law::Alaw];
+
+    /// The code that decodes to (near) silence.
+    pub fn silence_byte(self) -> u8 {
+        match self {
+            Law::Ulaw => 0xFF,
+            Law::Alaw => 0xD5,
+        }
+    }
+}
 
 /// An audio codec negotiated for a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
