@@ -170,6 +170,9 @@ impl SipLegs {
                     );
                 }
             }
+            Event::Progress { .. } | Event::Answered { .. } | Event::Failed { .. } => {
+                // Outbound legs: not placed by the glue yet.
+            }
             Event::Ended { call: cref, reason } => {
                 let Some(leg) = self.by_ref.get(&cref).copied() else {
                     return;

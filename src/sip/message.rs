@@ -60,7 +60,7 @@ pub struct TopVia {
 }
 
 /// A request, reduced to what rivr uses.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     pub method: rsip::Method,
     /// The Request-URI as written.
@@ -83,6 +83,8 @@ pub struct Request {
     pub contact: Option<String>,
     pub record_route: Vec<String>,
     pub content_type: Option<String>,
+    /// Every header as (name, value), in order, for scripts (`call.headers`).
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
@@ -90,11 +92,83 @@ pub struct Request {
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
+    /// The reason phrase as the peer wrote it.
+    pub reason: String,
     pub branch: Option<String>,
     pub call_id: String,
     pub cseq: u32,
     pub cseq_method: rsip::Method,
+    /// The To header value as sent (with the peer's tag).
+    pub to: String,
     pub to_tag: Option<String>,
+    /// The URI of the first Contact (a 2xx's remote target).
+    pub contact: Option<String>,
+    pub record_route: Vec<String>,
+    /// `WWW-Authenticate` values (401), one per challenge.
+    pub www_authenticate: Vec<String>,
+    /// `Proxy-Authenticate` values (407).
+    pub proxy_authenticate: Vec<String>,
+    /// The `Reason` header (RFC 3326), if any.
+    pub reason_header: Option<String>,
+    /// `Min-Expires` (a 423 to a REGISTER).
+    pub min_expires: Option<u32>,
+    /// `Expires`, and the `expires` parameter of the first Contact.
+    pub expires: Option<u32>,
+    pub contact_expires: Option<u32>,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl Default for Response {
+    fn default() -> Self {
+        Response {
+            status: 0,
+            reason: String::new(),
+            branch: None,
+            call_id: String::new(),
+            cseq: 0,
+            cseq_method: rsip::Method::Invite,
+            to: String::new(),
+            to_tag: None,
+            contact: None,
+            record_route: Vec::new(),
+            www_authenticate: Vec::new(),
+            proxy_authenticate: Vec::new(),
+            reason_header: None,
+            min_expires: None,
+            expires: None,
+            contact_expires: None,
+            content_type: None,
+            body: Vec::new(),
+        }
+    }
+}
+
+impl Response {
+    /// Takes the reason phrase from the raw start line (`SIP/2.0 486 …`),
+    /// which rsip does not keep; control bytes never reach here (wire).
+    pub fn set_reason_from(&mut self, bytes: &[u8]) {
+        let line = bytes
+            .split(|b| *b == b'\r' || *b == b'\n')
+            .next()
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(line);
+        let mut parts = text.splitn(3, ' ');
+        let (_, _, phrase) = (parts.next(), parts.next(), parts.next());
+        if let Some(p) = phrase.map(str::trim).filter(|p| !p.is_empty()) {
+            self.reason = p.chars().take(128).collect();
+        }
+    }
+
+    /// True when the body is SDP (or a body without Content-Type).
+    pub fn has_sdp(&self) -> bool {
+        !self.body.is_empty()
+            && self
+                .content_type
+                .as_deref()
+                .map(|c| c.to_ascii_lowercase().starts_with("application/sdp"))
+                .unwrap_or(true)
+    }
 }
 
 impl Request {
@@ -107,7 +181,12 @@ impl Request {
         let mut contact = None;
         let mut record_route = Vec::new();
         let mut content_type = None;
+        let mut headers = Vec::new();
         for h in req.headers.iter() {
+            let text = h.to_string();
+            if let Some((name, value)) = text.split_once(':') {
+                headers.push((name.trim().to_string(), value.trim().to_string()));
+            }
             match h {
                 Header::Via(v) => vias.extend(split_commas(v.value())),
                 Header::From(v) => from = from.or(Some(v)),
@@ -163,6 +242,7 @@ impl Request {
             contact: contact.and_then(|c| name_addr_uri(&c)),
             record_route,
             content_type,
+            headers,
             body: req.body.clone(),
         })
     }
@@ -181,18 +261,22 @@ impl Request {
 
 impl Response {
     pub fn from_rsip(resp: &rsip::Response) -> Result<Response, HeaderError> {
-        let mut branch = None;
+        let mut r = Response {
+            status: resp.status_code.code(),
+            body: resp.body.clone(),
+            ..Response::default()
+        };
         let mut call_id = None;
         let mut cseq = None;
-        let mut to_tag = None;
+        let mut to = None;
         for h in resp.headers.iter() {
             match h {
-                Header::Via(v) if branch.is_none() => {
+                Header::Via(v) if r.branch.is_none() => {
                     let first = split_commas(v.value())
                         .into_iter()
                         .next()
                         .unwrap_or_default();
-                    branch = parse_via(&first).ok().map(|v| v.branch);
+                    r.branch = parse_via(&first).ok().map(|v| v.branch);
                 }
                 Header::CallId(v) if call_id.is_none() => {
                     call_id = Some(v.value().trim().to_string())
@@ -200,27 +284,56 @@ impl Response {
                 Header::CSeq(v) if cseq.is_none() => {
                     cseq = Some(v.typed().map_err(|e| herr("CSeq", e))?)
                 }
-                Header::To(v) if to_tag.is_none() => {
-                    to_tag = Some(
-                        v.typed()
-                            .map_err(|e| herr("To", e))?
-                            .tag()
-                            .map(|t| t.value().to_string()),
-                    )
+                Header::To(v) if to.is_none() => to = Some(v),
+                Header::Contact(v) if r.contact.is_none() => {
+                    let first = split_commas(v.value())
+                        .into_iter()
+                        .next()
+                        .unwrap_or_default();
+                    r.contact = name_addr_uri(&first);
+                    r.contact_expires = param_u32(&first, "expires");
+                }
+                Header::RecordRoute(v) => r.record_route.extend(split_commas(v.value())),
+                Header::WwwAuthenticate(v) => r.www_authenticate.push(v.value().trim().to_string()),
+                Header::ProxyAuthenticate(v) => {
+                    r.proxy_authenticate.push(v.value().trim().to_string())
+                }
+                Header::ContentType(v) => r.content_type = Some(v.value().trim().to_string()),
+                Header::MinExpires(v) => r.min_expires = v.value().trim().parse().ok(),
+                Header::Expires(v) => r.expires = v.value().trim().parse().ok(),
+                Header::Other(name, value) if name.eq_ignore_ascii_case("Reason") => {
+                    r.reason_header = Some(value.trim().to_string())
                 }
                 _ => {}
             }
         }
         let cseq = cseq.ok_or_else(|| herr("CSeq", "missing"))?;
-        Ok(Response {
-            status: resp.status_code.code(),
-            branch,
-            call_id: call_id.ok_or_else(|| herr("Call-ID", "missing"))?,
-            cseq: cseq.seq,
-            cseq_method: cseq.method,
-            to_tag: to_tag.flatten(),
-        })
+        let to = to.ok_or_else(|| herr("To", "missing"))?;
+        r.to_tag = to
+            .typed()
+            .map_err(|e| herr("To", e))?
+            .tag()
+            .map(|t| t.value().to_string());
+        r.to = to.value().trim().to_string();
+        r.call_id = call_id.ok_or_else(|| herr("Call-ID", "missing"))?;
+        r.cseq = cseq.seq;
+        r.cseq_method = cseq.method;
+        // rsip keeps no reason phrase: the table's, until the endpoint
+        // puts the peer's own words from the start line (`set_reason`).
+        r.reason = crate::sip::wire::reason_phrase(r.status).to_string();
+        Ok(r)
     }
+}
+
+/// The value of `;name=N` in a header value, if it is a number.
+fn param_u32(value: &str, name: &str) -> Option<u32> {
+    value.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().parse().ok())
+            .flatten()
+    })
 }
 
 /// Splits a header value at commas that are outside quotes and `<>`.

@@ -61,28 +61,51 @@ impl Endpoint {
         self.transmit(transport, dest, bytes);
     }
 
-    pub(super) fn handle_response(&mut self, now: Instant, resp: Response) {
-        let Some(branch) = resp.branch.as_ref() else {
+    pub(super) fn handle_response(
+        &mut self,
+        now: Instant,
+        _transport: crate::sip::message::Transport,
+        _source: std::net::SocketAddr,
+        resp: Response,
+    ) {
+        let Some(branch) = resp.branch.clone() else {
             self.stats.malformed_dropped += 1;
             return;
         };
-        let Some(entry) = self.nicts.get_mut(branch) else {
+        if resp.cseq_method == rsip::Method::Invite {
+            if !self.handle_invite_response(now, resp) {
+                self.stats.retransmissions_absorbed += 1;
+            }
+            return;
+        }
+        // A CANCEL shares its INVITE's branch; its transaction is kept apart.
+        let key = if resp.cseq_method == rsip::Method::Cancel {
+            format!("{branch}:cancel")
+        } else {
+            branch
+        };
+        let Some(entry) = self.nicts.get_mut(&key) else {
             // A stray or retransmitted response: nothing to match (§17.1.3).
             self.stats.retransmissions_absorbed += 1;
             return;
         };
+        let call = entry.call;
+        if !entry.tx.on_response(now, resp.status) {
+            return;
+        }
         if resp.cseq_method != rsip::Method::Bye {
             return;
         }
-        if entry.tx.on_response(now, resp.status) {
-            let call = entry.call;
-            self.finish_local_bye(call);
+        if self.rechallenged_bye(now, call, &resp) {
+            self.nicts.remove(&key);
+            return;
         }
+        self.finish_local_bye(call);
     }
 
     /// rivr's BYE is over (answered or timed out).
     pub(super) fn finish_local_bye(&mut self, call: CallRef) {
-        if self.calls.contains_key(&call) {
+        if self.calls.contains_key(&call) || self.out.contains_key(&call) {
             self.end_call(call);
             self.outputs.push_back(Output::Event(Event::Ended {
                 call,
@@ -106,7 +129,11 @@ impl Endpoint {
             }
             rsip::SipMessage::Response(resp) => {
                 let resp = Response::from_rsip(&resp).ok()?;
-                self.nicts.get(resp.branch.as_ref()?).map(|e| e.call)
+                let branch = resp.branch.as_ref()?;
+                self.nicts
+                    .get(branch)
+                    .map(|e| e.call)
+                    .or_else(|| self.icts_call(branch))
             }
         }
     }
@@ -115,6 +142,9 @@ impl Endpoint {
     pub(super) fn end_call(&mut self, call: CallRef) {
         if let Some(leg) = self.calls.remove(&call) {
             self.dialogs.remove(&leg.dialog_key());
+        }
+        if let Some(key) = self.out.remove(&call).and_then(|l| l.dialog_key()) {
+            self.dialogs.remove(&key);
         }
     }
 }

@@ -220,6 +220,9 @@ impl Endpoint {
     /// Ends the call the right way for its state: BYE once answered (after
     /// the ACK, §15), 480 before.
     pub fn hangup(&mut self, now: Instant, call: CallRef) -> Result<(), CallGone> {
+        if self.out.contains_key(&call) {
+            return self.hangup_out(now, call);
+        }
         let state = self
             .calls
             .get(&call)
@@ -357,6 +360,7 @@ impl Endpoint {
         for (t, d, b) in resend {
             self.transmit(t, d, b);
         }
+        self.ict_timeouts(now);
         for call in ack_timeouts {
             tracing::info!(call, "no ACK for 2xx within 64*T1; sending BYE");
             if let Some(l) = self.calls.get_mut(&call) {

@@ -11,6 +11,7 @@
 //! 100 Trying.
 
 mod leg;
+mod uac;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use rand::{Rng, SeedableRng};
 
 pub use leg::{CallRef, TxKey};
 use leg::{Leg, LegState};
+pub use uac::{Credentials, OutboundInvite, UacEnd, UacFailure};
 
 use crate::sip::message::{
     build_response, response_destination, stamp_via, Request, Response, ResponseParts, Transport,
@@ -53,7 +55,7 @@ pub enum EndReason {
     LocalByeDone,
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub enum Event {
     /// A new INVITE; 100 Trying has been sent. Answer with `ring`,
     /// `answer` or `reject`.
@@ -82,6 +84,23 @@ pub enum Event {
     Ended {
         call: CallRef,
         reason: EndReason,
+    },
+    /// A provisional (other than 100) to an INVITE rivr sent; `sdp` when
+    /// it carries early media.
+    Progress {
+        call: CallRef,
+        status: u16,
+        sdp: Option<Vec<u8>>,
+    },
+    /// rivr's INVITE was answered (and ACKed).
+    Answered {
+        call: CallRef,
+        sdp: Option<Vec<u8>>,
+    },
+    /// rivr's INVITE ended without an answer.
+    Failed {
+        call: CallRef,
+        failure: UacFailure,
     },
 }
 
@@ -137,6 +156,10 @@ pub struct Endpoint {
     nists: HashMap<(String, String, String), NistEntry>,
     nicts: HashMap<String, NictEntry>,
     calls: HashMap<CallRef, Leg>,
+    /// Calls rivr places (the UAC half).
+    out: HashMap<CallRef, uac::OutLeg>,
+    /// INVITE client transactions by branch.
+    icts: HashMap<String, uac::IctEntry>,
     /// (Call-ID, local tag, remote tag) → call.
     dialogs: HashMap<(String, String, String), CallRef>,
     /// (Call-ID, From tag, CSeq) of INVITEs in progress, for merged requests (§8.2.2.2).
@@ -155,6 +178,8 @@ impl Endpoint {
             nists: HashMap::new(),
             nicts: HashMap::new(),
             calls: HashMap::new(),
+            out: HashMap::new(),
+            icts: HashMap::new(),
             dialogs: HashMap::new(),
             pending_invites: HashMap::new(),
             outputs: VecDeque::new(),
@@ -168,12 +193,12 @@ impl Endpoint {
 
     /// Calls the core still tracks (for leak checks and metrics).
     pub fn active_calls(&self) -> usize {
-        self.calls.len()
+        self.calls.len() + self.out.len()
     }
 
     /// Live transactions of every kind (for leak checks).
     pub fn active_transactions(&self) -> usize {
-        self.invite_txs.len() + self.nists.len() + self.nicts.len()
+        self.invite_txs.len() + self.nists.len() + self.nicts.len() + self.icts.len()
     }
 
     #[must_use]
@@ -197,7 +222,7 @@ impl Endpoint {
             } => Some(next_retransmit.map_or(*deadline, |n| n.min(*deadline))),
             _ => None,
         });
-        txs.chain(legs).min()
+        txs.chain(legs).chain(self.ict_next_timeout()).min()
     }
 
     fn transmit(&mut self, transport: Transport, dest: SocketAddr, bytes: Vec<u8>) {
@@ -261,7 +286,10 @@ impl Endpoint {
                 }
             }
             rsip::SipMessage::Response(resp) => match Response::from_rsip(&resp) {
-                Ok(r) => self.handle_response(now, r),
+                Ok(mut r) => {
+                    r.set_reason_from(bytes);
+                    self.handle_response(now, transport, source, r)
+                }
                 Err(_) => self.stats.malformed_dropped += 1,
             },
         }
@@ -407,6 +435,9 @@ impl Endpoint {
                 if let Some(leg) = self.calls.get_mut(&call) {
                     leg.remote_cseq = leg.remote_cseq.max(req.cseq);
                 }
+                if let Some(leg) = self.out.get_mut(&call) {
+                    leg.remote_cseq = leg.remote_cseq.max(req.cseq);
+                }
                 self.end_call(call);
                 (
                     200,
@@ -474,3 +505,5 @@ mod invite;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod uac_tests;

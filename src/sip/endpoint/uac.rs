@@ -1,0 +1,761 @@
+//! The UAC half of the endpoint: calls rivr places. An INVITE client
+//! transaction per attempt (`transaction::InviteClientTx`), digest
+//! authentication in answer to 401/407 (`sip::digest`: the strongest
+//! algorithm offered, `stale` retried at most twice, a fresh challenge or a
+//! 403 in answer to rivr's credentials ends the attempt as auth-failed,
+//! never a loop; the retried INVITE keeps its Call-ID and From tag, CSeq +1,
+//! a new branch, RFC 3261 §22.2), CANCEL once a provisional came (§9.1),
+//! the ACK for a 2xx (re-sent for each retransmitted 2xx) and the dialog the
+//! 2xx forms (§12.1.2: route set from Record-Route reversed, remote target
+//! from the Contact), and BYE from rivr (challenged BYEs are answered too).
+//!
+//! In-dialog requests go to the address the INVITE went to (the trunk or
+//! its outbound proxy) with the remote target as Request-URI and the route
+//! set as Route: a carrier's SBC takes them there whatever address its
+//! Contact names.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use rand::Rng as _;
+
+use super::{CallGone, CallRef, Endpoint, Event, NictEntry, Output};
+use crate::sip::digest::{self, Challenge, NonceCounter};
+use crate::sip::message::{Response, Transport};
+use crate::sip::transaction::{InviteClientTx, NonInviteClientTx, ResponseAction, TimerAction};
+
+/// A trunk's credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+    /// Answer only challenges for this realm (`None`: any realm).
+    pub realm: Option<String>,
+}
+
+/// A call to place.
+#[derive(Debug, Clone)]
+pub struct OutboundInvite {
+    /// `sip:NUMBER@trunk-host[:port]`.
+    pub request_uri: String,
+    /// The To header value (no tag), e.g. `<sip:15551234@trunk.example.org>`.
+    pub to: String,
+    /// From user (the caller id) and host; an optional display name.
+    pub from_user: String,
+    pub from_host: String,
+    pub from_display: Option<String>,
+    /// Where the INVITE and the dialog's requests go.
+    pub dest: SocketAddr,
+    pub transport: Transport,
+    /// Route headers (an outbound proxy: `<sip:10.0.0.1;lr>`).
+    pub route: Vec<String>,
+    pub sdp: String,
+    /// More headers (P-Asserted-Identity, Privacy, …).
+    pub extra_headers: Vec<(String, String)>,
+    pub credentials: Option<Credentials>,
+}
+
+/// How an attempt ended without being answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UacEnd {
+    /// A final non-2xx response.
+    Refused,
+    /// No response at all (timer B).
+    NoResponse,
+    /// rivr's credentials were refused (or none fit the challenge).
+    AuthFailed,
+    /// rivr cancelled it.
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UacFailure {
+    pub kind: UacEnd,
+    pub status: Option<u16>,
+    pub reason: Option<String>,
+    /// The `Reason` header of the final response (RFC 3326), if any.
+    pub reason_header: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum OutState {
+    /// INVITE sent, nothing but 100 (or nothing) back.
+    Calling,
+    /// A provisional came: CANCEL may be sent.
+    Proceeding,
+    /// 2xx received and ACKed: the dialog is up.
+    Confirmed,
+    /// BYE sent.
+    Terminating,
+}
+
+#[derive(Debug, Default)]
+struct Auth {
+    /// rivr's credentials went in the current INVITE.
+    sent: bool,
+    stale_retries: u8,
+    counter: NonceCounter,
+    /// The challenge answered last, and whether it was a proxy's.
+    last: Option<(bool, Challenge)>,
+    bye_retried: bool,
+}
+
+pub(super) struct OutLeg {
+    spec: OutboundInvite,
+    call_id: String,
+    local_tag: String,
+    cseq: u32,
+    branch: String,
+    pub(super) state: OutState,
+    remote_tag: Option<String>,
+    remote_to: Option<String>,
+    remote_target: Option<String>,
+    route_set: Vec<String>,
+    ack: Option<Vec<u8>>,
+    cancel_wanted: bool,
+    cancel_sent: bool,
+    auth: Auth,
+    pub(super) remote_cseq: u32,
+}
+
+impl OutLeg {
+    pub(super) fn dialog_key(&self) -> Option<(String, String, String)> {
+        Some((
+            self.call_id.clone(),
+            self.local_tag.clone(),
+            self.remote_tag.clone()?,
+        ))
+    }
+
+    fn from(&self) -> String {
+        let display = self
+            .spec
+            .from_display
+            .as_deref()
+            .map(|d| format!("\"{}\" ", d.replace(['"', '\\'], "")))
+            .unwrap_or_default();
+        format!(
+            "{display}<sip:{}@{}>;tag={}",
+            self.spec.from_user, self.spec.from_host, self.local_tag
+        )
+    }
+}
+
+pub(super) struct IctEntry {
+    tx: InviteClientTx,
+    call: CallRef,
+    /// Kept here: the transaction outlives its call (timer D re-ACKs).
+    transport: Transport,
+    dest: SocketAddr,
+}
+
+/// One request rivr sends as a UAC, as text.
+struct Outgoing<'a> {
+    method: &'a str,
+    uri: &'a str,
+    branch: &'a str,
+    route: &'a [String],
+    from: &'a str,
+    to: &'a str,
+    call_id: &'a str,
+    cseq: u32,
+    contact: Option<&'a str>,
+    headers: &'a [(String, String)],
+    sdp: Option<&'a str>,
+}
+
+impl Endpoint {
+    fn build_outgoing(&self, transport: Transport, r: &Outgoing<'_>) -> Vec<u8> {
+        use std::fmt::Write as _;
+        let mut s = String::with_capacity(768);
+        let _ = write!(
+            s,
+            "{} {} SIP/2.0\r\nVia: SIP/2.0/{} {};branch={};rport\r\nMax-Forwards: 70\r\n",
+            r.method,
+            r.uri,
+            transport.via_name(),
+            self.cfg.local_addr,
+            r.branch
+        );
+        for route in r.route {
+            let _ = write!(s, "Route: {route}\r\n");
+        }
+        let _ = write!(
+            s,
+            "From: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} {}\r\n",
+            r.from, r.to, r.call_id, r.cseq, r.method
+        );
+        if let Some(c) = r.contact {
+            let _ = write!(s, "Contact: <{c}>\r\n");
+        }
+        for (k, v) in r.headers {
+            let _ = write!(s, "{k}: {v}\r\n");
+        }
+        let _ = write!(s, "User-Agent: {}\r\n", self.cfg.user_agent);
+        match r.sdp {
+            Some(body) => {
+                let _ = write!(
+                    s,
+                    "Allow: {}\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+                    crate::sip::message::ALLOW,
+                    body.len()
+                );
+            }
+            None => s.push_str("Content-Length: 0\r\n\r\n"),
+        }
+        s.into_bytes()
+    }
+
+    /// Places a call: sends the INVITE and returns the call's ref. What
+    /// happens comes as `Event::Progress`, `Answered`, `Failed` and later
+    /// `Ended`.
+    pub fn invite(&mut self, now: Instant, spec: OutboundInvite) -> CallRef {
+        let call = self.next_call;
+        self.next_call += 1;
+        self.stats.calls_started += 1;
+        let call_id = format!("{}@{}", self.token(20), self.cfg.local_addr.ip());
+        let local_tag = self.token(16);
+        let cseq = self.rng.gen_range(1..1u32 << 30);
+        let leg = OutLeg {
+            spec,
+            call_id,
+            local_tag,
+            cseq,
+            branch: String::new(),
+            state: OutState::Calling,
+            remote_tag: None,
+            remote_to: None,
+            remote_target: None,
+            route_set: Vec::new(),
+            ack: None,
+            cancel_wanted: false,
+            cancel_sent: false,
+            auth: Auth::default(),
+            remote_cseq: 0,
+        };
+        self.out.insert(call, leg);
+        self.send_invite(now, call, None);
+        call
+    }
+
+    /// Sends (or re-sends, with credentials) the call's INVITE.
+    fn send_invite(&mut self, now: Instant, call: CallRef, auth_header: Option<(String, String)>) {
+        let branch = format!("z9hG4bK{}", self.token(20));
+        let Some(leg) = self.out.get_mut(&call) else {
+            return;
+        };
+        leg.branch = branch.clone();
+        let mut headers = leg.spec.extra_headers.clone();
+        headers.extend(auth_header);
+        let (transport, dest) = (leg.spec.transport, leg.spec.dest);
+        let from = leg.from();
+        let contact = self.contact_uri(transport);
+        let Some(leg) = self.out.get(&call) else {
+            return;
+        };
+        let bytes = self.build_outgoing(
+            transport,
+            &Outgoing {
+                method: "INVITE",
+                uri: &leg.spec.request_uri,
+                branch: &branch,
+                route: &leg.spec.route,
+                from: &from,
+                to: &leg.spec.to,
+                call_id: &leg.call_id,
+                cseq: leg.cseq,
+                contact: Some(&contact),
+                headers: &headers,
+                sdp: Some(&leg.spec.sdp),
+            },
+        );
+        let tx = InviteClientTx::new(now, self.cfg.timers, transport.is_reliable(), bytes.clone());
+        self.icts.insert(
+            branch,
+            IctEntry {
+                tx,
+                call,
+                transport,
+                dest,
+            },
+        );
+        self.transmit(transport, dest, bytes);
+    }
+
+    /// A response to one of rivr's INVITEs.
+    pub(super) fn handle_invite_response(&mut self, now: Instant, resp: Response) -> bool {
+        let Some(branch) = resp.branch.clone() else {
+            return false;
+        };
+        let Some(entry) = self.icts.get_mut(&branch) else {
+            // A 2xx retransmitted after timer M, or for an attempt rivr
+            // gave up: re-ACK a 2xx of a dialog it knows.
+            return self.reack(&resp);
+        };
+        let call = entry.call;
+        match entry.tx.on_response(now, resp.status) {
+            ResponseAction::Absorb => true,
+            ResponseAction::ResendAck => {
+                let (t, d, ack) = (entry.transport, entry.dest, entry.tx.ack_bytes().to_vec());
+                self.transmit(t, d, ack);
+                true
+            }
+            ResponseAction::PassUpFinal => {
+                self.ack_non_2xx(call, &branch, &resp);
+                self.final_non_2xx(now, call, resp);
+                true
+            }
+            ResponseAction::PassUp if resp.status < 200 => {
+                self.provisional(now, call, resp);
+                true
+            }
+            ResponseAction::PassUp => {
+                self.two_xx(now, call, resp);
+                true
+            }
+        }
+    }
+
+    fn provisional(&mut self, now: Instant, call: CallRef, resp: Response) {
+        let Some(leg) = self.out.get_mut(&call) else {
+            return;
+        };
+        if leg.state == OutState::Calling {
+            leg.state = OutState::Proceeding;
+        }
+        if leg.cancel_wanted && !leg.cancel_sent {
+            self.send_cancel(now, call);
+            return;
+        }
+        if resp.status > 100 {
+            let sdp = resp.has_sdp().then(|| resp.body.clone());
+            self.outputs.push_back(Output::Event(Event::Progress {
+                call,
+                status: resp.status,
+                sdp,
+            }));
+        }
+    }
+
+    /// The ACK for a non-2xx final: same branch, the response's To (§17.1.1.3).
+    fn ack_non_2xx(&mut self, call: CallRef, branch: &str, resp: &Response) {
+        let Some(leg) = self.out.get(&call) else {
+            return;
+        };
+        let bytes = self.build_outgoing(
+            leg.spec.transport,
+            &Outgoing {
+                method: "ACK",
+                uri: &leg.spec.request_uri,
+                branch,
+                route: &leg.spec.route,
+                from: &leg.from(),
+                to: &resp.to,
+                call_id: &leg.call_id,
+                cseq: leg.cseq,
+                contact: None,
+                headers: &[],
+                sdp: None,
+            },
+        );
+        let (t, d) = (leg.spec.transport, leg.spec.dest);
+        if let Some(e) = self.icts.get_mut(branch) {
+            e.tx.set_ack(bytes.clone());
+        }
+        self.transmit(t, d, bytes);
+    }
+
+    fn final_non_2xx(&mut self, now: Instant, call: CallRef, resp: Response) {
+        let Some(leg) = self.out.get_mut(&call) else {
+            return;
+        };
+        let failure = |kind| UacFailure {
+            kind,
+            status: Some(resp.status),
+            reason: Some(resp.reason.clone()),
+            reason_header: resp.reason_header.clone(),
+        };
+        let challenged = matches!(resp.status, 401 | 407);
+        if challenged && !leg.cancel_wanted {
+            if let Some(creds) = leg.spec.credentials.clone() {
+                let proxy = resp.status == 407;
+                let values = if proxy {
+                    &resp.proxy_authenticate
+                } else {
+                    &resp.www_authenticate
+                };
+                let chosen =
+                    digest::choose(values.iter().map(String::as_str), creds.realm.as_deref());
+                let retry = match &chosen {
+                    None => false,
+                    // A fresh challenge answers the first INVITE; after
+                    // credentials, only a stale nonce is worth a retry.
+                    Some(ch) if !leg.auth.sent => {
+                        let _ = ch;
+                        true
+                    }
+                    Some(ch) if ch.stale && leg.auth.stale_retries < 2 => {
+                        leg.auth.stale_retries += 1;
+                        true
+                    }
+                    Some(_) => false,
+                };
+                if let (true, Some(ch)) = (retry, chosen) {
+                    leg.cseq = leg.cseq.wrapping_add(1) & 0x7fff_ffff;
+                    leg.auth.sent = true;
+                    let header = self.authorization(call, proxy, ch, "INVITE");
+                    self.send_invite(now, call, header);
+                    return;
+                }
+                return self.fail(call, failure(UacEnd::AuthFailed));
+            }
+        }
+        let kind = if leg.cancel_sent || (leg.cancel_wanted && resp.status == 487) {
+            UacEnd::Cancelled
+        } else if resp.status == 403 && leg.auth.sent {
+            UacEnd::AuthFailed
+        } else {
+            UacEnd::Refused
+        };
+        self.fail(call, failure(kind));
+    }
+
+    /// The `Authorization`/`Proxy-Authorization` header for a request of
+    /// `call` in answer to `ch` (kept for in-dialog requests).
+    fn authorization(
+        &mut self,
+        call: CallRef,
+        proxy: bool,
+        ch: Challenge,
+        method: &str,
+    ) -> Option<(String, String)> {
+        let cnonce = self.token(24);
+        let leg = self.out.get_mut(&call)?;
+        let creds = leg.spec.credentials.clone()?;
+        let nc = leg.auth.counter.next(&ch.nonce);
+        let uri = match method {
+            "INVITE" => leg.spec.request_uri.clone(),
+            _ => leg
+                .remote_target
+                .clone()
+                .unwrap_or_else(|| leg.spec.request_uri.clone()),
+        };
+        let value = digest::authorization(
+            &ch,
+            &digest::Credentials {
+                username: &creds.username,
+                password: &creds.password,
+            },
+            &digest::RequestLine {
+                method,
+                uri: &uri,
+                body: if method == "INVITE" {
+                    leg.spec.sdp.as_bytes()
+                } else {
+                    b""
+                },
+            },
+            nc,
+            &cnonce,
+        );
+        leg.auth.last = Some((proxy, ch));
+        let name = if proxy {
+            "Proxy-Authorization"
+        } else {
+            "Authorization"
+        };
+        Some((name.to_string(), value))
+    }
+
+    fn fail(&mut self, call: CallRef, failure: UacFailure) {
+        if self.out.remove(&call).is_some() {
+            self.outputs
+                .push_back(Output::Event(Event::Failed { call, failure }));
+        }
+    }
+
+    fn two_xx(&mut self, now: Instant, call: CallRef, resp: Response) {
+        let Some(leg) = self.out.get_mut(&call) else {
+            return;
+        };
+        if leg.remote_tag.is_some() {
+            // A retransmission: the same ACK again (§13.2.2.4).
+            if leg.remote_tag == resp.to_tag {
+                if let Some(ack) = leg.ack.clone() {
+                    let (t, d) = (leg.spec.transport, leg.spec.dest);
+                    self.transmit(t, d, ack);
+                }
+            }
+            return;
+        }
+        leg.remote_tag = resp.to_tag.clone();
+        leg.remote_to = Some(resp.to.clone());
+        leg.remote_target = resp.contact.clone();
+        leg.route_set = resp.record_route.iter().rev().cloned().collect();
+        leg.state = OutState::Confirmed;
+        let branch = format!("z9hG4bK{}", self.token(20));
+        let Some(leg) = self.out.get(&call) else {
+            return;
+        };
+        let uri = leg
+            .remote_target
+            .clone()
+            .unwrap_or_else(|| leg.spec.request_uri.clone());
+        let bytes = self.build_outgoing(
+            leg.spec.transport,
+            &Outgoing {
+                method: "ACK",
+                uri: &uri,
+                branch: &branch,
+                route: &leg.route_set,
+                from: &leg.from(),
+                to: &resp.to,
+                call_id: &leg.call_id,
+                cseq: leg.cseq,
+                contact: None,
+                headers: &[],
+                sdp: None,
+            },
+        );
+        let (t, d) = (leg.spec.transport, leg.spec.dest);
+        let key = leg.dialog_key();
+        let cancelled = leg.cancel_wanted;
+        if let Some(leg) = self.out.get_mut(&call) {
+            leg.ack = Some(bytes.clone());
+        }
+        if let Some(key) = key {
+            self.dialogs.insert(key, call);
+        }
+        self.transmit(t, d, bytes);
+        if cancelled {
+            // The 2xx crossed rivr's CANCEL (or came after rivr gave up):
+            // the call is answered and ended at once.
+            self.send_out_bye(now, call, None);
+            self.outputs.push_back(Output::Event(Event::Failed {
+                call,
+                failure: UacFailure {
+                    kind: UacEnd::Cancelled,
+                    status: Some(resp.status),
+                    reason: Some(resp.reason.clone()),
+                    reason_header: None,
+                },
+            }));
+            return;
+        }
+        let sdp = resp.has_sdp().then(|| resp.body.clone());
+        self.outputs
+            .push_back(Output::Event(Event::Answered { call, sdp }));
+    }
+
+    /// A 2xx for a dialog rivr has (its transaction is gone): ACK again.
+    fn reack(&mut self, resp: &Response) -> bool {
+        if !(200..300).contains(&resp.status) || resp.cseq_method != rsip::Method::Invite {
+            return false;
+        }
+        let found = self
+            .out
+            .values()
+            .find(|l| l.call_id == resp.call_id && l.remote_tag == resp.to_tag && l.ack.is_some());
+        if let Some(l) = found {
+            let (t, d, ack) = (
+                l.spec.transport,
+                l.spec.dest,
+                l.ack.clone().unwrap_or_default(),
+            );
+            self.transmit(t, d, ack);
+            return true;
+        }
+        false
+    }
+
+    fn send_cancel(&mut self, now: Instant, call: CallRef) {
+        let Some(leg) = self.out.get_mut(&call) else {
+            return;
+        };
+        leg.cancel_sent = true;
+        let Some(leg) = self.out.get(&call) else {
+            return;
+        };
+        // Same branch, Request-URI, Call-ID, From, To and CSeq number as
+        // the INVITE (§9.1).
+        let bytes = self.build_outgoing(
+            leg.spec.transport,
+            &Outgoing {
+                method: "CANCEL",
+                uri: &leg.spec.request_uri,
+                branch: &leg.branch,
+                route: &leg.spec.route,
+                from: &leg.from(),
+                to: &leg.spec.to,
+                call_id: &leg.call_id,
+                cseq: leg.cseq,
+                contact: None,
+                headers: &[],
+                sdp: None,
+            },
+        );
+        let (t, d) = (leg.spec.transport, leg.spec.dest);
+        let key = format!("{}:cancel", leg.branch);
+        let tx = NonInviteClientTx::new(now, self.cfg.timers, t.is_reliable(), bytes.clone());
+        self.nicts.insert(
+            key,
+            NictEntry {
+                tx,
+                call,
+                transport: t,
+                dest: d,
+            },
+        );
+        self.transmit(t, d, bytes);
+    }
+
+    /// BYE in an outbound dialog.
+    fn send_out_bye(&mut self, now: Instant, call: CallRef, auth: Option<(String, String)>) {
+        let branch = format!("z9hG4bK{}", self.token(20));
+        let Some(leg) = self.out.get_mut(&call) else {
+            return;
+        };
+        leg.state = OutState::Terminating;
+        leg.cseq = leg.cseq.wrapping_add(1) & 0x7fff_ffff;
+        let Some(leg) = self.out.get(&call) else {
+            return;
+        };
+        let uri = leg
+            .remote_target
+            .clone()
+            .unwrap_or_else(|| leg.spec.request_uri.clone());
+        let to = leg.remote_to.clone().unwrap_or_else(|| leg.spec.to.clone());
+        let headers: Vec<(String, String)> = auth.into_iter().collect();
+        let bytes = self.build_outgoing(
+            leg.spec.transport,
+            &Outgoing {
+                method: "BYE",
+                uri: &uri,
+                branch: &branch,
+                route: &leg.route_set,
+                from: &leg.from(),
+                to: &to,
+                call_id: &leg.call_id,
+                cseq: leg.cseq,
+                contact: None,
+                headers: &headers,
+                sdp: None,
+            },
+        );
+        let (t, d) = (leg.spec.transport, leg.spec.dest);
+        let tx = NonInviteClientTx::new(now, self.cfg.timers, t.is_reliable(), bytes.clone());
+        self.nicts.insert(
+            branch,
+            NictEntry {
+                tx,
+                call,
+                transport: t,
+                dest: d,
+            },
+        );
+        self.transmit(t, d, bytes);
+    }
+
+    /// A challenge to rivr's BYE: answered once with the credentials.
+    pub(super) fn rechallenged_bye(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        resp: &Response,
+    ) -> bool {
+        let Some(leg) = self.out.get_mut(&call) else {
+            return false;
+        };
+        if leg.auth.bye_retried || !matches!(resp.status, 401 | 407) {
+            return false;
+        }
+        let Some(creds) = leg.spec.credentials.clone() else {
+            return false;
+        };
+        leg.auth.bye_retried = true;
+        let proxy = resp.status == 407;
+        let values = if proxy {
+            &resp.proxy_authenticate
+        } else {
+            &resp.www_authenticate
+        };
+        let Some(ch) = digest::choose(values.iter().map(String::as_str), creds.realm.as_deref())
+        else {
+            return false;
+        };
+        let header = self.authorization(call, proxy, ch, "BYE");
+        self.send_out_bye(now, call, header);
+        true
+    }
+
+    /// Ends an outbound call in whatever state it is: CANCEL before the
+    /// answer (once a provisional came; before that, as soon as one does),
+    /// BYE after.
+    pub(super) fn hangup_out(&mut self, now: Instant, call: CallRef) -> Result<(), CallGone> {
+        let leg = self.out.get_mut(&call).ok_or(CallGone(call))?;
+        match leg.state {
+            OutState::Calling => {
+                leg.cancel_wanted = true;
+                Ok(())
+            }
+            OutState::Proceeding => {
+                leg.cancel_wanted = true;
+                if !leg.cancel_sent {
+                    self.send_cancel(now, call);
+                }
+                Ok(())
+            }
+            OutState::Confirmed => {
+                self.send_out_bye(now, call, None);
+                Ok(())
+            }
+            OutState::Terminating => Ok(()),
+        }
+    }
+
+    /// The INVITE client transactions' timers.
+    pub(super) fn ict_timeouts(&mut self, now: Instant) {
+        let mut resend = Vec::new();
+        let mut dead = Vec::new();
+        for (branch, e) in self.icts.iter_mut() {
+            match e.tx.handle_timeout(now) {
+                TimerAction::Retransmit => {
+                    resend.push((e.transport, e.dest, e.tx.request_bytes().to_vec()))
+                }
+                TimerAction::TimedOut => dead.push((branch.clone(), Some(e.call))),
+                TimerAction::Terminated => dead.push((branch.clone(), None)),
+                TimerAction::None => {}
+            }
+        }
+        for (t, d, bytes) in resend {
+            self.transmit(t, d, bytes);
+        }
+        for (branch, timed_out) in dead {
+            self.icts.remove(&branch);
+            let Some(call) = timed_out else { continue };
+            // Timer B: nothing ever answered this INVITE.
+            let cancelled = self.out.get(&call).is_some_and(|l| l.cancel_wanted);
+            self.fail(
+                call,
+                UacFailure {
+                    kind: if cancelled {
+                        UacEnd::Cancelled
+                    } else {
+                        UacEnd::NoResponse
+                    },
+                    status: None,
+                    reason: None,
+                    reason_header: None,
+                },
+            );
+        }
+    }
+
+    pub(super) fn icts_call(&self, branch: &str) -> Option<CallRef> {
+        self.icts.get(branch).map(|e| e.call)
+    }
+
+    pub(super) fn ict_next_timeout(&self) -> Option<Instant> {
+        self.icts.values().filter_map(|e| e.tx.poll_timeout()).min()
+    }
+}

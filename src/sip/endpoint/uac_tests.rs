@@ -1,0 +1,540 @@
+//! The UAC half on a virtual clock: rivr places a call and a scripted
+//! carrier answers it, challenges it, refuses it or never answers.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::sip::digest::Challenge;
+
+const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\n";
+
+fn trunk() -> SocketAddr {
+    "127.0.0.1:5080".parse().unwrap()
+}
+
+struct H {
+    ep: Endpoint,
+    now: Instant,
+}
+
+fn spec(creds: bool) -> OutboundInvite {
+    OutboundInvite {
+        request_uri: "sip:15551234@127.0.0.1:5080".into(),
+        to: "<sip:15551234@127.0.0.1:5080>".into(),
+        from_user: "15550100".into(),
+        from_host: "127.0.0.1".into(),
+        from_display: Some("Clinic".into()),
+        dest: trunk(),
+        transport: Transport::Udp,
+        route: Vec::new(),
+        sdp: SDP.into(),
+        extra_headers: vec![(
+            "P-Asserted-Identity".into(),
+            "<sip:15550100@127.0.0.1>".into(),
+        )],
+        credentials: creds.then(|| Credentials {
+            username: "acct".into(),
+            password: "secret".into(),
+            realm: None,
+        }),
+    }
+}
+
+impl H {
+    fn new() -> H {
+        let t0 = Instant::now();
+        H {
+            ep: Endpoint::new(EndpointConfig {
+                local_addr: "127.0.0.1:5060".parse().unwrap(),
+                user_agent: "rivr-test".into(),
+                timers: TimerConfig::default(),
+                seed: 11,
+            }),
+            now: t0,
+        }
+    }
+
+    fn drain(&mut self) -> (Vec<String>, Vec<Event>) {
+        let mut sent = Vec::new();
+        let mut events = Vec::new();
+        while let Some(o) = self.ep.poll_output() {
+            match o {
+                Output::Transmit { dest, bytes, .. } => {
+                    assert_eq!(dest, trunk());
+                    sent.push(String::from_utf8(bytes).unwrap());
+                }
+                Output::Event(e) => events.push(e),
+            }
+        }
+        (sent, events)
+    }
+
+    fn reply(&mut self, msg: String) -> (Vec<String>, Vec<Event>) {
+        self.ep
+            .handle_input(self.now, Transport::Udp, trunk(), msg.as_bytes());
+        self.drain()
+    }
+
+    fn advance(&mut self, ms: u64) -> (Vec<String>, Vec<Event>) {
+        let until = self.now + Duration::from_millis(ms);
+        let mut all = (Vec::new(), Vec::new());
+        while let Some(t) = self.ep.poll_timeout() {
+            if t > until {
+                break;
+            }
+            self.now = t.max(self.now);
+            self.ep.handle_timeout(self.now);
+            let (s, e) = self.drain();
+            all.0.extend(s);
+            all.1.extend(e);
+        }
+        self.now = until;
+        all
+    }
+}
+
+fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
+    msg.lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with(&format!("{}:", name.to_ascii_lowercase()))
+        })
+        .map(|l| l[name.len() + 1..].trim())
+}
+
+/// The carrier's response to `req`.
+fn respond(req: &str, status: &str, to_tag: Option<&str>, extra: &str, body: &str) -> String {
+    let to = header(req, "To").unwrap();
+    let to = match to_tag {
+        Some(t) if !to.contains("tag=") => format!("{to};tag={t}"),
+        _ => to.to_string(),
+    };
+    let ctype = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/sdp\r\n".into()
+    };
+    format!(
+        "SIP/2.0 {status}\r\nVia: {}\r\nFrom: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\n{extra}{ctype}Content-Length: {}\r\n\r\n{body}",
+        header(req, "Via").unwrap(),
+        header(req, "From").unwrap(),
+        header(req, "Call-ID").unwrap(),
+        header(req, "CSeq").unwrap(),
+        body.len()
+    )
+}
+
+fn first_line(msg: &str) -> &str {
+    msg.lines().next().unwrap()
+}
+
+fn branch(msg: &str) -> String {
+    header(msg, "Via")
+        .unwrap()
+        .split("branch=")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn cseq(msg: &str) -> u32 {
+    header(msg, "CSeq")
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn start(h: &mut H, creds: bool) -> (CallRef, String) {
+    let call = h.ep.invite(h.now, spec(creds));
+    let (sent, events) = h.drain();
+    assert!(events.is_empty());
+    assert_eq!(sent.len(), 1);
+    let inv = sent[0].clone();
+    assert!(first_line(&inv).starts_with("INVITE sip:15551234@127.0.0.1:5080 SIP/2.0"));
+    assert!(header(&inv, "From")
+        .unwrap()
+        .starts_with("\"Clinic\" <sip:15550100@127.0.0.1>;tag="));
+    assert_eq!(
+        header(&inv, "P-Asserted-Identity"),
+        Some("<sip:15550100@127.0.0.1>")
+    );
+    assert!(inv.ends_with(SDP));
+    (call, inv)
+}
+
+#[test]
+fn answered_call_acks_each_2xx_and_the_far_end_hangs_up() {
+    let mut h = H::new();
+    let (call, inv) = start(&mut h, false);
+    let (s, e) = h.reply(respond(&inv, "100 Trying", None, "", ""));
+    assert!(s.is_empty() && e.is_empty());
+    let (_, e) = h.reply(respond(&inv, "180 Ringing", Some("far"), "", ""));
+    assert_eq!(
+        e,
+        vec![Event::Progress {
+            call,
+            status: 180,
+            sdp: None
+        }]
+    );
+    let ok = respond(
+        &inv,
+        "200 OK",
+        Some("far"),
+        "Contact: <sip:gw@10.9.9.9:5090>\r\nRecord-Route: <sip:p1;lr>\r\nRecord-Route: <sip:p2;lr>\r\n",
+        SDP,
+    );
+    let (s, e) = h.reply(ok.clone());
+    assert_eq!(
+        e,
+        vec![Event::Answered {
+            call,
+            sdp: Some(SDP.as_bytes().to_vec())
+        }]
+    );
+    let ack = &s[0];
+    // §12.1.2: remote target from the Contact, route set reversed.
+    assert_eq!(first_line(ack), "ACK sip:gw@10.9.9.9:5090 SIP/2.0");
+    let routes: Vec<&str> = ack.lines().filter(|l| l.starts_with("Route:")).collect();
+    assert_eq!(routes, vec!["Route: <sip:p2;lr>", "Route: <sip:p1;lr>"]);
+    assert_eq!(cseq(ack), cseq(&inv));
+    assert_ne!(branch(ack), branch(&inv));
+    // A retransmitted 2xx gets the same ACK.
+    let (s2, e2) = h.reply(ok);
+    assert_eq!(s2, vec![ack.clone()]);
+    assert!(e2.is_empty());
+    // The far end's BYE.
+    let from = header(&inv, "From").unwrap();
+    let bye = format!(
+        "BYE sip:rivr@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKfarbye\r\n\
+         From: <sip:15551234@127.0.0.1:5080>;tag=far\r\nTo: {from}\r\nCall-ID: {}\r\nCSeq: 7 BYE\r\n\
+         Content-Length: 0\r\n\r\n",
+        header(&inv, "Call-ID").unwrap()
+    );
+    let (s, e) = h.reply(bye);
+    assert_eq!(first_line(&s[0]), "SIP/2.0 200 OK");
+    assert_eq!(
+        e,
+        vec![Event::Ended {
+            call,
+            reason: EndReason::RemoteBye
+        }]
+    );
+    assert_eq!(h.ep.active_calls(), 0);
+}
+
+#[test]
+fn timer_a_then_timer_b_is_no_response() {
+    let mut h = H::new();
+    let (call, inv) = start(&mut h, false);
+    let (s, e) = h.advance(40_000);
+    assert_eq!(
+        s.len(),
+        6,
+        "INVITE retransmitted at 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 s"
+    );
+    assert!(s.iter().all(|m| *m == inv));
+    assert_eq!(
+        e,
+        vec![Event::Failed {
+            call,
+            failure: UacFailure {
+                kind: UacEnd::NoResponse,
+                status: None,
+                reason: None,
+                reason_header: None
+            }
+        }]
+    );
+    assert_eq!(h.ep.active_calls(), 0);
+}
+
+#[test]
+fn busy_is_acked_on_the_same_branch_and_reported_with_its_reason() {
+    let mut h = H::new();
+    let (call, inv) = start(&mut h, false);
+    let busy = respond(
+        &inv,
+        "486 Busy Here",
+        Some("far"),
+        "Reason: Q.850;cause=17\r\n",
+        "",
+    );
+    let (s, e) = h.reply(busy.clone());
+    assert_eq!(first_line(&s[0]), "ACK sip:15551234@127.0.0.1:5080 SIP/2.0");
+    assert_eq!(branch(&s[0]), branch(&inv));
+    assert!(header(&s[0], "To").unwrap().ends_with(";tag=far"));
+    assert_eq!(
+        e,
+        vec![Event::Failed {
+            call,
+            failure: UacFailure {
+                kind: UacEnd::Refused,
+                status: Some(486),
+                reason: Some("Busy Here".into()),
+                reason_header: Some("Q.850;cause=17".into())
+            }
+        }]
+    );
+    // The retransmitted 486 gets the same ACK; no second event.
+    let (s2, e2) = h.reply(busy);
+    assert_eq!(s2, s);
+    assert!(e2.is_empty());
+}
+
+/// The digest in `auth` (an Authorization value) matches `ch` for the
+/// request, computed independently of rivr's builder where possible.
+fn check_auth(auth: &str, ch: &str, method: &str, uri: &str) {
+    let ch = Challenge::parse(ch).unwrap();
+    let get = |k: &str| {
+        auth.split(", ")
+            .find_map(|p| {
+                p.trim_start_matches("Digest ")
+                    .strip_prefix(&format!("{k}="))
+            })
+            .map(|v| v.trim_matches('"').to_string())
+    };
+    assert_eq!(get("username").as_deref(), Some("acct"));
+    assert_eq!(get("uri").as_deref(), Some(uri));
+    assert_eq!(get("realm").as_deref(), Some(ch.realm.as_str()));
+    let alg = ch.algorithm;
+    let ha1 = alg.hex(format!("acct:{}:secret", ch.realm).as_bytes());
+    let ha2 = alg.hex(format!("{method}:{uri}").as_bytes());
+    let expect = match get("qop") {
+        Some(q) => alg.hex(
+            format!(
+                "{ha1}:{}:{}:{}:{q}:{ha2}",
+                ch.nonce,
+                get("nc").unwrap(),
+                get("cnonce").unwrap()
+            )
+            .as_bytes(),
+        ),
+        None => alg.hex(format!("{ha1}:{}:{ha2}", ch.nonce).as_bytes()),
+    };
+    assert_eq!(get("response").unwrap(), expect, "{auth}");
+}
+
+#[test]
+fn a_401_is_answered_with_the_strongest_digest_keeping_call_id_and_tag() {
+    let mut h = H::new();
+    let (call, inv) = start(&mut h, true);
+    let md5 = "Digest realm=\"trunk\", nonce=\"n1\", qop=\"auth\", algorithm=MD5";
+    let sha = "Digest realm=\"trunk\", nonce=\"n1\", qop=\"auth\", algorithm=SHA-256";
+    let chal = respond(
+        &inv,
+        "401 Unauthorized",
+        Some("far"),
+        &format!("WWW-Authenticate: {md5}\r\nWWW-Authenticate: {sha}\r\n"),
+        "",
+    );
+    let (s, e) = h.reply(chal);
+    assert!(e.is_empty());
+    assert_eq!(first_line(&s[0]), "ACK sip:15551234@127.0.0.1:5080 SIP/2.0");
+    let inv2 = &s[1];
+    assert!(first_line(inv2).starts_with("INVITE "));
+    assert_eq!(header(inv2, "Call-ID"), header(&inv, "Call-ID"));
+    assert_eq!(header(inv2, "From"), header(&inv, "From"));
+    assert_eq!(cseq(inv2), cseq(&inv) + 1);
+    assert_ne!(branch(inv2), branch(&inv));
+    let auth = header(inv2, "Authorization").unwrap();
+    assert!(auth.contains("algorithm=SHA-256"), "{auth}");
+    assert!(auth.contains("nc=00000001"));
+    check_auth(auth, sha, "INVITE", "sip:15551234@127.0.0.1:5080");
+    let (_, e) = h.reply(respond(
+        inv2,
+        "200 OK",
+        Some("far"),
+        "Contact: <sip:gw@127.0.0.1:5080>\r\n",
+        SDP,
+    ));
+    assert!(matches!(e[..], [Event::Answered { call: c, .. }] if c == call));
+}
+
+#[test]
+fn a_407_is_answered_with_proxy_authorization() {
+    let mut h = H::new();
+    let (_, inv) = start(&mut h, true);
+    let ch = "Digest realm=\"proxy\", nonce=\"p1\"";
+    let (s, _) = h.reply(respond(
+        &inv,
+        "407 Proxy Authentication Required",
+        Some("px"),
+        &format!("Proxy-Authenticate: {ch}\r\n"),
+        "",
+    ));
+    let auth = header(&s[1], "Proxy-Authorization").unwrap();
+    assert!(header(&s[1], "Authorization").is_none());
+    check_auth(auth, ch, "INVITE", "sip:15551234@127.0.0.1:5080");
+}
+
+#[test]
+fn stale_is_retried_twice_then_wrong_credentials_end_as_auth_failed() {
+    let mut h = H::new();
+    let (call, inv) = start(&mut h, true);
+    let mut last = inv;
+    for (i, ch) in [
+        "Digest realm=\"r\", nonce=\"a\"",
+        "Digest realm=\"r\", nonce=\"b\", stale=true",
+        "Digest realm=\"r\", nonce=\"c\", stale=TRUE",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (s, e) = h.reply(respond(
+            &last,
+            "401 Unauthorized",
+            Some("f"),
+            &format!("WWW-Authenticate: {ch}\r\n"),
+            "",
+        ));
+        assert!(e.is_empty(), "round {i}");
+        last = s[1].clone();
+        // A new nonce starts the count again.
+        assert!(header(&last, "Authorization")
+            .unwrap()
+            .contains(&format!("nonce=\"{}\"", ["a", "b", "c"][i])));
+    }
+    // A third stale, or a fresh challenge, is the end: never a loop.
+    let (s, e) = h.reply(respond(
+        &last,
+        "401 Unauthorized",
+        Some("f"),
+        "WWW-Authenticate: Digest realm=\"r\", nonce=\"d\", stale=true\r\n",
+        "",
+    ));
+    assert_eq!(s.len(), 1, "only the ACK");
+    assert!(
+        matches!(&e[..], [Event::Failed { call: c, failure }] if *c == call && failure.kind == UacEnd::AuthFailed && failure.status == Some(401))
+    );
+
+    let mut h = H::new();
+    let (_, inv) = start(&mut h, true);
+    let (s, _) = h.reply(respond(
+        &inv,
+        "401 Unauthorized",
+        Some("f"),
+        "WWW-Authenticate: Digest realm=\"r\", nonce=\"a\"\r\n",
+        "",
+    ));
+    let (_, e) = h.reply(respond(&s[1], "403 Forbidden", Some("f"), "", ""));
+    assert!(
+        matches!(&e[..], [Event::Failed { failure, .. }] if failure.kind == UacEnd::AuthFailed && failure.status == Some(403))
+    );
+
+    // Without credentials a 401 is a plain refusal.
+    let mut h = H::new();
+    let (_, inv) = start(&mut h, false);
+    let (_, e) = h.reply(respond(
+        &inv,
+        "401 Unauthorized",
+        Some("f"),
+        "WWW-Authenticate: Digest realm=\"r\", nonce=\"a\"\r\n",
+        "",
+    ));
+    assert!(matches!(&e[..], [Event::Failed { failure, .. }] if failure.kind == UacEnd::Refused));
+}
+
+#[test]
+fn hangup_before_any_provisional_waits_then_cancels_and_487_is_cancelled() {
+    let mut h = H::new();
+    let (call, inv) = start(&mut h, false);
+    h.ep.hangup(h.now, call).unwrap();
+    let (s, _) = h.drain();
+    assert!(s.is_empty(), "no CANCEL before a provisional (§9.1)");
+    let (s, e) = h.reply(respond(&inv, "180 Ringing", Some("far"), "", ""));
+    assert!(e.is_empty());
+    let cancel = &s[0];
+    assert_eq!(
+        first_line(cancel),
+        "CANCEL sip:15551234@127.0.0.1:5080 SIP/2.0"
+    );
+    assert_eq!(branch(cancel), branch(&inv));
+    assert_eq!(
+        header(cancel, "CSeq").unwrap(),
+        format!("{} CANCEL", cseq(&inv))
+    );
+    assert!(!header(cancel, "To").unwrap().contains("tag="));
+    let (s, _) = h.reply(respond(cancel, "200 OK", Some("far"), "", ""));
+    assert!(s.is_empty());
+    let (s, e) = h.reply(respond(&inv, "487 Request Terminated", Some("far"), "", ""));
+    assert_eq!(first_line(&s[0]), "ACK sip:15551234@127.0.0.1:5080 SIP/2.0");
+    assert!(
+        matches!(&e[..], [Event::Failed { failure, .. }] if failure.kind == UacEnd::Cancelled && failure.status == Some(487))
+    );
+    // The CANCEL's transaction is matched: nothing retransmits later.
+    let (s, _) = h.advance(40_000);
+    assert!(s.is_empty(), "{s:?}");
+}
+
+#[test]
+fn a_2xx_crossing_the_cancel_is_acked_and_hung_up() {
+    let mut h = H::new();
+    let (call, inv) = start(&mut h, false);
+    h.reply(respond(&inv, "183 Session Progress", Some("far"), "", SDP));
+    h.ep.hangup(h.now, call).unwrap();
+    let (s, _) = h.drain();
+    assert!(first_line(&s[0]).starts_with("CANCEL "));
+    let (s, e) = h.reply(respond(
+        &inv,
+        "200 OK",
+        Some("far"),
+        "Contact: <sip:gw@127.0.0.1:5080>\r\n",
+        SDP,
+    ));
+    assert!(first_line(&s[0]).starts_with("ACK "));
+    assert!(first_line(&s[1]).starts_with("BYE "));
+    assert!(matches!(&e[..], [Event::Failed { failure, .. }] if failure.kind == UacEnd::Cancelled));
+}
+
+#[test]
+fn rivr_hangs_up_an_answered_call_and_answers_a_challenge_to_its_bye() {
+    let mut h = H::new();
+    let (call, inv) = start(&mut h, true);
+    h.reply(respond(
+        &inv,
+        "200 OK",
+        Some("far"),
+        "Contact: <sip:gw@127.0.0.1:5080>\r\n",
+        SDP,
+    ));
+    h.ep.hangup(h.now, call).unwrap();
+    let (s, _) = h.drain();
+    let bye = s[0].clone();
+    assert_eq!(first_line(&bye), "BYE sip:gw@127.0.0.1:5080 SIP/2.0");
+    assert_eq!(cseq(&bye), cseq(&inv) + 1);
+    assert!(header(&bye, "To").unwrap().ends_with(";tag=far"));
+    let ch = "Digest realm=\"trunk\", nonce=\"b1\", qop=\"auth\"";
+    let (s, e) = h.reply(respond(
+        &bye,
+        "401 Unauthorized",
+        None,
+        &format!("WWW-Authenticate: {ch}\r\n"),
+        "",
+    ));
+    assert!(e.is_empty());
+    let bye2 = &s[0];
+    assert_eq!(cseq(bye2), cseq(&bye) + 1);
+    check_auth(
+        header(bye2, "Authorization").unwrap(),
+        ch,
+        "BYE",
+        "sip:gw@127.0.0.1:5080",
+    );
+    let (_, e) = h.reply(respond(bye2, "200 OK", None, "", ""));
+    assert_eq!(
+        e,
+        vec![Event::Ended {
+            call,
+            reason: EndReason::LocalByeDone
+        }]
+    );
+    assert_eq!(h.ep.active_calls(), 0);
+}
