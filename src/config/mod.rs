@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+mod trunk;
+
+pub use trunk::{TrunkConfig, TrunkTransport};
+
 use crate::codec::Codec;
 pub use crate::sip::acl::UntrustedPolicy;
 use crate::sip::acl::{Acl, Cidr};
@@ -43,6 +47,8 @@ pub struct Config {
     pub cdr_path: PathBuf,
     /// An HTTP SMS provider, used when there is no `[smpp]` block.
     pub sms_http: Option<crate::sms::config::HttpSmsConfig>,
+    /// `[[trunk]]`: where outbound calls go, in order of preference.
+    pub trunks: Vec<TrunkConfig>,
     /// The directory relative paths in the file are resolved against.
     pub base_dir: PathBuf,
 }
@@ -327,6 +333,13 @@ impl Config {
                 .and_then(|s| s.url)
                 .unwrap_or_else(|| "sqlite://var/rivr.db".into()),
         };
+        if let Some(h) = &raw.http {
+            return Err(err(
+                Some(h.span()),
+                "http: the HTTP API is not in this rivr yet; remove the [http] table".into(),
+            ));
+        }
+        let trunks = trunk::parse_trunks(raw.trunk.unwrap_or_default(), &codecs, &err)?;
         let mut routes = Vec::new();
         for r in raw.route.unwrap_or_default() {
             let span = r.script.span();
@@ -393,6 +406,7 @@ impl Config {
                     .unwrap_or_else(|| "var/cdr.jsonl".into()),
             ),
             sms_http: raw.sms_http,
+            trunks,
             base_dir: base_dir.to_path_buf(),
         })
     }
@@ -520,11 +534,9 @@ struct RawConfig {
     cdr: Option<RawCdr>,
     smpp: Option<crate::sms::config::SmppConfig>,
     sms_http: Option<crate::sms::config::HttpSmsConfig>,
-    /// Accepted now so configs written for later features still load.
-    #[allow(dead_code)]
-    http: Option<toml::Value>,
-    #[allow(dead_code)]
-    trunk: Option<toml::Value>,
+    /// The HTTP API is not built yet: refused with a clear error.
+    http: Option<Spanned<toml::Value>>,
+    trunk: Option<Vec<trunk::RawTrunk>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -802,6 +814,49 @@ mod tests {
                 e.starts_with(&format!("rivr.toml:{line}: {want}")),
                 "{text:?}: {e}"
             );
+        }
+    }
+
+    #[test]
+    fn trunks_load_with_defaults_and_errors_name_key_and_line() {
+        let c = parse(
+            "[[trunk]]\nname = \"carrier\"\nkind = \"sip\"\nuri = \"sip:trunk.example.org:5080;transport=tcp\"\n\
+             username = \"acct\"\npassword = \"secret\"\nregister = true\ncaller_id = \"15550100\"\n\
+             max_channels = 30\ncps = 10\nring_timeout = 45\ncodecs = [\"pcma\", \"pcmu\"]\n\
+             outbound_proxy = \"sip:10.0.0.1:5060\"\n[[trunk]]\nname = \"backup\"\nuri = \"sip:10.1.1.1\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.trunks.len(), 2);
+        let t = &c.trunks[0];
+        assert_eq!(
+            (t.host.as_str(), t.port, t.transport),
+            ("trunk.example.org", 5080, TrunkTransport::Tcp)
+        );
+        assert!(t.register && t.port_given);
+        assert_eq!(t.codecs, vec![Codec::Pcma, Codec::Pcmu]);
+        assert_eq!(t.outbound_proxy, Some(("10.0.0.1".into(), 5060)));
+        let b = &c.trunks[1];
+        assert_eq!(
+            (
+                b.port,
+                b.port_given,
+                b.max_channels,
+                b.cps,
+                b.ring_timeout_s
+            ),
+            (5060, false, 30, 10, 45)
+        );
+        for (text, line, want) in [
+            ("[[trunk]]\nname = \"a\"\nuri = \"http://x\"\n", 3, "trunk.uri"),
+            ("[[trunk]]\nname = \"a\"\nuri = \"sip:x\"\ncps = 0\n", 4, "trunk.cps"),
+            ("[[trunk]]\nname = \"a\"\nuri = \"sip:x\"\nregister = true\n", 2, "register = true"),
+            ("[[trunk]]\nname = \"a\"\nkind = \"pri\"\n", 3, "PRI"),
+            ("[[trunk]]\nname = \"a\"\nuri = \"sip:x\"\nfoo = 1\n", 4, "foo"),
+            ("[[trunk]]\nname = \"a\"\nuri = \"sip:x\"\n[[trunk]]\nname = \"a\"\nuri = \"sip:y\"\n", 5, "twice"),
+            ("[http]\nlisten = \"127.0.0.1:8080\"\n", 1, "http"),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("rivr.toml:{line}:")) && e.contains(want), "{text:?}: {e}");
         }
     }
 }
