@@ -24,6 +24,8 @@ enum Command {
         #[arg(long, default_value = "rivr.toml")]
         config: PathBuf,
     },
+    /// Place one outbound call and print its outcome as one JSON line.
+    Call(CallCli),
     /// Compile call-flow scripts and report errors with file:line:col.
     Check {
         #[arg(required = true)]
@@ -41,6 +43,77 @@ enum Command {
         #[command(subcommand)]
         cmd: MediaCommand,
     },
+}
+
+#[derive(clap::Args)]
+struct CallCli {
+    #[arg(long, default_value = "rivr.toml")]
+    config: PathBuf,
+    /// The trunk to use (default: the first that takes the call).
+    #[arg(long)]
+    trunk: Option<String>,
+    /// The call flow to run once answered (default: hang up at once).
+    #[arg(long)]
+    script: Option<PathBuf>,
+    /// The caller id (default: the trunk's `caller_id`).
+    #[arg(long)]
+    caller_id: Option<String>,
+    /// Seconds to let it ring before giving up (default: the trunk's).
+    #[arg(long)]
+    ring_timeout: Option<u64>,
+    /// KEY=VALUE for the script's `call.vars`; repeatable.
+    #[arg(long = "var")]
+    vars: Vec<String>,
+    /// A number (dialed on the trunk) or a sip: URI.
+    number: String,
+}
+
+fn call(a: CallCli) -> ExitCode {
+    let mut vars = Vec::new();
+    for v in &a.vars {
+        match v.split_once('=') {
+            Some((k, val)) if !k.is_empty() => vars.push((k.to_string(), val.to_string())),
+            _ => {
+                eprintln!("rivr call: --var {v:?}: expected KEY=VALUE");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let config = match rivr::config::Config::load(&a.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rivr call: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let args = rivr::server::one_call::CallArgs {
+        number: a.number,
+        trunk: a.trunk,
+        script: a.script,
+        caller_id: a.caller_id,
+        ring_timeout: a.ring_timeout.map(std::time::Duration::from_secs),
+        vars,
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rivr call: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(rivr::server::one_call::place(config, args)) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rivr call: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -187,6 +260,10 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Call(args) => {
+            init_logging();
+            call(args)
         }
         Command::Check { scripts } => {
             let engine = rivr::script::engine::build_engine(&rivr::config::ScriptConfig::default());

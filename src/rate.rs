@@ -24,7 +24,9 @@ pub struct Rate {
 impl Rate {
     /// `rate` tokens per second (at least 1), `burst` tokens deep (at least 1).
     pub fn new(rate: u32, burst: u32) -> Self {
-        let interval = Duration::from_secs(1) / rate.max(1);
+        // Rounded up, so `rate` tokens never fit in less than a second.
+        let rate = u64::from(rate.max(1));
+        let interval = Duration::from_nanos(1_000_000_000_u64.div_ceil(rate));
         Rate {
             interval,
             depth: interval.saturating_mul(burst.max(1)),

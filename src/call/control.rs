@@ -47,6 +47,12 @@ pub struct CallInfo {
     pub to: String,
     pub direction: &'static str,
     pub started_at: SystemTime,
+    /// The trunk an outbound call went through.
+    pub trunk: Option<String>,
+    /// Campaign contact fields, `rivr call --var`s (`call.vars`).
+    pub vars: Vec<(String, String)>,
+    /// The caller's signalling headers (`call.headers`).
+    pub headers: Vec<(String, String)>,
 }
 
 /// What a script can ask of its call.

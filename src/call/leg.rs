@@ -46,6 +46,13 @@ pub struct IncomingLeg {
 /// What the call layer asks of a leg.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LegCommand {
+    /// Place a call: `target` is a number (dialed on `trunk`) or a `sip:`
+    /// URI (dialed directly when no trunk is named).
+    Originate {
+        target: String,
+        trunk: Option<String>,
+        caller_id: Option<String>,
+    },
     /// An offered call is taken: reserve its media (RTP ports, a
     /// B-channel) and report `LegEvent::MediaReady`, or end it.
     Proceed,
@@ -110,6 +117,12 @@ impl LegEnd {
 /// What a leg reports to the call layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LegEvent {
+    /// An originated leg went out: the transport's id for it (SIP Call-ID)
+    /// and the transport's name.
+    Placed {
+        transport_id: String,
+        transport: &'static str,
+    },
     /// Media for the leg is set up (after `Proceed`, or for an outbound
     /// leg once the first answer SDP / B-channel is there).
     MediaReady,

@@ -11,3 +11,4 @@ pub mod id;
 pub mod leg;
 pub mod outcome;
 pub mod registry;
+pub mod trunks;

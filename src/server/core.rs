@@ -16,7 +16,7 @@ use crate::call::cause::Cause;
 use crate::call::channel::SigCommand;
 use crate::call::control::CallEnded;
 use crate::call::id::CallId;
-use crate::call::registry::{Output as RegOutput, Registry, ScriptCommand};
+use crate::call::registry::{OriginateRequest, Output as RegOutput, Registry, ScriptCommand};
 use crate::sip::endpoint::{Endpoint, Output as EpOutput};
 use crate::sip::gate::{Gate, GateVerdict};
 use crate::sip::message::Transport;
@@ -57,7 +57,17 @@ impl<E: Env> ServerCore<E> {
 
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.endpoint.poll_timeout()
+        match (self.endpoint.poll_timeout(), self.registry.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Places a call.
+    pub fn originate(&mut self, now: Instant, req: OriginateRequest) -> CallId {
+        let call = self.registry.originate(now, req);
+        self.drain(now);
+        call
     }
 
     /// Calls with a leg still up.
@@ -132,6 +142,8 @@ impl<E: Env> ServerCore<E> {
     /// The SIP core's due timers.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
+        self.drain(now);
+        self.registry.handle_timeout(now);
         self.drain(now);
     }
 

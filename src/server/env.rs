@@ -218,6 +218,9 @@ impl Env for RealEnv {
 
     fn write_cdr(&mut self, record: &CdrRecord) {
         self.shared.cdr.write(record);
+        if let Some(tap) = &self.shared.cdr_tap {
+            let _ = tap.send(record.clone());
+        }
     }
 
     fn call_closed(&mut self, call: CallId) {

@@ -10,12 +10,14 @@
 mod cdr;
 pub mod core;
 pub mod env;
+pub mod one_call;
 mod overload;
 pub mod sim;
 pub mod sim_drive;
 pub mod sip_legs;
 pub mod sizing;
 mod supervise;
+pub mod trunks;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -23,7 +25,9 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 
 use crate::call::channel::SigCommand;
-use crate::call::registry::Registry;
+use crate::call::id::CallId;
+use crate::call::registry::{CdrRecord, OriginateRequest, Registry};
+use crate::call::trunks::Trunks;
 use crate::config::Config;
 use crate::media::ports::PortAllocator;
 use crate::media::prompt::PromptStore;
@@ -47,107 +51,221 @@ pub struct Shared {
     pub ports: Arc<PortAllocator>,
     pub sig_tx: mpsc::UnboundedSender<SigCommand>,
     pub cdr: cdr::CdrWriter,
+    /// Every CDR record also goes here (`rivr call` waits for its own).
+    pub cdr_tap: Option<mpsc::UnboundedSender<CdrRecord>>,
     pub sms: Option<crate::sms::SmsService>,
 }
 
 /// How long shutdown waits for BYEs to be answered.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
+/// A running server: the signalling core and the channels that feed it.
+pub struct Server {
+    core: ServerCore<RealEnv>,
+    transports: Transports,
+    up_rx: mpsc::Receiver<Inbound>,
+    sig_rx: mpsc::UnboundedReceiver<SigCommand>,
+    shared: Arc<Shared>,
+    sup: Supervisor,
+    gate_log: overload::GateLog,
+}
+
+/// How to start one.
+#[derive(Default)]
+pub struct StartOptions {
+    /// Listen here instead of `[sip] listen` (`rivr call` takes a free port
+    /// so it can run beside `rivr serve`).
+    pub listen: Option<std::net::SocketAddr>,
+    pub cdr_tap: Option<mpsc::UnboundedSender<CdrRecord>>,
+}
+
+impl Server {
+    /// Loads prompts and scripts, binds SIP, starts media and SMS, builds
+    /// the core. Errors say which key is at fault.
+    pub async fn start(config: Config, opts: StartOptions) -> anyhow_like::Result<Server> {
+        crate::supervision::install_panic_hook();
+        // First, before anything opens a descriptor.
+        let fd_limit = overload::raise_fd_limit();
+        let prompts = Arc::new(PromptStore::new(config.media.prompts.clone()));
+        match prompts.preload_all() {
+            Ok(n) => {
+                tracing::info!(prompts = n, dir = %config.media.prompts.display(), "prompts decoded and pre-encoded")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "some prompts did not load; they fail when played")
+            }
+        }
+        let ports = Arc::new(PortAllocator::new(config.rtp.port_min, config.rtp.port_max));
+        let admission = overload::admission(&config, ports.available(), &fd_limit);
+        // Scripts may outlive their call for a moment (on_hangup, the report
+        // of their end), so the cap leaves a margin above the call cap.
+        let max_calls = admission.config().max_calls;
+        let scripts = Arc::new(ScriptCache::with_max_scripts(
+            config.script.clone(),
+            max_calls.saturating_add((max_calls / 10).max(16)),
+        ));
+        for r in &config.routes {
+            if let Err(e) = scripts.get(&r.script) {
+                return Err(anyhow_like::Error(format!(
+                    "route {}: {e}",
+                    r.number.as_deref().unwrap_or("*")
+                )));
+            }
+        }
+        let sms = if config.smpp.is_some() || config.sms_http.is_some() {
+            let s = crate::sms::SmsService::start(&config)
+                .await
+                .map_err(|e| anyhow_like::Error(format!("sms: {e}")))?;
+            tracing::info!("SMS service started; scripts can send_sms()");
+            Some(s)
+        } else {
+            None
+        };
+        let listen = opts.listen.unwrap_or(config.sip.listen);
+        let (up_tx, up_rx) = mpsc::channel::<Inbound>(4096);
+        let transports = Transports::bind(listen, up_tx, overload::transport_limits(&config))
+            .await
+            .map_err(|e| anyhow_like::Error(format!("sip.listen {listen}: {e}")))?;
+        let local = transports.local_addr();
+        let contact_addr = std::net::SocketAddr::new(config.sip.public_ip, local.port());
+        let (sip_trunks, trunk_limits) = trunks::resolve(&config, contact_addr).await?;
+        let (sig_tx, sig_rx) = mpsc::unbounded_channel();
+        let media = MediaPool::start(config.rtp.workers)
+            .map_err(|e| anyhow_like::Error(format!("media workers: {e}")))?;
+        let shared = Arc::new(Shared {
+            ports,
+            cdr: cdr::CdrWriter::open(&config.cdr_path).map_err(|e| {
+                anyhow_like::Error(format!("cdr.path {}: {e}", config.cdr_path.display()))
+            })?,
+            cdr_tap: opts.cdr_tap,
+            config,
+            prompts,
+            scripts,
+            media,
+            sig_tx,
+            sms,
+        });
+        let endpoint = Endpoint::new(EndpointConfig {
+            local_addr: contact_addr,
+            user_agent: format!("rivr/{}", env!("CARGO_PKG_VERSION")),
+            timers: TimerConfig::default(),
+            seed: rand::random(),
+        });
+        let registry = Registry::new(
+            shared.config.routes.clone(),
+            Instant::now(),
+            SystemTime::now(),
+            rand::random(),
+        )
+        .with_admission(admission)
+        .with_trunks(Trunks::new(trunk_limits));
+        let legs = SipLegs::new(SipLegsConfig {
+            public_ip: shared.config.sip.public_ip,
+            placeholder_ip: shared.config.sip.listen.ip(),
+            codecs: shared.config.media.codecs.clone(),
+            early_media_unverified: shared.config.rtp.early_media_unverified,
+            seed: rand::random(),
+            trunks: sip_trunks,
+        });
+        let gate = overload::gate(&shared.config);
+        let core = ServerCore::new(gate, endpoint, registry, legs, RealEnv::new(shared.clone()));
+        Ok(Server {
+            core,
+            transports,
+            up_rx,
+            sig_rx,
+            shared,
+            sup: Supervisor::default(),
+            gate_log: overload::GateLog::new(),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.transports.local_addr()
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The id scripts and CDRs know a call by.
+    pub fn call_id_text(&self, call: CallId) -> String {
+        self.core.registry.call_id_text(call)
+    }
+
+    /// Places a call (`rivr call`, and later campaigns and the API).
+    pub async fn originate(&mut self, req: OriginateRequest) -> CallId {
+        let call = self.core.originate(Instant::now(), req);
+        send_all(&mut self.core, &self.transports).await;
+        call
+    }
+
+    /// Serves until `stop` completes; returns what it gave.
+    pub async fn run_until<F: std::future::Future>(&mut self, stop: F) -> F::Output {
+        let mut stop = Box::pin(stop);
+        loop {
+            let sleep_until = self
+                .sup
+                .next_timer(self.core.poll_timeout())
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                Some(msg) = self.up_rx.recv() => {
+                    self.sup.on_inbound(&mut self.core, msg);
+                    self.gate_log.maybe_log(Instant::now(), &self.core.gate);
+                }
+                Some(cmd) = self.sig_rx.recv() => self.sup.on_command(&mut self.core, cmd),
+                _ = tokio::time::sleep_until(sleep_until) => self.sup.on_timeout(&mut self.core, Instant::now()),
+                out = &mut stop => return out,
+            }
+            send_all(&mut self.core, &self.transports).await;
+        }
+    }
+
+    /// Ends every call (BYE, CANCEL, a final response), waits a little for
+    /// them to be answered, writes every CDR, stops media and SMS.
+    pub async fn shutdown(mut self) {
+        tracing::info!(
+            active = self.core.active(),
+            "shutting down: ending active calls"
+        );
+        self.core.hangup_all(Instant::now());
+        send_all(&mut self.core, &self.transports).await;
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        while self.core.tracked() > 0 && tokio::time::Instant::now() < deadline {
+            let next = self
+                .sup
+                .next_timer(self.core.poll_timeout())
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or(deadline)
+                .min(deadline);
+            tokio::select! {
+                Some(msg) = self.up_rx.recv() => self.sup.on_inbound(&mut self.core, msg),
+                Some(cmd) = self.sig_rx.recv() => self.sup.on_command(&mut self.core, cmd),
+                _ = tokio::time::sleep_until(next) => self.sup.on_timeout(&mut self.core, Instant::now()),
+            }
+            send_all(&mut self.core, &self.transports).await;
+        }
+        self.core.flush_unfinished(Instant::now());
+        self.shared.media.shutdown();
+        if let Some(sms) = &self.shared.sms {
+            sms.shutdown(Duration::from_secs(2)).await;
+        }
+        tracing::info!("stopped");
+    }
+}
+
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> anyhow_like::Result<()> {
-    crate::supervision::install_panic_hook();
-    // First, before anything opens a descriptor.
-    let fd_limit = overload::raise_fd_limit();
-    let prompts = Arc::new(PromptStore::new(config.media.prompts.clone()));
-    match prompts.preload_all() {
-        Ok(n) => {
-            tracing::info!(prompts = n, dir = %config.media.prompts.display(), "prompts decoded and pre-encoded")
-        }
-        Err(e) => tracing::warn!(error = %e, "some prompts did not load; they fail when played"),
-    }
-    let ports = Arc::new(PortAllocator::new(config.rtp.port_min, config.rtp.port_max));
-    let admission = overload::admission(&config, ports.available(), &fd_limit);
-    // Scripts may outlive their call for a moment (on_hangup, the report of
-    // their end), so the cap leaves a margin above the call cap.
-    let max_calls = admission.config().max_calls;
-    let scripts = Arc::new(ScriptCache::with_max_scripts(
-        config.script.clone(),
-        max_calls.saturating_add((max_calls / 10).max(16)),
-    ));
-    for r in &config.routes {
-        if let Err(e) = scripts.get(&r.script) {
-            return Err(anyhow_like::Error(format!(
-                "route {}: {e}",
-                r.number.as_deref().unwrap_or("*")
-            )));
-        }
-    }
-    let sms = if config.smpp.is_some() || config.sms_http.is_some() {
-        let s = crate::sms::SmsService::start(&config)
-            .await
-            .map_err(|e| anyhow_like::Error(format!("sms: {e}")))?;
-        tracing::info!("SMS service started; scripts can send_sms()");
-        Some(s)
-    } else {
-        None
-    };
-    let (up_tx, mut up_rx) = mpsc::channel::<Inbound>(4096);
-    let transports = Transports::bind(
-        config.sip.listen,
-        up_tx,
-        overload::transport_limits(&config),
-    )
-    .await
-    .map_err(|e| anyhow_like::Error(format!("sip.listen {}: {e}", config.sip.listen)))?;
-    let local = transports.local_addr();
-    let contact_addr = std::net::SocketAddr::new(config.sip.public_ip, local.port());
-    let (sig_tx, mut sig_rx) = mpsc::unbounded_channel();
-    let media = MediaPool::start(config.rtp.workers)
-        .map_err(|e| anyhow_like::Error(format!("media workers: {e}")))?;
-    let shared = Arc::new(Shared {
-        ports,
-        cdr: cdr::CdrWriter::open(&config.cdr_path).map_err(|e| {
-            anyhow_like::Error(format!("cdr.path {}: {e}", config.cdr_path.display()))
-        })?,
-        config,
-        prompts,
-        scripts,
-        media,
-        sig_tx,
-        sms,
-    });
-    let endpoint = Endpoint::new(EndpointConfig {
-        local_addr: contact_addr,
-        user_agent: format!("rivr/{}", env!("CARGO_PKG_VERSION")),
-        timers: TimerConfig::default(),
-        seed: rand::random(),
-    });
-    let registry = Registry::new(
-        shared.config.routes.clone(),
-        Instant::now(),
-        SystemTime::now(),
-        rand::random(),
-    )
-    .with_admission(admission);
-    let legs = SipLegs::new(SipLegsConfig {
-        public_ip: shared.config.sip.public_ip,
-        placeholder_ip: shared.config.sip.listen.ip(),
-        codecs: shared.config.media.codecs.clone(),
-        early_media_unverified: shared.config.rtp.early_media_unverified,
-        seed: rand::random(),
-    });
-    let gate = overload::gate(&shared.config);
-    let mut gate_log = overload::GateLog::new();
-    let mut core = ServerCore::new(gate, endpoint, registry, legs, RealEnv::new(shared.clone()));
+    let mut server = Server::start(config, StartOptions::default()).await?;
+    let c = server.config();
     println!(
-        "rivr {} listening on udp+tcp {} (rtp {}-{}); routes: {}",
+        "rivr {} listening on udp+tcp {} (rtp {}-{}); routes: {}{}",
         env!("CARGO_PKG_VERSION"),
-        local,
-        shared.config.rtp.port_min,
-        shared.config.rtp.port_max,
-        shared
-            .config
-            .routes
+        server.local_addr(),
+        c.rtp.port_min,
+        c.rtp.port_max,
+        c.routes
             .iter()
             .map(|r| format!(
                 "{} -> {}",
@@ -155,49 +273,22 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
                 r.script.display()
             ))
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        if c.trunks.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; trunks: {}",
+                c.trunks
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
     );
-    let mut sup = Supervisor::default();
-    let mut stop = Box::pin(shutdown_signal());
-    loop {
-        let sleep_until = sup
-            .next_timer(core.poll_timeout())
-            .map(tokio::time::Instant::from_std)
-            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
-        tokio::select! {
-            Some(msg) = up_rx.recv() => {
-                sup.on_inbound(&mut core, msg);
-                gate_log.maybe_log(Instant::now(), &core.gate);
-            }
-            Some(cmd) = sig_rx.recv() => sup.on_command(&mut core, cmd),
-            _ = tokio::time::sleep_until(sleep_until) => sup.on_timeout(&mut core, Instant::now()),
-            _ = &mut stop => break,
-        }
-        send_all(&mut core, &transports).await;
-    }
-    tracing::info!(active = core.active(), "shutting down: ending active calls");
-    core.hangup_all(Instant::now());
-    send_all(&mut core, &transports).await;
-    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
-    while core.tracked() > 0 && tokio::time::Instant::now() < deadline {
-        let next = sup
-            .next_timer(core.poll_timeout())
-            .map(tokio::time::Instant::from_std)
-            .unwrap_or(deadline)
-            .min(deadline);
-        tokio::select! {
-            Some(msg) = up_rx.recv() => sup.on_inbound(&mut core, msg),
-            Some(cmd) = sig_rx.recv() => sup.on_command(&mut core, cmd),
-            _ = tokio::time::sleep_until(next) => sup.on_timeout(&mut core, Instant::now()),
-        }
-        send_all(&mut core, &transports).await;
-    }
-    core.flush_unfinished(Instant::now());
-    shared.media.shutdown();
-    if let Some(sms) = &shared.sms {
-        sms.shutdown(Duration::from_secs(2)).await;
-    }
-    tracing::info!("stopped");
+    server.run_until(shutdown_signal()).await;
+    server.shutdown().await;
     Ok(())
 }
 
@@ -207,7 +298,7 @@ async fn send_all(core: &mut ServerCore<RealEnv>, transports: &Transports) {
     }
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());

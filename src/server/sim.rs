@@ -12,10 +12,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::core::ServerCore;
 use super::env::{Env, MediaSpec};
-use super::sip_legs::{SipLegs, SipLegsConfig};
+use super::sip_legs::{SipLegs, SipLegsConfig, SipTrunk};
 use crate::call::admission::{Admission, AdmissionConfig};
 use crate::call::id::{CallId, LegId};
 use crate::call::registry::{CdrRecord, Registry, ScriptStart};
+use crate::call::trunks::{TrunkLimits, Trunks};
 use crate::codec::Codec;
 use crate::config::Route;
 use crate::media::worker::MediaCommand;
@@ -138,6 +139,9 @@ pub struct SimOptions {
     pub trusted: Option<Acl>,
     pub untrusted: UntrustedPolicy,
     pub seed: u64,
+    /// Trunks for outbound calls: the SIP side, and the call layer's limits.
+    pub trunks: Vec<SipTrunk>,
+    pub trunk_limits: Vec<TrunkLimits>,
 }
 
 impl Default for SimOptions {
@@ -154,6 +158,8 @@ impl Default for SimOptions {
             trusted: None,
             untrusted: UntrustedPolicy::Reject,
             seed: 1,
+            trunks: Vec::new(),
+            trunk_limits: Vec::new(),
         }
     }
 }
@@ -193,13 +199,15 @@ pub fn sim_core(opts: &SimOptions, now: Instant) -> ServerCore<SimEnv> {
     .with_admission(Admission::new(AdmissionConfig {
         max_calls: opts.max_calls,
         max_cps: opts.max_cps,
-    }));
+    }))
+    .with_trunks(Trunks::new(opts.trunk_limits.clone()));
     let legs = SipLegs::new(SipLegsConfig {
         public_ip: opts.local.ip(),
         placeholder_ip: IpAddr::from([127, 0, 0, 1]),
         codecs: Codec::ALL.to_vec(),
         early_media_unverified: Duration::from_secs(1),
         seed: opts.seed,
+        trunks: opts.trunks.clone(),
     });
     ServerCore::new(gate, endpoint, registry, legs, SimEnv::default())
 }

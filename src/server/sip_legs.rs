@@ -15,13 +15,17 @@ use super::env::{Env, MediaSpec};
 use crate::call::cause::Cause;
 use crate::call::id::{CallId, LegId};
 use crate::call::leg::{EndKind, IncomingLeg, LegCommand, LegEnd, LegEvent};
+use crate::call::outcome::Unanswered;
 use crate::call::registry::Registry;
 use crate::codec::Codec;
 use crate::media::events::{DigitSource, MediaId};
 use crate::media::rtp_session::RtpSessionConfig;
 use crate::media::worker::MediaCommand;
 use crate::rate::retry_after_secs;
-use crate::sip::endpoint::{CallRef, EndReason, Endpoint, Event};
+use crate::sip::endpoint::{
+    CallRef, Credentials, EndReason, Endpoint, Event, OutboundInvite, UacEnd, UacFailure,
+};
+use crate::sip::message::Transport;
 use crate::sip::sdp::{self, LocalMedia, Negotiated, SessionDescription};
 
 /// What SIP legs need from the config.
@@ -35,6 +39,29 @@ pub struct SipLegsConfig {
     pub early_media_unverified: Duration,
     /// Seeds SSRCs, sequence numbers and SDP session ids (tests).
     pub seed: u64,
+    /// The SIP trunks outbound calls go through, resolved.
+    pub trunks: Vec<SipTrunk>,
+}
+
+/// A SIP trunk as the glue dials it (the config's `[[trunk]]`, resolved).
+#[derive(Debug, Clone)]
+pub struct SipTrunk {
+    pub name: String,
+    /// Where its requests go (the trunk, or its outbound proxy).
+    pub dest: SocketAddr,
+    pub transport: Transport,
+    /// `host[:port]` for Request-URIs and To.
+    pub host_port: String,
+    pub tcp: bool,
+    pub credentials: Option<Credentials>,
+    /// Route headers (an outbound proxy).
+    pub route: Vec<String>,
+    /// The From host (rivr's public address, or a registered domain).
+    pub from_host: String,
+    pub caller_name: Option<String>,
+    pub send_pai: bool,
+    pub privacy: bool,
+    pub codecs: Vec<Codec>,
 }
 
 struct SipLeg {
@@ -49,6 +76,8 @@ struct SipLeg {
     /// A reserved RTP port not yet handed to media.
     port: Option<u16>,
     media: bool,
+    /// A leg rivr placed: the SDP answer it configured media from.
+    answer_sdp: Option<Vec<u8>>,
 }
 
 pub struct SipLegs {
@@ -123,6 +152,7 @@ impl SipLegs {
                         awaiting_answer: false,
                         port: None,
                         media: false,
+                        answer_sdp: None,
                     },
                 );
             }
@@ -170,8 +200,54 @@ impl SipLegs {
                     );
                 }
             }
-            Event::Progress { .. } | Event::Answered { .. } | Event::Failed { .. } => {
-                // Outbound legs: not placed by the glue yet.
+            Event::Progress {
+                call: cref,
+                status,
+                sdp,
+            } => {
+                let Some(leg) = self.by_ref.get(&cref).copied() else {
+                    return;
+                };
+                let early = sdp.is_some_and(|b| self.take_answer(leg, &b, env));
+                let _ = status;
+                reg.leg_event(now, leg, LegEvent::Progress { early_media: early });
+            }
+            Event::Answered { call: cref, sdp } => {
+                let Some(leg) = self.by_ref.get(&cref).copied() else {
+                    return;
+                };
+                let configured = match sdp {
+                    Some(b) => self.take_answer(leg, &b, env),
+                    None => self.legs.get(&leg).is_some_and(|l| l.answer_sdp.is_some()),
+                };
+                if !configured {
+                    tracing::info!(leg = %leg, "answer without a usable SDP; hanging up");
+                    let _ = ep.hangup(now, cref);
+                    self.forget(leg, env);
+                    let end = LegEnd::new(EndKind::LocalHangup, Cause::INCOMPATIBLE_DESTINATION);
+                    reg.leg_event(now, leg, LegEvent::Answered);
+                    reg.leg_event(now, leg, LegEvent::Ended(end));
+                    return;
+                }
+                let id = MediaId(leg.0);
+                env.media(
+                    leg,
+                    MediaCommand::Start {
+                        call: id,
+                        early: false,
+                    },
+                );
+                reg.leg_event(now, leg, LegEvent::Answered);
+            }
+            Event::Failed {
+                call: cref,
+                failure,
+            } => {
+                let Some(leg) = self.by_ref.get(&cref).copied() else {
+                    return;
+                };
+                self.forget(leg, env);
+                reg.leg_event(now, leg, LegEvent::Ended(unanswered_end(&failure)));
             }
             Event::Ended { call: cref, reason } => {
                 let Some(leg) = self.by_ref.get(&cref).copied() else {
@@ -266,11 +342,30 @@ impl SipLegs {
         reg: &mut Registry,
         env: &mut dyn Env,
     ) {
+        if let LegCommand::Originate {
+            target,
+            trunk,
+            caller_id,
+        } = &cmd
+        {
+            self.originate(
+                now,
+                leg,
+                target,
+                trunk.as_deref(),
+                caller_id.as_deref(),
+                ep,
+                reg,
+                env,
+            );
+            return;
+        }
         let Some(cref) = self.legs.get(&leg).map(|l| l.cref) else {
             return;
         };
         let id = MediaId(leg.0);
         let result = match cmd {
+            LegCommand::Originate { .. } => return,
             LegCommand::Proceed => {
                 self.proceed(now, leg, reg, env);
                 return;
@@ -443,6 +538,197 @@ impl SipLegs {
         reg.leg_event(now, leg, LegEvent::MediaReady);
     }
 
+    /// Places an outbound leg: ports, an SDP offer, media (configured when
+    /// the answer comes), the INVITE.
+    #[allow(clippy::too_many_arguments)]
+    fn originate(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        target: &str,
+        trunk: Option<&str>,
+        caller_id: Option<&str>,
+        ep: &mut Endpoint,
+        reg: &mut Registry,
+        env: &mut dyn Env,
+    ) {
+        let Some(call) = reg.call_of(leg) else {
+            return;
+        };
+        let fail = |reg: &mut Registry, cause: Cause, why: &str| {
+            tracing::info!(leg = %leg, target = ?target, why, "cannot place the call");
+            let end = LegEnd::new(EndKind::Unanswered(Unanswered::Local(cause)), cause);
+            reg.leg_event(now, leg, LegEvent::Ended(end));
+        };
+        let trunk_cfg = trunk
+            .and_then(|t| self.cfg.trunks.iter().find(|x| x.name == t))
+            .cloned();
+        let (request_uri, to, dest, transport) = match (&trunk_cfg, target.strip_prefix("sip:")) {
+            (Some(t), _) => {
+                let uri = match target.strip_prefix("sip:") {
+                    Some(_) => target.to_string(),
+                    None => format!(
+                        "sip:{target}@{}{}",
+                        t.host_port,
+                        if t.tcp { ";transport=tcp" } else { "" }
+                    ),
+                };
+                let to = format!("<{uri}>");
+                (uri, to, t.dest, t.transport)
+            }
+            (None, Some(_)) => match crate::sip::endpoint::uri_socket_addr(target) {
+                Some(addr) => (
+                    target.to_string(),
+                    format!("<{target}>"),
+                    addr,
+                    Transport::Udp,
+                ),
+                None => {
+                    return fail(
+                        reg,
+                        Cause::NO_ROUTE_DESTINATION,
+                        "a sip: URI needs an IP address or a trunk",
+                    )
+                }
+            },
+            (None, None) => return fail(reg, Cause::NO_ROUTE_DESTINATION, "no trunk"),
+        };
+        if !valid_target(target) {
+            return fail(
+                reg,
+                Cause::INVALID_NUMBER_FORMAT,
+                "not a number or a sip: URI",
+            );
+        }
+        let port = match env.reserve_rtp() {
+            Ok(p) => p,
+            Err(_) => return fail(reg, Cause::RESOURCE_UNAVAILABLE, "no RTP port"),
+        };
+        let codecs = trunk_cfg
+            .as_ref()
+            .map(|t| t.codecs.clone())
+            .unwrap_or_else(|| self.cfg.codecs.clone());
+        let local = LocalMedia {
+            ip: self.cfg.public_ip,
+            rtp_port: port,
+            codecs,
+            telephone_event: true,
+            session_id: u64::from(self.rng.gen::<u32>()),
+            session_version: u64::from(self.rng.gen::<u32>()),
+        };
+        let offer = sdp::offer(&local);
+        let spec = MediaSpec {
+            id: MediaId(leg.0),
+            session: session_config(&self.placeholder(), &mut self.rng),
+            codec: Codec::Pcmu,
+            configured: false,
+            early_media_unverified: self.cfg.early_media_unverified,
+        };
+        if env.media_add(call, leg, port, spec).is_err() {
+            return fail(reg, Cause::RESOURCE_UNAVAILABLE, "no media worker");
+        }
+        let caller = caller_id.unwrap_or("anonymous").to_string();
+        let mut headers = Vec::new();
+        let from_host = trunk_cfg
+            .as_ref()
+            .map(|t| t.from_host.clone())
+            .unwrap_or_else(|| self.cfg.public_ip.to_string());
+        if trunk_cfg.as_ref().is_some_and(|t| t.send_pai) {
+            headers.push((
+                "P-Asserted-Identity".to_string(),
+                format!("<sip:{caller}@{from_host}>"),
+            ));
+        }
+        if trunk_cfg.as_ref().is_some_and(|t| t.privacy) {
+            headers.push(("Privacy".to_string(), "id".to_string()));
+        }
+        let cref = ep.invite(
+            now,
+            OutboundInvite {
+                request_uri,
+                to,
+                from_user: caller,
+                from_host,
+                from_display: trunk_cfg.as_ref().and_then(|t| t.caller_name.clone()),
+                dest,
+                transport,
+                route: trunk_cfg
+                    .as_ref()
+                    .map(|t| t.route.clone())
+                    .unwrap_or_default(),
+                sdp: offer.clone(),
+                extra_headers: headers,
+                credentials: trunk_cfg.as_ref().and_then(|t| t.credentials.clone()),
+            },
+        );
+        self.by_ref.insert(cref, leg);
+        self.legs.insert(
+            leg,
+            SipLeg {
+                cref,
+                call,
+                offer: None,
+                local_media: Some(local),
+                local_sdp: offer,
+                awaiting_answer: false,
+                port: None,
+                media: true,
+                answer_sdp: None,
+            },
+        );
+        if let Some(id) = ep.call_id_of(cref) {
+            reg.leg_event(
+                now,
+                leg,
+                LegEvent::Placed {
+                    transport_id: id,
+                    transport: "sip",
+                },
+            );
+        }
+    }
+
+    /// The far end's SDP answer (in a 183 or the 2xx) configures the
+    /// leg's media once (again only if it changes); the trunk rivr chose is
+    /// trusted, so the peer counts as verified. False when unusable.
+    fn take_answer(&mut self, leg: LegId, body: &[u8], env: &mut dyn Env) -> bool {
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return false;
+        };
+        if l.answer_sdp.as_deref() == Some(body) {
+            return true;
+        }
+        let Some(local) = l.local_media.as_ref() else {
+            return false;
+        };
+        let Some(neg) = sdp::parse(&String::from_utf8_lossy(body))
+            .ok()
+            .and_then(|a| sdp::accept_answer(&a, local).ok())
+        else {
+            return l.answer_sdp.is_some();
+        };
+        l.answer_sdp = Some(body.to_vec());
+        let id = MediaId(leg.0);
+        let session = session_config(&neg, &mut self.rng);
+        env.media(
+            leg,
+            MediaCommand::Configure {
+                call: id,
+                session,
+                codec: neg.codec,
+            },
+        );
+        env.media(leg, MediaCommand::PeerConfirmed { call: id });
+        env.media(
+            leg,
+            MediaCommand::Start {
+                call: id,
+                early: true,
+            },
+        );
+        true
+    }
+
     /// Media parameters until the ACK brings the answer (`Configure`).
     fn placeholder(&self) -> Negotiated {
         let discard = SocketAddr::new(self.cfg.placeholder_ip, 9);
@@ -470,6 +756,52 @@ impl SipLegs {
         } else if let Some(port) = l.port {
             env.release_rtp(port);
         }
+    }
+}
+
+/// A number (digits, `+`, `*`, `#`) or a `sip:` URI without spaces or
+/// control characters.
+fn valid_target(target: &str) -> bool {
+    if let Some(rest) = target.strip_prefix("sip:") {
+        return !rest.is_empty()
+            && !rest
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '>' || c == '<');
+    }
+    !target.is_empty()
+        && target.len() <= 64
+        && target
+            .chars()
+            .all(|c| c.is_ascii_digit() || "+*#".contains(c))
+}
+
+/// How a SIP attempt that was never answered ended, for the call layer.
+fn unanswered_end(f: &UacFailure) -> LegEnd {
+    let from_reason = f
+        .reason_header
+        .as_deref()
+        .and_then(crate::call::cause::cause_from_reason_header);
+    let (kind, cause) = match f.kind {
+        UacEnd::Refused => {
+            let cause =
+                from_reason.unwrap_or_else(|| Cause::from_sip_status(f.status.unwrap_or(500)));
+            (
+                Unanswered::Refused {
+                    cause,
+                    sip_status: f.status,
+                },
+                cause,
+            )
+        }
+        UacEnd::NoResponse => (Unanswered::NoResponse, Cause::RECOVERY_ON_TIMER_EXPIRY),
+        UacEnd::AuthFailed => (Unanswered::AuthFailed, Cause::CALL_REJECTED),
+        UacEnd::Cancelled => (Unanswered::Cancelled, Cause::NORMAL_CLEARING),
+    };
+    LegEnd {
+        kind: EndKind::Unanswered(kind),
+        cause,
+        sip_status: f.status,
+        reason: f.reason.clone(),
     }
 }
 

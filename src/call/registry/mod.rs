@@ -12,6 +12,9 @@
 //! virtual clock drives everything in tests.
 
 mod cdr;
+mod outbound;
+#[cfg(test)]
+mod outbound_tests;
 #[cfg(test)]
 mod tests;
 
@@ -20,12 +23,15 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use cdr::CdrRecord;
+pub use outbound::OriginateRequest;
 
 use crate::call::admission::{Admission, Decision};
 use crate::call::cause::Cause;
 use crate::call::control::{CallEnded, CallInfo};
 use crate::call::id::{CallId, LegId};
 use crate::call::leg::{Direction, EndKind, IncomingLeg, LegCommand, LegEnd, LegEvent};
+use crate::call::outcome::Unanswered;
+use crate::call::trunks::Trunks;
 use crate::config::Route;
 use crate::rate::LogThrottle;
 
@@ -123,6 +129,14 @@ struct Leg {
     /// An end the registry itself decided (shutdown), shown in the CDR in
     /// place of the transport's.
     end_note: Option<&'static str>,
+    /// The trunk whose channel an outbound leg holds.
+    trunk: Option<String>,
+    /// When an outbound leg not yet answered is given up (ring timeout).
+    ring_deadline: Option<Instant>,
+    /// An outbound leg waiting for its trunk's pacing.
+    waiting_until: Option<Instant>,
+    /// The originate request, kept until the leg is dialed.
+    request: Option<OriginateRequest>,
 }
 
 pub struct Registry {
@@ -139,6 +153,7 @@ pub struct Registry {
     /// (a leg up, or its script still running).
     admission: Option<Admission>,
     refusal_log: LogThrottle,
+    trunks: Trunks,
 }
 
 impl Registry {
@@ -147,6 +162,7 @@ impl Registry {
         Registry {
             admission: None,
             refusal_log: LogThrottle::new(Duration::from_secs(10)),
+            trunks: Trunks::default(),
             routes,
             instance: format!("{instance:08x}"),
             next_id: 1,
@@ -254,6 +270,9 @@ impl Registry {
             to: offer.to.clone(),
             direction: Direction::Inbound.as_str(),
             started_at: self.wall(now),
+            trunk: offer.trunk.clone(),
+            vars: Vec::new(),
+            headers: offer.headers.clone(),
         };
         let route = self
             .routes
@@ -275,6 +294,10 @@ impl Registry {
                 ended_at: None,
                 end: None,
                 end_note: None,
+                trunk: None,
+                ring_deadline: None,
+                waiting_until: None,
+                request: None,
             },
         );
         let script = match &route {
@@ -318,6 +341,18 @@ impl Registry {
         retry_after: Option<Duration>,
     ) {
         if !self.leg_live(leg) {
+            return;
+        }
+        if self
+            .legs
+            .get(&leg)
+            .is_some_and(|l| l.direction == Direction::Outbound)
+        {
+            // rivr withdraws its own attempt: CANCEL, not a refusal.
+            self.outputs
+                .push_back(Output::Leg(leg, LegCommand::Hangup { cause }));
+            let end = LegEnd::new(EndKind::Unanswered(Unanswered::Cancelled), cause);
+            self.leg_ended(now, leg, end);
             return;
         }
         self.outputs.push_back(Output::Leg(
@@ -371,6 +406,14 @@ impl Registry {
         }
         let call = l.call;
         match ev {
+            LegEvent::MediaReady if l.direction == Direction::Outbound => {}
+            LegEvent::Placed {
+                transport_id,
+                transport,
+            } => {
+                l.offer.external_id = transport_id;
+                l.offer.transport = transport;
+            }
             LegEvent::MediaReady => {
                 let Some(c) = self.calls.get_mut(&call) else {
                     return;
@@ -399,6 +442,10 @@ impl Registry {
             LegEvent::Answered => {
                 l.answered_at.get_or_insert(now);
                 l.state = LegState::Answered;
+                l.ring_deadline = None;
+                if l.direction == Direction::Outbound {
+                    self.outbound_answered(now, leg);
+                }
             }
             LegEvent::Ended(end) => self.leg_ended(now, leg, end),
         }
@@ -414,6 +461,14 @@ impl Registry {
         l.state = LegState::Ended;
         l.ended_at = Some(now);
         l.end = Some(end);
+        l.ring_deadline = None;
+        l.waiting_until = None;
+        if let Some(t) = l.trunk.take() {
+            self.trunks.release(&t);
+        }
+        let Some(l) = self.legs.get(&leg) else {
+            return;
+        };
         let call = l.call;
         let index = l.index;
         let kind = l.end.as_ref().map(|e| e.kind);

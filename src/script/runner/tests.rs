@@ -189,6 +189,9 @@ fn info() -> CallInfo {
         to: "1000".into(),
         direction: "inbound",
         started_at: SystemTime::now(),
+        trunk: None,
+        vars: Vec::new(),
+        headers: Vec::new(),
     }
 }
 

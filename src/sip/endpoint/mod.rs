@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 
+pub(crate) use leg::uri_socket_addr;
 pub use leg::{CallRef, TxKey};
 use leg::{Leg, LegState};
 pub use uac::{Credentials, OutboundInvite, UacEnd, UacFailure};

@@ -751,6 +751,11 @@ impl Endpoint {
         }
     }
 
+    /// The Call-ID of a call rivr placed.
+    pub fn call_id_of(&self, call: CallRef) -> Option<String> {
+        self.out.get(&call).map(|l| l.call_id.clone())
+    }
+
     pub(super) fn icts_call(&self, branch: &str) -> Option<CallRef> {
         self.icts.get(branch).map(|e| e.call)
     }

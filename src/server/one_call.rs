@@ -1,0 +1,114 @@
+//! `rivr call`: one outbound call without a running `serve` — the same
+//! server core on a free SIP port, one `originate`, and, when the call
+//! closes, one JSON line made from its first leg's CDR record.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::{anyhow_like, shutdown_signal, Server, StartOptions};
+use crate::call::registry::{CdrRecord, OriginateRequest};
+use crate::config::Config;
+
+/// What `rivr call` was asked.
+#[derive(Debug, Clone, Default)]
+pub struct CallArgs {
+    pub number: String,
+    pub trunk: Option<String>,
+    pub script: Option<PathBuf>,
+    pub caller_id: Option<String>,
+    pub ring_timeout: Option<Duration>,
+    pub vars: Vec<(String, String)>,
+}
+
+/// The one JSON object `rivr call` prints.
+pub fn outcome_json(number: &str, r: &CdrRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": r.call_id,
+        "number": number,
+        "trunk": r.trunk,
+        "outcome": r.outcome,
+        "sip_status": r.sip_status,
+        "reason": r.reason,
+        "q850": r.q850,
+        "ring_ms": r.ring_ms,
+        "talk_ms": r.talk_ms,
+        "results": r.results,
+    })
+}
+
+/// Places the call and waits for its end; `Ok` with the outcome whatever
+/// it is, `Err` for usage, config or script errors.
+pub async fn place(config: Config, args: CallArgs) -> anyhow_like::Result<serde_json::Value> {
+    if let Some(t) = &args.trunk {
+        if !config.trunks.iter().any(|x| &x.name == t) {
+            return Err(anyhow_like::Error(format!(
+                "--trunk {t:?}: no [[trunk]] with that name"
+            )));
+        }
+    }
+    if config.trunks.is_empty() && !args.number.starts_with("sip:") {
+        return Err(anyhow_like::Error(
+            "no [[trunk]] in the config: add one, or call a sip: URI".into(),
+        ));
+    }
+    if let Some(script) = &args.script {
+        let engine = crate::script::engine::build_engine(&config.script);
+        crate::script::engine::compile(&engine, script)
+            .map_err(|e| anyhow_like::Error(e.to_string()))?;
+    }
+    let (tap, mut records) = mpsc::unbounded_channel();
+    // A free port beside any `rivr serve` on this box.
+    let listen = std::net::SocketAddr::new(config.sip.listen.ip(), 0);
+    let mut server = Server::start(
+        config,
+        StartOptions {
+            listen: Some(listen),
+            cdr_tap: Some(tap),
+        },
+    )
+    .await?;
+    let call = server
+        .originate(OriginateRequest {
+            target: args.number.clone(),
+            trunk: args.trunk.clone(),
+            caller_id: args.caller_id.clone(),
+            ring_timeout: args.ring_timeout,
+            script: args.script.clone(),
+            vars: args.vars.clone(),
+        })
+        .await;
+    let id = server.call_id_text(call);
+    let wait = async {
+        tokio::select! {
+            r = async {
+                while let Some(r) = records.recv().await {
+                    if r.call_id == id && r.leg == 0 {
+                        return Some(r);
+                    }
+                }
+                None
+            } => r,
+            _ = shutdown_signal() => None,
+        }
+    };
+    let found = server.run_until(wait).await;
+    server.shutdown().await;
+    let record = match found {
+        Some(r) => r,
+        // Interrupted: the shutdown wrote the record.
+        None => loop {
+            match records.try_recv() {
+                Ok(r) if r.call_id == id && r.leg == 0 => break r,
+                Ok(_) => continue,
+                Err(_) => {
+                    return Err(anyhow_like::Error(
+                        "interrupted before the call ended".into(),
+                    ))
+                }
+            }
+        },
+    };
+    Ok(outcome_json(&args.number, &record))
+}
