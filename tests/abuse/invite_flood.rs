@@ -76,7 +76,11 @@ struct FloodRecord {
 }
 
 fn flood_index(call_id: &str) -> Option<usize> {
-    call_id.strip_prefix("flood-")?.strip_suffix("@test")?.parse().ok()
+    call_id
+        .strip_prefix("flood-")?
+        .strip_suffix("@test")?
+        .parse()
+        .ok()
 }
 
 /// Sends `FLOOD_RATE` INVITEs/s for `FLOOD_SECS` from `FLOODER`, each a new
@@ -322,9 +326,8 @@ fn an_invite_flood_from_one_source_leaves_legitimate_callers_untouched() {
     // for the hold plus a second of setup and teardown), the flood's burst
     // (answered, then waiting 32 s for an ACK) and the measured ones.
     // Without flood control the flood alone opened 1,000 a second.
-    let call_bound = u64::from(LEGIT_CPS) * (LEGIT_HOLD_MS / 1000 + 1)
-        + u64::from(2 * PER_SOURCE)
-        + 3;
+    let call_bound =
+        u64::from(LEGIT_CPS) * (LEGIT_HOLD_MS / 1000 + 1) + u64::from(2 * PER_SOURCE) + 3;
     assert!(
         peak_threads <= idle.threads + call_bound,
         "rivr ran {peak_threads} threads (idle {}, calls bound {call_bound})",
@@ -371,10 +374,7 @@ fn an_invite_flood_from_one_source_leaves_legitimate_callers_untouched() {
         "the flooding source got {} INVITEs answered",
         answered.len()
     );
-    assert_eq!(
-        n503, REFUSALS as usize,
-        "flood_refusals 503s, then silence"
-    );
+    assert_eq!(n503, REFUSALS as usize, "flood_refusals 503s, then silence");
     assert_eq!(
         legit_result.created,
         u64::from(legit_calls),
@@ -389,7 +389,10 @@ fn an_invite_flood_from_one_source_leaves_legitimate_callers_untouched() {
     );
     assert_eq!(ncc.len(), MEASURED_CALLS);
     for (n, packets) in &ncc {
-        assert!(*n >= 0.9, "a measured call heard the menu badly: NCC {n:.4} ({packets} packets)");
+        assert!(
+            *n >= 0.9,
+            "a measured call heard the menu badly: NCC {n:.4} ({packets} packets)"
+        );
     }
     assert!(
         !rivr.stderr().contains("panicked"),
@@ -400,5 +403,8 @@ fn an_invite_flood_from_one_source_leaves_legitimate_callers_untouched() {
         options.is_some(),
         "the flooding address got no 200 to OPTIONS after its silence"
     );
-    assert!(after_call < Duration::from_secs(2), "rivr answered slowly after the flood: {after_call:?}");
+    assert!(
+        after_call < Duration::from_secs(2),
+        "rivr answered slowly after the flood: {after_call:?}"
+    );
 }

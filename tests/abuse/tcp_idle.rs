@@ -166,10 +166,7 @@ impl TcpPeer {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let r = self.next(left)?;
-            if r.status() == status
-                && r.header("CSeq")
-                    .is_some_and(|c| c.ends_with(cseq_method))
-            {
+            if r.status() == status && r.header("CSeq").is_some_and(|c| c.ends_with(cseq_method)) {
                 return Some(r);
             }
         }
@@ -375,8 +372,15 @@ fn five_thousand_idle_tcp_connections_are_capped_timed_out_and_leave_calls_alone
     // The trunk holds one slot; the attacker gets the rest and no more.
     assert_eq!(still_open, 0, "idle connections rivr never closed");
     assert_eq!(close_times.len(), TCP_MAX - 1, "held connections");
-    assert_eq!(refused, IDLE_CONNS - (TCP_MAX - 1), "connections past the cap");
-    let (first, last) = (first_close.unwrap_or_default(), last_close.unwrap_or_default());
+    assert_eq!(
+        refused,
+        IDLE_CONNS - (TCP_MAX - 1),
+        "connections past the cap"
+    );
+    let (first, last) = (
+        first_close.unwrap_or_default(),
+        last_close.unwrap_or_default(),
+    );
     assert!(
         first >= Duration::from_secs(IDLE_TIMEOUT_S) - Duration::from_millis(500)
             && last <= connected + Duration::from_secs(IDLE_TIMEOUT_S + 5),
@@ -387,12 +391,18 @@ fn five_thousand_idle_tcp_connections_are_capped_timed_out_and_leave_calls_alone
         "UDP calls failed during the attack: {udp_result:?}\n{}",
         udp.errors()
     );
-    assert!(ncc >= 0.9, "the trunk's TCP call heard the menu badly: NCC {ncc:.4}");
+    assert!(
+        ncc >= 0.9,
+        "the trunk's TCP call heard the menu badly: NCC {ncc:.4}"
+    );
     assert!(bye_ok, "the trunk's BYE was not answered");
     assert_eq!(trunk_after, Some(200), "the trunk's connection was closed");
     assert_eq!(fresh_status, Some(200), "rivr does not serve TCP again");
     let newcomer = newcomer.expect("a connection past the cap was left hanging");
-    assert!(newcomer < Duration::from_secs(1), "closed only after {newcomer:?}");
+    assert!(
+        newcomer < Duration::from_secs(1),
+        "closed only after {newcomer:?}"
+    );
     // A connection is a task, not a thread: 1,024 of them add none. Their
     // buffers (8 KiB read chunk, 4 KiB message buffer, queue) fit in 32 MB.
     assert!(
