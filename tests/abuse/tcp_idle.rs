@@ -4,13 +4,16 @@
 //! open before the attack (and sends an OPTIONS now and then, as trunks
 //! do). The test raises its own descriptor limit; rivr raises its own.
 //!
-//! Shown: rivr holds `tcp_max_connections` of them and closes the rest as
-//! it accepts them; it closes the held ones after `tcp_idle_timeout_s`; the
-//! UDP calls and the trunk's TCP call succeed with the menu prompt heard;
-//! RSS, threads and descriptors stay bounded; and once the idle ones are
-//! gone rivr serves new TCP connections again. What it does *not* do is
-//! shown too: while the attacker holds every slot, a new TCP connection from
-//! anyone else is closed at once (there is no per-source cap yet).
+//! In two waves. First 2,500 from one address: rivr holds
+//! `tcp_max_per_source` of them, closes the rest as it accepts them, and a
+//! newcomer from another address is still served. Then 2,500 from 25
+//! addresses, 100 each: together they reach `tcp_max_connections`, rivr
+//! closes everything past it as accepted — and now a newcomer is closed at
+//! once too: against many sources only the idle timeout frees the slots.
+//! Throughout, the UDP calls and the trunk's TCP call succeed with the menu
+//! prompt heard, and RSS, threads and descriptors stay bounded; rivr closes
+//! the held connections after `tcp_idle_timeout_s` and then serves new TCP
+//! connections again.
 //!
 //! The figures are printed; run with `--nocapture` to see them.
 
@@ -29,21 +32,46 @@ use common::server::{Rivr, RivrConfig};
 use common::sip_raw::Response;
 use common::sipp_load::{LoadSpec, SippLoad};
 
-const IDLE_CONNS: usize = 5000;
+/// Connections per wave: one source, then `SPREAD` sources.
+const WAVE: usize = 2500;
+const SPREAD: usize = 25;
 const ATTACKER: &str = "127.0.0.5";
 const LATECOMER: &str = "127.0.0.3";
 const LEGIT_UDP: &str = "127.0.0.2";
 const TCP_MAX: usize = 1024;
+const PER_SOURCE: usize = 100;
 const IDLE_TIMEOUT_S: u64 = 10;
 
 fn config() -> RivrConfig {
     RivrConfig {
         rtp_ports: 200,
         extra_tables: format!(
-            "[limits]\ntcp_max_connections = {TCP_MAX}\ntcp_idle_timeout_s = {IDLE_TIMEOUT_S}\n"
+            "[limits]\ntcp_max_connections = {TCP_MAX}\ntcp_max_per_source = {PER_SOURCE}\n\
+             tcp_idle_timeout_s = {IDLE_TIMEOUT_S}\n"
         ),
         ..RivrConfig::default()
     }
+}
+
+/// Splits `conns` into those rivr holds open and how many it has closed.
+fn held_and_closed(conns: Vec<TcpStream>) -> (Vec<TcpStream>, usize) {
+    let mut held = Vec::new();
+    let mut closed = 0;
+    for mut s in conns {
+        if closed_by_server(&mut s) {
+            closed += 1;
+        } else {
+            held.push(s);
+        }
+    }
+    (held, closed)
+}
+
+fn span(times: &[Duration]) -> (Duration, Duration) {
+    (
+        times.iter().min().copied().unwrap_or_default(),
+        times.iter().max().copied().unwrap_or_default(),
+    )
 }
 
 /// Opens `n` connections from `ip` to `server` at once (the kernel
@@ -105,7 +133,14 @@ struct TcpPeer {
 
 impl TcpPeer {
     fn connect(server: SocketAddr) -> TcpPeer {
-        let stream = TcpStream::connect(server).expect("connect the trunk");
+        Self::connect_from("127.0.0.1", server)
+    }
+
+    /// Connects from `ip` (any 127.0.0.x).
+    fn connect_from(ip: &str, server: SocketAddr) -> TcpPeer {
+        let (mut conns, _) = open_idle(ip, server, 1);
+        let stream = conns.pop().expect("connect");
+        stream.set_nonblocking(false).expect("blocking");
         let local = stream.local_addr().expect("local address");
         TcpPeer {
             stream,
@@ -271,9 +306,9 @@ fn five_thousand_idle_tcp_connections_are_capped_timed_out_and_leave_calls_alone
     require_sipp!();
     let nofile = rlimit::increase_nofile_limit(u64::MAX).expect("raise RLIMIT_NOFILE");
     assert!(
-        nofile >= IDLE_CONNS as u64 + 1000,
+        nofile >= (2 * WAVE) as u64 + 1000,
         "this test needs {} descriptors; the hard limit allows {nofile}",
-        IDLE_CONNS + 1000
+        2 * WAVE + 1000
     );
     let mut rivr = Rivr::start("abuse-tcp", config());
     let server: SocketAddr = ([127, 0, 0, 1], rivr.sip_port).into();
@@ -286,28 +321,65 @@ fn five_thousand_idle_tcp_connections_are_capped_timed_out_and_leave_calls_alone
     let mut trunk = TcpPeer::connect(server);
     assert_eq!(trunk.options(0), Some(200), "the trunk before the attack");
 
-    let t0 = Instant::now();
-    let (mut conns, failed) = open_idle(ATTACKER, server, IDLE_CONNS);
-    let connected = t0.elapsed();
-    std::thread::sleep(Duration::from_millis(1500));
-    let mut held: Vec<TcpStream> = Vec::new();
-    let mut refused = 0;
-    for mut s in conns.drain(..) {
-        if closed_by_server(&mut s) {
-            refused += 1;
-        } else {
-            held.push(s);
-        }
-    }
-    let all_held_at = Instant::now();
+    // Wave 1: one source.
+    let t1 = Instant::now();
+    let (conns, failed1) = open_idle(ATTACKER, server, WAVE);
+    let connected1 = t1.elapsed();
+    std::thread::sleep(Duration::from_millis(1000));
+    let (held1, closed1) = held_and_closed(conns);
+    let mut newcomer1 = TcpPeer::connect_from(LATECOMER, server);
+    let newcomer1_status = newcomer1.options(10);
+    drop(newcomer1);
     println!(
-        "[tcp] {IDLE_CONNS} connections from {ATTACKER} in {connected:?} ({failed} failed to \
-         connect): {} held open by rivr, {refused} closed as accepted",
-        held.len()
+        "[tcp] wave 1: {WAVE} connections from {ATTACKER} in {connected1:?} ({failed1} failed): \
+         {} held by rivr, {closed1} closed as accepted; a newcomer from {LATECOMER}: OPTIONS \
+         {newcomer1_status:?}",
+        held1.len()
     );
-    let during = procfs::sample(pid).expect("rivr in /proc");
 
-    // While they are held: UDP callers, the trunk's call, a newcomer.
+    // Wave 2: many sources, together past tcp_max_connections.
+    let t2 = Instant::now();
+    let mut conns = Vec::new();
+    let mut failed2 = 0;
+    for i in 0..SPREAD {
+        let (c, f) = open_idle(&format!("127.0.1.{}", i + 1), server, WAVE / SPREAD);
+        conns.extend(c);
+        failed2 += f;
+    }
+    let connected2 = t2.elapsed();
+    std::thread::sleep(Duration::from_millis(1000));
+    let (held2, closed2) = held_and_closed(conns);
+    let during = procfs::sample(pid).expect("rivr in /proc");
+    let newcomer2 = new_connection_closed_within(LATECOMER, server, Duration::from_secs(2));
+    println!(
+        "[tcp] wave 2: {WAVE} connections from {SPREAD} addresses in {connected2:?} ({failed2} \
+         failed): {} held by rivr, {closed2} closed as accepted; a newcomer from {LATECOMER} \
+         closed after {newcomer2:?}",
+        held2.len()
+    );
+
+    // Watch the held ones from now on, so each close is seen when it
+    // happens (rivr's idle timeout), whatever the test does meanwhile.
+    let deadline = Instant::now() + Duration::from_secs(IDLE_TIMEOUT_S + 10);
+    let watcher = std::thread::spawn(move || {
+        let mut held = [(held1, t1, Vec::new()), (held2, t2, Vec::new())];
+        while held.iter().any(|(h, _, _)| !h.is_empty()) && Instant::now() < deadline {
+            for (h, t0, times) in held.iter_mut() {
+                h.retain_mut(|s| {
+                    if closed_by_server(s) {
+                        times.push(t0.elapsed());
+                        false
+                    } else {
+                        true
+                    }
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        held.map(|(h, _, times)| (times, h.len()))
+    });
+
+    // While every slot is taken: UDP callers, and the trunk's call.
     let mut udp = SippLoad::start(
         rivr.dir.path(),
         "legit-udp",
@@ -323,69 +395,66 @@ fn five_thousand_idle_tcp_connections_are_capped_timed_out_and_leave_calls_alone
     );
     assert_eq!(trunk.options(1), Some(200), "the trunk during the attack");
     let (ncc, packets, bye_ok) = trunk.call(Duration::from_secs(3));
-    let newcomer = new_connection_closed_within(LATECOMER, server, Duration::from_secs(2));
     let udp_result = udp.wait(Duration::from_secs(60));
     println!(
-        "[tcp] during: UDP SIPp from {LEGIT_UDP}: {} placed, {} successful, {} failed; \
-         the trunk's TCP call: NCC {ncc:.4} over {packets} packets, BYE answered {bye_ok}; \
-         a new connection from {LATECOMER} closed after {newcomer:?}",
+        "[tcp] meanwhile: UDP SIPp from {LEGIT_UDP}: {} placed, {} successful, {} failed; \
+         the trunk's TCP call: NCC {ncc:.4} over {packets} packets, BYE answered {bye_ok}",
         udp_result.created, udp_result.successful, udp_result.failed
     );
 
     // The idle timeout closes the held ones; the trunk pinged in time.
-    let mut close_times = Vec::new();
-    let deadline = all_held_at + Duration::from_secs(IDLE_TIMEOUT_S + 10);
-    while !held.is_empty() && Instant::now() < deadline {
-        held.retain_mut(|s| {
-            if closed_by_server(s) {
-                close_times.push(t0.elapsed());
-                false
-            } else {
-                true
-            }
-        });
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let still_open = held.len();
-    let first_close = close_times.iter().min().copied();
-    let last_close = close_times.iter().max().copied();
+    let [(times1, open1), (times2, open2)] = watcher.join().expect("the watcher");
     let trunk_after = trunk.options(2);
-    let mut fresh = TcpPeer::connect(server);
+    let mut fresh = TcpPeer::connect_from(LATECOMER, server);
     let fresh_status = fresh.options(3);
-    drop(held);
     let samples = sampler.finish();
     let (peak_rss, peak_threads, peak_fds) = procfs::peaks(&samples);
+    let ((first1, last1), (first2, last2)) = (span(&times1), span(&times2));
     println!(
-        "[tcp] idle timeout {IDLE_TIMEOUT_S} s: {} closed by rivr between {first_close:?} and \
-         {last_close:?} after the attack began, {still_open} still open; the trunk: OPTIONS \
-         {trunk_after:?}; a new connection afterwards: OPTIONS {fresh_status:?}",
-        close_times.len()
+        "[tcp] idle timeout {IDLE_TIMEOUT_S} s: wave 1's {} closed {first1:?}-{last1:?} after it \
+         began ({open1} left open), wave 2's {} closed {first2:?}-{last2:?} ({open2} left open); \
+         the trunk: OPTIONS {trunk_after:?}; a newcomer afterwards: OPTIONS {fresh_status:?}",
+        times1.len(),
+        times2.len()
     );
     println!(
-        "[rivr] idle: {} kB RSS, {} threads, {} fds; holding the connections: {} kB, {} threads, \
+        "[rivr] idle: {} kB RSS, {} threads, {} fds; holding {} connections: {} kB, {} threads, \
          {} fds; peak: {peak_rss} kB, {peak_threads} threads, {peak_fds} fds",
-        idle.rss_kb, idle.threads, idle.fds, during.rss_kb, during.threads, during.fds
+        idle.rss_kb,
+        idle.threads,
+        idle.fds,
+        times1.len() + times2.len() + 1,
+        during.rss_kb,
+        during.threads,
+        during.fds
     );
 
     assert!(rivr.is_running(), "rivr exited:\n{}", rivr.stderr());
-    assert_eq!(failed, 0, "connections that did not even connect");
-    // The trunk holds one slot; the attacker gets the rest and no more.
-    assert_eq!(still_open, 0, "idle connections rivr never closed");
-    assert_eq!(close_times.len(), TCP_MAX - 1, "held connections");
     assert_eq!(
-        refused,
-        IDLE_CONNS - (TCP_MAX - 1),
-        "connections past the cap"
+        (failed1, failed2),
+        (0, 0),
+        "connections that did not connect"
     );
-    let (first, last) = (
-        first_close.unwrap_or_default(),
-        last_close.unwrap_or_default(),
-    );
+    assert_eq!(times1.len(), PER_SOURCE, "wave 1 held: one source's share");
+    assert_eq!(closed1, WAVE - PER_SOURCE);
+    assert_eq!(newcomer1_status, Some(200), "one source locked others out");
+    // The trunk and wave 1 hold their slots; wave 2 gets the rest.
+    assert_eq!(times2.len(), TCP_MAX - 1 - PER_SOURCE, "wave 2 held");
+    assert_eq!(closed2, WAVE - times2.len());
+    assert_eq!((open1, open2), (0, 0), "idle connections rivr never closed");
+    let newcomer2 = newcomer2.expect("a connection past the cap was left hanging");
     assert!(
-        first >= Duration::from_secs(IDLE_TIMEOUT_S) - Duration::from_millis(500)
-            && last <= connected + Duration::from_secs(IDLE_TIMEOUT_S + 5),
-        "idle connections closed between {first:?} and {last:?} (timeout {IDLE_TIMEOUT_S} s)"
+        newcomer2 < Duration::from_secs(1),
+        "closed only after {newcomer2:?}"
     );
+    let timeout = Duration::from_secs(IDLE_TIMEOUT_S);
+    for (first, last, connected) in [(first1, last1, connected1), (first2, last2, connected2)] {
+        assert!(
+            first >= timeout - Duration::from_millis(500)
+                && last <= connected + timeout + Duration::from_secs(5),
+            "idle connections closed between {first:?} and {last:?} (timeout {timeout:?})"
+        );
+    }
     assert!(
         udp_result.created == 60 && udp_result.successful * 1000 >= udp_result.created * 999,
         "UDP calls failed during the attack: {udp_result:?}\n{}",
@@ -398,13 +467,9 @@ fn five_thousand_idle_tcp_connections_are_capped_timed_out_and_leave_calls_alone
     assert!(bye_ok, "the trunk's BYE was not answered");
     assert_eq!(trunk_after, Some(200), "the trunk's connection was closed");
     assert_eq!(fresh_status, Some(200), "rivr does not serve TCP again");
-    let newcomer = newcomer.expect("a connection past the cap was left hanging");
-    assert!(
-        newcomer < Duration::from_secs(1),
-        "closed only after {newcomer:?}"
-    );
-    // A connection is a task, not a thread: 1,024 of them add none. Their
-    // buffers (8 KiB read chunk, 4 KiB message buffer, queue) fit in 32 MB.
+    // A connection is a task, not a thread: 1,024 of them add none (the
+    // peak is the UDP calls' script threads). Their buffers (8 KiB read
+    // chunk, 4 KiB message buffer, queue) fit in 32 MB.
     assert!(
         peak_threads <= idle.threads + 50,
         "rivr ran {peak_threads} threads (idle {})",
@@ -419,9 +484,8 @@ fn five_thousand_idle_tcp_connections_are_capped_timed_out_and_leave_calls_alone
         "rivr's RSS peaked at {peak_rss} kB (idle {} kB)",
         idle.rss_kb
     );
-    assert!(
-        rivr.stderr().contains("limits.tcp_max_connections reached"),
-        "refused connections are logged"
-    );
-    assert!(!rivr.stderr().contains("panicked"), "{}", rivr.stderr());
+    let log = rivr.stderr();
+    assert!(log.contains("limits.tcp_max_per_source reached"), "logged");
+    assert!(log.contains("limits.tcp_max_connections reached"), "logged");
+    assert!(!log.contains("panicked"), "{log}");
 }
