@@ -195,7 +195,7 @@ fn stat(csv: &str, column: &str) -> u64 {
         return 0;
     };
     lines
-        .last()
+        .next_back()
         .and_then(|row| row.split(';').nth(i))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
