@@ -12,7 +12,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::audio::{align, to_f32, Heard};
@@ -32,32 +32,8 @@ fn limits(lines: &str) -> RivrConfig {
     }
 }
 
-/// A UDP port on `ip` for an SDP offer, so rivr's RTP lands somewhere.
-fn rtp_sink(ip: &str) -> UdpSocket {
-    UdpSocket::bind((ip, 0)).unwrap_or_else(|e| panic!("bind an RTP sink on {ip}: {e}"))
-}
-
-/// Places a call from `ua` to `number` and checks it is answered (200 OK
-/// with SDP), then ACKs and hangs up. Returns how long the 200 took.
 fn answered_call(ua: &RawUa, number: &str, tag: &str) -> Duration {
-    let sink = rtp_sink(&ua.local.ip().to_string());
-    let port = sink.local_addr().expect("sink address").port();
-    let sent = Instant::now();
-    ua.send(&ua.invite(number, &format!("{tag}@test"), tag, port));
-    let ok = ua
-        .wait_status(200, SIGNALLING)
-        .unwrap_or_else(|| panic!("call {tag} from {} was not answered", ua.local));
-    assert!(
-        ok.text.contains("\r\n\r\nv=0"),
-        "200 without SDP: {}",
-        ok.text
-    );
-    let took = ok.at.saturating_duration_since(sent);
-    ua.send(&ua.in_dialog("ACK", &ok, &format!("{tag}ack"), 1));
-    ua.send(&ua.in_dialog("BYE", &ok, &format!("{tag}bye"), 2));
-    ua.wait_status(200, SIGNALLING)
-        .unwrap_or_else(|| panic!("BYE of call {tag} not answered"));
-    took
+    common::sip_raw::answered_call(ua, number, tag, SIGNALLING)
 }
 
 #[test]

@@ -85,6 +85,8 @@ pub struct LimitsConfig {
     pub flood_silence_s: u32,
     /// TCP connections open at once; more are accepted and closed.
     pub tcp_max_connections: usize,
+    /// TCP connections one source may hold; more are accepted and closed.
+    pub tcp_max_per_source: usize,
     /// A TCP connection that sends nothing (not even a CRLF keepalive) for
     /// this long is closed.
     pub tcp_idle_timeout_s: u32,
@@ -103,6 +105,7 @@ impl Default for LimitsConfig {
             flood_window_s: 10,
             flood_silence_s: 60,
             tcp_max_connections: 1024,
+            tcp_max_per_source: 128,
             tcp_idle_timeout_s: 300,
             max_message_bytes: crate::sip::wire::MAX_MESSAGE_BYTES,
         }
@@ -484,6 +487,13 @@ fn parse_limits(
             1_000_000,
             d.tcp_max_connections as u64,
         )? as usize,
+        tcp_max_per_source: ranged(
+            raw.tcp_max_per_source,
+            "tcp_max_per_source",
+            1,
+            1_000_000,
+            d.tcp_max_per_source as u64,
+        )? as usize,
         tcp_idle_timeout_s: ranged(
             raw.tcp_idle_timeout_s,
             "tcp_idle_timeout_s",
@@ -560,6 +570,7 @@ struct RawLimits {
     flood_window_s: Option<Spanned<u64>>,
     flood_silence_s: Option<Spanned<u64>>,
     tcp_max_connections: Option<Spanned<u64>>,
+    tcp_max_per_source: Option<Spanned<u64>>,
     tcp_idle_timeout_s: Option<Spanned<u64>>,
     max_message_bytes: Option<Spanned<u64>>,
 }
@@ -697,7 +708,7 @@ mod tests {
         let c = parse(
             "[limits]\nmax_calls = 2\nmax_cps = 5\nper_source_cps = 7\nflood_refusals = 3\n\
              flood_window_s = 4\nflood_silence_s = 9\ntcp_max_connections = 10\n\
-             tcp_idle_timeout_s = 1\nmax_message_bytes = 4096\n",
+             tcp_max_per_source = 3\ntcp_idle_timeout_s = 1\nmax_message_bytes = 4096\n",
         )
         .unwrap();
         let l = &c.limits;
@@ -709,6 +720,7 @@ mod tests {
             (3, 4, 9)
         );
         assert_eq!((l.tcp_max_connections, l.tcp_idle_timeout_s), (10, 1));
+        assert_eq!(l.tcp_max_per_source, 3);
         assert_eq!(l.max_message_bytes, 4096);
         let c = parse("[limits]\nper_source_cps = 7\nper_source_burst = 30\n").unwrap();
         assert_eq!(c.limits.per_source_burst, 30);
@@ -734,6 +746,11 @@ mod tests {
                 "[limits]\ntcp_idle_timeout_s = 0\n",
                 2,
                 "limits.tcp_idle_timeout_s",
+            ),
+            (
+                "[limits]\ntcp_max_per_source = 0\n",
+                2,
+                "limits.tcp_max_per_source",
             ),
             (
                 "[limits]\nflood_silence_s = 0\n",

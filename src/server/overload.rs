@@ -36,6 +36,7 @@ pub fn transport_limits(config: &Config) -> TransportLimits {
     TransportLimits {
         max_message_bytes: l.max_message_bytes,
         tcp_max_connections: l.tcp_max_connections,
+        tcp_max_per_source: l.tcp_max_per_source,
         tcp_idle_timeout: Duration::from_secs(l.tcp_idle_timeout_s.into()),
         tcp_accept_only: match config.sip.untrusted {
             UntrustedPolicy::Drop => config.sip.trusted.clone(),

@@ -7,7 +7,8 @@
 //! - A source silenced by [`FloodControl`] gets nothing, whatever it sends.
 //! - An INVITE spends a token of its source's bucket: over the rate it is
 //!   answered 503 with `Retry-After` (or nothing, once the source is
-//!   silenced). Other methods are not rate limited here.
+//!   silenced). Other methods from a trusted source are not rate limited
+//!   here; from an untrusted one, every request spends a token.
 //! - With `[sip] trusted` set, a request from outside the list never
 //!   reaches the core: `untrusted = "reject"` answers 403, `"drop"` nothing.
 //!   The answer is built before routing, from the request's own fields,
@@ -101,7 +102,13 @@ impl Gate {
             self.stats.untrusted_dropped += 1;
             return GateVerdict::Drop;
         }
-        if kind == Kind::Invite {
+        // A trusted source's other requests are never rate limited (the
+        // BYE or INFO of a call in progress must not be refused); an
+        // untrusted source has no calls, so every request it sends spends
+        // tokens like an INVITE: a scanner that loops on REGISTER (svcrack
+        // does, forever, on 403) draws a burst of 403s, a few 503s, then
+        // silence, instead of one 403 per request without end.
+        if kind == Kind::Invite || (!trusted && kind == Kind::OtherRequest) {
             return match self.flood.on_invite(now, source) {
                 Verdict::Allow if trusted => GateVerdict::Pass,
                 Verdict::Allow => self.reply(bytes, 403, None),

@@ -3,19 +3,22 @@
 //! ([`sipp`]), own the caller's RTP socket ([`rtp`]) and measure what was
 //! heard ([`audio`]). Each test gets its own temp dir ([`scratch`]) and its
 //! own RTP port range, so tests run in parallel. [`raw_sip`] is a raw UDP
-//! SIP peer for messages no SIP stack would send.
+//! SIP peer for messages no SIP stack would send; [`procfs`] samples what
+//! the rivr process costs (RSS, threads, descriptors) under a load.
 //!
 //! Every test binary compiles this module whole but uses only part of it.
 #![allow(dead_code)]
 
 pub mod audio;
 pub mod caller;
+pub mod procfs;
 pub mod raw_sip;
 pub mod rtp;
 pub mod scratch;
 pub mod server;
 pub mod sip_raw;
 pub mod sipp;
+pub mod sipp_load;
 
 /// Fails the calling test when SIPp is not installed (the Makefile installs
 /// it; CI has it). Only an explicit `RIVR_SKIP_SIPP=1` turns the failure into

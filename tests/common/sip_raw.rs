@@ -181,3 +181,28 @@ impl RawUa {
         }
     }
 }
+
+/// Places a call from `ua` to `number` and checks it is answered (200 OK
+/// with SDP, offering PCMU to a port on the UA's address), then ACKs and
+/// hangs up. Returns how long the 200 took.
+pub fn answered_call(ua: &RawUa, number: &str, tag: &str, timeout: Duration) -> Duration {
+    let sink = UdpSocket::bind((ua.local.ip(), 0))
+        .unwrap_or_else(|e| panic!("bind an RTP sink on {}: {e}", ua.local.ip()));
+    let port = sink.local_addr().expect("sink address").port();
+    let sent = Instant::now();
+    ua.send(&ua.invite(number, &format!("{tag}@test"), tag, port));
+    let ok = ua
+        .wait_status(200, timeout)
+        .unwrap_or_else(|| panic!("call {tag} from {} was not answered", ua.local));
+    assert!(
+        ok.text.contains("\r\n\r\nv=0"),
+        "200 without SDP: {}",
+        ok.text
+    );
+    let took = ok.at.saturating_duration_since(sent);
+    ua.send(&ua.in_dialog("ACK", &ok, &format!("{tag}ack"), 1));
+    ua.send(&ua.in_dialog("BYE", &ok, &format!("{tag}bye"), 2));
+    ua.wait_status(200, timeout)
+        .unwrap_or_else(|| panic!("BYE of call {tag} not answered"));
+    took
+}

@@ -195,6 +195,38 @@ fn an_untrusted_flood_is_silenced_too() {
 }
 
 #[test]
+fn an_untrusted_register_loop_is_silenced_like_a_flood() {
+    // svcrack answered 403 re-sends its REGISTER without credentials, about
+    // 180 a second, forever: it must not be answered one for one.
+    let t0 = Instant::now();
+    let mut g = gate(Some("10.0.0.0/8"), UntrustedPolicy::Reject);
+    let mut codes = Vec::new();
+    for i in 0..1000u32 {
+        let now = t0 + Duration::from_millis(5 * u64::from(i));
+        let method = ["REGISTER", "OPTIONS"][i as usize % 2];
+        codes.push(
+            match g.check(now, ip("192.0.2.1"), &request(method, "1000", i)) {
+                GateVerdict::Reply(b) => String::from_utf8(b[8..11].to_vec()).unwrap(),
+                GateVerdict::Drop => "-".into(),
+                GateVerdict::Pass => panic!("an untrusted {method} passed"),
+            },
+        );
+    }
+    let count = |c: &str| codes.iter().filter(|x| *x == c).count();
+    // The burst and what refills while it lasts, the refusals, then nothing.
+    assert!((20..=23).contains(&count("403")), "{codes:?}");
+    assert_eq!(count("503"), 10, "{codes:?}");
+    assert_eq!(count("-"), 1000 - count("403") - 10);
+    // A trusted source's OPTIONS are still never limited.
+    for i in 0..100 {
+        assert_eq!(
+            g.check(t0, ip("10.0.0.1"), &request("OPTIONS", "1000", i)),
+            GateVerdict::Pass
+        );
+    }
+}
+
+#[test]
 fn an_invite_without_the_fields_to_answer_is_dropped_when_refused() {
     let t0 = Instant::now();
     let mut g = gate(Some("10.0.0.0/8"), UntrustedPolicy::Reject);

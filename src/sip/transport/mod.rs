@@ -10,12 +10,14 @@
 //! connection only, and is counted.
 //!
 //! It also holds the transport limits (`[limits]`): the largest message,
-//! the number of TCP connections open at once (more are accepted and
-//! closed at once), and how long a connection may stay silent (a CRLF
+//! the number of TCP connections open at once, in all and per source (more
+//! are accepted and closed at once), and how long a connection may stay
+//! silent (a CRLF
 //! keepalive, RFC 5626 §3.5.1, counts as traffic). An accept error such as
 //! EMFILE backs off instead of spinning, and is logged at most once per
 //! `LOG_EVERY`.
 
+mod per_source;
 mod supervise;
 mod tcp;
 mod udp;
@@ -41,6 +43,8 @@ pub struct TransportLimits {
     pub max_message_bytes: usize,
     /// TCP connections open at once.
     pub tcp_max_connections: usize,
+    /// TCP connections one source (an IPv4 address, an IPv6 /64) may hold.
+    pub tcp_max_per_source: usize,
     /// A TCP connection that sends nothing for this long is closed.
     pub tcp_idle_timeout: Duration,
     /// When set, TCP connections from anywhere else are closed at accept
@@ -53,6 +57,7 @@ impl Default for TransportLimits {
         TransportLimits {
             max_message_bytes: wire::MAX_MESSAGE_BYTES,
             tcp_max_connections: 1024,
+            tcp_max_per_source: 128,
             tcp_idle_timeout: Duration::from_secs(300),
             tcp_accept_only: None,
         }
@@ -66,6 +71,8 @@ pub struct TransportStats {
     pub tcp_accepted: AtomicU64,
     /// Accepted and closed at once: `tcp_max_connections` were open.
     pub tcp_refused_over_limit: AtomicU64,
+    /// Accepted and closed at once: the source held `tcp_max_per_source`.
+    pub tcp_refused_per_source: AtomicU64,
     /// Accepted and closed at once: the source is not trusted.
     pub tcp_refused_untrusted: AtomicU64,
     pub tcp_idle_closed: AtomicU64,
@@ -136,6 +143,7 @@ impl Transports {
             move || udp::udp_loop(sock.clone(), tx.clone(), lim.clone(), st.clone()),
         ));
         let (conns, st) = (tcp.clone(), stats.clone());
+        let per_source = per_source::PerSource::default();
         tokio::spawn(supervise(
             "TCP accept loop",
             stats.clone(),
@@ -145,6 +153,7 @@ impl Transports {
                 tcp::accept_loop(
                     listener.clone(),
                     conns.clone(),
+                    per_source.clone(),
                     up.clone(),
                     limits.clone(),
                     st.clone(),

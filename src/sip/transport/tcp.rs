@@ -1,5 +1,6 @@
-//! TCP: the accept loop (connection cap, trusted-only accept, backoff on
-//! accept errors such as EMFILE instead of spinning) and one task per
+//! TCP: the accept loop (connection caps in all and per source,
+//! trusted-only accept, backoff on accept errors such as EMFILE instead of
+//! spinning) and one task per
 //! connection that frames messages from the stream (size limit, idle
 //! timeout; a CRLF keepalive counts as traffic) and writes what is sent back.
 
@@ -13,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+use super::per_source::PerSource;
 use super::supervise::LoopEnd;
 use super::{Inbound, TransportLimits, TransportStats, ACCEPT_BACKOFF, LOG_EVERY, TCP_QUEUE};
 use crate::rate::LogThrottle;
@@ -22,6 +24,7 @@ use crate::sip::wire;
 pub(super) async fn accept_loop(
     listener: Arc<TcpListener>,
     conns: Arc<DashMap<u64, mpsc::Sender<Vec<u8>>>>,
+    per_source: PerSource,
     up: mpsc::Sender<Inbound>,
     limits: Arc<TransportLimits>,
     stats: Arc<TransportStats>,
@@ -30,6 +33,7 @@ pub(super) async fn accept_loop(
     let mut backoff = ACCEPT_BACKOFF.0;
     let mut error_log = LogThrottle::new(LOG_EVERY);
     let mut full_log = LogThrottle::new(LOG_EVERY);
+    let mut source_log = LogThrottle::new(LOG_EVERY);
     loop {
         let (stream, source) = match listener.accept().await {
             Ok(accepted) => {
@@ -69,6 +73,21 @@ pub(super) async fn accept_loop(
             }
             continue;
         }
+        // One source may not take every slot: without this, 1,024 idle
+        // connections from one address shut TCP for everyone until they
+        // time out (tests/abuse/tcp_idle.rs).
+        let Some(slot) = per_source.take(source.ip(), limits.tcp_max_per_source) else {
+            stats.tcp_refused_per_source.fetch_add(1, Ordering::Relaxed);
+            if let Some(held_back) = source_log.event(Instant::now()) {
+                tracing::warn!(
+                    max = limits.tcp_max_per_source,
+                    source = ?source,
+                    more_since_last_line = held_back,
+                    "limits.tcp_max_per_source reached: connection closed"
+                );
+            }
+            continue;
+        };
         stats.tcp_open.fetch_add(1, Ordering::Relaxed);
         stats.tcp_accepted.fetch_add(1, Ordering::Relaxed);
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -87,6 +106,7 @@ pub(super) async fn accept_loop(
             })
             .await;
             conns.remove(&id);
+            drop(slot);
             stats.tcp_open.fetch_sub(1, Ordering::Relaxed);
             if let Err(e) = served {
                 if e.is_panic() {
