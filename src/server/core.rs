@@ -147,9 +147,17 @@ impl<E: Env> ServerCore<E> {
         self.drain(now);
     }
 
-    /// Shutdown: every call is ended.
+    /// Starts registrations and keepalives of the trunks.
+    pub fn start_trunk_links(&mut self, now: Instant, keepalive: bool) {
+        self.legs
+            .start_trunk_links(now, keepalive, &mut self.endpoint);
+        self.drain(now);
+    }
+
+    /// Shutdown: every call is ended, every registration withdrawn.
     pub fn hangup_all(&mut self, now: Instant) {
         self.registry.hangup_all(now);
+        self.endpoint.unregister_all(now);
         self.drain(now);
     }
 

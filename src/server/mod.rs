@@ -77,6 +77,9 @@ pub struct StartOptions {
     /// so it can run beside `rivr serve`).
     pub listen: Option<std::net::SocketAddr>,
     pub cdr_tap: Option<mpsc::UnboundedSender<CdrRecord>>,
+    /// Send the trunks' OPTIONS keepalives (`serve`; a single `rivr call`
+    /// has no use for them).
+    pub keepalive: bool,
 }
 
 impl Server {
@@ -168,7 +171,9 @@ impl Server {
             trunks: sip_trunks,
         });
         let gate = overload::gate(&shared.config);
-        let core = ServerCore::new(gate, endpoint, registry, legs, RealEnv::new(shared.clone()));
+        let mut core =
+            ServerCore::new(gate, endpoint, registry, legs, RealEnv::new(shared.clone()));
+        core.start_trunk_links(Instant::now(), opts.keepalive);
         Ok(Server {
             core,
             transports,
@@ -195,6 +200,7 @@ impl Server {
 
     /// Places a call (`rivr call`, and later campaigns and the API).
     pub async fn originate(&mut self, req: OriginateRequest) -> CallId {
+        send_all(&mut self.core, &self.transports).await;
         let call = self.core.originate(Instant::now(), req);
         send_all(&mut self.core, &self.transports).await;
         call
@@ -202,6 +208,7 @@ impl Server {
 
     /// Serves until `stop` completes; returns what it gave.
     pub async fn run_until<F: std::future::Future>(&mut self, stop: F) -> F::Output {
+        send_all(&mut self.core, &self.transports).await;
         let mut stop = Box::pin(stop);
         loop {
             let sleep_until = self
@@ -257,7 +264,14 @@ impl Server {
 
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> anyhow_like::Result<()> {
-    let mut server = Server::start(config, StartOptions::default()).await?;
+    let mut server = Server::start(
+        config,
+        StartOptions {
+            keepalive: true,
+            ..StartOptions::default()
+        },
+    )
+    .await?;
     let c = server.config();
     println!(
         "rivr {} listening on udp+tcp {} (rtp {}-{}); routes: {}{}",

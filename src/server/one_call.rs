@@ -66,6 +66,7 @@ pub async fn place(config: Config, args: CallArgs) -> anyhow_like::Result<serde_
         StartOptions {
             listen: Some(listen),
             cdr_tap: Some(tap),
+            keepalive: false,
         },
     )
     .await?;

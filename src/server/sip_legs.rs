@@ -23,7 +23,8 @@ use crate::media::rtp_session::RtpSessionConfig;
 use crate::media::worker::MediaCommand;
 use crate::rate::retry_after_secs;
 use crate::sip::endpoint::{
-    CallRef, Credentials, EndReason, Endpoint, Event, OutboundInvite, UacEnd, UacFailure,
+    CallRef, Credentials, EndReason, Endpoint, Event, LinkEvent, OutboundInvite, TrunkLinkSpec,
+    UacEnd, UacFailure,
 };
 use crate::sip::message::Transport;
 use crate::sip::sdp::{self, LocalMedia, Negotiated, SessionDescription};
@@ -62,6 +63,10 @@ pub struct SipTrunk {
     pub send_pai: bool,
     pub privacy: bool,
     pub codecs: Vec<Codec>,
+    /// OPTIONS keepalive interval (`None`: none; the trunk counts as up).
+    pub options_every: Option<Duration>,
+    /// REGISTER with the credentials.
+    pub register: bool,
 }
 
 struct SipLeg {
@@ -97,6 +102,29 @@ impl SipLegs {
         }
     }
 
+    /// Starts each trunk's link: registration and OPTIONS keepalive.
+    pub fn start_trunk_links(&self, now: Instant, keepalive: bool, ep: &mut Endpoint) {
+        for (id, t) in self.cfg.trunks.iter().enumerate() {
+            let register = t.register.then(|| t.credentials.clone()).flatten();
+            let options_every = t.options_every.filter(|_| keepalive);
+            if register.is_none() && options_every.is_none() {
+                continue;
+            }
+            ep.add_trunk_link(
+                now,
+                TrunkLinkSpec {
+                    id,
+                    dest: t.dest,
+                    transport: t.transport,
+                    host_port: t.host_port.clone(),
+                    options_every,
+                    register,
+                    expires: 3600,
+                },
+            );
+        }
+    }
+
     /// Legs the glue still tracks (for leak checks).
     pub fn len(&self) -> usize {
         self.legs.len()
@@ -129,13 +157,38 @@ impl SipLegs {
                 let offer = request.has_sdp().then(|| {
                     sdp::parse(&String::from_utf8_lossy(&request.body)).map_err(|e| e.to_string())
                 });
+                // A call a registrar sends to rivr's registered Contact
+                // names the account in the Request-URI: the dialed number
+                // is then the To user.
+                let uri_user = request.uri_user.clone().unwrap_or_default();
+                let registered_as = self.cfg.trunks.iter().any(|t| {
+                    t.register
+                        && t.credentials
+                            .as_ref()
+                            .is_some_and(|c| c.username == uri_user)
+                });
+                let to = if registered_as {
+                    user_of(&request.to_uri).unwrap_or(uri_user)
+                } else {
+                    uri_user
+                };
+                let trunk = registered_as
+                    .then(|| {
+                        self.cfg
+                            .trunks
+                            .iter()
+                            .find(|t| t.credentials.as_ref().is_some_and(|c| c.username == to))
+                            .or_else(|| self.cfg.trunks.iter().find(|t| t.register))
+                            .map(|t| t.name.clone())
+                    })
+                    .flatten();
                 let incoming = IncomingLeg {
                     from: request.from_uri.clone(),
-                    to: request.uri_user.clone().unwrap_or_default(),
-                    trunk: None,
+                    to,
+                    trunk,
                     external_id: request.call_id.clone(),
                     transport: "sip",
-                    headers: Vec::new(),
+                    headers: request.headers.clone(),
                 };
                 tracing::debug!(call_id = ?request.call_id, number = ?incoming.to, %source, "INVITE");
                 let leg = reg.incoming(now, incoming);
@@ -248,6 +301,24 @@ impl SipLegs {
                 };
                 self.forget(leg, env);
                 reg.leg_event(now, leg, LegEvent::Ended(unanswered_end(&failure)));
+            }
+            Event::TrunkLink { trunk, event } => {
+                let Some(name) = self.cfg.trunks.get(trunk).map(|t| t.name.clone()) else {
+                    return;
+                };
+                match event {
+                    LinkEvent::Up => reg.set_trunk_up(&name, true),
+                    LinkEvent::Down => reg.set_trunk_up(&name, false),
+                    LinkEvent::Registered { expires } => {
+                        tracing::info!(trunk = ?name, expires, "registered")
+                    }
+                    LinkEvent::RegistrationFailed { status, retry_in } => tracing::warn!(
+                        trunk = ?name,
+                        ?status,
+                        retry_in_s = retry_in.as_secs(),
+                        "registration failed"
+                    ),
+                }
             }
             Event::Ended { call: cref, reason } => {
                 let Some(leg) = self.by_ref.get(&cref).copied() else {
@@ -757,6 +828,16 @@ impl SipLegs {
             env.release_rtp(port);
         }
     }
+}
+
+/// The user part of a SIP URI (`sip:1000@host` → `1000`).
+fn user_of(uri: &str) -> Option<String> {
+    let rest = uri
+        .strip_prefix("sip:")
+        .or_else(|| uri.strip_prefix("sips:"))?;
+    let (user, _) = rest.split_once('@')?;
+    let user = user.split(';').next()?;
+    (!user.is_empty()).then(|| user.to_string())
 }
 
 /// A number (digits, `+`, `*`, `#`) or a `sip:` URI without spaces or

@@ -83,6 +83,9 @@ pub async fn resolve(
             send_pai: t.send_pai,
             privacy: t.privacy,
             codecs: t.codecs.clone(),
+            options_every: (t.options_interval_s > 0)
+                .then(|| std::time::Duration::from_secs(t.options_interval_s.into())),
+            register: t.register,
         });
         limits.push(TrunkLimits {
             name: t.name.clone(),
@@ -91,9 +94,6 @@ pub async fn resolve(
             ring_timeout: std::time::Duration::from_secs(t.ring_timeout_s.into()),
             caller_id: t.caller_id.clone(),
         });
-        if t.register {
-            tracing::warn!(trunk = ?t.name, "register = true: registration is not done by this rivr yet; calls go out unregistered");
-        }
     }
     Ok((sip, limits))
 }

@@ -72,6 +72,9 @@ impl Endpoint {
             self.stats.malformed_dropped += 1;
             return;
         };
+        if self.handle_link_response(now, &resp) {
+            return;
+        }
         if resp.cseq_method == rsip::Method::Invite {
             if !self.handle_invite_response(now, resp) {
                 self.stats.retransmissions_absorbed += 1;

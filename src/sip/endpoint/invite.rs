@@ -361,6 +361,7 @@ impl Endpoint {
             self.transmit(t, d, b);
         }
         self.ict_timeouts(now);
+        self.link_timeouts(now);
         for call in ack_timeouts {
             tracing::info!(call, "no ACK for 2xx within 64*T1; sending BYE");
             if let Some(l) = self.calls.get_mut(&call) {

@@ -11,6 +11,7 @@
 //! 100 Trying.
 
 mod leg;
+mod trunk_link;
 mod uac;
 
 use std::collections::{HashMap, VecDeque};
@@ -22,6 +23,7 @@ use rand::{Rng, SeedableRng};
 pub(crate) use leg::uri_socket_addr;
 pub use leg::{CallRef, TxKey};
 use leg::{Leg, LegState};
+pub use trunk_link::{LinkEvent, TrunkLinkSpec};
 pub use uac::{Credentials, OutboundInvite, UacEnd, UacFailure};
 
 use crate::sip::message::{
@@ -103,6 +105,11 @@ pub enum Event {
         call: CallRef,
         failure: UacFailure,
     },
+    /// A trunk link's state changed (registration, keepalive).
+    TrunkLink {
+        trunk: usize,
+        event: LinkEvent,
+    },
 }
 
 #[derive(Debug)]
@@ -161,6 +168,9 @@ pub struct Endpoint {
     out: HashMap<CallRef, uac::OutLeg>,
     /// INVITE client transactions by branch.
     icts: HashMap<String, uac::IctEntry>,
+    /// Trunk registrations and keepalives, and their transactions.
+    links: Vec<trunk_link::Link>,
+    link_txs: HashMap<String, trunk_link::LinkTx>,
     /// (Call-ID, local tag, remote tag) → call.
     dialogs: HashMap<(String, String, String), CallRef>,
     /// (Call-ID, From tag, CSeq) of INVITEs in progress, for merged requests (§8.2.2.2).
@@ -181,6 +191,8 @@ impl Endpoint {
             calls: HashMap::new(),
             out: HashMap::new(),
             icts: HashMap::new(),
+            links: Vec::new(),
+            link_txs: HashMap::new(),
             dialogs: HashMap::new(),
             pending_invites: HashMap::new(),
             outputs: VecDeque::new(),
@@ -223,7 +235,10 @@ impl Endpoint {
             } => Some(next_retransmit.map_or(*deadline, |n| n.min(*deadline))),
             _ => None,
         });
-        txs.chain(legs).chain(self.ict_next_timeout()).min()
+        txs.chain(legs)
+            .chain(self.ict_next_timeout())
+            .chain(self.link_next_timeout())
+            .min()
     }
 
     fn transmit(&mut self, transport: Transport, dest: SocketAddr, bytes: Vec<u8>) {
@@ -506,5 +521,7 @@ mod invite;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trunk_link_tests;
 #[cfg(test)]
 mod uac_tests;
