@@ -206,6 +206,24 @@ fn call_map(info: &CallInfo) -> Map {
     m.insert("to".into(), info.to.clone().into());
     m.insert("direction".into(), info.direction.into());
     m.insert("started_at".into(), rfc3339(info.started_at).into());
+    m.insert(
+        "trunk".into(),
+        info.trunk.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+    );
+    let mut vars = Map::new();
+    for (k, v) in &info.vars {
+        vars.insert(k.as_str().into(), v.clone().into());
+    }
+    m.insert("vars".into(), vars.into());
+    // Header names are case-insensitive: the map's keys are lower case; a
+    // header sent twice keeps its first value.
+    let mut headers = Map::new();
+    for (k, v) in &info.headers {
+        headers
+            .entry(k.to_ascii_lowercase().as_str().into())
+            .or_insert_with(|| v.clone().into());
+    }
+    m.insert("headers".into(), headers.into());
     m
 }
 
