@@ -208,7 +208,10 @@ fn call_map(info: &CallInfo) -> Map {
     m.insert("started_at".into(), rfc3339(info.started_at).into());
     m.insert(
         "trunk".into(),
-        info.trunk.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+        info.trunk
+            .clone()
+            .map(Dynamic::from)
+            .unwrap_or(Dynamic::UNIT),
     );
     let mut vars = Map::new();
     for (k, v) in &info.vars {

@@ -371,3 +371,111 @@ fn shutdown_ends_every_call_and_flushes_their_cdrs() {
     assert!(t.core.env.cdrs.iter().all(|c| c.end == "shutdown"));
     assert_eq!(t.core.env.held_ports, 0);
 }
+
+/// An answered, ACKed call: its To tag.
+fn answered(t: &mut T, call_id: &str) -> String {
+    t.send(&invite("1000", call_id, "z9hG4bKa1", Some(SDP)));
+    t.script(ScriptCommand::Answer).unwrap();
+    let tag = to_tag(&t.sent()[0]);
+    t.send(&in_dialog("ACK", call_id, &tag, 1, "z9hG4bKa2"));
+    tag
+}
+
+fn reinvite(call_id: &str, tag: &str, cseq: u32, branch: &str, sdp: Option<&str>) -> String {
+    let base = in_dialog("INVITE", call_id, tag, cseq, branch);
+    match sdp {
+        None => base,
+        Some(body) => base.replace(
+            "Content-Length: 0\r\n\r\n",
+            &format!(
+                "Contact: <sip:alice@127.0.0.1:5070>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+        ),
+    }
+}
+
+#[test]
+fn reinvite_hold_and_resume_are_answered_and_stop_and_restart_sending() {
+    let mut t = T::new(SimOptions::default());
+    let tag = answered(&mut t, "r1");
+    let leg = t.core.env.scripts[0].leg;
+    let hold = SDP.replace("a=rtpmap:101", "a=sendonly\r\na=rtpmap:101");
+    let out = t.send(&reinvite("r1", &tag, 2, "z9hG4bKh1", Some(&hold)));
+    assert_eq!(first_lines(&out), vec!["SIP/2.0 200 OK"]);
+    assert!(out[0].contains("a=recvonly"), "{}", out[0]);
+    assert!(!out[0].contains("a=sendrecv"), "{}", out[0]);
+    assert!(matches!(
+        t.core.env.media[&leg].last(),
+        Some(MediaCommand::Hold { on: true, .. })
+    ));
+    // The 2xx is retransmitted until its ACK.
+    let again = t.advance(600);
+    assert_eq!(first_lines(&again), vec!["SIP/2.0 200 OK"]);
+    t.send(&in_dialog("ACK", "r1", &tag, 2, "z9hG4bKh2"));
+    assert!(t.advance(5000).is_empty());
+    let out = t.send(&reinvite("r1", &tag, 3, "z9hG4bKh3", Some(SDP)));
+    assert!(out[0].contains("a=sendrecv"), "{}", out[0]);
+    assert!(matches!(
+        t.core.env.media[&leg].last(),
+        Some(MediaCommand::Hold { on: false, .. })
+    ));
+}
+
+#[test]
+fn reinvite_codec_change_reconfigures_media_and_no_common_codec_is_488() {
+    let mut t = T::new(SimOptions::default());
+    let tag = answered(&mut t, "r2");
+    let leg = t.core.env.scripts[0].leg;
+    let pcma = SDP.replace("RTP/AVP 0 101", "RTP/AVP 8 101");
+    let out = t.send(&reinvite("r2", &tag, 2, "z9hG4bKc1", Some(&pcma)));
+    assert!(out[0].contains("m=audio 20000 RTP/AVP 8 101"), "{}", out[0]);
+    assert!(t.core.env.media[&leg].iter().any(|c| matches!(
+        c,
+        MediaCommand::Configure {
+            codec: crate::codec::Codec::Pcma,
+            ..
+        }
+    )));
+    t.send(&in_dialog("ACK", "r2", &tag, 2, "z9hG4bKc2"));
+    let g729 = SDP
+        .replace("RTP/AVP 0 101", "RTP/AVP 18")
+        .replace("a=rtpmap:101 telephone-event/8000\r\n", "");
+    let out = t.send(&reinvite("r2", &tag, 3, "z9hG4bKc3", Some(&g729)));
+    assert_eq!(first_lines(&out), vec!["SIP/2.0 488 Not Acceptable Here"]);
+    // A stale CSeq is refused; the call goes on.
+    let out = t.send(&reinvite("r2", &tag, 3, "z9hG4bKc4", Some(SDP)));
+    assert_eq!(first_lines(&out), vec!["SIP/2.0 500 Server Internal Error"]);
+    assert_eq!(t.core.active(), 1);
+}
+
+#[test]
+fn reinvite_without_sdp_gets_an_offer_and_the_ack_answer_configures_media() {
+    let mut t = T::new(SimOptions::default());
+    let tag = answered(&mut t, "r3");
+    let leg = t.core.env.scripts[0].leg;
+    let out = t.send(&reinvite("r3", &tag, 2, "z9hG4bKo1", None));
+    assert!(
+        out[0].contains("m=audio 20000 RTP/AVP 0 8 111 101"),
+        "{}",
+        out[0]
+    );
+    let answer = SDP
+        .replace(" 0 101", " 8")
+        .replace("a=rtpmap:101 telephone-event/8000\r\n", "");
+    let ack = in_dialog("ACK", "r3", &tag, 2, "z9hG4bKo2").replace(
+        "Content-Length: 0\r\n\r\n",
+        &format!(
+            "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{answer}",
+            answer.len()
+        ),
+    );
+    t.send(&ack);
+    assert!(t.core.env.media[&leg].iter().any(|c| matches!(
+        c,
+        MediaCommand::Configure {
+            codec: crate::codec::Codec::Pcma,
+            ..
+        }
+    )));
+}

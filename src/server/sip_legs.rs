@@ -83,6 +83,8 @@ struct SipLeg {
     media: bool,
     /// A leg rivr placed: the SDP answer it configured media from.
     answer_sdp: Option<Vec<u8>>,
+    /// What the media runs with now (codec, payload types, addresses).
+    current: Option<Negotiated>,
 }
 
 pub struct SipLegs {
@@ -206,34 +208,12 @@ impl SipLegs {
                         port: None,
                         media: false,
                         answer_sdp: None,
+                        current: None,
                     },
                 );
             }
             Event::Confirmed { call: cref, sdp } => self.confirmed(now, cref, sdp, ep, reg, env),
-            Event::ReInvite { call: cref, sdp } => {
-                let Some((leg, l)) = self.get(cref) else {
-                    return;
-                };
-                let Some(local) = l.local_media.as_ref() else {
-                    return;
-                };
-                let neg = sdp
-                    .as_deref()
-                    .map(String::from_utf8_lossy)
-                    .and_then(|s| sdp::parse(&s).ok())
-                    .and_then(|o| sdp::answer(&o, local).ok())
-                    .map(|x| x.0);
-                if let Some(neg) = neg {
-                    env.media(
-                        leg,
-                        MediaCommand::SetRemote {
-                            call: MediaId(leg.0),
-                            rtp: neg.remote_rtp,
-                            rtcp: neg.remote_rtcp,
-                        },
-                    );
-                }
-            }
+            Event::ReInvite { call: cref, sdp } => self.reinvite(now, cref, sdp, ep, env),
             Event::Info {
                 call: cref,
                 content_type,
@@ -391,6 +371,9 @@ impl SipLegs {
                     },
                 );
                 env.media(leg, MediaCommand::PeerConfirmed { call: id });
+                if let Some(l) = self.legs.get_mut(&leg) {
+                    l.current = Some(neg);
+                }
             }
             None => {
                 tracing::info!(leg = %leg, "ACK without a usable SDP answer; hanging up");
@@ -587,6 +570,7 @@ impl SipLegs {
             l.awaiting_answer = negotiated.is_none();
             l.local_media = Some(local);
             l.local_sdp = local_sdp;
+            l.current = negotiated.clone();
         }
         if let Err(e) = env.media_add(call, leg, port, spec) {
             tracing::error!(error = %e, "cannot set up media: 503");
@@ -607,6 +591,93 @@ impl SipLegs {
             l.media = true;
         }
         reg.leg_event(now, leg, LegEvent::MediaReady);
+    }
+
+    /// A re-INVITE: a new offer is answered for real (codec change, new
+    /// address, hold and resume: `sendonly`/`inactive` stop rivr sending);
+    /// one without SDP gets rivr's offer and takes the answer from the ACK.
+    fn reinvite(
+        &mut self,
+        now: Instant,
+        cref: CallRef,
+        sdp: Option<Vec<u8>>,
+        ep: &mut Endpoint,
+        env: &mut dyn Env,
+    ) {
+        let Some(leg) = self.by_ref.get(&cref).copied() else {
+            let _ = ep.answer_reinvite(now, cref, 481, None);
+            return;
+        };
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
+        let Some(local) = l.local_media.as_mut() else {
+            let _ = ep.answer_reinvite(now, cref, 491, None);
+            return;
+        };
+        // A new version of rivr's session for every new description.
+        local.session_version = local.session_version.wrapping_add(1);
+        let local = local.clone();
+        let id = MediaId(leg.0);
+        let Some(body) = sdp else {
+            let offer = sdp::offer(&local);
+            l.awaiting_answer = true;
+            l.local_sdp = offer.clone();
+            let _ = ep.answer_reinvite(now, cref, 200, Some(&offer));
+            return;
+        };
+        let answered = sdp::parse(&String::from_utf8_lossy(&body))
+            .map_err(|e| e.to_string())
+            .and_then(|o| sdp::answer(&o, &local).map_err(|e| e.to_string()));
+        match answered {
+            Ok((neg, answer)) => {
+                l.local_sdp = answer.clone();
+                let same_codec = l.current.as_ref().is_some_and(|c| {
+                    c.codec == neg.codec
+                        && c.payload_type == neg.payload_type
+                        && c.telephone_event_pt == neg.telephone_event_pt
+                });
+                if same_codec {
+                    env.media(
+                        leg,
+                        MediaCommand::SetRemote {
+                            call: id,
+                            rtp: neg.remote_rtp,
+                            rtcp: neg.remote_rtcp,
+                        },
+                    );
+                } else {
+                    let session = session_config(&neg, &mut self.rng);
+                    env.media(
+                        leg,
+                        MediaCommand::Configure {
+                            call: id,
+                            session,
+                            codec: neg.codec,
+                        },
+                    );
+                }
+                let on_hold = matches!(
+                    neg.direction,
+                    sdp::Direction::RecvOnly | sdp::Direction::Inactive
+                );
+                env.media(
+                    leg,
+                    MediaCommand::Hold {
+                        call: id,
+                        on: on_hold,
+                    },
+                );
+                if let Some(l) = self.legs.get_mut(&leg) {
+                    l.current = Some(neg);
+                }
+                let _ = ep.answer_reinvite(now, cref, 200, Some(&answer));
+            }
+            Err(e) => {
+                tracing::info!(leg = %leg, error = %e, "re-INVITE offer not acceptable: 488");
+                let _ = ep.answer_reinvite(now, cref, 488, None);
+            }
+        }
     }
 
     /// Places an outbound leg: ports, an SDP offer, media (configured when
@@ -745,6 +816,7 @@ impl SipLegs {
                 port: None,
                 media: true,
                 answer_sdp: None,
+                current: None,
             },
         );
         if let Some(id) = ep.call_id_of(cref) {
@@ -779,6 +851,7 @@ impl SipLegs {
             return l.answer_sdp.is_some();
         };
         l.answer_sdp = Some(body.to_vec());
+        l.current = Some(neg.clone());
         let id = MediaId(leg.0);
         let session = session_config(&neg, &mut self.rng);
         env.media(

@@ -71,6 +71,9 @@ pub(super) struct MediaCall {
     pub events: Box<dyn MediaEventSink>,
     pub allocator: Arc<PortAllocator>,
     pub sending: bool,
+    /// The peer holds the call (sendonly/inactive): nothing is sent, the
+    /// media clock runs on.
+    pub held: bool,
     pub configured: bool,
     pub gate: SendGate,
     pub playback: Option<Playback>,
@@ -248,7 +251,7 @@ impl MediaCall {
     /// and nothing leaves the socket).
     pub fn send(&mut self, now: Instant, out: &mut [u8]) {
         let flow = self.gate.flow(now);
-        let open = flow == Flow::Send;
+        let open = flow == Flow::Send && !self.held;
         if self.sending && self.configured && flow == Flow::Hold {
             // RTP time still follows real time, so the peer's jitter buffer
             // sees a pause, not late packets, when media resumes.

@@ -85,6 +85,12 @@ pub enum MediaCommand {
         call: MediaId,
         id: u64,
     },
+    /// The peer put the call on hold (`on`: stop sending it media; RTCP
+    /// goes on) or took it off hold.
+    Hold {
+        call: MediaId,
+        on: bool,
+    },
     /// The call ended: send RTCP BYE, close the sockets, free the ports.
     Remove {
         call: MediaId,
@@ -112,6 +118,7 @@ impl MediaCommand {
             | MediaCommand::SetRemote { call, .. }
             | MediaCommand::Play { call, .. }
             | MediaCommand::StopPlay { call, .. }
+            | MediaCommand::Hold { call, .. }
             | MediaCommand::Remove { call } => Some(*call),
             #[cfg(test)]
             MediaCommand::Panic { call, .. } => Some(*call),
@@ -141,6 +148,7 @@ impl Worker {
                         events: s.events,
                         allocator: s.allocator,
                         sending: false,
+                        held: false,
                         configured: s.configured,
                         gate: SendGate::new(s.early_media_unverified),
                         playback: None,
@@ -255,6 +263,11 @@ impl Worker {
                             interrupted: true,
                         });
                     }
+                }
+            }
+            MediaCommand::Hold { call, on } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.held = on;
                 }
             }
             MediaCommand::Remove { call } => {

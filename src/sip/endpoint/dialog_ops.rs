@@ -149,5 +149,7 @@ impl Endpoint {
         if let Some(key) = self.out.remove(&call).and_then(|l| l.dialog_key()) {
             self.dialogs.remove(&key);
         }
+        self.reinvites.remove(&call);
+        self.reinvite_2xx.remove(&call);
     }
 }

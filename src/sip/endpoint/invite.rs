@@ -89,64 +89,6 @@ impl Endpoint {
         }));
     }
 
-    pub(super) fn handle_reinvite(
-        &mut self,
-        now: Instant,
-        transport: Transport,
-        dest: SocketAddr,
-        top_via: &str,
-        key: TxKey,
-        req: Request,
-    ) {
-        let call = self.find_dialog(&req);
-        let leg = call.and_then(|c| self.calls.get_mut(&c));
-        let (code, sdp, contact) = match leg {
-            None => (481, None, None),
-            Some(leg) if req.cseq <= leg.remote_cseq => (500, None, None),
-            Some(leg) if !matches!(leg.state, LegState::Confirmed) => {
-                leg.remote_cseq = req.cseq;
-                (491, None, None)
-            }
-            Some(leg) => {
-                leg.remote_cseq = req.cseq;
-                (200, leg.local_sdp.clone(), Some(()))
-            }
-        };
-        let contact_uri = contact.map(|_| self.contact_uri(transport));
-        let bytes = build_response(
-            &req,
-            top_via,
-            code,
-            &ResponseParts {
-                to_tag: None,
-                contact: contact_uri.as_deref(),
-                extra_headers: &[("Allow", ALLOW.to_string())],
-                sdp: sdp.as_deref(),
-            },
-            &self.cfg.user_agent,
-        );
-        let mut tx = InviteServerTx::new(self.cfg.timers, transport.is_reliable());
-        let _sent = tx.send_response(now, code, bytes.clone());
-        self.transmit(transport, dest, bytes);
-        let call_ref = call.unwrap_or(0);
-        self.invite_txs.insert(
-            key,
-            InviteTxEntry {
-                tx,
-                call: call_ref,
-                transport,
-                dest,
-            },
-        );
-        if code == 200 {
-            let sdp = req.has_sdp().then(|| req.body.clone());
-            self.outputs.push_back(Output::Event(Event::ReInvite {
-                call: call_ref,
-                sdp,
-            }));
-        }
-    }
-
     pub(super) fn handle_ack(&mut self, now: Instant, key: &TxKey, req: Request) {
         // An ACK for a non-2xx final shares the INVITE's branch (§17.2.1).
         if let Some(e) = self.invite_txs.get_mut(key) {
@@ -162,6 +104,9 @@ impl Endpoint {
             self.stats.malformed_dropped += 1;
             return;
         };
+        if self.reinvite_acked(call, &req) {
+            return;
+        }
         let Some(leg) = self.calls.get_mut(&call) else {
             return;
         };
@@ -362,6 +307,7 @@ impl Endpoint {
         }
         self.ict_timeouts(now);
         self.link_timeouts(now);
+        self.reinvite_timeouts(now);
         for call in ack_timeouts {
             tracing::info!(call, "no ACK for 2xx within 64*T1; sending BYE");
             if let Some(l) = self.calls.get_mut(&call) {

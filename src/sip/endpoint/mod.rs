@@ -11,6 +11,7 @@
 //! 100 Trying.
 
 mod leg;
+mod reinvite;
 mod trunk_link;
 mod uac;
 
@@ -73,7 +74,8 @@ pub enum Event {
         call: CallRef,
         sdp: Option<Vec<u8>>,
     },
-    /// A re-INVITE in the dialog (already answered with rivr's SDP).
+    /// A re-INVITE in the dialog, with its offer (or none): answer it with
+    /// `answer_reinvite`.
     ReInvite {
         call: CallRef,
         sdp: Option<Vec<u8>>,
@@ -168,6 +170,9 @@ pub struct Endpoint {
     out: HashMap<CallRef, uac::OutLeg>,
     /// INVITE client transactions by branch.
     icts: HashMap<String, uac::IctEntry>,
+    /// re-INVITEs waiting for an answer, and 2xx to re-INVITEs until ACKed.
+    reinvites: HashMap<CallRef, reinvite::PendingReinvite>,
+    reinvite_2xx: HashMap<CallRef, reinvite::Reinvite2xx>,
     /// Trunk registrations and keepalives, and their transactions.
     links: Vec<trunk_link::Link>,
     link_txs: HashMap<String, trunk_link::LinkTx>,
@@ -191,6 +196,8 @@ impl Endpoint {
             calls: HashMap::new(),
             out: HashMap::new(),
             icts: HashMap::new(),
+            reinvites: HashMap::new(),
+            reinvite_2xx: HashMap::new(),
             links: Vec::new(),
             link_txs: HashMap::new(),
             dialogs: HashMap::new(),
@@ -238,6 +245,7 @@ impl Endpoint {
         txs.chain(legs)
             .chain(self.ict_next_timeout())
             .chain(self.link_next_timeout())
+            .chain(self.reinvite_next_timeout())
             .min()
     }
 
