@@ -212,7 +212,7 @@ impl Endpoint {
         let stale: Vec<CallRef> = self
             .reinvites
             .iter()
-            .filter(|(_, p)| self.invite_txs.get(&p.key).is_none())
+            .filter(|(_, p)| !self.invite_txs.contains_key(&p.key))
             .map(|(c, _)| *c)
             .collect();
         for call in stale {
