@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use crate::call::control::{CallControl, CallEnded, CallEvent};
+use crate::call::control::{CallControl, CallEnded, CallEvent, DialRequest};
 use crate::call::id::CallId;
 use crate::call::registry::ScriptCommand;
 use crate::media::events::{MediaEvent, MediaEventSink};
@@ -30,6 +30,8 @@ pub enum SigCommand {
     ScriptDone { call: CallId, outcome: String },
     /// The call's media failed (a media worker dropped it): end the call.
     MediaFailed(CallId),
+    /// `dial()`: bridge the call to a new party.
+    Dial { call: CallId, request: DialRequest },
 }
 
 impl SigCommand {
@@ -38,7 +40,8 @@ impl SigCommand {
             SigCommand::Script { call, .. }
             | SigCommand::Hangup(call)
             | SigCommand::ScriptDone { call, .. }
-            | SigCommand::MediaFailed(call) => *call,
+            | SigCommand::MediaFailed(call)
+            | SigCommand::Dial { call, .. } => *call,
         }
     }
 }
@@ -71,6 +74,9 @@ pub struct ScriptSink {
     pub call: CallId,
     pub events: Sender<CallEvent>,
     pub sig: tokio::sync::mpsc::UnboundedSender<SigCommand>,
+    /// False for a leg the script does not talk to (the far party of a
+    /// `dial()`): only its failure is reported.
+    pub to_script: bool,
 }
 
 impl MediaEventSink for ScriptSink {
@@ -84,6 +90,9 @@ impl MediaEventSink for ScriptSink {
                 return;
             }
         };
+        if !self.to_script {
+            return;
+        }
         let _ = self.events.send(ev);
     }
 }
@@ -230,5 +239,17 @@ impl CallControl for ChannelControl {
             .ok_or("send_sms: no [smpp] or [sms_http] block in the config")?;
         sms.submit_blocking(to, text)
             .map_err(|e| format!("send_sms: {e}"))
+    }
+
+    fn dial(&mut self, request: DialRequest) -> Result<(), CallEnded> {
+        if self.is_gone() {
+            return Err(CallEnded);
+        }
+        self.sig
+            .send(SigCommand::Dial {
+                call: self.call,
+                request,
+            })
+            .map_err(|_| CallEnded)
     }
 }

@@ -30,8 +30,31 @@ pub enum CallEvent {
         id: u64,
         as_events: bool,
     },
+    /// The party a `dial()` reached (or tried) is gone: how it went.
+    DialEnded(DialResult),
     /// The caller hung up, or the call ended underneath the script.
     Hangup,
+}
+
+/// How a `dial()` ended, for the script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialResult {
+    /// `answered`, `busy`, `no_answer`, … (docs/outcomes.md).
+    pub outcome: String,
+    pub sip_status: Option<u16>,
+    pub q850: Option<u8>,
+    pub ring_ms: u64,
+    pub talk_ms: u64,
+}
+
+/// What a script's `dial()` asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DialRequest {
+    /// A number (dialed on a trunk) or a `sip:` URI.
+    pub target: String,
+    pub trunk: Option<String>,
+    pub caller_id: Option<String>,
+    pub timeout: Option<Duration>,
 }
 
 /// The call is over; the verb cannot run.
@@ -89,4 +112,10 @@ pub trait CallControl: Send {
     /// Queues an SMS (stored before it returns; sent by the SMS driver);
     /// returns rivr's message id. Never waits on the network.
     fn send_sms(&mut self, to: &str, text: &str) -> Result<String, String>;
+    /// Starts bridging the call to a new party; ends with
+    /// `CallEvent::DialEnded` when that party is gone. (A control with no
+    /// way to place calls — a test double — refuses.)
+    fn dial(&mut self, _req: DialRequest) -> Result<(), CallEnded> {
+        Err(CallEnded)
+    }
 }

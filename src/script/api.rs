@@ -143,6 +143,60 @@ fn opt_ms(m: &Map, key: &str, default: Duration) -> Result<Duration, VerbError> 
     }
 }
 
+fn dial_with(target: &str, opts: &Map) -> Result<Map, Box<EvalAltResult>> {
+    with(|r| {
+        let req = dial_request(target, opts)?;
+        let out = r.session.dial(req)?;
+        let mut m = Map::new();
+        m.insert("outcome".into(), out.outcome.into());
+        m.insert(
+            "sip_status".into(),
+            out.sip_status
+                .map(|s| Dynamic::from(i64::from(s)))
+                .unwrap_or(Dynamic::UNIT),
+        );
+        m.insert(
+            "q850".into(),
+            out.q850
+                .map(|s| Dynamic::from(i64::from(s)))
+                .unwrap_or(Dynamic::UNIT),
+        );
+        m.insert("ring_ms".into(), (out.ring_ms as i64).into());
+        m.insert("talk_ms".into(), (out.talk_ms as i64).into());
+        Ok(m)
+    })
+}
+
+fn dial_request(target: &str, m: &Map) -> Result<crate::call::control::DialRequest, VerbError> {
+    for k in m.keys() {
+        if !["trunk", "timeout", "caller_id"].contains(&k.as_str()) {
+            return Err(VerbError::BadArgument(format!(
+                "dial: unknown option {k:?}"
+            )));
+        }
+    }
+    let text = |key: &str| -> Result<Option<String>, VerbError> {
+        match m.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .clone()
+                .try_cast::<rhai::ImmutableString>()
+                .map(|s| Some(s.to_string()))
+                .ok_or_else(|| VerbError::BadArgument(format!("dial: {key} must be a string"))),
+        }
+    };
+    let timeout = match m.get("timeout") {
+        None => None,
+        Some(_) => Some(opt_ms(m, "timeout", Duration::ZERO)?),
+    };
+    Ok(crate::call::control::DialRequest {
+        target: target.to_string(),
+        trunk: text("trunk")?,
+        caller_id: text("caller_id")?,
+        timeout,
+    })
+}
+
 fn gather_options(m: &Map) -> Result<GatherOptions, VerbError> {
     let d = GatherOptions::default();
     for k in m.keys() {
@@ -282,6 +336,8 @@ pub fn register(engine: &mut Engine) {
             r.session.play(&names, false).map(|_| ())
         })
     });
+    engine.register_fn("dial", |target: &str| dial_with(target, &Map::new()));
+    engine.register_fn("dial", |target: &str, opts: Map| dial_with(target, &opts));
     engine.register_fn("send_dtmf", |keys: &str| {
         with(|r| r.session.send_dtmf(keys))
     });

@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::call::control::{CallControl, CallEnded, CallEvent};
+use crate::call::control::{CallControl, CallEnded, CallEvent, DialRequest, DialResult};
 
 /// Most keys one `send_dtmf` sends.
 const MAX_SENT_KEYS: usize = 32;
@@ -228,6 +228,24 @@ impl Session {
                     return self.play(&[format!("tone:dtmf:{keys}")], false).map(|_| ());
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// Bridges the caller to `req.target` until that party is gone; the
+    /// outcome of the attempt comes back. The script goes on afterwards if
+    /// the caller is still there.
+    pub fn dial(&mut self, req: DialRequest) -> Result<DialResult, VerbError> {
+        self.check()?;
+        if req.target.is_empty() {
+            return Err(VerbError::BadArgument("dial: the target is empty".into()));
+        }
+        self.ctl.dial(req)?;
+        // Keys are relayed to the other party while bridged; the script
+        // does not keep them.
+        loop {
+            if let Some(CallEvent::DialEnded(r)) = self.wait(None)? {
+                return Ok(r);
             }
         }
     }

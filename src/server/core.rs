@@ -125,6 +125,7 @@ impl<E: Env> ServerCore<E> {
                 let results = self.env.results(call);
                 self.registry.script_done(now, call, outcome, results);
             }
+            SigCommand::Dial { call, request } => self.registry.dial(now, call, request),
             SigCommand::MediaFailed(call) => {
                 tracing::warn!(call = %call, "the call's media failed; ending the call");
                 self.registry.abort_call(
@@ -253,6 +254,10 @@ impl<E: Env> ServerCore<E> {
                     RegOutput::CallGone(call) => self.env.call_gone(call),
                     RegOutput::Cdr(record) => self.env.write_cdr(&record),
                     RegOutput::Closed(call) => self.env.call_closed(call),
+                    RegOutput::Ringback { leg, on } => self.env.ringback(leg, on),
+                    RegOutput::Join { listener, source } => self.env.join(listener, source),
+                    RegOutput::Unjoin { listener } => self.env.unjoin(listener),
+                    RegOutput::DialEnded { call, result } => self.env.dial_ended(call, result),
                 }
             }
             if !busy {

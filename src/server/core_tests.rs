@@ -479,3 +479,188 @@ fn reinvite_without_sdp_gets_an_offer_and_the_ack_answer_configures_media() {
         }
     )));
 }
+
+fn with_trunk() -> SimOptions {
+    use crate::call::trunks::TrunkLimits;
+    use crate::server::sip_legs::SipTrunk;
+    SimOptions {
+        trunks: vec![SipTrunk {
+            name: "carrier".into(),
+            dest: "127.0.0.1:5080".parse().unwrap(),
+            transport: Transport::Udp,
+            host_port: "127.0.0.1:5080".into(),
+            tcp: false,
+            credentials: None,
+            route: Vec::new(),
+            from_host: "127.0.0.1".into(),
+            caller_name: None,
+            send_pai: false,
+            privacy: false,
+            codecs: vec![crate::codec::Codec::Pcma],
+            options_every: None,
+            register: false,
+        }],
+        trunk_limits: vec![TrunkLimits {
+            name: "carrier".into(),
+            max_channels: 2,
+            cps: 10,
+            ring_timeout: Duration::from_secs(30),
+            caller_id: Some("15550100".into()),
+        }],
+        ..SimOptions::default()
+    }
+}
+
+/// The carrier's response to one of rivr's requests.
+fn carrier_reply(req: &str, status: &str, tag: &str, extra: &str, body: &str) -> String {
+    let h = |n: &str| {
+        req.lines()
+            .find(|l| l.starts_with(&format!("{n}:")))
+            .map(|l| l[n.len() + 1..].trim().to_string())
+            .unwrap()
+    };
+    let ctype = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    format!(
+        "SIP/2.0 {status}\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag={tag}\r\nCall-ID: {}\r\nCSeq: {}\r\n{extra}{ctype}Content-Length: {}\r\n\r\n{body}",
+        h("Via"), h("From"), h("To"), h("Call-ID"), h("CSeq"), body.len()
+    )
+}
+
+#[test]
+fn dial_bridges_the_caller_to_a_trunk_party_and_reports_how_it_went() {
+    use crate::call::control::DialRequest;
+    let mut t = T::new(with_trunk());
+    let tag = answered(&mut t, "d1");
+    let call = t.core.env.scripts[0].call;
+    let caller = t.core.env.scripts[0].leg;
+    t.core.handle_sig(
+        t.now,
+        SigCommand::Dial {
+            call,
+            request: DialRequest {
+                target: "15551234".into(),
+                ..DialRequest::default()
+            },
+        },
+    );
+    let out = t.sent();
+    let inv = out
+        .iter()
+        .find(|m| m.starts_with("INVITE sip:15551234@127.0.0.1:5080"))
+        .expect("INVITE to the trunk")
+        .clone();
+    assert!(inv.contains("From: <sip:15550100@127.0.0.1>;tag="), "{inv}");
+    assert!(inv.contains("RTP/AVP 8 101"), "{inv}");
+    let far = t
+        .core
+        .env
+        .specs
+        .keys()
+        .copied()
+        .find(|l| *l != caller)
+        .unwrap();
+    let trunk: SocketAddr = "127.0.0.1:5080".parse().unwrap();
+    let reply = |t: &mut T, msg: String| {
+        t.core
+            .handle_inbound(t.now, Transport::Udp, trunk, msg.as_bytes());
+        t.sent()
+    };
+    reply(&mut t, carrier_reply(&inv, "180 Ringing", "far", "", ""));
+    assert_eq!(t.core.env.bridge, vec![format!("ringback {caller} true")]);
+    let answer = SDP.replace("RTP/AVP 0 101", "RTP/AVP 8 101");
+    t.now += Duration::from_secs(3);
+    let out = reply(
+        &mut t,
+        carrier_reply(
+            &inv,
+            "200 OK",
+            "far",
+            "Contact: <sip:gw@127.0.0.1:5080>\r\n",
+            &answer,
+        ),
+    );
+    assert!(
+        out.iter()
+            .any(|m| m.starts_with("ACK sip:gw@127.0.0.1:5080")),
+        "{out:?}"
+    );
+    assert_eq!(
+        &t.core.env.bridge[1..],
+        &[
+            format!("ringback {caller} false"),
+            format!("join {caller}<-{far}"),
+            format!("join {far}<-{caller}")
+        ]
+    );
+    // The far party hangs up: the caller stays, the script hears it.
+    t.now += Duration::from_secs(5);
+    let from = inv.lines().find(|l| l.starts_with("From:")).unwrap()[5..]
+        .trim()
+        .to_string();
+    let call_id = inv.lines().find(|l| l.starts_with("Call-ID:")).unwrap()[8..]
+        .trim()
+        .to_string();
+    let bye = format!(
+        "BYE sip:rivr@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKfb\r\n\
+         From: <sip:15551234@127.0.0.1:5080>;tag=far\r\nTo: {from}\r\nCall-ID: {call_id}\r\nCSeq: 9 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    let out = reply(&mut t, bye);
+    assert_eq!(first_lines(&out), vec!["SIP/2.0 200 OK"]);
+    let (c, r) = &t.core.env.dials[0];
+    assert_eq!(*c, call);
+    assert_eq!(
+        (r.outcome.as_str(), r.ring_ms, r.talk_ms),
+        ("answered", 3000, 5000)
+    );
+    assert!(t.core.env.bridge.contains(&format!("unjoin {caller}")));
+    assert_eq!(t.core.active(), 1, "the caller is still there");
+    // The caller hangs up; the script ends: two CDR records, one call id.
+    t.send(&in_dialog("BYE", "d1", &tag, 5, "z9hG4bKcb"));
+    t.script_done("caller-hung-up");
+    let cdrs = &t.core.env.cdrs;
+    assert_eq!(cdrs.len(), 2);
+    assert_eq!(cdrs[0].call_id, cdrs[1].call_id);
+    assert_eq!(
+        (cdrs[1].leg, cdrs[1].direction, cdrs[1].end),
+        (1, "outbound", "remote-bye")
+    );
+    assert_eq!(cdrs[1].trunk.as_deref(), Some("carrier"));
+    assert_eq!(t.core.env.held_ports, 0);
+}
+
+#[test]
+fn a_dial_that_is_busy_leaves_the_caller_with_the_script() {
+    use crate::call::control::DialRequest;
+    let mut t = T::new(with_trunk());
+    answered(&mut t, "d2");
+    let call = t.core.env.scripts[0].call;
+    t.core.handle_sig(
+        t.now,
+        SigCommand::Dial {
+            call,
+            request: DialRequest {
+                target: "15559999".into(),
+                ..DialRequest::default()
+            },
+        },
+    );
+    let inv = t
+        .sent()
+        .into_iter()
+        .find(|m| m.starts_with("INVITE "))
+        .unwrap();
+    let trunk: SocketAddr = "127.0.0.1:5080".parse().unwrap();
+    let busy = carrier_reply(&inv, "486 Busy Here", "far", "", "");
+    t.core
+        .handle_inbound(t.now, Transport::Udp, trunk, busy.as_bytes());
+    let (_, r) = &t.core.env.dials[0];
+    assert_eq!(
+        (r.outcome.as_str(), r.sip_status, r.q850),
+        ("busy", Some(486), Some(17))
+    );
+    assert_eq!(t.core.active(), 1);
+}

@@ -13,7 +13,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::Shared;
 use crate::call::channel::{CallShared, ChannelControl, ScriptSink, SigCommand};
-use crate::call::control::CallEvent;
+use crate::call::control::{CallEvent, DialResult};
 use crate::call::id::{CallId, LegId};
 use crate::call::registry::{CdrRecord, ScriptStart};
 use crate::codec::Codec;
@@ -61,7 +61,17 @@ pub trait Env {
     fn write_cdr(&mut self, record: &CdrRecord);
     /// The call is closed: forget whatever is kept for it.
     fn call_closed(&mut self, call: CallId);
+    /// Generated ringback to a leg, on or off.
+    fn ringback(&mut self, leg: LegId, on: bool);
+    /// `listener` hears `source`'s audio (and keys).
+    fn join(&mut self, listener: LegId, source: LegId);
+    fn unjoin(&mut self, listener: LegId);
+    /// The script's `dial()` is over.
+    fn dial_ended(&mut self, call: CallId, result: DialResult);
 }
+
+/// The play id ringback uses on a caller's media (scripts count up from 1).
+pub const RINGBACK_PLAY_ID: u64 = u64::MAX - 1;
 
 struct CallIo {
     shared: Arc<CallShared>,
@@ -74,7 +84,7 @@ struct CallIo {
 pub struct RealEnv {
     shared: Arc<Shared>,
     reserved: HashMap<u16, PortPair>,
-    legs: HashMap<LegId, MediaHandle>,
+    legs: HashMap<LegId, (CallId, MediaHandle)>,
     calls: HashMap<CallId, CallIo>,
 }
 
@@ -128,19 +138,35 @@ impl Env for RealEnv {
             .ok_or_else(|| format!("RTP port {port} was not reserved"))?;
         let sig = self.shared.sig_tx.clone();
         let events = self.call_io(call).events_tx.clone();
+        // The call's first leg talks to the script; a leg dialed later goes
+        // on the same worker, so the two can be joined there.
+        let near = self
+            .legs
+            .values()
+            .find(|(c, _)| *c == call)
+            .map(|(_, h)| h.clone());
         let setup = MediaCallSetup {
             call: spec.id,
             ports,
             session: spec.session,
             codec: spec.codec,
             configured: spec.configured,
-            events: Box::new(ScriptSink { call, events, sig }),
+            events: Box::new(ScriptSink {
+                call,
+                events,
+                sig,
+                to_script: near.is_none(),
+            }),
             allocator: self.shared.ports.clone(),
             early_media_unverified: spec.early_media_unverified,
         };
-        match self.shared.media.add(setup) {
+        let added = match &near {
+            Some(n) => self.shared.media.add_near(setup, n),
+            None => self.shared.media.add(setup),
+        };
+        match added {
             Some(h) => {
-                self.legs.insert(leg, h);
+                self.legs.insert(leg, (call, h));
                 Ok(())
             }
             None => {
@@ -152,13 +178,13 @@ impl Env for RealEnv {
     }
 
     fn media(&mut self, leg: LegId, cmd: MediaCommand) {
-        if let Some(h) = self.legs.get(&leg) {
+        if let Some((_, h)) = self.legs.get(&leg) {
             let _ = h.send(cmd);
         }
     }
 
     fn media_remove(&mut self, leg: LegId) {
-        if let Some(h) = self.legs.remove(&leg) {
+        if let Some((_, h)) = self.legs.remove(&leg) {
             let _ = h.send(MediaCommand::Remove { call: h.id });
         }
     }
@@ -167,7 +193,7 @@ impl Env for RealEnv {
         let media = self
             .legs
             .get(&start.leg)
-            .cloned()
+            .map(|(_, h)| h.clone())
             .ok_or("the call has no media")?;
         let io = self.call_io(start.call);
         let events = io.events_rx.take().ok_or("the script already started")?;
@@ -226,6 +252,48 @@ impl Env for RealEnv {
     fn call_closed(&mut self, call: CallId) {
         if let Some(io) = self.calls.remove(&call) {
             io.shared.gone.store(true, Ordering::Release);
+        }
+    }
+
+    fn ringback(&mut self, leg: LegId, on: bool) {
+        let Some((_, h)) = self.legs.get(&leg) else {
+            return;
+        };
+        let cmd = if on {
+            match self.shared.prompts.get("tone:ringback") {
+                Ok(p) => MediaCommand::Play {
+                    call: h.id,
+                    id: RINGBACK_PLAY_ID,
+                    prompts: vec![p],
+                    interruptible: false,
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "no ringback tone");
+                    return;
+                }
+            }
+        } else {
+            MediaCommand::StopPlay {
+                call: h.id,
+                id: RINGBACK_PLAY_ID,
+            }
+        };
+        let _ = h.send(cmd);
+    }
+
+    fn join(&mut self, listener: LegId, source: LegId) {
+        // The media core's join lands with the bridge work (issue 10 §1);
+        // until then a dialed party is placed and reported, not heard.
+        tracing::debug!(listener = %listener, source = %source, "join (not in media yet)");
+    }
+
+    fn unjoin(&mut self, listener: LegId) {
+        tracing::debug!(listener = %listener, "unjoin (not in media yet)");
+    }
+
+    fn dial_ended(&mut self, call: CallId, result: DialResult) {
+        if let Some(io) = self.calls.get(&call) {
+            let _ = io.events_tx.send(CallEvent::DialEnded(result));
         }
     }
 }

@@ -14,6 +14,7 @@ use super::core::ServerCore;
 use super::env::{Env, MediaSpec};
 use super::sip_legs::{SipLegs, SipLegsConfig, SipTrunk};
 use crate::call::admission::{Admission, AdmissionConfig};
+use crate::call::control::DialResult;
 use crate::call::id::{CallId, LegId};
 use crate::call::registry::{CdrRecord, Registry, ScriptStart};
 use crate::call::trunks::{TrunkLimits, Trunks};
@@ -47,6 +48,9 @@ pub struct SimEnv {
     pub fail_scripts: bool,
     /// Ports still reserved or held by media: 0 when nothing leaked.
     pub held_ports: usize,
+    /// Ringback, joins and dial ends, in order.
+    pub bridge: Vec<String>,
+    pub dials: Vec<(CallId, DialResult)>,
 }
 
 impl Env for SimEnv {
@@ -124,6 +128,22 @@ impl Env for SimEnv {
 
     fn call_closed(&mut self, call: CallId) {
         self.closed.push(call);
+    }
+
+    fn ringback(&mut self, leg: LegId, on: bool) {
+        self.bridge.push(format!("ringback {leg} {on}"));
+    }
+
+    fn join(&mut self, listener: LegId, source: LegId) {
+        self.bridge.push(format!("join {listener}<-{source}"));
+    }
+
+    fn unjoin(&mut self, listener: LegId) {
+        self.bridge.push(format!("unjoin {listener}"));
+    }
+
+    fn dial_ended(&mut self, call: CallId, result: DialResult) {
+        self.dials.push((call, result));
     }
 }
 

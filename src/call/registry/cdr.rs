@@ -78,13 +78,7 @@ pub(super) fn record(
         Some(EndKind::Unanswered(_)) => "unanswered",
         None => "unknown",
     });
-    let outcome = match (t.answered, kind) {
-        (Some(_), _) => Outcome::Answered,
-        (None, Some(EndKind::Unanswered(u))) => classify(u),
-        (None, Some(EndKind::RemoteCancel)) => Outcome::Cancelled,
-        (None, Some(EndKind::LocalReject)) => Outcome::Rejected,
-        (None, _) => Outcome::Failed,
-    };
+    let outcome = outcome_of(t.answered.is_some(), kind);
     let mut map = serde_json::Map::new();
     for (k, v) in results {
         map.insert(k.clone(), serde_json::Value::String(v.clone()));
@@ -110,6 +104,17 @@ pub(super) fn record(
         q850: end.map(|e| e.cause.value()),
         script: script.to_string(),
         results: map,
+    }
+}
+
+/// The outcome of a leg: answered, or why not.
+pub(super) fn outcome_of(answered: bool, kind: Option<EndKind>) -> Outcome {
+    match (answered, kind) {
+        (true, _) => Outcome::Answered,
+        (false, Some(EndKind::Unanswered(u))) => classify(u),
+        (false, Some(EndKind::RemoteCancel)) => Outcome::Cancelled,
+        (false, Some(EndKind::LocalReject)) => Outcome::Rejected,
+        (false, _) => Outcome::Failed,
     }
 }
 

@@ -11,6 +11,7 @@
 //! The wall clock is derived from one anchor given at construction, so a
 //! virtual clock drives everything in tests.
 
+mod bridge;
 mod cdr;
 mod outbound;
 #[cfg(test)]
@@ -27,7 +28,7 @@ pub use outbound::OriginateRequest;
 
 use crate::call::admission::{Admission, Decision};
 use crate::call::cause::Cause;
-use crate::call::control::{CallEnded, CallInfo};
+use crate::call::control::{CallEnded, CallInfo, DialResult};
 use crate::call::id::{CallId, LegId};
 use crate::call::leg::{Direction, EndKind, IncomingLeg, LegCommand, LegEnd, LegEvent};
 use crate::call::outcome::Unanswered;
@@ -49,6 +50,14 @@ pub enum Output {
     Cdr(CdrRecord),
     /// The call is closed (after its CDR records): forget it.
     Closed(CallId),
+    /// Generated ringback to `leg` on or off (a dialed party rings).
+    Ringback { leg: LegId, on: bool },
+    /// `listener` hears `source` (a bridge is two joins).
+    Join { listener: LegId, source: LegId },
+    /// `listener` stops hearing whatever it was joined to.
+    Unjoin { listener: LegId },
+    /// The party the script dialed is gone.
+    DialEnded { call: CallId, result: DialResult },
 }
 
 /// Everything needed to start a call's script.
@@ -438,6 +447,7 @@ impl Registry {
                 if l.state != LegState::Answered {
                     l.state = LegState::Alerting { early_media };
                 }
+                self.dialed_progress(leg, early_media);
             }
             LegEvent::Answered => {
                 l.answered_at.get_or_insert(now);
@@ -445,6 +455,7 @@ impl Registry {
                 l.ring_deadline = None;
                 if l.direction == Direction::Outbound {
                     self.outbound_answered(now, leg);
+                    self.dialed_answered(now, leg);
                 }
             }
             LegEvent::Ended(end) => self.leg_ended(now, leg, end),
@@ -472,6 +483,9 @@ impl Registry {
         let call = l.call;
         let index = l.index;
         let kind = l.end.as_ref().map(|e| e.kind);
+        if index > 0 {
+            self.dialed_ended(now, leg);
+        }
         if index == 0 {
             let active = self.active();
             let id = self.call_id_text(call);

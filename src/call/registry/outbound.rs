@@ -106,12 +106,12 @@ impl Registry {
                 request: Some(req),
             },
         );
-        self.dial(now, leg);
+        self.place(now, leg);
         call
     }
 
     /// Picks a trunk and dials, or waits for pacing, or ends the leg.
-    fn dial(&mut self, now: Instant, leg: LegId) {
+    pub(super) fn place(&mut self, now: Instant, leg: LegId) {
         let Some(req) = self.legs.get(&leg).and_then(|l| l.request.clone()) else {
             return;
         };
@@ -230,7 +230,7 @@ impl Registry {
             .collect();
         for (leg, waiting) in due {
             if waiting {
-                self.dial(now, leg);
+                self.place(now, leg);
                 continue;
             }
             // Ring timeout: the transport withdraws the attempt (CANCEL).
