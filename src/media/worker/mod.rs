@@ -16,6 +16,8 @@ mod call;
 mod commands;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tick_cost;
 
 use std::any::Any;
 use std::collections::HashMap;
