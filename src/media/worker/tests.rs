@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
-use super::call::silence_frame;
+use crate::media::core::silence_frame;
 use super::*;
 use crate::codec::Codec;
 use crate::media::opus::{OpusDecoder, OpusSampleRate};
