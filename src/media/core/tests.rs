@@ -41,7 +41,12 @@ impl Talker {
                 g711::encode(law, &frame, &mut self.buf[..FRAME]);
                 FRAME
             }
-            None => self.opus.as_mut().unwrap().encode(&frame, &mut self.buf).unwrap(),
+            None => self
+                .opus
+                .as_mut()
+                .unwrap()
+                .encode(&frame, &mut self.buf)
+                .unwrap(),
         };
         let packet = Received::Audio {
             seq: self.seq,
@@ -56,7 +61,15 @@ impl Talker {
     }
 
     /// One RFC 4733 packet of `key` (the press starts at `start`).
-    fn event(&mut self, core: &mut MediaCore, now: Instant, key: char, start: u32, dur: u16, end: bool) {
+    fn event(
+        &mut self,
+        core: &mut MediaCore,
+        now: Instant,
+        key: char,
+        start: u32,
+        dur: u16,
+        end: bool,
+    ) {
         let mut p = [0u8; 4];
         EventPayload {
             event: rfc4733::digit_to_event(key).unwrap(),
@@ -214,7 +227,12 @@ fn keys_go_out_as_telephone_events_or_are_refused_without_them() {
     let presses: Vec<(u8, usize)> = sent
         .iter()
         .filter(|e| e.first)
-        .map(|e| (e.payload[0], sent.iter().filter(|x| x.payload[0] == e.payload[0]).count()))
+        .map(|e| {
+            (
+                e.payload[0],
+                sent.iter().filter(|x| x.payload[0] == e.payload[0]).count(),
+            )
+        })
         .collect();
     // 100 ms: 5 packets, the last of them the first of three end packets.
     assert_eq!(presses, [(1, 7), (11, 7)]);
@@ -285,7 +303,10 @@ fn joined_legs_hear_each_other_in_any_pair_of_codecs() {
         } else {
             0.9
         };
-        assert!(ncc_b >= min && ncc_a >= min, "{ca:?}/{cb:?}: {ncc_b:.3} {ncc_a:.3}");
+        assert!(
+            ncc_b >= min && ncc_a >= min,
+            "{ca:?}/{cb:?}: {ncc_b:.3} {ncc_a:.3}"
+        );
     }
 }
 
@@ -375,7 +396,12 @@ fn keys_heard_on_a_source_are_relayed_as_events_or_tones() {
             source: DigitSource::Rfc4733
         }]
     );
-    let relayed: Vec<u8> = pe.events.iter().filter(|e| e.first).map(|e| e.payload[0]).collect();
+    let relayed: Vec<u8> = pe
+        .events
+        .iter()
+        .filter(|e| e.first)
+        .map(|e| e.payload[0])
+        .collect();
     assert_eq!(relayed, [9], "{:?}", pe.events);
     assert!(pt.events.is_empty());
     let mut det = DtmfDetector::new();

@@ -28,12 +28,12 @@ mod fmtp;
 pub mod packet;
 mod prompt;
 
-pub use config::{OpusConfig, OpusSampleRate};
-pub use decoder::OpusDecoder;
-pub use encoder::OpusEncoder;
 pub use crate::codec::opus_fmtp::{
     fmtp_answer, parse_fmtp, OpusParams, LOCAL_MAX_CAPTURE_HZ, LOCAL_MAX_PLAYBACK_HZ,
 };
+pub use config::{OpusConfig, OpusSampleRate};
+pub use decoder::OpusDecoder;
+pub use encoder::OpusEncoder;
 pub use prompt::{encode_prompt_opus, PROMPT_BITRATE};
 
 /// The SDP `a=rtpmap` encoding for Opus, whatever the channel count or band.

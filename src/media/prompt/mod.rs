@@ -19,10 +19,10 @@ mod tests;
 
 use std::path::PathBuf;
 
-use crate::codec::Codec;
 use super::g711::{self, Law};
 use super::opus::encode_prompt_opus;
 use super::resample::{resample, ResampleError};
+use crate::codec::Codec;
 
 pub use decode::{decode_bytes, decode_file};
 pub use store::PromptStore;

@@ -47,8 +47,7 @@ impl Worker {
             .get(&listener)
             .or_else(|| self.calls.get(&source));
         if let Some(c) = told {
-            c.events
-                .emit(MediaEvent::JoinRefused { listener, source });
+            c.events.emit(MediaEvent::JoinRefused { listener, source });
         }
     }
 
@@ -69,7 +68,8 @@ impl Worker {
                 }
             }
         }
-        self.joins.retain(|j| j.listener != call && j.source != call);
+        self.joins
+            .retain(|j| j.listener != call && j.source != call);
     }
 
     /// Hands every listener its source's frame and new keys for this tick.
@@ -95,7 +95,13 @@ impl Worker {
                 }
             }));
             if let Err(panic) = served {
-                super::log_call_panic(self.index, &self.failures, j.listener, "join", panic.as_ref());
+                super::log_call_panic(
+                    self.index,
+                    &self.failures,
+                    j.listener,
+                    "join",
+                    panic.as_ref(),
+                );
                 self.failed.push(j.listener);
             }
         }

@@ -22,8 +22,6 @@ mod joins;
 mod path;
 mod rtp_path;
 #[cfg(test)]
-mod bridge_tests;
-#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tick_cost;
