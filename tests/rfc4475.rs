@@ -130,7 +130,10 @@ fn local_media() -> sdp::LocalMedia {
     sdp::LocalMedia {
         ip: "192.0.2.200".parse().unwrap(),
         rtp_port: 20000,
-        codecs: vec![rivr::codec::Codec::Pcmu, rivr::codec::Codec::Pcma],
+        codecs: vec![
+            rivr::codec::Codec::Pcmu,
+            rivr::codec::Codec::Pcma,
+        ],
         telephone_event: true,
         session_id: 1,
         session_version: 1,

@@ -5,6 +5,7 @@
 
 pub mod opus_fmtp;
 
+
 /// Which of the two G.711 laws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Law {

@@ -3,8 +3,8 @@
 //! telephone-event (RFC 4733), 20 ms packets.
 
 use super::{Direction, MediaDescription, SdpError, SessionDescription};
-use crate::codec::opus_fmtp::fmtp_answer;
 use crate::codec::Codec;
+use crate::codec::opus_fmtp::fmtp_answer;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
