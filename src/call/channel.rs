@@ -89,6 +89,11 @@ impl MediaEventSink for ScriptSink {
                 let _ = self.sig.send(SigCommand::MediaFailed(self.call));
                 return;
             }
+            // No verb joins legs yet; dial() will (issue 10).
+            MediaEvent::JoinRefused { listener, source } => {
+                tracing::warn!(call = %self.call, %listener, %source, "media join refused");
+                return;
+            }
         };
         if !self.to_script {
             return;

@@ -39,6 +39,11 @@ pub enum MediaEvent {
     /// Keys sent with this id are out; `as_events` false when the call has
     /// no telephone-event at the audio's clock and nothing was sent.
     DigitsSent { id: u64, as_events: bool },
+    /// A join (`MediaCommand::Join`) this call was part of was refused:
+    /// the other leg is not on this call's worker (the owner places the
+    /// legs of a bridge with `MediaPool::add_near`), is gone, is the same
+    /// leg, or an Opus encoder could not be made for the listener.
+    JoinRefused { listener: MediaId, source: MediaId },
     /// Serving this call panicked: media dropped it (ports released). The
     /// owner should end the call's signalling.
     Failed,

@@ -129,6 +129,12 @@ impl Listener {
         self.jitter.push_not_audio(seq, ssrc);
     }
 
+    /// The frame the last [`Listener::tick`] played out: decoded,
+    /// concealed or silent, 8 kHz (what a leg joined to this call hears).
+    pub fn frame(&self) -> &[i16; 160] {
+        &self.pcm
+    }
+
     /// The jitter buffer's counters.
     pub fn jitter_stats(&self) -> &JitterStats {
         self.jitter.stats()

@@ -1,8 +1,11 @@
-//! Media: codecs, prompts, the RTP session, DTMF, and the media workers that
-//! serve many calls per 20 ms tick. Cores here are sans-IO: they take samples
-//! or packets and `now`, and own no socket or clock (except `worker`, which is
-//! the I/O layer).
+//! Media: codecs, prompts, the RTP session, DTMF, the per-leg media core
+//! (`core`: what a leg hears, plays, sends, and the legs it is joined to),
+//! and the media workers that serve many legs per 20 ms tick. Cores here
+//! are sans-IO: they take samples or packets and `now`, and own no socket
+//! or clock (except `worker`, which is the I/O layer: packet paths,
+//! threads, the tick).
 
+pub mod core;
 pub mod dtmf_detect;
 pub mod dtmf_merge;
 pub mod events;

@@ -282,13 +282,19 @@ impl Env for RealEnv {
     }
 
     fn join(&mut self, listener: LegId, source: LegId) {
-        // The media core's join lands with the bridge work (issue 10 §1);
-        // until then a dialed party is placed and reported, not heard.
-        tracing::debug!(listener = %listener, source = %source, "join (not in media yet)");
+        let (Some((_, l)), Some((_, s))) = (self.legs.get(&listener), self.legs.get(&source)) else {
+            return;
+        };
+        let _ = l.send(MediaCommand::Join {
+            listener: l.id,
+            source: s.id,
+        });
     }
 
     fn unjoin(&mut self, listener: LegId) {
-        tracing::debug!(listener = %listener, "unjoin (not in media yet)");
+        if let Some((_, l)) = self.legs.get(&listener) {
+            let _ = l.send(MediaCommand::Unjoin { listener: l.id });
+        }
     }
 
     fn dial_ended(&mut self, call: CallId, result: DialResult) {

@@ -6,17 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::codec::Codec;
-use crate::media::dtmf_merge::DigitMerge;
-use crate::media::events::{DigitSource, MediaEvent, MediaEventSink, MediaId};
-use crate::media::listener::Listener;
+use crate::media::events::{DigitSource, MediaEventSink, MediaId};
 use crate::media::ports::{PortAllocator, PortPair};
 use crate::media::prompt::Prompt;
-use crate::media::rfc4733;
-use crate::media::rtp_session::{RtpSession, RtpSessionConfig};
-use crate::media::send_gate::SendGate;
+use crate::media::rtp_session::RtpSessionConfig;
 
-use super::call::{silence_frame, DigitsOut, MediaCall, Playback};
-use super::{ntp_now, Worker};
+use super::call::MediaCall;
+use super::path::PacketPath;
+use super::Worker;
 
 /// Everything a worker needs to take a call.
 pub struct MediaCallSetup {
@@ -91,6 +88,23 @@ pub enum MediaCommand {
         call: MediaId,
         on: bool,
     },
+    /// `listener` hears `source`: each tick the source's received audio
+    /// (decoded or concealed, 8 kHz) is encoded in the listener's codec
+    /// and sent to it, and keys the source hears are re-sent to it. A
+    /// prompt the listener plays takes the place of the joined audio
+    /// while it lasts. A listener hears one source (a new join replaces
+    /// the old); a source may have several listeners; a bridge is two
+    /// joins. Both legs must be on the worker the command is sent to,
+    /// else it is refused with `MediaEvent::JoinRefused` to whichever of
+    /// them is there.
+    Join {
+        listener: MediaId,
+        source: MediaId,
+    },
+    /// `listener` no longer hears its source (silence, or its prompt).
+    Unjoin {
+        listener: MediaId,
+    },
     /// The call ended: send RTCP BYE, close the sockets, free the ports.
     Remove {
         call: MediaId,
@@ -120,6 +134,9 @@ impl MediaCommand {
             | MediaCommand::StopPlay { call, .. }
             | MediaCommand::Hold { call, .. }
             | MediaCommand::Remove { call } => Some(*call),
+            MediaCommand::Join { listener, .. } | MediaCommand::Unjoin { listener } => {
+                Some(*listener)
+            }
             #[cfg(test)]
             MediaCommand::Panic { call, .. } => Some(*call),
             MediaCommand::Shutdown => None,
@@ -132,46 +149,19 @@ impl Worker {
     pub(super) fn apply(&mut self, cmd: MediaCommand, now: Instant) -> bool {
         match cmd {
             MediaCommand::Add(setup) => {
-                let s = *setup;
-                let silence = silence_frame(s.codec);
-                let mut session = RtpSession::new(s.session, now);
-                session.set_wallclock(now, ntp_now());
-                self.calls.insert(
-                    s.call,
-                    MediaCall {
-                        ports: s.ports,
-                        session,
-                        dtmf: rfc4733::Receiver::new(),
-                        listener: Listener::new(s.codec),
-                        merge: DigitMerge::new(),
-                        codec: s.codec,
-                        events: s.events,
-                        allocator: s.allocator,
-                        sending: false,
-                        held: false,
-                        configured: s.configured,
-                        gate: SendGate::new(s.early_media_unverified),
-                        playback: None,
-                        silence,
-                        digits_out: None,
-                        #[cfg(test)]
-                        panic_on_tick: false,
-                    },
-                );
+                let call = setup.call;
+                self.remove(call, now);
+                self.calls.insert(call, MediaCall::new(*setup, now));
             }
             MediaCommand::Start { call, early } => {
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.sending = true;
-                    if early {
-                        c.gate.early_media(now);
-                    } else {
-                        c.gate.answered();
-                    }
+                    c.path.start(now, early);
                 }
             }
             MediaCommand::PeerConfirmed { call } => {
                 if let Some(c) = self.calls.get_mut(&call) {
-                    c.gate.peer_confirmed();
+                    c.path.peer_confirmed();
                 }
             }
             MediaCommand::Configure {
@@ -180,41 +170,20 @@ impl Worker {
                 codec,
             } => {
                 if let Some(c) = self.calls.get_mut(&call) {
-                    c.session = RtpSession::new(session, now);
-                    c.session.set_wallclock(now, ntp_now());
-                    c.listener = Listener::new(codec);
-                    c.codec = codec;
-                    c.silence = silence_frame(codec);
-                    c.configured = true;
-                    c.gate.remote_changed();
+                    match &mut c.path {
+                        PacketPath::Rtp(p) => p.configure(session, codec, now),
+                    }
+                    let events = c.path.telephone_events();
+                    if let Err(e) = c.core.reconfigure(codec, events) {
+                        // The joined audio goes silent; the rest works.
+                        tracing::error!(call = %call, error = %e, "cannot create an Opus encoder for the joined audio");
+                    }
                 }
             }
             MediaCommand::SendDigits { call, id, keys } => {
                 if let Some(c) = self.calls.get_mut(&call) {
-                    if let Some(old) = c.digits_out.take() {
-                        c.events.emit(MediaEvent::DigitsSent {
-                            id: old.id,
-                            as_events: true,
-                        });
-                    }
-                    // Events share the audio's SSRC and timestamps, so they
-                    // are sent only at the audio's clock; otherwise in-band.
-                    let cfg = c.session.config();
-                    if cfg.telephone_event_pt.is_some()
-                        && cfg.telephone_event_rate == cfg.clock_rate
-                    {
-                        c.digits_out = Some(DigitsOut {
-                            id,
-                            keys: keys.chars().collect(),
-                            current: None,
-                            gap_ticks: 0,
-                        });
-                    } else {
-                        c.events.emit(MediaEvent::DigitsSent {
-                            id,
-                            as_events: false,
-                        });
-                    }
+                    c.core.send_digits(id, &keys);
+                    c.flush_events();
                 }
             }
             MediaCommand::Digit {
@@ -223,13 +192,15 @@ impl Worker {
                 source,
             } => {
                 if let Some(c) = self.calls.get_mut(&call) {
-                    c.on_digit(now, digit, source);
+                    c.core.key(now, digit, source);
+                    c.flush_events();
                 }
             }
             MediaCommand::SetRemote { call, rtp, rtcp } => {
                 if let Some(c) = self.calls.get_mut(&call) {
-                    c.session.set_remote(rtp, rtcp);
-                    c.gate.remote_changed();
+                    match &mut c.path {
+                        PacketPath::Rtp(p) => p.set_remote(rtp, rtcp),
+                    }
                 }
             }
             MediaCommand::Play {
@@ -239,30 +210,14 @@ impl Worker {
                 interruptible,
             } => {
                 if let Some(c) = self.calls.get_mut(&call) {
-                    if let Some(old) = c.playback.take() {
-                        c.events.emit(MediaEvent::PlayDone {
-                            id: old.id,
-                            interrupted: true,
-                        });
-                    }
-                    c.playback = Some(Playback {
-                        id,
-                        prompts,
-                        prompt: 0,
-                        frame: 0,
-                        interruptible,
-                    });
+                    c.core.play(id, prompts, interruptible);
+                    c.flush_events();
                 }
             }
             MediaCommand::StopPlay { call, id } => {
                 if let Some(c) = self.calls.get_mut(&call) {
-                    if c.playback.as_ref().is_some_and(|p| p.id == id) {
-                        c.playback = None;
-                        c.events.emit(MediaEvent::PlayDone {
-                            id,
-                            interrupted: true,
-                        });
-                    }
+                    c.core.stop_play(id);
+                    c.flush_events();
                 }
             }
             MediaCommand::Hold { call, on } => {
@@ -270,12 +225,9 @@ impl Worker {
                     c.held = on;
                 }
             }
-            MediaCommand::Remove { call } => {
-                if let Some(mut c) = self.calls.remove(&call) {
-                    tracing::debug!(call = %call, rtp = ?c.session.stats(), jitter = ?c.listener.jitter_stats(), "media closed");
-                    c.close(now, &mut self.send_buf);
-                }
-            }
+            MediaCommand::Join { listener, source } => self.join(listener, source),
+            MediaCommand::Unjoin { listener } => self.unjoin(listener),
+            MediaCommand::Remove { call } => self.remove(call, now),
             MediaCommand::Shutdown => return false,
             #[cfg(test)]
             MediaCommand::Panic { call, at } => match at {
@@ -289,5 +241,20 @@ impl Worker {
             },
         }
         true
+    }
+
+    /// Ends a call: out of its joins, RTCP BYE, sockets closed, ports
+    /// back (when it drops).
+    fn remove(&mut self, call: MediaId, now: Instant) {
+        self.forget_joins(call);
+        if let Some(mut c) = self.calls.remove(&call) {
+            let jitter = c.core.listener().jitter_stats();
+            match &c.path {
+                PacketPath::Rtp(p) => {
+                    tracing::debug!(call = %call, rtp = ?p.stats(), ?jitter, "media closed");
+                }
+            }
+            c.path.close(now, &mut self.send_buf);
+        }
     }
 }

@@ -1,8 +1,12 @@
-//! Media workers: a few OS threads, each serving many calls on one fixed
-//! 20 ms tick — drain every call's sockets, run the RTP session and the
-//! DTMF receiver, then send each call its next frame (a slice of a
-//! pre-encoded prompt, or silence). One wake-up serves hundreds of calls;
-//! nothing on this path allocates or takes a lock per packet.
+//! Media workers: a few OS threads, each serving many calls (legs) on one
+//! fixed 20 ms tick. A leg is its sans-IO [`MediaCore`](crate::media::core)
+//! behind a packet path (`path::PacketPath`: RTP today). Each tick has three
+//! steps: every leg receives (its path drains its sockets into its core,
+//! which plays out one heard frame); every join hands its listener the
+//! source's frame and keys (`joins`); every leg sends its next frame (a
+//! slice of a pre-encoded prompt, a key, the joined audio in its codec, or
+//! silence). One wake-up serves hundreds of calls; nothing on this path
+//! allocates or takes a lock per packet.
 //!
 //! Supervision: a panic while serving one call (its tick, or a command
 //! about it) ends that call only — removed from the table, its ports
@@ -14,8 +18,13 @@
 
 mod call;
 mod commands;
+mod joins;
+mod path;
+mod rtp_path;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tick_cost;
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -63,6 +72,8 @@ struct Worker {
     index: usize,
     rx: Receiver<MediaCommand>,
     calls: HashMap<MediaId, MediaCall>,
+    /// Who hears whom (few; changed only by commands).
+    joins: Vec<joins::Join>,
     recv_buf: Vec<u8>,
     send_buf: Vec<u8>,
     /// Calls whose tick panicked, ended after the pass over the table
@@ -88,6 +99,7 @@ impl Worker {
             index,
             rx,
             calls: HashMap::new(),
+            joins: Vec::with_capacity(64),
             recv_buf: vec![0; 2048],
             send_buf: vec![0; 2048],
             failed: Vec::with_capacity(8),
@@ -121,6 +133,7 @@ impl Worker {
                 let _ = catch_unwind(AssertUnwindSafe(|| self.end_failed(call)));
             }
             self.calls = HashMap::new();
+            self.joins.clear();
             self.failed.clear();
             // A fault that recurs at once is not retried faster than a tick.
             std::thread::sleep(TICK);
@@ -131,6 +144,7 @@ impl Worker {
     /// back when it drops), its owner told, counted. The
     /// call itself is not touched again: no RTCP BYE from a broken state.
     fn end_failed(&mut self, call: MediaId) {
+        self.forget_joins(call);
         let Some(c) = self.calls.remove(&call) else {
             // A panic while adding it: the setup (and its sink) unwound
             // with it; the owner learns of it when its commands find no
@@ -142,14 +156,7 @@ impl Worker {
     }
 
     fn call_panicked(&mut self, call: MediaId, during: &str, panic: &(dyn Any + Send)) {
-        self.failures.call_panics.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(
-            worker = self.index,
-            call = %call,
-            during,
-            panic = ?panic_message(panic),
-            "serving a call's media panicked; that call is ended"
-        );
+        log_call_panic(self.index, &self.failures, call, during, panic);
         let _ = catch_unwind(AssertUnwindSafe(|| self.end_failed(call)));
     }
 
@@ -167,24 +174,26 @@ impl Worker {
         }
     }
 
-    /// One tick over every call; a call whose tick panics is ended after
-    /// the pass.
+    /// One tick over every call: all receive, joins are fed, all send. A
+    /// call whose part of the tick panics is ended after the pass.
     fn tick(&mut self, now: Instant) {
         for (call, c) in self.calls.iter_mut() {
-            let (recv_buf, send_buf) = (&mut self.recv_buf, &mut self.send_buf);
-            let served = catch_unwind(AssertUnwindSafe(|| {
-                c.receive(now, recv_buf);
-                c.send(now, send_buf);
-            }));
-            if let Err(panic) = served {
-                self.failures.call_panics.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(
-                    worker = self.index,
-                    call = %call,
-                    during = "tick",
-                    panic = ?panic_message(panic.as_ref()),
-                    "serving a call's media panicked; that call is ended"
-                );
+            let buf = &mut self.recv_buf;
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| c.receive(now, buf))) {
+                log_call_panic(self.index, &self.failures, *call, "tick", panic.as_ref());
+                self.failed.push(*call);
+            }
+        }
+        if !self.joins.is_empty() {
+            self.mix();
+        }
+        for (call, c) in self.calls.iter_mut() {
+            if self.failed.contains(call) {
+                continue;
+            }
+            let buf = &mut self.send_buf;
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| c.send(now, buf))) {
+                log_call_panic(self.index, &self.failures, *call, "tick", panic.as_ref());
                 self.failed.push(*call);
             }
         }
@@ -241,6 +250,24 @@ impl Worker {
             }
         }
     }
+}
+
+/// Counts and logs a panic while serving one call.
+fn log_call_panic(
+    worker: usize,
+    failures: &MediaFailures,
+    call: MediaId,
+    during: &str,
+    panic: &(dyn Any + Send),
+) {
+    failures.call_panics.fetch_add(1, Ordering::Relaxed);
+    tracing::error!(
+        worker,
+        call = %call,
+        during,
+        panic = ?panic_message(panic),
+        "serving a call's media panicked; that call is ended"
+    );
 }
 
 /// The wall clock as a 64-bit NTP timestamp, for RTCP sender reports. Read

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
-use super::call::silence_frame;
 use super::*;
 use crate::codec::Codec;
+use crate::media::core::silence_frame;
 use crate::media::opus::{OpusDecoder, OpusSampleRate};
 use crate::media::ports::PortAllocator;
 use crate::media::rtp_session::RtpSessionConfig;

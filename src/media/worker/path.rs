@@ -1,0 +1,84 @@
+//! How a leg's packets come and go: one variant per transport behind the
+//! same few calls, so the worker and the leg's [`MediaCore`] do not care
+//! which. RTP today ([`RtpPath`]). A PRI B-channel is the next variant:
+//! raw 8 kHz G.711, 160 bytes per 20 ms, read and written once a tick with
+//! no RTP header, no latching and no jitter buffer to speak of (the
+//! channel is isochronous), no telephone-events (keys go as tones), and a
+//! flow that is always `Send` once the channel is connected.
+
+use std::time::Instant;
+
+use crate::media::core::{MediaCore, Outgoing};
+use crate::media::send_gate::Flow;
+
+use super::rtp_path::RtpPath;
+
+pub(super) enum PacketPath {
+    Rtp(RtpPath),
+}
+
+impl PacketPath {
+    /// Whether RFC 4733 events can be sent on it.
+    pub fn telephone_events(&self) -> bool {
+        match self {
+            PacketPath::Rtp(p) => p.telephone_events(),
+        }
+    }
+
+    /// Media starts: as early media (`early`), or because the call is
+    /// answered.
+    pub fn start(&mut self, now: Instant, early: bool) {
+        match self {
+            PacketPath::Rtp(p) => p.start(now, early),
+        }
+    }
+
+    /// Signalling confirmed that the peer wants this media.
+    pub fn peer_confirmed(&mut self) {
+        match self {
+            PacketPath::Rtp(p) => p.peer_confirmed(),
+        }
+    }
+
+    /// Everything received since the last tick, into `core`.
+    pub fn receive(&mut self, now: Instant, buf: &mut [u8], core: &mut MediaCore) {
+        match self {
+            PacketPath::Rtp(p) => p.receive(now, buf, core),
+        }
+    }
+
+    /// Whether media goes out this tick (`None`: the path cannot send yet).
+    pub fn flow(&self, now: Instant) -> Option<Flow> {
+        match self {
+            PacketPath::Rtp(p) => p.flow(now),
+        }
+    }
+
+    /// A frame held back (the core was not asked for it).
+    pub fn hold(&mut self) {
+        match self {
+            PacketPath::Rtp(p) => p.hold(),
+        }
+    }
+
+    /// This tick's output: sent when `open`, else let go by unheard.
+    pub fn send(&mut self, now: Instant, out: &Outgoing<'_>, open: bool, buf: &mut [u8]) {
+        match self {
+            PacketPath::Rtp(p) => p.send(now, out, open, buf),
+        }
+    }
+
+    /// Control traffic due (RTCP).
+    pub fn send_reports(&mut self, now: Instant, buf: &mut [u8], open: bool) {
+        match self {
+            PacketPath::Rtp(p) => p.send_reports(now, buf, open),
+        }
+    }
+
+    /// The leg ended.
+    pub fn close(&mut self, now: Instant, buf: &mut [u8]) {
+        match self {
+            PacketPath::Rtp(p) => p.close(now, buf),
+        }
+    }
+}

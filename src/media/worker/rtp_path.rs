@@ -1,0 +1,210 @@
+//! A leg's packets over RTP: its port pair, its [`RtpSession`] and the
+//! reflection guard ([`SendGate`]) that decides whether anything may go to
+//! the peer. It drains the sockets into the leg's [`MediaCore`] and puts
+//! what the core gives into RTP; it knows nothing of prompts, keys or
+//! joins. Neither direction allocates or locks.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::codec::Codec;
+use crate::media::core::{MediaCore, Outgoing, Received};
+use crate::media::ports::{PortAllocator, PortPair};
+use crate::media::rtp_session::{Inbound, RtpSession, RtpSessionConfig};
+use crate::media::send_gate::{Flow, SendGate};
+
+use super::ntp_now;
+
+pub(super) struct RtpPath {
+    ports: PortPair,
+    allocator: Arc<PortAllocator>,
+    session: RtpSession,
+    gate: SendGate,
+    codec: Codec,
+    /// False until the remote address is known (`Configure`).
+    configured: bool,
+    /// The media clock at the first packet of the key being sent as
+    /// telephone-events (its events' timestamp).
+    event_start: u32,
+}
+
+impl Drop for RtpPath {
+    fn drop(&mut self) {
+        self.allocator.release(self.ports.port);
+    }
+}
+
+impl RtpPath {
+    pub fn new(
+        ports: PortPair,
+        allocator: Arc<PortAllocator>,
+        session: RtpSessionConfig,
+        codec: Codec,
+        configured: bool,
+        early_media_unverified: Duration,
+        now: Instant,
+    ) -> RtpPath {
+        let mut session = RtpSession::new(session, now);
+        session.set_wallclock(now, ntp_now());
+        RtpPath {
+            ports,
+            allocator,
+            session,
+            gate: SendGate::new(early_media_unverified),
+            codec,
+            configured,
+            event_start: 0,
+        }
+    }
+
+    /// Whether telephone-events may be sent: negotiated, at the audio's
+    /// clock (events share the audio's SSRC and timestamps).
+    pub fn telephone_events(&self) -> bool {
+        let cfg = self.session.config();
+        cfg.telephone_event_pt.is_some() && cfg.telephone_event_rate == cfg.clock_rate
+    }
+
+    /// The negotiated media, when it was not known at the start.
+    pub fn configure(&mut self, session: RtpSessionConfig, codec: Codec, now: Instant) {
+        self.session = RtpSession::new(session, now);
+        self.session.set_wallclock(now, ntp_now());
+        self.codec = codec;
+        self.configured = true;
+        self.gate.remote_changed();
+    }
+
+    pub fn set_remote(&mut self, rtp: SocketAddr, rtcp: SocketAddr) {
+        self.session.set_remote(rtp, rtcp);
+        self.gate.remote_changed();
+    }
+
+    pub fn start(&mut self, now: Instant, early: bool) {
+        if early {
+            self.gate.early_media(now);
+        } else {
+            self.gate.answered();
+        }
+    }
+
+    pub fn peer_confirmed(&mut self) {
+        self.gate.peer_confirmed();
+    }
+
+    /// Drains both sockets into `core`.
+    pub fn receive(&mut self, now: Instant, buf: &mut [u8], core: &mut MediaCore) {
+        while let Ok((n, from)) = self.ports.rtp.recv_from(buf) {
+            let Some(datagram) = buf.get(..n) else { break };
+            // The time the packet is read. Sockets are drained once per
+            // tick, so a packet is seen up to one tick after it arrived; a
+            // path whose packets land near a tick boundary shows up to
+            // 20 ms of extra jitter, which the buffer's target then covers.
+            let now = Instant::now();
+            let inbound = self.session.handle_rtp(now, from, datagram);
+            let packet = match inbound {
+                Inbound::Audio {
+                    seq,
+                    timestamp,
+                    ssrc,
+                    marker,
+                    payload,
+                    ..
+                } => Received::Audio {
+                    seq,
+                    timestamp,
+                    ssrc,
+                    marker,
+                    payload,
+                },
+                Inbound::TelephoneEvent {
+                    seq,
+                    timestamp,
+                    ssrc,
+                    marker,
+                    payload,
+                } => Received::Event {
+                    seq,
+                    timestamp,
+                    ssrc,
+                    marker,
+                    payload,
+                },
+                Inbound::OtherPayload { seq, ssrc, .. } => Received::NotAudio { seq, ssrc },
+                Inbound::Dropped(_) => continue,
+            };
+            // Latching accepted it: it came from where media is sent.
+            self.gate.peer_heard(now);
+            core.receive(now, packet);
+        }
+        while let Ok((n, from)) = self.ports.rtcp.recv_from(buf) {
+            if let Some(d) = buf.get(..n) {
+                self.session.handle_rtcp(now, from, d);
+            }
+        }
+    }
+
+    /// What the reflection guard allows this tick; `None` while the
+    /// remote address is unknown.
+    pub fn flow(&self, now: Instant) -> Option<Flow> {
+        self.configured.then(|| self.gate.flow(now))
+    }
+
+    /// A frame held back: RTP time still follows real time, so the peer's
+    /// jitter buffer sees a pause, not late packets, when media resumes.
+    pub fn hold(&mut self) {
+        self.session.skip_audio(self.codec.timestamp_step_20ms());
+    }
+
+    /// Puts this tick's output in RTP; sends it when `open`, or lets the
+    /// media clock run past it (muted).
+    pub fn send(&mut self, now: Instant, out: &Outgoing<'_>, open: bool, buf: &mut [u8]) {
+        let written = match out {
+            Outgoing::Event(e) => {
+                if e.first {
+                    self.event_start = self.session.next_timestamp();
+                }
+                let ts = self.event_start.wrapping_add(e.offset);
+                self.session.write_event(now, e.bytes(), ts, e.first, buf)
+            }
+            Outgoing::Audio(_) if !open => {
+                self.hold();
+                None
+            }
+            Outgoing::Audio(payload) => {
+                let step = self.codec.timestamp_step_20ms();
+                self.session.write_audio(now, payload, step, buf)
+            }
+        };
+        if let Some(pkt) = written.and_then(|n| buf.get(..n)).filter(|_| open) {
+            let _ = self.ports.rtp.send_to(pkt, self.session.remote_rtp());
+        }
+    }
+
+    /// Any RTCP report due; one due while the guard is shut waits for it.
+    pub fn send_reports(&mut self, now: Instant, buf: &mut [u8], open: bool) {
+        if open && self.session.poll_timeout().is_some_and(|t| t <= now) {
+            if let Some(n) = self.session.poll_rtcp(now, buf) {
+                if let Some(pkt) = buf.get(..n) {
+                    let _ = self.ports.rtcp.send_to(pkt, self.session.remote_rtcp());
+                }
+            }
+        }
+    }
+
+    /// The leg ended: RTCP BYE, if the peer may be sent to at all.
+    pub fn close(&mut self, now: Instant, buf: &mut [u8]) {
+        if !self.gate.may_send(now) {
+            return;
+        }
+        if let Some(n) = self.session.write_bye(buf) {
+            if let Some(pkt) = buf.get(..n) {
+                let _ = self.ports.rtcp.send_to(pkt, self.session.remote_rtcp());
+            }
+        }
+    }
+
+    /// For the log when the leg ends.
+    pub fn stats(&self) -> &crate::media::rtp_session::RtpStats {
+        self.session.stats()
+    }
+}
