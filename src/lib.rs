@@ -12,6 +12,8 @@
 
 pub mod call;
 pub mod config;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod media;
 pub mod script;
 pub mod server;
