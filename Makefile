@@ -56,14 +56,30 @@ smpp-bench:
 	$(CARGO) build --release --bin rivr
 	RIVR_BIN=$(CURDIR)/target/release/rivr $(CARGO) test --release --test smpp_bench -- --ignored --nocapture
 
-# Coverage-guided fuzzing of every parser (needs a nightly toolchain; see
-# fuzz/README.md for the stable recipe). FUZZ_SECONDS per target.
+# Coverage-guided fuzzing of every target (needs a nightly toolchain and
+# cargo-fuzz; see fuzz/README.md), FUZZ_SECONDS each, one after another on
+# one core. New inputs go to fuzz/corpus/<target> (not committed), crashes to
+# fuzz/artifacts/<target>. The seeds are rewritten first from the code that
+# builds them (rivr::fuzzing), so a changed input format never starts cold.
 FUZZ_SECONDS ?= 60
-.PHONY: fuzz
-fuzz:
+FUZZ_TARGETS := sip_wire sdp smpp_pdu rtp rtcp rfc4733 smpp_session server
+.PHONY: fuzz fuzz-seeds fuzz-smoke
+fuzz: fuzz-seeds
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
-	cd fuzz && for t in sip_wire sdp smpp_pdu; do \
-	  cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  seeds=seeds/$$t; [ $$t = sip_wire ] && seeds=../tests/conformance/rfc4475; \
+	  mkdir -p corpus/$$t && \
+	  cargo +nightly fuzz run -s none -a $$t corpus/$$t $$seeds -- \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; done
+
+fuzz-seeds:
+	$(CARGO) test --lib fuzzing::harness::tests::write_seed_files -- --ignored
+
+# The same target bodies on stable Rust, without libFuzzer: seeds plus random
+# mutations, FUZZ_SMOKE_SECONDS per target (`make test` runs them for 3 s).
+FUZZ_SMOKE_SECONDS ?= 60
+fuzz-smoke:
+	RIVR_FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS) $(CARGO) test --lib fuzzing -- --test-threads=1 --nocapture
 
 # ---- codecs-bench: criterion benches, the report binary (rivr beside
 # spandsp), and the PESQ voice-quality table (docs/quality.md) ----------------

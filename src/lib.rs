@@ -13,6 +13,8 @@
 pub mod call;
 pub mod codec;
 pub mod config;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod media;
 pub mod rate;
 pub mod script;
