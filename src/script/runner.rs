@@ -206,6 +206,27 @@ fn call_map(info: &CallInfo) -> Map {
     m.insert("to".into(), info.to.clone().into());
     m.insert("direction".into(), info.direction.into());
     m.insert("started_at".into(), rfc3339(info.started_at).into());
+    m.insert(
+        "trunk".into(),
+        info.trunk.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+    );
+    let vars: Map = info
+        .vars
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), v.clone().into()))
+        .collect();
+    m.insert("vars".into(), vars.into());
+    let headers: rhai::Array = info
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let mut h = Map::new();
+            h.insert("name".into(), name.clone().into());
+            h.insert("value".into(), value.clone().into());
+            Dynamic::from(h)
+        })
+        .collect();
+    m.insert("headers".into(), headers.into());
     m
 }
 

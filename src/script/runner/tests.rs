@@ -212,6 +212,33 @@ fn run_script(cache: &Arc<ScriptCache>, text: &str, call: TestCall) -> Outcome {
     rx.recv().expect("done ran")
 }
 
+#[test]
+fn a_script_reads_the_call_map_with_its_vars_trunk_and_headers() {
+    let cache = cache(4);
+    let (call, seen) = TestCall::new(PanicIn::Nowhere);
+    let mut outbound = info();
+    outbound.direction = "outbound";
+    outbound.trunk = Some("carrier".into());
+    outbound.vars = vec![("campaign".into(), "spring".into())];
+    outbound.headers = vec![("X-Account".into(), "42".into())];
+    let text = "set_result(\"r\", call.direction + \"/\" + call.trunk + \"/\" \
+                + call.vars.campaign + \"/\" + call.headers[0].name + \"=\" \
+                + call.headers[0].value + \"/\" + call.to);\n";
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    spawn(cache, script(text), outbound, Box::new(call), move |o: &Outcome| {
+        let _ = tx.send(o.clone());
+    })
+    .expect("the script starts")
+    .join()
+    .expect("no panic");
+    let outcome = rx.recv().expect("done ran");
+    assert!(matches!(outcome, Outcome::Completed), "{outcome:?}");
+    assert_eq!(
+        seen.lock().unwrap().last_result.as_deref(),
+        Some("outbound/carrier/spring/X-Account=42/1000")
+    );
+}
+
 fn failure(o: &Outcome) -> &str {
     match o {
         Outcome::Failed(m) => m,
