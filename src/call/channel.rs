@@ -258,3 +258,45 @@ impl CallControl for ChannelControl {
             .map_err(|_| CallEnded)
     }
 }
+
+/// On a call rivr placed, the keys queued before its script started came
+/// with the far end's early media (a carrier's announcement, a tone taken
+/// for a key) before anyone answered: they are not the called party's
+/// type-ahead, and a first `gather` must not return them. They are dropped;
+/// other events stay queued, in order. Returns how many keys were dropped.
+pub fn drop_keys_before_answer(events: &Receiver<CallEvent>, requeue: &Sender<CallEvent>) -> usize {
+    let queued: Vec<CallEvent> = events.try_iter().collect();
+    let mut dropped = 0;
+    for ev in queued {
+        match ev {
+            CallEvent::Digit { .. } => dropped += 1,
+            other => {
+                let _ = requeue.send(other);
+            }
+        }
+    }
+    dropped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::events::DigitSource;
+
+    #[test]
+    fn keys_before_the_answer_are_dropped_and_the_rest_kept() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let key = |digit| CallEvent::Digit {
+            digit,
+            source: DigitSource::Rfc4733,
+        };
+        tx.send(key('9')).unwrap();
+        tx.send(CallEvent::Hangup).unwrap();
+        tx.send(key('1')).unwrap();
+        assert_eq!(drop_keys_before_answer(&rx, &tx), 2);
+        assert_eq!(rx.try_iter().collect::<Vec<_>>(), vec![CallEvent::Hangup]);
+        // A key after the answer is the called party's.
+        tx.send(key('5')).unwrap();
+        assert_eq!(rx.try_recv().ok(), Some(key('5')));
+    }
+}

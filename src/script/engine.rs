@@ -57,8 +57,23 @@ pub fn build_engine(limits: &ScriptConfig) -> Engine {
     engine.set_max_functions(1_000);
     engine.set_max_modules(0);
     engine.disable_symbol("eval");
+    allow_call_map(&mut engine);
     crate::script::api::register(&mut engine);
     engine
+}
+
+/// `call` is a reserved word in Rhai (kept for `f.call(…)`), so `call.id`
+/// — the map every script gets (`runner::call_map`) — would not parse:
+/// the tokenizer's `call` is turned back into a plain name. Function
+/// pointers still work: `f.call(x)` and `call(f, x)` are looked up by that
+/// name, which is unchanged.
+fn allow_call_map(engine: &mut Engine) {
+    use rhai::Token;
+    #[allow(deprecated)] // "volatile", not deprecated (rhai's own words)
+    engine.on_parse_token(|token, _, _| match token {
+        Token::Reserved(name) if name.as_str() == "call" => Token::Identifier(name),
+        other => other,
+    });
 }
 
 struct Compiled {
@@ -172,5 +187,22 @@ mod tests {
         let a1 = cache.get(&f).unwrap();
         let a2 = cache.get(&f).unwrap();
         assert!(Arc::ptr_eq(&a1, &a2), "compiled once, shared");
+    }
+
+    #[test]
+    fn the_call_map_is_reachable_and_function_pointers_still_call() {
+        let engine = build_engine(&limits());
+        let mut scope = rhai::Scope::new();
+        let mut call = rhai::Map::new();
+        call.insert("direction".into(), "outbound".into());
+        scope.push_constant("call", call);
+        let got: String = engine
+            .eval_with_scope(&mut scope, "call.direction")
+            .expect("`call.direction` parses and reads the map");
+        assert_eq!(got, "outbound");
+        let got: i64 = engine
+            .eval("fn twice(x) { x * 2 } let f = Fn(\"twice\"); f.call(4) + call(f, 1)")
+            .expect("function pointers are still called");
+        assert_eq!(got, 10);
     }
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use rhai::{Dynamic, EvalAltResult, Map, Scope};
+use rhai::{CallFnOptions, Dynamic, EvalAltResult, Map, Scope};
 
 use crate::call::control::{CallControl, CallInfo};
 use crate::script::api::{
@@ -141,7 +141,14 @@ fn run_installed(cache: &ScriptCache, path: &Path, info: &CallInfo) -> Outcome {
             .iter_functions()
             .any(|f| f.name == "on_hangup" && f.params.is_empty())
     {
-        let r: Result<Dynamic, _> = cache.engine().call_fn(&mut scope, &ast, "on_hangup", ());
+        // Not `call_fn`: it runs the script's top level again first, which
+        // replayed every verb before the first one that needs the call
+        // (set_result, send_sms twice) and then failed before on_hangup.
+        let once = CallFnOptions::new().eval_ast(false);
+        let r: Result<Dynamic, _> =
+            cache
+                .engine()
+                .call_fn_with_options(once, &mut scope, &ast, "on_hangup", ());
         if let Err(e) = r {
             if let Outcome::Failed(m) = classify(path, *e, cache.limits().max_memory_bytes) {
                 tracing::warn!(error = ?m, "on_hangup failed");

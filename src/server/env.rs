@@ -12,9 +12,12 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::Shared;
-use crate::call::channel::{CallShared, ChannelControl, ScriptSink, SigCommand};
+use crate::call::channel::{
+    drop_keys_before_answer, CallShared, ChannelControl, ScriptSink, SigCommand,
+};
 use crate::call::control::{CallEvent, DialResult};
 use crate::call::id::{CallId, LegId};
+use crate::call::leg::Direction;
 use crate::call::registry::{CdrRecord, ScriptStart};
 use crate::codec::Codec;
 use crate::media::events::MediaId;
@@ -197,6 +200,12 @@ impl Env for RealEnv {
             .ok_or("the call has no media")?;
         let io = self.call_io(start.call);
         let events = io.events_rx.take().ok_or("the script already started")?;
+        if start.info.direction == Direction::Outbound.as_str() {
+            let dropped = drop_keys_before_answer(&events, &io.events_tx);
+            if dropped > 0 {
+                tracing::info!(call = %start.call, dropped, "keys heard before the answer are not type-ahead");
+            }
+        }
         let call_shared = io.shared.clone();
         let ctl = ChannelControl {
             call: start.call,
@@ -282,7 +291,8 @@ impl Env for RealEnv {
     }
 
     fn join(&mut self, listener: LegId, source: LegId) {
-        let (Some((_, l)), Some((_, s))) = (self.legs.get(&listener), self.legs.get(&source)) else {
+        let (Some((_, l)), Some((_, s))) = (self.legs.get(&listener), self.legs.get(&source))
+        else {
             return;
         };
         let _ = l.send(MediaCommand::Join {

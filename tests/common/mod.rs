@@ -2,7 +2,9 @@
 //! `rivr serve` on a temp config ([`server`]), place calls with SIPp
 //! ([`sipp`]), own the caller's RTP socket ([`rtp`]) and measure what was
 //! heard ([`audio`]). Each test gets its own temp dir ([`scratch`]) and its
-//! own RTP port range, so tests run in parallel. [`raw_sip`] is a raw UDP
+//! own RTP port range, so tests run in parallel. For outbound calls
+//! (`tests/outbound_*.rs`), [`carrier`] runs SIPp as the carrier's UAS and
+//! [`dialer`] runs `rivr call` against it. [`raw_sip`] is a raw UDP
 //! SIP peer for messages no SIP stack would send; [`procfs`] samples what
 //! the rivr process costs (RSS, threads, descriptors) under a load.
 //!
@@ -11,6 +13,8 @@
 
 pub mod audio;
 pub mod caller;
+pub mod carrier;
+pub mod dialer;
 pub mod procfs;
 pub mod raw_sip;
 pub mod rtp;

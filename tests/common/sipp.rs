@@ -91,7 +91,7 @@ pub struct Answer {
 }
 
 /// A UDP+TCP port that was free a moment ago, for SIPp's `-p`.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     loop {
         let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a probe socket");
         let port = udp.local_addr().expect("probe address").port();

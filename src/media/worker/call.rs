@@ -79,7 +79,8 @@ impl MediaCall {
             Some(Flow::Hold) => self.path.hold(),
             Some(f) => {
                 let out = self.core.next_output();
-                self.path.send(now, &out, f == Flow::Send && !self.held, buf);
+                self.path
+                    .send(now, &out, f == Flow::Send && !self.held, buf);
             }
         }
         self.path.send_reports(now, buf, flow == Some(Flow::Send));

@@ -65,6 +65,8 @@ struct Seen {
     most_held: isize,
     /// The last `set_result` value.
     last_result: Option<String>,
+    /// Every `set_result`, in order.
+    results: Vec<(String, String)>,
 }
 
 struct TestCall {
@@ -164,8 +166,9 @@ impl CallControl for TestCall {
     fn prompt(&self, name: &str) -> Result<Arc<Prompt>, String> {
         Ok(Arc::new(Prompt::from_pcm_8k(name, vec![0; 160])))
     }
-    fn set_result(&mut self, _: &str, value: &str) {
+    fn set_result(&mut self, key: &str, value: &str) {
         let mut seen = self.seen.lock().unwrap();
+        seen.results.push((key.to_string(), value.to_string()));
         let held = alloc_meter::thread_held() - seen.held_at_answer;
         seen.most_held = seen.most_held.max(held);
         seen.last_result = Some(value.to_string());
@@ -210,6 +213,64 @@ fn run_script(cache: &Arc<ScriptCache>, text: &str, call: TestCall) -> Outcome {
     .expect("the script starts");
     handle.join().expect("no panic leaves the script thread");
     rx.recv().expect("done ran")
+}
+
+#[test]
+fn a_script_reads_the_call_map_with_its_vars_trunk_and_headers() {
+    let cache = cache(4);
+    let (call, seen) = TestCall::new(PanicIn::Nowhere);
+    let mut outbound = info();
+    outbound.direction = "outbound";
+    outbound.trunk = Some("carrier".into());
+    outbound.vars = vec![("campaign".into(), "spring".into())];
+    outbound.headers = vec![("X-Account".into(), "42".into())];
+    let text = "set_result(\"r\", call.direction + \"/\" + call.trunk + \"/\" \
+                + call.vars.campaign + \"/x-account=\" \
+                + call.headers[\"x-account\"] + \"/\" + call.to);\n";
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    spawn(
+        cache,
+        script(text),
+        outbound,
+        Box::new(call),
+        move |o: &Outcome| {
+            let _ = tx.send(o.clone());
+        },
+    )
+    .expect("the script starts")
+    .join()
+    .expect("no panic");
+    let outcome = rx.recv().expect("done ran");
+    assert!(matches!(outcome, Outcome::Completed), "{outcome:?}");
+    assert_eq!(
+        seen.lock().unwrap().last_result.as_deref(),
+        Some("outbound/carrier/spring/x-account=42/1000")
+    );
+}
+
+#[test]
+fn on_hangup_runs_once_without_replaying_the_script() {
+    let cache = cache(4);
+    let (mut call, seen) = TestCall::new(PanicIn::Nowhere);
+    // A closed gate: the first wait sees the caller hang up.
+    let (hang_up, gate) = crossbeam_channel::bounded::<()>(0);
+    drop(hang_up);
+    call.gate = Some(gate);
+    let text = "fn on_hangup() { set_result(\"end\", \"hangup\"); }\n\
+                set_result(\"top\", \"ran\");\nanswer();\nplay(\"hello\");\n\
+                set_result(\"end\", \"played\");\n";
+    let o = run_script(&cache, text, call);
+    assert!(matches!(o, Outcome::CallerHungUp), "{o:?}");
+    let results = seen.lock().unwrap().results.clone();
+    let pairs: Vec<(&str, &str)> = results
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [("top", "ran"), ("end", "hangup")],
+        "the top level runs once, then on_hangup"
+    );
 }
 
 fn failure(o: &Outcome) -> &str {

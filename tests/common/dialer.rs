@@ -1,0 +1,189 @@
+//! `rivr call` as a child process: a temp `rivr.toml` with one `[[trunk]]`
+//! pointing at the test's carrier, an optional test-owned script, the call
+//! placed, and the one JSON line it prints parsed. The child is killed on
+//! drop; its stderr is kept in the test's temp dir.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::scratch::rtp_range;
+use super::server::{binary, repo};
+
+/// What to write in `rivr.toml` and pass to `rivr call`.
+pub struct CallSetup<'a> {
+    /// The carrier's SIP port on 127.0.0.1.
+    pub trunk_port: u16,
+    /// More `[[trunk]]` lines (credentials, codecs, …).
+    pub trunk_extra: &'a str,
+    /// A test-owned script (its source), run once answered.
+    pub script: Option<&'a str>,
+    /// More arguments before the number (`--ring-timeout 2`, `--var k=v`).
+    pub args: &'a [&'a str],
+    pub number: &'a str,
+}
+
+/// A running `rivr call`.
+pub struct Dialer {
+    child: Option<Child>,
+    label: String,
+    stdout_path: PathBuf,
+    stderr_path: PathBuf,
+    pub started: Instant,
+}
+
+/// How `rivr call` ended.
+pub struct Placed {
+    pub status: ExitStatus,
+    /// The JSON object it printed.
+    pub json: Value,
+    /// From the start of the process to its exit.
+    pub elapsed: Duration,
+    pub stderr: String,
+}
+
+impl Placed {
+    pub fn outcome(&self) -> &str {
+        self.json["outcome"].as_str().unwrap_or("")
+    }
+
+    pub fn result(&self, key: &str) -> Option<&str> {
+        self.json["results"][key].as_str()
+    }
+
+    pub fn ms(&self, key: &str) -> u64 {
+        self.json[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key} is not a number in {}", self.json))
+    }
+}
+
+impl Dialer {
+    /// Writes the config (and script) into `dir` and starts `rivr call`.
+    pub fn start(dir: &Path, label: &str, setup: &CallSetup) -> Dialer {
+        let (rtp_lo, rtp_hi) = rtp_range(8);
+        let mut toml = format!(
+            "[sip]\nlisten = \"127.0.0.1:0\"\n\
+             [rtp]\nports = \"{rtp_lo}-{rtp_hi}\"\n\
+             [media]\nprompts = {prompts:?}\n\
+             [cdr]\npath = {cdr:?}\n\
+             [[trunk]]\nname = \"carrier\"\nuri = \"sip:127.0.0.1:{port}\"\n{extra}\n",
+            prompts = repo().join("prompts").display().to_string(),
+            cdr = dir.join(format!("{label}-cdr.jsonl")).display().to_string(),
+            port = setup.trunk_port,
+            extra = setup.trunk_extra,
+        );
+        toml.push('\n');
+        let config = dir.join(format!("{label}-rivr.toml"));
+        std::fs::write(&config, toml).expect("write rivr.toml");
+        let mut cmd = Command::new(binary());
+        cmd.arg("call").arg("--config").arg(&config);
+        if let Some(source) = setup.script {
+            let path = dir.join(format!("{label}.rhai"));
+            std::fs::write(&path, source).expect("write the test script");
+            cmd.arg("--script").arg(path);
+        }
+        cmd.args(setup.args).arg(setup.number);
+        let stdout_path = dir.join(format!("{label}-rivr.stdout"));
+        let stderr_path = dir.join(format!("{label}-rivr.stderr"));
+        let child = cmd
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout_path).expect("create stdout file"))
+            .stderr(std::fs::File::create(&stderr_path).expect("create stderr file"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", binary().display()));
+        Dialer {
+            child: Some(child),
+            label: label.to_owned(),
+            stdout_path,
+            stderr_path,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Waits for `rivr call` to exit (at most `timeout`) and parses its line.
+    pub fn finish(&mut self, timeout: Duration) -> Placed {
+        let deadline = Instant::now() + timeout;
+        let child = self.child.as_mut().expect("rivr call was started");
+        let status = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "rivr call ({}) did not exit within {timeout:?}; stderr:\n{}",
+                    self.label,
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let elapsed = self.started.elapsed();
+        self.child = None;
+        let stdout = std::fs::read_to_string(&self.stdout_path).unwrap_or_default();
+        let stderr = self.stderr();
+        let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(
+            status.success() && lines.len() == 1,
+            "rivr call ({}) exited {status} with {} stdout lines (want 0 and one JSON line):\n{stdout}\nstderr:\n{stderr}",
+            self.label,
+            lines.len()
+        );
+        let json: Value = serde_json::from_str(lines[0])
+            .unwrap_or_else(|e| panic!("rivr call printed {:?}: {e}", lines[0]));
+        for key in [
+            "id",
+            "number",
+            "trunk",
+            "outcome",
+            "sip_status",
+            "reason",
+            "q850",
+            "ring_ms",
+            "talk_ms",
+            "results",
+        ] {
+            assert!(json.get(key).is_some(), "no {key:?} in {json}");
+        }
+        eprintln!("[{}] rivr call: {json}", self.label);
+        Placed {
+            status,
+            json,
+            elapsed,
+            stderr,
+        }
+    }
+}
+
+impl Drop for Dialer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            let log = self.stderr();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!(
+                "--- rivr call {} stderr (last {} lines) ---",
+                self.label,
+                tail.len()
+            );
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
