@@ -15,6 +15,7 @@ pub mod audio;
 pub mod caller;
 pub mod carrier;
 pub mod dialer;
+pub mod phone;
 pub mod procfs;
 pub mod raw_sip;
 pub mod rtp;
