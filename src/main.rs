@@ -64,6 +64,11 @@ struct CallCli {
     /// KEY=VALUE for the script's `call.vars`; repeatable.
     #[arg(long = "var")]
     vars: Vec<String>,
+    /// Place this many calls to the number at once, paced by the trunk's
+    /// `cps` and capped by its `max_channels`; one JSON line per call as
+    /// each ends (a trunk load test, or a batch without a campaign).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    count: u32,
     /// A number (dialed on the trunk) or a sip: URI.
     number: String,
 }
@@ -93,6 +98,7 @@ fn call(a: CallCli) -> ExitCode {
         caller_id: a.caller_id,
         ring_timeout: a.ring_timeout.map(std::time::Duration::from_secs),
         vars,
+        count: a.count,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -104,11 +110,15 @@ fn call(a: CallCli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(rivr::server::one_call::place(config, args)) {
-        Ok(json) => {
-            println!("{json}");
-            ExitCode::SUCCESS
-        }
+    let emit = |json: serde_json::Value| {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        // A closed stdout (`| head`) must not end the calls still up.
+        let _ = writeln!(out, "{json}");
+        let _ = out.flush();
+    };
+    match rt.block_on(rivr::server::one_call::place_each(config, args, emit)) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rivr call: {e}");
             ExitCode::FAILURE

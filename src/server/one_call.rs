@@ -1,7 +1,10 @@
-//! `rivr call`: one outbound call without a running `serve` — the same
-//! server core on a free SIP port, one `originate`, and, when the call
-//! closes, one JSON line made from its first leg's CDR record.
+//! `rivr call`: outbound calls without a running `serve` — the same
+//! server core on a free SIP port, one `originate` per call (`--count N`
+//! places N to the same number, paced by the trunk's `cps` and capped by
+//! its `max_channels`, as a campaign would be), and, as each call closes,
+//! one JSON line made from its first leg's CDR record.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -20,6 +23,8 @@ pub struct CallArgs {
     pub caller_id: Option<String>,
     pub ring_timeout: Option<Duration>,
     pub vars: Vec<(String, String)>,
+    /// How many calls to place (`--count`); 0 is taken as 1.
+    pub count: u32,
 }
 
 /// The one JSON object `rivr call` prints.
@@ -41,6 +46,23 @@ pub fn outcome_json(number: &str, r: &CdrRecord) -> serde_json::Value {
 /// Places the call and waits for its end; `Ok` with the outcome whatever
 /// it is, `Err` for usage, config or script errors.
 pub async fn place(config: Config, args: CallArgs) -> anyhow_like::Result<serde_json::Value> {
+    let mut last = None;
+    place_each(config, CallArgs { count: 1, ..args }, |json| {
+        last = Some(json)
+    })
+    .await?;
+    last.ok_or_else(|| anyhow_like::Error("the call ended with no record".into()))
+}
+
+/// Places `args.count` calls at once (the trunk paces them) and hands
+/// each call's outcome to `emit` as it ends; returns when every call has
+/// ended (`Ok` whatever the outcomes), or with `Err` for usage, config or
+/// script errors, or when interrupted before every call ended.
+pub async fn place_each(
+    config: Config,
+    args: CallArgs,
+    mut emit: impl FnMut(serde_json::Value),
+) -> anyhow_like::Result<()> {
     if let Some(t) = &args.trunk {
         if !config.trunks.iter().any(|x| &x.name == t) {
             return Err(anyhow_like::Error(format!(
@@ -70,46 +92,52 @@ pub async fn place(config: Config, args: CallArgs) -> anyhow_like::Result<serde_
         },
     )
     .await?;
-    let call = server
-        .originate(OriginateRequest {
-            target: args.number.clone(),
-            trunk: args.trunk.clone(),
-            caller_id: args.caller_id.clone(),
-            ring_timeout: args.ring_timeout,
-            script: args.script.clone(),
-            vars: args.vars.clone(),
-        })
-        .await;
-    let id = server.call_id_text(call);
+    let mut pending = HashSet::new();
+    for _ in 0..args.count.max(1) {
+        let call = server
+            .originate(OriginateRequest {
+                target: args.number.clone(),
+                trunk: args.trunk.clone(),
+                caller_id: args.caller_id.clone(),
+                ring_timeout: args.ring_timeout,
+                script: args.script.clone(),
+                vars: args.vars.clone(),
+            })
+            .await;
+        pending.insert(server.call_id_text(call));
+    }
     let wait = async {
         tokio::select! {
-            r = async {
+            () = async {
                 while let Some(r) = records.recv().await {
-                    if r.call_id == id && r.leg == 0 {
-                        return Some(r);
+                    if r.leg == 0 && pending.remove(&r.call_id) {
+                        emit(outcome_json(&args.number, &r));
+                        if pending.is_empty() {
+                            return;
+                        }
                     }
                 }
-                None
-            } => r,
-            _ = shutdown_signal() => None,
+            } => true,
+            _ = shutdown_signal() => false,
         }
     };
-    let found = server.run_until(wait).await;
+    let finished = server.run_until(wait).await;
     server.shutdown().await;
-    let record = match found {
-        Some(r) => r,
-        // Interrupted: the shutdown wrote the record.
-        None => loop {
-            match records.try_recv() {
-                Ok(r) if r.call_id == id && r.leg == 0 => break r,
-                Ok(_) => continue,
-                Err(_) => {
-                    return Err(anyhow_like::Error(
-                        "interrupted before the call ended".into(),
-                    ))
-                }
-            }
-        },
-    };
-    Ok(outcome_json(&args.number, &record))
+    if finished {
+        return Ok(());
+    }
+    // Interrupted: the shutdown wrote the records of the calls still up.
+    while let Ok(r) = records.try_recv() {
+        if r.leg == 0 && pending.remove(&r.call_id) {
+            emit(outcome_json(&args.number, &r));
+        }
+    }
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow_like::Error(format!(
+            "interrupted before {} call(s) ended",
+            pending.len()
+        )))
+    }
 }
