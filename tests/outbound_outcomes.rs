@@ -187,3 +187,68 @@ fn ring_no_answer_is_cancelled_at_the_ring_timeout() {
         placed.elapsed
     );
 }
+
+/// `rivr call --count 4` on a trunk with `cps = 2`: four calls, each
+/// answered by the carrier (which hangs up after 1 s), four JSON lines
+/// with distinct ids, and the INVITEs reach the carrier no faster than the
+/// trunk's pace (≥ 500 ms apart, no burst at the start).
+#[test]
+fn count_places_every_call_at_the_trunk_pace() {
+    require_sipp!();
+    let dir = Scratch::new("out-count");
+    let mut carrier = Carrier::start_calls(
+        dir.path(),
+        "count",
+        "uas_answer_bye.xml",
+        1_000,
+        &[("rtp_port", "9".into()), ("codec", "0".into())],
+        4,
+    );
+    let mut call = Dialer::start(
+        dir.path(),
+        "count",
+        &CallSetup {
+            trunk_port: carrier.port,
+            trunk_extra: "cps = 2\nmax_channels = 4\n",
+            script: Some("play(\"main_menu\");\n"),
+            args: &["--count", "4"],
+            number: "15550100",
+        },
+    );
+    let lines = call.finish_all(SIGNALLING);
+    carrier.expect_pass(SIGNALLING);
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    let ids: std::collections::HashSet<&str> =
+        lines.iter().filter_map(|l| l["id"].as_str()).collect();
+    assert_eq!(ids.len(), 4, "four calls, four ids: {lines:#?}");
+    assert!(
+        lines.iter().all(|l| l["outcome"] == "answered"),
+        "{lines:#?}"
+    );
+    // SIPp's message trace: a "----- date time" line before each message.
+    let messages = carrier.messages();
+    let mut stamps = Vec::new();
+    let mut last_stamp = None;
+    for line in messages.lines() {
+        if let Some(rest) = line.strip_prefix("-----") {
+            last_stamp = rest.split_whitespace().last().and_then(|t| {
+                let mut p = t.split(':');
+                let (h, m, s) = (p.next()?, p.next()?, p.next()?);
+                Some(
+                    h.parse::<f64>().ok()? * 3600.0
+                        + m.parse::<f64>().ok()? * 60.0
+                        + s.parse::<f64>().ok()?,
+                )
+            });
+        } else if line.starts_with("INVITE sip:") {
+            stamps.extend(last_stamp.take());
+        }
+    }
+    let gaps: Vec<f64> = stamps.windows(2).map(|w| w[1] - w[0]).collect();
+    println!("INVITEs at the carrier, gaps in s: {gaps:?}");
+    assert_eq!(stamps.len(), 4, "four INVITEs, none retransmitted");
+    assert!(
+        gaps.iter().all(|&g| g >= 0.45),
+        "cps = 2 allows one INVITE every 500 ms: gaps {gaps:?}"
+    );
+}

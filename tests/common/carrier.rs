@@ -44,6 +44,18 @@ impl Carrier {
         pause_ms: u64,
         keys: &[(&str, String)],
     ) -> Carrier {
+        Carrier::start_calls(dir, label, scenario, pause_ms, keys, 1)
+    }
+
+    /// As [`Carrier::start`], for `calls` calls (SIPp's `-m`).
+    pub fn start_calls(
+        dir: &Path,
+        label: &str,
+        scenario: &str,
+        pause_ms: u64,
+        keys: &[(&str, String)],
+        calls: u32,
+    ) -> Carrier {
         let file = |suffix: &str| dir.join(format!("carrier-{label}-{suffix}"));
         let (log_file, error_file, message_file, screen_file) = (
             file("logs.log"),
@@ -55,7 +67,14 @@ impl Carrier {
         let mut cmd = Command::new("sipp");
         cmd.arg("-sf")
             .arg(repo().join("tests/sipp").join(scenario))
-            .args(["-m", "1", "-i", "127.0.0.1", "-mi", "127.0.0.1"])
+            .args([
+                "-m",
+                &calls.to_string(),
+                "-i",
+                "127.0.0.1",
+                "-mi",
+                "127.0.0.1",
+            ])
             .args(["-p", &port.to_string()])
             .args(["-d", &pause_ms.to_string()]);
         for (k, v) in keys {

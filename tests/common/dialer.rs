@@ -111,8 +111,8 @@ impl Dialer {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
-    /// Waits for `rivr call` to exit (at most `timeout`) and parses its line.
-    pub fn finish(&mut self, timeout: Duration) -> Placed {
+    /// Waits for `rivr call` to exit (at most `timeout`); its stdout lines.
+    fn wait_lines(&mut self, timeout: Duration) -> (ExitStatus, Duration, Vec<String>) {
         let deadline = Instant::now() + timeout;
         let child = self.child.as_mut().expect("rivr call was started");
         let status = loop {
@@ -133,15 +133,43 @@ impl Dialer {
         let elapsed = self.started.elapsed();
         self.child = None;
         let stdout = std::fs::read_to_string(&self.stdout_path).unwrap_or_default();
+        let lines = stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_owned)
+            .collect();
+        (status, elapsed, lines)
+    }
+
+    /// Waits for a `rivr call --count N` to exit; every line it printed.
+    pub fn finish_all(&mut self, timeout: Duration) -> Vec<Value> {
+        let (status, _, lines) = self.wait_lines(timeout);
+        assert!(
+            status.success(),
+            "rivr call ({}) exited {status}; stderr:\n{}",
+            self.label,
+            self.stderr()
+        );
+        lines
+            .iter()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("rivr call printed {l:?}: {e}"))
+            })
+            .collect()
+    }
+
+    /// Waits for `rivr call` to exit (at most `timeout`) and parses its line.
+    pub fn finish(&mut self, timeout: Duration) -> Placed {
+        let (status, elapsed, lines) = self.wait_lines(timeout);
         let stderr = self.stderr();
-        let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
         assert!(
             status.success() && lines.len() == 1,
-            "rivr call ({}) exited {status} with {} stdout lines (want 0 and one JSON line):\n{stdout}\nstderr:\n{stderr}",
+            "rivr call ({}) exited {status} with {} stdout lines (want 0 and one JSON line):\n{}\nstderr:\n{stderr}",
             self.label,
-            lines.len()
+            lines.len(),
+            lines.join("\n")
         );
-        let json: Value = serde_json::from_str(lines[0])
+        let json: Value = serde_json::from_str(&lines[0])
             .unwrap_or_else(|e| panic!("rivr call printed {:?}: {e}", lines[0]));
         for key in [
             "id",
