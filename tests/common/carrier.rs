@@ -44,6 +44,19 @@ impl Carrier {
         pause_ms: u64,
         keys: &[(&str, String)],
     ) -> Carrier {
+        Carrier::start_with(dir, label, scenario, pause_ms, keys, &[])
+    }
+
+    /// As [`Carrier::start`], with more SIPp options (`-t t1`: TCP, one
+    /// connection for everything).
+    pub fn start_with(
+        dir: &Path,
+        label: &str,
+        scenario: &str,
+        pause_ms: u64,
+        keys: &[(&str, String)],
+        extra_args: &[&str],
+    ) -> Carrier {
         let file = |suffix: &str| dir.join(format!("carrier-{label}-{suffix}"));
         let (log_file, error_file, message_file, screen_file) = (
             file("logs.log"),
@@ -61,6 +74,7 @@ impl Carrier {
         for (k, v) in keys {
             cmd.args(["-key", k, v]);
         }
+        cmd.args(extra_args);
         cmd.args(["-timeout", "60s", "-timeout_error", "-nostdin"])
             .arg("-trace_err")
             .arg("-error_file")
