@@ -67,6 +67,7 @@ fn challenged(
         label,
         &CallSetup {
             trunk_port: carrier.port,
+            trunk_params: "",
             trunk_extra: &extra,
             script: None,
             args: &[],
@@ -464,6 +465,7 @@ fn digest_call(label: &str, ch: &'static Challenge, password: &str) -> (Verdict,
         label,
         &CallSetup {
             trunk_port: port,
+            trunk_params: "",
             trunk_extra: &extra,
             script: None,
             args: &[],

@@ -184,6 +184,7 @@ fn baresip_answers_hears_the_prompt_and_its_tones_are_gathered() {
         "baresip",
         &CallSetup {
             trunk_port: baresip.port,
+            trunk_params: "",
             trunk_extra,
             script: Some(PLAY_AND_GATHER),
             args: &[],

@@ -55,6 +55,7 @@ fn answered_call_plays_the_prompt_and_gathers_rfc4733_keys() {
         "answer",
         &CallSetup {
             trunk_port: carrier.port,
+            trunk_params: "",
             trunk_extra: "",
             script: Some(MENU_GATHER),
             args: &["--var", "campaign=spring"],
@@ -182,6 +183,7 @@ fn far_end_bye_mid_prompt_ends_the_script_and_is_answered() {
         "bye",
         &CallSetup {
             trunk_port: carrier.port,
+            trunk_params: "",
             trunk_extra: "codecs = [\"pcma\", \"pcmu\"]",
             script: Some(HANGUP_WATCH),
             args: &[],
@@ -285,6 +287,7 @@ fn early_media_183_then_200_without_sdp_keeps_the_media_path() {
         "early",
         &CallSetup {
             trunk_port: carrier.port,
+            trunk_params: "",
             trunk_extra: "",
             script: Some(SHORT_GATHER),
             args: &[],

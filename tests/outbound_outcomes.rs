@@ -32,6 +32,7 @@ fn refused(label: &str, status: u16, phrase: &str, cause: Option<u8>) -> Placed 
         label,
         &CallSetup {
             trunk_port: carrier.port,
+            trunk_params: "",
             trunk_extra: "",
             script: None,
             args: &[],
@@ -128,6 +129,7 @@ fn ring_no_answer_is_cancelled_at_the_ring_timeout() {
         "ring",
         &CallSetup {
             trunk_port: carrier.port,
+            trunk_params: "",
             trunk_extra: "",
             script: None,
             args: &["--ring-timeout", "2"],
@@ -209,6 +211,7 @@ fn count_places_every_call_at_the_trunk_pace() {
         "count",
         &CallSetup {
             trunk_port: carrier.port,
+            trunk_params: "",
             trunk_extra: "cps = 2\nmax_channels = 4\n",
             script: Some("play(\"main_menu\");\n"),
             args: &["--count", "4"],

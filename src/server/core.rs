@@ -148,6 +148,13 @@ impl<E: Env> ServerCore<E> {
         self.drain(now);
     }
 
+    /// rivr could not open a TCP connection to `dest`: what waited on it
+    /// ends now (an INVITE as unreachable, a keepalive as down).
+    pub fn connect_failed(&mut self, now: Instant, dest: SocketAddr) {
+        self.endpoint.connect_failed(now, dest);
+        self.drain(now);
+    }
+
     /// Starts registrations and keepalives of the trunks.
     pub fn start_trunk_links(&mut self, now: Instant, keepalive: bool) {
         self.legs

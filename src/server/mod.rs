@@ -35,7 +35,7 @@ use crate::media::worker::MediaPool;
 use crate::script::ScriptCache;
 use crate::sip::endpoint::{Endpoint, EndpointConfig};
 use crate::sip::transaction::TimerConfig;
-use crate::sip::transport::{Inbound, Transports};
+use crate::sip::transport::{Transports, Up};
 
 use self::core::ServerCore;
 use env::RealEnv;
@@ -63,7 +63,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 pub struct Server {
     core: ServerCore<RealEnv>,
     transports: Transports,
-    up_rx: mpsc::Receiver<Inbound>,
+    up_rx: mpsc::Receiver<Up>,
     sig_rx: mpsc::UnboundedReceiver<SigCommand>,
     shared: Arc<Shared>,
     sup: Supervisor,
@@ -125,7 +125,7 @@ impl Server {
             None
         };
         let listen = opts.listen.unwrap_or(config.sip.listen);
-        let (up_tx, up_rx) = mpsc::channel::<Inbound>(4096);
+        let (up_tx, up_rx) = mpsc::channel::<Up>(4096);
         let transports = Transports::bind(listen, up_tx, overload::transport_limits(&config))
             .await
             .map_err(|e| anyhow_like::Error(format!("sip.listen {listen}: {e}")))?;

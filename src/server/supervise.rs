@@ -20,7 +20,7 @@ use super::core::ServerCore;
 use super::env::Env;
 use crate::call::channel::SigCommand;
 use crate::call::id::CallId;
-use crate::sip::transport::Inbound;
+use crate::sip::transport::{Inbound, Up};
 use crate::supervision::panic_message;
 
 /// After a panic in the timer round, timers are not run again for this
@@ -75,8 +75,17 @@ impl Supervisor {
         }
     }
 
-    /// One message from the transports through the core.
-    pub fn on_inbound<E: Env>(&self, core: &mut ServerCore<E>, msg: Inbound) {
+    /// One report of the transports through the core.
+    pub fn on_inbound<E: Env>(&self, core: &mut ServerCore<E>, up: Up) {
+        let msg = match up {
+            Up::Message(m) => m,
+            Up::ConnectFailed { dest } => {
+                self.guard("TCP connect failure", Some(dest), None, || {
+                    core.connect_failed(Instant::now(), dest)
+                });
+                return;
+            }
+        };
         let Inbound {
             transport,
             source,

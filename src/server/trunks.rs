@@ -51,12 +51,7 @@ pub async fn resolve(
                 Vec::new(),
             ),
         };
-        if t.transport == TrunkTransport::Tcp {
-            return Err(anyhow_like::Error(format!(
-                "trunk {:?}: ;transport=tcp trunks are not supported by this rivr yet (UDP only)",
-                t.name
-            )));
-        }
+        let tcp = t.transport == TrunkTransport::Tcp;
         let host_port = if t.host.contains(':') {
             format!("[{}]:{}", t.host, t.port)
         } else {
@@ -65,9 +60,15 @@ pub async fn resolve(
         sip.push(SipTrunk {
             name: t.name.clone(),
             dest,
-            transport: Transport::Udp,
+            // One connection per trunk address, opened by the transport
+            // layer on the first request and reused (`Transport::TcpTo`).
+            transport: if tcp {
+                Transport::TcpTo
+            } else {
+                Transport::Udp
+            },
             host_port,
-            tcp: false,
+            tcp,
             credentials: t
                 .username
                 .clone()

@@ -18,17 +18,23 @@ pub enum Transport {
     Udp,
     /// A TCP connection, by the transport layer's connection id.
     Tcp(u64),
+    /// TCP to the destination address, on the one connection the transport
+    /// layer keeps for it (opened on first use). Requests rivr starts (a
+    /// trunk's INVITE, REGISTER, OPTIONS, in-dialog requests) name no
+    /// connection: the core stays free of sockets and the transport layer
+    /// decides whether to reuse or connect.
+    TcpTo,
 }
 
 impl Transport {
     pub fn is_reliable(self) -> bool {
-        matches!(self, Transport::Tcp(_))
+        matches!(self, Transport::Tcp(_) | Transport::TcpTo)
     }
 
     pub fn via_name(self) -> &'static str {
         match self {
             Transport::Udp => "UDP",
-            Transport::Tcp(_) => "TCP",
+            Transport::Tcp(_) | Transport::TcpTo => "TCP",
         }
     }
 }

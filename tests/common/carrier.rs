@@ -44,7 +44,7 @@ impl Carrier {
         pause_ms: u64,
         keys: &[(&str, String)],
     ) -> Carrier {
-        Carrier::start_calls(dir, label, scenario, pause_ms, keys, 1)
+        Carrier::start_with(dir, label, scenario, pause_ms, keys, &[])
     }
 
     /// As [`Carrier::start`], for `calls` calls (SIPp's `-m`).
@@ -55,6 +55,20 @@ impl Carrier {
         pause_ms: u64,
         keys: &[(&str, String)],
         calls: u32,
+    ) -> Carrier {
+        let m = calls.to_string();
+        Carrier::start_with(dir, label, scenario, pause_ms, keys, &["-m", &m])
+    }
+
+    /// As [`Carrier::start`], with more SIPp options (`-t t1`: TCP, one
+    /// connection for everything; `-m N`: N calls, not one).
+    pub fn start_with(
+        dir: &Path,
+        label: &str,
+        scenario: &str,
+        pause_ms: u64,
+        keys: &[(&str, String)],
+        extra_args: &[&str],
     ) -> Carrier {
         let file = |suffix: &str| dir.join(format!("carrier-{label}-{suffix}"));
         let (log_file, error_file, message_file, screen_file) = (
@@ -67,19 +81,17 @@ impl Carrier {
         let mut cmd = Command::new("sipp");
         cmd.arg("-sf")
             .arg(repo().join("tests/sipp").join(scenario))
-            .args([
-                "-m",
-                &calls.to_string(),
-                "-i",
-                "127.0.0.1",
-                "-mi",
-                "127.0.0.1",
-            ])
+            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
             .args(["-p", &port.to_string()])
             .args(["-d", &pause_ms.to_string()]);
         for (k, v) in keys {
             cmd.args(["-key", k, v]);
         }
+        // One call unless the options say how many.
+        if !extra_args.contains(&"-m") {
+            cmd.args(["-m", "1"]);
+        }
+        cmd.args(extra_args);
         cmd.args(["-timeout", "60s", "-timeout_error", "-nostdin"])
             .arg("-trace_err")
             .arg("-error_file")

@@ -16,6 +16,8 @@ use super::server::{binary, repo};
 pub struct CallSetup<'a> {
     /// The carrier's SIP port on 127.0.0.1.
     pub trunk_port: u16,
+    /// URI parameters after the port (`;transport=tcp`), or "".
+    pub trunk_params: &'a str,
     /// More `[[trunk]]` lines (credentials, codecs, …).
     pub trunk_extra: &'a str,
     /// A test-owned script (its source), run once answered.
@@ -69,10 +71,11 @@ impl Dialer {
              [rtp]\nports = \"{rtp_lo}-{rtp_hi}\"\n\
              [media]\nprompts = {prompts:?}\n\
              [cdr]\npath = {cdr:?}\n\
-             [[trunk]]\nname = \"carrier\"\nuri = \"sip:127.0.0.1:{port}\"\n{extra}\n",
+             [[trunk]]\nname = \"carrier\"\nuri = \"sip:127.0.0.1:{port}{params}\"\n{extra}\n",
             prompts = repo().join("prompts").display().to_string(),
             cdr = dir.join(format!("{label}-cdr.jsonl")).display().to_string(),
             port = setup.trunk_port,
+            params = setup.trunk_params,
             extra = setup.trunk_extra,
         );
         toml.push('\n');

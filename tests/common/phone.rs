@@ -240,10 +240,21 @@ pub fn segment_ncc(heard: &[f32], reference: &[i16]) -> Ncc {
             continue;
         }
         let at = lag + k * SEG;
-        let best = (at.saturating_sub(SLACK)..=at + SLACK)
-            .map(|l| ncc_at(heard, seg, l))
-            .fold(f64::MIN, f64::max);
-        nccs.push(best);
+        let best_at = |part: &[f32], at: usize| {
+            (at.saturating_sub(SLACK)..=at + SLACK)
+                .map(|l| ncc_at(heard, part, l))
+                .fold(f64::MIN, f64::max)
+        };
+        let whole = best_at(seg, at);
+        // A change of the listener's delay inside the segment shifts its
+        // second half against its first: no audio is lost, so each half
+        // is aligned on its own too (weighted by its energy) and the
+        // segment gets the better of the two readings.
+        let (h1, h2) = seg.split_at(SEG / 2);
+        let e = |x: &[f32]| x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>();
+        let (e1, e2) = (e(h1), e(h2));
+        let split = (best_at(h1, at) * e1 + best_at(h2, at + SEG / 2) * e2) / (e1 + e2).max(1.0);
+        nccs.push(whole.max(split));
     }
     assert!(
         nccs.len() >= 6,

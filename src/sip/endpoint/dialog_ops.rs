@@ -1,11 +1,12 @@
 //! Requests rivr sends inside a dialog (BYE), the responses they get, and
 //! the end of a call in the core.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::leg::LegState;
 use super::{CallRef, EndReason, Endpoint, Event, NictEntry, Output};
-use crate::sip::message::{build_request, InDialogRequest, Request, Response};
+use crate::sip::message::{build_request, InDialogRequest, Request, Response, Transport};
 use crate::sip::transaction::NonInviteClientTx;
 
 impl Endpoint {
@@ -104,6 +105,26 @@ impl Endpoint {
             return;
         }
         self.finish_local_bye(call);
+    }
+
+    /// rivr could not open a TCP connection to `dest`
+    /// (`Transport::TcpTo`): every client transaction that went there ends
+    /// now as if it had timed out — an INVITE as unanswered (unreachable),
+    /// a BYE or CANCEL as done, a keepalive as down — rather than waiting
+    /// for timer B or F (RFC 3261 §17.1.1.2, §8.1.3.1).
+    pub fn connect_failed(&mut self, now: Instant, dest: SocketAddr) {
+        self.icts_connect_failed(dest);
+        let dead: Vec<(String, CallRef)> = self
+            .nicts
+            .iter()
+            .filter(|(_, e)| e.transport == Transport::TcpTo && e.dest == dest)
+            .map(|(k, e)| (k.clone(), e.call))
+            .collect();
+        for (key, call) in dead {
+            self.nicts.remove(&key);
+            self.finish_local_bye(call);
+        }
+        self.links_connect_failed(now, dest);
     }
 
     /// rivr's BYE is over (answered or timed out).

@@ -267,7 +267,9 @@ impl Endpoint {
     fn contact_uri(&self, transport: Transport) -> String {
         match transport {
             Transport::Udp => format!("sip:rivr@{}", self.cfg.local_addr),
-            Transport::Tcp(_) => format!("sip:rivr@{};transport=tcp", self.cfg.local_addr),
+            Transport::Tcp(_) | Transport::TcpTo => {
+                format!("sip:rivr@{};transport=tcp", self.cfg.local_addr)
+            }
         }
     }
 

@@ -137,7 +137,10 @@ impl Endpoint {
         auth: Option<(String, String)>,
     ) {
         let branch = format!("z9hG4bK{}", self.token(20));
-        let contact_base = self.contact_uri(Transport::Udp);
+        let Some(transport) = self.links.get(i).map(|l| l.spec.transport) else {
+            return;
+        };
+        let contact_base = self.contact_uri(transport);
         let Some(l) = self.links.get_mut(i) else {
             return;
         };
@@ -399,6 +402,34 @@ impl Endpoint {
                     l.next_options = None;
                 }
                 self.send_options(now, i);
+            }
+        }
+    }
+
+    /// The REGISTERs and OPTIONS sent over a TCP connection to `dest` that
+    /// could not be made: ended as if timer F had fired (a keepalive says
+    /// down, a registration is retried after the back-off).
+    pub(super) fn links_connect_failed(&mut self, now: Instant, dest: SocketAddr) {
+        let dead: Vec<(String, usize, TxKind)> = self
+            .link_txs
+            .iter()
+            .filter(|(_, e)| {
+                self.links
+                    .get(e.link)
+                    .is_some_and(|l| l.spec.transport == Transport::TcpTo && l.spec.dest == dest)
+            })
+            .map(|(b, e)| (b.clone(), e.link, e.kind))
+            .collect();
+        for (branch, i, kind) in dead {
+            self.link_txs.remove(&branch);
+            match kind {
+                TxKind::Options => self.options_answered(now, i, false),
+                TxKind::Register
+                    if self.links.get(i).is_some_and(|l| l.next_register.is_some()) =>
+                {
+                    self.register_failed(now, i, None)
+                }
+                TxKind::Register => {}
             }
         }
     }

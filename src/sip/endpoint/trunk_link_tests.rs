@@ -20,6 +20,10 @@ struct H {
 
 impl H {
     fn new(register: bool, options: bool) -> H {
+        H::with_transport(register, options, Transport::Udp)
+    }
+
+    fn with_transport(register: bool, options: bool, transport: Transport) -> H {
         let t0 = Instant::now();
         let mut ep = Endpoint::new(EndpointConfig {
             local_addr: "127.0.0.1:5060".parse().unwrap(),
@@ -32,7 +36,7 @@ impl H {
             TrunkLinkSpec {
                 id: 0,
                 dest: registrar(),
-                transport: Transport::Udp,
+                transport,
                 host_port: "127.0.0.1:5090".into(),
                 options_every: options.then(|| Duration::from_secs(30)),
                 register: register.then(|| Credentials {
@@ -191,4 +195,40 @@ fn options_keepalive_says_up_then_down_and_unregister_sends_expires_0() {
     let (s, _) = h.drain();
     assert_eq!(s.len(), 1);
     assert_eq!(header(&s[0], "Expires"), Some("0"));
+}
+
+#[test]
+fn tcp_link_says_tcp_and_a_failed_connect_is_down_at_once() {
+    let mut h = H::with_transport(true, true, Transport::TcpTo);
+    let (sent, ev) = h.drain();
+    assert!(ev.is_empty());
+    assert_eq!(sent.len(), 2, "REGISTER and OPTIONS: {sent:?}");
+    for m in &sent {
+        assert!(m.contains("\r\nVia: SIP/2.0/TCP "), "{m}");
+    }
+    let register = sent.iter().find(|m| m.starts_with("REGISTER ")).unwrap();
+    assert!(
+        register.contains("Contact: <sip:acct@127.0.0.1:5060;transport=tcp>"),
+        "{register}"
+    );
+    h.ep.connect_failed(h.now, registrar());
+    let (sent, ev) = h.drain();
+    assert!(sent.is_empty());
+    // Both transactions end (in no set order): the keepalive says down,
+    // the registration goes into its back-off.
+    assert!(
+        ev.contains(&LinkEvent::RegistrationFailed {
+            status: None,
+            retry_in: Duration::from_secs(30)
+        }),
+        "{ev:?}"
+    );
+    assert!(ev.contains(&LinkEvent::Down), "{ev:?}");
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    // No retransmission on TCP; the next tries come on their own timers.
+    let next = h.ep.poll_timeout().unwrap();
+    assert_eq!(
+        next.saturating_duration_since(h.t0),
+        Duration::from_secs(30)
+    );
 }

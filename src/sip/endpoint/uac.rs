@@ -734,20 +734,49 @@ impl Endpoint {
             self.icts.remove(&branch);
             let Some(call) = timed_out else { continue };
             // Timer B: nothing ever answered this INVITE.
-            let cancelled = self.out.get(&call).is_some_and(|l| l.cancel_wanted);
-            self.fail(
-                call,
-                UacFailure {
-                    kind: if cancelled {
-                        UacEnd::Cancelled
-                    } else {
-                        UacEnd::NoResponse
-                    },
-                    status: None,
-                    reason: None,
-                    reason_header: None,
+            self.ict_unanswered(call);
+        }
+    }
+
+    /// The INVITE got no answer and never will (timer B, or the TCP
+    /// connection for it could not be made).
+    fn ict_unanswered(&mut self, call: CallRef) {
+        let cancelled = self.out.get(&call).is_some_and(|l| l.cancel_wanted);
+        self.fail(
+            call,
+            UacFailure {
+                kind: if cancelled {
+                    UacEnd::Cancelled
+                } else {
+                    UacEnd::NoResponse
                 },
-            );
+                status: None,
+                reason: None,
+                reason_header: None,
+            },
+        );
+    }
+
+    /// The INVITEs sent over a TCP connection to `dest` that could not be
+    /// made end at once, as timer B would have ended them.
+    pub(super) fn icts_connect_failed(&mut self, dest: SocketAddr) {
+        let dead: Vec<(String, CallRef)> = self
+            .icts
+            .iter()
+            .filter(|(_, e)| e.transport == Transport::TcpTo && e.dest == dest)
+            .map(|(b, e)| (b.clone(), e.call))
+            .collect();
+        for (branch, call) in dead {
+            self.icts.remove(&branch);
+            // An attempt already answered (its ACK was what failed) is
+            // ended by its own BYE or the far end's, not here.
+            if self
+                .out
+                .get(&call)
+                .is_some_and(|l| matches!(l.state, OutState::Calling | OutState::Proceeding))
+            {
+                self.ict_unanswered(call);
+            }
         }
     }
 

@@ -538,3 +538,69 @@ fn rivr_hangs_up_an_answered_call_and_answers_a_challenge_to_its_bye() {
     );
     assert_eq!(h.ep.active_calls(), 0);
 }
+
+fn start_tcp(h: &mut H) -> (CallRef, String) {
+    let call = h.ep.invite(
+        h.now,
+        OutboundInvite {
+            transport: Transport::TcpTo,
+            ..spec(false)
+        },
+    );
+    let (s, e) = h.drain();
+    assert!(e.is_empty());
+    assert_eq!(s.len(), 1);
+    (call, s.into_iter().next().unwrap())
+}
+
+#[test]
+fn tcp_invite_says_tcp_and_has_no_timer_a_but_timer_b() {
+    let mut h = H::new();
+    let (call, inv) = start_tcp(&mut h);
+    assert!(header(&inv, "Via").unwrap().starts_with("SIP/2.0/TCP "));
+    assert!(header(&inv, "Contact").unwrap().contains(";transport=tcp"));
+    let (s, e) = h.advance(31_000);
+    assert!(s.is_empty(), "no retransmission on TCP: {s:?}");
+    assert!(e.is_empty());
+    let (s, e) = h.advance(2_000);
+    assert!(s.is_empty());
+    assert_eq!(
+        e,
+        vec![Event::Failed {
+            call,
+            failure: UacFailure {
+                kind: UacEnd::NoResponse,
+                status: None,
+                reason: None,
+                reason_header: None
+            }
+        }],
+        "timer B (64*T1) still ends it"
+    );
+}
+
+#[test]
+fn a_failed_tcp_connect_ends_the_invite_at_once() {
+    let mut h = H::new();
+    let (call, _) = start_tcp(&mut h);
+    // Another destination's failure is not this call's.
+    h.ep.connect_failed(h.now, "127.0.0.1:5999".parse().unwrap());
+    assert!(h.drain().1.is_empty());
+    h.ep.connect_failed(h.now, trunk());
+    let (s, e) = h.drain();
+    assert!(s.is_empty());
+    assert_eq!(
+        e,
+        vec![Event::Failed {
+            call,
+            failure: UacFailure {
+                kind: UacEnd::NoResponse,
+                status: None,
+                reason: None,
+                reason_header: None
+            }
+        }]
+    );
+    assert_eq!(h.ep.active_calls(), 0);
+    assert_eq!(h.ep.poll_timeout(), None, "nothing left to time out");
+}

@@ -88,6 +88,10 @@ pub struct TransportStats {
     pub tcp_accept_restarts: AtomicU64,
     /// A TCP connection's task panicked; that connection was closed.
     pub tcp_connection_panics: AtomicU64,
+    /// Outbound TCP connections made (`Transport::TcpTo`).
+    pub tcp_connected: AtomicU64,
+    /// Outbound TCP connects that failed or timed out.
+    pub tcp_connect_failed: AtomicU64,
 }
 
 /// The shortest and longest pause after an accept error.
@@ -105,6 +109,24 @@ pub struct Inbound {
     pub bytes: Vec<u8>,
 }
 
+/// What the transport layer reports to the core.
+#[derive(Debug)]
+pub enum Up {
+    Message(Inbound),
+    /// A TCP connection rivr opened to `dest` (`Transport::TcpTo`) could
+    /// not be made; what was queued for it is dropped. The core ends the
+    /// transactions waiting on it at once instead of at timer B or F
+    /// (RFC 3261 §17.1.1.2: a transport error is reported to the TU).
+    ConnectFailed {
+        dest: SocketAddr,
+    },
+}
+
+/// How long an outbound TCP connect may take. Within timer B and F (32 s)
+/// so a connect that never completes is reported before the transaction
+/// would time out anyway.
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Outgoing bytes queued per TCP connection.
 pub(super) const TCP_QUEUE: usize = 256;
 
@@ -112,6 +134,10 @@ pub(super) const TCP_QUEUE: usize = 256;
 pub struct Transports {
     udp: Arc<UdpSocket>,
     tcp: Arc<DashMap<u64, mpsc::Sender<Vec<u8>>>>,
+    /// The connections rivr opened, by destination (one each, reused).
+    out: Arc<DashMap<SocketAddr, u64>>,
+    up: mpsc::Sender<Up>,
+    limits: Arc<TransportLimits>,
     local: SocketAddr,
     stats: Arc<TransportStats>,
 }
@@ -121,7 +147,7 @@ impl Transports {
     /// and starts the supervised receive loops.
     pub async fn bind(
         addr: SocketAddr,
-        up: mpsc::Sender<Inbound>,
+        up: mpsc::Sender<Up>,
         limits: TransportLimits,
     ) -> std::io::Result<Transports> {
         let (udp, listener) = bind_both(addr).await?;
@@ -134,6 +160,7 @@ impl Transports {
             ..limits
         });
         let listener = Arc::new(listener);
+        let (up_out, limits_out) = (up.clone(), limits.clone());
         let (sock, tx, lim, st) = (udp.clone(), up.clone(), limits.clone(), stats.clone());
         tokio::spawn(supervise(
             "UDP receive loop",
@@ -163,6 +190,9 @@ impl Transports {
         Ok(Transports {
             udp,
             tcp,
+            out: Arc::new(DashMap::new()),
+            up: up_out,
+            limits: limits_out,
             local,
             stats,
         })
@@ -199,7 +229,48 @@ impl Transports {
                     }
                 }
             }
+            Transport::TcpTo => self.send_tcp_to(dest, bytes),
         }
+    }
+
+    /// Queues `bytes` on the connection rivr keeps to `dest`, opening it
+    /// first when there is none (or it closed). Never waits for the
+    /// connect: the signalling task must not stall on one slow peer.
+    fn send_tcp_to(&self, dest: SocketAddr, bytes: Vec<u8>) {
+        let open = self
+            .out
+            .get(&dest)
+            .and_then(|id| self.tcp.get(&*id).map(|t| t.clone()));
+        let bytes = match open {
+            Some(tx) => match tx.try_send(bytes) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::debug!(%dest, "TCP connection full; message dropped");
+                    return;
+                }
+                // It closed since: connect again with these bytes.
+                Err(mpsc::error::TrySendError::Closed(b)) => b,
+            },
+            None => bytes,
+        };
+        let id = tcp::next_conn_id();
+        let (tx, rx) = mpsc::channel(TCP_QUEUE);
+        // The first message waits in the queue until the connect is done.
+        let _ = tx.try_send(bytes);
+        self.tcp.insert(id, tx);
+        self.out.insert(dest, id);
+        tokio::spawn(tcp::connect_and_serve(
+            id,
+            dest,
+            rx,
+            tcp::OutConns {
+                conns: self.tcp.clone(),
+                out: self.out.clone(),
+            },
+            self.up.clone(),
+            self.limits.clone(),
+            self.stats.clone(),
+        ));
     }
 }
 

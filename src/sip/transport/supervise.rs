@@ -165,6 +165,9 @@ mod tests {
             .await
             .expect("a datagram after the restart")
             .expect("the channel is open");
+        let crate::sip::transport::Up::Message(got) = got else {
+            panic!("a message, not {got:?}");
+        };
         assert_eq!(got.bytes, b"OPTIONS");
         assert_eq!(got.source, client.local_addr().unwrap());
         assert_eq!(stats.udp_loop_restarts.load(Ordering::Relaxed), 1);

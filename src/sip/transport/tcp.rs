@@ -16,7 +16,10 @@ use tokio::sync::mpsc;
 
 use super::per_source::PerSource;
 use super::supervise::LoopEnd;
-use super::{Inbound, TransportLimits, TransportStats, ACCEPT_BACKOFF, LOG_EVERY, TCP_QUEUE};
+use super::{
+    Inbound, TransportLimits, TransportStats, Up, ACCEPT_BACKOFF, CONNECT_TIMEOUT, LOG_EVERY,
+    TCP_QUEUE,
+};
 use crate::rate::LogThrottle;
 use crate::sip::message::Transport;
 use crate::sip::wire;
@@ -25,11 +28,10 @@ pub(super) async fn accept_loop(
     listener: Arc<TcpListener>,
     conns: Arc<DashMap<u64, mpsc::Sender<Vec<u8>>>>,
     per_source: PerSource,
-    up: mpsc::Sender<Inbound>,
+    up: mpsc::Sender<Up>,
     limits: Arc<TransportLimits>,
     stats: Arc<TransportStats>,
 ) -> LoopEnd {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
     let mut backoff = ACCEPT_BACKOFF.0;
     let mut error_log = LogThrottle::new(LOG_EVERY);
     let mut full_log = LogThrottle::new(LOG_EVERY);
@@ -90,7 +92,7 @@ pub(super) async fn accept_loop(
         };
         stats.tcp_open.fetch_add(1, Ordering::Relaxed);
         stats.tcp_accepted.fetch_add(1, Ordering::Relaxed);
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        let id = next_conn_id();
         let (tx, rx) = mpsc::channel(TCP_QUEUE);
         conns.insert(id, tx);
         let conns = conns.clone();
@@ -125,12 +127,79 @@ pub(super) async fn accept_loop(
     }
 }
 
+/// Connection ids, inbound and outbound alike (one map holds both).
+pub(super) fn next_conn_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The maps an outbound connection removes itself from when it ends.
+pub(super) struct OutConns {
+    pub conns: Arc<DashMap<u64, mpsc::Sender<Vec<u8>>>>,
+    pub out: Arc<DashMap<SocketAddr, u64>>,
+}
+
+/// An outbound connection (`Transport::TcpTo`): connects to `dest`, then
+/// serves it like an accepted one — the same framing, limits and idle
+/// timeout — so responses and the far end's in-dialog requests read on it
+/// come up as `Transport::Tcp(id)` and what rivr answers goes back on it.
+/// A failed connect is reported up (`Up::ConnectFailed`).
+pub(super) async fn connect_and_serve(
+    id: u64,
+    dest: SocketAddr,
+    outgoing: mpsc::Receiver<Vec<u8>>,
+    maps: OutConns,
+    up: mpsc::Sender<Up>,
+    limits: Arc<TransportLimits>,
+    stats: Arc<TransportStats>,
+) {
+    let forget = |maps: &OutConns| {
+        maps.conns.remove(&id);
+        maps.out.remove_if(&dest, |_, v| *v == id);
+    };
+    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(dest)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            stats.tcp_connect_failed.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%dest, error = %e, "TCP connect failed");
+            forget(&maps);
+            let _ = up.send(Up::ConnectFailed { dest }).await;
+            return;
+        }
+        Err(_) => {
+            stats.tcp_connect_failed.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%dest, timeout_s = CONNECT_TIMEOUT.as_secs(), "TCP connect timed out");
+            forget(&maps);
+            let _ = up.send(Up::ConnectFailed { dest }).await;
+            return;
+        }
+    };
+    stats.tcp_connected.fetch_add(1, Ordering::Relaxed);
+    // SIP messages are whole writes; waiting to coalesce them only delays.
+    let _ = stream.set_nodelay(true);
+    let st = stats.clone();
+    // Its own task, so that a panic in it closes this connection only.
+    let served = tokio::spawn(async move {
+        serve_connection(id, stream, dest, outgoing, up, &limits, &st).await
+    })
+    .await;
+    forget(&maps);
+    if let Err(e) = served {
+        if e.is_panic() {
+            stats.tcp_connection_panics.fetch_add(1, Ordering::Relaxed);
+            let payload = e.into_panic();
+            let message = crate::supervision::panic_message(payload.as_ref());
+            tracing::error!(conn = id, %dest, ?message, "TCP connection task panicked; connection closed");
+        }
+    }
+}
+
 async fn serve_connection(
     id: u64,
     stream: TcpStream,
     source: SocketAddr,
     mut outgoing: mpsc::Receiver<Vec<u8>>,
-    up: mpsc::Sender<Inbound>,
+    up: mpsc::Sender<Up>,
     limits: &TransportLimits,
     stats: &TransportStats,
 ) {
@@ -169,7 +238,7 @@ async fn serve_connection(
                         source,
                         bytes: msg,
                     };
-                    if up.send(inbound).await.is_err() {
+                    if up.send(Up::Message(inbound)).await.is_err() {
                         break 'read;
                     }
                 }

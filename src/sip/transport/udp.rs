@@ -8,13 +8,13 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::supervise::{is_transient, LoopEnd};
-use super::{Inbound, TransportLimits, TransportStats};
+use super::{Inbound, TransportLimits, TransportStats, Up};
 use crate::sip::message::Transport;
 use crate::sip::wire;
 
 pub(super) async fn udp_loop(
     udp: Arc<UdpSocket>,
-    up: mpsc::Sender<Inbound>,
+    up: mpsc::Sender<Up>,
     limits: Arc<TransportLimits>,
     stats: Arc<TransportStats>,
 ) -> LoopEnd {
@@ -39,7 +39,7 @@ pub(super) async fn udp_loop(
                     source,
                     bytes: bytes.to_vec(),
                 };
-                if up.send(msg).await.is_err() {
+                if up.send(Up::Message(msg)).await.is_err() {
                     return LoopEnd::Closed;
                 }
             }
