@@ -90,6 +90,7 @@ impl TestCall {
                 initial_seq: 1,
                 initial_timestamp: 1,
                 cname: "test".into(),
+                ptime_ms: 20,
             },
             codec: Codec::Pcmu,
             configured: true,
