@@ -10,6 +10,10 @@
 //!   so a key is heard only if rivr decodes every packet whole (before
 //!   this, rivr kept the first 160 samples of each and dropped the rest).
 //!
+//! Inbound the caller is SIPp (`uac_ptime_wait_bye.xml`); outbound the
+//! carrier is SIPp (`uas_answer_ptime.xml`) answering `a=ptime:30` to
+//! rivr's offer (which states `a=ptime:20` and `a=maxptime:60`).
+//!
 //! The sender here is the test's own (a socket, a clock, rivr's G.711
 //! table encoder and tone generator, timestamps counted by hand); the
 //! keys rivr recognised come back in the call's CDR.
