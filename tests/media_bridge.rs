@@ -70,6 +70,7 @@ impl Leg {
                 initial_seq: 1,
                 initial_timestamp: 1,
                 cname: "bridge-test".into(),
+                ptime_ms: 20,
             },
             codec,
             configured: true,

@@ -32,6 +32,7 @@ fn session(now: Instant) -> RtpSession {
             initial_seq: 1,
             initial_timestamp: 0,
             cname: "malformed@test".into(),
+            ptime_ms: 20,
         },
         now,
     )

@@ -94,6 +94,31 @@ impl Codec {
         self.clock_rate() / 50
     }
 
+    /// Packet durations rivr sends in this codec, in ms. Opus goes in
+    /// whole 20 ms frames (one, or two or three packed in one packet), so
+    /// it has no 10 or 30.
+    pub fn send_ptimes(self) -> &'static [u32] {
+        match self {
+            Codec::Pcmu | Codec::Pcma => &[10, 20, 30, 40, 60],
+            Codec::Opus => &[20, 40, 60],
+        }
+    }
+
+    /// The packet duration to send when the peer asked for `ptime` (its
+    /// `a=ptime`, default 20) and at most `max_ptime` (`a=maxptime`): the
+    /// supported duration nearest the request (the shorter one on a tie)
+    /// among those within the cap, else the shortest supported one.
+    pub fn send_ptime(self, ptime: Option<u32>, max_ptime: Option<u32>) -> u32 {
+        let want = ptime.unwrap_or(20);
+        let all = self.send_ptimes();
+        let shortest = all.first().copied().unwrap_or(20);
+        all.iter()
+            .copied()
+            .filter(|&p| max_ptime.is_none_or(|max| p <= max))
+            .min_by_key(|&p| (p.abs_diff(want), p))
+            .unwrap_or(shortest)
+    }
+
     /// The G.711 law, for the two G.711 codecs.
     pub fn g711_law(self) -> Option<Law> {
         match self {

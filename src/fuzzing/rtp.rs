@@ -97,6 +97,7 @@ pub(super) fn session_config(byte: u8) -> (Codec, RtpSessionConfig) {
         initial_seq: 1000,
         initial_timestamp: 50_000,
         cname: "fuzz@rivr".into(),
+        ptime_ms: 20,
     };
     (codec, cfg)
 }

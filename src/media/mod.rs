@@ -15,6 +15,7 @@ pub mod jitter;
 pub mod listener;
 pub mod netem;
 pub mod opus;
+pub mod packetizer;
 pub mod plc;
 pub mod ports;
 pub mod prompt;

@@ -971,6 +971,7 @@ fn session_config(neg: &Negotiated, rng: &mut rand::rngs::StdRng) -> RtpSessionC
         initial_seq: rng.gen(),
         initial_timestamp: rng.gen(),
         cname: format!("rivr-{:08x}", rng.gen::<u32>()),
+        ptime_ms: neg.ptime_ms,
     }
 }
 

@@ -11,7 +11,12 @@
 //! # Playout model
 //! A cursor walks the sender's timestamps one frame per `pop`. The packet
 //! whose timestamp is under the cursor is played; a packet whose time has
-//! passed is too late. A timestamp gap is classified by sequence numbers: as
+//! passed is too late. A frame is as long as the packet: each packet
+//! carries its duration ([`JitterBuffer::push_lasting`]: 10 to 60 ms, a
+//! peer may change it mid-call), the cursor moves past the packet it plays,
+//! and concealment and silence step by the last packet's duration
+//! ([`JitterBuffer::frame_samples`]). So a caller with a fixed tick pops
+//! whenever its decoded audio runs short, not once per tick. A timestamp gap is classified by sequence numbers: as
 //! many frames as packets are missing are concealed, the rest of the gap is
 //! silence (DTX, comfort noise, a talk-spurt pause), so DTX is never loss.
 //! Packets of the stream that carry no audio (comfort noise, RFC 4733
@@ -268,6 +273,10 @@ pub struct JitterBuffer {
     paused: bool,
     excess_since_us: Option<i64>,
     last_skip_us: Option<i64>,
+    /// The cursor's step: how long the last packet played (or, before
+    /// one, the first buffered) lasts. Concealment and silence advance by
+    /// it, so a peer sending 30 ms packets is concealed 30 ms at a time.
+    frame: i64,
 }
 
 impl JitterBuffer {
@@ -279,6 +288,7 @@ impl JitterBuffer {
             capacity: cfg.capacity.max(2),
             ..cfg
         };
+        let frame = i64::from(cfg.frame_samples);
         Self {
             ring: Ring::new(cfg.capacity, cfg.max_payload),
             est: DelayEstimator::new(cfg.min_delay_ms, cfg.max_delay_ms, cfg.start_delay_ms),
@@ -299,6 +309,7 @@ impl JitterBuffer {
             paused: false,
             excess_since_us: None,
             last_skip_us: None,
+            frame,
         }
     }
 
@@ -333,9 +344,34 @@ impl JitterBuffer {
         self.ring.is_empty()
     }
 
-    /// Offers one received RTP packet (`marker` is accepted for completeness:
-    /// gaps are classified by sequence numbers, which survive a lost marker).
+    /// The media time, in timestamp units, the last `pop` stood for: the
+    /// packet it gave, or the frame it concealed or left silent.
+    pub fn frame_samples(&self) -> u32 {
+        u32::try_from(self.frame).unwrap_or(self.cfg.frame_samples)
+    }
+
+    /// Offers one received RTP packet of the configured frame duration
+    /// (`marker` is accepted for completeness: gaps are classified by
+    /// sequence numbers, which survive a lost marker).
     pub fn push(
+        &mut self,
+        now: Instant,
+        seq: u16,
+        timestamp: u32,
+        ssrc: u32,
+        marker: bool,
+        payload: &[u8],
+    ) -> PushResult {
+        let dur = self.cfg.frame_samples;
+        self.push_lasting(now, seq, timestamp, ssrc, marker, payload, dur)
+    }
+
+    /// Offers one received RTP packet that lasts `duration` timestamp
+    /// units (its caller knows the codec: G.711 bytes, an Opus TOC), so
+    /// packets of any ptime, and a peer changing its ptime mid-call, play
+    /// whole. A zero duration is taken as the configured frame.
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_lasting(
         &mut self,
         now: Instant,
         seq: u16,
@@ -343,18 +379,24 @@ impl JitterBuffer {
         ssrc: u32,
         _marker: bool,
         payload: &[u8],
+        duration: u32,
     ) -> PushResult {
+        let dur = i64::from(if duration == 0 {
+            self.cfg.frame_samples
+        } else {
+            duration
+        });
         if payload.len() > self.cfg.max_payload {
             self.stats.oversize += 1;
             return PushResult::TooLarge;
         }
         let now_us = self.now_us(now);
         if self.phase == Phase::Idle {
-            self.anchor(now_us, seq, timestamp, ssrc, payload);
+            self.anchor(now_us, seq, timestamp, ssrc, payload, dur);
             return PushResult::Accepted;
         }
         if ssrc != self.ssrc {
-            return self.resync(now_us, seq, timestamp, ssrc, payload);
+            return self.resync(now_us, seq, timestamp, ssrc, payload, dur);
         }
         let s = self.ext_seq(seq);
         let t = self.ext_ts(timestamp);
@@ -365,7 +407,7 @@ impl JitterBuffer {
             .base()
             .is_some_and(|base| transit.saturating_sub(base).saturating_abs() > jump_us);
         if (s - self.next_seq).abs() > MAX_DROPOUT || transit_jumped {
-            return self.resync(now_us, seq, timestamp, ssrc, payload);
+            return self.resync(now_us, seq, timestamp, ssrc, payload, dur);
         }
 
         if s < self.next_seq {
@@ -397,7 +439,7 @@ impl JitterBuffer {
             self.stats.duplicates += 1;
             return PushResult::Duplicate;
         }
-        if !self.ring.insert(s, t, payload) {
+        if !self.ring.insert(s, t, dur, payload) {
             self.stats.overflow += 1;
             return PushResult::Overflow;
         }
@@ -461,7 +503,7 @@ impl JitterBuffer {
         self.pass_not_audio();
         let delay = self.delay_us(now_us);
         self.stats.current_delay = micros(delay);
-        let frame = i64::from(self.cfg.frame_samples);
+        let frame = self.frame;
         let frame_us = self.media_us(frame);
         // Grow as soon as the delay is below the target (each tick short of
         // it risks a late packet), shrink only once it is a frame and some
@@ -496,7 +538,7 @@ impl JitterBuffer {
                 let follower = self
                     .ring
                     .get(head.seq + 1)
-                    .filter(|n| n.ts == head.ts + frame);
+                    .filter(|n| n.ts == head.ts + head.dur);
                 if let Some(follower) = follower {
                     self.ring.remove(head.seq);
                     self.advance_seq_to(head.seq + 1, false);
@@ -533,7 +575,8 @@ impl JitterBuffer {
         self.ring.remove(slot.seq);
         self.stats.lost += self.missing_before(slot.seq).max(0) as u64;
         self.advance_seq_to(slot.seq + 1, true);
-        self.play_ts = slot.ts + i64::from(self.cfg.frame_samples);
+        self.frame = slot.dur;
+        self.play_ts = slot.ts + slot.dur;
         self.gap_conceals = 0;
         self.in_silence = false;
         self.paused = false;
@@ -549,7 +592,7 @@ impl JitterBuffer {
         if hold {
             self.stats.stretched += 1;
         } else {
-            self.play_ts += i64::from(self.cfg.frame_samples);
+            self.play_ts += self.frame;
             self.gap_conceals += 1;
         }
         Action::Conceal { ts, next }
@@ -648,7 +691,7 @@ impl JitterBuffer {
         self.next_seq = new_next;
     }
 
-    fn anchor(&mut self, now_us: i64, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) {
+    fn anchor(&mut self, now_us: i64, seq: u16, ts: u32, ssrc: u32, payload: &[u8], dur: i64) {
         self.ring.clear();
         self.ssrc = ssrc;
         self.seq_base = seq;
@@ -663,16 +706,25 @@ impl JitterBuffer {
         self.paused = false;
         self.excess_since_us = None;
         self.phase = Phase::Buffering;
-        if self.ring.insert(0, 0, payload) {
+        self.frame = dur;
+        if self.ring.insert(0, 0, dur, payload) {
             self.stats.accepted += 1;
         }
         self.est.on_arrival(now_us, now_us, true);
     }
 
-    fn resync(&mut self, now_us: i64, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> PushResult {
+    fn resync(
+        &mut self,
+        now_us: i64,
+        seq: u16,
+        ts: u32,
+        ssrc: u32,
+        payload: &[u8],
+        dur: i64,
+    ) -> PushResult {
         self.stats.resyncs += 1;
         self.est.reset_base();
-        self.anchor(now_us, seq, ts, ssrc, payload);
+        self.anchor(now_us, seq, ts, ssrc, payload, dur);
         PushResult::Resynced
     }
 
@@ -694,7 +746,7 @@ impl JitterBuffer {
     }
 
     fn half_frame(&self) -> i64 {
-        i64::from(self.cfg.frame_samples / 2)
+        self.frame / 2
     }
 
     /// The extended sequence closest to the playout cursor.

@@ -9,6 +9,8 @@ pub(super) struct Slot {
     pub seq: i64,
     /// Extended timestamp, relative to the stream's first packet.
     pub ts: i64,
+    /// Media time the packet lasts, in timestamp units.
+    pub dur: i64,
     pub len: usize,
 }
 
@@ -57,7 +59,7 @@ impl Ring {
 
     /// Stores a packet; the caller has checked `payload.len() <= max_payload`
     /// and that the slot is free.
-    pub fn insert(&mut self, seq: i64, ts: i64, payload: &[u8]) -> bool {
+    pub fn insert(&mut self, seq: i64, ts: i64, dur: i64, payload: &[u8]) -> bool {
         let idx = self.index(seq);
         let start = idx.saturating_mul(self.max_payload);
         let Some(dst) = self
@@ -77,6 +79,7 @@ impl Ring {
             occupied: true,
             seq,
             ts,
+            dur,
             len: payload.len(),
         };
         self.count += 1;
@@ -126,8 +129,8 @@ mod tests {
     #[test]
     fn stores_and_finds_by_sequence() {
         let mut ring = Ring::new(4, 8);
-        assert!(ring.insert(5, 800, b"five"));
-        assert!(ring.insert(7, 1120, b"seven"));
+        assert!(ring.insert(5, 800, 160, b"five"));
+        assert!(ring.insert(7, 1120, 160, b"seven"));
         assert_eq!(ring.len(), 2);
         assert_eq!(ring.first_from(4).map(|s| s.seq), Some(5));
         assert_eq!(ring.first_from(6).map(|s| s.seq), Some(7));
@@ -135,7 +138,7 @@ mod tests {
         assert_eq!(ring.payload(7, s.len), b"seven");
         // 9 maps onto 5's slot: a collision, not a hit.
         assert!(ring.get(9).is_none());
-        assert!(!ring.insert(9, 0, b"x"));
+        assert!(!ring.insert(9, 0, 160, b"x"));
         ring.remove(5);
         assert!(ring.get(5).is_none());
         assert_eq!(ring.len(), 1);
@@ -147,7 +150,7 @@ mod tests {
     #[test]
     fn negative_sequences_index_safely() {
         let mut ring = Ring::new(3, 2);
-        assert!(ring.insert(-1, -160, b"ab"));
+        assert!(ring.insert(-1, -160, 160, b"ab"));
         assert_eq!(ring.first_from(-2).map(|s| s.seq), Some(-1));
     }
 }

@@ -593,3 +593,182 @@ fn with_quiet_drops_a_speech_frame_waits_two_seconds_for_a_pause() {
     assert!((40..80).contains(&plain), "{plain}");
     assert!(patient >= plain + 95, "{patient} vs {plain}");
 }
+
+/// One pop of a run: (timestamp, or `None` for silence; samples; concealed).
+type Pop = (Option<u32>, u32, bool);
+
+/// A consumer like the listener: a 20 ms tick that pops whenever less than
+/// a tick of audio is waiting, each pop standing for `frame_samples()`.
+/// Packets of `sizes[i]` samples are sent in real time (with `lose` left
+/// out) until every packet has been played (or dropped to shrink the
+/// delay); returns each pop as (timestamp or None for silence, samples,
+/// concealed).
+fn run_variable(
+    sizes: &[u32],
+    lose: &[usize],
+) -> (Vec<Pop>, JitterStats, Vec<(usize, PushResult)>) {
+    let base = Instant::now();
+    let mut jb = JitterBuffer::new(JitterConfig {
+        max_payload: 480,
+        ..JitterConfig::g711_20ms()
+    });
+    let mut sends = Vec::new();
+    let mut ts = 0u32;
+    for (i, &n) in sizes.iter().enumerate() {
+        // A packet leaves when its last sample has been captured.
+        sends.push((u64::from(ts + n) * 125, i, ts, n));
+        ts += n;
+    }
+    let total_us = u64::from(ts) * 125 + 400_000;
+    let expected = (sizes.len() - lose.len()) as u64;
+    let mut refused = Vec::new();
+    let mut next = 0;
+    let mut queued = 0u32;
+    let mut pops = Vec::new();
+    let mut tick_us = 0u64;
+    while tick_us < total_us {
+        while let Some(&(at, i, ts, n)) = sends.get(next) {
+            if at > tick_us {
+                break;
+            }
+            next += 1;
+            if !lose.contains(&i) {
+                let payload = vec![i as u8; n as usize];
+                let now = base + Duration::from_micros(at);
+                let r = jb.push_lasting(now, i as u16, ts, SSRC, i == 0, &payload, n);
+                if r != PushResult::Accepted {
+                    refused.push((i, r));
+                }
+            }
+        }
+        let mut guard = 0;
+        let done = |s: &JitterStats| s.played + s.skipped + s.late >= expected;
+        if done(jb.stats()) {
+            break;
+        }
+        while queued < 160 && guard < 16 && !done(jb.stats()) {
+            guard += 1;
+            let at = base + Duration::from_micros(tick_us + u64::from(queued) * 125);
+            let before = jb.frame_samples();
+            let (entry, n) = match jb.pop(at) {
+                Playout::Frame {
+                    timestamp, payload, ..
+                } => {
+                    let n = payload.len() as u32;
+                    ((Some(timestamp), n, false), n)
+                }
+                Playout::Conceal { timestamp, .. } => ((Some(timestamp), before, true), before),
+                Playout::Silence => ((None, before, false), before),
+            };
+            if entry.0.is_some() && !entry.2 {
+                assert_eq!(n, jb.frame_samples(), "a frame is its packet's length");
+            }
+            pops.push(entry);
+            queued += n;
+        }
+        queued = queued.saturating_sub(160);
+        tick_us += 20_000;
+    }
+    (pops, jb.stats().clone(), refused)
+}
+
+/// The timestamps a run played or concealed, in order, with no silence.
+fn media_steps(pops: &[Pop]) -> Vec<(u32, u32, bool)> {
+    pops.iter()
+        .filter_map(|&(ts, n, c)| ts.map(|t| (t, n, c)))
+        .collect()
+}
+
+/// Checks a run's frames against the packets sent: in timestamp order,
+/// each a whole packet; with the packets dropped to shrink the delay
+/// (`skipped`, a few at the start) every packet is accounted for.
+fn check_frames(sizes: &[u32], steps: &[(u32, u32, bool)], stats: &JitterStats, late: u64) {
+    let mut starts = std::collections::HashMap::new();
+    let mut ts = 0;
+    for &n in sizes {
+        starts.insert(ts, n);
+        ts += n;
+    }
+    let frames: Vec<(u32, u32)> = steps.iter().filter(|s| !s.2).map(|s| (s.0, s.1)).collect();
+    for w in frames.windows(2) {
+        assert!(w[0].0 + w[0].1 <= w[1].0, "out of order: {w:?}");
+    }
+    for (t, n) in &frames {
+        assert_eq!(
+            starts.get(t),
+            Some(n),
+            "frame at {t} of {n} is no packet sent"
+        );
+    }
+    assert_eq!(
+        stats.played + stats.skipped + late,
+        sizes.len() as u64,
+        "{stats:?}"
+    );
+    assert!(stats.skipped <= 4, "{stats:?}");
+}
+
+/// Packets of 10, 30 and 60 ms in real time all play, whole and in order,
+/// with no concealment: the cursor moves by each packet's duration.
+#[test]
+fn packets_of_10_30_and_60_ms_play_whole() {
+    for size in [80u32, 240, 480] {
+        let sizes = vec![size; 3000 / size as usize * 8];
+        let (pops, stats, refused) = run_variable(&sizes, &[]);
+        let steps = media_steps(&pops);
+        assert_eq!(refused, [], "{size}");
+        assert_eq!(stats.concealed, 0, "{size}: {stats:?}");
+        assert_eq!(stats.lost + stats.late, 0, "{size}: {stats:?}");
+        check_frames(&sizes, &steps, &stats, 0);
+    }
+}
+
+/// A peer that changes its packet size mid-call (20 → 30 → 10 → 60 → 20
+/// ms) is followed: every packet plays whole at its own time, except
+/// that the first 60 ms packet after 10 ms ones comes 50 ms later than the
+/// delay then allows (the peer held it while filling it), so it is late
+/// and concealed, once; the delay grows at once and nothing else is lost.
+#[test]
+fn a_mid_call_change_of_packet_size_is_followed() {
+    let mut sizes = vec![160u32; 50];
+    sizes.extend([240; 40]);
+    sizes.extend([80; 60]);
+    sizes.extend([480; 20]);
+    sizes.extend([160; 20]);
+    let (pops, stats, refused) = run_variable(&sizes, &[]);
+    let steps = media_steps(&pops);
+    assert_eq!(refused, [(150, PushResult::TooLate)], "{stats:?}");
+    // that packet, never played, is the one sequence number lost
+    assert_eq!((stats.lost, stats.late), (1, 1), "{stats:?}");
+    check_frames(&sizes, &steps, &stats, 1);
+    // Concealment is either the 60 ms of packet 150 (in steps of the
+    // 10 ms frames before it) or a hold of the cursor while the delay
+    // grows (the step is then played next, nothing lost): longer packets
+    // wait longer at the sender.
+    let at_150 = 50 * 160 + 40 * 240 + 60 * 80;
+    for (k, s) in steps.iter().enumerate().filter(|(_, s)| s.2) {
+        let in_gap = s.0 >= at_150 && s.0 < at_150 + 480;
+        let held = steps.get(k + 1).is_some_and(|n| n.0 == s.0);
+        assert!(in_gap || held, "concealed {s:?} at step {k}: {steps:?}");
+    }
+    // the 60 ms stretch played as 60 ms frames
+    assert!(
+        steps.iter().filter(|s| s.1 == 480 && !s.2).count() >= 18,
+        "{steps:?}"
+    );
+}
+
+/// A lost 30 ms packet is concealed as one 30 ms step; the next packet
+/// plays at its own time.
+#[test]
+fn a_lost_30_ms_packet_is_concealed_as_30_ms() {
+    let sizes = vec![240u32; 60];
+    let (pops, stats, refused) = run_variable(&sizes, &[20]);
+    assert_eq!(refused, []);
+    let steps = media_steps(&pops);
+    assert_eq!(stats.concealed, 1, "{stats:?}");
+    assert_eq!(stats.played + stats.skipped, 59, "{stats:?}");
+    let i = steps.iter().position(|s| s.2).unwrap();
+    assert_eq!(steps[i], (20 * 240, 240, true));
+    assert_eq!(steps[i + 1], (21 * 240, 240, false));
+}

@@ -76,6 +76,9 @@ pub struct RtpSessionConfig {
     pub initial_timestamp: u32,
     /// Our RTCP CNAME (at most 255 bytes are sent).
     pub cname: String,
+    /// Packet duration to send, in ms (the peer's `a=ptime` as
+    /// negotiated; `media::packetizer` rounds what it cannot send).
+    pub ptime_ms: u32,
 }
 
 /// What an inbound RTP datagram turned out to be.

@@ -127,6 +127,7 @@ fn call(seed: u64) {
             initial_seq: 60_000, // wraps during the minute
             initial_timestamp: u32::MAX - 100_000,
             cname: "rivr".into(),
+            ptime_ms: 20,
         },
         t0,
     );
@@ -142,6 +143,7 @@ fn call(seed: u64) {
             initial_seq: 65_000,
             initial_timestamp: 7,
             cname: "phone".into(),
+            ptime_ms: 20,
         },
         t0,
     );

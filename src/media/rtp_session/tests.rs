@@ -26,6 +26,7 @@ pub(super) fn cfg(remote: &str) -> RtpSessionConfig {
         initial_seq: 65534,
         initial_timestamp: 1000,
         cname: "rivr@test".into(),
+        ptime_ms: 20,
     }
 }
 

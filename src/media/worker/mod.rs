@@ -101,7 +101,8 @@ impl Worker {
             calls: HashMap::new(),
             joins: Vec::with_capacity(64),
             recv_buf: vec![0; 2048],
-            send_buf: vec![0; 2048],
+            // Room for a 60 ms Opus packet of three frames (`media::packetizer`).
+            send_buf: vec![0; 4096],
             failed: Vec::with_capacity(8),
             failures,
             #[cfg(test)]

@@ -2,7 +2,8 @@
 //! reflection guard ([`SendGate`]) that decides whether anything may go to
 //! the peer. It drains the sockets into the leg's [`MediaCore`] and puts
 //! what the core gives into RTP; it knows nothing of prompts, keys or
-//! joins. Neither direction allocates or locks.
+//! joins. Audio goes out at the negotiated ptime: the core's 20 ms frames
+//! pass through a [`Packetizer`]. Neither direction allocates or locks.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::codec::Codec;
 use crate::media::core::{MediaCore, Outgoing, Received};
+use crate::media::packetizer::Packetizer;
 use crate::media::ports::{PortAllocator, PortPair};
 use crate::media::rtp_session::{Inbound, RtpSession, RtpSessionConfig};
 use crate::media::send_gate::{Flow, SendGate};
@@ -27,6 +29,8 @@ pub(super) struct RtpPath {
     /// The media clock at the first packet of the key being sent as
     /// telephone-events (its events' timestamp).
     event_start: u32,
+    /// 20 ms frames to packets of the peer's ptime.
+    packetizer: Packetizer,
 }
 
 impl Drop for RtpPath {
@@ -45,9 +49,11 @@ impl RtpPath {
         early_media_unverified: Duration,
         now: Instant,
     ) -> RtpPath {
+        let packetizer = Packetizer::new(codec, session.ptime_ms);
         let mut session = RtpSession::new(session, now);
         session.set_wallclock(now, ntp_now());
         RtpPath {
+            packetizer,
             ports,
             allocator,
             session,
@@ -67,6 +73,7 @@ impl RtpPath {
 
     /// The negotiated media, when it was not known at the start.
     pub fn configure(&mut self, session: RtpSessionConfig, codec: Codec, now: Instant) {
+        self.packetizer = Packetizer::new(codec, session.ptime_ms);
         self.session = RtpSession::new(session, now);
         self.session.set_wallclock(now, ntp_now());
         self.codec = codec;
@@ -152,31 +159,45 @@ impl RtpPath {
     /// A frame held back: RTP time still follows real time, so the peer's
     /// jitter buffer sees a pause, not late packets, when media resumes.
     pub fn hold(&mut self) {
-        self.session.skip_audio(self.codec.timestamp_step_20ms());
+        // Audio waiting for a packet is let go with the frame: the clock
+        // runs past both.
+        let pending = self.packetizer.pending_samples();
+        self.packetizer.clear();
+        self.session
+            .skip_audio(self.codec.timestamp_step_20ms().wrapping_add(pending));
     }
 
     /// Puts this tick's output in RTP; sends it when `open`, or lets the
     /// media clock run past it (muted).
     pub fn send(&mut self, now: Instant, out: &Outgoing<'_>, open: bool, buf: &mut [u8]) {
-        let written = match out {
+        let Self {
+            session,
+            ports,
+            packetizer,
+            ..
+        } = self;
+        match out {
             Outgoing::Event(e) => {
                 if e.first {
-                    self.event_start = self.session.next_timestamp();
+                    // Audio still waiting goes first, as a shorter packet,
+                    // so the event starts at the true media time.
+                    packetizer.flush(|payload, samples| {
+                        let n = session.write_audio(now, payload, samples, buf);
+                        transmit(ports, session, n.filter(|_| open), buf);
+                    });
+                    self.event_start = session.next_timestamp();
                 }
                 let ts = self.event_start.wrapping_add(e.offset);
-                self.session.write_event(now, e.bytes(), ts, e.first, buf)
+                let n = session.write_event(now, e.bytes(), ts, e.first, buf);
+                transmit(ports, session, n.filter(|_| open), buf);
             }
-            Outgoing::Audio(_) if !open => {
-                self.hold();
-                None
-            }
+            Outgoing::Audio(_) if !open => self.hold(),
             Outgoing::Audio(payload) => {
-                let step = self.codec.timestamp_step_20ms();
-                self.session.write_audio(now, payload, step, buf)
+                packetizer.push(payload, |payload, samples| {
+                    let n = session.write_audio(now, payload, samples, buf);
+                    transmit(ports, session, n.filter(|_| open), buf);
+                });
             }
-        };
-        if let Some(pkt) = written.and_then(|n| buf.get(..n)).filter(|_| open) {
-            let _ = self.ports.rtp.send_to(pkt, self.session.remote_rtp());
         }
     }
 
@@ -206,5 +227,12 @@ impl RtpPath {
     /// For the log when the leg ends.
     pub fn stats(&self) -> &crate::media::rtp_session::RtpStats {
         self.session.stats()
+    }
+}
+
+/// Sends the `written` bytes of `buf` to the peer.
+fn transmit(ports: &PortPair, session: &RtpSession, written: Option<usize>, buf: &[u8]) {
+    if let Some(pkt) = written.and_then(|n| buf.get(..n)) {
+        let _ = ports.rtp.send_to(pkt, session.remote_rtp());
     }
 }

@@ -71,6 +71,17 @@ struct TestCall {
 impl TestCall {
     /// A call added to `pool`, answered; confirmed unless `confirm` is false.
     fn add(pool: &MediaPool, ports: &Arc<PortAllocator>, call: MediaId, confirm: bool) -> Self {
+        Self::add_at(pool, ports, call, confirm, 20)
+    }
+
+    /// As [`TestCall::add`], sending `ptime_ms` packets.
+    fn add_at(
+        pool: &MediaPool,
+        ports: &Arc<PortAllocator>,
+        call: MediaId,
+        confirm: bool,
+        ptime_ms: u32,
+    ) -> Self {
         let peer = Peer::new();
         let (tx, events) = crossbeam_channel::unbounded();
         let remote = peer.addr();
@@ -90,6 +101,7 @@ impl TestCall {
                 initial_seq: 1,
                 initial_timestamp: 1,
                 cname: "test".into(),
+                ptime_ms,
             },
             codec: Codec::Pcmu,
             configured: true,
@@ -241,4 +253,63 @@ fn opus_silence_is_one_small_packet() {
     let mut pcm = [1i16; 160];
     assert_eq!(d.decode(s, &mut pcm).unwrap(), 160);
     assert!(pcm.iter().all(|&x| x.abs() < 8));
+}
+
+/// A leg sending 30 ms packets: 240-byte PCMU packets whose timestamps step
+/// by 240; keys sent meanwhile as RFC 4733 events start at the true media
+/// time (audio waiting for a packet goes first, shorter), every event
+/// packet of a key carries its start timestamp, and audio after the key
+/// resumes at its end, still contiguous in sequence numbers.
+#[test]
+fn thirty_ms_packets_and_telephone_events_keep_true_timestamps() {
+    use crate::media::rtp_session::header;
+    let pool = MediaPool::start(1).unwrap();
+    let ports = Arc::new(PortAllocator::new(43220, 43239));
+    let a = TestCall::add_at(&pool, &ports, MediaId(1), true, 30);
+    std::thread::sleep(Duration::from_millis(150));
+    a.media
+        .send(MediaCommand::SendDigits {
+            call: a.call,
+            id: 1,
+            keys: "5".into(),
+        })
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 2048];
+    let deadline = Instant::now() + Duration::from_millis(900);
+    while Instant::now() < deadline {
+        if let Ok(n) = a.peer.sock.recv(&mut buf) {
+            if let Ok((h, body)) = header::parse(&buf[..n]) {
+                got.push((h.seq, h.timestamp, h.payload_type, body.len(), h.marker));
+            }
+        }
+    }
+    let audio: Vec<_> = got.iter().filter(|p| p.2 == 0).collect();
+    let events: Vec<_> = got.iter().filter(|p| p.2 == 101).collect();
+    assert!(audio.len() >= 15 && !events.is_empty(), "{got:?}");
+    let first_event = got.iter().position(|p| p.2 == 101).unwrap();
+    // every audio packet is 30 ms, but the one flushed just before the key
+    for (k, p) in got.iter().enumerate().filter(|(_, p)| p.2 == 0) {
+        let flushed = k + 1 == first_event;
+        assert!(
+            p.3 == 240 || (flushed && p.3 < 240 && p.3 % 80 == 0),
+            "{k}: {got:?}"
+        );
+    }
+    for w in got.windows(2) {
+        assert_eq!(w[1].0, w[0].0.wrapping_add(1), "sequence: {got:?}");
+        if w[0].2 == 0 && w[1].2 == 0 {
+            assert_eq!(w[1].1.wrapping_sub(w[0].1), w[0].3 as u32, "{got:?}");
+        }
+    }
+    // the key starts where the audio before it ends
+    let before = got[first_event - 1];
+    let start = before.1.wrapping_add(before.3 as u32);
+    assert!(events.iter().all(|e| e.1 == start), "{got:?}");
+    assert!(got[first_event].4, "the first event packet has the marker");
+    // audio after the key resumes past the event's 100 ms duration
+    let after = got[first_event..].iter().find(|p| p.2 == 0).unwrap();
+    assert!(after.1.wrapping_sub(start) >= 800, "{got:?}");
+    drop(a);
+    pool.shutdown();
 }

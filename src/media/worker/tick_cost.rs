@@ -120,6 +120,7 @@ fn run(label: &str, codec_of: impl Fn(usize) -> Codec, bridged: bool) {
                 initial_seq: 1,
                 initial_timestamp: 1,
                 cname: "load".into(),
+                ptime_ms: 20,
             },
             codec,
             configured: true,

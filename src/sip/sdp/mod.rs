@@ -140,8 +140,10 @@ pub struct MediaDescription {
     pub rtpmaps: Vec<RtpMap>,
     /// `a=fmtp:<pt> <params>` lines.
     pub fmtps: Vec<(u8, String)>,
-    /// `a=ptime` in ms.
+    /// `a=ptime` in ms (an unreadable or out-of-range value is left out).
     pub ptime: Option<u32>,
+    /// `a=maxptime` in ms (RFC 4566 §6; same rule).
+    pub max_ptime: Option<u32>,
     /// Media-level direction attribute.
     pub direction: Option<Direction>,
     /// `a=rtcp`.

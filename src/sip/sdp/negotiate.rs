@@ -1,9 +1,15 @@
 //! Offer/answer (RFC 3264) for rivr's single audio stream: G.711 or Opus
 //! (RFC 7587, with its `a=fmtp` answered by `codec::opus_fmtp::fmtp_answer`) and
-//! telephone-event (RFC 4733), 20 ms packets.
+//! telephone-event (RFC 4733).
+//!
+//! Packet time: rivr receives any packet of 10 to 60 ms and says so with
+//! `a=maxptime:60`; it sends at the peer's `a=ptime` (for Opus also the
+//! `ptime` of its `a=fmtp`), capped by `a=maxptime` (and Opus `maxptime`),
+//! rounded to a duration it sends (`Codec::send_ptime`); its own `a=ptime`
+//! states what it sends: 20 in an offer, the chosen one in an answer.
 
 use super::{Direction, MediaDescription, SdpError, SessionDescription};
-use crate::codec::opus_fmtp::fmtp_answer;
+use crate::codec::opus_fmtp::{fmtp_answer, parse_fmtp};
 use crate::codec::Codec;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -45,7 +51,8 @@ pub struct Negotiated {
     pub remote_rtp: SocketAddr,
     /// Where to send RTCP (`a=rtcp`, else RTP port + 1).
     pub remote_rtcp: SocketAddr,
-    /// Packet duration the peer asked to receive (`a=ptime`, default 20).
+    /// Packet duration rivr sends: the peer's `a=ptime` (default 20)
+    /// within its `a=maxptime`, rounded to one rivr sends.
     pub ptime_ms: u32,
     /// rivr's direction for this stream.
     pub direction: Direction,
@@ -54,6 +61,8 @@ pub struct Negotiated {
 /// Payload type rivr uses for telephone-event in its own offers.
 pub const OFFER_TELEPHONE_EVENT_PT: u8 = 101;
 const DEFAULT_PTIME_MS: u32 = 20;
+/// The longest packet rivr receives whole (`a=maxptime` in its SDP).
+pub const MAX_RECEIVE_PTIME_MS: u32 = 60;
 
 fn is_usable_audio(m: &MediaDescription) -> bool {
     // RTP/AVPF is a superset rivr can treat as AVP; SAVP needs SRTP, which
@@ -127,19 +136,30 @@ fn negotiate(
         None => SocketAddr::new(ip, m.port.checked_add(1).ok_or(SdpError::NoConnection)?),
     };
     let te = telephone_event(m, codec.clock_rate()).filter(|_| local.telephone_event);
+    let codec_fmtp = m
+        .fmtps
+        .iter()
+        .find(|(pt, _)| *pt == payload_type)
+        .map(|(_, f)| f.clone());
+    let (mut ptime, mut max_ptime) = (m.ptime, m.max_ptime);
+    if codec == Codec::Opus {
+        // RFC 7587 §6.1: Opus may also carry them in its fmtp.
+        let p = parse_fmtp(codec_fmtp.as_deref().unwrap_or(""));
+        ptime = ptime.or(p.ptime);
+        max_ptime = match (max_ptime, p.max_ptime) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
     Ok(Negotiated {
         codec,
         payload_type,
-        codec_fmtp: m
-            .fmtps
-            .iter()
-            .find(|(pt, _)| *pt == payload_type)
-            .map(|(_, f)| f.clone()),
+        codec_fmtp,
         telephone_event_pt: te.map(|(pt, _)| pt),
         telephone_event_rate: te.map_or(8000, |(_, rate)| rate),
         remote_rtp: SocketAddr::new(ip, m.port),
         remote_rtcp,
-        ptime_ms: m.ptime.unwrap_or(DEFAULT_PTIME_MS),
+        ptime_ms: codec.send_ptime(ptime, max_ptime),
         direction: remote_dir.mirrored(),
     })
 }
@@ -170,6 +190,7 @@ fn write_audio(
     codecs: &[Format<'_>],
     te: Option<(u8, u32)>,
     direction: Direction,
+    ptime_ms: u32,
 ) {
     let _ = write!(out, "m=audio {} {proto}", local.rtp_port);
     for f in codecs {
@@ -203,7 +224,7 @@ fn write_audio(
     }
     let _ = write!(
         out,
-        "a=ptime:{DEFAULT_PTIME_MS}\r\na={}\r\n",
+        "a=ptime:{ptime_ms}\r\na=maxptime:{MAX_RECEIVE_PTIME_MS}\r\na={}\r\n",
         direction.as_str()
     );
 }
@@ -244,6 +265,7 @@ pub fn answer(
                     .telephone_event_pt
                     .map(|pt| (pt, negotiated.telephone_event_rate)),
                 negotiated.direction,
+                negotiated.ptime_ms,
             );
         } else {
             // RFC 3264 §6: a rejected stream keeps its position, port 0, and
@@ -277,7 +299,15 @@ pub fn offer(local: &LocalMedia) -> String {
         .then_some((OFFER_TELEPHONE_EVENT_PT, 8000));
     let mut out = String::with_capacity(512);
     write_session_header(&mut out, local);
-    write_audio(&mut out, local, "RTP/AVP", &codecs, te, Direction::SendRecv);
+    write_audio(
+        &mut out,
+        local,
+        "RTP/AVP",
+        &codecs,
+        te,
+        Direction::SendRecv,
+        DEFAULT_PTIME_MS,
+    );
     out
 }
 

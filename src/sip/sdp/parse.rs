@@ -74,6 +74,7 @@ fn parse_media_line(value: &str, line: usize) -> Result<MediaDescription, SdpErr
         rtpmaps: Vec::new(),
         fmtps: Vec::new(),
         ptime: None,
+        max_ptime: None,
         direction: None,
         rtcp: None,
         attributes: Vec::new(),
@@ -136,6 +137,30 @@ fn parse_rtcp(value: &str, line: usize) -> Result<RtcpAttr, SdpError> {
     Ok(RtcpAttr { port, address })
 }
 
+/// Longest packet time taken from `a=ptime` / `a=maxptime`: beyond it the
+/// value is nonsense (RTP packets of seconds), so it is ignored.
+const MAX_PTIME_MS: u32 = 1000;
+
+/// A packet time in ms: digits, optionally with a fraction (`20.0`, which
+/// some phones write; the fraction is dropped); `None` when unreadable, 0
+/// or above [`MAX_PTIME_MS`].
+pub(super) fn parse_ms(v: &str) -> Option<u32> {
+    let v = v.trim();
+    let (whole, fraction) = v.split_once('.').unwrap_or((v, ""));
+    if whole.is_empty()
+        || !whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    whole
+        .parse::<u32>()
+        .ok()
+        .filter(|ms| (1..=MAX_PTIME_MS).contains(ms))
+}
+
 /// Applies one `a=` line to the current media section.
 fn media_attribute(
     m: &mut MediaDescription,
@@ -153,7 +178,8 @@ fn media_attribute(
             }
         }
         // A ptime rivr cannot read is ignored: it is a hint (RFC 4566 §6).
-        ("ptime", Some(v)) => m.ptime = v.trim().parse().ok().filter(|&p| p > 0),
+        ("ptime", Some(v)) => m.ptime = parse_ms(v),
+        ("maxptime", Some(v)) => m.max_ptime = parse_ms(v),
         ("rtcp", Some(v)) => m.rtcp = Some(parse_rtcp(v, line)?),
         (dir, None) => {
             if let Some(d) = Direction::from_attribute(dir) {
@@ -242,6 +268,36 @@ pub fn parse(text: &str) -> Result<SessionDescription, SdpError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `a=ptime` and `a=maxptime`: integers (or `20.0`) from 1 to 1000 ms;
+    /// anything else is left out, never an error.
+    #[test]
+    fn ptime_and_maxptime_are_read_or_ignored() {
+        for (v, want) in [
+            ("30", Some(30)),
+            (" 20 ", Some(20)),
+            ("20.0", Some(20)),
+            ("22.5", Some(22)),
+            ("1000", Some(1000)),
+            ("1001", None),
+            ("0", None),
+            ("-20", None),
+            ("+20", None),
+            ("", None),
+            (".5", None),
+            ("20.x", None),
+            ("4294967296", None),
+            ("٣٠", None),
+        ] {
+            assert_eq!(super::parse_ms(v), want, "{v:?}");
+        }
+        let sd = parse("v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nm=audio 1 RTP/AVP 0\r\na=ptime:30\r\na=maxptime:60\r\nm=audio 2 RTP/AVP 0\r\na=ptime:junk\r\na=maxptime:0\r\n").unwrap();
+        assert_eq!(
+            (sd.media[0].ptime, sd.media[0].max_ptime),
+            (Some(30), Some(60))
+        );
+        assert_eq!((sd.media[1].ptime, sd.media[1].max_ptime), (None, None));
+    }
 
     /// RFC 4566 §5's example.
     const RFC4566_EXAMPLE: &str = "v=0\r\no=jdoe 2890844526 2890842807 IN IP4 10.47.16.5\r\ns=SDP Seminar\r\ni=A Seminar on the session description protocol\r\nu=http://www.example.com/seminars/sdp.pdf\r\ne=j.doe@example.com (Jane Doe)\r\nc=IN IP4 224.2.17.12/127\r\nt=2873397496 2873404696\r\na=recvonly\r\nm=audio 49170 RTP/AVP 0\r\nm=video 51372 RTP/AVP 99\r\na=rtpmap:99 h263-1998/90000\r\n";

@@ -44,7 +44,7 @@ fn sipp_default_offer() {
     );
     assert_eq!(
         sdp,
-        "v=0\r\no=rivr 4242 7 IN IP4 203.0.113.10\r\ns=rivr\r\nc=IN IP4 203.0.113.10\r\nt=0 0\r\nm=audio 20000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n"
+        "v=0\r\no=rivr 4242 7 IN IP4 203.0.113.10\r\ns=rivr\r\nc=IN IP4 203.0.113.10\r\nt=0 0\r\nm=audio 20000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=maxptime:60\r\na=sendrecv\r\n"
     );
 }
 
@@ -224,7 +224,7 @@ fn offer_text_and_round_trip_with_accept_answer() {
     let text = offer(&local());
     assert_eq!(
         text,
-        "v=0\r\no=rivr 4242 7 IN IP4 203.0.113.10\r\ns=rivr\r\nc=IN IP4 203.0.113.10\r\nt=0 0\r\nm=audio 20000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
+        "v=0\r\no=rivr 4242 7 IN IP4 203.0.113.10\r\ns=rivr\r\nc=IN IP4 203.0.113.10\r\nt=0 0\r\nm=audio 20000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=maxptime:60\r\na=sendrecv\r\n"
     );
     // a peer (another rivr, with PCMA only) answers our offer
     let peer = LocalMedia {
@@ -274,6 +274,60 @@ fn offered_ptime_is_reported() {
             .ptime_ms,
         30
     );
+}
+
+/// rivr sends at the peer's ptime within its maxptime, rounded to a
+/// duration it sends, and its answer states that ptime.
+#[test]
+fn send_ptime_follows_ptime_and_maxptime() {
+    let cases: &[(&str, u32)] = &[
+        ("", 20),
+        ("a=ptime:30\r\n", 30),
+        ("a=ptime:10\r\n", 10),
+        ("a=ptime:60\r\n", 60),
+        ("a=ptime:25\r\n", 20),
+        ("a=ptime:50\r\n", 40),
+        ("a=ptime:90\r\n", 60),
+        ("a=ptime:30.0\r\n", 30),
+        ("a=ptime:60\r\na=maxptime:40\r\n", 40),
+        ("a=ptime:30\r\na=maxptime:25\r\n", 20),
+        ("a=maxptime:10\r\n", 10),
+        ("a=maxptime:5\r\n", 10),
+        ("a=ptime:0\r\n", 20),
+        ("a=ptime:-30\r\n", 20),
+        ("a=ptime:99999999999\r\n", 20),
+        ("a=ptime:30ms\r\na=maxptime:x\r\n", 20),
+    ];
+    for (extra, want) in cases {
+        let offer = format!("{SIPP_UAC}{extra}");
+        let (n, sdp) = answer(&parse(&offer).unwrap(), &local()).unwrap();
+        assert_eq!(n.ptime_ms, *want, "{extra:?}");
+        assert!(
+            sdp.contains(&format!("a=ptime:{want}\r\na=maxptime:60\r\n")),
+            "{sdp}"
+        );
+    }
+}
+
+/// For Opus the fmtp's ptime and maxptime count too; Opus is sent in
+/// 20 ms frames, so a 30 ms request gets 20 and 60 gets 60.
+#[test]
+fn opus_send_ptime_reads_the_fmtp() {
+    let local = LocalMedia {
+        codecs: vec![Codec::Opus],
+        ..local()
+    };
+    let base = "v=0\r\no=- 1 1 IN IP4 198.51.100.7\r\ns=-\r\nc=IN IP4 198.51.100.7\r\nt=0 0\r\nm=audio 5004 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n";
+    for (extra, want) in [
+        ("a=fmtp:111 ptime=60\r\n", 60),
+        ("a=fmtp:111 ptime=40;maxptime=40\r\na=ptime:60\r\n", 40),
+        ("a=ptime:30\r\n", 20),
+        ("a=fmtp:111 useinbandfec=1\r\n", 20),
+    ] {
+        let offer = format!("{base}{extra}");
+        let (n, _) = answer(&parse(&offer).unwrap(), &local).unwrap();
+        assert_eq!(n.ptime_ms, want, "{extra:?}");
+    }
 }
 
 #[test]
