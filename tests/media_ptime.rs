@@ -354,6 +354,7 @@ fn outbound_30ms_carrier_both_ways() {
         label,
         &CallSetup {
             trunk_port: carrier.port,
+            trunk_params: "",
             trunk_extra: "",
             script: Some(PLAY_THEN_GATHER_OUT),
             args: &[],
