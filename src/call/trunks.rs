@@ -48,8 +48,9 @@ impl Trunks {
             list: limits
                 .into_iter()
                 .map(|l| Trunk {
-                    // Burst 1: never more than `cps` calls in any second.
-                    pace: TokenBucket::new(l.cps.max(1), 1),
+                    // One at a time, `cps` a second on average, each at
+                    // least 90 % of 1/cps after the one before.
+                    pace: TokenBucket::paced(l.cps.max(1)),
                     limits: l,
                     in_use: 0,
                     up: true,
