@@ -169,8 +169,9 @@ read -r RUN_CPU STEADY_CPU STEADY_S < <(awk -v tck="$TCK" -v t0="$((RAMP + 2))00
 
 echo
 echo "== rivr inbound load: $N calls x ${HOLD} s on 1000 (main_menu), $CODEC RTP both ways =="
-EVENTS=$(grep -o 'Call-Id:' "$TMP/sipp_errors.log" 2>/dev/null | wc -l)
-HOLD_ENDS=$(grep -o 'jumping to label' "$TMP/sipp_errors.log" 2>/dev/null | wc -l)
+# SIPp writes no error log when nothing went wrong.
+EVENTS=$(cat "$TMP/sipp_errors.log" 2>/dev/null | grep -o 'Call-Id:' | wc -l || true)
+HOLD_ENDS=$(cat "$TMP/sipp_errors.log" 2>/dev/null | grep -o 'jumping to label' | wc -l || true)
 echo "SIPp:  successful $OK, failed $FAILED (exit $SIPP_RC); $HOLD_ENDS hangups after the hold, $((EVENTS - HOLD_ENDS)) other events in its error log"
 echo "rivr:  CDRs $CDRS, answered $ANSWERED, ends: ${ENDS:-none}, script failures $FAILED_SCRIPTS; exit after SIGTERM $RIVR_RC"
 echo "CPU:   ${RUN_CPU}% of one core over the whole run ($(( (T1 - T0) / 1000 )) s)"
