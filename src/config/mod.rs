@@ -63,6 +63,9 @@ pub struct SipConfig {
     pub trusted: Option<Acl>,
     /// What a request from outside `trusted` gets.
     pub untrusted: UntrustedPolicy,
+    /// The DNS server trunk names are looked up on (NAPTR, SRV, A/AAAA);
+    /// `None`: the system's (`/etc/resolv.conf`).
+    pub dns_server: Option<SocketAddr>,
 }
 
 /// `[limits]`: admission control and overload protection. Defaults in
@@ -270,6 +273,18 @@ impl Config {
                 }
             },
         };
+        let dns_server = match &sip_raw.dns_server {
+            None => None,
+            Some(d) => Some(d.get_ref().parse::<SocketAddr>().map_err(|_| {
+                err(
+                    Some(d.span()),
+                    format!(
+                        "sip.dns_server: {:?} is not IP:PORT (e.g. \"192.0.2.53:53\")",
+                        d.get_ref()
+                    ),
+                )
+            })?),
+        };
         let limits = parse_limits(raw.limits.unwrap_or_default(), &err)?;
         let rtp_raw = raw.rtp.unwrap_or_default();
         let ports = rtp_raw
@@ -376,6 +391,7 @@ impl Config {
                 public_ip,
                 trusted,
                 untrusted,
+                dns_server,
             },
             rtp: RtpConfig {
                 port_min,
@@ -556,6 +572,7 @@ struct RawSip {
     public_ip: Option<Spanned<String>>,
     trusted: Option<Spanned<Vec<Spanned<String>>>>,
     untrusted: Option<Spanned<String>>,
+    dns_server: Option<Spanned<String>>,
 }
 
 /// One line per key, so keys added in parallel merge cleanly.

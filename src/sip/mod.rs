@@ -9,6 +9,7 @@ pub mod digest;
 pub mod endpoint;
 pub mod flood;
 pub mod gate;
+pub mod locate;
 pub mod message;
 pub mod sdp;
 pub mod transaction;
