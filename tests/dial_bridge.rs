@@ -105,35 +105,73 @@ fn events_of(packets: &[Packet], key: char) -> Vec<&Packet> {
         .collect()
 }
 
-/// A PCMU caller bridged to a PCMA far end; both talk at once, the caller
-/// presses 5, then the far end hangs up: rivr ends the caller's leg too.
-#[test]
-fn a_pcmu_caller_and_a_pcma_far_end_hear_each_other_until_the_far_end_hangs_up() {
-    require_sipp!();
+/// The pieces of one bridged call: the carrier (SIPp on `far_scenario`,
+/// its `-d` pause `far_pause_ms`, answering PCMA to the far phone), rivr
+/// with the dial script, and the caller (SIPp on `caller`, its RTP port
+/// the caller phone's).
+struct Bridge {
+    _files: Scratch,
+    carrier: Carrier,
+    rivr: Rivr,
+    far_phone: Phone,
+    caller_phone: Phone,
+    caller: Sipp,
+}
+
+fn bridge(label: &str, far_scenario: &str, far_pause_ms: u64, caller: CallSpec) -> Bridge {
     let far_phone = Phone::bind();
-    // Answers at once, then talks for 9 s and sends BYE.
-    let files = Scratch::new("dial-far");
-    let mut carrier = Carrier::start(
+    let files = Scratch::new(&format!("{label}-far"));
+    let carrier = Carrier::start(
         files.path(),
         "far",
-        "uas_answer_bye.xml",
-        9_000,
+        far_scenario,
+        far_pause_ms,
         &[
             ("rtp_port", far_phone.addr().port().to_string()),
             ("codec", "8".into()),
         ],
     );
-    let rivr = rivr_with_carrier("dial-pcmu", carrier.port);
-    let mut far_phone = far_phone;
-    let mut caller_phone = Phone::bind();
-    let mut caller = Sipp::start(
+    let rivr = rivr_with_carrier(label, carrier.port);
+    let caller_phone = Phone::bind();
+    let caller = Sipp::start(
         rivr.dir.path(),
         "caller",
         rivr.sip_port,
         &CallSpec {
-            scenario: "uac_wait_bye.xml",
             number: "3000",
             rtp_port: caller_phone.addr().port(),
+            ..caller
+        },
+    );
+    Bridge {
+        _files: files,
+        carrier,
+        rivr,
+        far_phone,
+        caller_phone,
+        caller,
+    }
+}
+
+/// A PCMU caller bridged to a PCMA far end; both talk at once, the caller
+/// presses 5, then the far end hangs up: rivr ends the caller's leg too.
+#[test]
+fn a_pcmu_caller_and_a_pcma_far_end_hear_each_other_until_the_far_end_hangs_up() {
+    require_sipp!();
+    // The carrier answers at once, then talks for 9 s and sends BYE.
+    let Bridge {
+        _files,
+        mut carrier,
+        rivr,
+        mut far_phone,
+        mut caller_phone,
+        mut caller,
+    } = bridge(
+        "dial-pcmu",
+        "uas_answer_bye.xml",
+        9_000,
+        CallSpec {
+            scenario: "uac_wait_bye.xml",
             codecs: "0",
             ..CallSpec::default()
         },
@@ -242,31 +280,21 @@ fn ringback_share(x: &[f32]) -> f64 {
 #[test]
 fn an_opus_caller_hears_ringback_then_the_pcma_far_end_and_its_bye_ends_both() {
     require_sipp!();
-    let far_phone = Phone::bind();
-    // Rings 2 s, answers, waits for rivr's BYE.
-    let files = Scratch::new("dial-ring");
-    let mut carrier = Carrier::start(
-        files.path(),
-        "far",
+    // The carrier rings 2 s, answers, waits for rivr's BYE; the caller
+    // hangs up 12 s after its answer.
+    let Bridge {
+        _files,
+        mut carrier,
+        rivr,
+        mut far_phone,
+        mut caller_phone,
+        mut caller,
+    } = bridge(
+        "dial-opus",
         "uas_answer.xml",
         2_000,
-        &[
-            ("rtp_port", far_phone.addr().port().to_string()),
-            ("codec", "8".into()),
-        ],
-    );
-    let rivr = rivr_with_carrier("dial-opus", carrier.port);
-    let mut far_phone = far_phone;
-    let mut caller_phone = Phone::bind();
-    let mut caller = Sipp::start(
-        rivr.dir.path(),
-        "caller",
-        rivr.sip_port,
-        &CallSpec {
+        CallSpec {
             scenario: "uac_opus_hangup.xml",
-            number: "3000",
-            rtp_port: caller_phone.addr().port(),
-            // The caller hangs up 12 s after the answer.
             hold_ms: 12_000,
             ..CallSpec::default()
         },
