@@ -12,6 +12,7 @@ pub mod gate;
 pub mod locate;
 pub mod message;
 pub mod sdp;
+pub mod session_timer;
 pub mod transaction;
 pub mod transport;
 pub mod validate;
