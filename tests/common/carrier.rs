@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::server::repo;
-use super::sipp::{free_port, SippResult};
+use super::sipp::{free_port, wait_child, SippResult};
 
 /// A running SIPp UAS.
 pub struct Carrier {
@@ -162,32 +162,7 @@ impl Carrier {
 
     /// Waits for SIPp to exit (killing it after `timeout`).
     pub fn wait(&mut self, timeout: Duration) -> SippResult {
-        let deadline = Instant::now() + timeout;
-        let Some(child) = self.child.as_mut() else {
-            return SippResult {
-                status: None,
-                ended: Instant::now(),
-            };
-        };
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                self.child = None;
-                return SippResult {
-                    status: Some(status),
-                    ended: Instant::now(),
-                };
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                self.child = None;
-                return SippResult {
-                    status: None,
-                    ended: Instant::now(),
-                };
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_child(&mut self.child, timeout)
     }
 
     /// Waits and asserts the scenario passed (exit code 0).

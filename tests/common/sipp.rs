@@ -90,6 +90,38 @@ pub struct Answer {
     pub call_id: String,
 }
 
+/// Waits for a SIPp child to exit (at most `timeout`, then it is killed
+/// and the result has no status); the child is taken either way.
+pub fn wait_child(child: &mut Option<Child>, timeout: Duration) -> SippResult {
+    let deadline = Instant::now() + timeout;
+    let Some(c) = child.as_mut() else {
+        return SippResult {
+            status: None,
+            ended: Instant::now(),
+        };
+    };
+    loop {
+        if let Ok(Some(status)) = c.try_wait() {
+            let ended = Instant::now();
+            *child = None;
+            return SippResult {
+                status: Some(status),
+                ended,
+            };
+        }
+        if Instant::now() >= deadline {
+            let _ = c.kill();
+            let _ = c.wait();
+            *child = None;
+            return SippResult {
+                status: None,
+                ended: Instant::now(),
+            };
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// A UDP+TCP port that was free a moment ago, for SIPp's `-p`.
 pub fn free_port() -> u16 {
     loop {
@@ -181,33 +213,7 @@ impl Sipp {
 
     /// Waits for SIPp to exit (killing it after `timeout`).
     pub fn wait(&mut self, timeout: Duration) -> SippResult {
-        let deadline = Instant::now() + timeout;
-        let Some(child) = self.child.as_mut() else {
-            return SippResult {
-                status: None,
-                ended: Instant::now(),
-            };
-        };
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                let ended = Instant::now();
-                self.child = None;
-                return SippResult {
-                    status: Some(status),
-                    ended,
-                };
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                self.child = None;
-                return SippResult {
-                    status: None,
-                    ended: Instant::now(),
-                };
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        wait_child(&mut self.child, timeout)
     }
 
     /// Waits and asserts the scenario passed (exit code 0).
