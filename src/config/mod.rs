@@ -66,6 +66,13 @@ pub struct SipConfig {
     /// The DNS server trunk names are looked up on (NAPTR, SRV, A/AAAA);
     /// `None`: the system's (`/etc/resolv.conf`).
     pub dns_server: Option<SocketAddr>,
+    /// Session timers (RFC 4028): `sip.session_expires` (the interval
+    /// picked for a caller that supports timers but names none) and
+    /// `sip.min_se`.
+    pub session: crate::sip::session_timer::Policy,
+    /// What rivr asks for on the calls it places; `None` when
+    /// `sip.session_expires = 0`.
+    pub session_ask: Option<u32>,
 }
 
 /// `[limits]`: admission control and overload protection. Defaults in
@@ -213,6 +220,7 @@ impl Config {
         let raw: RawConfig = toml::from_str(text)
             .map_err(|e| err(e.span(), e.message().trim().replace('\n', " ").to_string()))?;
         let sip_raw = raw.sip.unwrap_or_default();
+        let (session, session_ask) = parse_session_timers(&sip_raw, &err)?;
         let listen_s = sip_raw
             .listen
             .unwrap_or_else(|| Spanned::new(0..0, "127.0.0.1:5060".into()));
@@ -392,6 +400,8 @@ impl Config {
                 trusted,
                 untrusted,
                 dns_server,
+                session,
+                session_ask,
             },
             rtp: RtpConfig {
                 port_min,
@@ -429,6 +439,53 @@ impl Config {
             base_dir: base_dir.to_path_buf(),
         })
     }
+}
+
+/// `sip.session_expires` (0: rivr asks for no session timer on the calls
+/// it places, and still runs one a peer asks for) and `sip.min_se` (at
+/// least RFC 4028's 90 s, at most `session_expires`).
+fn parse_session_timers(
+    raw: &RawSip,
+    err: &dyn Fn(Option<Range<usize>>, String) -> ConfigError,
+) -> Result<(crate::sip::session_timer::Policy, Option<u32>), ConfigError> {
+    use crate::sip::session_timer::{Policy, MIN_SE_FLOOR};
+    let d = Policy::default();
+    let min_se = match &raw.min_se {
+        None => d.min_se,
+        Some(v) if (MIN_SE_FLOOR..=86_400).contains(v.get_ref()) => *v.get_ref(),
+        Some(v) => {
+            return Err(err(
+                Some(v.span()),
+                format!(
+                    "sip.min_se: {} is outside {MIN_SE_FLOOR}..=86400 seconds (RFC 4028 allows no less than 90)",
+                    v.get_ref()
+                ),
+            ))
+        }
+    };
+    let expires = match &raw.session_expires {
+        None => d.default_seconds.max(min_se),
+        Some(v) if *v.get_ref() == 0 => 0,
+        Some(v) if (min_se..=86_400).contains(v.get_ref()) => *v.get_ref(),
+        Some(v) => {
+            return Err(err(
+                Some(v.span()),
+                format!(
+                    "sip.session_expires: {} is outside sip.min_se ({min_se})..=86400 seconds; 0 turns it off",
+                    v.get_ref()
+                ),
+            ))
+        }
+    };
+    let policy = Policy {
+        default_seconds: if expires == 0 {
+            d.default_seconds.max(min_se)
+        } else {
+            expires
+        },
+        min_se,
+    };
+    Ok((policy, (expires != 0).then_some(expires)))
 }
 
 /// `[limits]`: each key within its range, else an error naming it.
@@ -573,6 +630,8 @@ struct RawSip {
     trusted: Option<Spanned<Vec<Spanned<String>>>>,
     untrusted: Option<Spanned<String>>,
     dns_server: Option<Spanned<String>>,
+    session_expires: Option<Spanned<u32>>,
+    min_se: Option<Spanned<u32>>,
 }
 
 /// One line per key, so keys added in parallel merge cleanly.

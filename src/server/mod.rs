@@ -153,6 +153,8 @@ impl Server {
             user_agent: format!("rivr/{}", env!("CARGO_PKG_VERSION")),
             timers: TimerConfig::default(),
             seed: rand::random(),
+            session: shared.config.sip.session,
+            session_ask: shared.config.sip.session_ask,
         });
         let registry = Registry::new(
             shared.config.routes.clone(),

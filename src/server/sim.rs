@@ -201,6 +201,8 @@ pub fn sim_core(opts: &SimOptions, now: Instant) -> ServerCore<SimEnv> {
         user_agent: "rivr-sim".into(),
         timers: TimerConfig::default(),
         seed: opts.seed,
+        session: Default::default(),
+        session_ask: Some(1800),
     });
     let routes = opts
         .routes

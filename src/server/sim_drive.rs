@@ -65,6 +65,13 @@ fn source(i: u8) -> SocketAddr {
 
 fn invite(number: &str, call_id: &str, branch: u32, sdp: bool) -> Vec<u8> {
     let body = if sdp { SDP } else { "" };
+    // Every other call asks rivr to refresh its session (RFC 4028), so
+    // time passing sends rivr's own re-INVITEs and UPDATEs.
+    let timer = if branch % 2 == 1 {
+        "Supported: timer\r\nSession-Expires: 90;refresher=uas\r\n"
+    } else {
+        ""
+    };
     let ctype = if sdp {
         "Content-Type: application/sdp\r\n"
     } else {
@@ -74,7 +81,7 @@ fn invite(number: &str, call_id: &str, branch: u32, sdp: bool) -> Vec<u8> {
         "INVITE sip:{number}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.9:5070;branch=z9hG4bK{branch}\r\n\
          From: \"Fuzz\" <sip:fuzz@127.0.0.9>;tag=f{branch}\r\nTo: <sip:{number}@127.0.0.1>\r\n\
          Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:fuzz@127.0.0.9:5070>\r\n\
-         Max-Forwards: 70\r\nX-Custom: v\r\n{ctype}Content-Length: {}\r\n\r\n{body}",
+         Max-Forwards: 70\r\nX-Custom: v\r\n{timer}{ctype}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -184,8 +191,9 @@ pub fn run_report(data: &[u8]) -> Report {
             3 => {
                 let n = placed.len().max(1);
                 let i = usize::from(input.u8()) % n;
-                let method = ["ACK", "BYE", "CANCEL", "INFO", "OPTIONS", "INVITE"]
-                    [usize::from(input.u8() % 6)];
+                let method = [
+                    "ACK", "BYE", "CANCEL", "INFO", "OPTIONS", "INVITE", "UPDATE",
+                ][usize::from(input.u8() % 7)];
                 if let Some(p) = placed.get_mut(i) {
                     if method != "ACK" && method != "CANCEL" {
                         p.cseq = p.cseq.saturating_add(1);
@@ -290,6 +298,11 @@ pub fn run_report(data: &[u8]) -> Report {
     assert_eq!(core.env.held_ports, 0, "RTP ports leaked");
     assert!(core.env.media.is_empty(), "media left running");
     assert_eq!(core.endpoint.active_calls(), 0, "the SIP core kept calls");
+    assert_eq!(
+        core.endpoint.active_transactions(),
+        0,
+        "the SIP core kept transactions"
+    );
     report.scripts_started = core.env.scripts.len();
     report.cdrs = core.env.cdrs.len();
     report.answered = core.env.cdrs.iter().filter(|c| c.answered).count();

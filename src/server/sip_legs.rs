@@ -315,6 +315,9 @@ impl SipLegs {
                         None,
                     ),
                     EndReason::LocalByeDone => (EndKind::LocalHangup, Cause::NORMAL_CLEARING, None),
+                    EndReason::SessionExpired => {
+                        (EndKind::LocalHangup, Cause::RECOVERY_ON_TIMER_EXPIRY, None)
+                    }
                 };
                 let mut end = LegEnd::new(kind, cause);
                 end.sip_status = status;

@@ -122,6 +122,8 @@ pub struct Response {
     pub expires: Option<u32>,
     pub contact_expires: Option<u32>,
     pub content_type: Option<String>,
+    /// Every header as (name, value), in order (session timers, Allow …).
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
@@ -145,6 +147,7 @@ impl Default for Response {
             expires: None,
             contact_expires: None,
             content_type: None,
+            headers: Vec::new(),
             body: Vec::new(),
         }
     }
@@ -276,6 +279,11 @@ impl Response {
         let mut cseq = None;
         let mut to = None;
         for h in resp.headers.iter() {
+            let text = h.to_string();
+            if let Some((name, value)) = text.split_once(':') {
+                r.headers
+                    .push((name.trim().to_string(), value.trim().to_string()));
+            }
             match h {
                 Header::Via(v) if r.branch.is_none() => {
                     let first = split_commas(v.value())

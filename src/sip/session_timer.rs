@@ -3,9 +3,9 @@
 //! timer`, what a UAC learns from the 2xx, and when a running session is
 //! due for a refresh (the refresher, at half the interval) or has expired
 //! (the other side, when no refresh came `min(32 s, interval / 3)` before
-//! the end). Sans-IO: header values in, decisions and instants out. Not
-//! wired into `sip::endpoint` yet — rivr sends no re-INVITE or UPDATE of
-//! its own so far; that comes with the wiring.
+//! the end). Sans-IO: header values in, decisions and instants out. The
+//! dialog side (the 2xx headers, the refresh requests, BYE on expiry) is
+//! `sip::endpoint::session`.
 
 use std::time::{Duration, Instant};
 
@@ -57,6 +57,41 @@ pub fn parse_session_expires(value: &str) -> Option<SessionExpires> {
 /// A `Min-SE` value (delta-seconds, parameters ignored).
 pub fn parse_min_se(value: &str) -> Option<u32> {
     value.split(';').next()?.trim().parse().ok()
+}
+
+/// What a request or a response says about session timers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Headers {
+    pub session_expires: Option<SessionExpires>,
+    pub min_se: Option<u32>,
+    /// `Supported: timer` (or `Require: timer`).
+    pub supports_timer: bool,
+    /// `Allow` lists UPDATE: refreshes may use it (RFC 4028 §7.4, §9).
+    pub allows_update: bool,
+}
+
+/// Reads the session-timer headers (long and compact names) from a list
+/// of (name, value) pairs.
+pub fn read_headers<'a>(headers: impl IntoIterator<Item = &'a (String, String)>) -> Headers {
+    let mut h = Headers::default();
+    let tokens = |v: &str, want: &str| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(want));
+    for (name, value) in headers {
+        let name = name.trim();
+        let is = |long: &str, short: &str| {
+            name.eq_ignore_ascii_case(long)
+                || (!short.is_empty() && name.eq_ignore_ascii_case(short))
+        };
+        if is("Session-Expires", "x") {
+            h.session_expires = h.session_expires.or(parse_session_expires(value));
+        } else if is("Min-SE", "") {
+            h.min_se = h.min_se.or(parse_min_se(value));
+        } else if is("Supported", "k") || is("Require", "") {
+            h.supports_timer |= tokens(value, "timer");
+        } else if is("Allow", "") {
+            h.allows_update |= tokens(value, "UPDATE");
+        }
+    }
+    h
 }
 
 /// What rivr as UAS does with an INVITE.
@@ -185,6 +220,23 @@ impl SessionTimer {
         self.refreshed_at = now;
     }
 
+    /// The negotiated interval.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// True when this side sends the refreshes.
+    pub fn we_refresh(&self) -> bool {
+        self.we_refresh
+    }
+
+    /// When the session is over without a refresh, whoever refreshes: the
+    /// refresher whose refreshes keep failing gives up here too.
+    pub fn expires_at(&self) -> Instant {
+        let margin = Duration::from_secs(32).min(self.interval / 3);
+        self.refreshed_at + self.interval - margin
+    }
+
     /// When the next action is due.
     pub fn deadline(&self) -> Instant {
         if self.we_refresh {
@@ -193,8 +245,7 @@ impl SessionTimer {
         } else {
             // The other side gives up a little before the end, so a BYE
             // still reaches a peer whose own timer is about to fire.
-            let margin = Duration::from_secs(32).min(self.interval / 3);
-            self.refreshed_at + self.interval - margin
+            self.expires_at()
         }
     }
 
@@ -234,6 +285,30 @@ mod tests {
         assert_eq!(parse_session_expires("99999999999"), None);
         assert_eq!(parse_min_se("120;lr"), Some(120));
         assert_eq!(parse_min_se(""), None);
+    }
+
+    #[test]
+    fn headers_are_read_by_long_and_compact_names() {
+        let hs: Vec<(String, String)> = [
+            ("x", "600;refresher=uas"),
+            ("Min-SE", "120"),
+            ("k", "replaces, timer"),
+            ("Allow", "INVITE, ACK, update"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        let h = read_headers(&hs);
+        assert_eq!(
+            h.session_expires,
+            Some(SessionExpires {
+                seconds: 600,
+                refresher: Some(Refresher::Uas)
+            })
+        );
+        assert_eq!(h.min_se, Some(120));
+        assert!(h.supports_timer && h.allows_update);
+        assert_eq!(read_headers(&[]), Headers::default());
     }
 
     #[test]

@@ -19,7 +19,7 @@ use rsip::headers::{ToTypedHeader, UntypedHeader};
 use rsip::message::HeadersExt;
 
 /// Option tags rivr implements; a `Require` naming any other is refused.
-pub const SUPPORTED_OPTIONS: &[&str] = &[];
+pub const SUPPORTED_OPTIONS: &[&str] = &["timer"];
 
 /// The body type rivr understands in an INVITE (and can produce in answers).
 pub const SDP: &str = "application/sdp";

@@ -42,6 +42,38 @@ impl Endpoint {
             self.transmit(transport, dest, bytes);
             return;
         }
+        let session = match self.session_decide(&req.headers) {
+            Ok(d) => d,
+            Err(min_se) => {
+                // RFC 4028 §9: the interval asked for is below rivr's Min-SE.
+                let bytes = build_response(
+                    &req,
+                    &top_via,
+                    422,
+                    &ResponseParts {
+                        to_tag: Some(&self.token(16)),
+                        extra_headers: &[("Min-SE", min_se.to_string())],
+                        ..ResponseParts::default()
+                    },
+                    &self.cfg.user_agent,
+                );
+                let mut tx = InviteServerTx::new(self.cfg.timers, transport.is_reliable());
+                let _sent = tx.send_response(now, 422, bytes.clone());
+                self.transmit(transport, dest, bytes);
+                self.invite_txs.insert(
+                    key,
+                    InviteTxEntry {
+                        tx,
+                        call: 0,
+                        transport,
+                        dest,
+                    },
+                );
+                return;
+            }
+        };
+        let peer_allows_update =
+            crate::sip::session_timer::read_headers(&req.headers).allows_update;
         let call = self.next_call;
         self.next_call += 1;
         self.stats.calls_started += 1;
@@ -80,6 +112,8 @@ impl Endpoint {
             remote_cseq: req.cseq,
             local_sdp: None,
             bye_after_ack: false,
+            session,
+            peer_allows_update,
         };
         self.calls.insert(call, leg);
         self.outputs.push_back(Output::Event(Event::IncomingCall {
@@ -212,6 +246,11 @@ impl Endpoint {
         let with_contact = (101..300).contains(&code);
         let mut headers = vec![("Allow", ALLOW.to_string())];
         headers.extend_from_slice(extra);
+        let session = (200..300).contains(&code).then_some(leg.session).flatten();
+        if let Some((seconds, refresher, require)) = session {
+            headers.extend(Self::session_2xx_headers(seconds, refresher, require));
+        }
+        let peer_allows_update = leg.peer_allows_update;
         let bytes = build_response(
             &leg.invite,
             &leg.top_via,
@@ -243,6 +282,7 @@ impl Endpoint {
             };
             let key = leg.dialog_key();
             self.dialogs.insert(key, call);
+            self.session_started_as_uas(now, call, session, peer_allows_update, sdp);
         }
         self.transmit(transport, dest, bytes);
         Ok(())
@@ -308,6 +348,7 @@ impl Endpoint {
         self.ict_timeouts(now);
         self.link_timeouts(now);
         self.reinvite_timeouts(now);
+        self.session_timeouts(now);
         for call in ack_timeouts {
             tracing::info!(call, "no ACK for 2xx within 64*T1; sending BYE");
             if let Some(l) = self.calls.get_mut(&call) {

@@ -50,6 +50,11 @@ pub(crate) struct Leg {
     pub local_sdp: Option<String>,
     /// hangup() came before the ACK: send BYE when it arrives (§15).
     pub bye_after_ack: bool,
+    /// The session timer the 2xx will run (RFC 4028 §9): interval,
+    /// refresher, `Require: timer`.
+    pub session: Option<(u32, crate::sip::session_timer::Refresher, bool)>,
+    /// The INVITE's Allow lists UPDATE.
+    pub peer_allows_update: bool,
 }
 
 impl Leg {

@@ -12,6 +12,7 @@
 
 mod leg;
 mod reinvite;
+mod session;
 mod trunk_link;
 mod uac;
 
@@ -44,6 +45,12 @@ pub struct EndpointConfig {
     pub timers: TimerConfig,
     /// Seeds tags, branches and CSeqs (deterministic tests).
     pub seed: u64,
+    /// Session timers (RFC 4028): the interval rivr picks for a caller
+    /// that supports timers but names none, and the smallest it accepts.
+    pub session: crate::sip::session_timer::Policy,
+    /// The `Session-Expires` rivr asks for on the calls it places; `None`:
+    /// it only says `Supported: timer` and runs what the far end asks.
+    pub session_ask: Option<u32>,
 }
 
 /// Why a call ended, as the core saw it.
@@ -57,6 +64,9 @@ pub enum EndReason {
     AckTimeout,
     /// rivr's BYE got its final response or timed out.
     LocalByeDone,
+    /// The session timer ran out, or rivr's refresh failed (RFC 4028
+    /// §10); BYE was sent.
+    SessionExpired,
 }
 
 #[derive(Debug, PartialEq)]
@@ -173,6 +183,9 @@ pub struct Endpoint {
     /// re-INVITEs waiting for an answer, and 2xx to re-INVITEs until ACKed.
     reinvites: HashMap<CallRef, reinvite::PendingReinvite>,
     reinvite_2xx: HashMap<CallRef, reinvite::Reinvite2xx>,
+    /// Session timers, and rivr's refreshes in flight by branch.
+    sessions: HashMap<CallRef, session::Session>,
+    refreshes: HashMap<String, session::RefreshTx>,
     /// Trunk registrations and keepalives, and their transactions.
     links: Vec<trunk_link::Link>,
     link_txs: HashMap<String, trunk_link::LinkTx>,
@@ -198,6 +211,8 @@ impl Endpoint {
             icts: HashMap::new(),
             reinvites: HashMap::new(),
             reinvite_2xx: HashMap::new(),
+            sessions: HashMap::new(),
+            refreshes: HashMap::new(),
             links: Vec::new(),
             link_txs: HashMap::new(),
             dialogs: HashMap::new(),
@@ -218,7 +233,11 @@ impl Endpoint {
 
     /// Live transactions of every kind (for leak checks).
     pub fn active_transactions(&self) -> usize {
-        self.invite_txs.len() + self.nists.len() + self.nicts.len() + self.icts.len()
+        self.invite_txs.len()
+            + self.nists.len()
+            + self.nicts.len()
+            + self.icts.len()
+            + self.refreshes.len()
     }
 
     #[must_use]
@@ -246,6 +265,7 @@ impl Endpoint {
             .chain(self.ict_next_timeout())
             .chain(self.link_next_timeout())
             .chain(self.reinvite_next_timeout())
+            .chain(self.session_next_timeout())
             .min()
     }
 
@@ -451,11 +471,12 @@ impl Endpoint {
                 vec![
                     ("Allow", ALLOW.to_string()),
                     ("Accept", "application/sdp".to_string()),
-                    ("Supported", String::new()),
+                    ("Supported", "timer".to_string()),
                 ],
                 None,
             ),
-            Bye | Info | Options if dialog_call.is_none() => (481, vec![], None),
+            Bye | Info | Options | Update if dialog_call.is_none() => (481, vec![], None),
+            Update => self.handle_update(now, dialog_call.unwrap_or_default(), req),
             Bye => {
                 let call = dialog_call.unwrap_or_default();
                 if let Some(leg) = self.calls.get_mut(&call) {

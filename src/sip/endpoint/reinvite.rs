@@ -20,6 +20,8 @@ pub(super) struct PendingReinvite {
     top_via: String,
     transport: Transport,
     dest: SocketAddr,
+    /// What its 2xx says about the session timer (a refresh, RFC 4028 §9).
+    session: Option<(u32, crate::sip::session_timer::Refresher, bool)>,
 }
 
 /// A 2xx to a re-INVITE, retransmitted until its ACK.
@@ -52,8 +54,12 @@ impl Endpoint {
     ) {
         let call = self.find_dialog(&req);
         let confirmed = call.is_some_and(|c| self.dialog_confirmed(c));
-        let busy = call
-            .is_some_and(|c| self.reinvites.contains_key(&c) || self.reinvite_2xx.contains_key(&c));
+        let busy = call.is_some_and(|c| {
+            self.reinvites.contains_key(&c)
+                || self.reinvite_2xx.contains_key(&c)
+                || self.refresh_invite_in_flight(c)
+        });
+        let session = self.session_decide(&req.headers);
         let code = match call.and_then(|c| self.dialog_remote_cseq(c)) {
             None => 481,
             Some(cseq) if req.cseq <= *cseq => 500,
@@ -62,6 +68,8 @@ impl Endpoint {
                 // §14.2: one offer/answer at a time.
                 if !confirmed || busy {
                     491
+                } else if session.is_err() {
+                    422
                 } else {
                     0
                 }
@@ -70,11 +78,18 @@ impl Endpoint {
         let mut tx = InviteServerTx::new(self.cfg.timers, transport.is_reliable());
         let call_ref = call.unwrap_or(0);
         if code != 0 {
+            let min_se = match (code, session) {
+                (422, Err(min_se)) => vec![("Min-SE", min_se.to_string())],
+                _ => vec![],
+            };
             let bytes = build_response(
                 &req,
                 top_via,
                 code,
-                &ResponseParts::default(),
+                &ResponseParts {
+                    extra_headers: &min_se,
+                    ..ResponseParts::default()
+                },
                 &self.cfg.user_agent,
             );
             let _sent = tx.send_response(now, code, bytes.clone());
@@ -108,6 +123,7 @@ impl Endpoint {
                 top_via: top_via.to_string(),
                 transport,
                 dest,
+                session: session.ok().flatten(),
             },
         );
         self.outputs.push_back(Output::Event(Event::ReInvite {
@@ -138,6 +154,10 @@ impl Endpoint {
         let p = self.reinvites.remove(&call).ok_or(CallGone(call))?;
         let contact = self.contact_uri(p.transport);
         let ok = (200..300).contains(&code);
+        let mut headers = vec![("Allow", ALLOW.to_string())];
+        if let (true, Some((seconds, refresher, require))) = (ok, p.session) {
+            headers.extend(Self::session_2xx_headers(seconds, refresher, require));
+        }
         let bytes = build_response(
             &p.req,
             &p.top_via,
@@ -145,11 +165,14 @@ impl Endpoint {
             &ResponseParts {
                 to_tag: None,
                 contact: ok.then_some(contact.as_str()),
-                extra_headers: &[("Allow", ALLOW.to_string())],
+                extra_headers: &headers,
                 sdp,
             },
             &self.cfg.user_agent,
         );
+        if ok {
+            self.session_refreshed_by_peer(now, call, p.session, sdp);
+        }
         if let Some(e) = self.invite_txs.get_mut(&p.key) {
             let _ = e.tx.send_response(now, code, bytes.clone());
         }

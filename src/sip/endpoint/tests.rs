@@ -32,6 +32,8 @@ impl Harness {
                 user_agent: "rivr-test".into(),
                 timers: TimerConfig::default(),
                 seed: 7,
+                session: Default::default(),
+                session_ask: Some(1800),
             }),
             t0,
             now: t0,

@@ -30,6 +30,8 @@ impl H {
             user_agent: "rivr-test".into(),
             timers: TimerConfig::default(),
             seed: 5,
+            session: Default::default(),
+            session_ask: Some(1800),
         });
         ep.add_trunk_link(
             t0,

@@ -116,9 +116,47 @@ pub(super) struct OutLeg {
     cancel_sent: bool,
     auth: Auth,
     pub(super) remote_cseq: u32,
+    /// The `Session-Expires` asked for (raised by a 422), and 422 retries.
+    se_asked: Option<u32>,
+    se_retries: u8,
 }
 
+/// A confirmed dialog's addressing for a request from rivr: transport,
+/// destination, Request-URI, route set, From, To, Call-ID, CSeq.
+pub(super) type DialogParts = (
+    Transport,
+    SocketAddr,
+    String,
+    Vec<String>,
+    String,
+    String,
+    String,
+    u32,
+);
+
 impl OutLeg {
+    /// The dialog's parts with the next CSeq, once confirmed.
+    pub(super) fn in_dialog_view(&mut self) -> Option<DialogParts> {
+        if self.state != OutState::Confirmed {
+            return None;
+        }
+        self.cseq = self.cseq.wrapping_add(1) & 0x7fff_ffff;
+        Some((
+            self.spec.transport,
+            self.spec.dest,
+            self.remote_target
+                .clone()
+                .unwrap_or_else(|| self.spec.request_uri.clone()),
+            self.route_set.clone(),
+            self.from(),
+            self.remote_to
+                .clone()
+                .unwrap_or_else(|| self.spec.to.clone()),
+            self.call_id.clone(),
+            self.cseq,
+        ))
+    }
+
     pub(super) fn dialog_key(&self) -> Option<(String, String, String)> {
         Some((
             self.call_id.clone(),
@@ -150,22 +188,22 @@ pub(super) struct IctEntry {
 }
 
 /// One request rivr sends as a UAC, as text.
-struct Outgoing<'a> {
-    method: &'a str,
-    uri: &'a str,
-    branch: &'a str,
-    route: &'a [String],
-    from: &'a str,
-    to: &'a str,
-    call_id: &'a str,
-    cseq: u32,
-    contact: Option<&'a str>,
-    headers: &'a [(String, String)],
-    sdp: Option<&'a str>,
+pub(super) struct Outgoing<'a> {
+    pub method: &'a str,
+    pub uri: &'a str,
+    pub branch: &'a str,
+    pub route: &'a [String],
+    pub from: &'a str,
+    pub to: &'a str,
+    pub call_id: &'a str,
+    pub cseq: u32,
+    pub contact: Option<&'a str>,
+    pub headers: &'a [(String, String)],
+    pub sdp: Option<&'a str>,
 }
 
 impl Endpoint {
-    fn build_outgoing(&self, transport: Transport, r: &Outgoing<'_>) -> Vec<u8> {
+    pub(super) fn build_outgoing(&self, transport: Transport, r: &Outgoing<'_>) -> Vec<u8> {
         use std::fmt::Write as _;
         let mut s = String::with_capacity(768);
         let _ = write!(
@@ -232,6 +270,8 @@ impl Endpoint {
             cancel_sent: false,
             auth: Auth::default(),
             remote_cseq: 0,
+            se_asked: self.cfg.session_ask,
+            se_retries: 0,
         };
         self.out.insert(call, leg);
         self.send_invite(now, call, None);
@@ -246,13 +286,15 @@ impl Endpoint {
         };
         leg.branch = branch.clone();
         let mut headers = leg.spec.extra_headers.clone();
+        let asked = leg.se_asked;
+        headers.extend(self.session_invite_headers(asked));
         headers.extend(auth_header);
-        let (transport, dest) = (leg.spec.transport, leg.spec.dest);
-        let from = leg.from();
-        let contact = self.contact_uri(transport);
         let Some(leg) = self.out.get(&call) else {
             return;
         };
+        let (transport, dest) = (leg.spec.transport, leg.spec.dest);
+        let from = leg.from();
+        let contact = self.contact_uri(transport);
         let bytes = self.build_outgoing(
             transport,
             &Outgoing {
@@ -410,6 +452,21 @@ impl Endpoint {
                 return self.fail(call, failure(UacEnd::AuthFailed));
             }
         }
+        if resp.status == 422 && !leg.cancel_wanted && leg.se_retries < 2 {
+            // RFC 4028 §7.4: ask again with at least the far end's Min-SE.
+            let min_se = crate::sip::session_timer::read_headers(&resp.headers).min_se;
+            if let Some(min_se) = min_se.filter(|m| Some(*m) > leg.se_asked) {
+                leg.se_retries += 1;
+                leg.se_asked = Some(min_se);
+                leg.cseq = leg.cseq.wrapping_add(1) & 0x7fff_ffff;
+                let header = match leg.auth.last.clone() {
+                    Some((proxy, ch)) => self.authorization(call, proxy, ch, "INVITE"),
+                    None => None,
+                };
+                self.send_invite(now, call, header);
+                return;
+            }
+        }
         let kind = if leg.cancel_sent || (leg.cancel_wanted && resp.status == 487) {
             UacEnd::Cancelled
         } else if resp.status == 403 && leg.auth.sent {
@@ -434,7 +491,7 @@ impl Endpoint {
         let creds = leg.spec.credentials.clone()?;
         let nc = leg.auth.counter.next(&ch.nonce);
         let uri = match method {
-            "INVITE" => leg.spec.request_uri.clone(),
+            "INVITE" if leg.remote_tag.is_none() => leg.spec.request_uri.clone(),
             _ => leg
                 .remote_target
                 .clone()
@@ -449,7 +506,7 @@ impl Endpoint {
             &digest::RequestLine {
                 method,
                 uri: &uri,
-                body: if method == "INVITE" {
+                body: if method == "INVITE" && leg.remote_tag.is_none() {
                     leg.spec.sdp.as_bytes()
                 } else {
                     b""
@@ -543,8 +600,33 @@ impl Endpoint {
             return;
         }
         let sdp = resp.has_sdp().then(|| resp.body.clone());
+        let (asked, offer) = match self.out.get(&call) {
+            Some(l) => (l.se_asked, l.spec.sdp.clone()),
+            None => (None, String::new()),
+        };
+        self.session_started_as_uac(now, call, asked, &resp, &offer);
         self.outputs
             .push_back(Output::Event(Event::Answered { call, sdp }));
+    }
+
+    /// The `Authorization` header answering a challenge to an in-dialog
+    /// request of rivr's (`None` when the call has no credentials or none
+    /// fit).
+    pub(super) fn in_dialog_authorization(
+        &mut self,
+        call: CallRef,
+        resp: &Response,
+        method: &str,
+    ) -> Option<(String, String)> {
+        let creds = self.out.get(&call)?.spec.credentials.clone()?;
+        let proxy = resp.status == 407;
+        let values = if proxy {
+            &resp.proxy_authenticate
+        } else {
+            &resp.www_authenticate
+        };
+        let ch = digest::choose(values.iter().map(String::as_str), creds.realm.as_deref())?;
+        self.authorization(call, proxy, ch, method)
     }
 
     /// A 2xx for a dialog rivr has (its transaction is gone): ACK again.

@@ -50,6 +50,8 @@ impl H {
                 user_agent: "rivr-test".into(),
                 timers: TimerConfig::default(),
                 seed: 11,
+                session: Default::default(),
+                session_ask: Some(1800),
             }),
             now: t0,
         }

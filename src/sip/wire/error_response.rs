@@ -8,7 +8,7 @@ use super::WireError;
 
 /// Methods rivr answers; sent in `Allow` with a 501 (RFC 3261 §21.5.2,
 /// RFC 4475 §3.1.1.2).
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE";
 
 /// The reason phrase for every code rivr sends (statelessly here, and from
 /// the UAS core through `sip::message`).
@@ -21,6 +21,7 @@ pub fn reason_phrase(code: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         408 => "Request Timeout",
+        422 => "Session Interval Too Small",
         480 => "Temporarily Unavailable",
         481 => "Call/Transaction Does Not Exist",
         482 => "Loop Detected",
