@@ -390,6 +390,7 @@ impl Endpoint {
             ("Min-SE".to_string(), self.policy().min_se.to_string()),
             ("Supported".to_string(), "timer".to_string()),
         ];
+        let auth_retried = auth.is_some();
         headers.extend(auth);
         let bytes = self.build_outgoing(
             d.transport,
@@ -423,7 +424,6 @@ impl Endpoint {
                 bytes.clone(),
             ))
         };
-        let auth_retried = headers.len() > 3;
         tracing::debug!(call, method, "refreshing the session");
         self.refreshes.insert(
             branch.clone(),
