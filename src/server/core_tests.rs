@@ -487,6 +487,7 @@ fn with_trunk() -> SimOptions {
         trunks: vec![SipTrunk {
             name: "carrier".into(),
             dest: "127.0.0.1:5080".parse().unwrap(),
+            targets: vec!["127.0.0.1:5080".parse().unwrap()],
             transport: Transport::Udp,
             host_port: "127.0.0.1:5080".into(),
             tcp: false,

@@ -65,6 +65,8 @@ pub struct Server {
     transports: Transports,
     up_rx: mpsc::Receiver<Up>,
     sig_rx: mpsc::UnboundedReceiver<SigCommand>,
+    /// New address lists of trunks whose DNS records expired.
+    targets_rx: mpsc::UnboundedReceiver<(usize, Vec<std::net::SocketAddr>)>,
     shared: Arc<Shared>,
     sup: Supervisor,
     gate_log: overload::GateLog,
@@ -131,7 +133,9 @@ impl Server {
             .map_err(|e| anyhow_like::Error(format!("sip.listen {listen}: {e}")))?;
         let local = transports.local_addr();
         let contact_addr = std::net::SocketAddr::new(config.sip.public_ip, local.port());
-        let (sip_trunks, trunk_limits) = trunks::resolve(&config, contact_addr).await?;
+        let (sip_trunks, trunk_limits, watch) = trunks::resolve(&config, contact_addr).await?;
+        let (targets_tx, targets_rx) = mpsc::unbounded_channel();
+        watch.spawn(targets_tx);
         let (sig_tx, sig_rx) = mpsc::unbounded_channel();
         let media = MediaPool::start(config.rtp.workers)
             .map_err(|e| anyhow_like::Error(format!("media workers: {e}")))?;
@@ -181,6 +185,7 @@ impl Server {
             transports,
             up_rx,
             sig_rx,
+            targets_rx,
             shared,
             sup: Supervisor::default(),
             gate_log: overload::GateLog::new(),
@@ -224,6 +229,7 @@ impl Server {
                     self.gate_log.maybe_log(Instant::now(), &self.core.gate);
                 }
                 Some(cmd) = self.sig_rx.recv() => self.sup.on_command(&mut self.core, cmd),
+                Some((trunk, addrs)) = self.targets_rx.recv() => self.core.endpoint.set_trunk_targets(trunk, addrs),
                 _ = tokio::time::sleep_until(sleep_until) => self.sup.on_timeout(&mut self.core, Instant::now()),
                 out = &mut stop => return out,
             }

@@ -48,8 +48,11 @@ pub struct SipLegsConfig {
 #[derive(Debug, Clone)]
 pub struct SipTrunk {
     pub name: String,
-    /// Where its requests go (the trunk, or its outbound proxy).
+    /// Where its requests go (the trunk, or its outbound proxy): the
+    /// first of `targets`.
     pub dest: SocketAddr,
+    /// Every address DNS gave, in the order to try them.
+    pub targets: Vec<SocketAddr>,
     pub transport: Transport,
     /// `host[:port]` for Request-URIs and To.
     pub host_port: String,
@@ -107,6 +110,7 @@ impl SipLegs {
     /// Starts each trunk's link: registration and OPTIONS keepalive.
     pub fn start_trunk_links(&self, now: Instant, keepalive: bool, ep: &mut Endpoint) {
         for (id, t) in self.cfg.trunks.iter().enumerate() {
+            ep.set_trunk_targets(id, t.targets.clone());
             let register = t.register.then(|| t.credentials.clone()).flatten();
             let options_every = t.options_every.filter(|_| keepalive);
             if register.is_none() && options_every.is_none() {
@@ -705,9 +709,8 @@ impl SipLegs {
             let end = LegEnd::new(EndKind::Unanswered(Unanswered::Local(cause)), cause);
             reg.leg_event(now, leg, LegEvent::Ended(end));
         };
-        let trunk_cfg = trunk
-            .and_then(|t| self.cfg.trunks.iter().find(|x| x.name == t))
-            .cloned();
+        let trunk_no = trunk.and_then(|t| self.cfg.trunks.iter().position(|x| x.name == t));
+        let trunk_cfg = trunk_no.and_then(|i| self.cfg.trunks.get(i)).cloned();
         let (request_uri, to, dest, transport) = match (&trunk_cfg, target.strip_prefix("sip:")) {
             (Some(t), _) => {
                 let uri = match target.strip_prefix("sip:") {
@@ -796,6 +799,7 @@ impl SipLegs {
                 from_host,
                 from_display: trunk_cfg.as_ref().and_then(|t| t.caller_name.clone()),
                 dest,
+                trunk: trunk_no,
                 transport,
                 route: trunk_cfg
                     .as_ref()

@@ -113,7 +113,7 @@ impl Endpoint {
     /// a BYE or CANCEL as done, a keepalive as down — rather than waiting
     /// for timer B or F (RFC 3261 §17.1.1.2, §8.1.3.1).
     pub fn connect_failed(&mut self, now: Instant, dest: SocketAddr) {
-        self.icts_connect_failed(dest);
+        self.icts_connect_failed(now, dest);
         let dead: Vec<(String, CallRef)> = self
             .nicts
             .iter()

@@ -13,6 +13,7 @@
 mod leg;
 mod reinvite;
 mod session;
+mod targets;
 mod trunk_link;
 mod uac;
 
@@ -146,6 +147,8 @@ pub struct EndpointStats {
     pub malformed_answered: u64,
     pub retransmissions_absorbed: u64,
     pub calls_started: u64,
+    /// INVITEs, OPTIONS and REGISTERs moved to a trunk's next address.
+    pub failovers: u64,
 }
 
 struct InviteTxEntry {
@@ -189,6 +192,8 @@ pub struct Endpoint {
     /// Trunk registrations and keepalives, and their transactions.
     links: Vec<trunk_link::Link>,
     link_txs: HashMap<String, trunk_link::LinkTx>,
+    /// Each trunk's addresses, by the trunk's number, and which failed.
+    targets: HashMap<usize, targets::TargetSet>,
     /// (Call-ID, local tag, remote tag) → call.
     dialogs: HashMap<(String, String, String), CallRef>,
     /// (Call-ID, From tag, CSeq) of INVITEs in progress, for merged requests (§8.2.2.2).
@@ -215,6 +220,7 @@ impl Endpoint {
             refreshes: HashMap::new(),
             links: Vec::new(),
             link_txs: HashMap::new(),
+            targets: HashMap::new(),
             dialogs: HashMap::new(),
             pending_invites: HashMap::new(),
             outputs: VecDeque::new(),
@@ -224,6 +230,16 @@ impl Endpoint {
 
     pub fn stats(&self) -> &EndpointStats {
         &self.stats
+    }
+
+    /// The addresses trunk number `trunk` is reached at, in the order DNS
+    /// gave them (at start, and again whenever the server re-resolves the
+    /// name); holds of addresses still listed are kept.
+    pub fn set_trunk_targets(&mut self, trunk: usize, addrs: Vec<SocketAddr>) {
+        self.targets
+            .entry(trunk)
+            .and_modify(|t| t.replace(addrs.clone()))
+            .or_insert_with(|| targets::TargetSet::new(addrs));
     }
 
     /// Calls the core still tracks (for leak checks and metrics).

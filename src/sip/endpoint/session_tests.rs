@@ -312,6 +312,7 @@ fn rivr_as_uac_asks_retries_a_422_and_refreshes_as_the_answer_says() {
     let call = h.ep.invite(
         h.now,
         OutboundInvite {
+            trunk: None,
             request_uri: "sip:15551234@127.0.0.1:5080".into(),
             to: "<sip:15551234@127.0.0.1:5080>".into(),
             from_user: "15550100".into(),

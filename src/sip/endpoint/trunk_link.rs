@@ -3,7 +3,10 @@
 //! Min-Expires honoured, digest challenges answered, back-off from 30 s
 //! doubling to 10 min after a failure, Expires: 0 at shutdown) and the
 //! OPTIONS keepalive that says whether the trunk is up (any final answer)
-//! or down (no answer within timer F). Sans-IO: timers are instants the
+//! or down (no answer within timer F). A trunk with several addresses
+//! (`targets`) sends both to the first address not held; one that does
+//! not answer is held and the request goes at once to the next, so the
+//! trunk is down only when no address answers. Sans-IO: timers are instants the
 //! endpoint's `poll_timeout` includes.
 
 use std::net::SocketAddr;
@@ -23,6 +26,8 @@ const BACKOFF: (Duration, Duration) = (Duration::from_secs(30), Duration::from_s
 pub struct TrunkLinkSpec {
     /// The trunk's number in the caller's list (events carry it).
     pub id: usize,
+    /// Where its requests go when the endpoint has no addresses for the
+    /// trunk (`Endpoint::set_trunk_targets`).
     pub dest: SocketAddr,
     pub transport: Transport,
     /// `host[:port]` of the trunk (registrar and OPTIONS target).
@@ -62,6 +67,7 @@ pub(super) struct LinkTx {
     tx: NonInviteClientTx,
     link: usize,
     kind: TxKind,
+    dest: SocketAddr,
 }
 
 pub(super) struct Link {
@@ -171,7 +177,8 @@ impl Endpoint {
             "User-Agent: {}\r\nContent-Length: 0\r\n\r\n",
             self.cfg.user_agent
         ));
-        let (t, d) = (l.spec.transport, l.spec.dest);
+        let t = l.spec.transport;
+        let d = self.link_dest(now, i);
         let bytes = s.into_bytes();
         let tx = NonInviteClientTx::new(now, self.cfg.timers, t.is_reliable(), bytes.clone());
         self.link_txs.insert(
@@ -180,6 +187,7 @@ impl Endpoint {
                 tx,
                 link: i,
                 kind: TxKind::Register,
+                dest: d,
             },
         );
         self.transmit(t, d, bytes);
@@ -202,7 +210,8 @@ impl Endpoint {
             self.cfg.user_agent,
             hp = l.spec.host_port,
         );
-        let (t, d) = (l.spec.transport, l.spec.dest);
+        let t = l.spec.transport;
+        let d = self.link_dest(now, i);
         let bytes = s.into_bytes();
         let tx = NonInviteClientTx::new(now, self.cfg.timers, t.is_reliable(), bytes.clone());
         self.link_txs.insert(
@@ -211,6 +220,7 @@ impl Endpoint {
                 tx,
                 link: i,
                 kind: TxKind::Options,
+                dest: d,
             },
         );
         self.transmit(t, d, bytes);
@@ -235,6 +245,59 @@ impl Endpoint {
             TxKind::Register => self.register_answered(now, i, resp),
         }
         true
+    }
+
+    /// Where link `i` sends now: the first of its trunk's addresses not
+    /// held, else its own `dest`.
+    fn link_dest(&self, now: Instant, i: usize) -> SocketAddr {
+        let Some(l) = self.links.get(i) else {
+            return SocketAddr::from(([0, 0, 0, 0], 0));
+        };
+        self.targets
+            .get(&l.spec.id)
+            .and_then(|set| set.order(now).first().copied())
+            .unwrap_or(l.spec.dest)
+    }
+
+    /// Link `i`'s request to `dest` went unanswered: `dest` is held, and
+    /// true when another address of the trunk is free to try now.
+    fn link_target_failed(&mut self, now: Instant, i: usize, dest: SocketAddr) -> bool {
+        let Some(id) = self.links.get(i).map(|l| l.spec.id) else {
+            return false;
+        };
+        let Some(set) = self.targets.get_mut(&id) else {
+            return false;
+        };
+        set.hold(dest, now + super::targets::HOLD);
+        let next = set.first_free(now);
+        if let Some(next) = next {
+            self.stats.failovers += 1;
+            tracing::warn!(trunk = id, failed = %dest, %next, "trunk address did not answer; trying the next");
+        }
+        next.is_some()
+    }
+
+    /// A REGISTER or OPTIONS of link `i` to `dest` got no answer.
+    fn link_unanswered(&mut self, now: Instant, i: usize, kind: TxKind, dest: SocketAddr) {
+        let registering = self.links.get(i).is_some_and(|l| l.next_register.is_some());
+        if kind == TxKind::Register && !registering {
+            // The Expires: 0 of shutdown: nothing to retry.
+            return;
+        }
+        if self.link_target_failed(now, i, dest) {
+            match kind {
+                TxKind::Options => self.send_options(now, i),
+                TxKind::Register => {
+                    let asking = self.links.get(i).map_or(0, |l| l.asking);
+                    self.send_register(now, i, asking, None);
+                }
+            }
+            return;
+        }
+        match kind {
+            TxKind::Options => self.options_answered(now, i, false),
+            TxKind::Register => self.register_failed(now, i, None),
+        }
     }
 
     fn options_answered(&mut self, now: Instant, i: usize, up: bool) {
@@ -353,29 +416,25 @@ impl Endpoint {
         let mut dead = Vec::new();
         for (branch, e) in self.link_txs.iter_mut() {
             match e.tx.handle_timeout(now) {
-                TimerAction::Retransmit => resend.push((e.link, e.tx.request_bytes().to_vec())),
-                TimerAction::TimedOut => dead.push((branch.clone(), Some((e.link, e.kind)))),
+                TimerAction::Retransmit => {
+                    resend.push((e.link, e.dest, e.tx.request_bytes().to_vec()))
+                }
+                TimerAction::TimedOut => {
+                    dead.push((branch.clone(), Some((e.link, e.kind, e.dest))))
+                }
                 TimerAction::Terminated => dead.push((branch.clone(), None)),
                 TimerAction::None => {}
             }
         }
-        for (i, bytes) in resend {
-            if let Some(l) = self.links.get(i) {
-                let (t, d) = (l.spec.transport, l.spec.dest);
+        for (i, d, bytes) in resend {
+            if let Some(t) = self.links.get(i).map(|l| l.spec.transport) {
                 self.transmit(t, d, bytes);
             }
         }
         for (branch, timed_out) in dead {
             self.link_txs.remove(&branch);
-            match timed_out {
-                Some((i, TxKind::Options)) => self.options_answered(now, i, false),
-                Some((i, TxKind::Register))
-                    if self.links.get(i).is_some_and(|l| l.next_register.is_some()) =>
-                {
-                    self.register_failed(now, i, None)
-                }
-                Some((_, TxKind::Register)) => {}
-                None => {}
+            if let Some((i, kind, dest)) = timed_out {
+                self.link_unanswered(now, i, kind, dest);
             }
         }
         for i in 0..self.links.len() {
@@ -414,23 +473,17 @@ impl Endpoint {
             .link_txs
             .iter()
             .filter(|(_, e)| {
-                self.links
-                    .get(e.link)
-                    .is_some_and(|l| l.spec.transport == Transport::TcpTo && l.spec.dest == dest)
+                e.dest == dest
+                    && self
+                        .links
+                        .get(e.link)
+                        .is_some_and(|l| l.spec.transport == Transport::TcpTo)
             })
             .map(|(b, e)| (b.clone(), e.link, e.kind))
             .collect();
         for (branch, i, kind) in dead {
             self.link_txs.remove(&branch);
-            match kind {
-                TxKind::Options => self.options_answered(now, i, false),
-                TxKind::Register
-                    if self.links.get(i).is_some_and(|l| l.next_register.is_some()) =>
-                {
-                    self.register_failed(now, i, None)
-                }
-                TxKind::Register => {}
-            }
+            self.link_unanswered(now, i, kind, dest);
         }
     }
 

@@ -16,6 +16,8 @@ struct H {
     ep: Endpoint,
     t0: Instant,
     now: Instant,
+    /// Where each message went.
+    dests: Vec<SocketAddr>,
 }
 
 impl H {
@@ -49,7 +51,12 @@ impl H {
                 expires: 3600,
             },
         );
-        H { ep, t0, now: t0 }
+        H {
+            ep,
+            t0,
+            now: t0,
+            dests: Vec::new(),
+        }
     }
 
     fn drain(&mut self) -> (Vec<String>, Vec<LinkEvent>) {
@@ -57,7 +64,10 @@ impl H {
         let mut ev = Vec::new();
         while let Some(o) = self.ep.poll_output() {
             match o {
-                Output::Transmit { bytes, .. } => sent.push(String::from_utf8(bytes).unwrap()),
+                Output::Transmit { bytes, dest, .. } => {
+                    self.dests.push(dest);
+                    sent.push(String::from_utf8(bytes).unwrap())
+                }
                 Output::Event(Event::TrunkLink { event, .. }) => ev.push(event),
                 Output::Event(e) => panic!("{e:?}"),
             }
@@ -233,4 +243,43 @@ fn tcp_link_says_tcp_and_a_failed_connect_is_down_at_once() {
         next.saturating_duration_since(h.t0),
         Duration::from_secs(30)
     );
+}
+
+#[test]
+fn options_move_to_the_next_address_and_the_trunk_is_down_only_when_none_answers() {
+    let second: SocketAddr = "127.0.0.2:5090".parse().unwrap();
+    let mut h = H::new(false, true);
+    h.ep.set_trunk_targets(0, vec![registrar(), second]);
+    let (sent, _) = h.drain();
+    // add_trunk_link sent the first OPTIONS before the addresses were
+    // known: to the spec's own dest, which is the first address.
+    assert_eq!(sent.len(), 1);
+    h.dests.clear();
+    // Timer F on the first address: the next OPTIONS goes to the second at
+    // once, and the trunk is not down.
+    let (sent, ev) = h.until(33);
+    assert!(ev.is_empty(), "{ev:?}");
+    let last = sent.last().unwrap();
+    assert_eq!(last.0, 32);
+    assert_eq!(h.dests.last(), Some(&second));
+    assert_eq!(h.ep.stats().failovers, 1);
+    let (_, ev) = h.reply(&last.1.clone(), "200 OK", "");
+    assert_eq!(ev, vec![LinkEvent::Up]);
+    // The next keepalive (30 s later) stays on the second address while
+    // the first is held (60 s from 32 s) …
+    h.dests.clear();
+    let (sent, _) = h.until(63);
+    assert_eq!(h.dests, vec![second], "{sent:?}");
+    let (_, ev) = h.reply(&sent[0].1.clone(), "200 OK", "");
+    assert!(ev.is_empty());
+    // … and goes back to the first once the hold is over (at 93 s).
+    h.dests.clear();
+    let (sent, _) = h.until(94);
+    assert_eq!(h.dests.first(), Some(&registrar()), "{sent:?}");
+    // Neither answers: the first times out at 125 s and the second is
+    // asked at once; down only when it times out too, at 157 s.
+    let (_, ev) = h.until(150);
+    assert!(ev.is_empty(), "{ev:?}");
+    let (_, ev) = h.until(200);
+    assert_eq!(ev, vec![(157, LinkEvent::Down)]);
 }

@@ -9,17 +9,22 @@
 //! 2xx forms (§12.1.2: route set from Record-Route reversed, remote target
 //! from the Contact), and BYE from rivr (challenged BYEs are answered too).
 //!
+//! A trunk with several addresses (SRV targets, A records) is tried in
+//! order (RFC 3263 §4.3, `targets`): a 503 before any ringing, no
+//! response within `targets::NO_RESPONSE`, timer B or a refused TCP
+//! connection sends the same INVITE (new branch) to the next address.
+//!
 //! In-dialog requests go to the address the INVITE went to (the trunk or
 //! its outbound proxy) with the remote target as Request-URI and the route
 //! set as Route: a carrier's SBC takes them there whatever address its
 //! Contact names.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::Rng as _;
 
-use super::{CallGone, CallRef, Endpoint, Event, NictEntry, Output};
+use super::{targets, CallGone, CallRef, Endpoint, Event, NictEntry, Output};
 use crate::sip::digest::{self, Challenge, NonceCounter};
 use crate::sip::message::{Response, Transport};
 use crate::sip::transaction::{InviteClientTx, NonInviteClientTx, ResponseAction, TimerAction};
@@ -44,8 +49,11 @@ pub struct OutboundInvite {
     pub from_user: String,
     pub from_host: String,
     pub from_display: Option<String>,
-    /// Where the INVITE and the dialog's requests go.
+    /// Where the INVITE and the dialog's requests go (when `trunk` names
+    /// a trunk with addresses, the first of those that is not held).
     pub dest: SocketAddr,
+    /// The trunk's number ([`Endpoint::set_trunk_targets`]), if any.
+    pub trunk: Option<usize>,
     pub transport: Transport,
     /// Route headers (an outbound proxy: `<sip:10.0.0.1;lr>`).
     pub route: Vec<String>,
@@ -119,6 +127,10 @@ pub(super) struct OutLeg {
     /// The `Session-Expires` asked for (raised by a 422), and 422 retries.
     se_asked: Option<u32>,
     se_retries: u8,
+    /// The trunk's addresses still to try if this one fails.
+    alternates: Vec<SocketAddr>,
+    /// A provisional other than 100 came: the call is past failing over.
+    ringing: bool,
 }
 
 /// A confirmed dialog's addressing for a request from rivr: transport,
@@ -185,6 +197,9 @@ pub(super) struct IctEntry {
     /// Kept here: the transaction outlives its call (timer D re-ACKs).
     transport: Transport,
     dest: SocketAddr,
+    sent_at: Instant,
+    /// Any response came on this branch.
+    heard: bool,
 }
 
 /// One request rivr sends as a UAC, as text.
@@ -247,7 +262,15 @@ impl Endpoint {
     /// Places a call: sends the INVITE and returns the call's ref. What
     /// happens comes as `Event::Progress`, `Answered`, `Failed` and later
     /// `Ended`.
-    pub fn invite(&mut self, now: Instant, spec: OutboundInvite) -> CallRef {
+    pub fn invite(&mut self, now: Instant, mut spec: OutboundInvite) -> CallRef {
+        let mut alternates = spec
+            .trunk
+            .and_then(|t| self.targets.get(&t))
+            .map(|set| set.order(now))
+            .unwrap_or_default();
+        if !alternates.is_empty() {
+            spec.dest = alternates.remove(0);
+        }
         let call = self.next_call;
         self.next_call += 1;
         self.stats.calls_started += 1;
@@ -272,6 +295,8 @@ impl Endpoint {
             remote_cseq: 0,
             se_asked: self.cfg.session_ask,
             se_retries: 0,
+            alternates,
+            ringing: false,
         };
         self.out.insert(call, leg);
         self.send_invite(now, call, None);
@@ -319,9 +344,43 @@ impl Endpoint {
                 call,
                 transport,
                 dest,
+                sent_at: now,
+                heard: false,
             },
         );
         self.transmit(transport, dest, bytes);
+    }
+
+    /// RFC 3263 §4.3: the attempt's address failed (`why`); the same INVITE
+    /// goes to the trunk's next address with a new branch, and the failed
+    /// one is held back for `hold` (also when it was the last). False when
+    /// no address is left, the call rang already or is being cancelled.
+    fn fail_over(&mut self, now: Instant, call: CallRef, hold: Duration, why: &str) -> bool {
+        let Some(leg) = self.out.get_mut(&call) else {
+            return false;
+        };
+        if leg.ringing
+            || leg.cancel_wanted
+            || !matches!(leg.state, OutState::Calling | OutState::Proceeding)
+        {
+            return false;
+        }
+        let failed = leg.spec.dest;
+        if let Some(set) = leg.spec.trunk.and_then(|t| self.targets.get_mut(&t)) {
+            set.hold(failed, now + hold);
+        }
+        if leg.alternates.is_empty() {
+            return false;
+        }
+        let next = leg.alternates.remove(0);
+        leg.spec.dest = next;
+        leg.state = OutState::Calling;
+        // Another server challenges afresh.
+        leg.auth = Auth::default();
+        self.stats.failovers += 1;
+        tracing::warn!(call, %failed, %next, why, "trunk address failed; the INVITE goes to the next one");
+        self.send_invite(now, call, None);
+        true
     }
 
     /// A response to one of rivr's INVITEs.
@@ -335,6 +394,7 @@ impl Endpoint {
             return self.reack(&resp);
         };
         let call = entry.call;
+        entry.heard = true;
         match entry.tx.on_response(now, resp.status) {
             ResponseAction::Absorb => true,
             ResponseAction::ResendAck => {
@@ -365,6 +425,7 @@ impl Endpoint {
         if leg.state == OutState::Calling {
             leg.state = OutState::Proceeding;
         }
+        leg.ringing |= resp.status > 100;
         if leg.cancel_wanted && !leg.cancel_sent {
             self.send_cancel(now, call);
             return;
@@ -408,6 +469,11 @@ impl Endpoint {
     }
 
     fn final_non_2xx(&mut self, now: Instant, call: CallRef, resp: Response) {
+        if resp.status == 503
+            && self.fail_over(now, call, targets::hold_for_503(&resp.headers), "503")
+        {
+            return;
+        }
         let Some(leg) = self.out.get_mut(&call) else {
             return;
         };
@@ -816,13 +882,41 @@ impl Endpoint {
             self.icts.remove(&branch);
             let Some(call) = timed_out else { continue };
             // Timer B: nothing ever answered this INVITE.
-            self.ict_unanswered(call);
+            self.ict_unanswered(now, call, "timer B");
         }
+        // Silent for NO_RESPONSE with other addresses left: move on now
+        // rather than after timer B's 32 s.
+        let quiet: Vec<(String, CallRef)> = self
+            .icts
+            .iter()
+            .filter(|(_, e)| self.quiet_with_alternates(now, e))
+            .map(|(b, e)| (b.clone(), e.call))
+            .collect();
+        for (branch, call) in quiet {
+            self.icts.remove(&branch);
+            if !self.fail_over(now, call, targets::HOLD, "no response") {
+                self.ict_unanswered(now, call, "no response");
+            }
+        }
+    }
+
+    /// An INVITE unanswered for `targets::NO_RESPONSE` whose call has
+    /// other addresses to try.
+    fn quiet_with_alternates(&self, now: Instant, e: &IctEntry) -> bool {
+        !e.heard
+            && now >= e.sent_at + targets::NO_RESPONSE
+            && self
+                .out
+                .get(&e.call)
+                .is_some_and(|l| !l.alternates.is_empty() && !l.cancel_wanted)
     }
 
     /// The INVITE got no answer and never will (timer B, or the TCP
     /// connection for it could not be made).
-    fn ict_unanswered(&mut self, call: CallRef) {
+    fn ict_unanswered(&mut self, now: Instant, call: CallRef, why: &str) {
+        if self.fail_over(now, call, targets::HOLD, why) {
+            return;
+        }
         let cancelled = self.out.get(&call).is_some_and(|l| l.cancel_wanted);
         self.fail(
             call,
@@ -841,7 +935,7 @@ impl Endpoint {
 
     /// The INVITEs sent over a TCP connection to `dest` that could not be
     /// made end at once, as timer B would have ended them.
-    pub(super) fn icts_connect_failed(&mut self, dest: SocketAddr) {
+    pub(super) fn icts_connect_failed(&mut self, now: Instant, dest: SocketAddr) {
         let dead: Vec<(String, CallRef)> = self
             .icts
             .iter()
@@ -857,7 +951,7 @@ impl Endpoint {
                 .get(&call)
                 .is_some_and(|l| matches!(l.state, OutState::Calling | OutState::Proceeding))
             {
-                self.ict_unanswered(call);
+                self.ict_unanswered(now, call, "no TCP connection");
             }
         }
     }
@@ -872,6 +966,17 @@ impl Endpoint {
     }
 
     pub(super) fn ict_next_timeout(&self) -> Option<Instant> {
-        self.icts.values().filter_map(|e| e.tx.poll_timeout()).min()
+        let quiet = self.icts.values().filter_map(|e| {
+            let alternates = self
+                .out
+                .get(&e.call)
+                .is_some_and(|l| !l.alternates.is_empty() && !l.cancel_wanted);
+            (!e.heard && alternates).then_some(e.sent_at + targets::NO_RESPONSE)
+        });
+        self.icts
+            .values()
+            .filter_map(|e| e.tx.poll_timeout())
+            .chain(quiet)
+            .min()
     }
 }

@@ -16,10 +16,14 @@ fn trunk() -> SocketAddr {
 struct H {
     ep: Endpoint,
     now: Instant,
+    /// Every message goes here (`None`: anywhere; `dests` says where).
+    only_to: Option<SocketAddr>,
+    dests: Vec<SocketAddr>,
 }
 
 fn spec(creds: bool) -> OutboundInvite {
     OutboundInvite {
+        trunk: None,
         request_uri: "sip:15551234@127.0.0.1:5080".into(),
         to: "<sip:15551234@127.0.0.1:5080>".into(),
         from_user: "15550100".into(),
@@ -54,6 +58,8 @@ impl H {
                 session_ask: Some(1800),
             }),
             now: t0,
+            only_to: Some(trunk()),
+            dests: Vec::new(),
         }
     }
 
@@ -63,7 +69,10 @@ impl H {
         while let Some(o) = self.ep.poll_output() {
             match o {
                 Output::Transmit { dest, bytes, .. } => {
-                    assert_eq!(dest, trunk());
+                    if let Some(only) = self.only_to {
+                        assert_eq!(dest, only);
+                    }
+                    self.dests.push(dest);
                     sent.push(String::from_utf8(bytes).unwrap());
                 }
                 Output::Event(e) => events.push(e),
@@ -605,4 +614,145 @@ fn a_failed_tcp_connect_ends_the_invite_at_once() {
     );
     assert_eq!(h.ep.active_calls(), 0);
     assert_eq!(h.ep.poll_timeout(), None, "nothing left to time out");
+}
+
+/// A trunk reached at three addresses (SRV targets), the first `sbc(1)`.
+fn sbc(n: u8) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, n], 5080))
+}
+
+fn three_address_trunk() -> H {
+    let mut h = H::new();
+    h.only_to = None;
+    h.ep.set_trunk_targets(0, vec![sbc(1), sbc(2), sbc(3)]);
+    h
+}
+
+fn start_on_trunk(h: &mut H) -> (CallRef, String) {
+    h.dests.clear();
+    let call = h.ep.invite(
+        h.now,
+        OutboundInvite {
+            trunk: Some(0),
+            ..spec(false)
+        },
+    );
+    let (sent, _) = h.drain();
+    (call, sent[0].clone())
+}
+
+#[test]
+fn a_503_before_ringing_moves_the_invite_to_the_next_address_and_holds_the_first() {
+    let mut h = three_address_trunk();
+    let (call, inv) = start_on_trunk(&mut h);
+    assert_eq!(h.dests, vec![sbc(1)]);
+    h.dests.clear();
+    let (sent, events) = h.reply(respond(
+        &inv,
+        "503 Service Unavailable",
+        Some("x"),
+        "Retry-After: 120\r\n",
+        "",
+    ));
+    assert!(events.is_empty(), "{events:?}");
+    // The ACK to the first address, then the same INVITE to the second:
+    // a new branch, the same Call-ID, From tag and CSeq (RFC 3263 §4.3).
+    assert_eq!(h.dests, vec![sbc(1), sbc(2)]);
+    assert!(first_line(&sent[0]).starts_with("ACK "));
+    let inv2 = &sent[1];
+    assert!(first_line(inv2).starts_with("INVITE sip:15551234@127.0.0.1:5080"));
+    assert_ne!(branch(inv2), branch(&inv));
+    assert_eq!(header(inv2, "Call-ID"), header(&inv, "Call-ID"));
+    assert_eq!(header(inv2, "From"), header(&inv, "From"));
+    assert_eq!(cseq(inv2), cseq(&inv));
+    assert_eq!(h.ep.stats().failovers, 1);
+    let (_, e) = h.reply(respond(inv2, "200 OK", Some("far"), "", SDP));
+    assert!(matches!(e.as_slice(), [Event::Answered { call: c, .. }] if *c == call));
+    // The next call starts at the second address while the first is held
+    // (Retry-After: 120), and at the first again once the hold is over.
+    let _ = start_on_trunk(&mut h);
+    assert_eq!(h.dests, vec![sbc(2)]);
+    h.now += Duration::from_secs(121);
+    let _ = start_on_trunk(&mut h);
+    assert_eq!(h.dests, vec![sbc(1)]);
+}
+
+#[test]
+fn silence_moves_on_after_four_seconds_not_timer_b_and_the_last_address_ends_it() {
+    let mut h = three_address_trunk();
+    let (call, inv) = start_on_trunk(&mut h);
+    h.dests.clear();
+    // Timer A retransmits to the first address until 4 s, then the
+    // INVITE goes to the second, and no more to the first.
+    let (sent, e) = h.advance(4_000);
+    assert!(e.is_empty());
+    assert_eq!(h.dests, vec![sbc(1), sbc(1), sbc(1), sbc(2)], "{sent:?}");
+    assert_ne!(branch(&sent[3]), branch(&inv));
+    h.dests.clear();
+    let (_, e) = h.advance(4_000);
+    assert!(e.is_empty());
+    assert_eq!(h.dests, vec![sbc(2), sbc(2), sbc(2), sbc(3)]);
+    // The last address has nothing after it: timer B ends the attempt.
+    h.dests.clear();
+    let (_, e) = h.advance(40_000);
+    assert!(h.dests.iter().all(|d| *d == sbc(3)));
+    assert!(
+        matches!(e.as_slice(), [Event::Failed { call: c, failure }]
+            if *c == call && failure.kind == UacEnd::NoResponse),
+        "{e:?}"
+    );
+    assert_eq!(h.ep.stats().failovers, 2);
+    // Every address is held: the next call still goes out, to the one
+    // free soonest.
+    let _ = start_on_trunk(&mut h);
+    assert_eq!(h.dests, vec![sbc(1)]);
+}
+
+#[test]
+fn a_call_that_rang_or_was_cancelled_does_not_move() {
+    let mut h = three_address_trunk();
+    let (call, inv) = start_on_trunk(&mut h);
+    let _ = h.reply(respond(&inv, "180 Ringing", Some("far"), "", ""));
+    h.dests.clear();
+    let (sent, e) = h.reply(respond(
+        &inv,
+        "503 Service Unavailable",
+        Some("far"),
+        "",
+        "",
+    ));
+    assert_eq!(sent.len(), 1, "only the ACK: {sent:?}");
+    assert!(
+        matches!(e.as_slice(), [Event::Failed { call: c, failure }]
+            if *c == call && failure.kind == UacEnd::Refused && failure.status == Some(503)),
+        "{e:?}"
+    );
+    assert_eq!(h.ep.stats().failovers, 0);
+    // Hung up before any response: the silence is not a reason to move.
+    let (call, _) = start_on_trunk(&mut h);
+    h.ep.hangup(h.now, call).unwrap();
+    h.dests.clear();
+    let _ = h.advance(10_000);
+    assert!(h.dests.iter().all(|d| *d == sbc(1)), "{:?}", h.dests);
+    assert_eq!(h.ep.stats().failovers, 0);
+}
+
+#[test]
+fn a_refused_tcp_connection_moves_on_at_once() {
+    let mut h = three_address_trunk();
+    let call = h.ep.invite(
+        h.now,
+        OutboundInvite {
+            trunk: Some(0),
+            transport: Transport::TcpTo,
+            ..spec(false)
+        },
+    );
+    let _ = h.drain();
+    h.dests.clear();
+    h.ep.connect_failed(h.now, sbc(1));
+    let (_, e) = h.drain();
+    assert!(e.is_empty(), "{e:?}");
+    assert_eq!(h.dests, vec![sbc(2)]);
+    let _ = call;
 }
