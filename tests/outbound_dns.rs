@@ -148,42 +148,11 @@ fn a_domain_trunk_is_located_by_naptr_then_srv_then_a() {
         &[("rtp_port", "9".into()), ("codec", "0".into())],
     );
     let (dns_port, asked) = dns_server(Arc::new(Mutex::new(Zone::one(carrier.port))));
-    let (rtp_lo, rtp_hi) = rtp_range(8);
-    let config = dir.join("rivr.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[sip]\nlisten = \"127.0.0.1:0\"\ndns_server = \"127.0.0.1:{dns_port}\"\n\
-             [rtp]\nports = \"{rtp_lo}-{rtp_hi}\"\n\
-             [media]\nprompts = {prompts:?}\n\
-             [cdr]\npath = {cdr:?}\n\
-             [[trunk]]\nname = \"carrier\"\nuri = \"sip:carrier.test\"\n",
-            prompts = repo().join("prompts").display().to_string(),
-            cdr = dir.join("cdr.jsonl").display().to_string(),
-        ),
-    )
-    .expect("write rivr.toml");
-    let script = dir.join("hello.rhai");
-    std::fs::write(&script, "play(\"tone:beep\");\n").expect("write the script");
-    let out = Command::new(binary())
-        .args(["call", "--config"])
-        .arg(&config)
-        .arg("--script")
-        .arg(&script)
-        .arg("15550100")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run rivr call");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "rivr call failed:\n{stderr}");
+    let calls = call_through_dns(&dir, dns_port, "", "play(\"tone:beep\");\n", &["15550100"]);
     carrier.expect_pass(SIGNALLING);
     let asked = asked.lock().map(|a| a.clone()).unwrap_or_default();
-    println!("rivr call: {stdout}DNS questions: {asked:?}");
-    assert!(
-        stdout.contains("\"outcome\":\"answered\""),
-        "{stdout}\n{stderr}"
-    );
+    println!("DNS questions: {asked:?}");
+    assert_eq!(calls[0]["outcome"], "answered", "{}", calls[0]);
     let position = |q: &str| {
         asked
             .iter()
