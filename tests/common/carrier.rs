@@ -91,9 +91,10 @@ impl Carrier {
         if !extra_args.contains(&"-m") {
             cmd.args(["-m", "1"]);
         }
+        cmd.args(["-timeout", "60s", "-timeout_error", "-nostdin"]);
+        // After the defaults, so that a `-timeout` of the test's wins.
         cmd.args(extra_args);
-        cmd.args(["-timeout", "60s", "-timeout_error", "-nostdin"])
-            .arg("-trace_err")
+        cmd.arg("-trace_err")
             .arg("-error_file")
             .arg(&error_file)
             .arg("-trace_logs")
