@@ -14,6 +14,21 @@
 //! carrier is SIPp (`uas_answer_ptime.xml`) answering `a=ptime:30` to
 //! rivr's offer (which states `a=ptime:20` and `a=maxptime:60`).
 //!
+//! Two more calls:
+//!
+//! - an Opus caller offering `a=ptime:10` (`uac_opus_ptime_wait_bye.xml`)
+//!   gets 10 ms Opus packets only (TOC: one 10 ms frame), timestamps
+//!   stepping 480, about 100 a second; `main_menu` is played twice, first
+//!   through the leg's own encoder (the prompt has no 10 ms frames yet),
+//!   then from the prompt's shared 10 ms frames, byte for byte as this
+//!   process encodes them; both decode (libopus) to the prompt;
+//! - a PCMU caller re-INVITEs mid-prompt with only `a=ptime` changed,
+//!   20 → 30 → 20 ms (`uac_reinvite_ptime.xml`): rivr answers each with
+//!   the new ptime and switches its packet size on the same stream —
+//!   same SSRC, contiguous sequence numbers, each timestamp step the
+//!   previous packet's length, no gap — and the prompt heard across both
+//!   switches is whole.
+//!
 //! The sender here is the test's own (a socket, a clock, rivr's G.711
 //! table encoder and tone generator, timestamps counted by hand); the
 //! keys rivr recognised come back in the call's CDR.
@@ -29,14 +44,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rivr::media::g711::{self, Law};
+use rivr::media::opus::packet::toc;
 use rivr::media::prompt::Prompt;
 use rivr::media::tone::ToneGenerator;
 
-use common::audio::{align, to_f32, Heard};
+use common::audio::{align, decode_opus_ptime, ncc_at, to_f32, Heard};
 use common::caller::{prompt, SIGNALLING};
 use common::carrier::Carrier;
 use common::dialer::{CallSetup, Dialer};
-use common::rtp::{parse_rtp, Packet};
+use common::rtp::{parse_rtp, Packet, RtpPeer};
 use common::scratch::Scratch;
 use common::server::{Rivr, RivrConfig};
 use common::sipp::{CallSpec, Sipp};
@@ -390,3 +406,315 @@ play("main_menu");
 let keys = gather(#{ max_digits: 64, finish_on: "", timeout: 20000, inter_digit_timeout: 2500 });
 set_result("keys", keys);
 "#;
+
+/// The number routed to [`PLAY_TWICE`].
+const TWICE: &str = "4010";
+
+/// The menu twice, then hang up.
+const PLAY_TWICE: &str = r#"
+answer();
+play("main_menu");
+play("main_menu");
+hangup();
+"#;
+
+/// The issue's bar for an Opus call hearing the prompt (as
+/// `inbound_opus.rs`).
+const MIN_NCC_OPUS: f64 = 0.85;
+const OPUS_PT: u8 = 111;
+
+/// The text of the first 200 OK to INVITE with CSeq `cseq`, as SIPp logged it.
+fn ok_to_invite(messages: &str, cseq: u32) -> String {
+    messages
+        .split("SIP/2.0 200")
+        .skip(1)
+        // Each logged message ends where SIPp's separator line starts.
+        .map(|m| m.split("\n-----").next().unwrap_or(m))
+        .find(|m| m.contains(&format!("CSeq: {cseq} INVITE")))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no 200 OK to INVITE {cseq}:\n{messages}"))
+}
+
+/// The packets of `pt` in sequence order.
+fn in_order(packets: Vec<Packet>, pt: u8) -> Vec<Packet> {
+    let mut p: Vec<Packet> = packets
+        .into_iter()
+        .filter(|p| p.payload_type == pt)
+        .collect();
+    if let Some(first) = p.first().map(|p| p.seq) {
+        p.sort_by_key(|x| x.seq.wrapping_sub(first));
+    }
+    p
+}
+
+/// An Opus caller asking `a=ptime:10` gets nothing but 10 ms Opus packets
+/// (timestamp step 480, ~100/s), and both plays of `main_menu` — the
+/// first through the leg's encoder, the second from the prompt's shared
+/// 10 ms frames — decode to the prompt (NCC ≥ 0.85).
+#[test]
+fn an_opus_caller_asking_10ms_gets_10ms_opus_packets() {
+    require_sipp!();
+    let label = "opus10";
+    let rivr = Rivr::start(
+        label,
+        RivrConfig::default().script(TWICE, "play_twice.rhai", PLAY_TWICE),
+    );
+    let menu = prompt("main_menu");
+    // What rivr's shared 10 ms frames must be: this process encodes the
+    // same PCM with the same code and libopus.
+    assert!(menu.prepare_opus_10ms(), "libopus refused 10 ms frames");
+    let peer = RtpPeer::bind();
+    let spec = CallSpec {
+        scenario: "uac_opus_ptime_wait_bye.xml",
+        number: TWICE,
+        rtp_port: peer.port,
+        extra_args: &["-key", "ptime", "10"],
+        ..CallSpec::default()
+    };
+    let mut sipp = Sipp::start(rivr.dir.path(), label, rivr.sip_port, &spec);
+    let answer = sipp.wait_answer(SIGNALLING);
+    assert_eq!(answer.payload_type, OPUS_PT, "Opus was offered first");
+    sipp.expect_pass(SIGNALLING + Duration::from_millis(2 * menu.duration_ms()));
+    let ok = ok_to_invite(&sipp.messages(), 1);
+    assert!(
+        ok.contains("a=ptime:10\r\n") || ok.contains("a=ptime:10\n"),
+        "rivr's answer does not state a=ptime:10:\n{ok}"
+    );
+
+    let all = peer.packets();
+    let packets = in_order(all.clone(), OPUS_PT);
+    assert!(
+        packets.len() > 1000,
+        "rivr sent {} Opus packets",
+        packets.len()
+    );
+    assert_eq!(
+        packets.len(),
+        all.len(),
+        "rivr sent a payload type other than Opus"
+    );
+    let not_10ms: Vec<(u16, Option<(usize, u8)>)> = packets
+        .iter()
+        .map(|p| {
+            (
+                p.seq,
+                toc(&p.payload).map(|t| (t.frame_samples_48k, t.code)),
+            )
+        })
+        .filter(|(_, t)| *t != Some((480, 0)))
+        .collect();
+    let steps: Vec<u32> = packets
+        .windows(2)
+        .filter(|w| w[1].seq == w[0].seq.wrapping_add(1))
+        .map(|w| w[1].ts.wrapping_sub(w[0].ts))
+        .collect();
+    let first_bad_step = steps.iter().find(|&&s| s != 480);
+    let arrivals = packets.iter().map(|p| p.arrival);
+    let span = arrivals
+        .clone()
+        .max()
+        .unwrap()
+        .saturating_duration_since(arrivals.min().unwrap());
+    let rate = (packets.len() - 1) as f64 / span.as_secs_f64();
+
+    let (heard, decoded, missing) = decode_opus_ptime(&packets, OPUS_PT, 10);
+    let shared: Vec<&[u8]> = (0..menu.frame_count())
+        .flat_map(|i| menu.opus_10ms(i).unwrap())
+        .collect();
+    // The second play: where rivr's packets are the shared frames, all
+    // of them in order.
+    let second = (0..packets.len().saturating_sub(shared.len()))
+        .find(|&k| {
+            packets[k..k + shared.len()]
+                .iter()
+                .zip(&shared)
+                .all(|(p, s)| p.payload == *s)
+        })
+        .unwrap_or_else(|| {
+            let first_match = packets
+                .iter()
+                .position(|p| p.payload == shared[shared.len() / 2]);
+            panic!(
+                "rivr never sent main_menu's shared 10 ms frames in order ({} packets; \
+                 the middle frame first seen at packet {first_match:?})",
+                packets.len()
+            )
+        });
+    let first_seq = packets[0].seq;
+    let second_at = usize::from(packets[second].seq.wrapping_sub(first_seq)) * 80;
+    let reference = to_f32(menu.pcm_8k());
+    let heard = to_f32(&heard);
+    let (lag1, ncc1) = align(&heard[..second_at], &reference);
+    let from = second_at.saturating_sub(160);
+    let (lag2, ncc2) = align(&heard[from..], &reference);
+    let shared_in_first = packets[..second]
+        .iter()
+        .filter(|p| shared.iter().any(|s| p.payload == *s))
+        .count();
+    let bytes: usize = packets.iter().map(|p| p.payload.len()).sum();
+    println!(
+        "[{label}] rivr → caller: {} Opus packets ({decoded} decoded, {missing} missing), \
+         {} not one 10 ms frame, {} timestamp steps (first not 480: {first_bad_step:?}), \
+         {rate:.1} packets/s, mean payload {:.1} bytes ({:.1} kb/s); main_menu played \
+         through the leg's encoder at {} ms, NCC = {ncc1:.4} ({shared_in_first} of its \
+         packets equal a shared frame); from the shared 10 ms frames (all {} packets \
+         byte-identical) at {} ms, NCC = {ncc2:.4}",
+        packets.len(),
+        not_10ms.len(),
+        steps.len(),
+        bytes as f64 / packets.len() as f64,
+        bytes as f64 * 8.0 / span.as_secs_f64() / 1000.0,
+        lag1 / 8,
+        shared.len(),
+        (from + lag2) / 8,
+    );
+    assert!(
+        not_10ms.is_empty(),
+        "packets that are not one 10 ms Opus frame (seq, (samples at 48 kHz, code)): {:?}",
+        &not_10ms[..not_10ms.len().min(10)]
+    );
+    assert_eq!(first_bad_step, None, "a timestamp step is not 480");
+    assert!(steps.len() + 20 >= packets.len(), "packets missing");
+    assert!(
+        (95.0..=105.0).contains(&rate),
+        "{rate:.1} packets a second, not about 100"
+    );
+    assert!(
+        ncc1 >= MIN_NCC_OPUS,
+        "the first play does not decode to main_menu: NCC {ncc1:.4}"
+    );
+    assert!(
+        ncc2 >= MIN_NCC_OPUS,
+        "the second play does not decode to main_menu: NCC {ncc2:.4}"
+    );
+    assert!(
+        shared_in_first < shared.len() / 2,
+        "the first play was already the shared frames"
+    );
+}
+
+/// The number routed to [`PLAY_THEN_HANG_UP`].
+const PLAY_ONCE: &str = "4020";
+
+/// The menu, then hang up.
+const PLAY_THEN_HANG_UP: &str = r#"
+answer();
+play("main_menu");
+hangup();
+"#;
+
+/// A re-INVITE that changes only `a=ptime` (20 → 30 → 20 ms PCMU) while
+/// the menu plays: answered with the new ptime each time; rivr's packets
+/// go 160 → 240 → 160 bytes on one stream, timestamps continuous, no
+/// gap, and the prompt is heard whole (NCC ≥ 0.9 overall and over the
+/// two seconds around each switch).
+#[test]
+fn a_reinvite_changing_only_the_ptime_switches_the_packet_size_mid_call() {
+    require_sipp!();
+    let label = "reinvite-ptime";
+    let rivr = Rivr::start(
+        label,
+        RivrConfig::default().script(PLAY_ONCE, "play_once.rhai", PLAY_THEN_HANG_UP),
+    );
+    let menu = prompt("main_menu");
+    let peer = RtpPeer::bind();
+    let spec = CallSpec {
+        scenario: "uac_reinvite_ptime.xml",
+        number: PLAY_ONCE,
+        rtp_port: peer.port,
+        codecs: "0",
+        extra_args: &["-key", "ptime", "20", "-key", "ptime2", "30"],
+        ..CallSpec::default()
+    };
+    let mut sipp = Sipp::start(rivr.dir.path(), label, rivr.sip_port, &spec);
+    let answer = sipp.wait_answer(SIGNALLING);
+    assert_eq!(answer.payload_type, 0);
+    sipp.expect_pass(SIGNALLING + Duration::from_millis(menu.duration_ms()));
+    let messages = sipp.messages();
+    for (cseq, ptime) in [(1, 20), (2, 30), (3, 20)] {
+        let ok = ok_to_invite(&messages, cseq);
+        assert!(
+            ok.contains(&format!("a=ptime:{ptime}\r"))
+                || ok.contains(&format!("a=ptime:{ptime}\n")),
+            "the answer to INVITE {cseq} does not state a=ptime:{ptime}:\n{ok}"
+        );
+    }
+
+    let packets = in_order(peer.packets(), 0);
+    assert!(packets.len() > 300, "rivr sent {} packets", packets.len());
+    // Runs of equal packet size, in order.
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for p in &packets {
+        match runs.last_mut() {
+            Some((size, n)) if *size == p.payload.len() => *n += 1,
+            _ => runs.push((p.payload.len(), 1)),
+        }
+    }
+    let ssrcs = packets.iter().filter(|p| p.ssrc != packets[0].ssrc).count();
+    let seq_breaks = packets
+        .windows(2)
+        .filter(|w| w[1].seq != w[0].seq.wrapping_add(1))
+        .count();
+    let ts_jumps: Vec<(u16, u32, usize)> = packets
+        .windows(2)
+        .filter(|w| w[1].ts.wrapping_sub(w[0].ts) != w[0].payload.len() as u32)
+        .map(|w| (w[1].seq, w[1].ts.wrapping_sub(w[0].ts), w[0].payload.len()))
+        .collect();
+    let max_gap = packets
+        .windows(2)
+        .map(|w| w[1].arrival.saturating_duration_since(w[0].arrival))
+        .max()
+        .unwrap_or_default();
+    // Where the size changed, in samples from the first packet.
+    let mut switches = Vec::new();
+    let mut at = 0;
+    for (size, n) in runs.iter().take(runs.len().saturating_sub(1)) {
+        at += size * n;
+        switches.push(at);
+    }
+    let heard = Heard::decode(&packets, 0);
+    let reference = to_f32(menu.pcm_8k());
+    let (lag, ncc) = align(&heard.samples, &reference);
+    let around: Vec<f64> = switches
+        .iter()
+        .map(|&s| {
+            let (lo, hi) = (s.saturating_sub(8000), s + 8000);
+            match reference.get(lo.saturating_sub(lag)..hi.saturating_sub(lag)) {
+                Some(r) if lo >= lag => ncc_at(&heard.samples, r, lo),
+                _ => 0.0,
+            }
+        })
+        .collect();
+    println!(
+        "[{label}] rivr → caller: {} PCMU packets, runs (bytes, packets) {runs:?}, switches \
+         at {:?} ms, one SSRC ({ssrcs} others), {seq_breaks} sequence breaks, timestamp \
+         steps ≠ the previous packet's length: {ts_jumps:?}, largest arrival gap {:.1} ms; \
+         main_menu at {} ms, NCC = {ncc:.4}, over ±1 s around each switch {around:.4?}",
+        packets.len(),
+        switches.iter().map(|s| s / 8).collect::<Vec<_>>(),
+        max_gap.as_secs_f64() * 1000.0,
+        lag / 8,
+    );
+    let sizes: Vec<usize> = runs.iter().map(|r| r.0).collect();
+    assert_eq!(
+        sizes,
+        [160, 240, 160],
+        "packet sizes do not go 20 → 30 → 20 ms: runs {runs:?}"
+    );
+    assert!(
+        runs.iter().all(|r| r.1 >= 40),
+        "a run is too short to be a switch by re-INVITE: {runs:?}"
+    );
+    assert_eq!(ssrcs, 0, "the stream changed SSRC");
+    assert_eq!(seq_breaks, 0, "sequence numbers are not contiguous");
+    assert!(ts_jumps.is_empty(), "timestamps jumped: {ts_jumps:?}");
+    assert!(
+        max_gap <= Duration::from_millis(70),
+        "a gap of {max_gap:?} between two packets"
+    );
+    assert!(ncc >= MIN_NCC, "main_menu NCC {ncc:.4} < {MIN_NCC}");
+    assert!(
+        around.iter().all(|&c| c >= MIN_NCC),
+        "the audio around a switch is not the prompt: {around:?}"
+    );
+}

@@ -35,7 +35,7 @@ pub enum Codec {
     /// G.711 A-law, static payload type 8.
     Pcma,
     /// Opus (RFC 7587): dynamic payload type, `opus/48000/2`, mono 20 ms
-    /// frames from rivr.
+    /// frames from rivr (10 ms to a peer that asks for 10 ms packets).
     Opus,
 }
 
@@ -95,12 +95,12 @@ impl Codec {
     }
 
     /// Packet durations rivr sends in this codec, in ms. Opus goes in
-    /// whole 20 ms frames (one, or two or three packed in one packet), so
-    /// it has no 10 or 30.
+    /// 20 ms frames (one, or two or three packed in one packet), or one
+    /// 10 ms frame per packet, so it has no 30.
     pub fn send_ptimes(self) -> &'static [u32] {
         match self {
             Codec::Pcmu | Codec::Pcma => &[10, 20, 30, 40, 60],
-            Codec::Opus => &[20, 40, 60],
+            Codec::Opus => &[10, 20, 40, 60],
         }
     }
 
@@ -152,5 +152,17 @@ mod tests {
             assert_eq!(Codec::from(law).g711_law(), Some(law));
         }
         assert_eq!(Codec::Opus.g711_law(), None);
+    }
+
+    /// Opus is sent at 10, 20, 40 or 60 ms: a 10 ms request (or a
+    /// `maxptime` under 20) gets 10, 30 gets 20 (the shorter on a tie).
+    #[test]
+    fn opus_send_ptimes() {
+        assert_eq!(Codec::Opus.send_ptime(Some(10), None), 10);
+        assert_eq!(Codec::Opus.send_ptime(None, Some(15)), 10);
+        assert_eq!(Codec::Opus.send_ptime(Some(20), Some(10)), 10);
+        assert_eq!(Codec::Opus.send_ptime(Some(30), None), 20);
+        assert_eq!(Codec::Opus.send_ptime(Some(5), None), 10);
+        assert_eq!(Codec::Opus.send_ptime(None, None), 20);
     }
 }

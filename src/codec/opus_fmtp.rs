@@ -124,8 +124,9 @@ pub fn parse_fmtp(fmtp: &str) -> OpusParams {
 ///   `maxplaybackrate` (rivr will not send a band the peer cannot play);
 /// - `stereo=0; sprop-stereo=0`: rivr receives and sends mono;
 /// - `useinbandfec=1`: rivr's decoder recovers lost packets from FEC;
-/// - `ptime=20`: how rivr likes to receive. (The offerer's `maxptime`
-///   bounds what rivr *sends*; rivr sends 20 ms, which every Opus receiver
+/// - `ptime=20`: how rivr likes to receive. (The offerer's `ptime` and
+///   `maxptime` shape what rivr *sends*: 10, 20, 40 or 60 ms, see
+///   `Codec::send_ptime`; 20 ms is the default, which every Opus receiver
 ///   must accept, RFC 7587 §4.2.)
 pub fn fmtp_answer(offer_fmtp: Option<&str>) -> String {
     let offer = offer_fmtp.map(parse_fmtp).unwrap_or_default();

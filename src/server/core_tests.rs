@@ -422,6 +422,57 @@ fn reinvite_hold_and_resume_are_answered_and_stop_and_restart_sending() {
     ));
 }
 
+/// A re-INVITE that changes only the ptime (20 → 30 → 20 ms PCMU) is
+/// answered with the new ptime and tells the media the new packet size
+/// on the same stream (`SetPtime`, no `Configure`); one that keeps it
+/// tells nothing.
+#[test]
+fn reinvite_changing_only_the_ptime_sets_it_on_the_same_stream() {
+    let mut t = T::new(SimOptions::default());
+    let tag = answered(&mut t, "rp");
+    let leg = t.core.env.scripts[0].leg;
+    let sent_before = t.core.env.media[&leg].len();
+    let ptime = |ms: u32| format!("{SDP}a=ptime:{ms}\r\n");
+    let steps = [(2u32, 30u32, Some(30u32)), (4, 20, Some(20)), (6, 20, None)];
+    for (cseq, ms, told) in steps {
+        let from = t.core.env.media[&leg].len();
+        let out = t.send(&reinvite(
+            "rp",
+            &tag,
+            cseq,
+            &format!("z9hG4bKp{cseq}"),
+            Some(&ptime(ms)),
+        ));
+        assert_eq!(first_lines(&out), vec!["SIP/2.0 200 OK"]);
+        assert!(out[0].contains(&format!("a=ptime:{ms}\r\n")), "{}", out[0]);
+        t.send(&in_dialog(
+            "ACK",
+            "rp",
+            &tag,
+            cseq,
+            &format!("z9hG4bKa{cseq}"),
+        ));
+        let new = &t.core.env.media[&leg][from..];
+        let set: Vec<u32> = new
+            .iter()
+            .filter_map(|c| match c {
+                MediaCommand::SetPtime { ptime_ms, .. } => Some(*ptime_ms),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            set,
+            told.into_iter().collect::<Vec<_>>(),
+            "re-INVITE at {ms} ms"
+        );
+        assert!(!new
+            .iter()
+            .any(|c| matches!(c, MediaCommand::Configure { .. })));
+    }
+    assert!(t.core.env.media[&leg].len() > sent_before);
+    assert_eq!(t.core.active(), 1);
+}
+
 #[test]
 fn reinvite_codec_change_reconfigures_media_and_no_common_codec_is_488() {
     let mut t = T::new(SimOptions::default());

@@ -601,7 +601,8 @@ impl SipLegs {
     }
 
     /// A re-INVITE: a new offer is answered for real (codec change, new
-    /// address, hold and resume: `sendonly`/`inactive` stop rivr sending);
+    /// address, new ptime — the same stream in packets of the new size —,
+    /// hold and resume: `sendonly`/`inactive` stop rivr sending);
     /// one without SDP gets rivr's offer and takes the answer from the ACK.
     fn reinvite(
         &mut self,
@@ -644,6 +645,10 @@ impl SipLegs {
                         && c.payload_type == neg.payload_type
                         && c.telephone_event_pt == neg.telephone_event_pt
                 });
+                let new_ptime = l
+                    .current
+                    .as_ref()
+                    .is_some_and(|c| c.ptime_ms != neg.ptime_ms);
                 if same_codec {
                     env.media(
                         leg,
@@ -653,6 +658,16 @@ impl SipLegs {
                             rtcp: neg.remote_rtcp,
                         },
                     );
+                    // The same stream goes on in packets of the new size.
+                    if new_ptime {
+                        env.media(
+                            leg,
+                            MediaCommand::SetPtime {
+                                call: id,
+                                ptime_ms: neg.ptime_ms,
+                            },
+                        );
+                    }
                 } else {
                     let session = session_config(&neg, &mut self.rng);
                     env.media(

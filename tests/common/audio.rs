@@ -59,6 +59,14 @@ impl Heard {
 /// advances 960 (48 kHz clock) per packet. Returns (samples, packets
 /// decoded, packets missing).
 pub fn decode_opus(packets: &[Packet], pt: u8) -> (Vec<i16>, usize, usize) {
+    decode_opus_ptime(packets, pt, 20)
+}
+
+/// [`decode_opus`] for packets of `ptime_ms` (10 or 20): each decodes to
+/// `ptime_ms` of audio and the timestamp advances 48 per ms.
+pub fn decode_opus_ptime(packets: &[Packet], pt: u8, ptime_ms: u32) -> (Vec<i16>, usize, usize) {
+    let step = 48 * ptime_ms;
+    let samples = 8 * ptime_ms as usize;
     let mut packets: Vec<&Packet> = packets.iter().filter(|p| p.payload_type == pt).collect();
     let Some(first_seq) = packets.first().map(|p| p.seq) else {
         return (Vec::new(), 0, 0);
@@ -72,29 +80,30 @@ pub fn decode_opus(packets: &[Packet], pt: u8) -> (Vec<i16>, usize, usize) {
         );
         assert_eq!(
             ts,
-            960 * u32::from(gap),
-            "RTP timestamps must advance 960 per 20 ms Opus packet (seq {} -> {})",
+            step * u32::from(gap),
+            "RTP timestamps must advance {step} per {ptime_ms} ms Opus packet (seq {} -> {})",
             w[0].seq,
             w[1].seq
         );
     }
     let mut dec = OpusDecoder::new(OpusSampleRate::Hz8000).expect("Opus decoder");
-    let mut heard = Vec::with_capacity(packets.len() * FRAME);
+    let mut heard = Vec::with_capacity(packets.len() * samples);
     let mut frame = [0i16; FRAME];
+    let frame = &mut frame[..samples.min(FRAME)];
     let mut missing = 0;
     let mut expected = first_seq;
     for p in &packets {
         while expected != p.seq {
-            dec.conceal(&mut frame).expect("Opus PLC");
-            heard.extend_from_slice(&frame);
+            let n = dec.conceal(frame).expect("Opus PLC");
+            heard.extend_from_slice(&frame[..n]);
             expected = expected.wrapping_add(1);
             missing += 1;
         }
         let n = dec
-            .decode(&p.payload, &mut frame)
+            .decode(&p.payload, frame)
             .expect("the Opus packet decodes");
-        assert_eq!(n, FRAME, "a 20 ms Opus packet (seq {})", p.seq);
-        heard.extend_from_slice(&frame);
+        assert_eq!(n, samples, "a {ptime_ms} ms Opus packet (seq {})", p.seq);
+        heard.extend_from_slice(frame);
         expected = expected.wrapping_add(1);
     }
     (heard, packets.len(), missing)

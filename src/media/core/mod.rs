@@ -39,6 +39,12 @@
 //! clock, else as tones — except in-band keys, which are in the joined
 //! audio already and are not sounded twice. Nothing on this path
 //! allocates: the frames are buffers of the core.
+//!
+//! Opus to a peer that asked for 10 ms packets is made in 10 ms frames,
+//! two per tick ([`Outgoing::Halves`]): prompts from their shared 10 ms
+//! encoding (or, until a prompt has one, through the leg's encoder — see
+//! `player`), silence from one pair encoded per process, tones and joined
+//! audio by the leg's encoder, which such a leg has from the start.
 
 mod keys_out;
 mod player;
@@ -54,13 +60,13 @@ use crate::media::dtmf_merge::DigitMerge;
 use crate::media::events::{DigitSource, MediaEvent};
 use crate::media::g711;
 use crate::media::listener::Listener;
-use crate::media::opus::{OpusConfig, OpusEncoder, OpusError, OpusSampleRate};
+use crate::media::opus::{FrameDuration, OpusConfig, OpusEncoder, OpusError, OpusSampleRate};
 use crate::media::prompt::Prompt;
 use crate::media::rfc4733;
 
 pub use keys_out::EventPacket;
 use keys_out::KeysOut;
-use player::Player;
+use player::{Player, PromptFrame};
 
 /// Samples in one 20 ms frame at 8 kHz.
 pub const FRAME: usize = 160;
@@ -72,10 +78,10 @@ pub const FRESH_KEYS: usize = 4;
 /// Events waiting for the worker to pass on (it drains them every tick).
 const EVENT_QUEUE: usize = 16;
 
-/// Settings of the Opus encoder of a joined Opus leg: narrowband (the
-/// joined audio is 8 kHz), the prompts' bit rate, in-band FEC for a
-/// little loss, complexity 5 (libopus's default; the encoder runs every
-/// tick, unlike the prompts' which runs once).
+/// Settings of the Opus encoder of a joined Opus leg (and of a leg sent
+/// 10 ms frames): narrowband (the joined audio is 8 kHz), the prompts' bit
+/// rate, in-band FEC for a little loss, complexity 5 (libopus's default;
+/// the encoder runs every tick, unlike the prompts' which runs once).
 const LIVE_OPUS: OpusConfig = OpusConfig {
     sample_rate: OpusSampleRate::Hz8000,
     complexity: 5,
@@ -116,8 +122,41 @@ pub enum Received<'a> {
 pub enum Outgoing<'a> {
     /// 20 ms of audio in the leg's codec.
     Audio(&'a [u8]),
+    /// 20 ms of Opus as two 10 ms packets, each sent on its own (a peer
+    /// that asked for 10 ms packets).
+    Halves([&'a [u8]; 2]),
     /// A telephone-event packet, in place of audio.
     Event(EventPacket),
+}
+
+/// The two 10 ms Opus packets of digital silence sent when nothing plays
+/// to a leg sent 10 ms frames, encoded once per process.
+pub fn silence_opus_10ms() -> [&'static [u8]; 2] {
+    static PAIR: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    let pair = PAIR.get_or_init(|| {
+        crate::media::opus::encode_prompt_opus_frames(&[0; FRAME], FrameDuration::Ms10)
+            .unwrap_or_default()
+    });
+    let half = |i: usize| pair.get(i).map(Vec::as_slice).unwrap_or_default();
+    [half(0), half(1)]
+}
+
+/// The Opus frames of a leg in `codec` sent packets of `ptime_ms` (20 ms
+/// for G.711, which has no frames of its own).
+fn opus_frame(codec: Codec, ptime_ms: u32) -> FrameDuration {
+    match codec {
+        Codec::Opus => FrameDuration::for_ptime(ptime_ms),
+        Codec::Pcmu | Codec::Pcma => FrameDuration::Ms20,
+    }
+}
+
+/// What a leg in `codec`, sent Opus frames of `opus`, is sent when
+/// nothing plays.
+fn silence(codec: Codec, opus: FrameDuration) -> Outgoing<'static> {
+    match (codec, opus) {
+        (Codec::Opus, FrameDuration::Ms10) => Outgoing::Halves(silence_opus_10ms()),
+        _ => Outgoing::Audio(silence_frame(codec)),
+    }
 }
 
 /// The payload sent when nothing plays: G.711 silence codes, or one Opus
@@ -148,16 +187,19 @@ pub struct MediaCore {
     merge: DigitMerge,
     player: Player,
     keys_out: KeysOut,
-    silence: &'static [u8],
+    /// Opus frames sent: 10 ms when the peer asked for 10 ms packets.
+    opus_frame: FrameDuration,
+    silence: Outgoing<'static>,
     /// Joined to a source: its audio this tick.
     joined: bool,
     joined_pcm: [i16; FRAME],
-    /// A relayed key's tones this tick.
+    /// A relayed key's tones (or a prompt's PCM for the encoder) this tick.
     tone_pcm: [i16; FRAME],
-    /// Created when an Opus leg is first joined; kept for the call.
+    /// Created when an Opus leg is first joined, or with a leg sent 10 ms
+    /// frames; kept for the call.
     opus: Option<Box<OpusEncoder>>,
-    /// This tick's encoded frame.
-    out: [u8; MAX_FRAME_BYTES],
+    /// This tick's encoded frame (or two 10 ms ones).
+    out: [[u8; MAX_FRAME_BYTES]; 2],
     /// Keys reported since the last `end_tick`, for legs joined to this one.
     fresh: [(char, DigitSource); FRESH_KEYS],
     fresh_len: usize,
@@ -165,10 +207,14 @@ pub struct MediaCore {
 }
 
 impl MediaCore {
-    /// A leg in `codec`; `telephone_events` when RFC 4733 events may be
-    /// sent to it (negotiated at the audio's clock rate).
-    pub fn new(codec: Codec, telephone_events: bool) -> MediaCore {
-        MediaCore {
+    /// A leg in `codec` sent packets of `ptime_ms`; `telephone_events`
+    /// when RFC 4733 events may be sent to it (negotiated at the audio's
+    /// clock rate). An Opus leg sent 10 ms packets gets its encoder here
+    /// (if libopus refuses, what it would encode is sent as silence, and
+    /// this is logged).
+    pub fn new(codec: Codec, telephone_events: bool, ptime_ms: u32) -> MediaCore {
+        let opus_frame = opus_frame(codec, ptime_ms);
+        let mut core = MediaCore {
             codec,
             telephone_events,
             listener: Listener::new(codec),
@@ -176,29 +222,70 @@ impl MediaCore {
             merge: DigitMerge::new(),
             player: Player::default(),
             keys_out: KeysOut::new(),
-            silence: silence_frame(codec),
+            opus_frame,
+            silence: silence(codec, opus_frame),
             joined: false,
             joined_pcm: [0; FRAME],
             tone_pcm: [0; FRAME],
             opus: None,
-            out: [0; MAX_FRAME_BYTES],
+            out: [[0; MAX_FRAME_BYTES]; 2],
             fresh: [('\0', DigitSource::Simulated); FRESH_KEYS],
             fresh_len: 0,
             events: VecDeque::with_capacity(EVENT_QUEUE),
+        };
+        if let Err(e) = core.ensure_encoder() {
+            tracing::error!(error = %e, "cannot create the Opus encoder of a leg sent 10 ms frames");
         }
+        core
     }
 
     /// The negotiated media changed (an answer that came late): the
     /// listener starts over in the new codec; plays, keys and joins go on.
-    pub fn reconfigure(&mut self, codec: Codec, telephone_events: bool) -> Result<(), OpusError> {
+    pub fn reconfigure(
+        &mut self,
+        codec: Codec,
+        telephone_events: bool,
+        ptime_ms: u32,
+    ) -> Result<(), OpusError> {
         self.codec = codec;
         self.telephone_events = telephone_events;
         self.listener = Listener::new(codec);
-        self.silence = silence_frame(codec);
-        if self.joined {
-            self.ensure_encoder()?;
+        self.set_ptime(ptime_ms)
+    }
+
+    /// The peer asked for another packet time (a re-INVITE): Opus goes in
+    /// 10 ms frames from the next tick when it is under 20 ms, else in
+    /// 20 ms frames (the packet path packs them). The encoder, if any,
+    /// goes on: the stream continues.
+    pub fn set_ptime(&mut self, ptime_ms: u32) -> Result<(), OpusError> {
+        self.opus_frame = opus_frame(self.codec, ptime_ms);
+        self.silence = silence(self.codec, self.opus_frame);
+        self.ensure_encoder()
+    }
+
+    /// The Opus frames the leg is sent (20 ms for G.711).
+    pub fn opus_frame(&self) -> FrameDuration {
+        self.opus_frame
+    }
+
+    /// Whether the leg plays prompts in 10 ms Opus frames.
+    fn wants_opus_10ms(&self) -> bool {
+        self.opus_frame == FrameDuration::Ms10
+    }
+
+    /// Calls `prepare` with each prompt of the play running that the leg
+    /// needs in 10 ms Opus frames and that nobody asked for yet
+    /// ([`Prompt::request_opus_10ms`]): the owner has them encoded off the
+    /// tick. Nothing for other legs.
+    pub fn request_opus_10ms(&self, mut prepare: impl FnMut(&Arc<Prompt>)) {
+        if !self.wants_opus_10ms() {
+            return;
         }
-        Ok(())
+        for p in self.player.prompts() {
+            if p.request_opus_10ms() {
+                prepare(p);
+            }
+        }
     }
 
     /// The leg's codec.
@@ -289,10 +376,9 @@ impl MediaCore {
     /// Starts hearing a source (the worker keeps which): an Opus leg gets
     /// its encoder here, once.
     pub fn join(&mut self) -> Result<(), OpusError> {
-        self.ensure_encoder()?;
         self.joined = true;
         self.joined_pcm.fill(0);
-        Ok(())
+        self.ensure_encoder().inspect_err(|_| self.joined = false)
     }
 
     /// Stops hearing the source.
@@ -305,8 +391,11 @@ impl MediaCore {
         self.joined
     }
 
+    /// An Opus leg that encodes (joined, or sent 10 ms frames) has its
+    /// encoder.
     fn ensure_encoder(&mut self) -> Result<(), OpusError> {
-        if self.codec == Codec::Opus && self.opus.is_none() {
+        let needed = self.joined || self.opus_frame == FrameDuration::Ms10;
+        if self.codec == Codec::Opus && needed && self.opus.is_none() {
             self.opus = Some(Box::new(OpusEncoder::new(LIVE_OPUS)?));
         }
         Ok(())
@@ -355,19 +444,27 @@ impl MediaCore {
         {
             return Outgoing::Event(event);
         }
-        if self.player.advance(&mut self.events) {
-            let frame = self.player.next_frame(self.codec);
-            return Outgoing::Audio(frame.unwrap_or(self.silence));
-        }
-        let pcm = if self.keys_out.next_tone(&mut self.tone_pcm) {
+        let pcm = if self.player.advance(&mut self.events) {
+            match self.player.next_frame(self.codec, self.opus_frame) {
+                Some(PromptFrame::Whole(f)) => return Outgoing::Audio(f),
+                Some(PromptFrame::Halves(h)) => return Outgoing::Halves(h),
+                Some(PromptFrame::Pcm(pcm)) => {
+                    let (head, tail) = self.tone_pcm.split_at_mut(pcm.len().min(FRAME));
+                    head.copy_from_slice(pcm.get(..head.len()).unwrap_or_default());
+                    tail.fill(0);
+                    &self.tone_pcm
+                }
+                None => return self.silence,
+            }
+        } else if self.keys_out.next_tone(&mut self.tone_pcm) {
             &self.tone_pcm
         } else if self.joined {
             &self.joined_pcm
         } else {
-            return Outgoing::Audio(self.silence);
+            return self.silence;
         };
-        let encoded = encode(self.codec, self.opus.as_deref_mut(), pcm, &mut self.out);
-        Outgoing::Audio(encoded.unwrap_or(self.silence))
+        let opus = self.opus.as_deref_mut();
+        encode(self.codec, self.opus_frame, opus, pcm, &mut self.out).unwrap_or(self.silence)
     }
 
     /// The next event for the owner.
@@ -377,22 +474,31 @@ impl MediaCore {
     }
 }
 
-/// One 8 kHz frame in `codec`, into `out`.
+/// One 8 kHz frame in `codec` (Opus in frames of `frame`), into `out`.
 fn encode<'a>(
     codec: Codec,
+    frame: FrameDuration,
     opus: Option<&mut OpusEncoder>,
     pcm: &[i16; FRAME],
-    out: &'a mut [u8; MAX_FRAME_BYTES],
-) -> Option<&'a [u8]> {
-    match codec.g711_law() {
-        Some(law) => {
-            let dest = out.get_mut(..FRAME)?;
-            g711::encode(law, pcm, dest);
-            Some(dest)
+    out: &'a mut [[u8; MAX_FRAME_BYTES]; 2],
+) -> Option<Outgoing<'a>> {
+    let [first, second] = out;
+    if let Some(law) = codec.g711_law() {
+        let dest = first.get_mut(..FRAME)?;
+        g711::encode(law, pcm, dest);
+        return Some(Outgoing::Audio(dest));
+    }
+    let opus = opus?;
+    match frame {
+        FrameDuration::Ms20 => {
+            let n = opus.encode(pcm, first).ok()?;
+            first.get(..n).map(Outgoing::Audio)
         }
-        None => {
-            let n = opus?.encode(pcm, out).ok()?;
-            out.get(..n)
+        FrameDuration::Ms10 => {
+            let (a, b) = pcm.split_at(FRAME / 2);
+            let n = opus.encode_frame(a, frame, first).ok()?;
+            let m = opus.encode_frame(b, frame, second).ok()?;
+            Some(Outgoing::Halves([first.get(..n)?, second.get(..m)?]))
         }
     }
 }

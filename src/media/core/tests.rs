@@ -127,6 +127,12 @@ impl Phone {
                 }
                 (None, None) => unreachable!(),
             },
+            Outgoing::Halves([a, b]) => {
+                let d = self.opus.as_mut().expect("10 ms packets are Opus");
+                let (first, second) = pcm.split_at_mut(FRAME / 2);
+                assert_eq!(d.decode(a, first).unwrap(), FRAME / 2);
+                assert_eq!(d.decode(b, second).unwrap(), FRAME / 2);
+            }
         }
         self.heard.extend_from_slice(&pcm);
     }
@@ -142,13 +148,13 @@ fn prompt(name: &str, frames: usize, value: i16) -> Arc<Prompt> {
 
 #[test]
 fn a_play_sends_its_frames_then_silence_and_says_when_it_is_done() {
-    let mut core = MediaCore::new(Codec::Pcmu, true);
+    let mut core = MediaCore::new(Codec::Pcmu, true, 20);
     core.play(1, vec![prompt("a", 2, 1000), prompt("b", 3, -1000)], false);
     let mut frames = Vec::new();
     for _ in 0..7 {
         match core.next_output() {
             Outgoing::Audio(p) => frames.push(p.to_vec()),
-            Outgoing::Event(e) => panic!("unexpected event {e:?}"),
+            other => panic!("unexpected {other:?}"),
         }
     }
     let a = g711::linear_to_ulaw(1000);
@@ -171,7 +177,7 @@ fn a_play_sends_its_frames_then_silence_and_says_when_it_is_done() {
 #[test]
 fn a_key_stops_an_interruptible_play_and_is_reported_once() {
     let t0 = Instant::now();
-    let mut core = MediaCore::new(Codec::Pcmu, true);
+    let mut core = MediaCore::new(Codec::Pcmu, true, 20);
     let mut talker = Talker::new(Codec::Pcmu);
     core.play(9, vec![prompt("menu", 500, 2000)], true);
     let mut tone = ToneGenerator::dtmf('4', 120, 0, -8.0).unwrap();
@@ -216,7 +222,7 @@ fn a_key_stops_an_interruptible_play_and_is_reported_once() {
 
 #[test]
 fn keys_go_out_as_telephone_events_or_are_refused_without_them() {
-    let mut core = MediaCore::new(Codec::Pcma, true);
+    let mut core = MediaCore::new(Codec::Pcma, true, 20);
     core.send_digits(3, "1#");
     let mut sent = Vec::new();
     for _ in 0..40 {
@@ -245,7 +251,7 @@ fn keys_go_out_as_telephone_events_or_are_refused_without_them() {
         }]
     );
 
-    let mut opus = MediaCore::new(Codec::Opus, false);
+    let mut opus = MediaCore::new(Codec::Opus, false, 20);
     opus.send_digits(4, "5");
     assert_eq!(
         events(&mut opus),
@@ -273,7 +279,7 @@ fn joined_legs_hear_each_other_in_any_pair_of_codecs() {
     ];
     for (ca, cb) in pairs {
         let t0 = Instant::now();
-        let (mut a, mut b) = (MediaCore::new(ca, false), MediaCore::new(cb, false));
+        let (mut a, mut b) = (MediaCore::new(ca, false, 20), MediaCore::new(cb, false, 20));
         a.join().unwrap();
         b.join().unwrap();
         let (mut ta, mut tb) = (Talker::new(ca), Talker::new(cb));
@@ -337,7 +343,7 @@ fn segment_ncc(reference: &[i16], heard: &[i16]) -> f64 {
 /// back when the play ends. Leaving the join gives silence.
 #[test]
 fn a_prompt_takes_the_place_of_joined_audio_while_it_plays() {
-    let mut l = MediaCore::new(Codec::Pcmu, false);
+    let mut l = MediaCore::new(Codec::Pcmu, false, 20);
     l.join().unwrap();
     l.play(1, vec![prompt("ringback", 2, 3000)], false);
     let joined = [-5000i16; FRAME];
@@ -365,9 +371,9 @@ fn a_prompt_takes_the_place_of_joined_audio_while_it_plays() {
 #[test]
 fn keys_heard_on_a_source_are_relayed_as_events_or_tones() {
     let t0 = Instant::now();
-    let mut src = MediaCore::new(Codec::Pcmu, true);
-    let mut with_events = MediaCore::new(Codec::Pcma, true);
-    let mut tones_only = MediaCore::new(Codec::Opus, false);
+    let mut src = MediaCore::new(Codec::Pcmu, true, 20);
+    let mut with_events = MediaCore::new(Codec::Pcma, true, 20);
+    let mut tones_only = MediaCore::new(Codec::Opus, false, 20);
     with_events.join().unwrap();
     tones_only.join().unwrap();
     let mut talker = Talker::new(Codec::Pcmu);
@@ -415,10 +421,10 @@ fn keys_heard_on_a_source_are_relayed_as_events_or_tones() {
 
     // In-band on the source: an event for the leg that takes them, and
     // nothing added for the other (the tone is in the joined audio).
-    let mut l = MediaCore::new(Codec::Pcmu, false);
+    let mut l = MediaCore::new(Codec::Pcmu, false, 20);
     l.relay_key('5', DigitSource::InBand);
     assert!(matches!(l.next_output(), Outgoing::Audio(p) if p == silence_frame(Codec::Pcmu)));
-    let mut e = MediaCore::new(Codec::Pcmu, true);
+    let mut e = MediaCore::new(Codec::Pcmu, true, 20);
     e.relay_key('5', DigitSource::InBand);
     assert!(matches!(e.next_output(), Outgoing::Event(p) if p.first && p.payload[0] == 5));
 }
@@ -426,9 +432,112 @@ fn keys_heard_on_a_source_are_relayed_as_events_or_tones() {
 #[test]
 fn fresh_keys_last_one_tick() {
     let t0 = Instant::now();
-    let mut core = MediaCore::new(Codec::Pcmu, true);
+    let mut core = MediaCore::new(Codec::Pcmu, true, 20);
     core.key(t0, '1', DigitSource::Signalling);
     assert_eq!(core.fresh_keys(), [('1', DigitSource::Signalling)]);
     core.end_tick();
     assert!(core.fresh_keys().is_empty());
+}
+
+/// The two 10 ms packets of a tick: each one frame of 10 ms (TOC code 0).
+fn halves(out: Outgoing<'_>) -> [Vec<u8>; 2] {
+    let Outgoing::Halves([a, b]) = out else {
+        panic!("not two 10 ms packets: {out:?}");
+    };
+    for p in [a, b] {
+        let t = crate::media::opus::packet::toc(p).unwrap();
+        assert_eq!((t.frame_samples_48k, t.code), (480, 0));
+    }
+    [a.to_vec(), b.to_vec()]
+}
+
+/// An Opus leg sent 10 ms packets gets everything in 10 ms frames, two
+/// a tick: silence; a prompt nobody encoded in 10 ms yet through its own
+/// encoder (and the prompt is asked for once); the prompt's shared 10 ms
+/// frames once they exist; a play that ends; joined audio. A phone
+/// decoding it all hears the prompt both times.
+#[test]
+fn an_opus_leg_sent_10ms_packets_gets_10ms_frames_of_everything() {
+    let mut core = MediaCore::new(Codec::Opus, false, 10);
+    assert_eq!(core.opus_frame(), FrameDuration::Ms10);
+    assert_eq!(
+        halves(core.next_output()).map(|h| h.len()),
+        silence_opus_10ms().map(<[u8]>::len)
+    );
+
+    let speech = speech_like(8000, 1.0);
+    let menu = Arc::new(Prompt::from_pcm_8k("menu", speech.clone()));
+    let ticks = menu.frame_count();
+    let mut asked = Vec::new();
+    for round in 0..2 {
+        let mut phone = Phone::new(Codec::Opus);
+        core.play(round, vec![menu.clone()], false);
+        core.request_opus_10ms(|p| asked.push(p.name().to_owned()));
+        for i in 0..ticks {
+            let out = core.next_output();
+            if round == 1 {
+                // Straight from the prompt's shared frames.
+                let shared = menu.opus_10ms(i).unwrap().map(<[u8]>::to_vec);
+                assert_eq!(halves(out), shared, "tick {i}");
+            } else {
+                halves(out);
+            }
+            phone.take(out);
+        }
+        let (lag, r) = best_correlation(&speech, &phone.heard, 160);
+        println!("10 ms Opus play {round}: r {r:.3} at lag {lag}");
+        assert!(r >= 0.9, "play {round}: r {r}");
+        assert_eq!(asked.len(), 1, "asked once, the first time");
+        if round == 0 {
+            // The worker's preparer, off the tick.
+            assert!(!menu.has_opus_10ms());
+            assert!(menu.prepare_opus_10ms());
+        }
+    }
+    halves(core.next_output());
+    assert!(events(&mut core).iter().any(|e| matches!(
+        e,
+        MediaEvent::PlayDone {
+            id: 1,
+            interrupted: false
+        }
+    )));
+
+    core.join().unwrap();
+    core.hear_joined(&[1000; FRAME]);
+    halves(core.next_output());
+}
+
+/// A mid-call ptime change (re-INVITE) switches an Opus leg between 20 ms
+/// frames and 10 ms ones on the next tick, in the middle of a prompt, and
+/// a G.711 leg is not affected.
+#[test]
+fn a_ptime_change_switches_opus_frames_on_the_next_tick() {
+    let menu = prompt("m", 10, 3000);
+    let mut core = MediaCore::new(Codec::Opus, false, 20);
+    core.play(1, vec![menu.clone()], false);
+    assert!(
+        matches!(core.next_output(), Outgoing::Audio(p) if p == menu.frame(Codec::Opus, 0).unwrap())
+    );
+    core.set_ptime(10).unwrap();
+    halves(core.next_output());
+    let mut asked = 0;
+    core.request_opus_10ms(|_| asked += 1);
+    assert_eq!(asked, 1);
+    core.set_ptime(40).unwrap();
+    assert!(
+        matches!(core.next_output(), Outgoing::Audio(p) if p == menu.frame(Codec::Opus, 2).unwrap())
+    );
+    core.set_ptime(20).unwrap();
+    assert!(
+        matches!(core.next_output(), Outgoing::Audio(p) if p == menu.frame(Codec::Opus, 3).unwrap())
+    );
+
+    let mut g = MediaCore::new(Codec::Pcmu, false, 10);
+    assert_eq!(g.opus_frame(), FrameDuration::Ms20);
+    assert!(matches!(g.next_output(), Outgoing::Audio(p) if p == silence_frame(Codec::Pcmu)));
+    let mut none = 0;
+    g.play(1, vec![menu], false);
+    g.request_opus_10ms(|_| none += 1);
+    assert_eq!(none, 0);
 }

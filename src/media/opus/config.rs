@@ -59,6 +59,49 @@ impl OpusSampleRate {
     }
 }
 
+/// How long the Opus frames rivr codes are: 20 ms, or 10 ms for a peer
+/// that asked for 10 ms packets (RFC 6716 §2.1.4 allows 2.5 to 60 ms; a
+/// 10 ms frame is one SILK frame, so voice quality is the same at a little
+/// more overhead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum FrameDuration {
+    /// 10 ms: two frames, sent as two packets, per 20 ms tick.
+    Ms10,
+    /// 20 ms: one frame per tick (and per packet, or packed 2–3 to one).
+    #[default]
+    Ms20,
+}
+
+impl FrameDuration {
+    /// The frames for a leg sent `ptime_ms` packets: 10 ms below 20 ms,
+    /// else 20 ms (longer packets pack 20 ms frames).
+    pub fn for_ptime(ptime_ms: u32) -> FrameDuration {
+        if ptime_ms < FRAME_MS {
+            FrameDuration::Ms10
+        } else {
+            FrameDuration::Ms20
+        }
+    }
+
+    /// The duration in ms.
+    pub fn ms(self) -> u32 {
+        match self {
+            FrameDuration::Ms10 => 10,
+            FrameDuration::Ms20 => 20,
+        }
+    }
+
+    /// Frames in one 20 ms tick.
+    pub fn per_tick(self) -> usize {
+        (FRAME_MS / self.ms()) as usize
+    }
+
+    /// Samples in one frame at `rate`.
+    pub fn samples(self, rate: OpusSampleRate) -> usize {
+        (rate.hz() * self.ms() / 1000) as usize
+    }
+}
+
 /// How an [`super::OpusEncoder`] codes a call's voice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpusConfig {

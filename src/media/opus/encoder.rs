@@ -3,10 +3,11 @@
 use audiopus::coder::Encoder;
 use audiopus::{Application, Bitrate, Channels};
 
-use super::config::{bandwidth_for_playback, OpusConfig, OpusSampleRate};
+use super::config::{bandwidth_for_playback, FrameDuration, OpusConfig, OpusSampleRate};
 use super::OpusError;
 
-/// A mono voice encoder: one 20 ms frame in, one RTP payload out.
+/// A mono voice encoder: one 20 ms (or 10 ms) frame in, one RTP payload
+/// out.
 pub struct OpusEncoder {
     inner: Encoder,
     config: OpusConfig,
@@ -83,11 +84,25 @@ impl OpusEncoder {
         Ok(self.inner.lookahead()? as usize)
     }
 
-    /// Encodes exactly one frame of `pcm` into `out` and returns the payload
-    /// length. With DTX on, a payload of 2 bytes or less is a silence frame
-    /// the sender may skip ([`super::packet::is_dtx`]).
+    /// Encodes exactly one 20 ms frame of `pcm` into `out` and returns the
+    /// payload length. With DTX on, a payload of 2 bytes or less is a
+    /// silence frame the sender may skip ([`super::packet::is_dtx`]).
     pub fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, OpusError> {
-        let expected = self.frame_samples();
+        self.encode_frame(pcm, FrameDuration::Ms20, out)
+    }
+
+    /// Encodes exactly one frame of `frame`'s duration (a packet of one
+    /// frame, RFC 6716 code 0) into `out` and returns its length. The
+    /// duration may change from one call to the next: the encoder's state
+    /// carries over, so a stream switches from 20 to 10 ms frames without a
+    /// break.
+    pub fn encode_frame(
+        &mut self,
+        pcm: &[i16],
+        frame: FrameDuration,
+        out: &mut [u8],
+    ) -> Result<usize, OpusError> {
+        let expected = frame.samples(self.config.sample_rate);
         if pcm.len() != expected {
             return Err(OpusError::FrameLength {
                 expected,

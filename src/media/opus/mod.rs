@@ -2,13 +2,15 @@
 //! carried in RTP per RFC 7587.
 //!
 //! What this module owns:
-//! - [`OpusEncoder`] / [`OpusDecoder`]: mono voice, 20 ms frames, buffers the
+//! - [`OpusEncoder`] / [`OpusDecoder`]: mono voice, 20 ms frames (10 ms on
+//!   request, [`FrameDuration`]), buffers the
 //!   caller provides, typed errors; the decoder's own packet-loss concealment
 //!   ([`OpusDecoder::conceal`]) and in-band FEC recovery
 //!   ([`OpusDecoder::decode_fec`], with [`packet::has_fec`] to tell whether a
 //!   packet carries the redundancy);
 //! - the SDP `a=fmtp` parameters ([`fmtp_answer`], [`parse_fmtp`]);
-//! - pre-encoding a prompt once ([`encode_prompt_opus`]).
+//! - pre-encoding a prompt once ([`encode_prompt_opus`], and in 10 ms
+//!   frames [`encode_prompt_opus_frames`]).
 //!
 //! Sample rates: the RTP clock is always 48 kHz and the SDP always says
 //! `opus/48000/2`, even for mono narrowband audio (RFC 7587 §4.1, §7). The
@@ -19,7 +21,7 @@
 //! timestamp still advances 960 per 20 ms ([`rtp_timestamp_step`]).
 //!
 //! Nothing here touches a socket or a clock, and after `new` nothing
-//! allocates except [`encode_prompt_opus`], which runs once per prompt.
+//! allocates except the prompt encoders, which run once per prompt.
 
 mod config;
 mod decoder;
@@ -31,10 +33,10 @@ mod prompt;
 pub use crate::codec::opus_fmtp::{
     fmtp_answer, parse_fmtp, OpusParams, LOCAL_MAX_CAPTURE_HZ, LOCAL_MAX_PLAYBACK_HZ,
 };
-pub use config::{OpusConfig, OpusSampleRate};
+pub use config::{FrameDuration, OpusConfig, OpusSampleRate};
 pub use decoder::OpusDecoder;
 pub use encoder::OpusEncoder;
-pub use prompt::{encode_prompt_opus, PROMPT_BITRATE};
+pub use prompt::{encode_prompt_opus, encode_prompt_opus_frames, PROMPT_BITRATE};
 
 /// The SDP `a=rtpmap` encoding for Opus, whatever the channel count or band.
 pub const RTPMAP_ENCODING: &str = "opus/48000/2";
@@ -42,7 +44,8 @@ pub const RTPMAP_ENCODING: &str = "opus/48000/2";
 /// The RTP clock rate of Opus (RFC 7587 §4.1).
 pub const RTP_CLOCK_HZ: u32 = 48_000;
 
-/// Frame length rivr encodes with.
+/// Frame length rivr encodes with (and the media tick); 10 ms frames are
+/// made for peers that ask for them ([`FrameDuration`]).
 pub const FRAME_MS: u32 = 20;
 
 /// Largest packet libopus may produce for one frame (RFC 6716 §3.4: 1275 bytes

@@ -399,6 +399,51 @@ fn prompt_packets_decode_to_the_prompt() {
     assert!(encode_prompt_opus(&[]).unwrap().is_empty());
 }
 
+/// 10 ms frames: one encoder may switch between 20 and 10 ms frames from
+/// one call to the next; each 10 ms packet says so in its TOC (one frame,
+/// code 0) and decodes to 80 samples at 8 kHz; the stream decodes back to
+/// the source.
+#[test]
+fn ten_ms_frames_encode_decode_and_mix_with_20() {
+    let src = speech_like(8000, 2.0);
+    let mut enc = OpusEncoder::new(OpusConfig::at_rate(8000).unwrap()).unwrap();
+    let mut dec = OpusDecoder::new(OpusSampleRate::Hz8000).unwrap();
+    let (mut buf, mut pcm, mut out) = ([0u8; 1500], [0i16; 960], Vec::new());
+    for (k, tick) in src.chunks_exact(160).enumerate() {
+        let parts: Vec<&[i16]> = if k % 3 == 0 {
+            vec![tick]
+        } else {
+            tick.chunks(80).collect()
+        };
+        for part in parts {
+            let frame = if part.len() == 80 {
+                FrameDuration::Ms10
+            } else {
+                FrameDuration::Ms20
+            };
+            let n = enc.encode_frame(part, frame, &mut buf).unwrap();
+            let t = packet::toc(&buf[..n]).unwrap();
+            assert_eq!((t.frame_samples_48k, t.code), (part.len() * 6, 0));
+            assert_eq!(dec.decode(&buf[..n], &mut pcm).unwrap(), part.len());
+            out.extend_from_slice(&pcm[..part.len()]);
+        }
+    }
+    assert!(matches!(
+        enc.encode_frame(&[0; 160], FrameDuration::Ms10, &mut buf),
+        Err(OpusError::FrameLength {
+            expected: 80,
+            got: 160
+        })
+    ));
+    let (lag, r) = best_correlation(&src, &out, 160);
+    println!("opus 8 kHz, 10 and 20 ms frames mixed: r {r:.3} at lag {lag}");
+    assert!(r >= 0.85, "r {r}");
+    assert_eq!(FrameDuration::for_ptime(10), FrameDuration::Ms10);
+    assert_eq!(FrameDuration::for_ptime(20), FrameDuration::Ms20);
+    assert_eq!(FrameDuration::for_ptime(60), FrameDuration::Ms20);
+    assert_eq!(FrameDuration::Ms10.per_tick(), 2);
+}
+
 proptest::proptest! {
     #[test]
     fn any_bytes_decode_without_panic(

@@ -1,6 +1,9 @@
 //! Prompts: audio files decoded once, resampled once to 8 kHz mono and
 //! pre-encoded once per codec into 20 ms frames, so that playing a prompt to
-//! any number of callers is a slice copy per frame.
+//! any number of callers is a slice copy per frame. For Opus peers that ask
+//! for 10 ms packets a prompt is also encoded in 10 ms frames, once, the
+//! first time such a leg plays it ([`Prompt::prepare_opus_10ms`], run off
+//! the media tick), and shared the same way.
 //!
 //! - [`decode_file`] turns a WAV, FLAC, Ogg/Vorbis or MP3 file (any rate,
 //!   any channel count) into mono `f32` samples at the source rate.
@@ -8,7 +11,8 @@
 //! - [`PromptStore`] finds prompts by name under one directory, refuses
 //!   names that would escape it, and caches each prompt as an `Arc<Prompt>`.
 //!
-//! Nothing here runs on the media tick except [`Prompt::frame`].
+//! Nothing here runs on the media tick except [`Prompt::frame`],
+//! [`Prompt::opus_10ms`] and [`Prompt::request_opus_10ms`].
 
 mod decode;
 mod store;
@@ -18,9 +22,11 @@ mod tones;
 mod tests;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use super::g711::{self, Law};
-use super::opus::encode_prompt_opus;
+use super::opus::{encode_prompt_opus, encode_prompt_opus_frames, FrameDuration};
 use super::resample::{resample, ResampleError};
 use crate::codec::Codec;
 
@@ -104,6 +110,11 @@ pub struct Prompt {
     /// The Opus packets back to back, and where each one ends; `None` if
     /// libopus refused (the call then hears silence, and the load logged why).
     opus: Option<OpusFrames>,
+    /// The same in 10 ms frames, two packets per 20 ms frame: made on first
+    /// need ([`Prompt::prepare_opus_10ms`]); `Some(None)` if libopus refused.
+    opus_10ms: OnceLock<Option<OpusFrames>>,
+    /// A leg asked for the 10 ms frames ([`Prompt::request_opus_10ms`]).
+    opus_10ms_requested: AtomicBool,
 }
 
 /// Variable-length Opus packets in one allocation.
@@ -158,6 +169,8 @@ impl Prompt {
             pcm,
             g711,
             opus,
+            opus_10ms: OnceLock::new(),
+            opus_10ms_requested: AtomicBool::new(false),
         }
     }
 
@@ -196,6 +209,52 @@ impl Prompt {
             }
             None => self.opus.as_ref()?.get(index),
         }
+    }
+
+    /// The 20 ms frame `index` as two 10 ms Opus packets, once the prompt
+    /// has them ([`Prompt::prepare_opus_10ms`]); `None` before, past the
+    /// end, or if libopus refused.
+    #[inline]
+    pub fn opus_10ms(&self, index: usize) -> Option<[&[u8]; 2]> {
+        let frames = self.opus_10ms.get()?.as_ref()?;
+        let first = index.checked_mul(2)?;
+        Some([frames.get(first)?, frames.get(first.checked_add(1)?)?])
+    }
+
+    /// Whether the 10 ms Opus frames are there to play.
+    pub fn has_opus_10ms(&self) -> bool {
+        matches!(self.opus_10ms.get(), Some(Some(_)))
+    }
+
+    /// Encodes the prompt in 10 ms Opus frames, once (later calls, from
+    /// any thread, wait for the first or return at once). Costs about as
+    /// much as the prompt's 20 ms encoding, so it must not run on the media
+    /// tick; returns whether the frames are there.
+    pub fn prepare_opus_10ms(&self) -> bool {
+        self.opus_10ms
+            .get_or_init(
+                || match encode_prompt_opus_frames(&self.pcm, FrameDuration::Ms10) {
+                    Ok(packets) => Some(OpusFrames::new(&packets)),
+                    Err(e) => {
+                        tracing::warn!(prompt = self.name, error = %e, "cannot encode the prompt to 10 ms Opus");
+                        None
+                    }
+                },
+            )
+            .is_some()
+    }
+
+    /// A leg that sends 10 ms Opus wants this prompt: true the first time
+    /// (the caller then has [`Prompt::prepare_opus_10ms`] run off the
+    /// tick), false once asked or prepared. Cheap: one atomic swap.
+    pub fn request_opus_10ms(&self) -> bool {
+        self.opus_10ms.get().is_none() && !self.opus_10ms_requested.swap(true, Ordering::AcqRel)
+    }
+
+    /// Undoes a [`Prompt::request_opus_10ms`] that could not be served, so
+    /// the next play asks again.
+    pub fn unrequest_opus_10ms(&self) {
+        self.opus_10ms_requested.store(false, Ordering::Release);
     }
 
     /// Every frame for a G.711 law, back to back (`frame_count() * 160`

@@ -93,6 +93,63 @@ fn opus_frames_decode_back_to_the_prompt() {
     assert!(best > 0.85, "r = {best}");
 }
 
+/// The 10 ms Opus frames are made on first need, once, shared: before,
+/// none; `request_opus_10ms` says yes once; after `prepare_opus_10ms`
+/// (from two threads at once), two 10 ms packets per 20 ms frame that
+/// decode back to main_menu, and the 20 ms frames are untouched.
+#[test]
+fn opus_10ms_frames_are_made_once_on_demand_and_decode_to_the_prompt() {
+    use crate::media::opus::packet::toc;
+    use crate::media::opus::{OpusDecoder, OpusSampleRate};
+    let store = PromptStore::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts"));
+    let prompt = store.get("main_menu").unwrap();
+    assert!(!prompt.has_opus_10ms());
+    assert_eq!(prompt.opus_10ms(0), None);
+    assert!(prompt.request_opus_10ms());
+    assert!(!prompt.request_opus_10ms());
+    let both =
+        [prompt.clone(), prompt.clone()].map(|p| std::thread::spawn(move || p.prepare_opus_10ms()));
+    for t in both {
+        assert!(t.join().unwrap());
+    }
+    assert!(prompt.has_opus_10ms() && !prompt.request_opus_10ms());
+    let mut dec = OpusDecoder::new(OpusSampleRate::Hz8000).unwrap();
+    let mut back = vec![0i16; prompt.frame_count() * FRAME_SAMPLES];
+    for (i, out) in back.chunks_exact_mut(FRAME_SAMPLES).enumerate() {
+        let [a, b] = prompt.opus_10ms(i).unwrap();
+        let (first, second) = out.split_at_mut(FRAME_SAMPLES / 2);
+        for (p, o) in [(a, first), (b, second)] {
+            assert_eq!(
+                toc(p).map(|t| (t.frame_samples_48k, t.code)),
+                Some((480, 0))
+            );
+            assert_eq!(dec.decode(p, o).unwrap(), FRAME_SAMPLES / 2);
+        }
+    }
+    assert_eq!(prompt.opus_10ms(prompt.frame_count()), None);
+    assert_eq!(
+        toc(prompt.frame(Codec::Opus, 0).unwrap())
+            .unwrap()
+            .frame_samples_48k,
+        960
+    );
+    let pcm = prompt.pcm_8k();
+    let best = (0..160)
+        .map(|lag| {
+            let (mut xy, mut xx, mut yy) = (0f64, 0f64, 0f64);
+            for (a, b) in pcm.iter().zip(back.iter().skip(lag)) {
+                let (a, b) = (f64::from(*a), f64::from(*b));
+                xy += a * b;
+                xx += a * a;
+                yy += b * b;
+            }
+            xy / (xx * yy).sqrt().max(1.0)
+        })
+        .fold(f64::MIN, f64::max);
+    println!("main_menu through Opus (10 ms frames): r = {best:.3}");
+    assert!(best > 0.85, "r = {best}");
+}
+
 #[test]
 fn empty_prompt_has_no_frames() {
     let prompt = Prompt::from_pcm_8k("nothing", Vec::new());

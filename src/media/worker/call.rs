@@ -30,6 +30,7 @@ pub(super) struct MediaCall {
 
 impl MediaCall {
     pub fn new(s: MediaCallSetup, now: Instant) -> MediaCall {
+        let ptime_ms = s.session.ptime_ms;
         let path = RtpPath::new(
             s.ports,
             s.allocator,
@@ -40,7 +41,7 @@ impl MediaCall {
             now,
         );
         MediaCall {
-            core: MediaCore::new(s.codec, path.telephone_events()),
+            core: MediaCore::new(s.codec, path.telephone_events(), ptime_ms),
             path: PacketPath::Rtp(path),
             events: s.events,
             sending: false,

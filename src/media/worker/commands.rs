@@ -66,6 +66,14 @@ pub enum MediaCommand {
         digit: char,
         source: DigitSource,
     },
+    /// The peer asked for another packet time, same codec (a re-INVITE):
+    /// packets of `ptime_ms` from the next tick on, the stream continuing
+    /// (same SSRC, timestamps and sequence numbers; what waits for a
+    /// packet goes into the next ones).
+    SetPtime {
+        call: MediaId,
+        ptime_ms: u32,
+    },
     /// A new remote address from SDP (answer in the ACK, re-INVITE).
     SetRemote {
         call: MediaId,
@@ -130,6 +138,7 @@ impl MediaCommand {
             | MediaCommand::SendDigits { call, .. }
             | MediaCommand::Digit { call, .. }
             | MediaCommand::SetRemote { call, .. }
+            | MediaCommand::SetPtime { call, .. }
             | MediaCommand::Play { call, .. }
             | MediaCommand::StopPlay { call, .. }
             | MediaCommand::Hold { call, .. }
@@ -170,14 +179,16 @@ impl Worker {
                 codec,
             } => {
                 if let Some(c) = self.calls.get_mut(&call) {
+                    let ptime_ms = session.ptime_ms;
                     match &mut c.path {
                         PacketPath::Rtp(p) => p.configure(session, codec, now),
                     }
                     let events = c.path.telephone_events();
-                    if let Err(e) = c.core.reconfigure(codec, events) {
-                        // The joined audio goes silent; the rest works.
-                        tracing::error!(call = %call, error = %e, "cannot create an Opus encoder for the joined audio");
+                    if let Err(e) = c.core.reconfigure(codec, events, ptime_ms) {
+                        // What it would encode goes silent; the rest works.
+                        tracing::error!(call = %call, error = %e, "cannot create an Opus encoder for the leg");
                     }
+                    c.core.request_opus_10ms(|p| self.preparer.prepare(p));
                 }
             }
             MediaCommand::SendDigits { call, id, keys } => {
@@ -196,6 +207,15 @@ impl Worker {
                     c.flush_events();
                 }
             }
+            MediaCommand::SetPtime { call, ptime_ms } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.path.set_ptime(ptime_ms);
+                    if let Err(e) = c.core.set_ptime(ptime_ms) {
+                        tracing::error!(call = %call, error = %e, "cannot create an Opus encoder for the leg");
+                    }
+                    c.core.request_opus_10ms(|p| self.preparer.prepare(p));
+                }
+            }
             MediaCommand::SetRemote { call, rtp, rtcp } => {
                 if let Some(c) = self.calls.get_mut(&call) {
                     match &mut c.path {
@@ -211,6 +231,7 @@ impl Worker {
             } => {
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.core.play(id, prompts, interruptible);
+                    c.core.request_opus_10ms(|p| self.preparer.prepare(p));
                     c.flush_events();
                 }
             }

@@ -20,6 +20,7 @@ mod call;
 mod commands;
 mod joins;
 mod path;
+mod prepare;
 mod rtp_path;
 #[cfg(test)]
 mod tests;
@@ -39,6 +40,7 @@ use crate::media::events::{MediaEvent, MediaId};
 
 use call::MediaCall;
 pub use commands::{MediaCallSetup, MediaCommand};
+use prepare::Preparer;
 
 /// One frame period.
 pub const TICK: Duration = Duration::from_millis(20);
@@ -80,6 +82,8 @@ struct Worker {
     /// (empty, and not allocating, unless something panicked).
     failed: Vec<MediaId>,
     failures: Arc<MediaFailures>,
+    /// Encodes prompts in 10 ms Opus frames off the tick (`prepare`).
+    preparer: Preparer,
     #[cfg(test)]
     panic_in_loop: bool,
 }
@@ -94,7 +98,12 @@ fn panic_message(panic: &(dyn Any + Send)) -> &str {
 }
 
 impl Worker {
-    fn new(index: usize, rx: Receiver<MediaCommand>, failures: Arc<MediaFailures>) -> Worker {
+    fn new(
+        index: usize,
+        rx: Receiver<MediaCommand>,
+        failures: Arc<MediaFailures>,
+        preparer: Preparer,
+    ) -> Worker {
         Worker {
             index,
             rx,
@@ -105,6 +114,7 @@ impl Worker {
             send_buf: vec![0; 4096],
             failed: Vec::with_capacity(8),
             failures,
+            preparer,
             #[cfg(test)]
             panic_in_loop: false,
         }
@@ -336,9 +346,11 @@ impl MediaPool {
         let mut workers = Vec::with_capacity(n);
         let mut handles = Vec::with_capacity(n);
         let failures = Arc::new(MediaFailures::default());
+        // The workers hold the only senders: it ends after them.
+        let (preparer, prep_thread) = Preparer::start()?;
         for i in 0..n {
             let (tx, rx) = crossbeam_channel::unbounded();
-            let w = Worker::new(i, rx, failures.clone());
+            let w = Worker::new(i, rx, failures.clone(), preparer.clone());
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("media-{i}"))
@@ -346,6 +358,8 @@ impl MediaPool {
             );
             workers.push(tx);
         }
+        drop(preparer);
+        handles.push(prep_thread);
         Ok(MediaPool {
             workers,
             next: AtomicUsize::new(0),

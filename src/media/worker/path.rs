@@ -54,6 +54,13 @@ impl PacketPath {
         }
     }
 
+    /// Packets of `ptime_ms` from the next tick on, the stream continuing.
+    pub fn set_ptime(&mut self, ptime_ms: u32) {
+        match self {
+            PacketPath::Rtp(p) => p.set_ptime(ptime_ms),
+        }
+    }
+
     /// A frame held back (the core was not asked for it).
     pub fn hold(&mut self) {
         match self {

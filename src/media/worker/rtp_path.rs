@@ -3,7 +3,9 @@
 //! the peer. It drains the sockets into the leg's [`MediaCore`] and puts
 //! what the core gives into RTP; it knows nothing of prompts, keys or
 //! joins. Audio goes out at the negotiated ptime: the core's 20 ms frames
-//! pass through a [`Packetizer`]. Neither direction allocates or locks.
+//! (or pairs of 10 ms Opus packets) pass through a [`Packetizer`]; a new
+//! ptime from a re-INVITE takes effect on the next tick, on the same
+//! stream. Neither direction allocates or locks.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +33,8 @@ pub(super) struct RtpPath {
     event_start: u32,
     /// 20 ms frames to packets of the peer's ptime.
     packetizer: Packetizer,
+    /// A ptime to switch to on the next tick.
+    next_ptime: Option<u32>,
 }
 
 impl Drop for RtpPath {
@@ -61,6 +65,7 @@ impl RtpPath {
             codec,
             configured,
             event_start: 0,
+            next_ptime: None,
         }
     }
 
@@ -74,11 +79,19 @@ impl RtpPath {
     /// The negotiated media, when it was not known at the start.
     pub fn configure(&mut self, session: RtpSessionConfig, codec: Codec, now: Instant) {
         self.packetizer = Packetizer::new(codec, session.ptime_ms);
+        self.next_ptime = None;
         self.session = RtpSession::new(session, now);
         self.session.set_wallclock(now, ntp_now());
         self.codec = codec;
         self.configured = true;
         self.gate.remote_changed();
+    }
+
+    /// Packets of `ptime_ms` from the next tick on: same SSRC, sequence
+    /// and clock, what waits for a packet carried into the new ones
+    /// ([`Packetizer::set_ptime`]).
+    pub fn set_ptime(&mut self, ptime_ms: u32) {
+        self.next_ptime = Some(ptime_ms);
     }
 
     pub fn set_remote(&mut self, rtp: SocketAddr, rtcp: SocketAddr) {
@@ -163,6 +176,9 @@ impl RtpPath {
         // runs past both.
         let pending = self.packetizer.pending_samples();
         self.packetizer.clear();
+        if let Some(ptime) = self.next_ptime.take() {
+            self.packetizer.set_ptime(ptime, |_, _| {});
+        }
         self.session
             .skip_audio(self.codec.timestamp_step_20ms().wrapping_add(pending));
     }
@@ -170,33 +186,40 @@ impl RtpPath {
     /// Puts this tick's output in RTP; sends it when `open`, or lets the
     /// media clock run past it (muted).
     pub fn send(&mut self, now: Instant, out: &Outgoing<'_>, open: bool, buf: &mut [u8]) {
+        if matches!(out, Outgoing::Audio(_) | Outgoing::Halves(_)) && !open {
+            return self.hold();
+        }
         let Self {
             session,
             ports,
             packetizer,
+            next_ptime,
             ..
         } = self;
+        let mut write = |payload: &[u8], samples: u32| {
+            let n = session.write_audio(now, payload, samples, buf);
+            transmit(ports, session, n.filter(|_| open), buf);
+        };
+        if let Some(ptime) = next_ptime.take() {
+            packetizer.set_ptime(ptime, &mut write);
+        }
         match out {
             Outgoing::Event(e) => {
                 if e.first {
                     // Audio still waiting goes first, as a shorter packet,
                     // so the event starts at the true media time.
-                    packetizer.flush(|payload, samples| {
-                        let n = session.write_audio(now, payload, samples, buf);
-                        transmit(ports, session, n.filter(|_| open), buf);
-                    });
+                    packetizer.flush(&mut write);
                     self.event_start = session.next_timestamp();
                 }
                 let ts = self.event_start.wrapping_add(e.offset);
                 let n = session.write_event(now, e.bytes(), ts, e.first, buf);
                 transmit(ports, session, n.filter(|_| open), buf);
             }
-            Outgoing::Audio(_) if !open => self.hold(),
-            Outgoing::Audio(payload) => {
-                packetizer.push(payload, |payload, samples| {
-                    let n = session.write_audio(now, payload, samples, buf);
-                    transmit(ports, session, n.filter(|_| open), buf);
-                });
+            Outgoing::Audio(payload) => packetizer.push(payload, &mut write),
+            Outgoing::Halves(halves) => {
+                for half in halves {
+                    packetizer.push(half, &mut write);
+                }
             }
         }
     }

@@ -17,7 +17,11 @@
 //! PeerConfirmed/Play)`, `tick`), so it measures both sides of that
 //! change. The `bridged` variants put the same calls in bridges (two
 //! joins each, nothing playing): PCMU↔PCMA, and Opus↔PCMA (one live Opus
-//! encoder per bridge).
+//! encoder per bridge). The `opus` variants play the prompt over Opus: at
+//! 20 ms, and to peers that asked for 10 ms packets, from the prompt's
+//! shared 10 ms frames (`opus_10ms_shared`) or through each leg's own
+//! encoder, as a first play does before the prompt has them
+//! (`opus_10ms_live`).
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -50,14 +54,39 @@ fn speechlike(samples: usize) -> Vec<i16> {
         .collect()
 }
 
-/// The calls of a workload: each one's codec, and whether they are
-/// bridged in pairs (0↔1, 2↔3, …) instead of playing a prompt.
-fn run(label: &str, codec_of: impl Fn(usize) -> Codec, bridged: bool) {
+/// What the calls of a workload do.
+#[derive(Clone, Copy, PartialEq)]
+enum Load {
+    /// Bridged in pairs (0↔1, 2↔3, …), nothing playing.
+    Bridged,
+    /// Each plays the prompt, sent `ptime_ms` packets; `shared`: the
+    /// prompt has its 10 ms Opus frames before the play starts (else no
+    /// preparer makes them, and 10 ms legs encode the prompt themselves).
+    Play { ptime_ms: u32, shared: bool },
+}
+
+/// The calls of a workload: each one's codec, and what they do.
+fn run(label: &str, codec_of: impl Fn(usize) -> Codec, load: Load) {
     let lo = IpAddr::from([127, 0, 0, 1]);
     let (_tx, rx) = crossbeam_channel::unbounded();
-    let mut w = Worker::new(0, rx, Arc::new(MediaFailures::default()));
+    let mut w = Worker::new(
+        0,
+        rx,
+        Arc::new(MediaFailures::default()),
+        super::Preparer::none(),
+    );
     let ports = Arc::new(PortAllocator::new(44_000, 44_400));
     let prompt = Arc::new(Prompt::from_pcm_8k("load", speechlike(8000 * 12)));
+    let bridged = load == Load::Bridged;
+    let ptime_ms = match load {
+        Load::Play { ptime_ms, shared } => {
+            if shared {
+                prompt.prepare_opus_10ms();
+            }
+            ptime_ms
+        }
+        Load::Bridged => 20,
+    };
     let talk = speechlike(8000 * 12);
     // What the peers send, per codec: 20 ms payloads of `talk`.
     let g711_of = |codec: Codec| -> Vec<Vec<u8>> {
@@ -120,7 +149,7 @@ fn run(label: &str, codec_of: impl Fn(usize) -> Codec, bridged: bool) {
                 initial_seq: 1,
                 initial_timestamp: 1,
                 cname: "load".into(),
-                ptime_ms: 20,
+                ptime_ms,
             },
             codec,
             configured: true,
@@ -200,19 +229,61 @@ fn run(label: &str, codec_of: impl Fn(usize) -> Codec, bridged: bool) {
 #[test]
 #[ignore = "a cost measurement, run by hand (see the module doc)"]
 fn worker_tick_cost() {
-    run("playing calls receiving PCMU", |_| Codec::Pcmu, false);
+    let load = Load::Play {
+        ptime_ms: 20,
+        shared: false,
+    };
+    run("playing calls receiving PCMU", |_| Codec::Pcmu, load);
+}
+
+#[test]
+#[ignore = "a cost measurement, run by hand (see the module doc)"]
+fn worker_tick_cost_opus_20ms() {
+    let load = Load::Play {
+        ptime_ms: 20,
+        shared: false,
+    };
+    run("Opus calls playing at 20 ms", |_| Codec::Opus, load);
+}
+
+#[test]
+#[ignore = "a cost measurement, run by hand (see the module doc)"]
+fn worker_tick_cost_opus_10ms_shared() {
+    let load = Load::Play {
+        ptime_ms: 10,
+        shared: true,
+    };
+    run(
+        "Opus calls playing at 10 ms, shared frames",
+        |_| Codec::Opus,
+        load,
+    );
+}
+
+#[test]
+#[ignore = "a cost measurement, run by hand (see the module doc)"]
+fn worker_tick_cost_opus_10ms_live() {
+    let load = Load::Play {
+        ptime_ms: 10,
+        shared: false,
+    };
+    run(
+        "Opus calls playing at 10 ms, live encoded",
+        |_| Codec::Opus,
+        load,
+    );
 }
 
 #[test]
 #[ignore = "a cost measurement, run by hand (see the module doc)"]
 fn worker_tick_cost_bridged_g711() {
     let codec = |i: usize| if i % 2 == 0 { Codec::Pcmu } else { Codec::Pcma };
-    run("calls in PCMU-PCMA bridges", codec, true);
+    run("calls in PCMU-PCMA bridges", codec, Load::Bridged);
 }
 
 #[test]
 #[ignore = "a cost measurement, run by hand (see the module doc)"]
 fn worker_tick_cost_bridged_opus() {
     let codec = |i: usize| if i % 2 == 0 { Codec::Opus } else { Codec::Pcma };
-    run("calls in Opus-PCMA bridges", codec, true);
+    run("calls in Opus-PCMA bridges", codec, Load::Bridged);
 }

@@ -309,8 +309,9 @@ fn send_ptime_follows_ptime_and_maxptime() {
     }
 }
 
-/// For Opus the fmtp's ptime and maxptime count too; Opus is sent in
-/// 20 ms frames, so a 30 ms request gets 20 and 60 gets 60.
+/// For Opus the fmtp's ptime and maxptime count too; Opus is sent at 10,
+/// 20, 40 or 60 ms, so a 30 ms request gets 20, 60 gets 60, and 10 (or a
+/// maxptime under 20) gets 10.
 #[test]
 fn opus_send_ptime_reads_the_fmtp() {
     let local = LocalMedia {
@@ -323,10 +324,15 @@ fn opus_send_ptime_reads_the_fmtp() {
         ("a=fmtp:111 ptime=40;maxptime=40\r\na=ptime:60\r\n", 40),
         ("a=ptime:30\r\n", 20),
         ("a=fmtp:111 useinbandfec=1\r\n", 20),
+        ("a=ptime:10\r\n", 10),
+        ("a=fmtp:111 ptime=10\r\n", 10),
+        ("a=fmtp:111 maxptime=15\r\na=ptime:20\r\n", 10),
+        ("a=maxptime:10\r\n", 10),
     ] {
         let offer = format!("{base}{extra}");
-        let (n, _) = answer(&parse(&offer).unwrap(), &local).unwrap();
+        let (n, sdp) = answer(&parse(&offer).unwrap(), &local).unwrap();
         assert_eq!(n.ptime_ms, want, "{extra:?}");
+        assert!(sdp.contains(&format!("a=ptime:{want}\r\n")), "{sdp}");
     }
 }
 
