@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod call;
+pub mod campaign;
 pub mod codec;
 pub mod config;
 #[cfg(any(test, feature = "fuzzing"))]
