@@ -432,23 +432,24 @@ fn walk_template<'a>(t: &'a str, mut f: impl FnMut(Piece<'a>)) {
     while let Some(i) = rest.find(['{', '}']) {
         f(Piece::Text(&rest[..i]));
         let tail = &rest[i..];
-        if tail.starts_with("{{") {
+        if let Some(after) = tail.strip_prefix("{{") {
             f(Piece::Text("{"));
-            rest = &tail[2..];
-        } else if tail.starts_with("}}") {
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("}}") {
             f(Piece::Text("}"));
-            rest = &tail[2..];
-        } else if let Some(key) = tail.strip_prefix('{').and_then(|k| {
-            k.find(['{', '}'])
-                .filter(|&j| k[j..].starts_with('}'))
-                .map(|j| &k[..j])
+            rest = after;
+        } else if let Some((key, after)) = tail.strip_prefix('{').and_then(|k| {
+            let j = k.find(['{', '}'])?;
+            let after = k[j..].strip_prefix('}')?;
+            Some((&k[..j], after))
         }) {
             f(Piece::Key(key));
-            rest = &tail[key.len() + 2..];
+            rest = after;
         } else {
-            // A lone brace is itself.
-            f(Piece::Text(&tail[..1]));
-            rest = &tail[1..];
+            // A lone brace (one ASCII byte) is itself.
+            let (brace, after) = tail.split_at(1);
+            f(Piece::Text(brace));
+            rest = after;
         }
     }
     f(Piece::Text(rest));

@@ -5,6 +5,10 @@
 //! backend only needs its pool type. It owns the database, not the rules:
 //! what a state means is decided by the modules that write it.
 
+mod attempt;
+mod campaign;
+mod campaign_report;
+mod dnc;
 mod sms;
 mod sms_inbound;
 
@@ -15,6 +19,12 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+pub use attempt::{
+    AttemptInfo, AttemptState, Claimed, ContactState, Dialog, Finish, Recovery, Then,
+};
+pub use campaign::{Campaign, CampaignState, NewCampaign};
+pub use campaign_report::{ReportRow, Status};
+pub use dnc::DncEntry;
 pub use sms::{MessageState, NewMessage, NewPart, StoredPart};
 pub use sms_inbound::InboundSms;
 
@@ -32,18 +42,25 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot store {what}: {why}")]
+    Value { what: &'static str, why: String },
     #[error("bad row in {table}: {what}")]
     BadRow { table: &'static str, what: String },
 }
 
 /// The embedded migrations, in order.
 fn migrator() -> Migrator {
-    let files: [(i64, &str, &str); 2] = [
+    let files: [(i64, &str, &str); 3] = [
         (1, "sms", include_str!("../../migrations/0001_sms.sql")),
         (
             2,
             "sms inbound parts",
             include_str!("../../migrations/0002_sms_inbound_parts.sql"),
+        ),
+        (
+            3,
+            "campaigns",
+            include_str!("../../migrations/0003_campaigns.sql"),
         ),
     ];
 

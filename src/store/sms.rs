@@ -135,38 +135,8 @@ fn state_of(s: &str) -> Result<MessageState, StoreError> {
 impl Store {
     /// Stores a message and its parts (state queued) in one transaction.
     pub async fn insert_message(&self, m: &NewMessage) -> Result<(), StoreError> {
-        let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        // The first statement writes, so the transaction holds the write
-        // lock from its start (a read first could fail to upgrade in WAL).
-        sqlx::query(
-            "INSERT INTO sms_messages (id, seq, source, destination, body, parts, state, created_ms, updated_ms) \
-             VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM sms_messages), $2, $3, $4, $5, 'queued', $6, $6)",
-        )
-        .bind(&m.id)
-        .bind(&m.source)
-        .bind(&m.destination)
-        .bind(&m.body)
-        .bind(i64::try_from(m.parts.len()).unwrap_or(i64::MAX))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        for (i, p) in m.parts.iter().enumerate() {
-            let part = i64::try_from(i + 1).unwrap_or(i64::MAX);
-            sqlx::query(
-                "INSERT INTO sms_parts (message_id, part, idempotency_key, state, esm_class, data_coding, payload, short_message) \
-                 VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7)",
-            )
-            .bind(&m.id)
-            .bind(part)
-            .bind(format!("{}.{}", m.id, part))
-            .bind(i64::from(p.esm_class))
-            .bind(i64::from(p.data_coding))
-            .bind(i64::from(p.payload))
-            .bind(&p.short_message)
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_message_on(&mut tx, m).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -396,6 +366,46 @@ impl Store {
             .await?;
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
+}
+
+/// Inserts a message and its parts (state queued) on `conn`, inside the
+/// caller's transaction. Its first statement writes, so a transaction that
+/// starts with it holds the write lock from its start (a read first could
+/// fail to upgrade in WAL).
+pub(super) async fn insert_message_on(
+    conn: &mut SqliteConnection,
+    m: &NewMessage,
+) -> Result<(), StoreError> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO sms_messages (id, seq, source, destination, body, parts, state, created_ms, updated_ms) \
+         VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM sms_messages), $2, $3, $4, $5, 'queued', $6, $6)",
+    )
+    .bind(&m.id)
+    .bind(&m.source)
+    .bind(&m.destination)
+    .bind(&m.body)
+    .bind(i64::try_from(m.parts.len()).unwrap_or(i64::MAX))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    for (i, p) in m.parts.iter().enumerate() {
+        let part = i64::try_from(i + 1).unwrap_or(i64::MAX);
+        sqlx::query(
+            "INSERT INTO sms_parts (message_id, part, idempotency_key, state, esm_class, data_coding, payload, short_message) \
+             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7)",
+        )
+        .bind(&m.id)
+        .bind(part)
+        .bind(format!("{}.{}", m.id, part))
+        .bind(i64::from(p.esm_class))
+        .bind(i64::from(p.data_coding))
+        .bind(i64::from(p.payload))
+        .bind(&p.short_message)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 async fn set_part_state(
