@@ -178,7 +178,7 @@ fn opt_u32(v: Option<i64>, what: &str) -> Result<Option<u32>, StoreError> {
 }
 
 /// An [`AttemptInfo`] from a row of `attempts` plus the contact's `phone`.
-fn info_of(r: &SqliteRow) -> Result<AttemptInfo, StoreError> {
+pub(super) fn info_of(r: &SqliteRow) -> Result<AttemptInfo, StoreError> {
     let state: String = r.try_get("state")?;
     let outcome: Option<String> = r.try_get("outcome")?;
     Ok(AttemptInfo {
@@ -208,14 +208,15 @@ fn info_of(r: &SqliteRow) -> Result<AttemptInfo, StoreError> {
     })
 }
 
-const INFO: &str = "SELECT a.*, c.phone FROM attempts a JOIN contacts c ON c.id = a.contact_id";
+pub(super) const INFO: &str =
+    "SELECT a.*, c.phone FROM attempts a JOIN contacts c ON c.id = a.contact_id";
 
 fn ms(v: Option<u64>) -> Option<i64> {
     v.map(|v| i64::try_from(v).unwrap_or(i64::MAX))
 }
 
 /// The contact of a just-ended attempt: back to waiting or done.
-async fn close_contact(
+pub(super) async fn close_contact(
     conn: &mut SqliteConnection,
     contact_id: i64,
     outcome: AttemptOutcome,
@@ -436,114 +437,6 @@ impl Store {
         close_contact(&mut tx, row.try_get(0)?, f.outcome, f.then).await?;
         tx.commit().await?;
         Ok(true)
-    }
-
-    /// At start, before this process claims anything: every attempt left
-    /// `claimed` or `dialing` by a dead process ends `unknown` (it counts;
-    /// a retry is a new attempt), and `decide` says per attempt what
-    /// follows for its contact and whether its call may still hold a
-    /// channel. One transaction. Returns the attempts as they were, with
-    /// the decisions.
-    pub async fn recover_in_flight(
-        &self,
-        now: i64,
-        mut decide: impl FnMut(&AttemptInfo) -> Recovery,
-    ) -> Result<Vec<(AttemptInfo, Recovery)>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // A write first: the transaction holds the write lock from here.
-        let ids: Vec<String> = sqlx::query(
-            "UPDATE attempts SET state = 'done', outcome = 'unknown', ended_at = $1 \
-             WHERE state IN ('claimed', 'dialing') RETURNING id",
-        )
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let row = sqlx::query(&format!("{INFO} WHERE a.id = $1"))
-                .bind(&id)
-                .fetch_one(&mut *tx)
-                .await?;
-            let mut info = info_of(&row)?;
-            // As it was before this transaction.
-            info.state = if info.dialed_at.is_some() {
-                AttemptState::Dialing
-            } else {
-                AttemptState::Claimed
-            };
-            info.outcome = None;
-            info.ended_at = None;
-            let r = decide(&info);
-            if let Some(until) = r.ghost_until {
-                sqlx::query("UPDATE attempts SET ghost_until = $1 WHERE id = $2")
-                    .bind(until)
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await?;
-                info.ghost_until = Some(until);
-            }
-            close_contact(&mut tx, info.contact_id, AttemptOutcome::Unknown, r.then).await?;
-            out.push((info, r));
-        }
-        tx.commit().await?;
-        out.sort_by(|a, b| (a.0.claimed_at, &a.0.id).cmp(&(b.0.claimed_at, &b.0.id)));
-        Ok(out)
-    }
-
-    /// Calls left by a dead process that still hold a channel at `now`.
-    pub async fn ghost_channels(&self, now: i64) -> Result<Vec<AttemptInfo>, StoreError> {
-        sqlx::query(&format!(
-            "{INFO} WHERE a.ghost_until > $1 ORDER BY a.ghost_until, a.id"
-        ))
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(info_of)
-        .collect()
-    }
-
-    /// The ghost call of an attempt is gone (its BYE or CANCEL was
-    /// answered): it holds no channel any more.
-    pub async fn release_ghost(&self, attempt_id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE attempts SET ghost_until = NULL WHERE id = $1 AND ghost_until IS NOT NULL",
-        )
-        .bind(attempt_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// The attempt `id`, if there is one.
-    pub async fn attempt(&self, id: &str) -> Result<Option<AttemptInfo>, StoreError> {
-        sqlx::query(&format!("{INFO} WHERE a.id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(info_of)
-            .transpose()
-    }
-
-    /// The latest attempt whose dialog has this Call-ID (a request for a
-    /// call a dead process placed).
-    pub async fn attempt_by_call_id(
-        &self,
-        call_id: &str,
-    ) -> Result<Option<AttemptInfo>, StoreError> {
-        sqlx::query(&format!(
-            "{INFO} WHERE a.call_id = $1 ORDER BY a.claimed_at DESC LIMIT 1"
-        ))
-        .bind(call_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(info_of)
-        .transpose()
     }
 
     /// Moves a waiting contact's due time (calling hours: no attempt is

@@ -9,6 +9,7 @@ mod attempt;
 mod campaign;
 mod campaign_report;
 mod dnc;
+mod recovery;
 mod sms;
 mod sms_inbound;
 
