@@ -31,6 +31,17 @@ enum Command {
         #[arg(required = true)]
         scripts: Vec<PathBuf>,
     },
+    /// Outbound campaigns: create, start, pause, resume, cancel, status,
+    /// report, list.
+    Campaign {
+        #[command(subcommand)]
+        command: rivr::campaign::cli::CampaignCommand,
+    },
+    /// The do-not-call list: add, remove, list, import.
+    Dnc {
+        #[command(subcommand)]
+        command: rivr::campaign::cli::DncCommand,
+    },
     /// Send an SMS or show its state.
     Sms {
         #[command(subcommand)]
@@ -310,6 +321,8 @@ fn main() -> ExitCode {
         Command::Media {
             cmd: MediaCommand::Impair(args),
         } => impair(args),
+        Command::Campaign { command } => rivr::campaign::cli::run(command),
+        Command::Dnc { command } => rivr::campaign::cli::run_dnc(command),
         Command::Sms { command } => rivr::sms::cli::run(command),
         Command::SmscSim(args) => rivr::sms::sim::run(args),
     }

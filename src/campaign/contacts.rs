@@ -17,9 +17,16 @@ use phonenumber::country::Id;
 const MAX_NUMBER_LEN: usize = 64;
 
 /// A country for national numbers (ISO 3166 alpha-2, e.g. `US`, `KE`),
-/// one the libphonenumber metadata knows.
+/// one the libphonenumber metadata knows; or none, when every number must
+/// be written internationally (a list with no `--country` is not read as
+/// any one country's: a wrong guess would dial wrong numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Country(Id);
+pub struct Country(Option<Id>);
+
+impl Country {
+    /// Numbers must start with `+`.
+    pub const NONE: Country = Country(None);
+}
 
 /// The text is not a country the metadata knows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,13 +44,13 @@ impl FromStr for Country {
         if phonenumber::metadata::DATABASE.by_id(id.as_ref()).is_none() {
             return Err(bad());
         }
-        Ok(Country(id))
+        Ok(Country(Some(id)))
     }
 }
 
 impl fmt::Display for Country {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0.as_ref())
+        f.write_str(self.0.as_ref().map_or("none", |id| id.as_ref()))
     }
 }
 
@@ -58,6 +65,8 @@ pub enum BadNumber {
     Invalid,
     #[error("has an extension, which cannot be dialed")]
     Extension,
+    #[error("written nationally, and no country was given (--country)")]
+    NoCountry,
 }
 
 /// The E.164 form (`+254712345678`) of `raw`, a number written nationally
@@ -72,7 +81,10 @@ pub fn normalize(raw: &str, country: Country) -> Result<String, BadNumber> {
     }
     // The parser is not ours; a panic in it is still a rejected number, not
     // a failed import.
-    let parsed = std::panic::catch_unwind(|| phonenumber::parse(Some(country.0), raw))
+    if country.0.is_none() && !raw.starts_with('+') {
+        return Err(BadNumber::NoCountry);
+    }
+    let parsed = std::panic::catch_unwind(|| phonenumber::parse(country.0, raw))
         .map_err(|_| BadNumber::NotANumber)?
         .map_err(|_| BadNumber::NotANumber)?;
     if parsed.extension().is_some() {

@@ -37,6 +37,16 @@ fn numbers_become_e164() {
         normalize("+44 20 7946 0958", ke()).unwrap(),
         "+442079460958"
     );
+    // No country: only international numbers; a national one is refused,
+    // never guessed.
+    assert_eq!(
+        normalize("+254 712 345678", Country::NONE).unwrap(),
+        "+254712345678"
+    );
+    assert_eq!(
+        normalize("0712 345678", Country::NONE),
+        Err(BadNumber::NoCountry)
+    );
     assert_eq!(normalize("", us()), Err(BadNumber::Empty));
     assert_eq!(normalize("   ", us()), Err(BadNumber::Empty));
     assert_eq!(normalize("hello", us()), Err(BadNumber::NotANumber));

@@ -8,6 +8,7 @@
 //! names trunks, and `crate::call` places the calls.
 //! See docs/campaigns.md.
 
+pub mod cli;
 pub mod contacts;
 
 use crate::call::outcome::Outcome as CallOutcome;
