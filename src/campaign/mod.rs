@@ -8,6 +8,8 @@
 //! names trunks, and `crate::call` places the calls.
 //! See docs/campaigns.md.
 
+pub mod hours;
+
 use crate::call::outcome::Outcome as CallOutcome;
 
 /// What one attempt came to. The call outcomes, plus what only a campaign
