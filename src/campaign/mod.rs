@@ -9,6 +9,7 @@
 //! See docs/campaigns.md.
 
 pub mod hours;
+pub mod pace;
 pub mod retry;
 
 use crate::call::outcome::Outcome as CallOutcome;
