@@ -520,3 +520,20 @@ fn never_an_attempt_outside_the_window_over_a_year() {
     }
     eprintln!("{checked} instants checked, {fold_skips} fold samples left out of the window");
 }
+
+proptest::proptest! {
+    /// Hostile input is an error, never a panic; what parses is a window
+    /// that starts before it ends.
+    #[test]
+    fn parsers_never_panic(
+        h in "[0-9:\\- ]{0,14}|\\PC{0,20}",
+        d in "[a-zA-Z,\\- ]{0,20}|\\PC{0,20}",
+    ) {
+        if let Ok(c) = CallingHours::parse(&h, &d) {
+            proptest::prop_assert!(c.end().is_none_or(|e| c.start() < e));
+            proptest::prop_assert!(!c.days().is_empty());
+        }
+        let _ = parse_tz(&h);
+        let _ = parse_tz(&d);
+    }
+}

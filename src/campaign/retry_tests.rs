@@ -286,3 +286,17 @@ fn no_retry_at_or_after_the_campaign_end() {
         }
     );
 }
+
+proptest::proptest! {
+    /// Hostile input is an error, never a panic; what parses writes back
+    /// to itself.
+    #[test]
+    fn the_parser_never_panics(
+        spec in "([a-z_]{0,12}=[0-9]{0,4}[smhdx]?,?){0,4}|\\PC{0,30}",
+        attempts in 0u32..200,
+    ) {
+        if let Ok(p) = RetryPolicy::parse(&spec, attempts) {
+            proptest::prop_assert_eq!(RetryPolicy::parse(&p.to_string(), attempts), Ok(p));
+        }
+    }
+}
