@@ -24,7 +24,7 @@
 //!   one keeps its whole rate, even if the trunk then idles a moment (a
 //!   4 cps campaign over a 10 cps one on a 10 cps trunk: 4 + 4).
 //! - A campaign tries its trunks in its order and takes the first that
-//!   may start a call now.
+//!   is up and may start a call now.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -48,7 +48,7 @@ pub struct CampaignPace {
     pub id: CampaignId,
     /// Higher goes first.
     pub priority: i32,
-    /// New calls per second, at least 1.
+    /// New calls per second, 1 to 10,000.
     pub cps: u32,
     /// Calls up at once, at least 1.
     pub max_channels: u32,
@@ -87,6 +87,8 @@ pub enum PaceError {
     NoTrunks(CampaignId),
     #[error("campaign {0}: cps and max_channels must be at least 1")]
     Zero(CampaignId),
+    #[error("campaign {id}: cps must be at most {max}, not {cps}", max = SlidingWindow::MAX_EVENTS)]
+    TooFast { id: CampaignId, cps: u32 },
 }
 
 /// What the driver does next.
@@ -99,8 +101,8 @@ pub enum Start {
     Go { campaign: CampaignId, trunk: String },
     /// Nothing may start before this instant: ask again then.
     WaitUntil(Instant),
-    /// Nothing can start until something changes: a call ends, a campaign
-    /// is resumed or added, or contacts become ready (the driver knows
+    /// Nothing can start until something changes: a call ends, a trunk
+    /// comes up, a campaign is resumed or added, or contacts become ready (the driver knows
     /// when: retry times, calling hours). Ask again then.
     Idle,
 }
@@ -161,6 +163,8 @@ struct Campaign {
 struct Trunk {
     limits: TrunkPace,
     pace: Pace,
+    /// Its transport says it can carry calls (`call::trunks::Trunks::is_up`).
+    up: bool,
 }
 
 fn interval(cps: u32) -> Duration {
@@ -212,8 +216,19 @@ impl Pacer {
             None => self.trunks.push(Trunk {
                 pace: Pace::new(limits.cps),
                 limits,
+                up: true,
             }),
         }
+    }
+
+    /// The trunk's transport went down or came back: a campaign skips a
+    /// trunk that is down (to its next, or waits), rather than spend an
+    /// attempt on a call that cannot be placed. False if unknown.
+    pub fn set_trunk_up(&mut self, name: &str, up: bool) -> bool {
+        self.trunk_index(name)
+            .and_then(|i| self.trunks.get_mut(i))
+            .map(|t| t.up = up)
+            .is_some()
     }
 
     /// Registers a campaign, running or paused.
@@ -252,6 +267,12 @@ impl Pacer {
     fn check(&self, spec: &CampaignPace) -> Result<Vec<usize>, PaceError> {
         if spec.cps == 0 || spec.max_channels == 0 {
             return Err(PaceError::Zero(spec.id));
+        }
+        if spec.cps > SlidingWindow::MAX_EVENTS {
+            return Err(PaceError::TooFast {
+                id: spec.id,
+                cps: spec.cps,
+            });
         }
         if spec.trunks.is_empty() {
             return Err(PaceError::NoTrunks(spec.id));
@@ -408,7 +429,7 @@ impl Pacer {
                 let Some(t) = self.trunks.get(ti) else {
                     continue;
                 };
-                if self.trunk_used(ti, now) >= t.limits.max_channels {
+                if !t.up || self.trunk_used(ti, now) >= t.limits.max_channels {
                     continue;
                 }
                 let trunk_at = t.pace.allowed_at(now);

@@ -315,6 +315,30 @@ fn trunks_are_tried_in_the_campaigns_order() {
     assert!(most_in_a_second(&starts) <= 20);
 }
 
+/// A trunk that is down is skipped; all down, nothing starts.
+#[test]
+fn a_down_trunk_is_skipped() {
+    let t0 = Instant::now();
+    let mut p = pacer(
+        vec![trunk("x", 10, 10), trunk("y", 10, 10)],
+        vec![campaign(A, 0, 10, 10, &["x", "y"])],
+    );
+    assert!(p.set_trunk_up("x", false));
+    assert!(!p.set_trunk_up("z", false));
+    let on = |t: &str| Start::Go {
+        campaign: A,
+        trunk: t.into(),
+    };
+    assert_eq!(p.next_start(t0, |_| true), on("y"));
+    assert!(p.set_trunk_up("y", false));
+    assert_eq!(
+        p.next_start(t0 + Duration::from_secs(1), |_| true),
+        Start::Idle
+    );
+    assert!(p.set_trunk_up("x", true));
+    assert_eq!(p.next_start(t0 + Duration::from_secs(1), |_| true), on("x"));
+}
+
 /// (d) Calls a crashed process left up hold their channels until their
 /// time, at the trunk and at the campaign.
 #[test]
