@@ -383,7 +383,9 @@ fn ambiguous(tz: Tz, t: DateTime<Utc>) -> bool {
 use chrono::Timelike;
 use Weekday::*;
 
-const ZONES: [&str; 8] = [
+/// Southern and northern DST, half and three-quarter hours, none, and
+/// two that change at midnight (Santiago, Beirut).
+const ZONES: [&str; 10] = [
     "America/New_York",
     "Europe/London",
     "Europe/Berlin",
@@ -392,6 +394,8 @@ const ZONES: [&str; 8] = [
     "Pacific/Chatham",
     "America/Sao_Paulo",
     "Africa/Nairobi",
+    "America/Santiago",
+    "Asia/Beirut",
 ];
 
 const CASES: [(&str, &str, u32, u32, &[Weekday]); 7] = [
@@ -505,6 +509,7 @@ fn never_an_attempt_outside_the_window_over_a_year() {
                 "2026-03-07",
                 "2026-03-28",
                 "2026-04-04",
+                "2026-09-05",
                 "2026-09-26",
                 "2026-10-03",
                 "2026-10-24",
