@@ -5,6 +5,11 @@
 //! The bucket holds `burst` tokens and refills at `rate` per second. It is
 //! shared by `call::admission` (new calls per second) and `sip::flood`
 //! (INVITEs per second per source), and fits the campaign pacer too.
+//!
+//! A paced bucket keeps its schedule when takes come a little late, so
+//! some 1 s window can hold one start more than the rate; where "never
+//! more than `n` in any window" is the rule (trunk and campaign cps), a
+//! [`SlidingWindow`] sits beside the bucket and has the last word.
 
 use std::time::{Duration, Instant};
 
@@ -106,6 +111,82 @@ impl TokenBucket {
     /// True when the bucket is back to `burst` tokens.
     pub fn is_full(&self, now: Instant) -> bool {
         Rate::is_full(self.tat, now)
+    }
+}
+
+/// At most `n` events in any window of length `window`, checked over
+/// every window (sliding, not fixed one-second buckets). It keeps the
+/// last `n` event times in a ring allocated once, so recording an event
+/// never allocates. Windows are half-open: an event exactly `window`
+/// after the `n`-th last one is allowed (`n` per second means the
+/// `n+1`-th start comes a full second after the first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlidingWindow {
+    window: Duration,
+    /// The last `n` event times, oldest at `next` once the ring is full.
+    times: Box<[Option<Instant>]>,
+    /// Where the next event goes: the oldest of the last `n`.
+    next: usize,
+}
+
+impl SlidingWindow {
+    /// The most events a window may count (trunk cps is bounded to this
+    /// by the config); a larger `n` is cut down to it.
+    pub const MAX_EVENTS: u32 = 10_000;
+
+    /// At most `n` (1 ..= [`Self::MAX_EVENTS`]) events in any `window`.
+    pub fn new(n: u32, window: Duration) -> Self {
+        let n = n.clamp(1, Self::MAX_EVENTS) as usize;
+        SlidingWindow {
+            window,
+            times: vec![None; n].into_boxed_slice(),
+            next: 0,
+        }
+    }
+
+    /// At most `n` per second.
+    pub fn per_second(n: u32) -> Self {
+        SlidingWindow::new(n, Duration::from_secs(1))
+    }
+
+    /// How many events any window may hold.
+    pub fn limit(&self) -> u32 {
+        // At most MAX_EVENTS, so it fits.
+        u32::try_from(self.times.len()).unwrap_or(u32::MAX)
+    }
+
+    /// `Ok` if one more event at `now` keeps every window at `n` or
+    /// fewer, else `Err(earliest)`: the first instant it would.
+    pub fn check(&self, now: Instant) -> Result<(), Instant> {
+        match self.times.get(self.next).copied().flatten() {
+            Some(oldest) => {
+                let free_at = oldest + self.window;
+                if now >= free_at {
+                    Ok(())
+                } else {
+                    Err(free_at)
+                }
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Counts an event at `now` (whether or not [`Self::check`] allowed it:
+    /// an event that happened is counted). Times are expected in order; an
+    /// earlier time than the last is taken as the last.
+    pub fn record(&mut self, now: Instant) {
+        let len = self.times.len();
+        let last = self.times[(self.next + len - 1) % len];
+        let at = last.map_or(now, |l| l.max(now));
+        self.times[self.next] = Some(at);
+        self.next = (self.next + 1) % len;
+    }
+
+    /// `check`, then `record` when allowed.
+    pub fn try_record(&mut self, now: Instant) -> Result<(), Instant> {
+        self.check(now)?;
+        self.record(now);
+        Ok(())
     }
 }
 
@@ -228,6 +309,78 @@ mod tests {
         assert!(min_gap >= Some(Duration::from_millis(18)), "{min_gap:?}");
         let plain = run(TokenBucket::new(50, 1));
         assert!(plain[500] - plain[0] >= Duration::from_millis(10_500));
+    }
+
+    #[test]
+    fn sliding_window_holds_n_in_any_window() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut w = SlidingWindow::per_second(3);
+        assert_eq!(w.limit(), 3);
+        for t in [0, 10, 20] {
+            assert_eq!(w.try_record(t0 + ms(t)), Ok(()));
+        }
+        // A fourth inside the second of the first is refused, with when.
+        assert_eq!(w.check(t0 + ms(500)), Err(t0 + ms(1000)));
+        assert_eq!(w.check(t0 + ms(999)), Err(t0 + ms(1000)));
+        // Half-open: exactly one second after the first is fine.
+        assert_eq!(w.try_record(t0 + ms(1000)), Ok(()));
+        assert_eq!(w.check(t0 + ms(1005)), Err(t0 + ms(1010)));
+        assert_eq!(w.try_record(t0 + ms(1010)), Ok(()));
+        assert_eq!(w.try_record(t0 + ms(1020)), Ok(()));
+        assert_eq!(w.check(t0 + ms(1500)), Err(t0 + ms(2000)));
+        // A record that was not allowed still counts.
+        w.record(t0 + ms(1500));
+        assert_eq!(w.check(t0 + ms(2000)), Err(t0 + ms(2010)));
+    }
+
+    #[test]
+    fn sliding_window_clamps_n_and_takes_out_of_order_times_as_the_last() {
+        let t0 = Instant::now();
+        assert_eq!(SlidingWindow::per_second(0).limit(), 1);
+        assert_eq!(
+            SlidingWindow::per_second(u32::MAX).limit(),
+            SlidingWindow::MAX_EVENTS
+        );
+        let mut w = SlidingWindow::per_second(1);
+        w.record(t0 + Duration::from_secs(5));
+        w.record(t0);
+        assert_eq!(
+            w.check(t0 + Duration::from_secs(5)),
+            Err(t0 + Duration::from_secs(6))
+        );
+    }
+
+    /// Brute force against the ring: random event times, each recorded
+    /// when allowed; every window of the accepted times is counted.
+    #[test]
+    fn sliding_window_agrees_with_counting_every_window() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let t0 = Instant::now();
+        for n in [1, 2, 5, 10] {
+            let mut w = SlidingWindow::new(n, Duration::from_millis(100));
+            let mut now = t0;
+            let mut accepted: Vec<Instant> = vec![];
+            for _ in 0..2000 {
+                now += Duration::from_micros(rng.gen_range(0..30_000));
+                let counted = accepted
+                    .iter()
+                    .filter(|&&a| now.saturating_duration_since(a) < Duration::from_millis(100))
+                    .count();
+                let allowed = w.check(now).is_ok();
+                assert_eq!(allowed, counted < n as usize, "n {n}");
+                if allowed {
+                    w.record(now);
+                    accepted.push(now);
+                } else if let Err(at) = w.check(now) {
+                    // The earliest time is exact: one tick before is refused.
+                    assert!(at > now);
+                    assert!(w.check(at - Duration::from_nanos(1)).is_err());
+                    assert!(w.check(at).is_ok());
+                }
+            }
+        }
     }
 
     #[test]

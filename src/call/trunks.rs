@@ -1,13 +1,15 @@
 //! The trunks outbound calls go through, as the call layer sees them —
 //! whatever carries them (SIP today, PRI next): channels in use against
-//! `max_channels`, new calls paced to `cps` with no burst above it, and
+//! `max_channels`, new calls paced to `cps` with no burst above it (a
+//! paced bucket for the spacing, a sliding 1 s window so no second ever
+//! holds more than `cps` starts), and
 //! whether the trunk is up (its transport says so: OPTIONS keepalives,
 //! registration, a PRI D-channel). Sans-IO; the registry asks it.
 
 use std::time::{Duration, Instant};
 
 use crate::call::cause::Cause;
-use crate::rate::TokenBucket;
+use crate::rate::{SlidingWindow, TokenBucket};
 
 /// A trunk's limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +27,10 @@ struct Trunk {
     limits: TrunkLimits,
     in_use: u32,
     pace: TokenBucket,
+    /// The paced bucket keeps its slots when takes are a little late, so
+    /// alone it could let `cps + 1` starts into some 1 s window; this
+    /// window refuses that one.
+    window: SlidingWindow,
     up: bool,
 }
 
@@ -51,6 +57,7 @@ impl Trunks {
                     // One at a time, `cps` a second on average, each at
                     // least 90 % of 1/cps after the one before.
                     pace: TokenBucket::paced(l.cps.max(1)),
+                    window: SlidingWindow::per_second(l.cps),
                     limits: l,
                     in_use: 0,
                     up: true,
@@ -110,13 +117,18 @@ impl Trunks {
             if t.in_use >= t.limits.max_channels {
                 continue;
             }
-            match t.pace.try_take(now) {
+            // The window first: a refused take leaves the bucket as it was.
+            let taken = t
+                .window
+                .check(now)
+                .and_then(|()| t.pace.try_take(now).map_err(|w| now + w));
+            match taken {
                 Ok(()) => {
+                    t.window.record(now);
                     t.in_use += 1;
                     return Ok(t.limits.name.clone());
                 }
-                Err(w) => {
-                    let at = now + w;
+                Err(at) => {
                     wait = Some(wait.map_or(at, |x| x.min(at)));
                 }
             }
@@ -225,5 +237,102 @@ mod tests {
             );
         }
         assert!((419..=421).contains(&starts.len()), "{}", starts.len());
+    }
+
+    /// Starts taken by a taker that asks again as soon as it is allowed
+    /// and always comes back late by a random amount up to `late_us`.
+    fn drive(
+        mut take: impl FnMut(Instant) -> Result<(), Instant>,
+        late_us: u64,
+        seed: u64,
+    ) -> Vec<Instant> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut now = Instant::now();
+        let mut starts = Vec::new();
+        while starts.len() < 2000 {
+            match take(now) {
+                Ok(()) => starts.push(now),
+                Err(at) => now = at.max(now),
+            }
+            now += Duration::from_micros(rng.gen_range(0..=late_us));
+        }
+        starts
+    }
+
+    /// The most starts any 1 s window holds, checked ending at every start.
+    fn most_in_a_second(starts: &[Instant]) -> usize {
+        let mut first = 0;
+        let mut most = 0;
+        for (i, s) in starts.iter().enumerate() {
+            while *s - starts[first] >= Duration::from_secs(1) {
+                first += 1;
+            }
+            most = most.max(i + 1 - first);
+        }
+        most
+    }
+
+    fn per_second(starts: &[Instant]) -> f64 {
+        let span = (starts[starts.len() - 1] - starts[0]).as_secs_f64();
+        (starts.len() - 1) as f64 / span
+    }
+
+    fn trunk_take(t: &mut Trunks) -> impl FnMut(Instant) -> Result<(), Instant> + '_ {
+        |now| match t.pick(now, None) {
+            Ok(_) => Ok(()),
+            Err(NoTrunk::Wait(at)) => Err(at),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    /// A taker that comes back late by a random amount each time, up to a
+    /// tenth of the interval (what the paced bucket forgives) or 20 ms,
+    /// whichever is less: 2,000
+    /// starts, no 1 s window (sliding, ending at every start) holds more
+    /// than `cps`, and the rate stays at or above 95 % of `cps`.
+    #[test]
+    fn late_takers_never_put_more_than_cps_starts_in_a_second() {
+        for cps in [1, 3, 7, 10, 50, 100] {
+            let mut t = Trunks::new(vec![limits("a", 100_000, cps)]);
+            let late_us = (100_000 / u64::from(cps)).min(20_000);
+            let starts = drive(trunk_take(&mut t), late_us, u64::from(cps));
+            let most = most_in_a_second(&starts);
+            let rate = per_second(&starts);
+            eprintln!("cps {cps}, late up to {late_us} us: at most {most} in any 1 s, {rate:.3}/s");
+            assert!(
+                most <= cps as usize,
+                "cps {cps}: {most} starts in one second"
+            );
+            assert!(rate >= 0.95 * f64::from(cps), "cps {cps}: {rate:.3}/s");
+        }
+    }
+
+    /// Later than the bucket forgives (up to 5 ms, half the interval at
+    /// 100 cps): the window still holds, and it costs no rate beyond what
+    /// the paced bucket alone loses to the lateness.
+    #[test]
+    fn very_late_takers_keep_the_window_and_the_buckets_rate() {
+        for cps in [10, 50, 100] {
+            let mut t = Trunks::new(vec![limits("a", 100_000, cps)]);
+            let starts = drive(trunk_take(&mut t), 5_000, 3);
+            let mut bare = TokenBucket::paced(cps);
+            let bare_starts = drive(|now| bare.try_take(now).map_err(|w| now + w), 5_000, 3);
+            let (most, rate) = (most_in_a_second(&starts), per_second(&starts));
+            let bare_rate = per_second(&bare_starts);
+            eprintln!(
+                "cps {cps}, late up to 5 ms: at most {most} in any 1 s, {rate:.3}/s \
+                 (the bucket alone: {} in 1 s, {bare_rate:.3}/s)",
+                most_in_a_second(&bare_starts)
+            );
+            assert!(
+                most <= cps as usize,
+                "cps {cps}: {most} starts in one second"
+            );
+            assert!(
+                rate >= 0.99 * bare_rate,
+                "cps {cps}: {rate:.3}/s vs {bare_rate:.3}/s"
+            );
+        }
     }
 }

@@ -7,6 +7,14 @@
 //! holds rows, not these rules. It must not know SIP or PRI: a campaign
 //! names trunks, and `crate::call` places the calls.
 //! See docs/campaigns.md.
+//!
+//! - `hours`: calling hours in each contact's zone, DST gaps and folds;
+//! - `retry`: whether and when a contact is called again;
+//! - `pace`: which campaign starts its next call, on which trunk, when.
+
+pub mod hours;
+pub mod pace;
+pub mod retry;
 
 pub mod cli;
 pub mod contacts;
