@@ -27,7 +27,10 @@ fn fails(args: &[&str], want: &str) {
     let out = rivr(args);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "rivr {args:?} should fail");
-    assert!(err.contains(want), "rivr {args:?}: {err:?} should say {want:?}");
+    assert!(
+        err.contains(want),
+        "rivr {args:?}: {err:?} should say {want:?}"
+    );
 }
 
 struct Dir(PathBuf);
@@ -51,7 +54,11 @@ fn setup(name: &str) -> (Dir, String) {
         ),
     )
     .unwrap();
-    std::fs::write(d.join("flow.rhai"), "answer();\nset_result(\"heard\", \"yes\");\n").unwrap();
+    std::fs::write(
+        d.join("flow.rhai"),
+        "answer();\nset_result(\"heard\", \"yes\");\n",
+    )
+    .unwrap();
     std::fs::write(
         d.join("list.csv"),
         "phone,name,tz\n\
@@ -79,10 +86,30 @@ fn status(cfg: &str, id: &str) -> Value {
 fn create_reports_bad_rows_and_state_changes_follow_the_rules() {
     let (d, cfg) = setup("create");
     let out = ok(&[
-        "campaign", "create", "--config", &cfg, "--name", "flu", "--contacts",
-        &path(&d, "list.csv"), "--script", &path(&d, "flow.rhai"), "--trunk", "carrier",
-        "--country", "US", "--retry", "busy=10m,no_answer=30m", "--hours", "09:00-20:00",
-        "--days", "mon-sat", "--sms-fallback", "Hello {name}", "--ends", "2030-01-01T18:00",
+        "campaign",
+        "create",
+        "--config",
+        &cfg,
+        "--name",
+        "flu",
+        "--contacts",
+        &path(&d, "list.csv"),
+        "--script",
+        &path(&d, "flow.rhai"),
+        "--trunk",
+        "carrier",
+        "--country",
+        "US",
+        "--retry",
+        "busy=10m,no_answer=30m",
+        "--hours",
+        "09:00-20:00",
+        "--days",
+        "mon-sat",
+        "--sms-fallback",
+        "Hello {name}",
+        "--ends",
+        "2030-01-01T18:00",
     ]);
     println!("{out}");
     let first = out.lines().next().unwrap();
@@ -93,16 +120,25 @@ fn create_reports_bad_rows_and_state_changes_follow_the_rules() {
     for line in [":4:", ":5:", ":6:"] {
         assert!(out.contains(line), "{out}");
     }
-    assert!(out.contains("line 2"), "the duplicate names the first: {out}");
+    assert!(
+        out.contains("line 2"),
+        "the duplicate names the first: {out}"
+    );
 
     let s = status(&cfg, &id);
     assert_eq!(s["state"], "created");
-    assert_eq!((s["total"].as_u64(), s["remaining"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(
+        (s["total"].as_u64(), s["remaining"].as_u64()),
+        (Some(3), Some(3))
+    );
     assert_eq!(s["in_progress"], 0);
     assert_eq!(s["outcomes"], serde_json::json!({}));
 
     let listed = ok(&["campaign", "list", "--config", &cfg]);
-    assert!(listed.contains(&id) && listed.contains("created") && listed.contains("flu"), "{listed}");
+    assert!(
+        listed.contains(&id) && listed.contains("created") && listed.contains("flu"),
+        "{listed}"
+    );
 
     fails(&["campaign", "resume", "--config", &cfg, &id], "is created");
     ok(&["campaign", "start", "--config", &cfg, &id]);
@@ -113,10 +149,18 @@ fn create_reports_bad_rows_and_state_changes_follow_the_rules() {
     ok(&["campaign", "resume", "--config", &cfg, &id]);
     ok(&["campaign", "cancel", "--config", &cfg, &id]);
     assert_eq!(status(&cfg, &id)["state"], "cancelled");
-    fails(&["campaign", "resume", "--config", &cfg, &id], "is cancelled");
-    fails(&["campaign", "status", "--config", &cfg, "c000"], "no campaign");
+    fails(
+        &["campaign", "resume", "--config", &cfg, &id],
+        "is cancelled",
+    );
+    fails(
+        &["campaign", "status", "--config", &cfg, "c000"],
+        "no campaign",
+    );
 
-    let csv = ok(&["campaign", "report", "--config", &cfg, &id, "--format", "csv"]);
+    let csv = ok(&[
+        "campaign", "report", "--config", &cfg, &id, "--format", "csv",
+    ]);
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
@@ -125,9 +169,10 @@ fn create_reports_bad_rows_and_state_changes_follow_the_rules() {
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 3, "{csv}");
     assert!(rows[0].starts_with("+16502530000,Ann,0,"), "{csv}");
-    let json: Value =
-        serde_json::from_str(&ok(&["campaign", "report", "--config", &cfg, &id, "--format", "json"]))
-            .unwrap();
+    let json: Value = serde_json::from_str(&ok(&[
+        "campaign", "report", "--config", &cfg, &id, "--format", "json",
+    ]))
+    .unwrap();
     let list = json.as_array().unwrap();
     assert_eq!(list.len(), 3);
     assert_eq!(list[1]["phone"], "+254712345678");
@@ -141,8 +186,18 @@ fn bad_options_are_refused_by_name() {
     let script = path(&d, "flow.rhai");
     let base = |extra: &[&'static str]| -> Vec<String> {
         let mut v: Vec<String> = [
-            "campaign", "create", "--config", &cfg, "--name", "x", "--contacts", &list,
-            "--script", &script, "--country", "US",
+            "campaign",
+            "create",
+            "--config",
+            &cfg,
+            "--name",
+            "x",
+            "--contacts",
+            &list,
+            "--script",
+            &script,
+            "--country",
+            "US",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -159,14 +214,30 @@ fn bad_options_are_refused_by_name() {
     run(&["--trunk", "carrier", "--retry", "busy=10x"], "--retry");
     run(&["--trunk", "carrier", "--hours", "20:00-09:00"], "--hours");
     run(&["--trunk", "carrier", "--tz", "Mars/Olympus"], "--tz");
-    run(&["--trunk", "carrier", "--sms-fallback", "Hi {nickname}"], "{nickname}");
-    run(&["--trunk", "carrier", "--sms-on", "busy"], "--sms-fallback");
+    run(
+        &["--trunk", "carrier", "--sms-fallback", "Hi {nickname}"],
+        "{nickname}",
+    );
+    run(
+        &["--trunk", "carrier", "--sms-on", "busy"],
+        "--sms-fallback",
+    );
     run(&["--trunk", "carrier", "--country", "XX"], "--country");
     run(&["--trunk", "carrier", "--ends", "tomorrow"], "--ends");
     // Without a country, a national number is never guessed.
     let out = ok(&[
-        "campaign", "create", "--config", &cfg, "--name", "intl", "--contacts", &list,
-        "--script", &script, "--trunk", "carrier",
+        "campaign",
+        "create",
+        "--config",
+        &cfg,
+        "--name",
+        "intl",
+        "--contacts",
+        &list,
+        "--script",
+        &script,
+        "--trunk",
+        "carrier",
     ]);
     assert!(out.starts_with("2 contacts"), "{out}");
     assert!(out.contains("no country was given"), "{out}");
@@ -175,18 +246,41 @@ fn bad_options_are_refused_by_name() {
 #[test]
 fn the_do_not_call_list() {
     let (d, cfg) = setup("dnc");
-    let out = ok(&["dnc", "add", "--config", &cfg, "--country", "US", "(650) 253-0000", "+254712345678"]);
+    let out = ok(&[
+        "dnc",
+        "add",
+        "--config",
+        &cfg,
+        "--country",
+        "US",
+        "(650) 253-0000",
+        "+254712345678",
+    ]);
     assert_eq!(out.trim(), "added 2 of 2");
     let out = ok(&["dnc", "add", "--config", &cfg, "+1 650 253 0000"]);
     assert_eq!(out.trim(), "added 0 of 1", "already listed");
-    fails(&["dnc", "add", "--config", &cfg, "650 253 0000"], "no country");
+    fails(
+        &["dnc", "add", "--config", &cfg, "650 253 0000"],
+        "no country",
+    );
     let listed = ok(&["dnc", "list", "--config", &cfg]);
     assert_eq!(listed, "+16502530000 cli\n+254712345678 cli\n");
     let out = ok(&["dnc", "remove", "--config", &cfg, "+254712345678"]);
     assert_eq!(out.trim(), "removed 1 of 1");
-    let out = ok(&["dnc", "import", "--config", &cfg, "--country", "US", &path(&d, "list.csv")]);
+    let out = ok(&[
+        "dnc",
+        "import",
+        "--config",
+        &cfg,
+        "--country",
+        "US",
+        &path(&d, "list.csv"),
+    ]);
     assert!(out.starts_with("added 2 of 3"), "{out}");
     let listed = ok(&["dnc", "list", "--config", &cfg]);
     assert_eq!(listed.lines().count(), 3, "{listed}");
-    assert!(listed.contains(&format!("+442079460959 import:{}", path(&d, "list.csv"))), "{listed}");
+    assert!(
+        listed.contains(&format!("+442079460959 import:{}", path(&d, "list.csv"))),
+        "{listed}"
+    );
 }

@@ -100,9 +100,10 @@ pub struct CreateArgs {
     /// Most attempts per contact.
     #[arg(long, default_value_t = 3)]
     pub attempts: u32,
-    /// Retry interval by outcome, e.g. `busy=10m,no_answer=30m`.
-    #[arg(long, default_value = "")]
-    pub retry: String,
+    /// Retry interval by outcome, e.g. `busy=10m,no_answer=30m` (default:
+    /// busy=10m,no_answer=30m,congestion=5m; `none` retries nothing).
+    #[arg(long)]
+    pub retry: Option<String>,
     /// Calling hours in the contact's zone.
     #[arg(long, default_value = "09:00-20:00")]
     pub hours: String,
@@ -253,7 +254,10 @@ async fn create(a: &CreateArgs) -> Result<(), String> {
     let (cfg, store) = open(&a.config).await?;
     for t in &a.trunk {
         if !cfg.trunks.iter().any(|x| &x.name == t) {
-            return Err(format!("--trunk {t:?}: no [[trunk]] with that name in {}", a.config.display()));
+            return Err(format!(
+                "--trunk {t:?}: no [[trunk]] with that name in {}",
+                a.config.display()
+            ));
         }
     }
     let first = cfg
@@ -269,7 +273,15 @@ async fn create(a: &CreateArgs) -> Result<(), String> {
     if max_channels == 0 {
         return Err("--max-channels: must be at least 1".into());
     }
-    RetryPolicy::parse(&a.retry, a.attempts).map_err(|e| format!("--retry: {e}"))?;
+    // Stored in full, so what the campaign does never depends on the
+    // defaults of the rivr that runs it.
+    let retry = a
+        .retry
+        .clone()
+        .unwrap_or_else(|| RetryPolicy::default().to_string());
+    let retry = RetryPolicy::parse(&retry, a.attempts)
+        .map_err(|e| format!("--retry: {e}"))?
+        .to_string();
     CallingHours::parse(&a.hours, &a.days).map_err(|e| format!("--hours/--days: {e}"))?;
     let tz = parse_tz(&a.tz).map_err(|e| format!("--tz: {e}"))?;
     let country = country(a.country.as_deref())?;
@@ -319,7 +331,7 @@ async fn create(a: &CreateArgs) -> Result<(), String> {
         cps,
         max_channels,
         attempts: a.attempts,
-        retry: a.retry.clone(),
+        retry,
         hours: a.hours.clone(),
         days: a.days.clone(),
         tz: tz.name().to_string(),
@@ -336,7 +348,13 @@ async fn create(a: &CreateArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     println!("{}; created campaign {id}", import.summary());
     for r in &import.rejected {
-        println!("{}:{}: {:?} left out: {}", a.contacts.display(), r.line, r.value, r.why);
+        println!(
+            "{}:{}: {:?} left out: {}",
+            a.contacts.display(),
+            r.line,
+            r.value,
+            r.why
+        );
     }
     Ok(())
 }
@@ -349,7 +367,10 @@ async fn transition(a: &IdArgs, from: &[CampaignState], to: CampaignState) -> Re
         .await
         .map_err(|e| e.to_string())?;
     if !moved {
-        return Err(format!("campaign {} is {}, cannot make it {to}", a.id, c.state));
+        return Err(format!(
+            "campaign {} is {}, cannot make it {to}",
+            a.id, c.state
+        ));
     }
     println!("campaign {} {to}", a.id);
     Ok(())
@@ -372,11 +393,7 @@ async fn list(config: &Path) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         println!(
             "{} {:<9} {:>7}/{:<7} {}",
-            c.id,
-            c.state,
-            s.done,
-            s.contacts,
-            c.settings.name
+            c.id, c.state, s.done, s.contacts, c.settings.name
         );
     }
     Ok(())
@@ -526,7 +543,7 @@ async fn report(a: &ReportArgs) -> Result<(), String> {
                     serde_json::json!({
                         "phone": r.phone,
                         "line": r.line,
-                        "fields": r.fields.iter().cloned().collect::<serde_json::Map<_, _>>(),
+                        "fields": r.fields.iter().map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str()))).collect::<serde_json::Map<_, _>>(),
                         "attempts": r.attempts,
                         "outcome": r.outcome.map(|o| o.as_str()),
                         "sip_status": r.sip_status,
@@ -564,7 +581,11 @@ async fn report(a: &ReportArgs) -> Result<(), String> {
                     );
                 }
                 rec.push(r.attempts.to_string());
-                rec.push(r.outcome.map(|o| o.as_str().to_string()).unwrap_or_default());
+                rec.push(
+                    r.outcome
+                        .map(|o| o.as_str().to_string())
+                        .unwrap_or_default(),
+                );
                 rec.push(r.sip_status.map(|s| s.to_string()).unwrap_or_default());
                 rec.push(r.q850.map(|s| s.to_string()).unwrap_or_default());
                 rec.push(format!("{:.1}", r.talk_ms as f64 / 1000.0));
@@ -599,7 +620,10 @@ async fn dnc(cmd: DncCommand) -> Result<(), String> {
         DncCommand::Add(a) => {
             let phones = normalize_all(&a.numbers, country(a.country.as_deref())?)?;
             let (_, store) = open(&a.config).await?;
-            let n = store.dnc_add(&phones, "cli").await.map_err(|e| e.to_string())?;
+            let n = store
+                .dnc_add(&phones, "cli")
+                .await
+                .map_err(|e| e.to_string())?;
             println!("added {n} of {}", phones.len());
         }
         DncCommand::Remove(a) => {
@@ -612,7 +636,10 @@ async fn dnc(cmd: DncCommand) -> Result<(), String> {
             let (_, store) = open(&a.config).await?;
             let mut after = String::new();
             loop {
-                let page = store.dnc_list(&after, 1000).await.map_err(|e| e.to_string())?;
+                let page = store
+                    .dnc_list(&after, 1000)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let Some(last) = page.last() else { break };
                 after = last.phone.clone();
                 for e in &page {
@@ -631,7 +658,13 @@ async fn dnc(cmd: DncCommand) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             println!("added {n} of {} ({})", phones.len(), import.summary());
             for r in &import.rejected {
-                println!("{}:{}: {:?} left out: {}", a.file.display(), r.line, r.value, r.why);
+                println!(
+                    "{}:{}: {:?} left out: {}",
+                    a.file.display(),
+                    r.line,
+                    r.value,
+                    r.why
+                );
             }
         }
     }

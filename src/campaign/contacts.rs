@@ -5,7 +5,7 @@
 //! cannot be called (bad number, bad zone, a number already seen) is left
 //! out and reported with its line; a file that cannot be read as a list at
 //! all is an error naming the file and the line. Nothing here panics on any
-//! bytes. See docs/campaigns-data.md, "Contacts".
+//! bytes. See docs/campaigns.md, "Contacts".
 
 use std::collections::HashMap;
 use std::fmt;

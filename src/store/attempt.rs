@@ -5,7 +5,7 @@
 //! step is one transaction with a guard on the current state, so a contact
 //! is never claimed twice and an attempt never ends twice. What the next
 //! step should be (when to retry, whether an outcome is final) is decided
-//! by the caller and passed in. docs/campaigns-data.md, "State of an
+//! by the caller and passed in. docs/campaigns.md, "State of an
 //! attempt".
 
 use sqlx::sqlite::SqliteRow;

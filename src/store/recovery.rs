@@ -2,7 +2,7 @@
 //! it may have left ringing or up at the carrier ("ghosts"), which hold a
 //! trunk channel until released or until their deadline. What to do with
 //! each is the caller's decision; the store applies it in one transaction.
-//! docs/campaigns-data.md, "The crash rule".
+//! docs/campaigns.md, "The crash rule".
 
 use sqlx::Row;
 
