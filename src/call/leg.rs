@@ -52,6 +52,8 @@ pub enum LegCommand {
         target: String,
         trunk: Option<String>,
         caller_id: Option<String>,
+        /// `OriginateRequest::tag`.
+        tag: Option<String>,
     },
     /// An offered call is taken: reserve its media (RTP ports, a
     /// B-channel) and report `LegEvent::MediaReady`, or end it.

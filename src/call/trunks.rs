@@ -57,7 +57,7 @@ impl Trunks {
                     // One at a time, `cps` a second on average, each at
                     // least 90 % of 1/cps after the one before.
                     pace: TokenBucket::paced(l.cps.max(1)),
-                    window: SlidingWindow::per_second(l.cps),
+                    window: SlidingWindow::per_second_on_the_wire(l.cps),
                     limits: l,
                     in_use: 0,
                     up: true,
@@ -236,7 +236,8 @@ mod tests {
                 "8 calls within a second"
             );
         }
-        assert!((419..=421).contains(&starts.len()), "{}", starts.len());
+        // 7/s for 60 s, less the wire guard's 10 ms a window.
+        assert!((415..=421).contains(&starts.len()), "{}", starts.len());
     }
 
     /// Starts taken by a taker that asks again as soon as it is allowed
@@ -329,8 +330,9 @@ mod tests {
                 most <= cps as usize,
                 "cps {cps}: {most} starts in one second"
             );
+            // The wire guard costs up to 1 % when the window binds.
             assert!(
-                rate >= 0.99 * bare_rate,
+                rate >= 0.98 * bare_rate,
                 "cps {cps}: {rate:.3}/s vs {bare_rate:.3}/s"
             );
         }

@@ -93,7 +93,7 @@ pub struct CreateArgs {
     pub trunk: Vec<String>,
     /// New calls per second (default: the first trunk's `cps`).
     #[arg(long)]
-    pub cps: Option<f64>,
+    pub cps: Option<u32>,
     /// Calls at once (default: the first trunk's `max_channels`).
     #[arg(long)]
     pub max_channels: Option<u32>,
@@ -265,9 +265,9 @@ async fn create(a: &CreateArgs) -> Result<(), String> {
         .iter()
         .find(|x| a.trunk.first() == Some(&x.name))
         .ok_or("--trunk: give at least one trunk")?;
-    let cps = a.cps.unwrap_or(f64::from(first.cps));
-    if !(cps > 0.0 && cps <= 10_000.0) {
-        return Err(format!("--cps {cps}: must be above 0 and at most 10000"));
+    let cps = a.cps.unwrap_or(first.cps);
+    if !(1..=10_000).contains(&cps) {
+        return Err(format!("--cps {cps}: must be 1 to 10000"));
     }
     let max_channels = a.max_channels.unwrap_or(first.max_channels);
     if max_channels == 0 {
@@ -328,7 +328,7 @@ async fn create(a: &CreateArgs) -> Result<(), String> {
         name: a.name.clone(),
         script: script.display().to_string(),
         trunks: a.trunk.clone(),
-        cps,
+        cps: f64::from(cps),
         max_channels,
         attempts: a.attempts,
         retry,

@@ -187,6 +187,19 @@ impl<E: Env> ServerCore<E> {
         }
     }
 
+    /// Ends `call` at once (a cancelled campaign): CANCEL while it rings,
+    /// BYE once answered; CDR end `cancelled-by-campaign`.
+    pub fn end_call(&mut self, now: Instant, call: CallId) {
+        self.registry.abort_call(
+            now,
+            call,
+            crate::call::cause::Cause::NORMAL_CLEARING,
+            None,
+            "campaign-cancel",
+        );
+        self.drain(now);
+    }
+
     /// After a panic while handling something of `call`: ends it (500
     /// before the answer, BYE after), CDR end `signalling-panic`.
     pub fn abort_call(&mut self, now: Instant, call: CallId) {

@@ -7,6 +7,7 @@
 //! effects outside the task go through `env::RealEnv`. `supervise` runs
 //! each unit of work so that a panic ends one call, not the process.
 
+pub mod campaigns;
 mod cdr;
 pub mod core;
 pub mod env;
@@ -67,6 +68,9 @@ pub struct Server {
     sig_rx: mpsc::UnboundedReceiver<SigCommand>,
     /// New address lists of trunks whose DNS records expired.
     targets_rx: mpsc::UnboundedReceiver<(usize, Vec<std::net::SocketAddr>)>,
+    /// The campaign dialer's requests.
+    control_rx: mpsc::UnboundedReceiver<campaigns::Control>,
+    control_tx: mpsc::UnboundedSender<campaigns::Control>,
     shared: Arc<Shared>,
     sup: Supervisor,
     gate_log: overload::GateLog,
@@ -180,12 +184,15 @@ impl Server {
         let mut core =
             ServerCore::new(gate, endpoint, registry, legs, RealEnv::new(shared.clone()));
         core.start_trunk_links(Instant::now(), opts.keepalive);
+        let (control_tx, control_rx) = mpsc::unbounded_channel();
         Ok(Server {
             core,
             transports,
             up_rx,
             sig_rx,
             targets_rx,
+            control_rx,
+            control_tx,
             shared,
             sup: Supervisor::default(),
             gate_log: overload::GateLog::new(),
@@ -213,6 +220,21 @@ impl Server {
         call
     }
 
+    /// Where the campaign dialer sends its requests.
+    pub fn control(&self) -> mpsc::UnboundedSender<campaigns::Control> {
+        self.control_tx.clone()
+    }
+
+    fn on_control(&mut self, ctl: campaigns::Control) {
+        match ctl {
+            campaigns::Control::Originate { req, reply } => {
+                let call = self.core.originate(Instant::now(), req);
+                let _ = reply.send((call, self.call_id_text(call)));
+            }
+            campaigns::Control::End { call } => self.core.end_call(Instant::now(), call),
+        }
+    }
+
     /// Serves until `stop` completes; returns what it gave.
     pub async fn run_until<F: std::future::Future>(&mut self, stop: F) -> F::Output {
         send_all(&mut self.core, &self.transports).await;
@@ -230,6 +252,7 @@ impl Server {
                 }
                 Some(cmd) = self.sig_rx.recv() => self.sup.on_command(&mut self.core, cmd),
                 Some((trunk, addrs)) = self.targets_rx.recv() => self.core.endpoint.set_trunk_targets(trunk, addrs),
+                Some(ctl) = self.control_rx.recv() => self.on_control(ctl),
                 _ = tokio::time::sleep_until(sleep_until) => self.sup.on_timeout(&mut self.core, Instant::now()),
                 out = &mut stop => return out,
             }
@@ -272,14 +295,39 @@ impl Server {
 
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> anyhow_like::Result<()> {
+    let store = crate::store::Store::open(&config.store.url, &config.base_dir)
+        .await
+        .map_err(|e| anyhow_like::Error(format!("store.url {}: {e}", config.store.url)))?;
+    let (tap, cdrs) = mpsc::unbounded_channel();
     let mut server = Server::start(
         config,
         StartOptions {
             keepalive: true,
+            cdr_tap: Some(tap),
             ..StartOptions::default()
         },
     )
     .await?;
+    let (stop_dialing, stop_rx) = tokio::sync::watch::channel(false);
+    let runner = campaigns::Runner::new(
+        store,
+        server.shared.sms.clone(),
+        server.control(),
+        campaigns::RunnerConfig {
+            trunks: server
+                .config()
+                .trunks
+                .iter()
+                .map(|t| crate::campaign::pace::TrunkPace {
+                    name: t.name.clone(),
+                    cps: t.cps,
+                    max_channels: t.max_channels,
+                })
+                .collect(),
+            ghost_hold: ghost_hold(server.config()),
+        },
+    );
+    let runner = tokio::spawn(runner.run(cdrs, stop_rx));
     let c = server.config();
     println!(
         "rivr {} listening on udp+tcp {} (rtp {}-{}); routes: {}{}",
@@ -310,8 +358,33 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
         }
     );
     server.run_until(shutdown_signal()).await;
+    let _ = stop_dialing.send(true);
     server.shutdown().await;
+    // The tap closes with the server: the dialer records the calls the
+    // shutdown ended, then returns.
+    if tokio::time::timeout(Duration::from_secs(5), runner)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "campaigns: outcomes of the last calls not all recorded; the next start resolves them"
+        );
+    }
     Ok(())
+}
+
+/// How long a call a dead process left at the carrier is counted against
+/// its trunk: the longest ring timeout, then the session interval rivr asks
+/// for (or an hour when it asks for none).
+fn ghost_hold(c: &Config) -> Duration {
+    let ring = c
+        .trunks
+        .iter()
+        .map(|t| t.ring_timeout_s)
+        .max()
+        .unwrap_or(45);
+    let talk = c.sip.session_ask.map_or(3600, u64::from);
+    Duration::from_secs(u64::from(ring) + talk)
 }
 
 async fn send_all(core: &mut ServerCore<RealEnv>, transports: &Transports) {

@@ -102,6 +102,8 @@ pub async fn place_each(
                 ring_timeout: args.ring_timeout,
                 script: args.script.clone(),
                 vars: args.vars.clone(),
+                tag: None,
+                pace: None,
             })
             .await;
         pending.insert(server.call_id_text(call));

@@ -407,18 +407,16 @@ impl SipLegs {
             target,
             trunk,
             caller_id,
+            tag,
         } = &cmd
         {
-            self.originate(
-                now,
-                leg,
+            let to = Dialed {
                 target,
-                trunk.as_deref(),
-                caller_id.as_deref(),
-                ep,
-                reg,
-                env,
-            );
+                trunk: trunk.as_deref(),
+                caller_id: caller_id.as_deref(),
+                tag: tag.as_deref(),
+            };
+            self.originate(now, leg, to, ep, reg, env);
             return;
         }
         let Some(cref) = self.legs.get(&leg).map(|l| l.cref) else {
@@ -709,13 +707,17 @@ impl SipLegs {
         &mut self,
         now: Instant,
         leg: LegId,
-        target: &str,
-        trunk: Option<&str>,
-        caller_id: Option<&str>,
+        to: Dialed<'_>,
         ep: &mut Endpoint,
         reg: &mut Registry,
         env: &mut dyn Env,
     ) {
+        let Dialed {
+            target,
+            trunk,
+            caller_id,
+            tag,
+        } = to;
         let Some(call) = reg.call_of(leg) else {
             return;
         };
@@ -805,6 +807,16 @@ impl SipLegs {
         if trunk_cfg.as_ref().is_some_and(|t| t.privacy) {
             headers.push(("Privacy".to_string(), "id".to_string()));
         }
+        // Only a token may become a Call-ID or a header value.
+        let tag = tag.filter(|t| {
+            !t.is_empty()
+                && t.len() <= 64
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        });
+        if let Some(t) = tag {
+            headers.push(("X-Rivr-Attempt".to_string(), t.to_string()));
+        }
         let cref = ep.invite(
             now,
             OutboundInvite {
@@ -823,6 +835,7 @@ impl SipLegs {
                 sdp: offer.clone(),
                 extra_headers: headers,
                 credentials: trunk_cfg.as_ref().and_then(|t| t.credentials.clone()),
+                call_id_prefix: tag.map(str::to_string),
             },
         );
         self.by_ref.insert(cref, leg);
@@ -937,6 +950,15 @@ fn user_of(uri: &str) -> Option<String> {
 
 /// A number (digits, `+`, `*`, `#`) or a `sip:` URI without spaces or
 /// control characters.
+/// Where an outbound leg goes and what it carries.
+#[derive(Debug, Clone, Copy)]
+struct Dialed<'a> {
+    target: &'a str,
+    trunk: Option<&'a str>,
+    caller_id: Option<&'a str>,
+    tag: Option<&'a str>,
+}
+
 fn valid_target(target: &str) -> bool {
     if let Some(rest) = target.strip_prefix("sip:") {
         return !rest.is_empty()

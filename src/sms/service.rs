@@ -106,6 +106,18 @@ impl SmsService {
 
     /// Stores the message, hands it to the driver and returns its id.
     pub async fn submit(&self, to: &str, text: &str) -> Result<String, SmsError> {
+        let m = self.prepare(to, text)?;
+        let id = m.id.clone();
+        self.inner.store.insert_message(&m).await?;
+        self.send_stored(m);
+        Ok(id)
+    }
+
+    /// The message `submit` would store, encoded for this transport, not
+    /// yet stored: a caller that must store it in its own transaction
+    /// (a campaign's SMS at most once per contact) stores it, then calls
+    /// [`Self::send_stored`].
+    pub fn prepare(&self, to: &str, text: &str) -> Result<NewMessage, SmsError> {
         check_number(to)?;
         let id = format!("sms-{:016x}", rand::random::<u64>());
         let (source, parts) = match &self.inner.transport {
@@ -138,16 +150,25 @@ impl SmsService {
                 (c.from.clone(), vec![part])
             }
         };
-        let m = NewMessage {
-            id: id.clone(),
-            source: source.clone(),
+        Ok(NewMessage {
+            id,
+            source,
             destination: to.to_string(),
             body: text.to_string(),
             parts,
-        };
-        self.inner.store.insert_message(&m).await?;
-        let stored = m
-            .parts
+        })
+    }
+
+    /// Hands a message already in the store to the driver.
+    pub fn send_stored(&self, m: NewMessage) {
+        let NewMessage {
+            id,
+            source,
+            destination,
+            parts,
+            ..
+        } = m;
+        let stored = parts
             .into_iter()
             .enumerate()
             .map(|(i, p)| StoredPart {
@@ -155,7 +176,7 @@ impl SmsService {
                 part: u8::try_from(i + 1).unwrap_or(u8::MAX),
                 idempotency_key: format!("{id}.{}", i + 1),
                 source: source.clone(),
-                destination: to.to_string(),
+                destination: destination.clone(),
                 esm_class: p.esm_class,
                 data_coding: p.data_coding,
                 payload: p.payload,
@@ -164,7 +185,6 @@ impl SmsService {
             .collect();
         // Stored first: if the driver is gone, the next start sends it.
         let _ = self.inner.cmds.send(DriverCmd::Submit(stored));
-        Ok(id)
     }
 
     /// [`Self::submit`] for a thread outside the tokio runtime (a script's

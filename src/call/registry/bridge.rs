@@ -55,6 +55,8 @@ impl Registry {
             ring_timeout: req.timeout,
             script: None,
             vars: Vec::new(),
+            tag: None,
+            pace: None,
         };
         self.legs.insert(
             leg,

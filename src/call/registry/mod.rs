@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use cdr::CdrRecord;
-pub use outbound::OriginateRequest;
+pub use outbound::{OriginateRequest, PaceGroup};
 
 use crate::call::admission::{Admission, Decision};
 use crate::call::cause::Cause;
@@ -163,6 +163,8 @@ pub struct Registry {
     admission: Option<Admission>,
     refusal_log: LogThrottle,
     trunks: Trunks,
+    /// `OriginateRequest::pace` groups.
+    paces: HashMap<String, crate::rate::SlidingWindow>,
 }
 
 impl Registry {
@@ -172,6 +174,7 @@ impl Registry {
             admission: None,
             refusal_log: LogThrottle::new(Duration::from_secs(10)),
             trunks: Trunks::default(),
+            paces: HashMap::new(),
             routes,
             instance: format!("{instance:08x}"),
             next_id: 1,

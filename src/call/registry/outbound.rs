@@ -13,6 +13,7 @@ use crate::call::id::{CallId, LegId};
 use crate::call::leg::{Direction, EndKind, IncomingLeg, LegCommand, LegEnd};
 use crate::call::outcome::Unanswered;
 use crate::call::trunks::{NoTrunk, Trunks};
+use crate::rate::SlidingWindow;
 
 /// How long an outbound call rings when neither the request nor its trunk
 /// says.
@@ -32,6 +33,22 @@ pub struct OriginateRequest {
     pub script: Option<PathBuf>,
     /// `call.vars`.
     pub vars: Vec<(String, String)>,
+    /// The caller's own id for this attempt (a campaign's attempt id),
+    /// carried in the call where the transport can (SIP: the Call-ID and
+    /// `X-Rivr-Attempt`), so a restarted rivr recognises what it meets.
+    pub tag: Option<String>,
+    /// Calls sharing a group start no more than `cps` in any second, on
+    /// top of their trunk's own limits: checked where the call is handed
+    /// to its transport, so the far end sees the same (a campaign's
+    /// `--cps`).
+    pub pace: Option<PaceGroup>,
+}
+
+/// A named rate several calls share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaceGroup {
+    pub name: String,
+    pub cps: u32,
 }
 
 impl Registry {
@@ -116,6 +133,21 @@ impl Registry {
             return;
         };
         let direct = req.trunk.is_none() && req.target.starts_with("sip:");
+        if let Some(g) = &req.pace {
+            let w = self
+                .paces
+                .entry(g.name.clone())
+                .or_insert_with(|| SlidingWindow::per_second_on_the_wire(g.cps));
+            if w.limit() != g.cps.clamp(1, SlidingWindow::MAX_EVENTS) {
+                *w = SlidingWindow::per_second_on_the_wire(g.cps);
+            }
+            if let Err(at) = w.check(now) {
+                if let Some(l) = self.legs.get_mut(&leg) {
+                    l.waiting_until = Some(at);
+                }
+                return;
+            }
+        }
         let trunk = if direct {
             None
         } else {
@@ -135,6 +167,9 @@ impl Registry {
                 }
             }
         };
+        if let Some(w) = req.pace.as_ref().and_then(|g| self.paces.get_mut(&g.name)) {
+            w.record(now);
+        }
         let limits = trunk
             .as_deref()
             .and_then(|t| self.trunks.limits(t))
@@ -169,6 +204,7 @@ impl Registry {
                 target: req.target,
                 trunk,
                 caller_id,
+                tag: req.tag,
             },
         ));
     }

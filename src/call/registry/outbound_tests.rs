@@ -54,6 +54,7 @@ fn answered_call_runs_its_script_with_vars_then_closes() {
                 target,
                 trunk,
                 caller_id,
+                tag: None,
             },
         )] => {
             assert_eq!(target, "15551234");
@@ -176,7 +177,42 @@ fn cps_paces_new_calls_without_bursts() {
             times.push((now - t0).as_millis() as u64);
         }
     }
-    assert_eq!(times, vec![0, 500, 1000, 1500, 2000]);
+    // Every third call waits for the 1 s window and its wire guard.
+    assert_eq!(times, vec![0, 500, 1010, 1510, 2020]);
+}
+
+#[test]
+fn a_pace_group_holds_its_calls_to_its_cps_on_a_faster_trunk() {
+    let t0 = Instant::now();
+    let mut r = reg(t0, 100, 100);
+    let paced = || OriginateRequest {
+        pace: Some(PaceGroup {
+            name: "campaign c1".into(),
+            cps: 3,
+        }),
+        ..req(false)
+    };
+    for _ in 0..7 {
+        r.originate(t0, paced());
+    }
+    let dialed = |o: &[Output]| {
+        o.iter()
+            .filter(|x| matches!(x, Output::Leg(_, LegCommand::Originate { .. })))
+            .count()
+    };
+    let mut times = vec![0u64; dialed(&outs(&mut r))];
+    while let Some(now) = r.poll_timeout() {
+        if now > t0 + Duration::from_secs(5) {
+            break;
+        }
+        r.handle_timeout(now);
+        for _ in 0..dialed(&outs(&mut r)) {
+            times.push((now - t0).as_millis() as u64);
+        }
+    }
+    // The trunk (100/s) lets each through 10 ms after the last; the group
+    // holds every window of 1 s and its wire guard to 3.
+    assert_eq!(times, vec![0, 10, 20, 1010, 1020, 1030, 2020]);
 }
 
 #[test]

@@ -324,6 +324,7 @@ fn rivr_as_uac_asks_retries_a_422_and_refreshes_as_the_answer_says() {
             sdp: RIVR_SDP.into(),
             extra_headers: Vec::new(),
             credentials: None,
+            call_id_prefix: None,
         },
     );
     let (sent, _) = h.drain();

@@ -61,6 +61,9 @@ pub struct OutboundInvite {
     /// More headers (P-Asserted-Identity, Privacy, …).
     pub extra_headers: Vec<(String, String)>,
     pub credentials: Option<Credentials>,
+    /// The Call-ID starts with this token (a campaign attempt id), so the
+    /// dialog can be recognised after a restart; random when `None`.
+    pub call_id_prefix: Option<String>,
 }
 
 /// How an attempt ended without being answered.
@@ -274,7 +277,11 @@ impl Endpoint {
         let call = self.next_call;
         self.next_call += 1;
         self.stats.calls_started += 1;
-        let call_id = format!("{}@{}", self.token(20), self.cfg.local_addr.ip());
+        let call_id = match &spec.call_id_prefix {
+            // A short random part keeps it unique if the prefix repeats.
+            Some(p) => format!("{p}.{}@{}", self.token(6), self.cfg.local_addr.ip()),
+            None => format!("{}@{}", self.token(20), self.cfg.local_addr.ip()),
+        };
         let local_tag = self.token(16);
         let cseq = self.rng.gen_range(1..1u32 << 30);
         let leg = OutLeg {

@@ -42,6 +42,7 @@ fn spec(creds: bool) -> OutboundInvite {
             password: "secret".into(),
             realm: None,
         }),
+        call_id_prefix: None,
     }
 }
 
@@ -755,4 +756,20 @@ fn a_refused_tcp_connection_moves_on_at_once() {
     assert!(e.is_empty(), "{e:?}");
     assert_eq!(h.dests, vec![sbc(2)]);
     let _ = call;
+}
+
+#[test]
+fn an_attempt_id_starts_the_call_id() {
+    let mut h = H::new();
+    h.ep.invite(
+        h.now,
+        OutboundInvite {
+            call_id_prefix: Some("a0123456789abcdef".into()),
+            ..spec(false)
+        },
+    );
+    let (sent, _) = h.drain();
+    let id = header(&sent[0], "Call-ID").unwrap();
+    assert!(id.starts_with("a0123456789abcdef."), "{id}");
+    assert!(id.ends_with("@127.0.0.1"), "{id}");
 }

@@ -1,0 +1,637 @@
+//! The campaign dialer inside `rivr serve`: glue between the store (the
+//! rows: campaigns, contacts, attempts), the campaign rules
+//! (`crate::campaign`: pacing, retries, calling hours) and the call layer
+//! (the server core places each call with `originate`). It runs as its own
+//! task so the store's I/O never holds up signalling; it talks to the
+//! server's loop through [`Control`] and hears of each call's end through
+//! the CDR tap.
+//!
+//! Order of writes (docs/campaigns.md): a contact is claimed with a new
+//! attempt (`claimed`), the attempt is marked `dialing` before the call is
+//! handed to the core, and it ends `done` with one outcome when the call's
+//! CDR arrives. At start the crash rule runs before anything is claimed.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::call::id::CallId;
+use crate::call::outcome::Outcome as CallOutcome;
+use crate::call::registry::{CdrRecord, OriginateRequest, PaceGroup};
+use crate::campaign::contacts::fill_template;
+use crate::campaign::hours::{parse_tz, CallingHours, Window};
+use crate::campaign::pace::{CampaignId, CampaignPace, Pacer, Start, TrunkPace};
+use crate::campaign::retry::{Next, RetryPolicy};
+use crate::campaign::AttemptOutcome;
+use crate::sms::SmsService;
+use crate::store::{
+    AttemptInfo, Campaign, CampaignState, Claimed, Dialog, Finish, Recovery, Store, StoreError,
+    Then,
+};
+
+/// How often the store is asked for changes made by the CLI.
+const POLL: Duration = Duration::from_millis(500);
+
+/// At most this many contacts are claimed and put back (calling hours,
+/// the do-not-call list) for one pacing slot, so one slot never stalls
+/// the loop.
+const CLAIMS_PER_SLOT: usize = 64;
+
+/// What the dialer asks of the server's signalling loop.
+#[derive(Debug)]
+pub enum Control {
+    /// Place a call; the reply is its id and the id's text (as in CDRs).
+    Originate {
+        req: OriginateRequest,
+        reply: oneshot::Sender<(CallId, String)>,
+    },
+    /// End a call of a cancelled campaign (CANCEL while it rings).
+    End { call: CallId },
+}
+
+/// What the dialer needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub trunks: Vec<TrunkPace>,
+    /// How long a call a dead process left at the carrier is taken to
+    /// hold its channel, from its INVITE: the ring timeout and then the
+    /// session interval rivr asked for (a carrier that honours RFC 4028
+    /// ends the call by then), or an hour.
+    pub ghost_hold: Duration,
+}
+
+/// A campaign the dialer knows.
+struct Active {
+    num: CampaignId,
+    campaign: Campaign,
+    policy: RetryPolicy,
+    hours: CallingHours,
+    tz: Tz,
+    ends: Option<DateTime<Utc>>,
+    /// The earliest `next_at` of its waiting contacts, as last read.
+    next_due: Option<i64>,
+    in_pacer: bool,
+}
+
+/// An attempt whose call is up or ringing.
+struct InFlight {
+    call: CallId,
+    attempt: String,
+    campaign: String,
+    contact: i64,
+    trunk: String,
+    n: u32,
+    phone: String,
+    fields: Vec<(String, String)>,
+}
+
+/// The dialer task's state.
+pub struct Runner {
+    store: Store,
+    sms: Option<SmsService>,
+    control: mpsc::UnboundedSender<Control>,
+    cfg: RunnerConfig,
+    pacer: Pacer,
+    campaigns: HashMap<String, Active>,
+    by_num: HashMap<CampaignId, String>,
+    next_num: i64,
+    /// By the call's id text.
+    inflight: HashMap<String, InFlight>,
+    version: i64,
+    /// Instants for the pacer, wall-clock ms for the store.
+    started: (Instant, i64),
+}
+
+fn wall_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn utc(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// The attempt outcome of a call's CDR. A call that shutdown withdrew
+/// before it was answered is `unknown` (the crash rule: counted, retried
+/// as a new attempt), not a final `cancelled`.
+pub fn attempt_outcome(r: &CdrRecord) -> AttemptOutcome {
+    match CallOutcome::parse(r.outcome) {
+        Some(CallOutcome::Cancelled) if r.end == "shutdown" => AttemptOutcome::Unknown,
+        Some(o) => AttemptOutcome::Call(o),
+        None => AttemptOutcome::Call(CallOutcome::Failed),
+    }
+}
+
+/// Whether a contact whose last attempt ended `outcome` gets the
+/// campaign's SMS: the outcomes named by `--sms-on`, or, when none are,
+/// any final outcome but an answer (and never a `dnc`).
+pub fn sends_sms(sms_on: &[AttemptOutcome], outcome: AttemptOutcome) -> bool {
+    if outcome == AttemptOutcome::Dnc {
+        return false;
+    }
+    if sms_on.is_empty() {
+        outcome != AttemptOutcome::Call(CallOutcome::Answered)
+    } else {
+        sms_on.contains(&outcome)
+    }
+}
+
+impl Runner {
+    pub fn new(
+        store: Store,
+        sms: Option<SmsService>,
+        control: mpsc::UnboundedSender<Control>,
+        cfg: RunnerConfig,
+    ) -> Runner {
+        Runner {
+            pacer: Pacer::new(cfg.trunks.clone()),
+            store,
+            sms,
+            control,
+            cfg,
+            campaigns: HashMap::new(),
+            by_num: HashMap::new(),
+            next_num: 1,
+            inflight: HashMap::new(),
+            version: 0,
+            started: (Instant::now(), wall_ms()),
+        }
+    }
+
+    fn instant_of(&self, ms: i64) -> Instant {
+        let (i0, w0) = self.started;
+        let ahead = u64::try_from(ms.saturating_sub(w0)).unwrap_or(0);
+        i0 + Duration::from_millis(ahead)
+    }
+
+    /// Runs until `stop` turns true and then until the CDR tap closes
+    /// (the server is gone): calls ended by the shutdown are recorded.
+    pub async fn run(
+        mut self,
+        mut cdrs: mpsc::UnboundedReceiver<CdrRecord>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        if let Err(e) = self.start().await {
+            tracing::error!(error = %e, "campaigns: cannot read the store; no campaign runs");
+            return;
+        }
+        let mut poll = tokio::time::interval(POLL);
+        let mut wake = Instant::now();
+        let mut dialing = true;
+        loop {
+            if dialing && *stop.borrow() {
+                dialing = false;
+                tracing::info!(
+                    in_flight = self.inflight.len(),
+                    "campaigns: no new calls (shutdown)"
+                );
+            }
+            if dialing && Instant::now() >= wake {
+                wake = self.dial_due().await;
+            }
+            let sleep_to = tokio::time::Instant::from_std(wake);
+            tokio::select! {
+                r = cdrs.recv() => match r {
+                    Some(r) => self.on_cdr(r).await,
+                    None => return,
+                },
+                _ = poll.tick(), if dialing => {
+                    if let Err(e) = self.poll_changes().await {
+                        tracing::warn!(error = %e, "campaigns: store poll failed");
+                    }
+                    wake = wake.min(Instant::now());
+                }
+                _ = tokio::time::sleep_until(sleep_to), if dialing => {}
+                _ = stop.changed(), if dialing => {}
+            }
+        }
+    }
+
+    /// Reads every campaign, applies the crash rule to attempts a dead
+    /// process left in flight, and counts the channels their calls may
+    /// still hold at the carrier.
+    async fn start(&mut self) -> Result<(), StoreError> {
+        self.poll_changes().await?;
+        let now = wall_ms();
+        let ghost_ms = i64::try_from(self.cfg.ghost_hold.as_millis()).unwrap_or(i64::MAX);
+        let campaigns = &self.campaigns;
+        let recovered = self
+            .store
+            .recover_in_flight(now, |a: &AttemptInfo| {
+                let then = match campaigns.get(&a.campaign_id) {
+                    Some(c) if is_live(c.campaign.state) => {
+                        match c
+                            .policy
+                            .next(AttemptOutcome::Unknown, a.n, utc(now), c.ends)
+                        {
+                            Next::Retry { at } => Then::Retry {
+                                next_at: at.timestamp_millis(),
+                            },
+                            Next::Final { .. } => Then::Final,
+                        }
+                    }
+                    _ => Then::Final,
+                };
+                Recovery {
+                    then,
+                    ghost_until: a
+                        .dialed_at
+                        .map(|d| d.saturating_add(ghost_ms))
+                        .filter(|t| *t > now),
+                }
+            })
+            .await?;
+        for (a, r) in &recovered {
+            tracing::warn!(attempt = %a.id, campaign = %a.campaign_id, phone = %a.phone, then = ?r.then,
+                "campaigns: attempt in flight at the last stop ends unknown");
+        }
+        for g in self.store.ghost_channels(now).await? {
+            let (Some(trunk), Some(until)) = (g.trunk.as_deref(), g.ghost_until) else {
+                continue;
+            };
+            if let Some(c) = self.campaigns.get(&g.campaign_id) {
+                let at = self.instant_of(until);
+                if self.pacer.occupy_until(trunk, c.num, at) {
+                    tracing::info!(attempt = %g.id, trunk, until_ms = until,
+                        "campaigns: a call left by the last process holds a channel");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Picks up campaigns created, started, paused, resumed or cancelled
+    /// by the CLI; refreshes when each running one next has a contact due;
+    /// closes the ones with nothing left.
+    async fn poll_changes(&mut self) -> Result<(), StoreError> {
+        let (version, changed) = self.store.changed_since(self.version).await?;
+        self.version = version;
+        for c in changed {
+            self.apply(c);
+        }
+        let now = wall_ms();
+        let running: Vec<String> = self
+            .campaigns
+            .iter()
+            .filter(|(_, a)| a.campaign.state == CampaignState::Running)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in running {
+            let due = self.store.next_due_at(&id).await?;
+            let in_flight = self.inflight.values().filter(|f| f.campaign == id).count();
+            let Some(a) = self.campaigns.get_mut(&id) else {
+                continue;
+            };
+            a.next_due = due;
+            let past_end = a.ends.is_some_and(|e| now >= e.timestamp_millis());
+            if in_flight == 0 && (due.is_none() || past_end) {
+                let done = self
+                    .store
+                    .set_campaign_state(&id, &[CampaignState::Running], CampaignState::Done)
+                    .await?;
+                if done {
+                    tracing::info!(campaign = %id, "campaigns: done");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, c: Campaign) {
+        let id = c.id.clone();
+        let state = c.state;
+        if !self.campaigns.contains_key(&id) {
+            match self.activate(c) {
+                Ok(a) => {
+                    self.by_num.insert(a.num, id.clone());
+                    self.campaigns.insert(id.clone(), a);
+                }
+                Err(e) => {
+                    tracing::error!(campaign = %id, error = %e, "campaigns: cannot run it");
+                    return;
+                }
+            }
+        } else if let Some(a) = self.campaigns.get_mut(&id) {
+            a.campaign = c;
+        }
+        let Some(a) = self.campaigns.get_mut(&id) else {
+            return;
+        };
+        match state {
+            CampaignState::Running if !a.in_pacer => {
+                let spec = CampaignPace {
+                    id: a.num,
+                    priority: a.campaign.settings.priority,
+                    cps: a.campaign.settings.cps.round().max(1.0) as u32,
+                    max_channels: a.campaign.settings.max_channels,
+                    trunks: a.campaign.settings.trunks.clone(),
+                };
+                match self.pacer.add(spec, true) {
+                    Ok(()) => a.in_pacer = true,
+                    Err(e) => {
+                        tracing::error!(campaign = %id, error = %e, "campaigns: cannot run it")
+                    }
+                }
+            }
+            CampaignState::Running => {
+                self.pacer.resume(a.num);
+            }
+            CampaignState::Paused => {
+                self.pacer.pause(a.num);
+            }
+            CampaignState::Cancelled => {
+                self.pacer.pause(a.num);
+                for f in self.inflight.values().filter(|f| f.campaign == id) {
+                    let _ = self.control.send(Control::End { call: f.call });
+                }
+            }
+            CampaignState::Created | CampaignState::Done => {}
+        }
+        tracing::info!(campaign = %id, %state, "campaigns: state");
+    }
+
+    fn activate(&mut self, c: Campaign) -> Result<Active, String> {
+        let s = &c.settings;
+        let policy = RetryPolicy::parse(&s.retry, s.attempts).map_err(|e| format!("retry: {e}"))?;
+        let hours = CallingHours::parse(&s.hours, &s.days).map_err(|e| format!("hours: {e}"))?;
+        let tz = parse_tz(&s.tz).map_err(|e| format!("tz: {e}"))?;
+        let num = CampaignId(self.next_num);
+        self.next_num += 1;
+        Ok(Active {
+            num,
+            policy,
+            hours,
+            tz,
+            ends: s.ends_at.map(utc),
+            next_due: None,
+            in_pacer: false,
+            campaign: c,
+        })
+    }
+
+    /// Starts every call the pacer allows now; returns when to look again.
+    async fn dial_due(&mut self) -> Instant {
+        loop {
+            let now = Instant::now();
+            let now_ms = wall_ms();
+            let ready: HashMap<CampaignId, bool> = self
+                .campaigns
+                .values()
+                .map(|a| {
+                    let due = a.next_due.is_some_and(|t| t <= now_ms)
+                        && a.ends.is_none_or(|e| now_ms < e.timestamp_millis())
+                        && a.campaign.state == CampaignState::Running;
+                    (a.num, due)
+                })
+                .collect();
+            match self
+                .pacer
+                .next_start(now, |c| ready.get(&c).copied().unwrap_or(false))
+            {
+                Start::Go { campaign, trunk } => {
+                    let Some(id) = self.by_num.get(&campaign).cloned() else {
+                        self.pacer.ended(campaign, &trunk);
+                        continue;
+                    };
+                    match self.claim_dialable(&id, now_ms).await {
+                        Ok(Some(c)) => self.place(c, campaign, trunk).await,
+                        Ok(None) => {
+                            self.pacer.ended(campaign, &trunk);
+                        }
+                        Err(e) => {
+                            tracing::warn!(campaign = %id, error = %e, "campaigns: claim failed");
+                            self.pacer.ended(campaign, &trunk);
+                            if let Some(a) = self.campaigns.get_mut(&id) {
+                                a.next_due = None;
+                            }
+                        }
+                    }
+                }
+                Start::WaitUntil(t) => return t,
+                Start::Idle => return now + POLL,
+            }
+        }
+    }
+
+    /// The next contact of campaign `id` that may be called now: a contact
+    /// on the do-not-call list ends `dnc`, one outside its calling hours
+    /// goes back to wait for its next window (no attempt counted).
+    async fn claim_dialable(
+        &mut self,
+        id: &str,
+        now_ms: i64,
+    ) -> Result<Option<Claimed>, StoreError> {
+        for _ in 0..CLAIMS_PER_SLOT {
+            let Some(c) = self.store.claim_next_due(id, now_ms, 1).await?.pop() else {
+                let due = self.store.next_due_at(id).await?;
+                if let Some(a) = self.campaigns.get_mut(id) {
+                    a.next_due = due;
+                }
+                return Ok(None);
+            };
+            let Some(a) = self.campaigns.get(id) else {
+                return Ok(None);
+            };
+            if c.dnc {
+                tracing::info!(campaign = %id, phone = %c.phone, "campaigns: on the do-not-call list");
+                let f = Finish::new(AttemptOutcome::Dnc, Then::Final);
+                self.store.finish_attempt(&c.attempt_id, &f, now_ms).await?;
+                continue;
+            }
+            let tz =
+                c.tz.as_deref()
+                    .and_then(|z| parse_tz(z).ok())
+                    .unwrap_or(a.tz);
+            match a.hours.window_at(tz, utc(now_ms)) {
+                Window::Open { .. } => return Ok(Some(c)),
+                Window::Closed { opens } => {
+                    self.store
+                        .unclaim(&c.attempt_id, opens.timestamp_millis())
+                        .await?;
+                }
+                Window::Never => {
+                    self.store
+                        .unclaim(&c.attempt_id, now_ms.saturating_add(86_400_000))
+                        .await?;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn place(&mut self, c: Claimed, num: CampaignId, trunk: String) {
+        let now_ms = wall_ms();
+        let Some(a) = self.campaigns.get(&c.campaign_id) else {
+            self.pacer.ended(num, &trunk);
+            return;
+        };
+        let script = a.campaign.settings.script.clone();
+        match self
+            .store
+            .mark_dialing(&c.attempt_id, &trunk, &Dialog::default(), now_ms)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                self.pacer.ended(num, &trunk);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(attempt = %c.attempt_id, error = %e, "campaigns: cannot mark dialing; not dialed");
+                let _ = self.store.unclaim(&c.attempt_id, now_ms).await;
+                self.pacer.ended(num, &trunk);
+                return;
+            }
+        }
+        let (reply, answer) = oneshot::channel();
+        let req = OriginateRequest {
+            target: c.phone.clone(),
+            trunk: Some(trunk.clone()),
+            caller_id: None,
+            ring_timeout: None,
+            script: Some(script.into()),
+            vars: c.fields.clone(),
+            tag: Some(c.attempt_id.clone()),
+            pace: Some(PaceGroup {
+                name: format!("campaign {}", c.campaign_id),
+                cps: a.campaign.settings.cps.round().max(1.0) as u32,
+            }),
+        };
+        if self
+            .control
+            .send(Control::Originate { req, reply })
+            .is_err()
+        {
+            // The server is gone: the attempt stays `dialing` and the next
+            // start resolves it by the crash rule.
+            return;
+        }
+        let Ok((call, text)) = answer.await else {
+            return;
+        };
+        tracing::info!(campaign = %c.campaign_id, attempt = %c.attempt_id, n = c.n, phone = %c.phone,
+            trunk = %trunk, call = %text, "campaigns: dialing");
+        self.inflight.insert(
+            text,
+            InFlight {
+                call,
+                attempt: c.attempt_id,
+                campaign: c.campaign_id,
+                contact: c.contact_id,
+                trunk,
+                n: c.n,
+                phone: c.phone,
+                fields: c.fields,
+            },
+        );
+    }
+
+    /// A call ended: its attempt gets its one outcome, its contact a
+    /// retry time or its end (and the SMS, if the campaign sends one).
+    async fn on_cdr(&mut self, r: CdrRecord) {
+        if r.leg != 0 {
+            return;
+        }
+        let Some(f) = self.inflight.remove(&r.call_id) else {
+            return;
+        };
+        let now_ms = wall_ms();
+        let outcome = attempt_outcome(&r);
+        let Some(a) = self.campaigns.get(&f.campaign) else {
+            return;
+        };
+        let num = a.num;
+        let then = if a.campaign.state == CampaignState::Cancelled {
+            Then::Final
+        } else {
+            match a.policy.next(outcome, f.n, utc(now_ms), a.ends) {
+                Next::Retry { at } => Then::Retry {
+                    next_at: at.timestamp_millis(),
+                },
+                Next::Final { .. } => Then::Final,
+            }
+        };
+        let sms = match (&a.campaign.settings.sms, then) {
+            (Some(text), Then::Final) if sends_sms(&a.campaign.settings.sms_on, outcome) => {
+                Some(fill_template(text, &f.fields))
+            }
+            _ => None,
+        };
+        let finish = Finish {
+            outcome,
+            sip_status: r.sip_status,
+            q850: r.q850,
+            ring_ms: Some(r.ring_ms),
+            talk_ms: Some(r.talk_ms),
+            results: Some(r.results.clone()),
+            then,
+        };
+        match self.store.finish_attempt(&f.attempt, &finish, now_ms).await {
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(attempt = %f.attempt, error = %e, "campaigns: cannot record the outcome");
+            }
+        }
+        tracing::info!(campaign = %f.campaign, attempt = %f.attempt, phone = %f.phone, %outcome, then = ?then,
+            "campaigns: attempt ended");
+        self.pacer.ended(num, &f.trunk);
+        if let (Then::Retry { next_at }, Some(a)) = (then, self.campaigns.get_mut(&f.campaign)) {
+            a.next_due = Some(a.next_due.map_or(next_at, |d| d.min(next_at)));
+        }
+        if let Some(text) = sms {
+            self.send_sms(&f, &text).await;
+        }
+    }
+
+    /// The campaign's SMS, at most once per contact: the message and the
+    /// contact's claim on it are stored in one transaction before the
+    /// driver sees it.
+    async fn send_sms(&self, f: &InFlight, text: &str) {
+        let Some(sms) = &self.sms else {
+            tracing::warn!(campaign = %f.campaign, "campaigns: SMS fallback asked for, but no [smpp] or [sms_http] is configured");
+            return;
+        };
+        let m = match sms.prepare(&f.phone, text) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(phone = %f.phone, error = %e, "campaigns: SMS not sent");
+                return;
+            }
+        };
+        match self.store.claim_sms(f.contact, &m).await {
+            Ok(true) => {
+                tracing::info!(campaign = %f.campaign, phone = %f.phone, sms = %m.id, "campaigns: SMS fallback");
+                sms.send_stored(m);
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(phone = %f.phone, error = %e, "campaigns: SMS not stored"),
+        }
+    }
+}
+
+fn is_live(s: CampaignState) -> bool {
+    matches!(s, CampaignState::Running | CampaignState::Paused)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sms_goes_to_the_named_outcomes_or_to_any_unanswered_end() {
+        let busy = AttemptOutcome::Call(CallOutcome::Busy);
+        let answered = AttemptOutcome::Call(CallOutcome::Answered);
+        assert!(sends_sms(&[], busy));
+        assert!(sends_sms(&[], AttemptOutcome::Unknown));
+        assert!(!sends_sms(&[], answered));
+        assert!(!sends_sms(&[], AttemptOutcome::Dnc));
+        assert!(sends_sms(&[busy], busy));
+        assert!(!sends_sms(
+            &[busy],
+            AttemptOutcome::Call(CallOutcome::NoAnswer)
+        ));
+        assert!(!sends_sms(&[AttemptOutcome::Dnc], AttemptOutcome::Dnc));
+    }
+}

@@ -1,0 +1,354 @@
+//! A campaign dialed by `rivr serve` against SIPp as the carrier, whose
+//! answer is fixed by each number's last digit (tests/sipp/uas_campaign.xml:
+//! 2 busy, 3 rings until cancelled, 4 503, 5 the callee hangs up, others
+//! answered), with `rivr smsc-sim` as the SMSC. The witnesses are the
+//! carrier's log (INVITEs per number, per second, calls up at once) and
+//! the SMSC's (texts per number), not rivr's own store; the report must
+//! agree with them.
+
+mod common;
+#[path = "smpp/harness.rs"]
+mod harness;
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::carrier::Carrier;
+use common::server::{Rivr, RivrConfig};
+use serde_json::Value;
+
+const CONTACTS: usize = 1000;
+const CPS: u32 = 25;
+const CHANNELS: u32 = 20;
+const ATTEMPTS: u32 = 2;
+
+fn number(i: usize) -> String {
+    format!("+254712{i:06}")
+}
+
+/// The outcome the carrier gives a number, and the attempts it takes.
+fn expected(phone: &str) -> (&'static str, u32) {
+    match phone.chars().last() {
+        Some('2') => ("busy", ATTEMPTS),
+        Some('3') => ("no_answer", ATTEMPTS),
+        Some('4') => ("congestion", ATTEMPTS),
+        _ => ("answered", 1),
+    }
+}
+
+fn rivr_cli(config: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(harness::rivr_bin())
+        .arg("campaign")
+        .arg(args[0])
+        .arg("--config")
+        .arg(config)
+        .args(&args[1..])
+        .output()
+        .expect("run rivr campaign");
+    assert!(
+        out.status.success(),
+        "rivr campaign {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One INVITE the carrier received: (ms, number, call id).
+type Invite = (u64, String, String);
+
+/// Each INVITE, and the end ms of each call, from the carrier's log.
+fn carrier_calls(log: &str) -> (Vec<Invite>, HashMap<String, u64>) {
+    let field = |line: &str, key: &str| -> Option<String> {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .map(str::to_string)
+    };
+    let mut invites = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut ends = HashMap::new();
+    for line in log.lines() {
+        let (Some(t), Some(id)) = (field(line, "t="), field(line, "call_id=")) else {
+            continue;
+        };
+        let Ok(t) = t.parse::<u64>() else { continue };
+        if line.starts_with("invite ") {
+            // A retransmitted INVITE is the same attempt.
+            if seen.insert(id.clone()) {
+                invites.push((t, field(line, "number=").unwrap_or_default(), id));
+            }
+        } else if line.starts_with("end ") {
+            ends.insert(id, t);
+        }
+    }
+    invites.sort();
+    (invites, ends)
+}
+
+/// When each first INVITE of a call arrived (µs since the epoch, sorted),
+/// from SIPp's message trace: each entry starts with a dashed line ending
+/// in the local date and time.
+fn invite_arrivals_us(trace: &str) -> Vec<i64> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for entry in format!("\n{trace}").split("\n-----").skip(1) {
+        let mut lines = entry.lines();
+        let stamp = lines
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches('-')
+            .trim();
+        if !lines.next().is_some_and(|l| l.contains("message received")) {
+            continue;
+        }
+        let body: Vec<&str> = lines.skip_while(|l| l.trim().is_empty()).collect();
+        if !body.first().is_some_and(|l| l.starts_with("INVITE ")) {
+            continue;
+        }
+        let call_id = body
+            .iter()
+            .find_map(|l| l.strip_prefix("Call-ID: "))
+            .unwrap_or_default()
+            .trim();
+        let Ok(t) = chrono::NaiveDateTime::parse_from_str(stamp, "%Y-%m-%d %H:%M:%S%.f") else {
+            continue;
+        };
+        if seen.insert(call_id.to_string()) {
+            out.push(t.and_utc().timestamp_micros());
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_thousand_contacts_end_with_their_numbers_outcomes_within_cps_and_channels() {
+    require_sipp!();
+    let simdir = harness::temp_dir("campaign-run-sim");
+    let sim = harness::Sim::start(&simdir, &["--receipt-delay-ms", "50"]);
+    let carrier_dir = harness::temp_dir("campaign-run-carrier");
+    let carrier = Carrier::start_with(
+        &carrier_dir,
+        "campaign",
+        "uas_campaign.xml",
+        200,
+        &[],
+        &["-m", "100000", "-timeout", "900s"],
+    );
+    let mut cfg = RivrConfig {
+        rtp_ports: 200,
+        ..RivrConfig::default()
+    };
+    cfg.extra_tables = format!(
+        "[store]\nurl = \"sqlite://{db}\"\n\
+         [smpp]\nhost = \"127.0.0.1\"\nport = {smsc}\nsystem_id = \"rivrsim\"\npassword = \"pw\"\n\
+         [[trunk]]\nname = \"carrier\"\nuri = \"sip:127.0.0.1:{port}\"\ncps = 50\nmax_channels = 60\nring_timeout = 2\noptions_interval = 0\n",
+        db = simdir.join("rivr.db").display(),
+        smsc = sim.port,
+        port = carrier.port,
+    );
+    let mut rivr = Rivr::start("campaign-run", cfg);
+    let config = rivr.dir.join("rivr.toml");
+    let mut csv = String::from("phone,name\n");
+    for i in 0..CONTACTS {
+        csv.push_str(&format!("{},Person {i}\n", number(i)));
+    }
+    let contacts = rivr.dir.join("contacts.csv");
+    std::fs::write(&contacts, csv).unwrap();
+    let script = rivr.dir.join("blast.rhai");
+    std::fs::write(
+        &script,
+        "set_result(\"name\", call.vars[\"name\"]);\nsleep(1000);\nhangup();\n",
+    )
+    .unwrap();
+
+    let created = rivr_cli(
+        &config,
+        &[
+            "create",
+            "--name",
+            "blast",
+            "--contacts",
+            &contacts.display().to_string(),
+            "--script",
+            &script.display().to_string(),
+            "--trunk",
+            "carrier",
+            "--cps",
+            &CPS.to_string(),
+            "--max-channels",
+            &CHANNELS.to_string(),
+            "--attempts",
+            &ATTEMPTS.to_string(),
+            "--retry",
+            "busy=3s,no_answer=3s,congestion=3s",
+            "--hours",
+            "00:00-24:00",
+            "--tz",
+            "UTC",
+            "--sms-fallback",
+            "Hello {name}, we tried to call you.",
+        ],
+    );
+    let first = created.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("{CONTACTS} contacts")),
+        "{created}"
+    );
+    let id = first.split_whitespace().last().unwrap().to_string();
+    rivr_cli(&config, &["start", &id]);
+
+    let t0 = Instant::now();
+    let mut last_print = t0;
+    let status = loop {
+        let s: Value =
+            serde_json::from_str(&rivr_cli(&config, &["status", &id, "--json"])).unwrap();
+        if s["state"] == "done" {
+            break s;
+        }
+        if last_print.elapsed() > Duration::from_secs(10) {
+            println!("[campaign] {:?}: {s}", t0.elapsed());
+            last_print = Instant::now();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(400),
+            "campaign not done in 400 s: {s}\n{}",
+            rivr.stderr()
+                .lines()
+                .rev()
+                .take(40)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        assert!(rivr.is_running(), "rivr exited: {}", rivr.stderr());
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let took = t0.elapsed();
+    println!("[campaign] done in {took:?}: {status}");
+
+    // The report agrees with what each number does.
+    let report: Value =
+        serde_json::from_str(&rivr_cli(&config, &["report", &id, "--format", "json"])).unwrap();
+    let rows = report.as_array().unwrap();
+    assert_eq!(rows.len(), CONTACTS);
+    let mut wrong = Vec::new();
+    for r in rows {
+        let phone = r["phone"].as_str().unwrap();
+        let (outcome, attempts) = expected(phone);
+        if r["outcome"] != outcome || r["attempts"] != attempts {
+            wrong.push(format!(
+                "{phone}: {} after {} (want {outcome} after {attempts})",
+                r["outcome"], r["attempts"]
+            ));
+        }
+        if outcome == "answered" && r["results"]["name"].as_str() != r["fields"]["name"].as_str() {
+            wrong.push(format!("{phone}: results {}", r["results"]));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} contacts wrong, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(10)]
+    );
+
+    // The carrier's log: attempts per number, pace, channels.
+    let (invites, ends) = carrier_calls(&carrier.log());
+    let mut per_number: HashMap<String, u32> = HashMap::new();
+    for (_, n, _) in &invites {
+        // The carrier logs the digits after the `+`.
+        *per_number.entry(format!("+{n}")).or_default() += 1;
+    }
+    let twice: Vec<_> = (0..CONTACTS)
+        .map(number)
+        .filter(|n| per_number.get(n).copied().unwrap_or(0) != expected(n).1)
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "numbers with the wrong count of INVITEs at the carrier: {:?}",
+        &twice[..twice.len().min(10)]
+    );
+    // Pace from the message trace's arrival times (microseconds; the
+    // scenario log's clock moves in steps of a few ms).
+    let times = invite_arrivals_us(&carrier.messages());
+    assert_eq!(
+        times.len(),
+        invites.len(),
+        "INVITEs in the trace and in the log"
+    );
+    let mut max_in_second = 0;
+    let mut lo = 0;
+    for hi in 0..times.len() {
+        while times[hi] - times[lo] >= 1_000_000 {
+            lo += 1;
+        }
+        max_in_second = max_in_second.max(hi - lo + 1);
+    }
+    let mut edges: Vec<(u64, i32)> = Vec::new();
+    for (t, _, id) in &invites {
+        edges.push((*t, 1));
+        edges.push((ends.get(id).copied().unwrap_or(u64::MAX), -1));
+    }
+    edges.sort();
+    let (mut up, mut max_up) = (0i32, 0i32);
+    for (_, d) in edges {
+        up += d;
+        max_up = max_up.max(up);
+    }
+    let span_s = (times.last().unwrap_or(&0) - times.first().unwrap_or(&0)) as f64 / 1e6;
+    println!(
+        "[campaign] carrier: {} INVITEs over {span_s:.1} s ({:.1}/s), at most {max_in_second} in any 1 s (cps {CPS}), at most {max_up} calls up at once (max_channels {CHANNELS})",
+        invites.len(),
+        invites.len() as f64 / span_s.max(0.001),
+    );
+    assert!(
+        max_in_second <= CPS as usize,
+        "the carrier saw {max_in_second} INVITEs in one second"
+    );
+    assert!(
+        max_up <= CHANNELS as i32,
+        "the carrier saw {max_up} calls up at once"
+    );
+
+    // The SMSC's log: one text per contact voice could not reach.
+    let mut texts: HashMap<String, u32> = HashMap::new();
+    let sms_deadline = Instant::now() + Duration::from_secs(30);
+    let failed: usize = (0..CONTACTS)
+        .map(number)
+        .filter(|n| expected(n).0 != "answered")
+        .count();
+    loop {
+        texts.clear();
+        for a in sim.accepted() {
+            *texts.entry(a.dest.clone()).or_default() += 1;
+        }
+        if texts.len() >= failed || Instant::now() > sms_deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let bad_sms: Vec<String> = (0..CONTACTS)
+        .map(number)
+        .filter(|n| {
+            let want = u32::from(expected(n).0 != "answered");
+            let got = texts
+                .get(n)
+                .or_else(|| texts.get(n.trim_start_matches('+')))
+                .copied()
+                .unwrap_or(0);
+            got != want
+        })
+        .collect();
+    println!(
+        "[campaign] SMSC: {} texts to {} numbers ({failed} expected)",
+        texts.values().sum::<u32>(),
+        texts.len()
+    );
+    assert!(
+        bad_sms.is_empty(),
+        "numbers texted the wrong number of times: {:?}",
+        &bad_sms[..bad_sms.len().min(10)]
+    );
+    assert_eq!(status["outcomes"]["answered"], 700, "{status}");
+    rivr.terminate(Duration::from_secs(10));
+}
