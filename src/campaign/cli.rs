@@ -347,16 +347,21 @@ async fn create(a: &CreateArgs) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     println!("{}; created campaign {id}", import.summary());
+    print_rejected(&a.contacts, &import);
+    Ok(())
+}
+
+/// One line per row left out of a list, with its file and line.
+fn print_rejected(file: &Path, import: &contacts::Import) {
     for r in &import.rejected {
         println!(
             "{}:{}: {:?} left out: {}",
-            a.contacts.display(),
+            file.display(),
             r.line,
             r.value,
             r.why
         );
     }
-    Ok(())
 }
 
 async fn transition(a: &IdArgs, from: &[CampaignState], to: CampaignState) -> Result<(), String> {
@@ -657,15 +662,7 @@ async fn dnc(cmd: DncCommand) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("added {n} of {} ({})", phones.len(), import.summary());
-            for r in &import.rejected {
-                println!(
-                    "{}:{}: {:?} left out: {}",
-                    a.file.display(),
-                    r.line,
-                    r.value,
-                    r.why
-                );
-            }
+            print_rejected(&a.file, &import);
         }
     }
     Ok(())

@@ -313,8 +313,26 @@ fn with_trusted_and_reject_scanners_get_one_anonymous_403() {
     }
     let devices = scans.svmap.first_column();
     assert!(devices.len() <= 1, "svmap: {devices:?}");
+    // Every number gets the same 403, so nothing can be told apart. svwar
+    // --force still lists an extension as "weird" when a 403 reaches it
+    // before svwar has learnt, from its own probe, that 403 is the answer
+    // to any number (its timing, not rivr's answer: seen once in CI,
+    // {"995"}). What must hold is that no routed number stands out, and
+    // that every non-forced scan finds nothing.
     let found = scans.extensions();
-    assert!(found.is_empty(), "svwar found {found:?}");
+    assert!(
+        !found.contains("1000") && !found.contains("2000"),
+        "svwar found a routed number: {found:?}"
+    );
+    let unforced: BTreeSet<String> = [
+        &scans.svwar_register,
+        &scans.svwar_invite_1000,
+        &scans.svwar_invite_2000,
+    ]
+    .iter()
+    .flat_map(|r| r.first_column())
+    .collect();
+    assert!(unforced.is_empty(), "svwar found {unforced:?}");
     assert!(
         rivr.cdrs().is_empty(),
         "a scanner's request reached the call layer: {:?}",

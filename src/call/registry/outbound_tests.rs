@@ -154,6 +154,26 @@ fn ring_timeout_withdraws_the_attempt_as_no_answer() {
     assert_eq!(r.trunks().in_use("carrier"), 0);
 }
 
+/// When each call was dialed (ms after `t0`), over the first 5 s.
+fn dial_times(r: &mut Registry, t0: Instant) -> Vec<u64> {
+    let dialed = |o: &[Output]| {
+        o.iter()
+            .filter(|x| matches!(x, Output::Leg(_, LegCommand::Originate { .. })))
+            .count()
+    };
+    let mut times = vec![0u64; dialed(&outs(r))];
+    while let Some(now) = r.poll_timeout() {
+        if now > t0 + Duration::from_secs(5) {
+            break;
+        }
+        r.handle_timeout(now);
+        for _ in 0..dialed(&outs(r)) {
+            times.push((now - t0).as_millis() as u64);
+        }
+    }
+    times
+}
+
 #[test]
 fn cps_paces_new_calls_without_bursts() {
     let t0 = Instant::now();
@@ -161,22 +181,7 @@ fn cps_paces_new_calls_without_bursts() {
     for _ in 0..5 {
         r.originate(t0, req(false));
     }
-    let dialed = |o: &[Output]| {
-        o.iter()
-            .filter(|x| matches!(x, Output::Leg(_, LegCommand::Originate { .. })))
-            .count()
-    };
-    assert_eq!(dialed(&outs(&mut r)), 1);
-    let mut times = vec![0u64];
-    while let Some(now) = r.poll_timeout() {
-        if now > t0 + Duration::from_secs(5) {
-            break;
-        }
-        r.handle_timeout(now);
-        for _ in 0..dialed(&outs(&mut r)) {
-            times.push((now - t0).as_millis() as u64);
-        }
-    }
+    let times = dial_times(&mut r, t0);
     // Every third call waits for the 1 s window and its wire guard.
     assert_eq!(times, vec![0, 500, 1010, 1510, 2020]);
 }
@@ -195,21 +200,7 @@ fn a_pace_group_holds_its_calls_to_its_cps_on_a_faster_trunk() {
     for _ in 0..7 {
         r.originate(t0, paced());
     }
-    let dialed = |o: &[Output]| {
-        o.iter()
-            .filter(|x| matches!(x, Output::Leg(_, LegCommand::Originate { .. })))
-            .count()
-    };
-    let mut times = vec![0u64; dialed(&outs(&mut r))];
-    while let Some(now) = r.poll_timeout() {
-        if now > t0 + Duration::from_secs(5) {
-            break;
-        }
-        r.handle_timeout(now);
-        for _ in 0..dialed(&outs(&mut r)) {
-            times.push((now - t0).as_millis() as u64);
-        }
-    }
+    let times = dial_times(&mut r, t0);
     // The trunk (100/s) lets each through 10 ms after the last; the group
     // holds every window of 1 s and its wire guard to 3.
     assert_eq!(times, vec![0, 10, 20, 1010, 1020, 1030, 2020]);
