@@ -42,6 +42,7 @@ load: build
 	tests/load/inbound.sh 500 60
 	CODEC=opus tests/load/inbound.sh 100 60
 	tests/load/outbound.sh 500 50 20
+	tests/load/campaign.sh 10000 100 300
 
 # Regenerates the committed example prompts with espeak-ng and sox.
 prompts: deps

@@ -274,10 +274,29 @@ impl Transports {
     }
 }
 
+/// The TCP accept queue: a burst of connections (a scanner, a SYN flood
+/// from one source, a restart of an SBC's pool) waits here while the
+/// accept loop closes what is over the caps. With tokio's default of 1024
+/// a burst of 2,500 connects in a second left some in SYN-RECEIVED that
+/// the client took for open. The kernel caps it at `net.core.somaxconn`
+/// (4096 on current Linux).
+const TCP_BACKLOG: u32 = 4096;
+
+fn tcp_listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As std's TcpListener::bind does: a restart may rebind at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(TCP_BACKLOG)
+}
+
 async fn bind_both(addr: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
     if addr.port() != 0 {
         let udp = UdpSocket::bind(addr).await?;
-        let tcp = TcpListener::bind(addr).await?;
+        let tcp = tcp_listen(addr)?;
         return Ok((udp, tcp));
     }
     // Port 0: find one port free on both transports.
@@ -285,7 +304,7 @@ async fn bind_both(addr: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)
     for _ in 0..32 {
         let udp = UdpSocket::bind(addr).await?;
         let port = udp.local_addr()?.port();
-        match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
+        match tcp_listen(SocketAddr::new(addr.ip(), port)) {
             Ok(tcp) => return Ok((udp, tcp)),
             Err(e) => last = Some(e),
         }
