@@ -324,7 +324,7 @@ impl Runner {
                 let spec = CampaignPace {
                     id: a.num,
                     priority: a.campaign.settings.priority,
-                    cps: a.campaign.settings.cps.round().max(1.0) as u32,
+                    cps: cps_of(&a.campaign),
                     max_channels: a.campaign.settings.max_channels,
                     trunks: a.campaign.settings.trunks.clone(),
                 };
@@ -496,7 +496,7 @@ impl Runner {
             tag: Some(c.attempt_id.clone()),
             pace: Some(PaceGroup {
                 name: format!("campaign {}", c.campaign_id),
-                cps: a.campaign.settings.cps.round().max(1.0) as u32,
+                cps: cps_of(&a.campaign),
             }),
         };
         if self
@@ -609,6 +609,12 @@ impl Runner {
             Err(e) => tracing::warn!(phone = %f.phone, error = %e, "campaigns: SMS not stored"),
         }
     }
+}
+
+/// The campaign's calls per second as the pacers take it (the CLI stores
+/// whole numbers from 1; the pacer refuses one above its bound).
+fn cps_of(c: &Campaign) -> u32 {
+    c.settings.cps.round().max(1.0) as u32
 }
 
 fn is_live(s: CampaignState) -> bool {

@@ -22,6 +22,7 @@ for v in N CPS CH; do
 done
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/tests/load/proc.sh"
 BIN=${RIVR_BIN:-$ROOT/target/release/rivr}
 command -v sipp >/dev/null || { echo "sipp is not installed (make deps)" >&2; exit 2; }
 if [[ ! -x $BIN ]]; then
@@ -39,7 +40,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 SIP_PORT=$(free_port)
 MEDIA_PORT=$(( 6000 + ($$ % 500) * 2 ))
 RTP_LO=$(( 40000 + ($$ % 50) * 2 ))
@@ -97,10 +97,6 @@ for _ in $(seq 1 100); do
 done
 grep -q listening "$TMP/rivr.stdout" || { echo "rivr did not start:" >&2; tail "$TMP/rivr.stderr" >&2; exit 1; }
 
-TCK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$RIVR_PID/stat"; }
-status_kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$RIVR_PID/status"; }
-now_ms() { date +%s%3N; }
 cli() { "$BIN" campaign "$1" --config "$TMP/rivr.toml" "${@:2}"; }
 
 ID=$(cli create --name load --contacts "$TMP/contacts.csv" --script "$TMP/talk.rhai" --trunk carrier \

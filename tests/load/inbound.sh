@@ -20,6 +20,7 @@ HOLD=${2:-60}
 [[ $HOLD =~ ^[0-9]+$ && $HOLD -ge 5 ]] || { echo "SECONDS must be an integer >= 5" >&2; exit 2; }
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/tests/load/proc.sh"
 BIN=${RIVR_BIN:-$ROOT/target/release/rivr}
 for tool in sipp sox; do
     command -v $tool >/dev/null || { echo "$tool is not installed (make deps)" >&2; exit 2; }
@@ -103,10 +104,6 @@ done
 [[ -n $PORT ]] || { echo "rivr did not start within 60 s" >&2; exit 1; }
 echo "$(head -1 "$TMP/rivr.stdout")"
 
-TCK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$RIVR_PID/stat"; }
-status_kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$RIVR_PID/status"; }
-now_ms() { date +%s%3N; }
 
 RSS0=$(status_kb VmRSS)
 # SIPp 3.6 streams every call's RTP from this one socket.

@@ -23,6 +23,7 @@ HOLD=${3:-20}
 [[ $HOLD =~ ^[0-9]+$ && $HOLD -ge 5 ]] || { echo "SECONDS must be an integer >= 5" >&2; exit 2; }
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/tests/load/proc.sh"
 BIN=${RIVR_BIN:-$ROOT/target/release/rivr}
 command -v sipp >/dev/null || { echo "sipp is not installed (make deps)" >&2; exit 2; }
 if [[ ! -x $BIN ]]; then
@@ -48,7 +49,6 @@ cleanup() {
 trap cleanup EXIT
 
 # A free port for SIPp's SIP (UDP) and an even one for its media.
-free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 SIP_PORT=$(free_port)
 MEDIA_PORT=$(( 6000 + ($$ % 500) * 2 ))
 RTP_LO=$(( 40000 + ($$ % 50) * 2 ))
@@ -92,10 +92,6 @@ SIPP_PID=$!
 sleep 0.5
 kill -0 "$SIPP_PID" 2>/dev/null || { echo "SIPp did not start:" >&2; cat "$TMP/sipp.screen" >&2; exit 1; }
 
-TCK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$RIVR_PID/stat"; }
-status_kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$RIVR_PID/status"; }
-now_ms() { date +%s%3N; }
 
 echo "placing $N calls at $CPS calls/s through one trunk, each held ${HOLD} s by the carrier (rtp $RTP_LO-$RTP_HI)"
 T0=$(now_ms)
