@@ -363,6 +363,26 @@ impl Pacer {
         true
     }
 
+    /// The ghost call put there by `occupy_until(trunk, campaign, until)`
+    /// is over (rivr ended it): its channel is free now. False if there is
+    /// no such ghost (it ran out already).
+    pub fn release_ghost(&mut self, trunk: &str, campaign: CampaignId, until: Instant) -> bool {
+        let Some(t) = self.trunk_index(trunk) else {
+            return false;
+        };
+        let found = self
+            .ghosts
+            .iter()
+            .position(|g| g.trunk == t && g.campaign == campaign && g.until == until);
+        match found {
+            Some(i) => {
+                self.ghosts.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Calls of a campaign up now, ghosts included.
     pub fn in_use(&self, campaign: CampaignId, now: Instant) -> u32 {
         let live: u32 = self

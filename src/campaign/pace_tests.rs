@@ -381,6 +381,20 @@ fn ghost_channels_block_until_their_time() {
     assert!(p.occupy_until("t", A, t0 + s(3)));
     assert_eq!(p.next_start(t0, |_| true), Start::WaitUntil(t0 + s(3)));
     assert_eq!(p.next_start(t0 + s(3), |_| true), go);
+
+    // A ghost rivr ended itself (its BYE or CANCEL answered) frees its
+    // channel at once.
+    let mut p = pacer(
+        vec![trunk("t", 10, 100)],
+        vec![campaign(A, 0, 10, 1, &["t"])],
+    );
+    assert!(p.occupy_until("t", A, t0 + s(300)));
+    assert_eq!(p.next_start(t0, |_| true), Start::WaitUntil(t0 + s(300)));
+    assert!(!p.release_ghost("t", A, t0 + s(299)));
+    assert!(p.release_ghost("t", A, t0 + s(300)));
+    assert!(!p.release_ghost("t", A, t0 + s(300)));
+    assert_eq!(p.in_use(A, t0), 0);
+    assert_eq!(p.next_start(t0 + s(1), |_| true), go);
 }
 
 /// (e) A paused campaign gets nothing; resumed, it does; removed, its

@@ -10,6 +10,13 @@
 //! attempt (`claimed`), the attempt is marked `dialing` before the call is
 //! handed to the core, and it ends `done` with one outcome when the call's
 //! CDR arrives. At start the crash rule runs before anything is claimed.
+//!
+//! Each campaign call's SIP dialog is stored as it forms (the glue's
+//! `DialogNote`s: after the INVITE, at ringing, at the answer), so that
+//! after a crash the new process ends the calls the dead one left at the
+//! carrier (CANCEL or BYE, `sip::endpoint::orphan`) and frees their
+//! channels when the carrier confirms; calls it cannot end hold their
+//! channel until the ghost deadline.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -26,6 +33,8 @@ use crate::campaign::hours::{parse_tz, CallingHours, Window};
 use crate::campaign::pace::{CampaignId, CampaignPace, Pacer, Start, TrunkPace};
 use crate::campaign::retry::{Next, RetryPolicy};
 use crate::campaign::AttemptOutcome;
+use crate::server::sip_legs::DialogNote;
+use crate::sip::endpoint::OutDialog;
 use crate::sms::SmsService;
 use crate::store::{
     AttemptInfo, Campaign, CampaignState, Claimed, Dialog, Finish, Recovery, Store, StoreError,
@@ -50,7 +59,20 @@ pub enum Control {
     },
     /// End a call of a cancelled campaign (CANCEL while it rings).
     End { call: CallId },
+    /// End a call a dead process left at the carrier, from its stored
+    /// dialog; `DialogNote::OrphanGone` with `tag` follows.
+    EndOrphan {
+        tag: String,
+        trunk: Option<String>,
+        dialog: Box<OutDialog>,
+    },
 }
+
+/// How long after the last INVITE a dead process wrote a restarted dialer
+/// waits before its first: that INVITE may have left a moment after its
+/// `dialed_at`, and the carrier's 1 s window must not see the two
+/// processes' calls together.
+const RESTART_QUIET: Duration = Duration::from_millis(1_250);
 
 /// What the dialer needs from the configuration.
 #[derive(Debug, Clone)]
@@ -100,6 +122,11 @@ pub struct Runner {
     next_num: i64,
     /// By the call's id text.
     inflight: HashMap<String, InFlight>,
+    /// Calls a dead process left, by attempt id: the channel each holds
+    /// in the pacer (trunk, campaign, deadline).
+    ghosts: HashMap<String, (String, CampaignId, Instant)>,
+    /// No call before this (a restart after a crash: `RESTART_QUIET`).
+    quiet_until: Instant,
     version: i64,
     /// Instants for the pacer, wall-clock ms for the store.
     started: (Instant, i64),
@@ -155,6 +182,8 @@ impl Runner {
             by_num: HashMap::new(),
             next_num: 1,
             inflight: HashMap::new(),
+            ghosts: HashMap::new(),
+            quiet_until: Instant::now(),
             version: 0,
             started: (Instant::now(), wall_ms()),
         }
@@ -171,6 +200,7 @@ impl Runner {
     pub async fn run(
         mut self,
         mut cdrs: mpsc::UnboundedReceiver<CdrRecord>,
+        mut dialogs: mpsc::UnboundedReceiver<DialogNote>,
         mut stop: watch::Receiver<bool>,
     ) {
         if let Err(e) = self.start().await {
@@ -178,7 +208,7 @@ impl Runner {
             return;
         }
         let mut poll = tokio::time::interval(POLL);
-        let mut wake = Instant::now();
+        let mut wake = self.quiet_until.max(Instant::now());
         let mut dialing = true;
         loop {
             if dialing && *stop.borrow() {
@@ -189,7 +219,7 @@ impl Runner {
                 );
             }
             if dialing && Instant::now() >= wake {
-                wake = self.dial_due().await;
+                wake = self.dial_due().await.max(self.quiet_until);
             }
             let sleep_to = tokio::time::Instant::from_std(wake);
             tokio::select! {
@@ -197,11 +227,12 @@ impl Runner {
                     Some(r) => self.on_cdr(r).await,
                     None => return,
                 },
+                Some(n) = dialogs.recv() => self.on_dialog(n).await,
                 _ = poll.tick(), if dialing => {
                     if let Err(e) = self.poll_changes().await {
                         tracing::warn!(error = %e, "campaigns: store poll failed");
                     }
-                    wake = wake.min(Instant::now());
+                    wake = wake.min(Instant::now()).max(self.quiet_until);
                 }
                 _ = tokio::time::sleep_until(sleep_to), if dialing => {}
                 _ = stop.changed(), if dialing => {}
@@ -220,12 +251,16 @@ impl Runner {
         let recovered = self
             .store
             .recover_in_flight(now, |a: &AttemptInfo| {
+                // An answer that was stored happened: the contact heard
+                // the call (docs/campaigns.md, the crash rule).
+                let outcome = if a.answered_at.is_some() {
+                    AttemptOutcome::Call(CallOutcome::Answered)
+                } else {
+                    AttemptOutcome::Unknown
+                };
                 let then = match campaigns.get(&a.campaign_id) {
                     Some(c) if is_live(c.campaign.state) => {
-                        match c
-                            .policy
-                            .next(AttemptOutcome::Unknown, a.n, utc(now), c.ends)
-                        {
+                        match c.policy.next(outcome, a.n, utc(now), c.ends) {
                             Next::Retry { at } => Then::Retry {
                                 next_at: at.timestamp_millis(),
                             },
@@ -235,6 +270,7 @@ impl Runner {
                     _ => Then::Final,
                 };
                 Recovery {
+                    outcome,
                     then,
                     ghost_until: a
                         .dialed_at
@@ -244,22 +280,83 @@ impl Runner {
             })
             .await?;
         for (a, r) in &recovered {
-            tracing::warn!(attempt = %a.id, campaign = %a.campaign_id, phone = %a.phone, then = ?r.then,
-                "campaigns: attempt in flight at the last stop ends unknown");
+            tracing::warn!(attempt = %a.id, campaign = %a.campaign_id, phone = %a.phone,
+                outcome = %r.outcome, then = ?r.then,
+                "campaigns: attempt in flight at the last stop ended by the crash rule");
+        }
+        if let Some(last) = self.store.last_dialed_at().await? {
+            self.quiet_until = self.instant_of(last) + RESTART_QUIET;
         }
         for g in self.store.ghost_channels(now).await? {
-            let (Some(trunk), Some(until)) = (g.trunk.as_deref(), g.ghost_until) else {
+            let (Some(trunk), Some(until)) = (g.trunk.clone(), g.ghost_until) else {
                 continue;
             };
             if let Some(c) = self.campaigns.get(&g.campaign_id) {
                 let at = self.instant_of(until);
-                if self.pacer.occupy_until(trunk, c.num, at) {
+                if self.pacer.occupy_until(&trunk, c.num, at) {
+                    self.ghosts.insert(g.id.clone(), (trunk.clone(), c.num, at));
                     tracing::info!(attempt = %g.id, trunk, until_ms = until,
                         "campaigns: a call left by the last process holds a channel");
                 }
             }
+            let dialog = g
+                .dialog
+                .sip
+                .as_deref()
+                .and_then(|j| serde_json::from_str::<OutDialog>(j).ok());
+            match dialog {
+                Some(d) => {
+                    let _ = self.control.send(Control::EndOrphan {
+                        tag: g.id.clone(),
+                        trunk: Some(trunk),
+                        dialog: Box::new(d),
+                    });
+                }
+                None => tracing::warn!(attempt = %g.id,
+                    "campaigns: no dialog stored for a call the last process left; its channel is held until its deadline"),
+            }
         }
         Ok(())
+    }
+
+    /// A campaign call's dialog moved on (stored for a restart), or a call
+    /// a dead process left is over at the carrier (its channel is free).
+    async fn on_dialog(&mut self, n: DialogNote) {
+        match n {
+            DialogNote::Dialog {
+                tag,
+                answered,
+                dialog,
+            } => {
+                let text = serde_json::to_string(&*dialog).ok();
+                let d = Dialog {
+                    call_id: Some(dialog.call_id.clone()),
+                    local_tag: Some(dialog.local_tag.clone()),
+                    remote_tag: dialog.remote_tag.clone(),
+                    remote_target: dialog.remote_target.clone(),
+                    route_set: (!dialog.route_set.is_empty()).then(|| dialog.route_set.join(", ")),
+                    cseq: Some(dialog.cseq),
+                    sip: text,
+                };
+                if let Err(e) = self.store.update_dialog(&tag, &d).await {
+                    tracing::warn!(attempt = %tag, error = %e, "campaigns: dialog not stored");
+                }
+                if answered {
+                    if let Err(e) = self.store.mark_answered(&tag, wall_ms()).await {
+                        tracing::warn!(attempt = %tag, error = %e, "campaigns: answer not stored");
+                    }
+                }
+            }
+            DialogNote::OrphanGone { tag } => {
+                if let Err(e) = self.store.release_ghost(&tag).await {
+                    tracing::warn!(attempt = %tag, error = %e, "campaigns: ghost not released in the store");
+                }
+                if let Some((trunk, num, until)) = self.ghosts.remove(&tag) {
+                    self.pacer.release_ghost(&trunk, num, until);
+                }
+                tracing::info!(attempt = %tag, "campaigns: a call left by the last process is over; its channel is free");
+            }
+        }
     }
 
     /// Picks up campaigns created, started, paused, resumed or cancelled

@@ -200,6 +200,20 @@ impl<E: Env> ServerCore<E> {
         self.drain(now);
     }
 
+    /// Ends a call a dead process placed (tag `tag`, on `trunk`) from
+    /// its stored dialog: CANCEL while it rang, BYE once answered.
+    pub fn end_orphan(
+        &mut self,
+        now: Instant,
+        tag: String,
+        trunk: Option<&str>,
+        dialog: crate::sip::endpoint::OutDialog,
+    ) {
+        self.legs
+            .end_orphan(now, tag, trunk, dialog, &mut self.endpoint);
+        self.drain(now);
+    }
+
     /// After a panic while handling something of `call`: ends it (500
     /// before the answer, BYE after), CDR end `signalling-panic`.
     pub fn abort_call(&mut self, now: Instant, call: CallId) {

@@ -716,3 +716,93 @@ fn a_dial_that_is_busy_leaves_the_caller_with_the_script() {
     );
     assert_eq!(t.core.active(), 1);
 }
+
+/// A tagged call's dialog is told to its owner as it forms (after the
+/// INVITE, at ringing, at the answer), and another core — the process
+/// after a crash — ends the call from the last note: BYE in that dialog,
+/// then `OrphanGone` once the carrier answers it.
+#[test]
+fn a_tagged_calls_dialog_is_noted_and_a_new_core_ends_it_from_the_note() {
+    use crate::call::registry::OriginateRequest;
+    use crate::server::sip_legs::DialogNote;
+    let trunk: SocketAddr = "127.0.0.1:5080".parse().unwrap();
+    let mut t = T::new(with_trunk());
+    t.core.originate(
+        t.now,
+        OriginateRequest {
+            target: "15551234".into(),
+            trunk: Some("carrier".into()),
+            tag: Some("a00000000000000ab".into()),
+            ..OriginateRequest::default()
+        },
+    );
+    let inv = t
+        .sent()
+        .into_iter()
+        .find(|m| m.starts_with("INVITE "))
+        .unwrap();
+    assert!(inv.contains("Call-ID: a00000000000000ab."), "{inv}");
+    let reply = |t: &mut T, msg: String| {
+        t.core
+            .handle_inbound(t.now, Transport::Udp, trunk, msg.as_bytes());
+        t.sent()
+    };
+    reply(&mut t, carrier_reply(&inv, "180 Ringing", "far", "", ""));
+    let answer = SDP.replace("RTP/AVP 0 101", "RTP/AVP 8 101");
+    reply(
+        &mut t,
+        carrier_reply(
+            &inv,
+            "200 OK",
+            "far",
+            "Contact: <sip:gw@127.0.0.1:5080>\r\n",
+            &answer,
+        ),
+    );
+    let notes = &t.core.env.dialog_notes;
+    let answered: Vec<bool> = notes
+        .iter()
+        .map(|n| match n {
+            DialogNote::Dialog { tag, answered, .. } => {
+                assert_eq!(tag, "a00000000000000ab");
+                *answered
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(answered, [false, false, true]);
+    let Some(DialogNote::Dialog { dialog, .. }) = notes.last().cloned() else {
+        unreachable!()
+    };
+    assert_eq!(dialog.remote_tag.as_deref(), Some("far"));
+
+    // The process died; a new one ends the call from the note.
+    let mut n = T::new(with_trunk());
+    n.core
+        .end_orphan(n.now, "a00000000000000ab".into(), Some("carrier"), *dialog);
+    let bye = n
+        .sent()
+        .into_iter()
+        .find(|m| m.starts_with("BYE "))
+        .expect("a BYE");
+    assert!(
+        bye.starts_with("BYE sip:gw@127.0.0.1:5080 SIP/2.0"),
+        "{bye}"
+    );
+    assert!(bye.contains("Call-ID: a00000000000000ab."), "{bye}");
+    assert!(n.core.env.dialog_notes.is_empty());
+    n.core.handle_inbound(
+        n.now,
+        Transport::Udp,
+        trunk,
+        carrier_reply(&bye, "200 OK", "far", "", "").as_bytes(),
+    );
+    assert_eq!(
+        n.core.env.dialog_notes,
+        [DialogNote::OrphanGone {
+            tag: "a00000000000000ab".into()
+        }]
+    );
+    assert_eq!(n.core.legs.orphans(), 0);
+    assert_eq!(n.core.tracked(), 0);
+}

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::sip_legs::DialogNote;
 use super::Shared;
 use crate::call::channel::{
     drop_keys_before_answer, CallShared, ChannelControl, ScriptSink, SigCommand,
@@ -71,6 +72,8 @@ pub trait Env {
     fn unjoin(&mut self, listener: LegId);
     /// The script's `dial()` is over.
     fn dial_ended(&mut self, call: CallId, result: DialResult);
+    /// Where the dialog of a tagged call stands (for its campaign).
+    fn dialog_note(&mut self, note: DialogNote);
 }
 
 /// The play id ringback uses on a caller's media (scripts count up from 1).
@@ -249,6 +252,12 @@ impl Env for RealEnv {
             .get(&call)
             .map(|io| io.shared.results())
             .unwrap_or_default()
+    }
+
+    fn dialog_note(&mut self, note: DialogNote) {
+        if let Some(tap) = &self.shared.dialog_tap {
+            let _ = tap.send(note);
+        }
     }
 
     fn write_cdr(&mut self, record: &CdrRecord) {

@@ -54,6 +54,8 @@ pub struct Shared {
     pub cdr: cdr::CdrWriter,
     /// Every CDR record also goes here (`rivr call` waits for its own).
     pub cdr_tap: Option<mpsc::UnboundedSender<CdrRecord>>,
+    /// Where tagged calls' dialogs stand (the campaign dialer stores them).
+    pub dialog_tap: Option<mpsc::UnboundedSender<sip_legs::DialogNote>>,
     pub sms: Option<crate::sms::SmsService>,
 }
 
@@ -83,6 +85,7 @@ pub struct StartOptions {
     /// so it can run beside `rivr serve`).
     pub listen: Option<std::net::SocketAddr>,
     pub cdr_tap: Option<mpsc::UnboundedSender<CdrRecord>>,
+    pub dialog_tap: Option<mpsc::UnboundedSender<sip_legs::DialogNote>>,
     /// Send the trunks' OPTIONS keepalives (`serve`; a single `rivr call`
     /// has no use for them).
     pub keepalive: bool,
@@ -149,6 +152,7 @@ impl Server {
                 anyhow_like::Error(format!("cdr.path {}: {e}", config.cdr_path.display()))
             })?,
             cdr_tap: opts.cdr_tap,
+            dialog_tap: opts.dialog_tap,
             config,
             prompts,
             scripts,
@@ -232,6 +236,10 @@ impl Server {
                 let _ = reply.send((call, self.call_id_text(call)));
             }
             campaigns::Control::End { call } => self.core.end_call(Instant::now(), call),
+            campaigns::Control::EndOrphan { tag, trunk, dialog } => {
+                self.core
+                    .end_orphan(Instant::now(), tag, trunk.as_deref(), *dialog)
+            }
         }
     }
 
@@ -299,11 +307,13 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
         .await
         .map_err(|e| anyhow_like::Error(format!("store.url {}: {e}", config.store.url)))?;
     let (tap, cdrs) = mpsc::unbounded_channel();
+    let (dialog_tap, dialogs) = mpsc::unbounded_channel();
     let mut server = Server::start(
         config,
         StartOptions {
             keepalive: true,
             cdr_tap: Some(tap),
+            dialog_tap: Some(dialog_tap),
             ..StartOptions::default()
         },
     )
@@ -327,7 +337,7 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
             ghost_hold: ghost_hold(server.config()),
         },
     );
-    let runner = tokio::spawn(runner.run(cdrs, stop_rx));
+    let runner = tokio::spawn(runner.run(cdrs, dialogs, stop_rx));
     let c = server.config();
     println!(
         "rivr {} listening on udp+tcp {} (rtp {}-{}); routes: {}{}",

@@ -88,6 +88,7 @@ pub async fn place_each(
         StartOptions {
             listen: Some(listen),
             cdr_tap: Some(tap),
+            dialog_tap: None,
             keepalive: false,
         },
     )

@@ -51,9 +51,15 @@ pub struct SimEnv {
     /// Ringback, joins and dial ends, in order.
     pub bridge: Vec<String>,
     pub dials: Vec<(CallId, DialResult)>,
+    /// What tagged calls' dialogs did, in order.
+    pub dialog_notes: Vec<super::sip_legs::DialogNote>,
 }
 
 impl Env for SimEnv {
+    fn dialog_note(&mut self, note: super::sip_legs::DialogNote) {
+        self.dialog_notes.push(note);
+    }
+
     fn reserve_rtp(&mut self) -> Result<u16, String> {
         if self.fail_ports {
             return Err("no free RTP port pair (simulated)".into());

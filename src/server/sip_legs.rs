@@ -23,8 +23,8 @@ use crate::media::rtp_session::RtpSessionConfig;
 use crate::media::worker::MediaCommand;
 use crate::rate::retry_after_secs;
 use crate::sip::endpoint::{
-    CallRef, Credentials, EndReason, Endpoint, Event, LinkEvent, OutboundInvite, TrunkLinkSpec,
-    UacEnd, UacFailure,
+    CallRef, Credentials, EndReason, Endpoint, Event, LinkEvent, OutDialog, OutboundInvite,
+    TrunkLinkSpec, UacEnd, UacFailure,
 };
 use crate::sip::message::Transport;
 use crate::sip::sdp::{self, LocalMedia, Negotiated, SessionDescription};
@@ -72,9 +72,28 @@ pub struct SipTrunk {
     pub register: bool,
 }
 
+/// What the glue tells the owner of a tagged call (a campaign attempt)
+/// about its dialog, so that another process can end the call after a
+/// crash (`sip::endpoint::orphan`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DialogNote {
+    /// The call's dialog as it stands: after its INVITE, its first
+    /// provisionals, its answer.
+    Dialog {
+        tag: String,
+        answered: bool,
+        dialog: Box<OutDialog>,
+    },
+    /// A call a dead process left, which [`SipLegs::end_orphan`] was
+    /// asked to end, is over at the far end (or given up on).
+    OrphanGone { tag: String },
+}
+
 struct SipLeg {
     cref: CallRef,
     call: CallId,
+    /// The owner's token of a call rivr placed (a campaign attempt id).
+    tag: Option<String>,
     /// The caller's SDP offer; `Err` when it did not parse.
     offer: Option<Result<SessionDescription, String>>,
     local_media: Option<LocalMedia>,
@@ -95,6 +114,8 @@ pub struct SipLegs {
     rng: rand::rngs::StdRng,
     by_ref: HashMap<CallRef, LegId>,
     legs: HashMap<LegId, SipLeg>,
+    /// Calls of a dead process being ended, by their tags.
+    orphans: HashMap<CallRef, String>,
 }
 
 impl SipLegs {
@@ -104,6 +125,7 @@ impl SipLegs {
             cfg,
             by_ref: HashMap::new(),
             legs: HashMap::new(),
+            orphans: HashMap::new(),
         }
     }
 
@@ -140,6 +162,44 @@ impl SipLegs {
         self.legs.is_empty()
     }
 
+    /// Ends a call a dead process placed with tag `tag` on `trunk`, from
+    /// its stored dialog (the trunk's credentials answer a challenge);
+    /// `DialogNote::OrphanGone` follows when it is over.
+    pub fn end_orphan(
+        &mut self,
+        now: Instant,
+        tag: String,
+        trunk: Option<&str>,
+        dialog: OutDialog,
+        ep: &mut Endpoint,
+    ) {
+        let credentials = trunk
+            .and_then(|t| self.cfg.trunks.iter().find(|x| x.name == t))
+            .and_then(|t| t.credentials.clone());
+        let cref = ep.end_orphan(now, dialog, credentials);
+        self.orphans.insert(cref, tag);
+    }
+
+    /// Calls of a dead process still being ended.
+    pub fn orphans(&self) -> usize {
+        self.orphans.len()
+    }
+
+    /// Tells the owner of a tagged leg where its dialog stands.
+    fn note_dialog(&self, leg: LegId, ep: &Endpoint, env: &mut dyn Env) {
+        let Some(l) = self.legs.get(&leg) else {
+            return;
+        };
+        let (Some(tag), Some(d)) = (&l.tag, ep.out_dialog(l.cref)) else {
+            return;
+        };
+        env.dialog_note(DialogNote::Dialog {
+            tag: tag.clone(),
+            answered: d.answered(),
+            dialog: Box::new(d),
+        });
+    }
+
     /// The leg of a core call.
     pub fn leg_of(&self, cref: CallRef) -> Option<LegId> {
         self.by_ref.get(&cref).copied()
@@ -154,6 +214,12 @@ impl SipLegs {
         reg: &mut Registry,
         env: &mut dyn Env,
     ) {
+        if let Event::Failed { call, .. } | Event::Ended { call, .. } = &ev {
+            if let Some(tag) = self.orphans.remove(call) {
+                env.dialog_note(DialogNote::OrphanGone { tag });
+                return;
+            }
+        }
         match ev {
             Event::IncomingCall {
                 call: cref,
@@ -205,6 +271,7 @@ impl SipLegs {
                     SipLeg {
                         cref,
                         call,
+                        tag: None,
                         offer,
                         local_media: None,
                         local_sdp: String::new(),
@@ -247,6 +314,8 @@ impl SipLegs {
                 };
                 let early = sdp.is_some_and(|b| self.take_answer(leg, &b, env));
                 let _ = status;
+                // The branch a CANCEL must name is the one that rang.
+                self.note_dialog(leg, ep, env);
                 reg.leg_event(now, leg, LegEvent::Progress { early_media: early });
             }
             Event::Answered { call: cref, sdp } => {
@@ -274,6 +343,7 @@ impl SipLegs {
                         early: false,
                     },
                 );
+                self.note_dialog(leg, ep, env);
                 reg.leg_event(now, leg, LegEvent::Answered);
             }
             Event::Failed {
@@ -844,6 +914,7 @@ impl SipLegs {
             SipLeg {
                 cref,
                 call,
+                tag: tag.map(str::to_string),
                 offer: None,
                 local_media: Some(local),
                 local_sdp: offer,
@@ -854,6 +925,7 @@ impl SipLegs {
                 current: None,
             },
         );
+        self.note_dialog(leg, ep, env);
         if let Some(id) = ep.call_id_of(cref) {
             reg.leg_event(
                 now,

@@ -103,6 +103,9 @@ pub struct Dialog {
     pub remote_target: Option<String>,
     pub route_set: Option<String>,
     pub cseq: Option<u32>,
+    /// The whole dialog as the SIP layer describes it (opaque text), for
+    /// ending the call from another process.
+    pub sip: Option<String>,
 }
 
 /// What follows an attempt for its contact.
@@ -165,6 +168,8 @@ pub struct AttemptInfo {
 /// The caller's decision for an attempt found in flight at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recovery {
+    /// `unknown`, or what is known to have happened (`answered`).
+    pub outcome: AttemptOutcome,
     pub then: Then,
     /// Count the call as holding a channel of its trunk until then (Unix
     /// ms), unless released earlier; `None` for none.
@@ -203,6 +208,7 @@ pub(super) fn info_of(r: &SqliteRow) -> Result<AttemptInfo, StoreError> {
             remote_target: r.try_get("remote_target")?,
             route_set: r.try_get("route_set")?,
             cseq: opt_u32(r.try_get("cseq")?, "cseq")?,
+            sip: r.try_get("sip_dialog")?,
         },
         ghost_until: r.try_get("ghost_until")?,
     })
@@ -349,8 +355,8 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE attempts SET state = 'dialing', trunk = $1, dialed_at = $2, \
-             call_id = $3, local_tag = $4, remote_tag = $5, remote_target = $6, route_set = $7, cseq = $8 \
-             WHERE id = $9 AND state = 'claimed'",
+             call_id = $3, local_tag = $4, remote_tag = $5, remote_target = $6, route_set = $7, cseq = $8, \
+             sip_dialog = $9 WHERE id = $10 AND state = 'claimed'",
         )
         .bind(trunk)
         .bind(now)
@@ -360,6 +366,7 @@ impl Store {
         .bind(&dialog.remote_target)
         .bind(&dialog.route_set)
         .bind(dialog.cseq.map(i64::from))
+        .bind(&dialog.sip)
         .bind(attempt_id)
         .execute(&self.pool)
         .await?;
@@ -376,7 +383,8 @@ impl Store {
         let done = sqlx::query(
             "UPDATE attempts SET call_id = COALESCE($1, call_id), local_tag = COALESCE($2, local_tag), \
              remote_tag = COALESCE($3, remote_tag), remote_target = COALESCE($4, remote_target), \
-             route_set = COALESCE($5, route_set), cseq = COALESCE($6, cseq) WHERE id = $7",
+             route_set = COALESCE($5, route_set), cseq = COALESCE($6, cseq), \
+             sip_dialog = COALESCE($7, sip_dialog) WHERE id = $8",
         )
         .bind(&dialog.call_id)
         .bind(&dialog.local_tag)
@@ -384,6 +392,7 @@ impl Store {
         .bind(&dialog.remote_target)
         .bind(&dialog.route_set)
         .bind(dialog.cseq.map(i64::from))
+        .bind(&dialog.sip)
         .bind(attempt_id)
         .execute(&self.pool)
         .await?;

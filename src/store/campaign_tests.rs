@@ -277,6 +277,7 @@ async fn an_attempt_goes_claimed_dialing_done_once() {
             remote_target: Some("sip:+254712000000@trunk.example.org".into()),
             route_set: Some("<sip:p1;lr>, <sip:p2;lr>".into()),
             cseq: Some(2),
+            sip: None,
         }
     );
 
@@ -377,7 +378,7 @@ async fn an_unclaimed_contact_is_not_counted() {
 }
 
 #[tokio::test]
-async fn after_a_crash_in_flight_attempts_end_unknown_and_ghosts_hold_channels() {
+async fn after_a_crash_in_flight_attempts_end_unknown_or_answered_and_ghosts_hold_channels() {
     let db = TempDb::new();
     let (id, claimed) = {
         let s = db.open().await;
@@ -405,6 +406,11 @@ async fn after_a_crash_in_flight_attempts_end_unknown_and_ghosts_hold_channels()
     let now = 10_000;
     let rec = s
         .recover_in_flight(now, |a| Recovery {
+            outcome: if a.answered_at.is_some() {
+                A::Call(crate::call::outcome::Outcome::Answered)
+            } else {
+                A::Unknown
+            },
             then: Then::Retry {
                 next_at: now + 60_000,
             },
@@ -430,14 +436,22 @@ async fn after_a_crash_in_flight_attempts_end_unknown_and_ghosts_hold_channels()
     assert_eq!(a1.dialog.call_id.as_deref(), Some("cid-b"));
     assert_eq!(a2.answered_at, Some(3_000));
     assert_eq!(a2.phone, claimed[2].phone);
-    // Each ended once, unknown.
-    for (a, _) in &rec {
+    // Each ended once, unknown unless its answer was stored.
+    for (a, r) in &rec {
         let now_a = s.attempt(&a.id).await.unwrap().unwrap();
         assert_eq!(
             (now_a.state, now_a.outcome),
-            (AttemptState::Done, Some(A::Unknown))
+            (AttemptState::Done, Some(r.outcome))
         );
     }
+    assert_eq!(
+        s.attempt(&claimed[2].attempt_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .outcome,
+        Some(A::Call(crate::call::outcome::Outcome::Answered))
+    );
     assert!(s
         .recover_in_flight(now, |_| unreachable!())
         .await
@@ -456,9 +470,9 @@ async fn after_a_crash_in_flight_attempts_end_unknown_and_ghosts_hold_channels()
     let st = s.campaign_status(&id, now).await.unwrap();
     assert_eq!(
         (st.unknown, st.dialed, st.waiting, st.in_progress),
-        (4, 2, 4, 0)
+        (3, 2, 4, 0)
     );
-    assert_eq!(st.outcomes.get("unknown"), Some(&4));
+    assert_eq!(st.outcomes.get("unknown"), Some(&3));
     // Retried as new, counted attempts.
     let again = s.claim_next_due(&id, now + 60_000, 10).await.unwrap();
     assert_eq!(again.len(), 4);
@@ -765,6 +779,7 @@ async fn kill_9_loses_nothing() {
             .get(0);
         let rec = s
             .recover_in_flight(1_000_000, |_| Recovery {
+                outcome: A::Unknown,
                 then: Then::Retry { next_at: 0 },
                 ghost_until: None,
             })

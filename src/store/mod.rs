@@ -51,7 +51,7 @@ pub enum StoreError {
 
 /// The embedded migrations, in order.
 fn migrator() -> Migrator {
-    let files: [(i64, &str, &str); 3] = [
+    let files: [(i64, &str, &str); 4] = [
         (1, "sms", include_str!("../../migrations/0001_sms.sql")),
         (
             2,
@@ -62,6 +62,11 @@ fn migrator() -> Migrator {
             3,
             "campaigns",
             include_str!("../../migrations/0003_campaigns.sql"),
+        ),
+        (
+            4,
+            "attempt dialog",
+            include_str!("../../migrations/0004_attempt_dialog.sql"),
         ),
     ];
 

@@ -8,15 +8,14 @@ use sqlx::Row;
 
 use super::attempt::{close_contact, info_of, INFO};
 use super::{AttemptInfo, AttemptState, Recovery, Store, StoreError};
-use crate::campaign::AttemptOutcome;
 
 impl Store {
     /// At start, before this process claims anything: every attempt left
-    /// `claimed` or `dialing` by a dead process ends `unknown` (it counts;
-    /// a retry is a new attempt), and `decide` says per attempt what
-    /// follows for its contact and whether its call may still hold a
-    /// channel. One transaction. Returns the attempts as they were, with
-    /// the decisions.
+    /// `claimed` or `dialing` by a dead process ends (it counts; a retry
+    /// is a new attempt), and `decide` says per attempt with which outcome
+    /// (`unknown`, or `answered` when its answer was stored), what follows
+    /// for its contact and whether its call may still hold a channel. One
+    /// transaction. Returns the attempts as they were, with the decisions.
     pub async fn recover_in_flight(
         &self,
         now: i64,
@@ -50,20 +49,27 @@ impl Store {
             info.outcome = None;
             info.ended_at = None;
             let r = decide(&info);
-            if let Some(until) = r.ghost_until {
-                sqlx::query("UPDATE attempts SET ghost_until = $1 WHERE id = $2")
-                    .bind(until)
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await?;
-                info.ghost_until = Some(until);
-            }
-            close_contact(&mut tx, info.contact_id, AttemptOutcome::Unknown, r.then).await?;
+            sqlx::query("UPDATE attempts SET ghost_until = $1, outcome = $2 WHERE id = $3")
+                .bind(r.ghost_until)
+                .bind(r.outcome.as_str())
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            info.ghost_until = r.ghost_until;
+            close_contact(&mut tx, info.contact_id, r.outcome, r.then).await?;
             out.push((info, r));
         }
         tx.commit().await?;
         out.sort_by(|a, b| (a.0.claimed_at, &a.0.id).cmp(&(b.0.claimed_at, &b.0.id)));
         Ok(out)
+    }
+
+    /// When the latest attempt was dialed (its INVITE left just after).
+    pub async fn last_dialed_at(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query("SELECT MAX(dialed_at) FROM attempts")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?)
     }
 
     /// Calls left by a dead process that still hold a channel at `now`.

@@ -97,6 +97,13 @@ impl Endpoint {
         if !entry.tx.on_response(now, resp.status) {
             return;
         }
+        if resp.cseq_method == rsip::Method::Cancel {
+            if let Some(branch) = key.strip_suffix(":cancel") {
+                let branch = branch.to_string();
+                self.cancel_answered(call, &branch, resp.status);
+            }
+            return;
+        }
         if resp.cseq_method != rsip::Method::Bye {
             return;
         }

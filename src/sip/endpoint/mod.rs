@@ -11,6 +11,7 @@
 //! 100 Trying.
 
 mod leg;
+mod orphan;
 mod reinvite;
 mod session;
 mod targets;
@@ -26,6 +27,7 @@ use rand::{Rng, SeedableRng};
 pub(crate) use leg::uri_socket_addr;
 pub use leg::{CallRef, TxKey};
 use leg::{Leg, LegState};
+pub use orphan::OutDialog;
 pub use trunk_link::{LinkEvent, TrunkLinkSpec};
 pub use uac::{Credentials, OutboundInvite, UacEnd, UacFailure};
 

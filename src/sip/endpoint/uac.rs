@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng as _;
 
+use super::orphan::{OutDialog, CSEQ_JUMP};
 use super::{targets, CallGone, CallRef, Endpoint, Event, NictEntry, Output};
 use crate::sip::digest::{self, Challenge, NonceCounter};
 use crate::sip::message::{Response, Transport};
@@ -134,6 +135,9 @@ pub(super) struct OutLeg {
     alternates: Vec<SocketAddr>,
     /// A provisional other than 100 came: the call is past failing over.
     ringing: bool,
+    /// A call a dead process placed, taken over only to end it
+    /// (`Endpoint::end_orphan`).
+    pub(super) orphan: bool,
 }
 
 /// A confirmed dialog's addressing for a request from rivr: transport,
@@ -150,6 +154,86 @@ pub(super) type DialogParts = (
 );
 
 impl OutLeg {
+    /// What the layer above stores of this call to end it from another
+    /// process (`super::orphan`).
+    pub(super) fn out_dialog(&self) -> OutDialog {
+        OutDialog {
+            tcp: self.spec.transport.is_reliable(),
+            dest: self.spec.dest,
+            request_uri: self.spec.request_uri.clone(),
+            to: self.spec.to.clone(),
+            from_user: self.spec.from_user.clone(),
+            from_host: self.spec.from_host.clone(),
+            from_display: self.spec.from_display.clone(),
+            local_tag: self.local_tag.clone(),
+            call_id: self.call_id.clone(),
+            cseq: self.cseq,
+            branch: self.branch.clone(),
+            route: self.spec.route.clone(),
+            remote_tag: self.remote_tag.clone(),
+            remote_to: self.remote_to.clone(),
+            remote_target: self.remote_target.clone(),
+            route_set: self.route_set.clone(),
+        }
+    }
+
+    /// A dead process's call rebuilt from what was stored of it, ready to
+    /// be ended: Proceeding with its INVITE's branch and CSeq while
+    /// unanswered, Confirmed with a CSeq `CSEQ_JUMP` above the stored one
+    /// once answered (rivr's refreshes after the store write moved it on).
+    pub(super) fn adopted(d: OutDialog, credentials: Option<Credentials>) -> OutLeg {
+        let confirmed = d.remote_tag.is_some();
+        let transport = if d.tcp {
+            Transport::TcpTo
+        } else {
+            Transport::Udp
+        };
+        OutLeg {
+            spec: OutboundInvite {
+                request_uri: d.request_uri,
+                to: d.to,
+                from_user: d.from_user,
+                from_host: d.from_host,
+                from_display: d.from_display,
+                dest: d.dest,
+                trunk: None,
+                transport,
+                route: d.route,
+                sdp: String::new(),
+                extra_headers: Vec::new(),
+                credentials,
+                call_id_prefix: None,
+            },
+            call_id: d.call_id,
+            local_tag: d.local_tag,
+            cseq: if confirmed {
+                d.cseq.wrapping_add(CSEQ_JUMP) & 0x7fff_ffff
+            } else {
+                d.cseq
+            },
+            branch: d.branch,
+            state: if confirmed {
+                OutState::Confirmed
+            } else {
+                OutState::Proceeding
+            },
+            remote_tag: d.remote_tag,
+            remote_to: d.remote_to,
+            remote_target: d.remote_target,
+            route_set: d.route_set,
+            ack: None,
+            cancel_wanted: true,
+            cancel_sent: false,
+            auth: Auth::default(),
+            remote_cseq: 0,
+            se_asked: None,
+            se_retries: 0,
+            alternates: Vec::new(),
+            ringing: true,
+            orphan: true,
+        }
+    }
+
     /// The dialog's parts with the next CSeq, once confirmed.
     pub(super) fn in_dialog_view(&mut self) -> Option<DialogParts> {
         if self.state != OutState::Confirmed {
@@ -304,6 +388,7 @@ impl Endpoint {
             se_retries: 0,
             alternates,
             ringing: false,
+            orphan: false,
         };
         self.out.insert(call, leg);
         self.send_invite(now, call, None);
@@ -750,6 +835,9 @@ impl Endpoint {
             },
         );
         let (t, d) = (leg.spec.transport, leg.spec.dest);
+        if let Some(e) = self.icts.get_mut(&leg.branch) {
+            e.tx.cancel_sent(now);
+        }
         let key = format!("{}:cancel", leg.branch);
         let tx = NonInviteClientTx::new(now, self.cfg.timers, t.is_reliable(), bytes.clone());
         self.nicts.insert(
@@ -966,6 +1054,53 @@ impl Endpoint {
     /// The Call-ID of a call rivr placed.
     pub fn call_id_of(&self, call: CallRef) -> Option<String> {
         self.out.get(&call).map(|l| l.call_id.clone())
+    }
+
+    /// What the layer above stores of a call rivr placed, to end it from
+    /// another process after a crash ([`Endpoint::end_orphan`]).
+    pub fn out_dialog(&self, call: CallRef) -> Option<OutDialog> {
+        self.out.get(&call).map(OutLeg::out_dialog)
+    }
+
+    /// Takes over the INVITE transaction of an adopted call (its final
+    /// response is still to come).
+    pub(super) fn adopt_ict(&mut self, now: Instant, call: CallRef) {
+        let Some(leg) = self.out.get(&call) else {
+            return;
+        };
+        let (t, d) = (leg.spec.transport, leg.spec.dest);
+        self.icts.insert(
+            leg.branch.clone(),
+            IctEntry {
+                tx: InviteClientTx::adopted(self.cfg.timers, t.is_reliable()),
+                call,
+                transport: t,
+                dest: d,
+                sent_at: now,
+                heard: true,
+            },
+        );
+    }
+
+    /// The response to a CANCEL: for a call taken over from a dead
+    /// process, a final other than 2xx (481: the far end has no such
+    /// INVITE any more) means the call is already over there.
+    pub(super) fn cancel_answered(&mut self, call: CallRef, branch: &str, status: u16) {
+        if status < 300 || !self.out.get(&call).is_some_and(|l| l.orphan) {
+            return;
+        }
+        if let Some(e) = self.icts.get_mut(branch) {
+            e.tx.terminate();
+        }
+        self.fail(
+            call,
+            UacFailure {
+                kind: UacEnd::Cancelled,
+                status: Some(status),
+                reason: None,
+                reason_header: None,
+            },
+        );
     }
 
     pub(super) fn icts_call(&self, branch: &str) -> Option<CallRef> {

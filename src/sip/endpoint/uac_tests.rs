@@ -773,3 +773,181 @@ fn an_attempt_id_starts_the_call_id() {
     assert!(id.starts_with("a0123456789abcdef."), "{id}");
     assert!(id.ends_with("@127.0.0.1"), "{id}");
 }
+
+/// A second endpoint on the same address: the process after a crash.
+fn restarted() -> H {
+    let mut h = H::new();
+    h.ep = Endpoint::new(EndpointConfig {
+        local_addr: "127.0.0.1:5060".parse().unwrap(),
+        user_agent: "rivr-test".into(),
+        timers: TimerConfig::default(),
+        seed: 99,
+        session: Default::default(),
+        session_ask: Some(1800),
+    });
+    h
+}
+
+/// The stored dialog goes through its text form, as the store keeps it.
+fn stored(d: OutDialog) -> OutDialog {
+    serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap()
+}
+
+#[test]
+fn a_ringing_call_of_a_dead_process_is_cancelled_as_its_own_invite_and_the_487_acked() {
+    let mut h = H::new();
+    let (call, inv) = start(&mut h, false);
+    h.reply(respond(&inv, "180 Ringing", Some("far"), "", ""));
+    let d = stored(h.ep.out_dialog(call).unwrap());
+    assert!(!d.answered());
+
+    let mut n = restarted();
+    let orphan = n.ep.end_orphan(n.now, d, None);
+    let (s, e) = n.drain();
+    assert!(e.is_empty());
+    let cancel = &s[0];
+    assert_eq!(
+        first_line(cancel),
+        "CANCEL sip:15551234@127.0.0.1:5080 SIP/2.0"
+    );
+    // §9.1: the INVITE's branch, Call-ID, From, To (no tag) and CSeq number.
+    assert_eq!(branch(cancel), branch(&inv));
+    for name in ["Call-ID", "From", "To"] {
+        assert_eq!(header(cancel, name), header(&inv, name), "{name}");
+    }
+    assert_eq!(
+        header(cancel, "CSeq").unwrap(),
+        format!("{} CANCEL", cseq(&inv))
+    );
+    assert_eq!(header(cancel, "Via"), header(&inv, "Via"));
+    let (s, _) = n.reply(respond(cancel, "200 OK", None, "", ""));
+    assert!(s.is_empty());
+    let (s, e) = n.reply(respond(&inv, "487 Request Terminated", Some("far"), "", ""));
+    assert_eq!(first_line(&s[0]), "ACK sip:15551234@127.0.0.1:5080 SIP/2.0");
+    assert_eq!(branch(&s[0]), branch(&inv));
+    assert!(
+        matches!(&e[..], [Event::Failed { call: c, failure }] if *c == orphan && failure.kind == UacEnd::Cancelled && failure.status == Some(487))
+    );
+    // A retransmitted 487 gets the same ACK; nothing is left after timer D.
+    let (s, e) = n.reply(respond(&inv, "487 Request Terminated", Some("far"), "", ""));
+    assert_eq!(s.len(), 1);
+    assert!(e.is_empty());
+    n.advance(40_000);
+    assert_eq!(n.ep.active_calls(), 0);
+    assert_eq!(n.ep.active_transactions(), 0);
+}
+
+#[test]
+fn a_ringing_orphan_answered_meanwhile_is_acked_and_ended_with_bye() {
+    let mut h = H::new();
+    let (call, inv) = start(&mut h, false);
+    h.reply(respond(&inv, "183 Session Progress", Some("far"), "", SDP));
+    let d = stored(h.ep.out_dialog(call).unwrap());
+    let mut n = restarted();
+    let orphan = n.ep.end_orphan(n.now, d, None);
+    n.drain();
+    // The callee picked up before the CANCEL arrived.
+    let (s, e) = n.reply(respond(
+        &inv,
+        "200 OK",
+        Some("far"),
+        "Contact: <sip:gw@127.0.0.1:5080>\r\n",
+        SDP,
+    ));
+    assert_eq!(first_line(&s[0]), "ACK sip:gw@127.0.0.1:5080 SIP/2.0");
+    assert_eq!(cseq(&s[0]), cseq(&inv));
+    let bye = &s[1];
+    assert_eq!(first_line(bye), "BYE sip:gw@127.0.0.1:5080 SIP/2.0");
+    assert!(header(bye, "To").unwrap().ends_with(";tag=far"));
+    assert!(
+        matches!(&e[..], [Event::Failed { call: c, failure }] if *c == orphan && failure.kind == UacEnd::Cancelled)
+    );
+}
+
+#[test]
+fn a_481_to_the_cancel_of_an_orphan_ends_it_at_once_and_silence_after_64_t1() {
+    let mut h = H::new();
+    let (call, inv) = start(&mut h, false);
+    h.reply(respond(&inv, "180 Ringing", Some("far"), "", ""));
+    let d = stored(h.ep.out_dialog(call).unwrap());
+
+    let mut n = restarted();
+    let orphan = n.ep.end_orphan(n.now, d.clone(), None);
+    let (s, _) = n.drain();
+    let (_, e) = n.reply(respond(
+        &s[0],
+        "481 Call/Transaction Does Not Exist",
+        None,
+        "",
+        "",
+    ));
+    assert!(
+        matches!(&e[..], [Event::Failed { call: c, failure }] if *c == orphan && failure.status == Some(481))
+    );
+
+    // No answer at all: the CANCEL gives up after 64·T1 and so does the
+    // INVITE it cancels; the call ends once.
+    let mut n = restarted();
+    let orphan = n.ep.end_orphan(n.now, d, None);
+    n.drain();
+    let (_, e) = n.advance(33_000);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        matches!(&e[..], [Event::Failed { call: c, .. } | Event::Ended { call: c, .. }] if *c == orphan)
+    );
+    n.advance(40_000);
+    assert_eq!(n.ep.active_calls(), 0);
+    assert_eq!(n.ep.active_transactions(), 0);
+}
+
+#[test]
+fn an_answered_orphan_gets_a_bye_in_its_dialog_with_a_cseq_far_above() {
+    let mut h = H::new();
+    let (call, inv) = start(&mut h, true);
+    h.reply(respond(
+        &inv,
+        "200 OK",
+        Some("far"),
+        "Contact: <sip:gw@10.9.9.9:5090>\r\nRecord-Route: <sip:p1;lr>\r\n",
+        SDP,
+    ));
+    let d = stored(h.ep.out_dialog(call).unwrap());
+    assert!(d.answered());
+
+    let mut n = restarted();
+    let creds = spec(true).credentials;
+    let orphan = n.ep.end_orphan(n.now, d, creds);
+    let (s, _) = n.drain();
+    let bye = s[0].clone();
+    assert_eq!(first_line(&bye), "BYE sip:gw@10.9.9.9:5090 SIP/2.0");
+    assert_eq!(header(&bye, "Route"), Some("<sip:p1;lr>"));
+    assert_eq!(header(&bye, "Call-ID"), header(&inv, "Call-ID"));
+    assert_eq!(header(&bye, "From"), header(&inv, "From"));
+    assert!(header(&bye, "To").unwrap().ends_with(";tag=far"));
+    assert_eq!(cseq(&bye), cseq(&inv) + (1 << 16) + 1);
+    // A challenge to it is answered with the trunk's credentials.
+    let ch = "Digest realm=\"trunk\", nonce=\"b1\", qop=\"auth\"";
+    let (s, e) = n.reply(respond(
+        &bye,
+        "401 Unauthorized",
+        None,
+        &format!("WWW-Authenticate: {ch}\r\n"),
+        "",
+    ));
+    assert!(e.is_empty());
+    check_auth(
+        header(&s[0], "Authorization").unwrap(),
+        ch,
+        "BYE",
+        "sip:gw@10.9.9.9:5090",
+    );
+    let (_, e) = n.reply(respond(&s[0], "200 OK", None, "", ""));
+    assert_eq!(
+        e,
+        vec![Event::Ended {
+            call: orphan,
+            reason: EndReason::LocalByeDone
+        }]
+    );
+    assert_eq!(n.ep.active_calls(), 0);
+}

@@ -81,6 +81,36 @@ impl InviteClientTx {
         }
     }
 
+    /// The transaction of an INVITE a dead process sent, taken over to
+    /// cancel it (`Endpoint::end_orphan`): it is in Proceeding (the
+    /// INVITE is not sent again) and waits for the final response.
+    pub fn adopted(cfg: TimerConfig, reliable: bool) -> Self {
+        InviteClientTx {
+            state: InviteClientState::Proceeding,
+            reliable,
+            timers: [None; 4],
+            a_interval: cfg.t1,
+            cfg,
+            request: Vec::new(),
+            ack: Vec::new(),
+        }
+    }
+
+    /// rivr sent a CANCEL for this INVITE: if no final response comes
+    /// within 64·T1 the transaction gives up (RFC 3261 §9.1), as timer B
+    /// would (`TimerAction::TimedOut`).
+    pub fn cancel_sent(&mut self, now: Instant) {
+        if matches!(
+            self.state,
+            InviteClientState::Calling | InviteClientState::Proceeding
+        ) {
+            self.timers[Timer::A as usize] = None;
+            let b = now + self.cfg.timeout_64t1();
+            let t = &mut self.timers[Timer::B as usize];
+            *t = Some(t.map_or(b, |old| old.min(b)));
+        }
+    }
+
     pub fn state(&self) -> InviteClientState {
         self.state
     }
@@ -248,6 +278,27 @@ mod tests {
             ResponseAction::PassUpFinal
         );
         assert_eq!(tx.handle_timeout(t0 + ms(10)), TimerAction::Terminated);
+    }
+
+    #[test]
+    fn an_adopted_transaction_waits_for_the_final_and_gives_up_64_t1_after_cancel() {
+        let t0 = Instant::now();
+        let mut tx = InviteClientTx::adopted(TimerConfig::default(), false);
+        assert_eq!(tx.state(), InviteClientState::Proceeding);
+        assert_eq!(tx.poll_timeout(), None);
+        tx.cancel_sent(t0);
+        assert_eq!(tx.poll_timeout(), Some(t0 + ms(32_000)));
+        assert_eq!(tx.handle_timeout(t0 + ms(31_999)), TimerAction::None);
+        assert_eq!(tx.handle_timeout(t0 + ms(32_000)), TimerAction::TimedOut);
+
+        let mut tx = InviteClientTx::adopted(TimerConfig::default(), false);
+        tx.cancel_sent(t0);
+        assert_eq!(
+            tx.on_response(t0 + ms(40), 487),
+            ResponseAction::PassUpFinal
+        );
+        tx.set_ack(b"ACK".to_vec());
+        assert_eq!(tx.on_response(t0 + ms(540), 487), ResponseAction::ResendAck);
     }
 
     #[test]
