@@ -1,7 +1,9 @@
 //! A campaign dialed by `rivr serve` against SIPp as the carrier, whose
 //! answer is fixed by each number's last digit (tests/sipp/uas_campaign.xml:
 //! 2 busy, 3 rings until cancelled, 4 503, 5 the callee hangs up, others
-//! answered), with `rivr smsc-sim` as the SMSC. The witnesses are the
+//! answered), with `rivr smsc-sim` as the SMSC. The last ten numbers go
+//! on the do-not-call list just after the campaign starts: the check is at
+//! dial time, so they are never dialed. The witnesses are the
 //! carrier's log (INVITEs per number, per second, calls up at once) and
 //! the SMSC's (texts per number), not rivr's own store; the report must
 //! agree with them.
@@ -22,19 +24,39 @@ const CONTACTS: usize = 1000;
 const CPS: u32 = 25;
 const CHANNELS: u32 = 20;
 const ATTEMPTS: u32 = 2;
+/// Put on the do-not-call list after the start (dialed last, ~40 s later).
+const DNC_FROM: usize = CONTACTS - 10;
 
 fn number(i: usize) -> String {
     format!("+254712{i:06}")
 }
 
-/// The outcome the carrier gives a number, and the attempts it takes.
+/// The outcome a number ends with and the attempts it takes (a number on
+/// the do-not-call list is claimed once and never dialed).
 fn expected(phone: &str) -> (&'static str, u32) {
+    let index: usize = phone[phone.len() - 6..].parse().unwrap_or(0);
+    if index >= DNC_FROM {
+        return ("dnc", 1);
+    }
     match phone.chars().last() {
         Some('2') => ("busy", ATTEMPTS),
         Some('3') => ("no_answer", ATTEMPTS),
         Some('4') => ("congestion", ATTEMPTS),
         _ => ("answered", 1),
     }
+}
+
+/// The INVITEs the carrier sees for a number.
+fn invites_expected(phone: &str) -> u32 {
+    match expected(phone) {
+        ("dnc", _) => 0,
+        (_, n) => n,
+    }
+}
+
+/// Whether the number gets the SMS fallback (no answer; never a `dnc`).
+fn texted(phone: &str) -> bool {
+    !matches!(expected(phone).0, "answered" | "dnc")
 }
 
 fn rivr_cli(config: &std::path::Path, args: &[&str]) -> String {
@@ -197,6 +219,18 @@ fn a_thousand_contacts_end_with_their_numbers_outcomes_within_cps_and_channels()
     );
     let id = first.split_whitespace().last().unwrap().to_string();
     rivr_cli(&config, &["start", &id]);
+    let late: Vec<String> = (DNC_FROM..CONTACTS).map(number).collect();
+    let out = Command::new(harness::rivr_bin())
+        .args(["dnc", "add", "--config"])
+        .arg(&config)
+        .args(&late)
+        .output()
+        .expect("run rivr dnc add");
+    assert!(
+        out.status.success(),
+        "rivr dnc add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let t0 = Instant::now();
     let mut last_print = t0;
@@ -261,7 +295,7 @@ fn a_thousand_contacts_end_with_their_numbers_outcomes_within_cps_and_channels()
     }
     let twice: Vec<_> = (0..CONTACTS)
         .map(number)
-        .filter(|n| per_number.get(n).copied().unwrap_or(0) != expected(n).1)
+        .filter(|n| per_number.get(n).copied().unwrap_or(0) != invites_expected(n))
         .collect();
     assert!(
         twice.is_empty(),
@@ -313,10 +347,7 @@ fn a_thousand_contacts_end_with_their_numbers_outcomes_within_cps_and_channels()
     // The SMSC's log: one text per contact voice could not reach.
     let mut texts: HashMap<String, u32> = HashMap::new();
     let sms_deadline = Instant::now() + Duration::from_secs(30);
-    let failed: usize = (0..CONTACTS)
-        .map(number)
-        .filter(|n| expected(n).0 != "answered")
-        .count();
+    let failed: usize = (0..CONTACTS).map(number).filter(|n| texted(n)).count();
     loop {
         texts.clear();
         for a in sim.accepted() {
@@ -330,7 +361,7 @@ fn a_thousand_contacts_end_with_their_numbers_outcomes_within_cps_and_channels()
     let bad_sms: Vec<String> = (0..CONTACTS)
         .map(number)
         .filter(|n| {
-            let want = u32::from(expected(n).0 != "answered");
+            let want = u32::from(texted(n));
             let got = texts
                 .get(n)
                 .or_else(|| texts.get(n.trim_start_matches('+')))
@@ -349,6 +380,7 @@ fn a_thousand_contacts_end_with_their_numbers_outcomes_within_cps_and_channels()
         "numbers texted the wrong number of times: {:?}",
         &bad_sms[..bad_sms.len().min(10)]
     );
-    assert_eq!(status["outcomes"]["answered"], 700, "{status}");
+    assert_eq!(status["outcomes"]["answered"], 693, "{status}");
+    assert_eq!(status["outcomes"]["dnc"], 10, "{status}");
     rivr.terminate(Duration::from_secs(10));
 }
