@@ -17,6 +17,7 @@ pub mod config;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod media;
+pub mod pri;
 pub mod rate;
 pub mod script;
 pub mod server;
