@@ -44,6 +44,18 @@ impl Cause {
     pub const RECOVERY_ON_TIMER_EXPIRY: Cause = Cause(102);
     pub const PROTOCOL_ERROR: Cause = Cause(111);
     pub const INTERWORKING: Cause = Cause(127);
+    // Causes ISDN call control (Q.931 §5.8) answers with.
+    pub const CHANNEL_UNACCEPTABLE: Cause = Cause(6);
+    pub const RESPONSE_TO_STATUS_ENQUIRY: Cause = Cause(30);
+    pub const REQUESTED_CHANNEL_UNAVAILABLE: Cause = Cause(44);
+    pub const INVALID_CALL_REFERENCE: Cause = Cause(81);
+    pub const CHANNEL_DOES_NOT_EXIST: Cause = Cause(82);
+    pub const MANDATORY_IE_MISSING: Cause = Cause(96);
+    pub const MESSAGE_TYPE_NONEXISTENT: Cause = Cause(97);
+    pub const MESSAGE_NOT_COMPATIBLE: Cause = Cause(98);
+    pub const IE_NONEXISTENT: Cause = Cause(99);
+    pub const INVALID_IE_CONTENTS: Cause = Cause(100);
+    pub const WRONG_STATE: Cause = Cause(101);
 
     /// A cause from its number; `None` outside 1–127.
     pub fn new(value: u8) -> Option<Cause> {
@@ -74,6 +86,7 @@ impl Cause {
             27 => "Destination out of order",
             28 => "Invalid number format",
             29 => "Facility rejected",
+            30 => "Response to STATUS ENQUIRY",
             31 => "Normal, unspecified",
             34 => "No circuit/channel available",
             38 => "Network out of order",
@@ -89,11 +102,16 @@ impl Cause {
             70 => "Only restricted digital information bearer capability is available",
             79 => "Service or option not implemented, unspecified",
             81 => "Invalid call reference value",
+            82 => "Identified channel does not exist",
             87 => "User not member of CUG",
             88 => "Incompatible destination",
             95 => "Invalid message, unspecified",
             96 => "Mandatory information element is missing",
+            97 => "Message type non-existent or not implemented",
+            98 => "Message not compatible with call state or message type non-existent or not implemented",
+            99 => "Information element/parameter non-existent or not implemented",
             100 => "Invalid information element contents",
+            101 => "Message not compatible with call state",
             102 => "Recovery on timer expiry",
             111 => "Protocol error, unspecified",
             127 => "Interworking, unspecified",

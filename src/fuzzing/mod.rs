@@ -15,6 +15,7 @@
 pub mod harness;
 pub mod input;
 pub mod parsers;
+pub mod q931;
 pub mod rfc4733;
 pub mod rtcp;
 pub mod rtp;
@@ -87,6 +88,12 @@ pub const TARGETS: &[Target] = &[
         run: crate::server::sim_drive::run,
         seeds: crate::server::sim_drive::seeds,
         seed_dirs: &["fuzz/seeds/server"],
+    },
+    Target {
+        name: "q931",
+        run: q931::run,
+        seeds: q931::seeds,
+        seed_dirs: &["fuzz/seeds/q931"],
     },
 ];
 
