@@ -15,6 +15,7 @@
 pub mod harness;
 pub mod input;
 pub mod parsers;
+pub mod q921;
 pub mod q931;
 pub mod rfc4733;
 pub mod rtcp;
@@ -82,6 +83,12 @@ pub const TARGETS: &[Target] = &[
         run: smpp_session::run,
         seeds: smpp_session::seeds,
         seed_dirs: &["fuzz/seeds/smpp_session"],
+    },
+    Target {
+        name: "q921",
+        run: q921::run,
+        seeds: q921::seeds,
+        seed_dirs: &["fuzz/seeds/q921"],
     },
     Target {
         name: "server",
