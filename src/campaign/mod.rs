@@ -35,6 +35,14 @@ pub enum AttemptOutcome {
 }
 
 impl AttemptOutcome {
+    /// Every outcome an attempt can end with.
+    pub fn all() -> impl Iterator<Item = AttemptOutcome> {
+        CallOutcome::ALL
+            .into_iter()
+            .map(AttemptOutcome::Call)
+            .chain([AttemptOutcome::Dnc, AttemptOutcome::Unknown])
+    }
+
     /// The name in the store, reports and the docs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -65,11 +73,7 @@ mod tests {
 
     #[test]
     fn outcome_names_round_trip() {
-        let all = CallOutcome::ALL
-            .into_iter()
-            .map(AttemptOutcome::Call)
-            .chain([AttemptOutcome::Dnc, AttemptOutcome::Unknown]);
-        for o in all {
+        for o in AttemptOutcome::all() {
             assert_eq!(AttemptOutcome::parse(o.as_str()), Some(o));
         }
         assert_eq!(AttemptOutcome::parse("bogus"), None);

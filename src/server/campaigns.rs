@@ -316,6 +316,35 @@ impl Runner {
                     "campaigns: no dialog stored for a call the last process left; its channel is held until its deadline"),
             }
         }
+        self.send_owed_sms().await?;
+        Ok(())
+    }
+
+    /// The SMS fallback of contacts a dead process ended (or the crash
+    /// rule just ended) without texting them: each is sent once, as ever
+    /// (`claim_sms`).
+    async fn send_owed_sms(&mut self) -> Result<(), StoreError> {
+        let texting: Vec<(String, String, Vec<AttemptOutcome>)> = self
+            .campaigns
+            .iter()
+            .filter(|(_, a)| is_live(a.campaign.state))
+            .filter_map(|(id, a)| {
+                let text = a.campaign.settings.sms.clone()?;
+                let outcomes = AttemptOutcome::all()
+                    .filter(|o| sends_sms(&a.campaign.settings.sms_on, *o))
+                    .collect();
+                Some((id.clone(), text, outcomes))
+            })
+            .collect();
+        for (id, text, outcomes) in texting {
+            for owed in self.store.owed_sms(&id, &outcomes).await? {
+                tracing::info!(campaign = %id, phone = %owed.phone, outcome = %owed.outcome,
+                    "campaigns: SMS fallback the last process did not send");
+                let body = fill_template(&text, &owed.fields);
+                self.send_sms(&id, owed.contact_id, &owed.phone, &body)
+                    .await;
+            }
+        }
         Ok(())
     }
 
@@ -678,32 +707,32 @@ impl Runner {
             a.next_due = Some(a.next_due.map_or(next_at, |d| d.min(next_at)));
         }
         if let Some(text) = sms {
-            self.send_sms(&f, &text).await;
+            self.send_sms(&f.campaign, f.contact, &f.phone, &text).await;
         }
     }
 
     /// The campaign's SMS, at most once per contact: the message and the
     /// contact's claim on it are stored in one transaction before the
     /// driver sees it.
-    async fn send_sms(&self, f: &InFlight, text: &str) {
+    async fn send_sms(&self, campaign: &str, contact: i64, phone: &str, text: &str) {
         let Some(sms) = &self.sms else {
-            tracing::warn!(campaign = %f.campaign, "campaigns: SMS fallback asked for, but no [smpp] or [sms_http] is configured");
+            tracing::warn!(campaign = %campaign, "campaigns: SMS fallback asked for, but no [smpp] or [sms_http] is configured");
             return;
         };
-        let m = match sms.prepare(&f.phone, text) {
+        let m = match sms.prepare(phone, text) {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(phone = %f.phone, error = %e, "campaigns: SMS not sent");
+                tracing::warn!(phone = %phone, error = %e, "campaigns: SMS not sent");
                 return;
             }
         };
-        match self.store.claim_sms(f.contact, &m).await {
+        match self.store.claim_sms(contact, &m).await {
             Ok(true) => {
-                tracing::info!(campaign = %f.campaign, phone = %f.phone, sms = %m.id, "campaigns: SMS fallback");
+                tracing::info!(campaign = %campaign, phone = %phone, sms = %m.id, "campaigns: SMS fallback");
                 sms.send_stored(m);
             }
             Ok(false) => {}
-            Err(e) => tracing::warn!(phone = %f.phone, error = %e, "campaigns: SMS not stored"),
+            Err(e) => tracing::warn!(phone = %phone, error = %e, "campaigns: SMS not stored"),
         }
     }
 }

@@ -836,3 +836,41 @@ async fn kill_9_loses_nothing() {
         assert_eq!(st.unknown as i64, before, "ops {ops}");
     }
 }
+
+#[tokio::test]
+async fn contacts_ended_without_their_sms_are_owed_it_until_claimed() {
+    let s = store().await;
+    let id = running(&s, 3).await;
+    let c = s.claim_next_due(&id, i64::MAX, 3).await.unwrap();
+    let ends = [
+        A::Call(crate::call::outcome::Outcome::Busy),
+        A::Unknown,
+        A::Call(crate::call::outcome::Outcome::Answered),
+    ];
+    for (cl, o) in c.iter().zip(ends) {
+        s.finish_attempt(&cl.attempt_id, &Finish::new(o, Then::Final), 10)
+            .await
+            .unwrap();
+    }
+    let texting = [A::Call(crate::call::outcome::Outcome::Busy), A::Unknown];
+    let owed = s.owed_sms(&id, &texting).await.unwrap();
+    let phones: Vec<&str> = owed.iter().map(|o| o.phone.as_str()).collect();
+    assert_eq!(phones, [c[0].phone.as_str(), c[1].phone.as_str()]);
+    assert_eq!(owed[0].fields, c[0].fields);
+    assert_eq!(owed[1].outcome, A::Unknown);
+    let m = NewMessage {
+        id: "sms-owed".into(),
+        source: "rivr".into(),
+        destination: c[0].phone.clone(),
+        body: "x".into(),
+        parts: vec![NewPart {
+            esm_class: 0,
+            data_coding: 0,
+            payload: false,
+            short_message: b"x".to_vec(),
+        }],
+    };
+    assert!(s.claim_sms(owed[0].contact_id, &m).await.unwrap());
+    assert_eq!(s.owed_sms(&id, &texting).await.unwrap().len(), 1);
+    assert!(s.owed_sms("c-none", &texting).await.unwrap().is_empty());
+}

@@ -26,6 +26,7 @@ pub use attempt::{
 pub use campaign::{Campaign, CampaignState, NewCampaign};
 pub use campaign_report::{ReportRow, Status};
 pub use dnc::DncEntry;
+pub use recovery::OwedSms;
 pub use sms::{MessageState, NewMessage, NewPart, StoredPart};
 pub use sms_inbound::InboundSms;
 

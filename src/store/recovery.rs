@@ -7,7 +7,18 @@
 use sqlx::Row;
 
 use super::attempt::{close_contact, info_of, INFO};
+use super::campaign::{bad, fields_of};
 use super::{AttemptInfo, AttemptState, Recovery, Store, StoreError};
+use crate::campaign::AttemptOutcome;
+
+/// A done contact still owed its SMS fallback ([`Store::owed_sms`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwedSms {
+    pub contact_id: i64,
+    pub phone: String,
+    pub fields: Vec<(String, String)>,
+    pub outcome: AttemptOutcome,
+}
 
 impl Store {
     /// At start, before this process claims anything: every attempt left
@@ -70,6 +81,56 @@ impl Store {
             .fetch_one(&self.pool)
             .await?
             .try_get(0)?)
+    }
+
+    /// Contacts of campaign `campaign_id` that are done, have no SMS yet,
+    /// and whose final outcome is one of `outcomes`: the SMS fallback owes
+    /// them a text a dead process did not get to send (it died between the
+    /// contact's end and the claim of its SMS, or the crash rule ended it).
+    /// Each: contact id, phone, fields (in list order), outcome.
+    pub async fn owed_sms(
+        &self,
+        campaign_id: &str,
+        outcomes: &[AttemptOutcome],
+    ) -> Result<Vec<OwedSms>, StoreError> {
+        let columns: Option<String> =
+            sqlx::query("SELECT field_names FROM campaigns WHERE id = $1")
+                .bind(campaign_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+        let Some(columns) = columns else {
+            return Ok(Vec::new());
+        };
+        let columns: Vec<String> = serde_json::from_str(&columns)
+            .map_err(|e| bad("campaigns", format!("field_names: {e}")))?;
+        let rows = sqlx::query(
+            "SELECT id, phone, fields, outcome FROM contacts \
+             WHERE campaign_id = $1 AND state = 'done' AND sms_id IS NULL AND outcome IS NOT NULL \
+             ORDER BY id",
+        )
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let outcome: String = r.try_get("outcome")?;
+            let Some(outcome) = AttemptOutcome::parse(&outcome) else {
+                continue;
+            };
+            if !outcomes.contains(&outcome) {
+                continue;
+            }
+            let fields: String = r.try_get("fields")?;
+            out.push(OwedSms {
+                contact_id: r.try_get("id")?,
+                phone: r.try_get("phone")?,
+                fields: fields_of(&fields, &columns)?,
+                outcome,
+            });
+        }
+        Ok(out)
     }
 
     /// Calls left by a dead process that still hold a channel at `now`.
