@@ -180,6 +180,11 @@ impl Carrier {
         result
     }
 
+    /// SIPp's error log so far (`-trace_err`: unexpected messages, timeouts).
+    pub fn errors(&self) -> String {
+        std::fs::read_to_string(&self.error_file).unwrap_or_default()
+    }
+
     /// The SIP messages SIPp sent and received so far.
     pub fn messages(&self) -> String {
         std::fs::read_to_string(&self.message_file).unwrap_or_default()

@@ -1,6 +1,8 @@
 //! A `rivr serve` child process on a temp config: started and waited for
 //! (its stdout ready line gives the SIP port), stderr captured to a file,
-//! CDRs read back as JSON, killed on drop.
+//! CDRs read back as JSON, killed on drop. A crash test can SIGKILL it and
+//! start it again in the same dir, on the same config and SIP port
+//! ([`Rivr::kill9`], [`Rivr::restart`]); each run's stderr has its own file.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -71,8 +73,12 @@ pub struct Rivr {
     pub rtp_lo: u16,
     pub rtp_hi: u16,
     pub dir: Scratch,
-    stderr_path: PathBuf,
+    /// One stderr file per run, the first one's first.
+    stderr_paths: Vec<PathBuf>,
     cdr_path: PathBuf,
+    config_path: PathBuf,
+    label: String,
+    nofile: Option<u64>,
 }
 
 /// The binary under test: `RIVR_BIN` (the Makefile points it at the release
@@ -119,8 +125,29 @@ impl Rivr {
         let config_path = dir.join("rivr.toml");
         std::fs::write(&config_path, toml).expect("write rivr.toml");
 
-        let stderr = std::fs::File::create(&stderr_path).expect("create rivr.stderr");
-        let mut command = match cfg.nofile {
+        let mut rivr = Rivr {
+            child: None,
+            sip_port: 0,
+            rtp_lo,
+            rtp_hi,
+            dir,
+            stderr_paths: vec![stderr_path],
+            cdr_path,
+            config_path,
+            label: label.to_owned(),
+            nofile: cfg.nofile,
+        };
+        rivr.spawn();
+        rivr
+    }
+
+    /// Starts `rivr serve` on the config written by [`Rivr::start`], its
+    /// stderr to the newest of `stderr_paths`, and waits for its ready
+    /// line (which sets `sip_port`).
+    fn spawn(&mut self) {
+        let stderr_path = self.stderr_paths.last().expect("a stderr file");
+        let stderr = std::fs::File::create(stderr_path).expect("create rivr.stderr");
+        let mut command = match self.nofile {
             // prlimit sets its own limits and then execs rivr (same pid).
             Some(n) => {
                 let mut c = Command::new("prlimit");
@@ -132,7 +159,7 @@ impl Rivr {
         let mut child = command
             .arg("serve")
             .arg("--config")
-            .arg(&config_path)
+            .arg(&self.config_path)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
@@ -151,37 +178,82 @@ impl Rivr {
                 let _ = tx.send(line);
             }
         });
-        let mut rivr = Rivr {
-            child: Some(child),
-            sip_port: 0,
-            rtp_lo,
-            rtp_hi,
-            dir,
-            stderr_path,
-            cdr_path,
-        };
+        self.child = Some(child);
         let deadline = Instant::now() + STARTUP;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
                     if let Some(port) = parse_ready_line(&line) {
-                        rivr.sip_port = port;
-                        eprintln!("[{label}] {line}");
-                        return rivr;
+                        self.sip_port = port;
+                        eprintln!("[{}] {line}", self.label);
+                        return;
                     }
                 }
                 Err(_) => panic!(
                     "rivr printed no ready line within {STARTUP:?}; stderr:\n{}",
-                    rivr.stderr()
+                    self.stderr()
                 ),
             }
         }
     }
 
-    /// Everything rivr logged so far.
+    /// SIGKILL (no shutdown of any kind, as in a crash or an OOM kill),
+    /// then reaps the process. `None` if it was not running.
+    pub fn kill9(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        // `Child::kill` is SIGKILL on Unix.
+        let _ = child.kill();
+        child.wait().ok()
+    }
+
+    /// Starts rivr again after [`Rivr::kill9`] (or an exit): the same dir,
+    /// config and store, and the same SIP port, since the calls a dead
+    /// process placed (the carrier's answers, the dialogs it stored) point
+    /// at it. The first run's `listen` port 0 is pinned to the port it got.
+    /// Waits for the ready line; the new run's stderr goes to a new file.
+    pub fn restart(&mut self) {
+        assert!(
+            !self.is_running(),
+            "restart: the previous rivr is still running"
+        );
+        let port = self.sip_port;
+        assert_ne!(port, 0, "restart: the first run gave no SIP port");
+        let toml = std::fs::read_to_string(&self.config_path).expect("read rivr.toml");
+        let pinned = toml.replacen(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+            1,
+        );
+        std::fs::write(&self.config_path, pinned).expect("write rivr.toml");
+        let n = self.stderr_paths.len() + 1;
+        let next = self.dir.join(&format!("rivr.{n}.stderr"));
+        self.stderr_paths.push(next);
+        self.spawn();
+        assert_eq!(
+            self.sip_port, port,
+            "the restarted rivr listens on another SIP port"
+        );
+    }
+
+    /// How many times rivr was started (1 + restarts).
+    pub fn runs(&self) -> usize {
+        self.stderr_paths.len()
+    }
+
+    /// Everything rivr logged so far: with more than one run, every run's
+    /// stderr in order, each after a `=== rivr run N (file) ===` line.
     pub fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+        let read = |p: &PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+        if let [only] = self.stderr_paths.as_slice() {
+            return read(only);
+        }
+        let mut out = String::new();
+        for (i, p) in self.stderr_paths.iter().enumerate() {
+            out.push_str(&format!("=== rivr run {} ({}) ===\n", i + 1, p.display()));
+            out.push_str(&read(p));
+        }
+        out
     }
 
     /// Waits until rivr's stderr has a line for which `pred` holds.
@@ -270,11 +342,25 @@ impl Drop for Rivr {
             let _ = child.wait();
         }
         if std::thread::panicking() {
-            let log = self.stderr();
-            let tail: Vec<&str> = log.lines().rev().take(60).collect();
-            eprintln!("--- rivr stderr (last {} lines) ---", tail.len());
-            for line in tail.iter().rev() {
-                eprintln!("{line}");
+            // The tail of every run's stderr (a crash test has several).
+            let runs = self.stderr_paths.len();
+            let lines = (120 / runs).clamp(10, 60);
+            for (i, p) in self.stderr_paths.iter().enumerate() {
+                let log = std::fs::read_to_string(p).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(lines).collect();
+                if runs > 1 {
+                    eprintln!(
+                        "--- rivr run {} of {runs} stderr ({}, last {} lines) ---",
+                        i + 1,
+                        p.display(),
+                        tail.len()
+                    );
+                } else {
+                    eprintln!("--- rivr stderr (last {} lines) ---", tail.len());
+                }
+                for line in tail.iter().rev() {
+                    eprintln!("{line}");
+                }
             }
         }
     }
