@@ -7,3 +7,4 @@
 
 pub mod q921;
 pub mod q931;
+pub mod socket;
