@@ -5,6 +5,7 @@
 //! them, and a B-channel becomes another kind of call leg beside SIP
 //! (docs/pri.md).
 
+pub mod dchannel;
 pub mod q921;
 pub mod q931;
 pub mod socket;
