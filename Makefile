@@ -65,7 +65,7 @@ smpp-bench:
 # builds them (rivr::fuzzing), so a changed input format never starts cold.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := sip_wire sdp smpp_pdu rtp rtcp rfc4733 smpp_session server
-FUZZ_TARGETS += q931
+FUZZ_TARGETS += q931 q931_calls
 .PHONY: fuzz fuzz-seeds fuzz-smoke
 fuzz: fuzz-seeds
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
