@@ -64,7 +64,7 @@ smpp-bench:
 # fuzz/artifacts/<target>. The seeds are rewritten first from the code that
 # builds them (rivr::fuzzing), so a changed input format never starts cold.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := sip_wire sdp smpp_pdu rtp rtcp rfc4733 smpp_session q921 q931 server
+FUZZ_TARGETS := sip_wire sdp smpp_pdu rtp rtcp rfc4733 smpp_session q921 q931 q931_calls server
 .PHONY: fuzz fuzz-seeds fuzz-smoke
 fuzz: fuzz-seeds
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz

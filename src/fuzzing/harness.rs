@@ -338,6 +338,10 @@ mod tests {
     fn fuzz_q921() {
         smoke("q921");
     }
+    #[test]
+    fn fuzz_q931_calls() {
+        smoke("q931_calls");
+    }
 
     /// Every target has seeds, and cargo-fuzz has a binary for each (and
     /// nothing else), so `make fuzz` and this harness cover the same set.

@@ -17,6 +17,7 @@ pub mod input;
 pub mod parsers;
 pub mod q921;
 pub mod q931;
+pub mod q931_calls;
 pub mod rfc4733;
 pub mod rtcp;
 pub mod rtp;
@@ -101,6 +102,12 @@ pub const TARGETS: &[Target] = &[
         run: q931::run,
         seeds: q931::seeds,
         seed_dirs: &["fuzz/seeds/q931"],
+    },
+    Target {
+        name: "q931_calls",
+        run: q931_calls::run,
+        seeds: q931_calls::seeds,
+        seed_dirs: &["fuzz/seeds/q931_calls"],
     },
 ];
 
