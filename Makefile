@@ -2,7 +2,7 @@
 # every test. Both first install what is missing (Debian packages).
 
 SHELL := /bin/bash
-APT_PKGS := pkg-config libopus-dev libspandsp-dev sip-tester espeak-ng sox libsox-fmt-all sipvicious baresip-core
+APT_PKGS := pkg-config libopus-dev libspandsp-dev sip-tester espeak-ng sox libsox-fmt-all sipvicious baresip-core libpri-dev
 CARGO ?= cargo
 
 .PHONY: run test deps build check-fmt clippy bench load fuzz prompts

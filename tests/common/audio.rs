@@ -204,6 +204,32 @@ pub fn prompt_stop(x: &[f32], r: &[f32], lag: usize, from: usize) -> usize {
     i
 }
 
+/// How much of `x`'s energy (8 kHz samples) is a tone at `hz`: the
+/// Goertzel power at `hz` over the mean square, near 1 for a pure tone at
+/// `hz` and near 0 without it. The window is rectangular: give it a few
+/// hundred ms so the leakage of other tones stays small.
+pub fn tone_fraction(x: &[f32], hz: f64) -> f64 {
+    if x.is_empty() {
+        return 0.0;
+    }
+    let coeff = 2.0 * (std::f64::consts::TAU * hz / 8000.0).cos();
+    let (mut s1, mut s2, mut ms) = (0f64, 0f64, 0f64);
+    for &v in x {
+        let v = f64::from(v);
+        let s0 = v + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+        ms += v * v;
+    }
+    let n = x.len() as f64;
+    let power = 2.0 * (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (n * n);
+    if ms <= 0.0 {
+        0.0
+    } else {
+        power / (ms / n)
+    }
+}
+
 /// G.711 round trip of a reference, so it compares sample-exact with
 /// what rivr sends.
 pub fn g711_roundtrip(pcm: &[i16], pt: u8) -> Vec<f32> {
@@ -256,6 +282,17 @@ mod tests {
             .collect();
         let (_, c) = align(&x, &r);
         assert!(c < 0.2, "{c}");
+    }
+
+    #[test]
+    fn tone_fraction_tells_a_tone_from_its_neighbours() {
+        let x: Vec<f32> = (0..4000)
+            .map(|i| 5000.0 * (i as f32 * 440.0 * std::f32::consts::TAU / 8000.0).sin())
+            .collect();
+        assert!(tone_fraction(&x, 440.0) > 0.99);
+        assert!(tone_fraction(&x, 1000.0) < 0.01);
+        assert!(tone_fraction(&x, 480.0) < 0.01);
+        assert_eq!(tone_fraction(&[0.0; 100], 440.0), 0.0);
     }
 
     #[test]

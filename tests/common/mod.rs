@@ -7,6 +7,8 @@
 //! [`dialer`] runs `rivr call` against it. [`raw_sip`] is a raw UDP
 //! SIP peer for messages no SIP stack would send; [`procfs`] samples what
 //! the rivr process costs (RSS, threads, descriptors) under a load.
+//! For ISDN PRI, [`libpri`] runs libpri (tests/pri/libpri_peer.c) as the
+//! carrier on a socket span.
 //!
 //! Every test binary compiles this module whole but uses only part of it.
 #![allow(dead_code)]
@@ -15,6 +17,7 @@ pub mod audio;
 pub mod caller;
 pub mod carrier;
 pub mod dialer;
+pub mod libpri;
 pub mod phone;
 pub mod procfs;
 pub mod raw_sip;
