@@ -9,3 +9,4 @@ pub mod dchannel;
 pub mod q921;
 pub mod q931;
 pub mod socket;
+pub mod span;

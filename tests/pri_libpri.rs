@@ -1,0 +1,281 @@
+//! rivr's PRI signalling stack — the socket span's wire, Q.921 and Q.931
+//! call control, as `rivr::pri::span` runs them — as the user side of an
+//! E1 against libpri as the network side (tests/pri/libpri_peer.c, whose
+//! answer is fixed by the called number's last digit). The link comes up;
+//! each outgoing call ends with the cause libpri gives its number; an
+//! incoming SETUP arrives with its called number and is answered; a
+//! RESTART from the network releases the call on its channel; 30 calls
+//! fill the span and the 31st finds no channel.
+//!
+//! Signalling only: B-channel media and the call layer above come next
+//! (docs/pri.md).
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::libpri::{LibpriPeer, SpanOptions, SpanPaths};
+use common::scratch::Scratch;
+use rivr::call::cause::Cause;
+use rivr::pri::q921::{LinkConfig, Side as L2Side};
+use rivr::pri::q931::ie::{CalledNumber, NumberingPlan, TypeOfNumber};
+use rivr::pri::q931::{self, CallEvent, CallId, OutgoingCall, SetupError, Side, Variant};
+use rivr::pri::span::{self, SpanCommand, SpanEvent, SpanSignalling};
+use tokio::sync::{mpsc, oneshot};
+
+/// libpri retries SABME every second; a Q.931 exchange is local.
+const LINK: Duration = Duration::from_secs(10);
+const T: Duration = Duration::from_secs(5);
+
+struct Rig {
+    peer: LibpriPeer,
+    commands: mpsc::Sender<SpanCommand>,
+    events: mpsc::Receiver<SpanEvent>,
+    /// Events read while waiting for others, by call.
+    seen: Vec<SpanEvent>,
+    _dir: Scratch,
+}
+
+impl Rig {
+    async fn start(label: &str, opts: SpanOptions) -> Rig {
+        let dir = Scratch::new(label);
+        let paths = SpanPaths::in_dir(dir.path(), "span1");
+        let peer = LibpriPeer::start(dir.path(), "network", &paths, &opts);
+        let (commands, rx) = mpsc::channel(64);
+        let (tx, events) = mpsc::channel(256);
+        tokio::spawn(span::run(
+            SpanSignalling {
+                dchannel: paths.dchannel.clone(),
+                link: LinkConfig::new(L2Side::User),
+                calls: q931::Config::new(Side::User, Variant::Etsi),
+            },
+            rx,
+            tx,
+        ));
+        let mut rig = Rig {
+            peer,
+            commands,
+            events,
+            seen: Vec::new(),
+            _dir: dir,
+        };
+        rig.wait(LINK, "link up", |e| *e == SpanEvent::LinkUp).await;
+        rig.peer.wait_name("up", LINK);
+        rig
+    }
+
+    /// The first event (already seen or to come) that `pred` accepts.
+    async fn wait(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&SpanEvent) -> bool,
+    ) -> SpanEvent {
+        if let Some(i) = self.seen.iter().position(&pred) {
+            return self.seen.remove(i);
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(e)) if pred(&e) => return e,
+                Ok(Some(e)) => self.seen.push(e),
+                _ => panic!(
+                    "no {what} within {timeout:?}; seen {:?}\n{}",
+                    self.seen,
+                    self.peer.diagnostics()
+                ),
+            }
+        }
+    }
+
+    async fn setup(&self, number: &str) -> Result<CallId, SetupError> {
+        let called = CalledNumber::new(TypeOfNumber::Unknown, NumberingPlan::Isdn, number)
+            .expect("a valid number");
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(SpanCommand::Setup {
+                call: Box::new(OutgoingCall::new(called)),
+                reply,
+            })
+            .await
+            .expect("span running");
+        answer.await.expect("span replies")
+    }
+
+    async fn released(&mut self, call: CallId) -> Cause {
+        match self
+            .wait(
+                T,
+                "release",
+                |e| matches!(e, SpanEvent::Call(CallEvent::Released { call: c, .. }) if *c == call),
+            )
+            .await
+        {
+            SpanEvent::Call(CallEvent::Released { cause, .. }) => cause,
+            _ => unreachable!(),
+        }
+    }
+
+    async fn connected(&mut self, call: CallId) -> u8 {
+        match self
+            .wait(T, "connect", |e| {
+                matches!(e, SpanEvent::Call(CallEvent::Connected { call: c, .. }) if *c == call)
+            })
+            .await
+        {
+            SpanEvent::Call(CallEvent::Connected { channel, .. }) => channel,
+            _ => unreachable!(),
+        }
+    }
+}
+
+fn e1() -> SpanOptions {
+    SpanOptions {
+        clear_after_ms: Some(300),
+        no_answer_ms: Some(1_000),
+        ..SpanOptions::e1()
+    }
+}
+
+// The peer's waits block their thread; the span's tasks run on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_outgoing_call_ends_with_the_cause_libpri_gives_its_number() {
+    let mut rig = Rig::start("pri-libpri-causes", e1()).await;
+    // (number, answered, the cause its release carries)
+    let plan: [(&str, bool, u8); 6] = [
+        ("5551230", true, 16),
+        ("5551232", false, 17),
+        ("5551234", false, 34),
+        ("5551231", false, 1),
+        ("5551235", true, 16),
+        ("5551236", false, 19),
+    ];
+    let mut got = HashMap::new();
+    for (number, answered, _) in plan {
+        let call = rig.setup(number).await.expect("a channel");
+        if answered {
+            let ch = rig.connected(call).await;
+            assert!((1..=31).contains(&ch) && ch != 16, "channel {ch}");
+            if number.ends_with('0') {
+                // rivr clears this one.
+                rig.commands
+                    .send(SpanCommand::Disconnect(call, Cause::NORMAL_CLEARING))
+                    .await
+                    .unwrap();
+            }
+        }
+        got.insert(number, rig.released(call).await.value());
+    }
+    for (number, _, cause) in plan {
+        assert_eq!(got[number], cause, "{number}: {got:?}");
+    }
+    // libpri's side of the calls rivr cleared and answered agrees.
+    let ends = rig
+        .peer
+        .events()
+        .into_iter()
+        .filter(|e| e.name == "end")
+        .count();
+    assert_eq!(ends, plan.len(), "{:?}", rig.peer.events());
+}
+
+// The peer's waits block their thread; the span's tasks run on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incoming_setup_arrives_with_its_number_is_answered_and_cleared() {
+    let mut rig = Rig::start(
+        "pri-libpri-incoming",
+        SpanOptions {
+            manual: true,
+            ..e1()
+        },
+    )
+    .await;
+    let n = rig.peer.call("1000", "254712000001", None);
+    let incoming = match rig
+        .wait(T, "incoming", |e| {
+            matches!(e, SpanEvent::Call(CallEvent::Incoming(_)))
+        })
+        .await
+    {
+        SpanEvent::Call(CallEvent::Incoming(i)) => i,
+        _ => unreachable!(),
+    };
+    assert_eq!(
+        incoming.called.as_ref().map(|c| c.digits.as_str()),
+        Some("1000")
+    );
+    assert_eq!(
+        incoming.calling.as_ref().map(|c| c.digits.as_str()),
+        Some("254712000001")
+    );
+    let call = incoming.call;
+    rig.commands
+        .send(SpanCommand::Alerting(call))
+        .await
+        .unwrap();
+    rig.peer.wait_call(n, "alerting", T);
+    rig.commands.send(SpanCommand::Connect(call)).await.unwrap();
+    rig.peer.wait_call(n, "connect", T);
+    rig.connected(call).await;
+    rig.peer.hangup(n, 16);
+    assert_eq!(rig.released(call).await, Cause::NORMAL_CLEARING);
+    rig.peer.wait_end(n, T);
+}
+
+// The peer's waits block their thread; the span's tasks run on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_from_the_network_releases_the_call_on_its_channel() {
+    let mut rig = Rig::start("pri-libpri-restart", e1()).await;
+    let call = rig.setup("5551230").await.expect("a channel");
+    let ch = rig.connected(call).await;
+    rig.peer.send(&format!("restart {ch}"));
+    let restarted = rig
+        .wait(T, "channels restarted", |e| {
+            matches!(e, SpanEvent::Call(CallEvent::ChannelsRestarted { .. }))
+        })
+        .await;
+    assert_eq!(
+        restarted,
+        SpanEvent::Call(CallEvent::ChannelsRestarted { channels: vec![ch] })
+    );
+    rig.released(call).await;
+    rig.peer.wait_name("restart-ack", T);
+}
+
+// The peer's waits block their thread; the span's tasks run on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_calls_fill_the_e1_and_the_thirty_first_finds_no_channel() {
+    let mut rig = Rig::start("pri-libpri-thirty", e1()).await;
+    let mut calls = Vec::new();
+    for i in 0..30 {
+        calls.push(
+            rig.setup(&format!("55510{i:02}0"))
+                .await
+                .expect("a channel"),
+        );
+    }
+    let mut channels = Vec::new();
+    for c in &calls {
+        channels.push(rig.connected(*c).await);
+    }
+    channels.sort();
+    let e1: Vec<u8> = (1..=31).filter(|n| *n != 16).collect();
+    assert_eq!(channels, e1, "one call per timeslot");
+    assert_eq!(rig.setup("5559990").await, Err(SetupError::NoChannel));
+    for c in &calls {
+        rig.commands
+            .send(SpanCommand::Disconnect(*c, Cause::NORMAL_CLEARING))
+            .await
+            .unwrap();
+    }
+    for c in calls {
+        assert_eq!(rig.released(c).await, Cause::NORMAL_CLEARING);
+    }
+    // Every channel is free again: a new call gets one.
+    let again = rig
+        .setup("5551230")
+        .await
+        .expect("a channel after all ended");
+    rig.connected(again).await;
+}
