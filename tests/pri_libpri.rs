@@ -5,7 +5,9 @@
 //! each outgoing call ends with the cause libpri gives its number; an
 //! incoming SETUP arrives with its called number and is answered; a
 //! RESTART from the network releases the call on its channel; 30 calls
-//! fill the span and the 31st finds no channel.
+//! fill the span and the 31st finds no channel; the D-channel closed
+//! mid-call comes back and the call is kept within T309, cleared with
+//! cause 27 when T309 runs out first.
 //!
 //! Signalling only: B-channel media and the call layer above come next
 //! (docs/pri.md).
@@ -39,6 +41,10 @@ struct Rig {
 
 impl Rig {
     async fn start(label: &str, opts: SpanOptions) -> Rig {
+        Rig::start_with(label, opts, q931::Config::new(Side::User, Variant::Etsi)).await
+    }
+
+    async fn start_with(label: &str, opts: SpanOptions, calls: q931::Config) -> Rig {
         let dir = Scratch::new(label);
         let paths = SpanPaths::in_dir(dir.path(), "span1");
         let peer = LibpriPeer::start(dir.path(), "network", &paths, &opts);
@@ -48,7 +54,7 @@ impl Rig {
             SpanSignalling {
                 dchannel: paths.dchannel.clone(),
                 link: LinkConfig::new(L2Side::User),
-                calls: q931::Config::new(Side::User, Variant::Etsi),
+                calls,
             },
             rx,
             tx,
@@ -277,5 +283,63 @@ async fn thirty_calls_fill_the_e1_and_the_thirty_first_finds_no_channel() {
         .setup("5551230")
         .await
         .expect("a channel after all ended");
+    rig.connected(again).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_d_channel_outage_keeps_the_call_and_the_link_comes_back() {
+    let mut rig = Rig::start("pri-libpri-outage-short", e1()).await;
+    let call = rig.setup("5551230").await.expect("a channel");
+    rig.connected(call).await;
+    let n = rig.peer.mark();
+    rig.peer.send("close-d 300");
+    rig.wait(T, "link down", |e| *e == SpanEvent::LinkDown)
+        .await;
+    // rivr reconnects after a second; LAPD comes up again.
+    // (libpri never noticed: a 300 ms gap is shorter than its timers,
+    // and it takes rivr's SABME as a reset of a link still up.)
+    rig.wait(LINK, "link up again", |e| *e == SpanEvent::LinkUp)
+        .await;
+    // Within T309 the call is kept on both sides: it is still there a
+    // moment later, and it clears normally, end to end.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !rig.seen
+            .iter()
+            .any(|e| matches!(e, SpanEvent::Call(CallEvent::Released { .. }))),
+        "{:?}",
+        rig.seen
+    );
+    rig.commands
+        .send(SpanCommand::Disconnect(call, Cause::NORMAL_CLEARING))
+        .await
+        .unwrap();
+    assert_eq!(rig.released(call).await, Cause::NORMAL_CLEARING);
+    // libpri had the call all along and hears rivr's DISCONNECT for it.
+    let d = rig
+        .peer
+        .wait_from(n, T, "DISCONNECT of the kept call", |e| {
+            e.name == "disconnect"
+        });
+    assert_eq!(d.cause(), Some(16), "{}", d.line);
+    rig.peer
+        .wait_from(n, T, "end of the kept call", |e| e.name == "end");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_longer_than_t309_clears_the_call_with_cause_27() {
+    let mut calls = q931::Config::new(Side::User, Variant::Etsi);
+    calls.timers.t309 = Duration::from_secs(2);
+    let mut rig = Rig::start_with("pri-libpri-outage-long", e1(), calls).await;
+    let call = rig.setup("5551230").await.expect("a channel");
+    rig.connected(call).await;
+    rig.peer.send("close-d 5000");
+    rig.wait(T, "link down", |e| *e == SpanEvent::LinkDown)
+        .await;
+    assert_eq!(rig.released(call).await.value(), 27);
+    // The link returns once the peer listens again, and calls work.
+    rig.wait(LINK, "link up again", |e| *e == SpanEvent::LinkUp)
+        .await;
+    let again = rig.setup("5551230").await.expect("a channel");
     rig.connected(again).await;
 }
