@@ -182,6 +182,8 @@ impl Worker {
                     let ptime_ms = session.ptime_ms;
                     match &mut c.path {
                         PacketPath::Rtp(p) => p.configure(session, codec, now),
+                        // A B-channel's law is the span's, set at creation.
+                        PacketPath::BChannel(_) => {}
                     }
                     let events = c.path.telephone_events();
                     if let Err(e) = c.core.reconfigure(codec, events, ptime_ms) {
@@ -220,6 +222,7 @@ impl Worker {
                 if let Some(c) = self.calls.get_mut(&call) {
                     match &mut c.path {
                         PacketPath::Rtp(p) => p.set_remote(rtp, rtcp),
+                        PacketPath::BChannel(_) => {}
                     }
                 }
             }
@@ -273,6 +276,9 @@ impl Worker {
             match &c.path {
                 PacketPath::Rtp(p) => {
                     tracing::debug!(call = %call, rtp = ?p.stats(), ?jitter, "media closed");
+                }
+                PacketPath::BChannel(_) => {
+                    tracing::debug!(call = %call, ?jitter, "media closed");
                 }
             }
             c.path.close(now, &mut self.send_buf);

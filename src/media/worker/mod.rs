@@ -16,6 +16,7 @@
 //! with an empty table. `catch_unwind` costs nothing until something
 //! panics; it wraps a call's tick, not each packet.
 
+mod bchannel_path;
 mod call;
 mod commands;
 mod joins;

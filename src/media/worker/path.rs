@@ -1,20 +1,26 @@
 //! How a leg's packets come and go: one variant per transport behind the
 //! same few calls, so the worker and the leg's [`MediaCore`] do not care
-//! which. RTP today ([`RtpPath`]). A PRI B-channel is the next variant:
-//! raw 8 kHz G.711, 160 bytes per 20 ms, read and written once a tick with
-//! no RTP header, no latching and no jitter buffer to speak of (the
-//! channel is isochronous), no telephone-events (keys go as tones), and a
-//! flow that is always `Send` once the channel is connected.
+//! which: RTP ([`RtpPath`]), and a PRI B-channel ([`BChannelPath`]: raw
+//! 8 kHz G.711, 160 bytes per 20 ms, read and written once a tick with no
+//! RTP header, no latching, no telephone-events (keys go as tones), and a
+//! flow that is `Send` while the channel is connected). The worker does
+//! not yet create B-channel legs (docs/pri.md).
 
 use std::time::Instant;
 
 use crate::media::core::{MediaCore, Outgoing};
 use crate::media::send_gate::Flow;
 
+use super::bchannel_path::BChannelPath;
 use super::rtp_path::RtpPath;
 
+// RTP legs are the many and the hot path: their state stays inline, and a
+// B-channel leg carries the unused kilobyte instead.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum PacketPath {
     Rtp(RtpPath),
+    #[allow(dead_code)] // Until the worker creates B-channel legs.
+    BChannel(BChannelPath),
 }
 
 impl PacketPath {
@@ -22,6 +28,7 @@ impl PacketPath {
     pub fn telephone_events(&self) -> bool {
         match self {
             PacketPath::Rtp(p) => p.telephone_events(),
+            PacketPath::BChannel(_) => false,
         }
     }
 
@@ -30,6 +37,7 @@ impl PacketPath {
     pub fn start(&mut self, now: Instant, early: bool) {
         match self {
             PacketPath::Rtp(p) => p.start(now, early),
+            PacketPath::BChannel(_) => {}
         }
     }
 
@@ -37,6 +45,7 @@ impl PacketPath {
     pub fn peer_confirmed(&mut self) {
         match self {
             PacketPath::Rtp(p) => p.peer_confirmed(),
+            PacketPath::BChannel(_) => {}
         }
     }
 
@@ -44,6 +53,7 @@ impl PacketPath {
     pub fn receive(&mut self, now: Instant, buf: &mut [u8], core: &mut MediaCore) {
         match self {
             PacketPath::Rtp(p) => p.receive(now, buf, core),
+            PacketPath::BChannel(p) => p.receive(now, buf, core),
         }
     }
 
@@ -51,6 +61,7 @@ impl PacketPath {
     pub fn flow(&self, now: Instant) -> Option<Flow> {
         match self {
             PacketPath::Rtp(p) => p.flow(now),
+            PacketPath::BChannel(p) => p.flow(),
         }
     }
 
@@ -58,6 +69,8 @@ impl PacketPath {
     pub fn set_ptime(&mut self, ptime_ms: u32) {
         match self {
             PacketPath::Rtp(p) => p.set_ptime(ptime_ms),
+            // A B-channel's frames are 20 ms.
+            PacketPath::BChannel(_) => {}
         }
     }
 
@@ -65,6 +78,7 @@ impl PacketPath {
     pub fn hold(&mut self) {
         match self {
             PacketPath::Rtp(p) => p.hold(),
+            PacketPath::BChannel(_) => {}
         }
     }
 
@@ -72,6 +86,7 @@ impl PacketPath {
     pub fn send(&mut self, now: Instant, out: &Outgoing<'_>, open: bool, buf: &mut [u8]) {
         match self {
             PacketPath::Rtp(p) => p.send(now, out, open, buf),
+            PacketPath::BChannel(p) => p.send(out, open),
         }
     }
 
@@ -79,6 +94,7 @@ impl PacketPath {
     pub fn send_reports(&mut self, now: Instant, buf: &mut [u8], open: bool) {
         match self {
             PacketPath::Rtp(p) => p.send_reports(now, buf, open),
+            PacketPath::BChannel(_) => {}
         }
     }
 
@@ -86,6 +102,7 @@ impl PacketPath {
     pub fn close(&mut self, now: Instant, buf: &mut [u8]) {
         match self {
             PacketPath::Rtp(p) => p.close(now, buf),
+            PacketPath::BChannel(_) => {}
         }
     }
 }
