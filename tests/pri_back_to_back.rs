@@ -10,101 +10,16 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::pri_span::SpanEnd;
 use common::scratch::Scratch;
 use rivr::call::cause::Cause;
 use rivr::pri::q921::{LinkConfig, Side as L2Side};
-use rivr::pri::q931::ie::{CalledNumber, NumberingPlan, TypeOfNumber};
-use rivr::pri::q931::{self, CallEvent, CallId, OutgoingCall, SetupError, Side, Variant};
+use rivr::pri::q931::{self, CallEvent, SetupError, Side, Variant};
 use rivr::pri::socket::SeqPacket;
-use rivr::pri::span::{self, SpanCommand, SpanEvent, SpanSignalling};
+use rivr::pri::span::{SpanCommand, SpanEvent};
 use socket2::{Domain, SockAddr, Socket, Type};
-use tokio::sync::{mpsc, oneshot};
 
-const T: Duration = Duration::from_secs(5);
-
-/// One side: its commands and its events.
-struct End {
-    commands: mpsc::Sender<SpanCommand>,
-    events: mpsc::Receiver<SpanEvent>,
-    seen: Vec<SpanEvent>,
-}
-
-impl End {
-    async fn wait(&mut self, what: &str, pred: impl Fn(&SpanEvent) -> bool) -> SpanEvent {
-        if let Some(i) = self.seen.iter().position(&pred) {
-            return self.seen.remove(i);
-        }
-        let deadline = tokio::time::Instant::now() + T;
-        loop {
-            match tokio::time::timeout_at(deadline, self.events.recv()).await {
-                Ok(Some(e)) if pred(&e) => return e,
-                Ok(Some(e)) => self.seen.push(e),
-                _ => panic!("no {what} within {T:?}; seen {:?}", self.seen),
-            }
-        }
-    }
-
-    async fn setup(&self, number: &str) -> Result<CallId, SetupError> {
-        let called = CalledNumber::new(TypeOfNumber::Unknown, NumberingPlan::Isdn, number)
-            .expect("a valid number");
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(SpanCommand::Setup {
-                call: Box::new(OutgoingCall::new(called)),
-                reply,
-            })
-            .await
-            .expect("span running");
-        answer.await.expect("span replies")
-    }
-
-    async fn incoming(&mut self) -> (CallId, u8, String) {
-        match self
-            .wait("incoming", |e| {
-                matches!(e, SpanEvent::Call(CallEvent::Incoming(_)))
-            })
-            .await
-        {
-            SpanEvent::Call(CallEvent::Incoming(i)) => (
-                i.call,
-                i.channel,
-                i.called
-                    .map(|c| c.digits.as_str().to_string())
-                    .unwrap_or_default(),
-            ),
-            _ => unreachable!(),
-        }
-    }
-
-    async fn connected(&mut self, call: CallId) -> u8 {
-        match self
-            .wait("connect", |e| {
-                matches!(e, SpanEvent::Call(CallEvent::Connected { call: c, .. }) if *c == call)
-            })
-            .await
-        {
-            SpanEvent::Call(CallEvent::Connected { channel, .. }) => channel,
-            _ => unreachable!(),
-        }
-    }
-
-    async fn released(&mut self, call: CallId) -> Cause {
-        match self
-            .wait(
-                "release",
-                |e| matches!(e, SpanEvent::Call(CallEvent::Released { call: c, .. }) if *c == call),
-            )
-            .await
-        {
-            SpanEvent::Call(CallEvent::Released { cause, .. }) => cause,
-            _ => unreachable!(),
-        }
-    }
-
-    async fn send(&self, c: SpanCommand) {
-        self.commands.send(c).await.expect("span running");
-    }
-}
+const LINK: Duration = Duration::from_secs(5);
 
 async fn accept(l: &Socket) -> SeqPacket {
     loop {
@@ -135,7 +50,7 @@ async fn relay(a: Arc<Socket>, b: Arc<Socket>) {
 }
 
 /// A user side and a network side on one E1, link up on both.
-async fn pair(dir: &Scratch) -> (End, End) {
+async fn pair(dir: &Scratch) -> (SpanEnd, SpanEnd) {
     let listen = |name: &str| {
         let path = dir.join(name);
         let l = Socket::new(Domain::UNIX, Type::SEQPACKET, None).expect("a socket");
@@ -149,27 +64,17 @@ async fn pair(dir: &Scratch) -> (End, End) {
     let (ln, pn) = listen("net-d");
     tokio::spawn(relay(lu, ln));
     let start = |path, l2, side| {
-        let (commands, rx) = mpsc::channel(64);
-        let (tx, events) = mpsc::channel(256);
-        tokio::spawn(span::run(
-            SpanSignalling {
-                dchannel: path,
-                link: LinkConfig::new(l2),
-                calls: q931::Config::new(side, Variant::Etsi),
-            },
-            rx,
-            tx,
-        ));
-        End {
-            commands,
-            events,
-            seen: Vec::new(),
-        }
+        SpanEnd::start(
+            path,
+            LinkConfig::new(l2),
+            q931::Config::new(side, Variant::Etsi),
+        )
     };
     let mut user = start(pu, L2Side::User, Side::User);
     let mut net = start(pn, L2Side::Network, Side::Network);
-    user.wait("link up", |e| *e == SpanEvent::LinkUp).await;
-    net.wait("link up", |e| *e == SpanEvent::LinkUp).await;
+    user.wait(LINK, "link up", |e| *e == SpanEvent::LinkUp)
+        .await;
+    net.wait(LINK, "link up", |e| *e == SpanEvent::LinkUp).await;
     (user, net)
 }
 
@@ -180,10 +85,15 @@ async fn calls_both_ways_are_answered_and_cleared_with_their_causes() {
 
     // User to network: alerted, answered, cleared by the network (16).
     let call = user.setup("1000").await.expect("a channel");
-    let (inc, ch, called) = net.incoming().await;
-    assert_eq!(called, "1000");
+    let i = net.incoming().await;
+    let (inc, ch) = (i.call, i.channel);
+    assert_eq!(
+        i.called.map(|c| c.digits.as_str().to_string()),
+        Some("1000".into())
+    );
     net.send(SpanCommand::Alerting(inc)).await;
     user.wait(
+        common::pri_span::T,
         "alerting",
         |e| matches!(e, SpanEvent::Call(CallEvent::Alerting { call: c, .. }) if *c == call),
     )
@@ -198,8 +108,12 @@ async fn calls_both_ways_are_answered_and_cleared_with_their_causes() {
 
     // Network to user: refused busy (17).
     let call = net.setup("2000").await.expect("a channel");
-    let (inc, _, called) = user.incoming().await;
-    assert_eq!(called, "2000");
+    let i = user.incoming().await;
+    let inc = i.call;
+    assert_eq!(
+        i.called.map(|c| c.digits.as_str().to_string()),
+        Some("2000".into())
+    );
     user.send(SpanCommand::Reject(inc, Cause::USER_BUSY)).await;
     assert_eq!(net.released(call).await, Cause::USER_BUSY);
     assert_eq!(user.released(inc).await, Cause::USER_BUSY);
@@ -215,7 +129,8 @@ async fn thirty_calls_fill_the_e1_one_per_timeslot_on_both_sides() {
     }
     let mut incoming = Vec::new();
     for _ in 0..30 {
-        let (inc, ch, _) = net.incoming().await;
+        let i = net.incoming().await;
+        let (inc, ch) = (i.call, i.channel);
         net.send(SpanCommand::Connect(inc)).await;
         incoming.push((inc, ch));
     }

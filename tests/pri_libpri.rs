@@ -18,24 +18,20 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::libpri::{LibpriPeer, SpanOptions, SpanPaths};
+use common::pri_span::{SpanEnd, T};
 use common::scratch::Scratch;
 use rivr::call::cause::Cause;
 use rivr::pri::q921::{LinkConfig, Side as L2Side};
-use rivr::pri::q931::ie::{CalledNumber, NumberingPlan, TypeOfNumber};
-use rivr::pri::q931::{self, CallEvent, CallId, OutgoingCall, SetupError, Side, Variant};
-use rivr::pri::span::{self, SpanCommand, SpanEvent, SpanSignalling};
-use tokio::sync::{mpsc, oneshot};
+use rivr::pri::q931::{self, CallEvent, SetupError, Side, Variant};
+use rivr::pri::span::{SpanCommand, SpanEvent};
 
-/// libpri retries SABME every second; a Q.931 exchange is local.
+/// libpri retries SABME every second.
 const LINK: Duration = Duration::from_secs(10);
-const T: Duration = Duration::from_secs(5);
 
+/// rivr's span (the user side) and the libpri peer (the network side).
 struct Rig {
-    peer: LibpriPeer,
-    commands: mpsc::Sender<SpanCommand>,
-    events: mpsc::Receiver<SpanEvent>,
-    /// Events read while waiting for others, by call.
-    seen: Vec<SpanEvent>,
+    peer: std::sync::Arc<LibpriPeer>,
+    rivr: SpanEnd,
     _dir: Scratch,
 }
 
@@ -47,91 +43,17 @@ impl Rig {
     async fn start_with(label: &str, opts: SpanOptions, calls: q931::Config) -> Rig {
         let dir = Scratch::new(label);
         let paths = SpanPaths::in_dir(dir.path(), "span1");
-        let peer = LibpriPeer::start(dir.path(), "network", &paths, &opts);
-        let (commands, rx) = mpsc::channel(64);
-        let (tx, events) = mpsc::channel(256);
-        tokio::spawn(span::run(
-            SpanSignalling {
-                dchannel: paths.dchannel.clone(),
-                link: LinkConfig::new(L2Side::User),
-                calls,
-            },
-            rx,
-            tx,
-        ));
-        let mut rig = Rig {
+        let peer = std::sync::Arc::new(LibpriPeer::start(dir.path(), "network", &paths, &opts));
+        let mut rivr = SpanEnd::start(paths.dchannel.clone(), LinkConfig::new(L2Side::User), calls);
+        let shown = std::sync::Arc::clone(&peer);
+        rivr.context = Box::new(move || shown.diagnostics());
+        rivr.wait(LINK, "link up", |e| *e == SpanEvent::LinkUp)
+            .await;
+        peer.wait_name("up", LINK);
+        Rig {
             peer,
-            commands,
-            events,
-            seen: Vec::new(),
+            rivr,
             _dir: dir,
-        };
-        rig.wait(LINK, "link up", |e| *e == SpanEvent::LinkUp).await;
-        rig.peer.wait_name("up", LINK);
-        rig
-    }
-
-    /// The first event (already seen or to come) that `pred` accepts.
-    async fn wait(
-        &mut self,
-        timeout: Duration,
-        what: &str,
-        pred: impl Fn(&SpanEvent) -> bool,
-    ) -> SpanEvent {
-        if let Some(i) = self.seen.iter().position(&pred) {
-            return self.seen.remove(i);
-        }
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            match tokio::time::timeout_at(deadline, self.events.recv()).await {
-                Ok(Some(e)) if pred(&e) => return e,
-                Ok(Some(e)) => self.seen.push(e),
-                _ => panic!(
-                    "no {what} within {timeout:?}; seen {:?}\n{}",
-                    self.seen,
-                    self.peer.diagnostics()
-                ),
-            }
-        }
-    }
-
-    async fn setup(&self, number: &str) -> Result<CallId, SetupError> {
-        let called = CalledNumber::new(TypeOfNumber::Unknown, NumberingPlan::Isdn, number)
-            .expect("a valid number");
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(SpanCommand::Setup {
-                call: Box::new(OutgoingCall::new(called)),
-                reply,
-            })
-            .await
-            .expect("span running");
-        answer.await.expect("span replies")
-    }
-
-    async fn released(&mut self, call: CallId) -> Cause {
-        match self
-            .wait(
-                T,
-                "release",
-                |e| matches!(e, SpanEvent::Call(CallEvent::Released { call: c, .. }) if *c == call),
-            )
-            .await
-        {
-            SpanEvent::Call(CallEvent::Released { cause, .. }) => cause,
-            _ => unreachable!(),
-        }
-    }
-
-    async fn connected(&mut self, call: CallId) -> u8 {
-        match self
-            .wait(T, "connect", |e| {
-                matches!(e, SpanEvent::Call(CallEvent::Connected { call: c, .. }) if *c == call)
-            })
-            .await
-        {
-            SpanEvent::Call(CallEvent::Connected { channel, .. }) => channel,
-            _ => unreachable!(),
         }
     }
 }
@@ -159,19 +81,20 @@ async fn each_outgoing_call_ends_with_the_cause_libpri_gives_its_number() {
     ];
     let mut got = HashMap::new();
     for (number, answered, _) in plan {
-        let call = rig.setup(number).await.expect("a channel");
+        let call = rig.rivr.setup(number).await.expect("a channel");
         if answered {
-            let ch = rig.connected(call).await;
+            let ch = rig.rivr.connected(call).await;
             assert!((1..=31).contains(&ch) && ch != 16, "channel {ch}");
             if number.ends_with('0') {
                 // rivr clears this one.
-                rig.commands
+                rig.rivr
+                    .commands
                     .send(SpanCommand::Disconnect(call, Cause::NORMAL_CLEARING))
                     .await
                     .unwrap();
             }
         }
-        got.insert(number, rig.released(call).await.value());
+        got.insert(number, rig.rivr.released(call).await.value());
     }
     for (number, _, cause) in plan {
         assert_eq!(got[number], cause, "{number}: {got:?}");
@@ -198,15 +121,7 @@ async fn an_incoming_setup_arrives_with_its_number_is_answered_and_cleared() {
     )
     .await;
     let n = rig.peer.call("1000", "254712000001", None);
-    let incoming = match rig
-        .wait(T, "incoming", |e| {
-            matches!(e, SpanEvent::Call(CallEvent::Incoming(_)))
-        })
-        .await
-    {
-        SpanEvent::Call(CallEvent::Incoming(i)) => i,
-        _ => unreachable!(),
-    };
+    let incoming = rig.rivr.incoming().await;
     assert_eq!(
         incoming.called.as_ref().map(|c| c.digits.as_str()),
         Some("1000")
@@ -216,16 +131,21 @@ async fn an_incoming_setup_arrives_with_its_number_is_answered_and_cleared() {
         Some("254712000001")
     );
     let call = incoming.call;
-    rig.commands
+    rig.rivr
+        .commands
         .send(SpanCommand::Alerting(call))
         .await
         .unwrap();
     rig.peer.wait_call(n, "alerting", T);
-    rig.commands.send(SpanCommand::Connect(call)).await.unwrap();
+    rig.rivr
+        .commands
+        .send(SpanCommand::Connect(call))
+        .await
+        .unwrap();
     rig.peer.wait_call(n, "connect", T);
-    rig.connected(call).await;
+    rig.rivr.connected(call).await;
     rig.peer.hangup(n, 16);
-    assert_eq!(rig.released(call).await, Cause::NORMAL_CLEARING);
+    assert_eq!(rig.rivr.released(call).await, Cause::NORMAL_CLEARING);
     rig.peer.wait_end(n, T);
 }
 
@@ -233,10 +153,11 @@ async fn an_incoming_setup_arrives_with_its_number_is_answered_and_cleared() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_from_the_network_releases_the_call_on_its_channel() {
     let mut rig = Rig::start("pri-libpri-restart", e1()).await;
-    let call = rig.setup("5551230").await.expect("a channel");
-    let ch = rig.connected(call).await;
+    let call = rig.rivr.setup("5551230").await.expect("a channel");
+    let ch = rig.rivr.connected(call).await;
     rig.peer.send(&format!("restart {ch}"));
     let restarted = rig
+        .rivr
         .wait(T, "channels restarted", |e| {
             matches!(e, SpanEvent::Call(CallEvent::ChannelsRestarted { .. }))
         })
@@ -245,7 +166,7 @@ async fn a_restart_from_the_network_releases_the_call_on_its_channel() {
         restarted,
         SpanEvent::Call(CallEvent::ChannelsRestarted { channels: vec![ch] })
     );
-    rig.released(call).await;
+    rig.rivr.released(call).await;
     rig.peer.wait_name("restart-ack", T);
 }
 
@@ -256,65 +177,72 @@ async fn thirty_calls_fill_the_e1_and_the_thirty_first_finds_no_channel() {
     let mut calls = Vec::new();
     for i in 0..30 {
         calls.push(
-            rig.setup(&format!("55510{i:02}0"))
+            rig.rivr
+                .setup(&format!("55510{i:02}0"))
                 .await
                 .expect("a channel"),
         );
     }
     let mut channels = Vec::new();
     for c in &calls {
-        channels.push(rig.connected(*c).await);
+        channels.push(rig.rivr.connected(*c).await);
     }
     channels.sort();
     let e1: Vec<u8> = (1..=31).filter(|n| *n != 16).collect();
     assert_eq!(channels, e1, "one call per timeslot");
-    assert_eq!(rig.setup("5559990").await, Err(SetupError::NoChannel));
+    assert_eq!(rig.rivr.setup("5559990").await, Err(SetupError::NoChannel));
     for c in &calls {
-        rig.commands
+        rig.rivr
+            .commands
             .send(SpanCommand::Disconnect(*c, Cause::NORMAL_CLEARING))
             .await
             .unwrap();
     }
     for c in calls {
-        assert_eq!(rig.released(c).await, Cause::NORMAL_CLEARING);
+        assert_eq!(rig.rivr.released(c).await, Cause::NORMAL_CLEARING);
     }
     // Every channel is free again: a new call gets one.
     let again = rig
+        .rivr
         .setup("5551230")
         .await
         .expect("a channel after all ended");
-    rig.connected(again).await;
+    rig.rivr.connected(again).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_d_channel_outage_keeps_the_call_and_the_link_comes_back() {
     let mut rig = Rig::start("pri-libpri-outage-short", e1()).await;
-    let call = rig.setup("5551230").await.expect("a channel");
-    rig.connected(call).await;
+    let call = rig.rivr.setup("5551230").await.expect("a channel");
+    rig.rivr.connected(call).await;
     let n = rig.peer.mark();
     rig.peer.send("close-d 300");
-    rig.wait(T, "link down", |e| *e == SpanEvent::LinkDown)
+    rig.rivr
+        .wait(T, "link down", |e| *e == SpanEvent::LinkDown)
         .await;
     // rivr reconnects after a second; LAPD comes up again.
     // (libpri never noticed: a 300 ms gap is shorter than its timers,
     // and it takes rivr's SABME as a reset of a link still up.)
-    rig.wait(LINK, "link up again", |e| *e == SpanEvent::LinkUp)
+    rig.rivr
+        .wait(LINK, "link up again", |e| *e == SpanEvent::LinkUp)
         .await;
     // Within T309 the call is kept on both sides: it is still there a
     // moment later, and it clears normally, end to end.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
-        !rig.seen
+        !rig.rivr
+            .seen
             .iter()
             .any(|e| matches!(e, SpanEvent::Call(CallEvent::Released { .. }))),
         "{:?}",
-        rig.seen
+        rig.rivr.seen
     );
-    rig.commands
+    rig.rivr
+        .commands
         .send(SpanCommand::Disconnect(call, Cause::NORMAL_CLEARING))
         .await
         .unwrap();
-    assert_eq!(rig.released(call).await, Cause::NORMAL_CLEARING);
+    assert_eq!(rig.rivr.released(call).await, Cause::NORMAL_CLEARING);
     // libpri had the call all along and hears rivr's DISCONNECT for it.
     let d = rig
         .peer
@@ -331,15 +259,17 @@ async fn an_outage_longer_than_t309_clears_the_call_with_cause_27() {
     let mut calls = q931::Config::new(Side::User, Variant::Etsi);
     calls.timers.t309 = Duration::from_secs(2);
     let mut rig = Rig::start_with("pri-libpri-outage-long", e1(), calls).await;
-    let call = rig.setup("5551230").await.expect("a channel");
-    rig.connected(call).await;
+    let call = rig.rivr.setup("5551230").await.expect("a channel");
+    rig.rivr.connected(call).await;
     rig.peer.send("close-d 5000");
-    rig.wait(T, "link down", |e| *e == SpanEvent::LinkDown)
+    rig.rivr
+        .wait(T, "link down", |e| *e == SpanEvent::LinkDown)
         .await;
-    assert_eq!(rig.released(call).await.value(), 27);
+    assert_eq!(rig.rivr.released(call).await.value(), 27);
     // The link returns once the peer listens again, and calls work.
-    rig.wait(LINK, "link up again", |e| *e == SpanEvent::LinkUp)
+    rig.rivr
+        .wait(LINK, "link up again", |e| *e == SpanEvent::LinkUp)
         .await;
-    let again = rig.setup("5551230").await.expect("a channel");
-    rig.connected(again).await;
+    let again = rig.rivr.setup("5551230").await.expect("a channel");
+    rig.rivr.connected(again).await;
 }

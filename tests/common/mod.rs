@@ -19,6 +19,7 @@ pub mod carrier;
 pub mod dialer;
 pub mod libpri;
 pub mod phone;
+pub mod pri_span;
 pub mod procfs;
 pub mod raw_sip;
 pub mod rtp;
