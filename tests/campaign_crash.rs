@@ -35,9 +35,9 @@ mod harness;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::campaign::{self, rivr_cli};
 use common::carrier::Carrier;
 use common::server::{Rivr, RivrConfig};
 use rand::rngs::StdRng;
@@ -130,23 +130,6 @@ fn wall_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn rivr_cli(config: &Path, args: &[&str]) -> String {
-    let out = Command::new(harness::rivr_bin())
-        .arg("campaign")
-        .arg(args[0])
-        .arg("--config")
-        .arg(config)
-        .args(&args[1..])
-        .output()
-        .expect("run rivr campaign");
-    assert!(
-        out.status.success(),
-        "rivr campaign {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn status(config: &Path, id: &str) -> Value {
@@ -428,62 +411,19 @@ fn sigkilled_and_restarted_the_campaign_loses_no_contact_and_places_no_attempt_t
         sip_table: "session_expires = 90\nmin_se = 90\n".into(),
         ..RivrConfig::default()
     };
-    cfg.extra_tables = format!(
-        "[store]\nurl = \"sqlite://{db}\"\n\
-         [smpp]\nhost = \"127.0.0.1\"\nport = {smsc}\nsystem_id = \"rivrsim\"\npassword = \"pw\"\n\
-         [[trunk]]\nname = \"carrier\"\nuri = \"sip:127.0.0.1:{port}\"\ncps = 50\nmax_channels = 60\nring_timeout = 2\noptions_interval = 0\n",
-        db = db.display(),
-        smsc = sim.port,
-        port = carrier.port,
-    );
+    cfg.extra_tables = campaign::tables(&db, sim.port, carrier.port);
     let mut rivr = Rivr::start("campaign-crash", cfg);
     let config = rivr.dir.join("rivr.toml");
-    let mut csv = String::from("phone,name\n");
-    for i in 0..CONTACTS {
-        csv.push_str(&format!("{},Person {i}\n", number(i)));
-    }
-    let contacts = rivr.dir.join("contacts.csv");
-    std::fs::write(&contacts, csv).unwrap();
-    let script_path = rivr.dir.join("blast.rhai");
-    std::fs::write(
-        &script_path,
-        "set_result(\"name\", call.vars[\"name\"]);\nsleep(1000);\nhangup();\n",
-    )
-    .unwrap();
-    let created = rivr_cli(
-        &config,
-        &[
-            "create",
-            "--name",
-            "blast",
-            "--contacts",
-            &contacts.display().to_string(),
-            "--script",
-            &script_path.display().to_string(),
-            "--trunk",
-            "carrier",
-            "--cps",
-            &CPS.to_string(),
-            "--max-channels",
-            &CHANNELS.to_string(),
-            "--attempts",
-            &ATTEMPTS.to_string(),
-            "--retry",
-            "busy=3s,no_answer=3s,congestion=3s",
-            "--hours",
-            "00:00-24:00",
-            "--tz",
-            "UTC",
-            "--sms-fallback",
-            "Hello {name}, we tried to call you.",
-        ],
+    let id = campaign::create(
+        &rivr,
+        &campaign::Blast {
+            contacts: CONTACTS,
+            cps: CPS,
+            channels: CHANNELS,
+            attempts: ATTEMPTS,
+        },
+        number,
     );
-    let first = created.lines().next().unwrap_or_default();
-    assert!(
-        first.starts_with(&format!("{CONTACTS} contacts")),
-        "{created}"
-    );
-    let id = first.split_whitespace().last().unwrap().to_string();
     rivr_cli(&config, &["start", &id]);
     let t0 = Instant::now();
     let mut failures = Failures::default();

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::campaign::{self, rivr_cli};
 use common::carrier::Carrier;
 use common::server::{Rivr, RivrConfig};
 use serde_json::Value;
@@ -57,23 +58,6 @@ fn invites_expected(phone: &str) -> u32 {
 /// Whether the number gets the SMS fallback (no answer; never a `dnc`).
 fn texted(phone: &str) -> bool {
     !matches!(expected(phone).0, "answered" | "dnc")
-}
-
-fn rivr_cli(config: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new(harness::rivr_bin())
-        .arg("campaign")
-        .arg(args[0])
-        .arg("--config")
-        .arg(config)
-        .args(&args[1..])
-        .output()
-        .expect("run rivr campaign");
-    assert!(
-        out.status.success(),
-        "rivr campaign {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// One INVITE the carrier received: (ms, number, call id).
@@ -161,63 +145,19 @@ fn a_thousand_contacts_end_with_their_numbers_outcomes_within_cps_and_channels()
         rtp_ports: 200,
         ..RivrConfig::default()
     };
-    cfg.extra_tables = format!(
-        "[store]\nurl = \"sqlite://{db}\"\n\
-         [smpp]\nhost = \"127.0.0.1\"\nport = {smsc}\nsystem_id = \"rivrsim\"\npassword = \"pw\"\n\
-         [[trunk]]\nname = \"carrier\"\nuri = \"sip:127.0.0.1:{port}\"\ncps = 50\nmax_channels = 60\nring_timeout = 2\noptions_interval = 0\n",
-        db = simdir.join("rivr.db").display(),
-        smsc = sim.port,
-        port = carrier.port,
-    );
+    cfg.extra_tables = campaign::tables(&simdir.join("rivr.db"), sim.port, carrier.port);
     let mut rivr = Rivr::start("campaign-run", cfg);
     let config = rivr.dir.join("rivr.toml");
-    let mut csv = String::from("phone,name\n");
-    for i in 0..CONTACTS {
-        csv.push_str(&format!("{},Person {i}\n", number(i)));
-    }
-    let contacts = rivr.dir.join("contacts.csv");
-    std::fs::write(&contacts, csv).unwrap();
-    let script = rivr.dir.join("blast.rhai");
-    std::fs::write(
-        &script,
-        "set_result(\"name\", call.vars[\"name\"]);\nsleep(1000);\nhangup();\n",
-    )
-    .unwrap();
-
-    let created = rivr_cli(
-        &config,
-        &[
-            "create",
-            "--name",
-            "blast",
-            "--contacts",
-            &contacts.display().to_string(),
-            "--script",
-            &script.display().to_string(),
-            "--trunk",
-            "carrier",
-            "--cps",
-            &CPS.to_string(),
-            "--max-channels",
-            &CHANNELS.to_string(),
-            "--attempts",
-            &ATTEMPTS.to_string(),
-            "--retry",
-            "busy=3s,no_answer=3s,congestion=3s",
-            "--hours",
-            "00:00-24:00",
-            "--tz",
-            "UTC",
-            "--sms-fallback",
-            "Hello {name}, we tried to call you.",
-        ],
+    let id = campaign::create(
+        &rivr,
+        &campaign::Blast {
+            contacts: CONTACTS,
+            cps: CPS,
+            channels: CHANNELS,
+            attempts: ATTEMPTS,
+        },
+        number,
     );
-    let first = created.lines().next().unwrap_or_default();
-    assert!(
-        first.starts_with(&format!("{CONTACTS} contacts")),
-        "{created}"
-    );
-    let id = first.split_whitespace().last().unwrap().to_string();
     rivr_cli(&config, &["start", &id]);
     let late: Vec<String> = (DNC_FROM..CONTACTS).map(number).collect();
     let out = Command::new(harness::rivr_bin())

@@ -15,6 +15,7 @@
 
 pub mod audio;
 pub mod caller;
+pub mod campaign;
 pub mod carrier;
 pub mod dialer;
 pub mod libpri;

@@ -1,0 +1,104 @@
+//! The voice blast the campaign tests run (tests/campaign_run.rs,
+//! tests/campaign_crash.rs): `rivr campaign` from the test, the tables
+//! that point rivr at the SIPp carrier, the SMSC simulator and a store,
+//! and the campaign itself (contacts with a `name`, a script that stores
+//! it and hangs up after a second, retries of 3 s, an SMS fallback).
+
+use std::path::Path;
+use std::process::Command;
+
+use super::server::{binary, Rivr};
+
+/// `rivr campaign ARGS[0] --config CONFIG ARGS[1..]`, which must succeed;
+/// its standard output.
+pub fn rivr_cli(config: &Path, args: &[&str]) -> String {
+    let out = Command::new(binary())
+        .arg("campaign")
+        .arg(args[0])
+        .arg("--config")
+        .arg(config)
+        .args(&args[1..])
+        .output()
+        .expect("run rivr campaign");
+    assert!(
+        out.status.success(),
+        "rivr campaign {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `[store]`, `[smpp]` and the carrier trunk (`carrier`: 50 cps, 60
+/// channels, a 2 s ring timeout, no keepalive).
+pub fn tables(db: &Path, smsc_port: u16, carrier_port: u16) -> String {
+    format!(
+        "[store]\nurl = \"sqlite://{db}\"\n\
+         [smpp]\nhost = \"127.0.0.1\"\nport = {smsc_port}\nsystem_id = \"rivrsim\"\npassword = \"pw\"\n\
+         [[trunk]]\nname = \"carrier\"\nuri = \"sip:127.0.0.1:{carrier_port}\"\ncps = 50\nmax_channels = 60\nring_timeout = 2\noptions_interval = 0\n",
+        db = db.display(),
+    )
+}
+
+/// The blast's size and pace.
+pub struct Blast {
+    pub contacts: usize,
+    pub cps: u32,
+    pub channels: u32,
+    pub attempts: u32,
+}
+
+/// Creates the blast for `rivr` (contacts `number(0..contacts)`, named
+/// `Person i`) and returns its id, checking the import took every row.
+pub fn create(rivr: &Rivr, b: &Blast, number: impl Fn(usize) -> String) -> String {
+    let config = rivr.dir.join("rivr.toml");
+    let mut csv = String::from("phone,name\n");
+    for i in 0..b.contacts {
+        csv.push_str(&format!("{},Person {i}\n", number(i)));
+    }
+    let contacts = rivr.dir.join("contacts.csv");
+    std::fs::write(&contacts, csv).expect("write contacts.csv");
+    let script = rivr.dir.join("blast.rhai");
+    std::fs::write(
+        &script,
+        "set_result(\"name\", call.vars[\"name\"]);\nsleep(1000);\nhangup();\n",
+    )
+    .expect("write blast.rhai");
+    let created = rivr_cli(
+        &config,
+        &[
+            "create",
+            "--name",
+            "blast",
+            "--contacts",
+            &contacts.display().to_string(),
+            "--script",
+            &script.display().to_string(),
+            "--trunk",
+            "carrier",
+            "--cps",
+            &b.cps.to_string(),
+            "--max-channels",
+            &b.channels.to_string(),
+            "--attempts",
+            &b.attempts.to_string(),
+            "--retry",
+            "busy=3s,no_answer=3s,congestion=3s",
+            "--hours",
+            "00:00-24:00",
+            "--tz",
+            "UTC",
+            "--sms-fallback",
+            "Hello {name}, we tried to call you.",
+        ],
+    );
+    let first = created.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("{} contacts", b.contacts)),
+        "{created}"
+    );
+    first
+        .split_whitespace()
+        .last()
+        .expect("the id ends the first line")
+        .to_string()
+}
