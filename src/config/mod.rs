@@ -978,7 +978,10 @@ mod tests {
         assert_eq!(c.spans.len(), 2);
         let e = &c.spans[0];
         assert_eq!(e.name, "e1a");
-        assert_eq!((e.variant, e.law, e.side), (Variant::Etsi, Law::Alaw, Side::User));
+        assert_eq!(
+            (e.variant, e.law, e.side),
+            (Variant::Etsi, Law::Alaw, Side::User)
+        );
         assert_eq!(e.transport, SpanTransport::Socket);
         assert_eq!(e.dchannel, Path::new("/run/pri/e1a/d"));
         let all_e1: Vec<u8> = (1..=15).chain(17..=31).collect();
@@ -988,8 +991,15 @@ mod tests {
         let q = e.q931();
         assert_eq!((q.law, q.b_channels.len()), (Law::Alaw, 30));
         let t = &c.spans[1];
-        assert_eq!((t.variant, t.law, t.side), (Variant::Ni2, Law::Ulaw, Side::Network));
-        assert_eq!(t.dchannel, Path::new("/etc/rivr/pri/t1a/d"), "relative to the file");
+        assert_eq!(
+            (t.variant, t.law, t.side),
+            (Variant::Ni2, Law::Ulaw, Side::Network)
+        );
+        assert_eq!(
+            t.dchannel,
+            Path::new("/etc/rivr/pri/t1a/d"),
+            "relative to the file"
+        );
         assert_eq!(t.bchannel_path(3), Path::new("/etc/rivr/pri/t1a/b3"));
         assert_eq!(t.channels, (1..=12).chain([20]).collect::<Vec<u8>>());
         // A T1 span: 23 B-channels by default, µ-law from the variant;
@@ -1033,7 +1043,10 @@ mod tests {
         ))
         .unwrap();
         let (e, t) = (&c.pri_trunks[0], &c.pri_trunks[1]);
-        assert_eq!((e.hunt, e.max_channels, e.cps, e.ring_timeout_s), (Hunt::Highest, 30, 10, 45));
+        assert_eq!(
+            (e.hunt, e.max_channels, e.cps, e.ring_timeout_s),
+            (Hunt::Highest, 30, 10, 45)
+        );
         assert_eq!((t.hunt, t.max_channels), (Hunt::Lowest, 4));
     }
 
@@ -1045,36 +1058,103 @@ mod tests {
         let e1_with = |extra: &str| format!("{E1}{extra}");
         for (text, line, want) in [
             // spans
-            (E1.replace("\"etsi\"", "\"qsig\""), 3, "span.variant: \"qsig\""),
+            (
+                E1.replace("\"etsi\"", "\"qsig\""),
+                3,
+                "span.variant: \"qsig\"",
+            ),
             (e1_with("law = \"mulaw\"\n"), 6, "span.law: \"mulaw\""),
             (e1_with("side = \"both\"\n"), 6, "span.side: \"both\""),
-            (e1_with("transport = \"tcp\"\n"), 6, "span.transport: \"tcp\""),
-            (e1_with("channels = \"1-16\"\n"), 6, "span.channels: 16 is not an E1"),
-            (e1_with("channels = [16]\n"), 6, "span.channels: 16 is not an E1"),
-            (T1.replace("1-12, 20", "1-12,24"), 9, "span.channels: 24 is not a T1"),
-            (e1_with("channels = \"1-5,3\"\n"), 6, "span.channels: 3 is listed twice"),
-            (e1_with("channels = \"1..5\"\n"), 6, "span.channels: \"1..5\""),
+            (
+                e1_with("transport = \"tcp\"\n"),
+                6,
+                "span.transport: \"tcp\"",
+            ),
+            (
+                e1_with("channels = \"1-16\"\n"),
+                6,
+                "span.channels: 16 is not an E1",
+            ),
+            (
+                e1_with("channels = [16]\n"),
+                6,
+                "span.channels: 16 is not an E1",
+            ),
+            (
+                T1.replace("1-12, 20", "1-12,24"),
+                9,
+                "span.channels: 24 is not a T1",
+            ),
+            (
+                e1_with("channels = \"1-5,3\"\n"),
+                6,
+                "span.channels: 3 is listed twice",
+            ),
+            (
+                e1_with("channels = \"1..5\"\n"),
+                6,
+                "span.channels: \"1..5\"",
+            ),
             (e1_with("channels = \"\"\n"), 6, "span.channels"),
-            (E1.replace("b{n}", "b"), 5, "span.bchannels: \"/run/pri/e1a/b\" has no {n}"),
-            (format!("{E1}{E1}"), 7, "span.name: \"e1a\" is defined twice"),
+            (
+                E1.replace("b{n}", "b"),
+                5,
+                "span.bchannels: \"/run/pri/e1a/b\" has no {n}",
+            ),
+            (
+                format!("{E1}{E1}"),
+                7,
+                "span.name: \"e1a\" is defined twice",
+            ),
             (E1.replace("variant = \"etsi\"\n", ""), 2, "needs `variant`"),
-            (E1.replace("dchannel = \"/run/pri/e1a/d\"\n", ""), 2, "needs `dchannel`"),
+            (
+                E1.replace("dchannel = \"/run/pri/e1a/d\"\n", ""),
+                2,
+                "needs `dchannel`",
+            ),
             (e1_with("dchanel = \"x\"\n"), 6, "dchanel"),
             // PRI trunks
-            (pri("").replace("[\"e1a\"]", "[\"e1x\"]"), 4, "trunk.spans: \"e1x\" is not a [[span]]"),
             (
-                format!("{}[[trunk]]\nname = \"e2\"\nkind = \"pri\"\nspans = [\"e1a\"]\n", pri("")),
+                pri("").replace("[\"e1a\"]", "[\"e1x\"]"),
+                4,
+                "trunk.spans: \"e1x\" is not a [[span]]",
+            ),
+            (
+                format!(
+                    "{}[[trunk]]\nname = \"e2\"\nkind = \"pri\"\nspans = [\"e1a\"]\n",
+                    pri("")
+                ),
                 13,
                 "trunk.spans: span \"e1a\" is already on trunk \"e1\"",
             ),
-            (pri("").replace("[\"e1a\"]", "[\"e1a\", \"e1a\"]"), 4, "listed twice"),
-            (pri("").replace("[\"e1a\"]", "[]"), 4, "trunk.spans: the list is empty"),
+            (
+                pri("").replace("[\"e1a\"]", "[\"e1a\", \"e1a\"]"),
+                4,
+                "listed twice",
+            ),
+            (
+                pri("").replace("[\"e1a\"]", "[]"),
+                4,
+                "trunk.spans: the list is empty",
+            ),
             (pri("uri = \"sip:x\"\n"), 5, "trunk.uri: a SIP trunk's key"),
-            (pri("cps = 2\ncodecs = [\"pcma\"]\n"), 6, "trunk.codecs: a SIP trunk's key"),
+            (
+                pri("cps = 2\ncodecs = [\"pcma\"]\n"),
+                6,
+                "trunk.codecs: a SIP trunk's key",
+            ),
             (pri("register = false\n"), 5, "trunk.register"),
             (pri("hunt = \"random\"\n"), 5, "trunk.hunt: \"random\""),
-            (pri("max_channels = 31\n"), 5, "trunk.max_channels: 31 is more than the 30"),
-            (pri("max_channels = 0\n"), 5, "trunk.max_channels: 0 is out of range"),
+            (
+                pri("max_channels = 31\n"),
+                5,
+                "trunk.max_channels: 31 is more than the 30",
+            ),
+            (
+                pri("max_channels = 0\n"),
+                5,
+                "trunk.max_channels: 0 is out of range",
+            ),
             (pri("caller_id = \"+4930\"\n"), 5, "trunk.caller_id"),
             (pri("cps = 0\n"), 5, "trunk.cps"),
             (
@@ -1082,7 +1162,11 @@ mod tests {
                 4,
                 "trunk.spans: a PRI trunk's key",
             ),
-            ("[[trunk]]\nname = \"s\"\nuri = \"sip:x\"\nhunt = \"lowest\"\n".into(), 4, "trunk.hunt"),
+            (
+                "[[trunk]]\nname = \"s\"\nuri = \"sip:x\"\nhunt = \"lowest\"\n".into(),
+                4,
+                "trunk.hunt",
+            ),
             (
                 format!("{}[[trunk]]\nname = \"e1\"\nuri = \"sip:x\"\n", pri("")),
                 11,

@@ -62,7 +62,10 @@ pub(super) fn parse_pri_trunk(
         ));
     };
     if list.get_ref().is_empty() {
-        return Err(err(Some(list.span()), "trunk.spans: the list is empty".into()));
+        return Err(err(
+            Some(list.span()),
+            "trunk.spans: the list is empty".into(),
+        ));
     }
     let mut names: Vec<String> = Vec::new();
     let mut channel_count = 0u32;
@@ -106,14 +109,12 @@ pub(super) fn parse_pri_trunk(
             "lowest" => Hunt::Lowest,
             "highest" => Hunt::Highest,
             "round-robin" => Hunt::RoundRobin,
-            other => {
-                return Err(err(
-                    Some(h.span()),
-                    format!(
-                        "trunk.hunt: {other:?} is not one of \"lowest\", \"highest\", \"round-robin\""
-                    ),
-                ))
-            }
+            other => return Err(err(
+                Some(h.span()),
+                format!(
+                    "trunk.hunt: {other:?} is not one of \"lowest\", \"highest\", \"round-robin\""
+                ),
+            )),
         },
     };
     if let Some(c) = &t.caller_id {

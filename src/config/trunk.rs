@@ -209,7 +209,10 @@ pub(super) fn parse_trunks(
                 ))
             }
         }
-        for (key, v) in [("spans", t.spans.as_ref().map(|s| s.span())), ("hunt", t.hunt.as_ref().map(|h| h.span()))] {
+        for (key, v) in [
+            ("spans", t.spans.as_ref().map(|s| s.span())),
+            ("hunt", t.hunt.as_ref().map(|h| h.span())),
+        ] {
             if let Some(at) = v {
                 return Err(err(
                     Some(at),
