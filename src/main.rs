@@ -28,7 +28,11 @@ enum Command {
     Call(CallCli),
     /// Compile call-flow scripts and report errors with file:line:col.
     Check {
-        #[arg(required = true)]
+        /// Also check this config file: every key, its routes' scripts,
+        /// and list its trunks and PRI spans.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(required_unless_present = "config")]
         scripts: Vec<PathBuf>,
     },
     /// Outbound campaigns: create, start, pause, resume, cancel, status,
@@ -252,6 +256,63 @@ fn init_logging() {
         .init();
 }
 
+/// `rivr check --config`: what the file sets up, one line per trunk and
+/// span.
+fn print_config(c: &rivr::config::Config) {
+    use rivr::config::{Hunt, SpanTransport, TrunkTransport};
+    for t in &c.trunks {
+        let transport = match t.transport {
+            TrunkTransport::Udp => "udp",
+            TrunkTransport::Tcp => "tcp",
+        };
+        println!(
+            "trunk {}: sip {}:{} ({transport}), max_channels {}, cps {}, ring_timeout {} s",
+            t.name, t.host, t.port, t.max_channels, t.cps, t.ring_timeout_s
+        );
+    }
+    for s in &c.spans {
+        let variant = match s.variant {
+            rivr::pri::q931::Variant::Etsi => "etsi",
+            rivr::pri::q931::Variant::Ni2 => "ni2",
+        };
+        let law = match s.law {
+            rivr::codec::Law::Alaw => "alaw",
+            rivr::codec::Law::Ulaw => "ulaw",
+        };
+        let side = match s.side {
+            rivr::pri::q931::Side::User => "user",
+            rivr::pri::q931::Side::Network => "network",
+        };
+        let transport = match s.transport {
+            SpanTransport::Socket => "socket",
+            SpanTransport::Dahdi => "dahdi",
+        };
+        println!(
+            "span {}: {variant} {law} {side} {transport}, dchannel {}, bchannels {}, channels {} ({})",
+            s.name,
+            s.dchannel.display(),
+            s.bchannels_resolved().display(),
+            s.channels_text(),
+            s.channels.len()
+        );
+    }
+    for t in &c.pri_trunks {
+        let hunt = match t.hunt {
+            Hunt::Lowest => "lowest",
+            Hunt::Highest => "highest",
+            Hunt::RoundRobin => "round-robin",
+        };
+        println!(
+            "trunk {}: pri spans {}, hunt {hunt}, max_channels {}, cps {}, ring_timeout {} s (calls not wired yet: rivr serve refuses it)",
+            t.name,
+            t.spans.join(","),
+            t.max_channels,
+            t.cps,
+            t.ring_timeout_s
+        );
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -286,9 +347,25 @@ fn main() -> ExitCode {
             init_logging();
             call(args)
         }
-        Command::Check { scripts } => {
-            let engine = rivr::script::engine::build_engine(&rivr::config::ScriptConfig::default());
+        Command::Check { config, scripts } => {
+            let mut script_config = rivr::config::ScriptConfig::default();
+            let mut scripts = scripts;
             let mut failed = false;
+            if let Some(path) = &config {
+                match rivr::config::Config::load(path) {
+                    Ok(c) => {
+                        println!("{}: ok", path.display());
+                        print_config(&c);
+                        script_config = c.script.clone();
+                        scripts.extend(c.routes.iter().map(|r| r.script.clone()));
+                    }
+                    Err(e) => {
+                        eprintln!("{e}");
+                        failed = true;
+                    }
+                }
+            }
+            let engine = rivr::script::engine::build_engine(&script_config);
             for s in &scripts {
                 match rivr::script::engine::compile(&engine, s) {
                     Ok(_) => println!("{}: ok", s.display()),

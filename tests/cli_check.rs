@@ -112,3 +112,82 @@ fn serve_rejects_a_bad_config_naming_key_and_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("broken.rhai:1:"), "{stderr}");
 }
+
+/// `rivr check --config` checks the spans and PRI trunks and lists them;
+/// `rivr serve` refuses PRI trunks until calls over them are wired.
+#[test]
+fn check_config_lists_spans_and_pri_trunks_and_serve_refuses_them() {
+    let d = temp_dir("pri");
+    let cfg = d.join("rivr.toml");
+    std::fs::write(
+        &cfg,
+        "[sip]\nlisten = \"127.0.0.1:0\"\n\
+         [[trunk]]\nname = \"e1\"\nkind = \"pri\"\nspans = [\"e1a\", \"e1b\"]\nhunt = \"lowest\"\n\
+         [[span]]\nname = \"e1a\"\nvariant = \"etsi\"\ndchannel = \"/run/pri/e1a/d\"\nbchannels = \"/run/pri/e1a/b{n}\"\n\
+         [[span]]\nname = \"e1b\"\nvariant = \"etsi\"\ndchannel = \"pri/e1b/d\"\nbchannels = \"pri/e1b/b{n}\"\nchannels = \"1-10\"\n",
+    )
+    .unwrap();
+    let out = rivr()
+        .arg("check")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("{}: ok", cfg.display())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("span e1a: etsi alaw user socket, dchannel /run/pri/e1a/d, bchannels /run/pri/e1a/b{n}, channels 1-15,17-31 (30)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "bchannels {}/pri/e1b/b{{n}}, channels 1-10 (10)",
+            d.display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("trunk e1: pri spans e1a,e1b, hunt lowest, max_channels 40"),
+        "{stdout}"
+    );
+    let out = rivr()
+        .arg("serve")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("trunk \"e1\": PRI trunks are configured but calls over them are not wired yet (docs/pri.md)"),
+        "{stderr}"
+    );
+    // a channel 16 on an E1 span names the key and the line
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("1-10", "10-16");
+    std::fs::write(&cfg, text).unwrap();
+    let out = rivr()
+        .arg("check")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "{}:18: span.channels: 16 is not an E1",
+            cfg.display()
+        )),
+        "{stderr}"
+    );
+}

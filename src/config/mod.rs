@@ -8,8 +8,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+mod pri_trunk;
+mod span;
 mod trunk;
 
+pub use pri_trunk::{Hunt, PriTrunkConfig};
+pub use span::{SpanConfig, SpanTransport};
 pub use trunk::{TrunkConfig, TrunkTransport};
 
 use crate::codec::Codec;
@@ -49,6 +53,11 @@ pub struct Config {
     pub sms_http: Option<crate::sms::config::HttpSmsConfig>,
     /// `[[trunk]]`: where outbound calls go, in order of preference.
     pub trunks: Vec<TrunkConfig>,
+    /// `[[span]]`: the ISDN PRI spans, in the file's order.
+    pub spans: Vec<SpanConfig>,
+    /// `[[trunk]] kind = "pri"`: trunks made of `spans` (calls over them
+    /// are not wired yet: `rivr serve` refuses them, docs/pri.md).
+    pub pri_trunks: Vec<PriTrunkConfig>,
     /// The directory relative paths in the file are resolved against.
     pub base_dir: PathBuf,
 }
@@ -365,7 +374,9 @@ impl Config {
                 "http: the HTTP API is not in this rivr yet; remove the [http] table".into(),
             ));
         }
-        let trunks = trunk::parse_trunks(raw.trunk.unwrap_or_default(), &codecs, &err)?;
+        let spans = span::parse_spans(raw.span.unwrap_or_default(), base_dir, &err)?;
+        let (trunks, pri_trunks) =
+            trunk::parse_trunks(raw.trunk.unwrap_or_default(), &codecs, &spans, &err)?;
         let mut routes = Vec::new();
         for r in raw.route.unwrap_or_default() {
             let span = r.script.span();
@@ -436,6 +447,8 @@ impl Config {
             ),
             sms_http: raw.sms_http,
             trunks,
+            spans,
+            pri_trunks,
             base_dir: base_dir.to_path_buf(),
         })
     }
@@ -620,6 +633,7 @@ struct RawConfig {
     /// The HTTP API is not built yet: refused with a clear error.
     http: Option<Spanned<toml::Value>>,
     trunk: Option<Vec<trunk::RawTrunk>>,
+    span: Option<Vec<span::RawSpan>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -943,13 +957,227 @@ mod tests {
             ("[[trunk]]\nname = \"a\"\nuri = \"http://x\"\n", 3, "trunk.uri"),
             ("[[trunk]]\nname = \"a\"\nuri = \"sip:x\"\ncps = 0\n", 4, "trunk.cps"),
             ("[[trunk]]\nname = \"a\"\nuri = \"sip:x\"\nregister = true\n", 2, "register = true"),
-            ("[[trunk]]\nname = \"a\"\nkind = \"pri\"\n", 3, "PRI"),
+            ("[[trunk]]\nname = \"a\"\nkind = \"pri\"\n", 2, "a PRI trunk needs `spans`"),
             ("[[trunk]]\nname = \"a\"\nuri = \"sip:x\"\nfoo = 1\n", 4, "foo"),
             ("[[trunk]]\nname = \"a\"\nuri = \"sip:x\"\n[[trunk]]\nname = \"a\"\nuri = \"sip:y\"\n", 5, "twice"),
             ("[http]\nlisten = \"127.0.0.1:8080\"\n", 1, "http"),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.starts_with(&format!("rivr.toml:{line}:")) && e.contains(want), "{text:?}: {e}");
+        }
+    }
+
+    const E1: &str = "[[span]]\nname = \"e1a\"\nvariant = \"etsi\"\ndchannel = \"/run/pri/e1a/d\"\nbchannels = \"/run/pri/e1a/b{n}\"\n";
+    const T1: &str = "[[span]]\nname = \"t1a\"\nvariant = \"ni2\"\nlaw = \"ulaw\"\nside = \"network\"\ntransport = \"socket\"\ndchannel = \"pri/t1a/d\"\nbchannels = \"pri/t1a/b{n}\"\nchannels = \"1-12, 20\"\n";
+
+    #[test]
+    fn spans_load_with_their_defaults() {
+        use crate::codec::Law;
+        use crate::pri::q931::{Side, Variant};
+        let c = parse(&format!("{E1}{T1}")).unwrap();
+        assert_eq!(c.spans.len(), 2);
+        let e = &c.spans[0];
+        assert_eq!(e.name, "e1a");
+        assert_eq!(
+            (e.variant, e.law, e.side),
+            (Variant::Etsi, Law::Alaw, Side::User)
+        );
+        assert_eq!(e.transport, SpanTransport::Socket);
+        assert_eq!(e.dchannel, Path::new("/run/pri/e1a/d"));
+        let all_e1: Vec<u8> = (1..=15).chain(17..=31).collect();
+        assert_eq!(e.channels, all_e1, "every B-channel: 30, not 16");
+        assert_eq!(e.channels_text(), "1-15,17-31");
+        assert_eq!(e.bchannel_path(17), Path::new("/run/pri/e1a/b17"));
+        let q = e.q931();
+        assert_eq!((q.law, q.b_channels.len()), (Law::Alaw, 30));
+        let t = &c.spans[1];
+        assert_eq!(
+            (t.variant, t.law, t.side),
+            (Variant::Ni2, Law::Ulaw, Side::Network)
+        );
+        assert_eq!(
+            t.dchannel,
+            Path::new("/etc/rivr/pri/t1a/d"),
+            "relative to the file"
+        );
+        assert_eq!(t.bchannel_path(3), Path::new("/etc/rivr/pri/t1a/b3"));
+        assert_eq!(t.channels, (1..=12).chain([20]).collect::<Vec<u8>>());
+        // A T1 span: 23 B-channels by default, µ-law from the variant;
+        // the law can differ from the variant's; a list of numbers works.
+        let c = parse(
+            "[[span]]\nname = \"t\"\nvariant = \"ni2\"\ndchannel = \"d\"\nbchannels = \"b{n}\"\n\
+             [[span]]\nname = \"e\"\nvariant = \"etsi\"\nlaw = \"ulaw\"\ntransport = \"dahdi\"\n\
+             dchannel = \"/dev/dahdi/channel\"\nbchannels = \"/dev/dahdi/channel\"\nchannels = [1, 2, 31]\n",
+        )
+        .unwrap();
+        assert_eq!(c.spans[0].channels, (1..=23).collect::<Vec<u8>>());
+        assert_eq!(c.spans[0].law, Law::Ulaw);
+        assert_eq!(c.spans[1].law, Law::Ulaw);
+        assert_eq!(c.spans[1].transport, SpanTransport::Dahdi);
+        assert_eq!(c.spans[1].channels, vec![1, 2, 31]);
+        assert!(parse("").unwrap().spans.is_empty());
+    }
+
+    #[test]
+    fn pri_trunks_name_their_spans() {
+        let e1b = E1.replace("e1a", "e1b");
+        let c = parse(&format!(
+            "[[trunk]]\nname = \"sip1\"\nuri = \"sip:x\"\n[[trunk]]\nname = \"e1\"\nkind = \"pri\"\n\
+             spans = [\"e1a\", \"e1b\"]\nhunt = \"round-robin\"\ncaller_id = \"5551000\"\ncps = 5\n\
+             ring_timeout = 30\n{E1}{e1b}"
+        ))
+        .unwrap();
+        assert_eq!(c.trunks.len(), 1, "the SIP trunks are apart");
+        assert_eq!(c.pri_trunks.len(), 1);
+        let t = &c.pri_trunks[0];
+        assert_eq!(t.name, "e1");
+        assert_eq!(t.spans, vec!["e1a", "e1b"]);
+        assert_eq!(t.hunt, Hunt::RoundRobin);
+        assert_eq!(t.caller_id.as_deref(), Some("5551000"));
+        assert_eq!((t.max_channels, t.cps, t.ring_timeout_s), (60, 5, 30));
+        // Defaults: every B-channel of the spans; a user side hunts from
+        // the top, a network side from the bottom.
+        let c = parse(&format!(
+            "[[trunk]]\nname = \"e1\"\nkind = \"pri\"\nspans = [\"e1a\"]\n\
+             [[trunk]]\nname = \"t1\"\nkind = \"pri\"\nspans = [\"t1a\"]\nmax_channels = 4\n{E1}{T1}"
+        ))
+        .unwrap();
+        let (e, t) = (&c.pri_trunks[0], &c.pri_trunks[1]);
+        assert_eq!(
+            (e.hunt, e.max_channels, e.cps, e.ring_timeout_s),
+            (Hunt::Highest, 30, 10, 45)
+        );
+        assert_eq!((t.hunt, t.max_channels), (Hunt::Lowest, 4));
+    }
+
+    #[test]
+    fn span_and_pri_trunk_errors_name_key_and_line() {
+        let pri = |extra: &str| {
+            format!("[[trunk]]\nname = \"e1\"\nkind = \"pri\"\nspans = [\"e1a\"]\n{extra}{E1}")
+        };
+        let e1_with = |extra: &str| format!("{E1}{extra}");
+        for (text, line, want) in [
+            // spans
+            (
+                E1.replace("\"etsi\"", "\"qsig\""),
+                3,
+                "span.variant: \"qsig\"",
+            ),
+            (e1_with("law = \"mulaw\"\n"), 6, "span.law: \"mulaw\""),
+            (e1_with("side = \"both\"\n"), 6, "span.side: \"both\""),
+            (
+                e1_with("transport = \"tcp\"\n"),
+                6,
+                "span.transport: \"tcp\"",
+            ),
+            (
+                e1_with("channels = \"1-16\"\n"),
+                6,
+                "span.channels: 16 is not an E1",
+            ),
+            (
+                e1_with("channels = [16]\n"),
+                6,
+                "span.channels: 16 is not an E1",
+            ),
+            (
+                T1.replace("1-12, 20", "1-12,24"),
+                9,
+                "span.channels: 24 is not a T1",
+            ),
+            (
+                e1_with("channels = \"1-5,3\"\n"),
+                6,
+                "span.channels: 3 is listed twice",
+            ),
+            (
+                e1_with("channels = \"1..5\"\n"),
+                6,
+                "span.channels: \"1..5\"",
+            ),
+            (e1_with("channels = \"\"\n"), 6, "span.channels"),
+            (
+                E1.replace("b{n}", "b"),
+                5,
+                "span.bchannels: \"/run/pri/e1a/b\" has no {n}",
+            ),
+            (
+                format!("{E1}{E1}"),
+                7,
+                "span.name: \"e1a\" is defined twice",
+            ),
+            (E1.replace("variant = \"etsi\"\n", ""), 2, "needs `variant`"),
+            (
+                E1.replace("dchannel = \"/run/pri/e1a/d\"\n", ""),
+                2,
+                "needs `dchannel`",
+            ),
+            (e1_with("dchanel = \"x\"\n"), 6, "dchanel"),
+            // PRI trunks
+            (
+                pri("").replace("[\"e1a\"]", "[\"e1x\"]"),
+                4,
+                "trunk.spans: \"e1x\" is not a [[span]]",
+            ),
+            (
+                format!(
+                    "{}[[trunk]]\nname = \"e2\"\nkind = \"pri\"\nspans = [\"e1a\"]\n",
+                    pri("")
+                ),
+                13,
+                "trunk.spans: span \"e1a\" is already on trunk \"e1\"",
+            ),
+            (
+                pri("").replace("[\"e1a\"]", "[\"e1a\", \"e1a\"]"),
+                4,
+                "listed twice",
+            ),
+            (
+                pri("").replace("[\"e1a\"]", "[]"),
+                4,
+                "trunk.spans: the list is empty",
+            ),
+            (pri("uri = \"sip:x\"\n"), 5, "trunk.uri: a SIP trunk's key"),
+            (
+                pri("cps = 2\ncodecs = [\"pcma\"]\n"),
+                6,
+                "trunk.codecs: a SIP trunk's key",
+            ),
+            (pri("register = false\n"), 5, "trunk.register"),
+            (pri("hunt = \"random\"\n"), 5, "trunk.hunt: \"random\""),
+            (
+                pri("max_channels = 31\n"),
+                5,
+                "trunk.max_channels: 31 is more than the 30",
+            ),
+            (
+                pri("max_channels = 0\n"),
+                5,
+                "trunk.max_channels: 0 is out of range",
+            ),
+            (pri("caller_id = \"+4930\"\n"), 5, "trunk.caller_id"),
+            (pri("cps = 0\n"), 5, "trunk.cps"),
+            (
+                format!("[[trunk]]\nname = \"s\"\nuri = \"sip:x\"\nspans = [\"e1a\"]\n{E1}"),
+                4,
+                "trunk.spans: a PRI trunk's key",
+            ),
+            (
+                "[[trunk]]\nname = \"s\"\nuri = \"sip:x\"\nhunt = \"lowest\"\n".into(),
+                4,
+                "trunk.hunt",
+            ),
+            (
+                format!("{}[[trunk]]\nname = \"e1\"\nuri = \"sip:x\"\n", pri("")),
+                11,
+                "trunk.name: \"e1\" is defined twice",
+            ),
+        ] {
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("rivr.toml:{line}: ")) && e.contains(want),
+                "{text:?}: {e}"
+            );
         }
     }
 }

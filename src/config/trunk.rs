@@ -7,6 +7,8 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::pri_trunk::{parse_pri_trunk, PriTrunkConfig};
+use super::span::{valid_name, SpanConfig};
 use super::ConfigError;
 use crate::codec::Codec;
 use crate::sip::message::split_host_port;
@@ -55,26 +57,55 @@ pub struct TrunkConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTrunk {
-    name: Spanned<String>,
+    pub(super) name: Spanned<String>,
     kind: Option<Spanned<String>>,
     uri: Option<Spanned<String>>,
-    username: Option<String>,
-    password: Option<String>,
-    realm: Option<String>,
-    register: Option<bool>,
+    username: Option<Spanned<String>>,
+    password: Option<Spanned<String>>,
+    realm: Option<Spanned<String>>,
+    register: Option<Spanned<bool>>,
     outbound_proxy: Option<Spanned<String>>,
-    caller_id: Option<Spanned<String>>,
-    caller_name: Option<String>,
-    send_pai: Option<bool>,
-    privacy: Option<bool>,
-    max_channels: Option<Spanned<u64>>,
-    cps: Option<Spanned<u64>>,
-    ring_timeout: Option<Spanned<u64>>,
-    codecs: Option<Vec<Spanned<String>>>,
+    pub(super) caller_id: Option<Spanned<String>>,
+    caller_name: Option<Spanned<String>>,
+    send_pai: Option<Spanned<bool>>,
+    privacy: Option<Spanned<bool>>,
+    pub(super) max_channels: Option<Spanned<u64>>,
+    pub(super) cps: Option<Spanned<u64>>,
+    pub(super) ring_timeout: Option<Spanned<u64>>,
+    codecs: Option<Spanned<Vec<Spanned<String>>>>,
     options_interval: Option<Spanned<u64>>,
-    /// PRI trunks (issue 12) name spans.
-    #[allow(dead_code)]
-    spans: Option<Vec<String>>,
+    /// PRI trunks: the `[[span]]`s, in hunting order.
+    pub(super) spans: Option<Spanned<Vec<Spanned<String>>>>,
+    /// PRI trunks: `lowest`, `highest`, `round-robin`.
+    pub(super) hunt: Option<Spanned<String>>,
+}
+
+impl RawTrunk {
+    /// The keys only a SIP trunk has that this table sets, with their
+    /// places, first in the file first.
+    pub(super) fn sip_only_keys(&self) -> Vec<(&'static str, Range<usize>)> {
+        fn at<T>(v: &Option<Spanned<T>>) -> Option<Range<usize>> {
+            v.as_ref().map(|v| v.span())
+        }
+        let mut keys: Vec<(&'static str, Range<usize>)> = [
+            ("uri", at(&self.uri)),
+            ("username", at(&self.username)),
+            ("password", at(&self.password)),
+            ("realm", at(&self.realm)),
+            ("register", at(&self.register)),
+            ("outbound_proxy", at(&self.outbound_proxy)),
+            ("caller_name", at(&self.caller_name)),
+            ("send_pai", at(&self.send_pai)),
+            ("privacy", at(&self.privacy)),
+            ("codecs", at(&self.codecs)),
+            ("options_interval", at(&self.options_interval)),
+        ]
+        .into_iter()
+        .filter_map(|(k, s)| Some((k, s?)))
+        .collect();
+        keys.sort_by_key(|(_, s)| s.start);
+        keys
+    }
 }
 
 type Err<'a> = &'a dyn Fn(Option<Range<usize>>, String) -> ConfigError;
@@ -134,25 +165,27 @@ fn codec_list(names: &[Spanned<String>], err: Err<'_>) -> Result<Vec<Codec>, Con
     Ok(codecs)
 }
 
+/// The SIP trunks and the PRI trunks, in the file's order within each
+/// kind; names are unique across both.
 pub(super) fn parse_trunks(
     raw: Vec<RawTrunk>,
     default_codecs: &[Codec],
+    spans: &[SpanConfig],
     err: Err<'_>,
-) -> Result<Vec<TrunkConfig>, ConfigError> {
+) -> Result<(Vec<TrunkConfig>, Vec<PriTrunkConfig>), ConfigError> {
     let mut out: Vec<TrunkConfig> = Vec::new();
+    let mut pri: Vec<PriTrunkConfig> = Vec::new();
+    // (span, trunk) of the spans PRI trunks have taken.
+    let mut taken: Vec<(String, String)> = Vec::new();
     for t in raw {
         let name = t.name.get_ref().trim().to_string();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
+        if !valid_name(&name) {
             return Err(err(
                 Some(t.name.span()),
                 format!("trunk.name: {name:?} must be letters, digits, '-', '_' or '.'"),
             ));
         }
-        if out.iter().any(|o| o.name == name) {
+        if out.iter().any(|o| o.name == name) || pri.iter().any(|o| o.name == name) {
             return Err(err(
                 Some(t.name.span()),
                 format!("trunk.name: {name:?} is defined twice"),
@@ -166,16 +199,25 @@ pub(super) fn parse_trunks(
         match kind {
             "sip" => {}
             "pri" => {
-                return Err(err(
-                    t.kind.as_ref().map(|k| k.span()),
-                    format!("trunk {name:?}: kind = \"pri\" needs the ISDN PRI bridge, which this rivr does not have yet"),
-                ))
+                pri.push(parse_pri_trunk(&t, name, spans, &mut taken, err)?);
+                continue;
             }
             other => {
                 return Err(err(
                     t.kind.as_ref().map(|k| k.span()),
                     format!("trunk.kind: {other:?} is not \"sip\" or \"pri\""),
                 ))
+            }
+        }
+        for (key, v) in [
+            ("spans", t.spans.as_ref().map(|s| s.span())),
+            ("hunt", t.hunt.as_ref().map(|h| h.span())),
+        ] {
+            if let Some(at) = v {
+                return Err(err(
+                    Some(at),
+                    format!("trunk.{key}: a PRI trunk's key; trunk {name:?} is kind = \"sip\" (set kind = \"pri\")"),
+                ));
             }
         }
         let uri = t.uri.as_ref().ok_or_else(|| {
@@ -214,7 +256,7 @@ pub(super) fn parse_trunks(
                 format!("trunk {name:?}: `username` and `password` go together"),
             ));
         }
-        let register = t.register.unwrap_or(false);
+        let register = t.register.as_ref().is_some_and(|r| *r.get_ref());
         if register && t.username.is_none() {
             return Err(err(
                 Some(t.name.span()),
@@ -260,26 +302,26 @@ pub(super) fn parse_trunks(
             port,
             port_given,
             transport,
-            username: t.username,
-            password: t.password,
-            realm: t.realm,
+            username: t.username.map(Spanned::into_inner),
+            password: t.password.map(Spanned::into_inner),
+            realm: t.realm.map(Spanned::into_inner),
             register,
             outbound_proxy,
             caller_id: t.caller_id.map(|c| c.into_inner()),
-            caller_name: t.caller_name,
-            send_pai: t.send_pai.unwrap_or(false),
-            privacy: t.privacy.unwrap_or(false),
+            caller_name: t.caller_name.map(Spanned::into_inner),
+            send_pai: t.send_pai.is_some_and(Spanned::into_inner),
+            privacy: t.privacy.is_some_and(Spanned::into_inner),
             max_channels: num(&t.max_channels, "max_channels", 1, 100_000, 30)?,
             cps: num(&t.cps, "cps", 1, 10_000, 10)?,
             ring_timeout_s: num(&t.ring_timeout, "ring_timeout", 1, 600, 45)?,
             codecs: match &t.codecs {
-                Some(c) => codec_list(c, err)?,
+                Some(c) => codec_list(c.get_ref(), err)?,
                 None => default_codecs.to_vec(),
             },
             options_interval_s: num(&t.options_interval, "options_interval", 0, 3600, 30)?,
         });
     }
-    Ok(out)
+    Ok((out, pri))
 }
 
 #[cfg(test)]

@@ -59,6 +59,25 @@ pub struct Shared {
     pub sms: Option<crate::sms::SmsService>,
 }
 
+/// `[[span]]` and `kind = "pri"` trunks load and check (`rivr check
+/// --config` lists them), but no PRI leg carries calls yet: a server that
+/// ignored them would leave the carrier's calls unanswered without a word.
+fn refuse_pri(config: &Config) -> anyhow_like::Result<()> {
+    if let Some(t) = config.pri_trunks.first() {
+        return Err(anyhow_like::Error(format!(
+            "trunk {:?}: PRI trunks are configured but calls over them are not wired yet (docs/pri.md)",
+            t.name
+        )));
+    }
+    if let Some(s) = config.spans.first() {
+        return Err(anyhow_like::Error(format!(
+            "span {:?}: PRI spans are configured but calls over them are not wired yet (docs/pri.md)",
+            s.name
+        )));
+    }
+    Ok(())
+}
+
 /// How long shutdown waits for BYEs to be answered.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
@@ -96,6 +115,7 @@ impl Server {
     /// the core. Errors say which key is at fault.
     pub async fn start(config: Config, opts: StartOptions) -> anyhow_like::Result<Server> {
         crate::supervision::install_panic_hook();
+        refuse_pri(&config)?;
         // First, before anything opens a descriptor.
         let fd_limit = overload::raise_fd_limit();
         let prompts = Arc::new(PromptStore::new(config.media.prompts.clone()));
