@@ -2,12 +2,10 @@
 //! table is the SIP trunk's (`trunk::RawTrunk`); this checks the keys a PRI
 //! trunk has and refuses the SIP-only ones by name.
 
-use std::ops::Range;
-
 use toml::Spanned;
 
 use super::span::SpanConfig;
-use super::trunk::RawTrunk;
+use super::trunk::{ranged, Err, RawTrunk};
 use super::ConfigError;
 use crate::pri::q931::Side;
 
@@ -37,8 +35,6 @@ pub struct PriTrunkConfig {
     pub cps: u32,
     pub ring_timeout_s: u32,
 }
-
-type Err<'a> = &'a dyn Fn(Option<Range<usize>>, String) -> ConfigError;
 
 /// Checks one `kind = "pri"` table; `taken` holds the spans earlier PRI
 /// trunks named, and gets this one's.
@@ -109,12 +105,14 @@ pub(super) fn parse_pri_trunk(
             "lowest" => Hunt::Lowest,
             "highest" => Hunt::Highest,
             "round-robin" => Hunt::RoundRobin,
-            other => return Err(err(
-                Some(h.span()),
-                format!(
+            other => {
+                return Err(err(
+                    Some(h.span()),
+                    format!(
                     "trunk.hunt: {other:?} is not one of \"lowest\", \"highest\", \"round-robin\""
                 ),
-            )),
+                ))
+            }
         },
     };
     if let Some(c) = &t.caller_id {
@@ -130,23 +128,8 @@ pub(super) fn parse_pri_trunk(
             ));
         }
     }
-    let num = |v: &Option<Spanned<u64>>,
-               key: &str,
-               min: u64,
-               max: u64,
-               default: u64|
-     -> Result<u32, ConfigError> {
-        match v {
-            None => Ok(default as u32),
-            Some(v) if (min..=max).contains(v.get_ref()) => Ok(*v.get_ref() as u32),
-            Some(v) => Err(err(
-                Some(v.span()),
-                format!(
-                    "trunk.{key}: {} is out of range ({min} to {max})",
-                    v.get_ref()
-                ),
-            )),
-        }
+    let num = |v: &Option<Spanned<u64>>, key: &str, min: u64, max: u64, default: u64| {
+        ranged(v, key, min, max, default, err)
     };
     let max_channels = match &t.max_channels {
         Some(v) if *v.get_ref() > channel_count.into() => {

@@ -3,12 +3,12 @@
 //! at load, every error with its key and line; nothing is opened here.
 
 use std::collections::BTreeSet;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::trunk::Err;
 use super::ConfigError;
 use crate::codec::Law;
 use crate::pri::q931::{Side, Variant};
@@ -106,8 +106,6 @@ enum RawChannels {
     Ranges(String),
     List(Vec<i64>),
 }
-
-type Err<'a> = &'a dyn Fn(Option<Range<usize>>, String) -> ConfigError;
 
 /// A trunk or span name: letters, digits, `-`, `_`, `.`.
 pub(super) fn valid_name(name: &str) -> bool {

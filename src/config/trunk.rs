@@ -108,7 +108,32 @@ impl RawTrunk {
     }
 }
 
-type Err<'a> = &'a dyn Fn(Option<Range<usize>>, String) -> ConfigError;
+pub(super) type Err<'a> = &'a dyn Fn(Option<Range<usize>>, String) -> ConfigError;
+
+/// A trunk's number `key` (`trunk.KEY`), `default` when absent, else
+/// within `min..=max`; an error names the key and its place.
+pub(super) fn ranged(
+    v: &Option<Spanned<u64>>,
+    key: &str,
+    min: u64,
+    max: u64,
+    default: u64,
+    err: Err<'_>,
+) -> Result<u32, ConfigError> {
+    match v {
+        None => Ok(u32::try_from(default).unwrap_or(u32::MAX)),
+        Some(v) if (min..=max).contains(v.get_ref()) => {
+            Ok(u32::try_from(*v.get_ref()).unwrap_or(u32::MAX))
+        }
+        Some(v) => Err(err(
+            Some(v.span()),
+            format!(
+                "trunk.{key}: {} is out of range ({min} to {max})",
+                v.get_ref()
+            ),
+        )),
+    }
+}
 
 /// `sip:host[:port][;transport=tcp]` → (host, port, port given, transport).
 fn parse_uri(uri: &str) -> Option<(String, u16, bool, TrunkTransport)> {
@@ -278,23 +303,8 @@ pub(super) fn parse_trunks(
                 ));
             }
         }
-        let num = |v: &Option<Spanned<u64>>,
-                   key: &str,
-                   min: u64,
-                   max: u64,
-                   default: u64|
-         -> Result<u32, ConfigError> {
-            match v {
-                None => Ok(default as u32),
-                Some(v) if (min..=max).contains(v.get_ref()) => Ok(*v.get_ref() as u32),
-                Some(v) => Err(err(
-                    Some(v.span()),
-                    format!(
-                        "trunk.{key}: {} is out of range ({min} to {max})",
-                        v.get_ref()
-                    ),
-                )),
-            }
+        let num = |v: &Option<Spanned<u64>>, key: &str, min: u64, max: u64, default: u64| {
+            ranged(v, key, min, max, default, err)
         };
         out.push(TrunkConfig {
             name,
