@@ -37,7 +37,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::campaign::{self, rivr_cli};
+use common::campaign::{self, busiest_window, rivr_cli, trace_invites};
 use common::carrier::Carrier;
 use common::server::{Rivr, RivrConfig};
 use rand::rngs::StdRng;
@@ -179,85 +179,12 @@ fn carrier_calls(log: &str) -> HashMap<String, CarrierCall> {
     calls
 }
 
-/// The first INVITE of each Call-ID in SIPp's message trace.
-struct TraceInvite {
-    /// Arrival, µs since the Unix epoch.
-    us: i64,
-    call_id: String,
-    attempt_header: Option<String>,
-}
-
-/// Each trace entry starts with a dashed line ending in the local date
-/// and time (µs), then `UDP message received [N] bytes:`.
-fn trace_invites(trace: &str) -> Vec<TraceInvite> {
-    use chrono::TimeZone;
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    for entry in format!("\n{trace}").split("\n-----").skip(1) {
-        let mut lines = entry.lines();
-        let stamp = lines
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches('-')
-            .trim();
-        if !lines.next().is_some_and(|l| l.contains("message received")) {
-            continue;
-        }
-        let body: Vec<&str> = lines.skip_while(|l| l.trim().is_empty()).collect();
-        if !body.first().is_some_and(|l| l.starts_with("INVITE ")) {
-            continue;
-        }
-        let header = |name: &str| {
-            body.iter().find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.trim()
-                    .eq_ignore_ascii_case(name)
-                    .then(|| v.trim().to_string())
-            })
-        };
-        let call_id = header("Call-ID")
-            .or_else(|| header("i"))
-            .unwrap_or_default();
-        let Ok(t) = chrono::NaiveDateTime::parse_from_str(stamp, "%Y-%m-%d %H:%M:%S%.f") else {
-            continue;
-        };
-        let Some(t) = chrono::Local.from_local_datetime(&t).earliest() else {
-            continue;
-        };
-        if seen.insert(call_id.clone()) {
-            out.push(TraceInvite {
-                us: t.timestamp_micros(),
-                call_id,
-                attempt_header: header("X-Rivr-Attempt"),
-            });
-        }
-    }
-    out.sort_by_key(|i| i.us);
-    out
-}
-
 /// The attempt id a campaign Call-ID starts with: `a` and 16 hex digits,
 /// then `.`.
 fn attempt_of(call_id: &str) -> Option<&str> {
     let (head, _) = call_id.split_once('.')?;
     let hex = head.strip_prefix('a')?;
     (hex.len() == 16 && hex.chars().all(|c| c.is_ascii_hexdigit())).then_some(head)
-}
-
-/// The most arrivals in any window of `window_us`, and when the first
-/// of them came.
-fn busiest_window(times_us: &[i64], window_us: i64) -> (usize, i64) {
-    let (mut best, mut at, mut lo) = (0, 0, 0);
-    for hi in 0..times_us.len() {
-        while times_us[hi] - times_us[lo] >= window_us {
-            lo += 1;
-        }
-        if hi - lo + 1 > best {
-            best = hi - lo + 1;
-            at = times_us[lo];
-        }
-    }
-    (best, at)
 }
 
 /// The most calls up at once at the carrier (INVITE to end line; a call

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::campaign::{self, rivr_cli};
+use common::campaign::{self, busiest_window, rivr_cli, trace_invites};
 use common::carrier::Carrier;
 use common::server::{Rivr, RivrConfig};
 use serde_json::Value;
@@ -89,42 +89,6 @@ fn carrier_calls(log: &str) -> (Vec<Invite>, HashMap<String, u64>) {
     }
     invites.sort();
     (invites, ends)
-}
-
-/// When each first INVITE of a call arrived (µs since the epoch, sorted),
-/// from SIPp's message trace: each entry starts with a dashed line ending
-/// in the local date and time.
-fn invite_arrivals_us(trace: &str) -> Vec<i64> {
-    let mut out = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for entry in format!("\n{trace}").split("\n-----").skip(1) {
-        let mut lines = entry.lines();
-        let stamp = lines
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches('-')
-            .trim();
-        if !lines.next().is_some_and(|l| l.contains("message received")) {
-            continue;
-        }
-        let body: Vec<&str> = lines.skip_while(|l| l.trim().is_empty()).collect();
-        if !body.first().is_some_and(|l| l.starts_with("INVITE ")) {
-            continue;
-        }
-        let call_id = body
-            .iter()
-            .find_map(|l| l.strip_prefix("Call-ID: "))
-            .unwrap_or_default()
-            .trim();
-        let Ok(t) = chrono::NaiveDateTime::parse_from_str(stamp, "%Y-%m-%d %H:%M:%S%.f") else {
-            continue;
-        };
-        if seen.insert(call_id.to_string()) {
-            out.push(t.and_utc().timestamp_micros());
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]
@@ -244,20 +208,16 @@ fn a_thousand_contacts_end_with_their_numbers_outcomes_within_cps_and_channels()
     );
     // Pace from the message trace's arrival times (microseconds; the
     // scenario log's clock moves in steps of a few ms).
-    let times = invite_arrivals_us(&carrier.messages());
+    let times: Vec<i64> = trace_invites(&carrier.messages())
+        .iter()
+        .map(|i| i.us)
+        .collect();
     assert_eq!(
         times.len(),
         invites.len(),
         "INVITEs in the trace and in the log"
     );
-    let mut max_in_second = 0;
-    let mut lo = 0;
-    for hi in 0..times.len() {
-        while times[hi] - times[lo] >= 1_000_000 {
-            lo += 1;
-        }
-        max_in_second = max_in_second.max(hi - lo + 1);
-    }
+    let (max_in_second, _) = busiest_window(&times, 1_000_000);
     let mut edges: Vec<(u64, i32)> = Vec::new();
     for (t, _, id) in &invites {
         edges.push((*t, 1));

@@ -4,6 +4,7 @@
 //! and the campaign itself (contacts with a `name`, a script that stores
 //! it and hangs up after a second, retries of 3 s, an SMS fallback).
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
 
@@ -101,4 +102,77 @@ pub fn create(rivr: &Rivr, b: &Blast, number: impl Fn(usize) -> String) -> Strin
         .last()
         .expect("the id ends the first line")
         .to_string()
+}
+
+/// The first INVITE of each Call-ID in SIPp's message trace.
+pub struct TraceInvite {
+    /// Arrival, µs since the Unix epoch.
+    pub us: i64,
+    pub call_id: String,
+    pub attempt_header: Option<String>,
+}
+
+/// Each trace entry starts with a dashed line ending in the local date
+/// and time (µs), then `UDP message received [N] bytes:`.
+pub fn trace_invites(trace: &str) -> Vec<TraceInvite> {
+    use chrono::TimeZone;
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for entry in format!("\n{trace}").split("\n-----").skip(1) {
+        let mut lines = entry.lines();
+        let stamp = lines
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches('-')
+            .trim();
+        if !lines.next().is_some_and(|l| l.contains("message received")) {
+            continue;
+        }
+        let body: Vec<&str> = lines.skip_while(|l| l.trim().is_empty()).collect();
+        if !body.first().is_some_and(|l| l.starts_with("INVITE ")) {
+            continue;
+        }
+        let header = |name: &str| {
+            body.iter().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_string())
+            })
+        };
+        let call_id = header("Call-ID")
+            .or_else(|| header("i"))
+            .unwrap_or_default();
+        let Ok(t) = chrono::NaiveDateTime::parse_from_str(stamp, "%Y-%m-%d %H:%M:%S%.f") else {
+            continue;
+        };
+        let Some(t) = chrono::Local.from_local_datetime(&t).earliest() else {
+            continue;
+        };
+        if seen.insert(call_id.clone()) {
+            out.push(TraceInvite {
+                us: t.timestamp_micros(),
+                call_id,
+                attempt_header: header("X-Rivr-Attempt"),
+            });
+        }
+    }
+    out.sort_by_key(|i| i.us);
+    out
+}
+
+/// The most arrivals in any window of `window_us`, and when the first
+/// of them came.
+pub fn busiest_window(times_us: &[i64], window_us: i64) -> (usize, i64) {
+    let (mut best, mut at, mut lo) = (0, 0, 0);
+    for hi in 0..times_us.len() {
+        while times_us[hi] - times_us[lo] >= window_us {
+            lo += 1;
+        }
+        if hi - lo + 1 > best {
+            best = hi - lo + 1;
+            at = times_us[lo];
+        }
+    }
+    (best, at)
 }
