@@ -303,7 +303,7 @@ fn print_config(c: &rivr::config::Config) {
             Hunt::RoundRobin => "round-robin",
         };
         println!(
-            "trunk {}: pri spans {}, hunt {hunt}, max_channels {}, cps {}, ring_timeout {} s (calls not wired yet: rivr serve refuses it)",
+            "trunk {}: pri spans {}, hunt {hunt}, max_channels {}, cps {}, ring_timeout {} s",
             t.name,
             t.spans.join(","),
             t.max_channels,

@@ -114,9 +114,9 @@ fn serve_rejects_a_bad_config_naming_key_and_line() {
 }
 
 /// `rivr check --config` checks the spans and PRI trunks and lists them;
-/// `rivr serve` refuses PRI trunks until calls over them are wired.
+/// `rivr serve` refuses a DAHDI span, a transport not built yet.
 #[test]
-fn check_config_lists_spans_and_pri_trunks_and_serve_refuses_them() {
+fn check_config_lists_spans_and_pri_trunks_and_serve_refuses_dahdi() {
     let d = temp_dir("pri");
     let cfg = d.join("rivr.toml");
     std::fs::write(
@@ -158,6 +158,15 @@ fn check_config_lists_spans_and_pri_trunks_and_serve_refuses_them() {
         stdout.contains("trunk e1: pri spans e1a,e1b, hunt lowest, max_channels 40"),
         "{stdout}"
     );
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace(
+            "name = \"e1b\"\n",
+            "name = \"e1b\"\ntransport = \"dahdi\"\n",
+        ),
+    )
+    .unwrap();
     let out = rivr()
         .arg("serve")
         .arg("--config")
@@ -167,13 +176,13 @@ fn check_config_lists_spans_and_pri_trunks_and_serve_refuses_them() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("trunk \"e1\": PRI trunks are configured but calls over them are not wired yet (docs/pri.md)"),
+        stderr.contains(
+            "span \"e1b\": transport = \"dahdi\" is not built yet; use \"socket\" (docs/pri.md)"
+        ),
         "{stderr}"
     );
     // a channel 16 on an E1 span names the key and the line
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("1-10", "10-16");
+    let text = text.replace("1-10", "10-16");
     std::fs::write(&cfg, text).unwrap();
     let out = rivr()
         .arg("check")

@@ -252,24 +252,36 @@ fn parse_ends(s: &str, tz: chrono_tz::Tz) -> Result<i64, String> {
 
 async fn create(a: &CreateArgs) -> Result<(), String> {
     let (cfg, store) = open(&a.config).await?;
+    // SIP and PRI trunks alike: the dialer does not care which.
+    let limits: Vec<(&String, u32, u32)> = cfg
+        .trunks
+        .iter()
+        .map(|t| (&t.name, t.cps, t.max_channels))
+        .chain(
+            cfg.pri_trunks
+                .iter()
+                .map(|t| (&t.name, t.cps, t.max_channels)),
+        )
+        .collect();
     for t in &a.trunk {
-        if !cfg.trunks.iter().any(|x| &x.name == t) {
+        if !limits.iter().any(|x| x.0 == t) {
             return Err(format!(
                 "--trunk {t:?}: no [[trunk]] with that name in {}",
                 a.config.display()
             ));
         }
     }
-    let first = cfg
-        .trunks
+    // The first trunk's limits are the campaign's defaults.
+    let (_, trunk_cps, trunk_channels) = limits
         .iter()
-        .find(|x| a.trunk.first() == Some(&x.name))
+        .find(|x| a.trunk.first() == Some(x.0))
+        .copied()
         .ok_or("--trunk: give at least one trunk")?;
-    let cps = a.cps.unwrap_or(first.cps);
+    let cps = a.cps.unwrap_or(trunk_cps);
     if !(1..=10_000).contains(&cps) {
         return Err(format!("--cps {cps}: must be 1 to 10000"));
     }
-    let max_channels = a.max_channels.unwrap_or(first.max_channels);
+    let max_channels = a.max_channels.unwrap_or(trunk_channels);
     if max_channels == 0 {
         return Err("--max-channels: must be at least 1".into());
     }

@@ -55,8 +55,7 @@ pub struct Config {
     pub trunks: Vec<TrunkConfig>,
     /// `[[span]]`: the ISDN PRI spans, in the file's order.
     pub spans: Vec<SpanConfig>,
-    /// `[[trunk]] kind = "pri"`: trunks made of `spans` (calls over them
-    /// are not wired yet: `rivr serve` refuses them, docs/pri.md).
+    /// `[[trunk]] kind = "pri"`: trunks made of `spans` (docs/pri.md).
     pub pri_trunks: Vec<PriTrunkConfig>,
     /// The directory relative paths in the file are resolved against.
     pub base_dir: PathBuf,

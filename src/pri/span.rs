@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::dchannel::{self, DEvent};
 use super::q921::LinkConfig;
@@ -26,12 +26,18 @@ pub struct SpanSignalling {
 /// A request of the layer above.
 #[derive(Debug)]
 pub enum SpanCommand {
+    /// Place a call; answered by [`SpanEvent::Placed`] with the same
+    /// `token` (the layer above picks it, so it can match the answer
+    /// without waiting for it).
     Setup {
+        token: u64,
         call: Box<OutgoingCall>,
-        reply: oneshot::Sender<Result<CallId, SetupError>>,
     },
     Proceeding(CallId),
     Alerting(CallId),
+    /// ALERTING with progress 8: rivr plays the ringback or an
+    /// announcement in-band (early media).
+    AlertingInband(CallId),
     Connect(CallId),
     Disconnect(CallId, Cause),
     Reject(CallId, Cause),
@@ -43,6 +49,14 @@ pub enum SpanCommand {
 pub enum SpanEvent {
     LinkUp,
     LinkDown,
+    /// The answer to [`SpanCommand::Setup`] `token`: the call's id, or why
+    /// no SETUP went out.
+    Placed {
+        token: u64,
+        result: Result<CallId, SetupError>,
+        /// The channel the SETUP offered (the network may move the call).
+        channel: Option<u8>,
+    },
     Call(CallEvent),
     /// A request for a call in the wrong state or gone.
     Refused(CallId, ApiError),
@@ -100,8 +114,8 @@ pub async fn run(
                     driver.abort();
                     return;
                 };
-                if let Some(refused) = apply(&mut cc, c) {
-                    let _ = events.send(refused).await;
+                if let Some(answer) = apply(&mut cc, c) {
+                    let _ = events.send(answer).await;
                 }
             }
             _ = tokio::time::sleep_until(deadline) => cc.handle_timeout(Instant::now()),
@@ -112,12 +126,18 @@ pub async fn run(
 fn apply(cc: &mut CallControl, c: SpanCommand) -> Option<SpanEvent> {
     let now = Instant::now();
     let (call, r) = match c {
-        SpanCommand::Setup { call, reply } => {
-            let _ = reply.send(cc.setup(now, *call));
-            return None;
+        SpanCommand::Setup { token, call } => {
+            let result = cc.setup(now, *call);
+            let channel = result.ok().and_then(|id| cc.channel(id));
+            return Some(SpanEvent::Placed {
+                token,
+                result,
+                channel,
+            });
         }
         SpanCommand::Proceeding(call) => (call, cc.proceeding(now, call)),
         SpanCommand::Alerting(call) => (call, cc.alerting(now, call, false)),
+        SpanCommand::AlertingInband(call) => (call, cc.alerting(now, call, true)),
         SpanCommand::Connect(call) => (call, cc.connect(now, call)),
         SpanCommand::Disconnect(call, cause) => (call, cc.disconnect(now, call, cause)),
         SpanCommand::Reject(call, cause) => (call, cc.reject(now, call, cause)),

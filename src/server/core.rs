@@ -11,11 +11,13 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::env::Env;
+use super::pri_legs::PriLegs;
 use super::sip_legs::SipLegs;
 use crate::call::cause::Cause;
 use crate::call::channel::SigCommand;
 use crate::call::control::CallEnded;
 use crate::call::id::CallId;
+use crate::call::leg::LegCommand;
 use crate::call::registry::{OriginateRequest, Output as RegOutput, Registry, ScriptCommand};
 use crate::sip::endpoint::{Endpoint, Output as EpOutput};
 use crate::sip::gate::{Gate, GateVerdict};
@@ -34,6 +36,7 @@ pub struct ServerCore<E: Env> {
     pub endpoint: Endpoint,
     pub registry: Registry,
     pub legs: SipLegs,
+    pub pri: PriLegs,
     pub env: E,
     transmits: VecDeque<Transmit>,
 }
@@ -45,9 +48,34 @@ impl<E: Env> ServerCore<E> {
             endpoint,
             registry,
             legs,
+            pri: PriLegs::new(Vec::new(), Vec::new()),
             env,
             transmits: VecDeque::new(),
         }
+    }
+
+    /// The PRI spans and trunks (none by default).
+    pub fn with_pri(mut self, pri: PriLegs) -> Self {
+        self.pri = pri;
+        self
+    }
+
+    /// The next command for a span (by its index in the config).
+    #[must_use]
+    pub fn poll_span_command(&mut self) -> Option<(usize, crate::pri::span::SpanCommand)> {
+        self.pri.poll_command()
+    }
+
+    /// An event of span number `span`.
+    pub fn handle_span_event(
+        &mut self,
+        now: Instant,
+        span: usize,
+        ev: crate::pri::span::SpanEvent,
+    ) {
+        self.pri
+            .on_span_event(now, span, ev, &mut self.registry, &mut self.env);
+        self.drain(now);
     }
 
     #[must_use]
@@ -77,7 +105,10 @@ impl<E: Env> ServerCore<E> {
 
     /// Calls not yet closed, and calls the SIP core still holds.
     pub fn tracked(&self) -> usize {
-        self.registry.tracked().max(self.endpoint.active_calls())
+        self.registry
+            .tracked()
+            .max(self.endpoint.active_calls())
+            .max(self.pri.pending())
     }
 
     /// One datagram, or one message framed from a stream.
@@ -257,14 +288,28 @@ impl<E: Env> ServerCore<E> {
             while let Some(out) = self.registry.poll_output() {
                 busy = true;
                 match out {
-                    RegOutput::Leg(leg, cmd) => self.legs.apply(
-                        now,
-                        leg,
-                        cmd,
-                        &mut self.endpoint,
-                        &mut self.registry,
-                        &mut self.env,
-                    ),
+                    RegOutput::Leg(leg, cmd) => {
+                        let pri = match &cmd {
+                            LegCommand::Originate { trunk: Some(t), .. } => {
+                                self.pri.is_pri_trunk(t)
+                            }
+                            LegCommand::Originate { .. } => false,
+                            _ => self.pri.owns(leg),
+                        };
+                        if pri {
+                            self.pri
+                                .apply(now, leg, cmd, &mut self.registry, &mut self.env)
+                        } else {
+                            self.legs.apply(
+                                now,
+                                leg,
+                                cmd,
+                                &mut self.endpoint,
+                                &mut self.registry,
+                                &mut self.env,
+                            )
+                        }
+                    }
                     RegOutput::StartScript(start) => {
                         if let Err(e) = self.env.start_script(&start) {
                             tracing::error!(call = %start.call, error = %e, "cannot start the script: 503");

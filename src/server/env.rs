@@ -24,7 +24,7 @@ use crate::codec::Codec;
 use crate::media::events::MediaId;
 use crate::media::ports::PortPair;
 use crate::media::rtp_session::RtpSessionConfig;
-use crate::media::worker::{MediaCallSetup, MediaCommand, MediaHandle};
+use crate::media::worker::{BChannelSetup, MediaCallSetup, MediaCommand, MediaHandle};
 use crate::script::runner::{self, Outcome};
 
 /// The media of one leg, as the SIP glue negotiated it.
@@ -51,6 +51,15 @@ pub trait Env {
         leg: LegId,
         port: u16,
         spec: MediaSpec,
+    ) -> Result<(), String>;
+    /// Hands a PRI B-channel leg's media to a worker: the timeslot's
+    /// socket at `path`, G.711 `codec` (the span's law).
+    fn media_add_bchannel(
+        &mut self,
+        call: CallId,
+        leg: LegId,
+        path: std::path::PathBuf,
+        codec: Codec,
     ) -> Result<(), String>;
     /// A command for a leg's media (ignored when the leg has none).
     fn media(&mut self, leg: LegId, cmd: MediaCommand);
@@ -181,6 +190,40 @@ impl Env for RealEnv {
                 Err("no media worker".into())
             }
         }
+    }
+
+    fn media_add_bchannel(
+        &mut self,
+        call: CallId,
+        leg: LegId,
+        path: std::path::PathBuf,
+        codec: Codec,
+    ) -> Result<(), String> {
+        let sig = self.shared.sig_tx.clone();
+        let events = self.call_io(call).events_tx.clone();
+        let near = self
+            .legs
+            .values()
+            .find(|(c, _)| *c == call)
+            .map(|(_, h)| h.clone());
+        let setup = BChannelSetup {
+            call: MediaId(leg.0),
+            path,
+            codec,
+            events: Box::new(ScriptSink {
+                call,
+                events,
+                sig,
+                to_script: near.is_none(),
+            }),
+        };
+        let h = self
+            .shared
+            .media
+            .add_bchannel(setup, near.as_ref())
+            .ok_or("no media worker")?;
+        self.legs.insert(leg, (call, h));
+        Ok(())
     }
 
     fn media(&mut self, leg: LegId, cmd: MediaCommand) {

@@ -13,6 +13,7 @@ pub mod core;
 pub mod env;
 pub mod one_call;
 mod overload;
+pub mod pri_legs;
 pub mod sim;
 pub mod sim_drive;
 pub mod sip_legs;
@@ -28,11 +29,12 @@ use tokio::sync::mpsc;
 use crate::call::channel::SigCommand;
 use crate::call::id::CallId;
 use crate::call::registry::{CdrRecord, OriginateRequest, Registry};
-use crate::call::trunks::Trunks;
+use crate::call::trunks::{TrunkLimits, Trunks};
 use crate::config::Config;
 use crate::media::ports::PortAllocator;
 use crate::media::prompt::PromptStore;
 use crate::media::worker::MediaPool;
+use crate::pri::span::{SpanCommand, SpanEvent, SpanSignalling};
 use crate::script::ScriptCache;
 use crate::sip::endpoint::{Endpoint, EndpointConfig};
 use crate::sip::transaction::TimerConfig;
@@ -59,23 +61,73 @@ pub struct Shared {
     pub sms: Option<crate::sms::SmsService>,
 }
 
-/// `[[span]]` and `kind = "pri"` trunks load and check (`rivr check
-/// --config` lists them), but no PRI leg carries calls yet: a server that
-/// ignored them would leave the carrier's calls unanswered without a word.
-fn refuse_pri(config: &Config) -> anyhow_like::Result<()> {
-    if let Some(t) = config.pri_trunks.first() {
+/// Spans on a DAHDI card are configured but the DAHDI transport is not
+/// built (docs/pri.md): a server that ignored them would leave the
+/// carrier's calls unanswered without a word.
+fn refuse_dahdi(config: &Config) -> anyhow_like::Result<()> {
+    if let Some(s) = config
+        .spans
+        .iter()
+        .find(|s| s.transport == crate::config::SpanTransport::Dahdi)
+    {
         return Err(anyhow_like::Error(format!(
-            "trunk {:?}: PRI trunks are configured but calls over them are not wired yet (docs/pri.md)",
-            t.name
-        )));
-    }
-    if let Some(s) = config.spans.first() {
-        return Err(anyhow_like::Error(format!(
-            "span {:?}: PRI spans are configured but calls over them are not wired yet (docs/pri.md)",
+            "span {:?}: transport = \"dahdi\" is not built yet; use \"socket\" (docs/pri.md)",
             s.name
         )));
     }
     Ok(())
+}
+
+/// Starts one task per span (`pri::span::run`) and one channel that
+/// carries every span's events, tagged with the span's index.
+fn start_spans(
+    config: &Config,
+) -> (
+    Vec<mpsc::Sender<SpanCommand>>,
+    mpsc::Receiver<(usize, SpanEvent)>,
+) {
+    let (all_tx, all_rx) = mpsc::channel(4096);
+    let mut commands = Vec::new();
+    for (i, span) in config.spans.iter().enumerate() {
+        let (cmd_tx, cmd_rx) = mpsc::channel(1024);
+        let (ev_tx, mut ev_rx) = mpsc::channel(1024);
+        let l2_side = match span.side {
+            crate::pri::q931::Side::User => crate::pri::q921::Side::User,
+            crate::pri::q931::Side::Network => crate::pri::q921::Side::Network,
+        };
+        let mut calls = span.q931();
+        if let Some(t) = config
+            .pri_trunks
+            .iter()
+            .find(|t| t.spans.contains(&span.name))
+        {
+            calls.hunt = match t.hunt {
+                crate::config::Hunt::Lowest => crate::pri::q931::Hunt::Ascending,
+                crate::config::Hunt::Highest => crate::pri::q931::Hunt::Descending,
+                crate::config::Hunt::RoundRobin => crate::pri::q931::Hunt::RoundRobin,
+            };
+        }
+        tokio::spawn(crate::pri::span::run(
+            SpanSignalling {
+                dchannel: span.dchannel.clone(),
+                link: crate::pri::q921::LinkConfig::new(l2_side),
+                calls,
+            },
+            cmd_rx,
+            ev_tx,
+        ));
+        let all = all_tx.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = ev_rx.recv().await {
+                if all.send((i, ev)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        tracing::info!(span = %span.name, dchannel = %span.dchannel.display(), channels = %span.channels_text(), "PRI span started");
+        commands.push(cmd_tx);
+    }
+    (commands, all_rx)
 }
 
 /// How long shutdown waits for BYEs to be answered.
@@ -92,6 +144,9 @@ pub struct Server {
     /// The campaign dialer's requests.
     control_rx: mpsc::UnboundedReceiver<campaigns::Control>,
     control_tx: mpsc::UnboundedSender<campaigns::Control>,
+    /// Each span's command channel, by index; and every span's events.
+    span_tx: Vec<mpsc::Sender<SpanCommand>>,
+    span_rx: mpsc::Receiver<(usize, SpanEvent)>,
     shared: Arc<Shared>,
     sup: Supervisor,
     gate_log: overload::GateLog,
@@ -115,7 +170,7 @@ impl Server {
     /// the core. Errors say which key is at fault.
     pub async fn start(config: Config, opts: StartOptions) -> anyhow_like::Result<Server> {
         crate::supervision::install_panic_hook();
-        refuse_pri(&config)?;
+        refuse_dahdi(&config)?;
         // First, before anything opens a descriptor.
         let fd_limit = overload::raise_fd_limit();
         let prompts = Arc::new(PromptStore::new(config.media.prompts.clone()));
@@ -128,7 +183,9 @@ impl Server {
             }
         }
         let ports = Arc::new(PortAllocator::new(config.rtp.port_min, config.rtp.port_max));
-        let admission = overload::admission(&config, ports.available(), &fd_limit);
+        // A call holds an RTP pair or a B-channel: both bound the calls.
+        let b_channels: usize = config.spans.iter().map(|s| s.channels.len()).sum();
+        let admission = overload::admission(&config, ports.available() + b_channels, &fd_limit);
         // Scripts may outlive their call for a moment (on_hangup, the report
         // of their end), so the cap leaves a margin above the call cap.
         let max_calls = admission.config().max_calls;
@@ -160,7 +217,14 @@ impl Server {
             .map_err(|e| anyhow_like::Error(format!("sip.listen {listen}: {e}")))?;
         let local = transports.local_addr();
         let contact_addr = std::net::SocketAddr::new(config.sip.public_ip, local.port());
-        let (sip_trunks, trunk_limits, watch) = trunks::resolve(&config, contact_addr).await?;
+        let (sip_trunks, mut trunk_limits, watch) = trunks::resolve(&config, contact_addr).await?;
+        trunk_limits.extend(config.pri_trunks.iter().map(|t| TrunkLimits {
+            name: t.name.clone(),
+            max_channels: t.max_channels,
+            cps: t.cps,
+            ring_timeout: Duration::from_secs(u64::from(t.ring_timeout_s)),
+            caller_id: t.caller_id.clone(),
+        }));
         let (targets_tx, targets_rx) = mpsc::unbounded_channel();
         watch.spawn(targets_tx);
         let (sig_tx, sig_rx) = mpsc::unbounded_channel();
@@ -188,7 +252,7 @@ impl Server {
             session: shared.config.sip.session,
             session_ask: shared.config.sip.session_ask,
         });
-        let registry = Registry::new(
+        let mut registry = Registry::new(
             shared.config.routes.clone(),
             Instant::now(),
             SystemTime::now(),
@@ -196,6 +260,10 @@ impl Server {
         )
         .with_admission(admission)
         .with_trunks(Trunks::new(trunk_limits));
+        // A PRI trunk is up once one of its spans' D-channel link is.
+        for t in &shared.config.pri_trunks {
+            registry.set_trunk_up(&t.name, false);
+        }
         let legs = SipLegs::new(SipLegsConfig {
             public_ip: shared.config.sip.public_ip,
             placeholder_ip: shared.config.sip.listen.ip(),
@@ -205,8 +273,14 @@ impl Server {
             trunks: sip_trunks,
         });
         let gate = overload::gate(&shared.config);
+        let pri = pri_legs::PriLegs::new(
+            shared.config.spans.clone(),
+            shared.config.pri_trunks.clone(),
+        );
         let mut core =
-            ServerCore::new(gate, endpoint, registry, legs, RealEnv::new(shared.clone()));
+            ServerCore::new(gate, endpoint, registry, legs, RealEnv::new(shared.clone()))
+                .with_pri(pri);
+        let (span_tx, span_rx) = start_spans(&shared.config);
         core.start_trunk_links(Instant::now(), opts.keepalive);
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         Ok(Server {
@@ -217,6 +291,8 @@ impl Server {
             targets_rx,
             control_rx,
             control_tx,
+            span_tx,
+            span_rx,
             shared,
             sup: Supervisor::default(),
             gate_log: overload::GateLog::new(),
@@ -241,7 +317,39 @@ impl Server {
         send_all(&mut self.core, &self.transports).await;
         let call = self.core.originate(Instant::now(), req);
         send_all(&mut self.core, &self.transports).await;
+        self.send_span_commands().await;
         call
+    }
+
+    /// Serves until every PRI trunk is up (a span's D-channel link is
+    /// established), or `wait` has passed.
+    pub async fn wait_pri_trunks_up(&mut self, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let names: Vec<String> = self
+                .shared
+                .config
+                .pri_trunks
+                .iter()
+                .map(|t| t.name.clone())
+                .collect();
+            let trunks = self.core.registry.trunks();
+            if names.iter().all(|n| trunks.is_up(n)) || tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            self.run_until(tokio::time::sleep(Duration::from_millis(50)))
+                .await;
+        }
+    }
+
+    /// Hands the spans what the core asked of them.
+    async fn send_span_commands(&mut self) {
+        while let Some((span, cmd)) = self.core.poll_span_command() {
+            if let Some(tx) = self.span_tx.get(span) {
+                // A span task only ends with the server.
+                let _ = tx.send(cmd).await;
+            }
+        }
     }
 
     /// Where the campaign dialer sends its requests.
@@ -281,10 +389,12 @@ impl Server {
                 Some(cmd) = self.sig_rx.recv() => self.sup.on_command(&mut self.core, cmd),
                 Some((trunk, addrs)) = self.targets_rx.recv() => self.core.endpoint.set_trunk_targets(trunk, addrs),
                 Some(ctl) = self.control_rx.recv() => self.on_control(ctl),
+                Some((span, ev)) = self.span_rx.recv() => self.sup.on_span_event(&mut self.core, span, ev),
                 _ = tokio::time::sleep_until(sleep_until) => self.sup.on_timeout(&mut self.core, Instant::now()),
                 out = &mut stop => return out,
             }
             send_all(&mut self.core, &self.transports).await;
+            self.send_span_commands().await;
         }
     }
 
@@ -297,6 +407,7 @@ impl Server {
         );
         self.core.hangup_all(Instant::now());
         send_all(&mut self.core, &self.transports).await;
+        self.send_span_commands().await;
         let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
         while self.core.tracked() > 0 && tokio::time::Instant::now() < deadline {
             let next = self
@@ -308,9 +419,11 @@ impl Server {
             tokio::select! {
                 Some(msg) = self.up_rx.recv() => self.sup.on_inbound(&mut self.core, msg),
                 Some(cmd) = self.sig_rx.recv() => self.sup.on_command(&mut self.core, cmd),
+                Some((span, ev)) = self.span_rx.recv() => self.sup.on_span_event(&mut self.core, span, ev),
                 _ = tokio::time::sleep_until(next) => self.sup.on_timeout(&mut self.core, Instant::now()),
             }
             send_all(&mut self.core, &self.transports).await;
+            self.send_span_commands().await;
         }
         self.core.flush_unfinished(Instant::now());
         self.shared.media.shutdown();
@@ -348,11 +461,21 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
                 .config()
                 .trunks
                 .iter()
-                .map(|t| crate::campaign::pace::TrunkPace {
-                    name: t.name.clone(),
-                    cps: t.cps,
-                    max_channels: t.max_channels,
-                })
+                .map(|t| (&t.name, t.cps, t.max_channels))
+                .chain(
+                    server
+                        .config()
+                        .pri_trunks
+                        .iter()
+                        .map(|t| (&t.name, t.cps, t.max_channels)),
+                )
+                .map(
+                    |(name, cps, max_channels)| crate::campaign::pace::TrunkPace {
+                        name: name.clone(),
+                        cps,
+                        max_channels,
+                    },
+                )
                 .collect(),
             ghost_hold: ghost_hold(server.config()),
         },

@@ -54,6 +54,10 @@ pub async fn place(config: Config, args: CallArgs) -> anyhow_like::Result<serde_
     last.ok_or_else(|| anyhow_like::Error("the call ended with no record".into()))
 }
 
+/// How long `rivr call` waits for the PRI trunks' D-channel links before
+/// dialing anyway (the call then fails as the trunk being down).
+const PRI_LINK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Places `args.count` calls at once (the trunk paces them) and hands
 /// each call's outcome to `emit` as it ends; returns when every call has
 /// ended (`Ok` whatever the outcomes), or with `Err` for usage, config or
@@ -64,13 +68,16 @@ pub async fn place_each(
     mut emit: impl FnMut(serde_json::Value),
 ) -> anyhow_like::Result<()> {
     if let Some(t) = &args.trunk {
-        if !config.trunks.iter().any(|x| &x.name == t) {
+        if !config.trunks.iter().any(|x| &x.name == t)
+            && !config.pri_trunks.iter().any(|x| &x.name == t)
+        {
             return Err(anyhow_like::Error(format!(
                 "--trunk {t:?}: no [[trunk]] with that name"
             )));
         }
     }
-    if config.trunks.is_empty() && !args.number.starts_with("sip:") {
+    if config.trunks.is_empty() && config.pri_trunks.is_empty() && !args.number.starts_with("sip:")
+    {
         return Err(anyhow_like::Error(
             "no [[trunk]] in the config: add one, or call a sip: URI".into(),
         ));
@@ -93,6 +100,8 @@ pub async fn place_each(
         },
     )
     .await?;
+    // A PRI trunk is up once its D-channel link is (a second or so).
+    server.wait_pri_trunks_up(PRI_LINK_WAIT).await;
     let mut pending = HashSet::new();
     for _ in 0..args.count.max(1) {
         let call = server

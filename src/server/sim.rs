@@ -35,6 +35,8 @@ pub struct SimEnv {
     pub reserved: BTreeSet<u16>,
     /// Legs with media, and every command their media got.
     pub media: HashMap<LegId, Vec<MediaCommand>>,
+    /// B-channel legs' media: the channel's path and codec.
+    pub bchannels: HashMap<LegId, (PathBuf, Codec)>,
     /// Media specs as added.
     pub specs: HashMap<LegId, MediaSpec>,
     pub scripts: Vec<ScriptStart>,
@@ -95,6 +97,21 @@ impl Env for SimEnv {
         Ok(())
     }
 
+    fn media_add_bchannel(
+        &mut self,
+        _call: CallId,
+        leg: LegId,
+        path: PathBuf,
+        codec: Codec,
+    ) -> Result<(), String> {
+        if self.fail_media {
+            return Err("no media worker (simulated)".into());
+        }
+        self.media.insert(leg, Vec::new());
+        self.bchannels.insert(leg, (path, codec));
+        Ok(())
+    }
+
     fn media(&mut self, leg: LegId, cmd: MediaCommand) {
         if let Some(log) = self.media.get_mut(&leg) {
             // Keep memory bounded under a fuzzer: only the last commands.
@@ -106,6 +123,10 @@ impl Env for SimEnv {
     }
 
     fn media_remove(&mut self, leg: LegId) {
+        if self.bchannels.remove(&leg).is_some() {
+            self.media.remove(&leg);
+            return;
+        }
         if self.media.remove(&leg).is_some() {
             self.specs.remove(&leg);
             self.held_ports -= 1;

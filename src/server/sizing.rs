@@ -76,7 +76,8 @@ pub fn raise_nofile() -> FdLimit {
 /// What the default call cap is computed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BoxFacts {
-    /// RTP/RTCP port pairs in `[rtp] ports`.
+    /// RTP/RTCP port pairs in `[rtp] ports`, plus the B-channels of the
+    /// PRI spans (a call's leg holds one or the other).
     pub rtp_pairs: usize,
     /// The soft descriptor limit after raising it.
     pub nofile: u64,

@@ -123,6 +123,18 @@ impl Supervisor {
     }
 
     /// The core's due timers.
+    /// One event of a PRI span (`span` is its index).
+    pub fn on_span_event<E: Env>(
+        &self,
+        core: &mut ServerCore<E>,
+        span: usize,
+        ev: crate::pri::span::SpanEvent,
+    ) {
+        self.guard("PRI span event", None, None, || {
+            core.handle_span_event(Instant::now(), span, ev)
+        });
+    }
+
     pub fn on_timeout<E: Env>(&mut self, core: &mut ServerCore<E>, now: Instant) {
         if self.timers_held_until.is_some_and(|t| now < t) {
             return;

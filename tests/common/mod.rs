@@ -8,7 +8,8 @@
 //! SIP peer for messages no SIP stack would send; [`procfs`] samples what
 //! the rivr process costs (RSS, threads, descriptors) under a load.
 //! For ISDN PRI, [`libpri`] runs libpri (tests/pri/libpri_peer.c) as the
-//! carrier on a socket span.
+//! carrier on a socket span, [`pri_span`] runs rivr's span stack in the
+//! test and [`pri_rivr`] configures rivr processes for PRI.
 //!
 //! Every test binary compiles this module whole but uses only part of it.
 #![allow(dead_code)]
@@ -20,6 +21,7 @@ pub mod carrier;
 pub mod dialer;
 pub mod libpri;
 pub mod phone;
+pub mod pri_rivr;
 pub mod pri_span;
 pub mod procfs;
 pub mod raw_sip;

@@ -10,7 +10,7 @@ use rivr::pri::q921::LinkConfig;
 use rivr::pri::q931::ie::{CalledNumber, NumberingPlan, TypeOfNumber};
 use rivr::pri::q931::{self, CallEvent, CallId, IncomingCall, OutgoingCall, SetupError};
 use rivr::pri::span::{self, SpanCommand, SpanEvent, SpanSignalling};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// A Q.931 exchange between local ends.
 pub const T: Duration = Duration::from_secs(5);
@@ -22,6 +22,8 @@ pub struct SpanEnd {
     pub seen: Vec<SpanEvent>,
     /// Printed when a wait fails (the other end's output).
     pub context: Box<dyn Fn() -> String + Send>,
+    /// The last `SpanCommand::Setup` token used.
+    tokens: u64,
 }
 
 impl SpanEnd {
@@ -43,6 +45,7 @@ impl SpanEnd {
             events,
             seen: Vec::new(),
             context: Box::new(String::new),
+            tokens: 0,
         }
     }
 
@@ -74,16 +77,27 @@ impl SpanEnd {
         self.commands.send(c).await.expect("span running");
     }
 
-    pub async fn setup(&self, number: &str) -> Result<CallId, SetupError> {
+    pub async fn setup(&mut self, number: &str) -> Result<CallId, SetupError> {
         let called = CalledNumber::new(TypeOfNumber::Unknown, NumberingPlan::Isdn, number)
             .expect("a valid number");
-        let (reply, answer) = oneshot::channel();
+        self.tokens += 1;
+        let token = self.tokens;
         self.send(SpanCommand::Setup {
+            token,
             call: Box::new(OutgoingCall::new(called)),
-            reply,
         })
         .await;
-        answer.await.expect("span replies")
+        match self
+            .wait(
+                T,
+                "the SETUP's answer",
+                |e| matches!(e, SpanEvent::Placed { token: t, .. } if *t == token),
+            )
+            .await
+        {
+            SpanEvent::Placed { result, .. } => result,
+            _ => unreachable!(),
+        }
     }
 
     pub async fn incoming(&mut self) -> Box<IncomingCall> {

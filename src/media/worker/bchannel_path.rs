@@ -4,12 +4,15 @@
 //! telephone-events (keys go as tones); received frames are numbered as
 //! they arrive so the listener's jitter buffer takes them like any stream
 //! (the channel is isochronous: it stays at its floor). The channel may
-//! carry media as soon as it is connected; a closed socket is silence.
+//! carry media as soon as it is connected; a closed socket is silence,
+//! and the path connects again once a second (the peer listens on the
+//! timeslot's path; a Unix connect never blocks).
 
 use std::io::Read as _;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use socket2::Socket;
+use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::media::core::{MediaCore, Outgoing, Received};
 use crate::media::send_gate::Flow;
@@ -17,32 +20,94 @@ use crate::media::send_gate::Flow;
 /// The SSRC the listener sees for a B-channel's frames.
 const B_SSRC: u32 = 0x0b0b_0b0b;
 
+/// How long a closed channel waits before connecting again.
+const RECONNECT: Duration = Duration::from_secs(1);
+
 pub(super) struct BChannelPath {
-    /// Connected and non-blocking.
-    socket: Socket,
+    /// Connected and non-blocking, while `open`.
+    socket: Option<Socket>,
     open: bool,
+    /// Where the peer listens; `None` for a path made from a socket.
+    path: Option<PathBuf>,
+    retry_at: Option<Instant>,
     seq: u16,
     timestamp: u32,
 }
 
+/// A non-blocking connection to the channel at `path`.
+fn connect(path: &Path) -> std::io::Result<Socket> {
+    let s = Socket::new(Domain::UNIX, Type::SEQPACKET, None)?;
+    s.set_nonblocking(true)?;
+    s.connect(&SockAddr::unix(path)?)?;
+    Ok(s)
+}
+
 impl BChannelPath {
     /// `socket` is the B-channel's connection, set non-blocking here.
-    #[allow(dead_code)] // Until the worker creates B-channel legs.
+    #[cfg(test)]
     pub fn new(socket: Socket) -> std::io::Result<BChannelPath> {
         socket.set_nonblocking(true)?;
         Ok(BChannelPath {
-            socket,
+            socket: Some(socket),
             open: true,
+            path: None,
+            retry_at: None,
             seq: 0,
             timestamp: 0,
         })
     }
 
+    /// Connects to the channel the peer listens on at `path`; if it is
+    /// not there yet, the path is silent and tries again each second.
+    pub fn connect(path: PathBuf, now: Instant) -> BChannelPath {
+        let mut p = BChannelPath {
+            socket: None,
+            open: false,
+            path: Some(path),
+            retry_at: None,
+            seq: 0,
+            timestamp: 0,
+        };
+        p.reconnect(now);
+        p
+    }
+
+    fn reconnect(&mut self, now: Instant) {
+        let Some(path) = &self.path else { return };
+        match connect(path) {
+            Ok(s) => {
+                self.socket = Some(s);
+                self.open = true;
+                self.retry_at = None;
+            }
+            Err(e) => {
+                if self.retry_at.is_none() {
+                    tracing::warn!(channel = %path.display(), error = %e, "cannot connect the B-channel; it is silent until it can");
+                }
+                self.socket = None;
+                self.open = false;
+                self.retry_at = Some(now + RECONNECT);
+            }
+        }
+    }
+
+    fn closed(&mut self, now: Instant) {
+        self.open = false;
+        self.socket = None;
+        if self.path.is_some() {
+            self.retry_at = Some(now + RECONNECT);
+        }
+    }
+
     /// Every frame received since the last tick, into `core`.
     pub fn receive(&mut self, now: Instant, buf: &mut [u8], core: &mut MediaCore) {
+        if !self.open && self.retry_at.is_some_and(|t| now >= t) {
+            self.reconnect(now);
+        }
         while self.open {
-            match (&self.socket).read(buf) {
-                Ok(0) => self.open = false,
+            let Some(socket) = &self.socket else { break };
+            match (&*socket).read(buf) {
+                Ok(0) => self.closed(now),
                 Ok(n) => {
                     let Some(payload) = buf.get(..n) else { break };
                     core.receive(
@@ -59,7 +124,7 @@ impl BChannelPath {
                     self.timestamp = self.timestamp.wrapping_add(n as u32);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(_) => self.open = false,
+                Err(_) => self.closed(now),
             }
         }
     }
@@ -71,22 +136,25 @@ impl BChannelPath {
 
     /// This tick's frame, when `open`; a muted or held tick sends nothing
     /// (the channel idles).
-    pub fn send(&mut self, out: &Outgoing<'_>, open: bool) {
+    pub fn send(&mut self, now: Instant, out: &Outgoing<'_>, open: bool) {
         if !open || !self.open {
             return;
         }
+        let Some(socket) = &self.socket else { return };
         let frames: &[&[u8]] = match out {
             Outgoing::Audio(a) => &[a],
             Outgoing::Halves(h) => h,
             // Never asked for: the path has no telephone-events.
             Outgoing::Event(_) => &[],
         };
+        let mut broken = false;
         for f in frames {
-            if let Err(e) = self.socket.send(f) {
-                if e.kind() != std::io::ErrorKind::WouldBlock {
-                    self.open = false;
-                }
+            if let Err(e) = socket.send(f) {
+                broken |= e.kind() != std::io::ErrorKind::WouldBlock;
             }
+        }
+        if broken {
+            self.closed(now);
         }
     }
 }
@@ -138,8 +206,8 @@ mod tests {
 
         assert_eq!(path.flow(), Some(Flow::Send));
         let out = frame(99);
-        path.send(&Outgoing::Audio(&out), true);
-        path.send(&Outgoing::Audio(&out), false);
+        path.send(t0, &Outgoing::Audio(&out), true);
+        path.send(t0, &Outgoing::Audio(&out), false);
         let mut got = [0u8; 512];
         let n = (&peer).read(&mut got).unwrap();
         assert_eq!(&got[..n], &out[..]);
@@ -152,5 +220,38 @@ mod tests {
         drop(peer);
         path.receive(t0, &mut buf, &mut core);
         assert_eq!(path.flow(), None, "a closed channel carries nothing");
+    }
+
+    #[test]
+    fn a_channel_not_listened_on_yet_is_connected_a_second_later() {
+        let dir = std::env::temp_dir().join(format!("rivr-bch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let at = dir.join("b1");
+        let _ = std::fs::remove_file(&at);
+        let t0 = Instant::now();
+        let mut path = BChannelPath::connect(at.clone(), t0);
+        assert_eq!(path.flow(), None, "nobody listens yet");
+        let listener = Socket::new(Domain::UNIX, Type::SEQPACKET, None).unwrap();
+        listener.bind(&SockAddr::unix(&at).unwrap()).unwrap();
+        listener.listen(4).unwrap();
+        let mut core = MediaCore::new(Codec::Pcma, false, 20);
+        let mut buf = [0u8; 2048];
+        path.receive(t0 + Duration::from_millis(500), &mut buf, &mut core);
+        assert_eq!(path.flow(), None, "not before a second has passed");
+        path.receive(t0 + RECONNECT, &mut buf, &mut core);
+        assert_eq!(path.flow(), Some(Flow::Send));
+        let (peer, _) = listener.accept().unwrap();
+        path.send(t0 + RECONNECT, &Outgoing::Audio(&frame(1)), true);
+        let mut got = [0u8; 512];
+        assert_eq!((&peer).read(&mut got).unwrap(), 160);
+        // The peer goes; the channel is silent, then connects again.
+        drop(peer);
+        let t1 = t0 + RECONNECT * 2;
+        path.receive(t1, &mut buf, &mut core);
+        assert_eq!(path.flow(), None);
+        path.receive(t1 + RECONNECT, &mut buf, &mut core);
+        assert_eq!(path.flow(), Some(Flow::Send), "connected again");
+        assert!(listener.accept().is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -10,7 +10,8 @@ use crate::media::core::MediaCore;
 use crate::media::events::MediaEventSink;
 use crate::media::send_gate::Flow;
 
-use super::commands::MediaCallSetup;
+use super::bchannel_path::BChannelPath;
+use super::commands::{BChannelSetup, MediaCallSetup};
 use super::path::PacketPath;
 use super::rtp_path::RtpPath;
 
@@ -43,6 +44,20 @@ impl MediaCall {
         MediaCall {
             core: MediaCore::new(s.codec, path.telephone_events(), ptime_ms),
             path: PacketPath::Rtp(path),
+            events: s.events,
+            sending: false,
+            held: false,
+            #[cfg(test)]
+            panic_on_tick: false,
+        }
+    }
+
+    /// A B-channel leg: 20 ms frames, no telephone-events (keys are
+    /// heard and sent in-band).
+    pub fn bchannel(s: BChannelSetup, now: Instant) -> MediaCall {
+        MediaCall {
+            core: MediaCore::new(s.codec, false, 20),
+            path: PacketPath::BChannel(BChannelPath::connect(s.path, now)),
             events: s.events,
             sending: false,
             held: false,

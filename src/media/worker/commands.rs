@@ -31,8 +31,21 @@ pub struct MediaCallSetup {
     pub early_media_unverified: Duration,
 }
 
+/// Everything a worker needs to take a PRI B-channel leg.
+pub struct BChannelSetup {
+    pub call: MediaId,
+    /// Where the peer listens for the timeslot's socket (the socket
+    /// span); the worker connects, and again after a close.
+    pub path: std::path::PathBuf,
+    /// G.711 in the span's law: `Pcma` on E1, `Pcmu` on T1.
+    pub codec: Codec,
+    pub events: Box<dyn MediaEventSink>,
+}
+
 pub enum MediaCommand {
     Add(Box<MediaCallSetup>),
+    /// A B-channel leg: media from the channel's socket instead of RTP.
+    AddBChannel(Box<BChannelSetup>),
     /// Start sending RTP: as early media (`early`, before the call is
     /// answered), or because the call is answered. Either way nothing
     /// reaches the peer before it is verified, except early media within
@@ -132,6 +145,7 @@ impl MediaCommand {
     pub fn call(&self) -> Option<MediaId> {
         match self {
             MediaCommand::Add(s) => Some(s.call),
+            MediaCommand::AddBChannel(s) => Some(s.call),
             MediaCommand::Start { call, .. }
             | MediaCommand::PeerConfirmed { call }
             | MediaCommand::Configure { call, .. }
@@ -161,6 +175,11 @@ impl Worker {
                 let call = setup.call;
                 self.remove(call, now);
                 self.calls.insert(call, MediaCall::new(*setup, now));
+            }
+            MediaCommand::AddBChannel(setup) => {
+                let call = setup.call;
+                self.remove(call, now);
+                self.calls.insert(call, MediaCall::bchannel(*setup, now));
             }
             MediaCommand::Start { call, early } => {
                 if let Some(c) = self.calls.get_mut(&call) {

@@ -40,7 +40,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use crate::media::events::{MediaEvent, MediaId};
 
 use call::MediaCall;
-pub use commands::{MediaCallSetup, MediaCommand};
+pub use commands::{BChannelSetup, MediaCallSetup, MediaCommand};
 use prepare::Preparer;
 
 /// One frame period.
@@ -381,10 +381,29 @@ impl MediaPool {
         self.add_to(near.worker, setup)
     }
 
-    fn add_to(&self, worker: usize, setup: MediaCallSetup) -> Option<MediaHandle> {
-        let tx = self.workers.get(worker)?.clone();
+    /// Hands a B-channel leg to a worker: round-robin, or beside `near`
+    /// (the other leg of a bridge).
+    pub fn add_bchannel(
+        &self,
+        setup: BChannelSetup,
+        near: Option<&MediaHandle>,
+    ) -> Option<MediaHandle> {
+        let worker = match near {
+            Some(n) => n.worker,
+            None => self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len().max(1),
+        };
         let id = setup.call;
-        tx.send(MediaCommand::Add(Box::new(setup))).ok()?;
+        self.send_add(worker, id, MediaCommand::AddBChannel(Box::new(setup)))
+    }
+
+    fn add_to(&self, worker: usize, setup: MediaCallSetup) -> Option<MediaHandle> {
+        let id = setup.call;
+        self.send_add(worker, id, MediaCommand::Add(Box::new(setup)))
+    }
+
+    fn send_add(&self, worker: usize, id: MediaId, add: MediaCommand) -> Option<MediaHandle> {
+        let tx = self.workers.get(worker)?.clone();
+        tx.send(add).ok()?;
         Some(MediaHandle { id, worker, tx })
     }
 

@@ -3,8 +3,7 @@
 //! which: RTP ([`RtpPath`]), and a PRI B-channel ([`BChannelPath`]: raw
 //! 8 kHz G.711, 160 bytes per 20 ms, read and written once a tick with no
 //! RTP header, no latching, no telephone-events (keys go as tones), and a
-//! flow that is `Send` while the channel is connected). The worker does
-//! not yet create B-channel legs (docs/pri.md).
+//! flow that is `Send` while the channel is connected).
 
 use std::time::Instant;
 
@@ -19,7 +18,6 @@ use super::rtp_path::RtpPath;
 #[allow(clippy::large_enum_variant)]
 pub(super) enum PacketPath {
     Rtp(RtpPath),
-    #[allow(dead_code)] // Until the worker creates B-channel legs.
     BChannel(BChannelPath),
 }
 
@@ -86,7 +84,7 @@ impl PacketPath {
     pub fn send(&mut self, now: Instant, out: &Outgoing<'_>, open: bool, buf: &mut [u8]) {
         match self {
             PacketPath::Rtp(p) => p.send(now, out, open, buf),
-            PacketPath::BChannel(p) => p.send(out, open),
+            PacketPath::BChannel(p) => p.send(now, out, open),
         }
     }
 
