@@ -43,6 +43,8 @@ load: build
 	CODEC=opus tests/load/inbound.sh 100 60
 	tests/load/outbound.sh 500 50 20
 	tests/load/campaign.sh 10000 100 300
+	RIVR_BIN=$(CURDIR)/target/release/rivr PRI_LOAD_CALLS=30 $(CARGO) test --release --test pri_load -- --ignored --nocapture
+	RIVR_BIN=$(CURDIR)/target/release/rivr PRI_LOAD_CALLS=60 $(CARGO) test --release --test pri_load -- --ignored --nocapture
 
 # Regenerates the committed example prompts with espeak-ng and sox.
 prompts: deps
