@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use common::audio::{align, g711_roundtrip};
 use common::caller::prompt;
 use common::libpri::{read_recording, LibpriPeer, SpanOptions, SpanPaths};
-use common::pri_rivr::{self, span_table, trunk_table};
+use common::pri_rivr::{self, span_table, t1_span_table, trunk_table};
 use common::scratch::Scratch;
 use common::server::{Rivr, RivrConfig};
 use serde_json::Value;
@@ -34,11 +34,15 @@ fn span_tables(paths: &SpanPaths) -> String {
 
 /// The peer as the network side of an E1 that records every call.
 fn carrier(dir: &Path, paths: &SpanPaths) -> LibpriPeer {
+    carrier_on(dir, paths, SpanOptions::e1())
+}
+
+fn carrier_on(dir: &Path, paths: &SpanPaths, line: SpanOptions) -> LibpriPeer {
     let opts = SpanOptions {
         record_dir: Some(dir.to_path_buf()),
         clear_after_ms: Some(1_500),
         no_answer_ms: Some(1_000),
-        ..SpanOptions::e1()
+        ..line
     };
     LibpriPeer::start(dir, "network", paths, &opts)
 }
@@ -53,13 +57,30 @@ hangup();
 
 #[test]
 fn an_incoming_setup_runs_its_script_its_prompt_reaches_the_carrier_and_inband_keys_drive_gather() {
-    let dir = Scratch::new("pri-calls-in");
+    incoming_call("pri-calls-in", false);
+}
+
+/// The same on a T1: National ISDN-2, µ-law on the B-channel.
+#[test]
+fn the_same_over_a_t1_span_in_national_isdn_2_and_mu_law() {
+    incoming_call("pri-calls-t1", true);
+}
+
+fn incoming_call(label: &str, t1: bool) {
+    let dir = Scratch::new(label);
     let paths = SpanPaths::in_dir(dir.path(), "span1");
-    let peer = carrier(dir.path(), &paths);
+    let (peer, tables, ext, pt) = if t1 {
+        let peer = carrier_on(dir.path(), &paths, SpanOptions::t1());
+        let tables = t1_span_table("span1", &paths)
+            + trunk_table(&["span1"], "ring_timeout = 10").as_str();
+        (peer, tables, "ulaw", 0)
+    } else {
+        (carrier(dir.path(), &paths), span_tables(&paths), "alaw", 8)
+    };
     let rivr = Rivr::start(
-        "pri-calls-in",
+        label,
         RivrConfig {
-            extra_tables: span_tables(&paths),
+            extra_tables: tables,
             ..RivrConfig::default()
         }
         .script("7001", "in.rhai", INBOUND_SCRIPT),
@@ -74,10 +95,10 @@ fn an_incoming_setup_runs_its_script_its_prompt_reaches_the_carrier_and_inband_k
     let channel = end.num("channel").expect("end has channel=");
     eprintln!("connect: {}\nend: {}", connect.line, end.line);
 
-    // What rivr sent on the B-channel is the prompt, A-law coded.
+    // What rivr sent on the B-channel is the prompt in the span's law.
     let menu = prompt("main_menu");
-    let reference = g711_roundtrip(menu.pcm_8k(), 8);
-    let heard = read_recording(&dir.join(&format!("call-{call}.alaw")), peer.law);
+    let reference = g711_roundtrip(menu.pcm_8k(), pt);
+    let heard = read_recording(&dir.join(&format!("call-{call}.{ext}")), peer.law);
     let (lag, ncc) = align(&heard, &reference);
     eprintln!(
         "recorded {} ms; main_menu starts {} ms in, NCC = {ncc:.4}",

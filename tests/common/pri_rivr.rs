@@ -17,8 +17,17 @@ use super::server::{binary, repo};
 /// A `[[span]]` named `name` on `paths`: E1, EuroISDN, A-law, rivr the
 /// user side, the socket transport.
 pub fn span_table(name: &str, paths: &SpanPaths) -> String {
+    span_table_of(name, paths, "etsi", "alaw")
+}
+
+/// As [`span_table`] for a T1: National ISDN-2, µ-law, channels 1–23.
+pub fn t1_span_table(name: &str, paths: &SpanPaths) -> String {
+    span_table_of(name, paths, "ni2", "ulaw")
+}
+
+fn span_table_of(name: &str, paths: &SpanPaths, variant: &str, law: &str) -> String {
     format!(
-        "[[span]]\nname = {name:?}\nvariant = \"etsi\"\nlaw = \"alaw\"\nside = \"user\"\n\
+        "[[span]]\nname = {name:?}\nvariant = {variant:?}\nlaw = {law:?}\nside = \"user\"\n\
          transport = \"socket\"\ndchannel = {d:?}\nbchannels = {b:?}\n",
         d = paths.dchannel.display().to_string(),
         b = paths.bchannels,
