@@ -497,7 +497,7 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
             ))
             .collect::<Vec<_>>()
             .join(", "),
-        if c.trunks.is_empty() {
+        if c.trunks.is_empty() && c.pri_trunks.is_empty() {
             String::new()
         } else {
             format!(
@@ -505,6 +505,7 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
                 c.trunks
                     .iter()
                     .map(|t| t.name.as_str())
+                    .chain(c.pri_trunks.iter().map(|t| t.name.as_str()))
                     .collect::<Vec<_>>()
                     .join(", ")
             )
@@ -534,6 +535,7 @@ fn ghost_hold(c: &Config) -> Duration {
         .trunks
         .iter()
         .map(|t| t.ring_timeout_s)
+        .chain(c.pri_trunks.iter().map(|t| t.ring_timeout_s))
         .max()
         .unwrap_or(45);
     let talk = c.sip.session_ask.map_or(3600, u64::from);
