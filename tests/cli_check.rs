@@ -114,9 +114,10 @@ fn serve_rejects_a_bad_config_naming_key_and_line() {
 }
 
 /// `rivr check --config` checks the spans and PRI trunks and lists them;
-/// `rivr serve` refuses a DAHDI span, a transport not built yet.
+/// `rivr serve` with a DAHDI span whose device is not there starts, says
+/// so, and keeps trying (a carrier's line may come up later).
 #[test]
-fn check_config_lists_spans_and_pri_trunks_and_serve_refuses_dahdi() {
+fn check_config_lists_spans_and_pri_trunks_and_serve_waits_for_a_missing_dahdi_device() {
     let d = temp_dir("pri");
     let cfg = d.join("rivr.toml");
     std::fs::write(
@@ -168,18 +169,45 @@ fn check_config_lists_spans_and_pri_trunks_and_serve_refuses_dahdi() {
     )
     .unwrap();
     let out = rivr()
-        .arg("serve")
+        .arg("check")
         .arg("--config")
         .arg(&cfg)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
     assert!(
-        stderr.contains(
-            "span \"e1b\": transport = \"dahdi\" is not built yet; use \"socket\" (docs/pri.md)"
-        ),
+        stdout.contains(&format!(
+            "span e1b: etsi alaw user dahdi, dchannel {}/pri/e1b/d,",
+            d.display()
+        )),
+        "{stdout}"
+    );
+    let mut serve = rivr()
+        .arg("serve")
+        .arg("--config")
+        .arg(&cfg)
+        .env("RIVR_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Long enough for the first open and a retry a second later.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let running = serve.try_wait().unwrap().is_none();
+    let _ = serve.kill();
+    let out = serve.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(running, "serve kept running: {stderr}");
+    assert!(
+        stderr.contains("pri: cannot open the DAHDI D-channel; retrying each second")
+            && stderr.contains(&format!("{}/pri/e1b/d", d.display())),
         "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("cannot open the DAHDI D-channel").count(),
+        1,
+        "logged once as an error, then retried quietly: {stderr}"
     );
     // a channel 16 on an E1 span names the key and the line
     let text = text.replace("1-10", "10-16");

@@ -71,8 +71,8 @@ fn incoming_call(label: &str, t1: bool) {
     let paths = SpanPaths::in_dir(dir.path(), "span1");
     let (peer, tables, ext, pt) = if t1 {
         let peer = carrier_on(dir.path(), &paths, SpanOptions::t1());
-        let tables = t1_span_table("span1", &paths)
-            + trunk_table(&["span1"], "ring_timeout = 10").as_str();
+        let tables =
+            t1_span_table("span1", &paths) + trunk_table(&["span1"], "ring_timeout = 10").as_str();
         (peer, tables, "ulaw", 0)
     } else {
         (carrier(dir.path(), &paths), span_tables(&paths), "alaw", 8)

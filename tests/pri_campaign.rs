@@ -143,16 +143,21 @@ fn a_campaign_on_a_pri_trunk_ends_each_contact_as_libpri_answers_its_number() {
                 r["outcome"], r["attempts"]
             ));
         }
-        if outcome == "answered" && r["results"]["name"].as_str() != r["fields"]["name"].as_str()
-        {
+        if outcome == "answered" && r["results"]["name"].as_str() != r["fields"]["name"].as_str() {
             wrong.push(format!("{phone}: results {}", r["results"]));
         }
         // The carrier sees the digits after the `+`.
         let seen = setups.get(&phone[1..]).copied().unwrap_or(0);
         if seen != attempts {
-            wrong.push(format!("{phone}: {seen} SETUPs at the carrier, want {attempts}"));
+            wrong.push(format!(
+                "{phone}: {seen} SETUPs at the carrier, want {attempts}"
+            ));
         }
     }
-    assert!(wrong.is_empty(), "{} contacts wrong: {wrong:#?}", wrong.len());
+    assert!(
+        wrong.is_empty(),
+        "{} contacts wrong: {wrong:#?}",
+        wrong.len()
+    );
     let _ = rivr.terminate(Duration::from_secs(10));
 }

@@ -1006,7 +1006,7 @@ mod tests {
         let c = parse(
             "[[span]]\nname = \"t\"\nvariant = \"ni2\"\ndchannel = \"d\"\nbchannels = \"b{n}\"\n\
              [[span]]\nname = \"e\"\nvariant = \"etsi\"\nlaw = \"ulaw\"\ntransport = \"dahdi\"\n\
-             dchannel = \"/dev/dahdi/channel\"\nbchannels = \"/dev/dahdi/channel\"\nchannels = [1, 2, 31]\n",
+             dchannel = \"/dev/dahdi/channel#16\"\nbchannels = \"/dev/dahdi/chan/002/{n}\"\nchannels = [1, 2, 31]\n",
         )
         .unwrap();
         assert_eq!(c.spans[0].channels, (1..=23).collect::<Vec<u8>>());
@@ -1014,6 +1014,12 @@ mod tests {
         assert_eq!(c.spans[1].law, Law::Ulaw);
         assert_eq!(c.spans[1].transport, SpanTransport::Dahdi);
         assert_eq!(c.spans[1].channels, vec![1, 2, 31]);
+        // DAHDI names its channel nodes with three digits.
+        assert_eq!(
+            c.spans[1].bchannel_path(2),
+            Path::new("/dev/dahdi/chan/002/002")
+        );
+        assert_eq!(c.spans[1].dchannel, Path::new("/dev/dahdi/channel#16"));
         assert!(parse("").unwrap().spans.is_empty());
     }
 
@@ -1055,6 +1061,12 @@ mod tests {
             format!("[[trunk]]\nname = \"e1\"\nkind = \"pri\"\nspans = [\"e1a\"]\n{extra}{E1}")
         };
         let e1_with = |extra: &str| format!("{E1}{extra}");
+        let dahdi = |d: &str, b: &str| {
+            format!(
+                "[[span]]\nname = \"e1a\"\nvariant = \"etsi\"\ntransport = \"dahdi\"\n\
+                 dchannel = \"{d}\"\nbchannels = \"{b}\"\n"
+            )
+        };
         for (text, line, want) in [
             // spans
             (
@@ -1099,6 +1111,26 @@ mod tests {
                 E1.replace("b{n}", "b"),
                 5,
                 "span.bchannels: \"/run/pri/e1a/b\" has no {n}",
+            ),
+            (
+                dahdi("/dev/dahdi/channel#x", "/dev/dahdi/chan/001/{n}"),
+                5,
+                "span.dchannel: \"x\" after '#' is not a DAHDI channel number (1-1024)",
+            ),
+            (
+                dahdi("/dev/dahdi/channel#2000", "/dev/dahdi/chan/001/{n}"),
+                5,
+                "span.dchannel: \"2000\" after '#' is not a DAHDI channel number",
+            ),
+            (
+                dahdi("/dev/dahdi/chan/001/016", "/dev/dahdi/channel"),
+                6,
+                "span.bchannels: \"/dev/dahdi/channel\" has no {n} for the timeslot (like \"/dev/dahdi/chan/001/{n}\")",
+            ),
+            (
+                dahdi("/dev/dahdi/chan/001/016", "/dev/dahdi/channel#b{n}"),
+                6,
+                "span.bchannels: \"/dev/dahdi/channel#b{n}\": after '#' comes {n}",
             ),
             (
                 format!("{E1}{E1}"),

@@ -1,6 +1,7 @@
 //! `[[span]]`: the ISDN PRI spans of the box (issue 12) — each one
-//! D-channel and its B-channels, in a Q.931 variant, law and side. Checked
-//! at load, every error with its key and line; nothing is opened here.
+//! D-channel and its B-channels, in a Q.931 variant, law and side, over
+//! sockets or a DAHDI card. Checked at load (a DAHDI path's form too),
+//! every error with its key and line; nothing is opened here.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use toml::Spanned;
 use super::trunk::Err;
 use super::ConfigError;
 use crate::codec::Law;
+use crate::pri::dahdi::DahdiPath;
 use crate::pri::q931::{Side, Variant};
 
 /// How a span's D- and B-channels reach rivr.
@@ -19,7 +21,8 @@ pub enum SpanTransport {
     /// `SOCK_SEQPACKET` sockets (`pri::socket`): a D-channel socket and one
     /// per B-channel.
     Socket,
-    /// A DAHDI card (not built yet, docs/pri.md).
+    /// A card's DAHDI channels (`pri::dahdi`): the D-channel's device and
+    /// one per B-channel (docs/pri.md, "DAHDI").
     Dahdi,
 }
 
@@ -32,7 +35,8 @@ pub struct SpanConfig {
     pub law: Law,
     pub side: Side,
     pub transport: SpanTransport,
-    /// The D-channel (relative paths resolved against the config's dir).
+    /// The D-channel (relative paths resolved against the config's dir);
+    /// on DAHDI a channel node, or `/dev/dahdi/channel#16`.
     pub dchannel: PathBuf,
     /// The B-channel path pattern as written: `{n}` stands for the
     /// timeslot. Use [`SpanConfig::bchannel_path`].
@@ -44,10 +48,15 @@ pub struct SpanConfig {
 }
 
 impl SpanConfig {
-    /// The path of timeslot `ts`'s B-channel.
+    /// The path of timeslot `ts`'s B-channel. On DAHDI `{n}` is three
+    /// digits wide, as DAHDI names its channel nodes
+    /// (`/dev/dahdi/chan/001/{n}` → `/dev/dahdi/chan/001/017`).
     pub fn bchannel_path(&self, ts: u8) -> PathBuf {
-        self.base_dir
-            .join(self.bchannels.replace("{n}", &ts.to_string()))
+        let n = match self.transport {
+            SpanTransport::Socket => ts.to_string(),
+            SpanTransport::Dahdi => format!("{ts:03}"),
+        };
+        self.base_dir.join(self.bchannels.replace("{n}", &n))
     }
 
     /// `bchannels` resolved against the config's dir, `{n}` left in.
@@ -265,7 +274,15 @@ pub(super) fn parse_spans(
             err,
         )?;
         let dchannel = match &s.dchannel {
-            Some(d) if !d.get_ref().trim().is_empty() => base_dir.join(d.get_ref()),
+            Some(d) if !d.get_ref().trim().is_empty() => {
+                let path = base_dir.join(d.get_ref());
+                if transport == SpanTransport::Dahdi {
+                    if let Err(e) = DahdiPath::parse(&path) {
+                        return Err(err(Some(d.span()), format!("span.dchannel: {e}")));
+                    }
+                }
+                path
+            }
             Some(d) => return Err(err(Some(d.span()), "span.dchannel: is empty".into())),
             None => {
                 return Err(err(
@@ -275,14 +292,31 @@ pub(super) fn parse_spans(
             }
         };
         let bchannels = match &s.bchannels {
-            Some(b) if transport == SpanTransport::Socket && !b.get_ref().contains("{n}") => {
+            Some(b) if !b.get_ref().contains("{n}") => {
+                let like = match transport {
+                    SpanTransport::Socket => "/run/pri/e1a/b{n}",
+                    SpanTransport::Dahdi => "/dev/dahdi/chan/001/{n}",
+                };
                 return Err(err(
                     Some(b.span()),
                     format!(
-                        "span.bchannels: {:?} has no {{n}} for the timeslot (like \"/run/pri/e1a/b{{n}}\")",
+                        "span.bchannels: {:?} has no {{n}} for the timeslot (like {like:?})",
                         b.get_ref()
                     ),
-                ))
+                ));
+            }
+            Some(b)
+                if transport == SpanTransport::Dahdi
+                    && DahdiPath::parse(&base_dir.join(b.get_ref().replace("{n}", "001")))
+                        .is_err() =>
+            {
+                return Err(err(
+                    Some(b.span()),
+                    format!(
+                        "span.bchannels: {:?}: after '#' comes {{n}} (like \"/dev/dahdi/channel#{{n}}\")",
+                        b.get_ref()
+                    ),
+                ));
             }
             Some(b) if b.get_ref().trim().is_empty() => {
                 return Err(err(Some(b.span()), "span.bchannels: is empty".into()))

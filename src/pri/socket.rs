@@ -18,6 +18,14 @@ use tokio::io::unix::AsyncFd;
 /// The FCS octets after each D-channel frame on the wire.
 pub const FCS_LEN: usize = 2;
 
+/// A received frame without its FCS octets; `None` for a packet too short
+/// to hold a frame and its FCS. Shared with the DAHDI D-channel, which
+/// frames alike.
+pub(super) fn strip_fcs(packet: &[u8]) -> Option<&[u8]> {
+    let frame = packet.get(..packet.len().checked_sub(FCS_LEN)?)?;
+    (!frame.is_empty()).then_some(frame)
+}
+
 /// The largest packet read: a Q.921 frame (N201 = 260 octets of
 /// information, 4 of header) with its FCS, with room to spare.
 const MAX_PACKET: usize = 512;
@@ -122,10 +130,8 @@ impl DChannel {
             if n == 0 {
                 return Ok(None);
             }
-            if let Some(frame) = n.checked_sub(FCS_LEN).and_then(|len| buf.get(..len)) {
-                if !frame.is_empty() {
-                    return Ok(Some(frame.to_vec()));
-                }
+            if let Some(frame) = buf.get(..n).and_then(strip_fcs) {
+                return Ok(Some(frame.to_vec()));
             }
         }
     }

@@ -1,6 +1,6 @@
 //! One span's signalling as a tokio task: the D-channel driver
-//! (`dchannel`: socket and LAPD) under Q.931 call control
-//! (`q931::CallControl`). The layer above sends [`SpanCommand`]s and hears
+//! (`dchannel`: the span's wire, socket or DAHDI, and LAPD) under Q.931
+//! call control (`q931::CallControl`). The layer above sends [`SpanCommand`]s and hears
 //! [`SpanEvent`]s; every protocol decision stays in the sans-IO cores.
 //! B-channel media is not here (docs/pri.md).
 
@@ -13,12 +13,14 @@ use super::dchannel::{self, DEvent};
 use super::q921::LinkConfig;
 use super::q931::{self, ApiError, CallControl, CallEvent, CallId, OutgoingCall, SetupError};
 use crate::call::cause::Cause;
+use crate::config::SpanTransport;
 
 /// A span's signalling configuration.
 #[derive(Debug, Clone)]
 pub struct SpanSignalling {
-    /// The peer's listening D-channel socket.
+    /// The D-channel: the peer's listening socket, or a DAHDI channel.
     pub dchannel: PathBuf,
+    pub transport: SpanTransport,
     pub link: LinkConfig,
     pub calls: q931::Config,
 }
@@ -72,6 +74,7 @@ pub async fn run(
     let (d_events, mut from_d) = mpsc::channel(256);
     let driver = tokio::spawn(dchannel::run(
         cfg.dchannel.clone(),
+        cfg.transport,
         cfg.link.clone(),
         from_l3,
         d_events,

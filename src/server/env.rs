@@ -24,7 +24,9 @@ use crate::codec::Codec;
 use crate::media::events::MediaId;
 use crate::media::ports::PortPair;
 use crate::media::rtp_session::RtpSessionConfig;
-use crate::media::worker::{BChannelSetup, MediaCallSetup, MediaCommand, MediaHandle};
+use crate::media::worker::{
+    BChannelKind, BChannelSetup, MediaCallSetup, MediaCommand, MediaHandle,
+};
 use crate::script::runner::{self, Outcome};
 
 /// The media of one leg, as the SIP glue negotiated it.
@@ -53,12 +55,14 @@ pub trait Env {
         spec: MediaSpec,
     ) -> Result<(), String>;
     /// Hands a PRI B-channel leg's media to a worker: the timeslot's
-    /// socket at `path`, G.711 `codec` (the span's law).
+    /// channel at `path` (a socket or a DAHDI device, by `kind`, the
+    /// span's transport), G.711 `codec` (the span's law).
     fn media_add_bchannel(
         &mut self,
         call: CallId,
         leg: LegId,
         path: std::path::PathBuf,
+        kind: BChannelKind,
         codec: Codec,
     ) -> Result<(), String>;
     /// A command for a leg's media (ignored when the leg has none).
@@ -197,6 +201,7 @@ impl Env for RealEnv {
         call: CallId,
         leg: LegId,
         path: std::path::PathBuf,
+        kind: BChannelKind,
         codec: Codec,
     ) -> Result<(), String> {
         let sig = self.shared.sig_tx.clone();
@@ -209,6 +214,7 @@ impl Env for RealEnv {
         let setup = BChannelSetup {
             call: MediaId(leg.0),
             path,
+            kind,
             codec,
             events: Box::new(ScriptSink {
                 call,

@@ -3,8 +3,8 @@
 //! `sip_legs`. It turns the registry's leg commands into span commands and
 //! the spans' call events into leg events, picks the span of an outbound
 //! call by its trunk's hunting order, and gives each leg its B-channel
-//! media (`Env::media_add_bchannel`: the timeslot's socket, in the span's
-//! law). Sans-IO: span commands come out of [`PriLegs::poll_command`] for
+//! media (`Env::media_add_bchannel`: the timeslot's socket or DAHDI
+//! channel, by the span's transport, in the span's law). Sans-IO: span commands come out of [`PriLegs::poll_command`] for
 //! the server loop to send, events go in with `now`.
 //!
 //! A leg's `transport_id` (and so its CDR's) is `span/timeslot`.
@@ -20,7 +20,8 @@ use crate::call::leg::{Direction, EndKind, IncomingLeg, LegCommand, LegEnd, LegE
 use crate::call::outcome::Unanswered;
 use crate::call::registry::Registry;
 use crate::codec::{Codec, Law};
-use crate::config::{Hunt, PriTrunkConfig, SpanConfig};
+use crate::config::{Hunt, PriTrunkConfig, SpanConfig, SpanTransport};
+use crate::media::worker::BChannelKind;
 use crate::pri::q931::ie::{CalledNumber, CallingNumber, NumberingPlan, TypeOfNumber};
 use crate::pri::q931::{self, CallEvent, IncomingCall, OutgoingCall, SetupError};
 use crate::pri::span::{SpanCommand, SpanEvent};
@@ -143,8 +144,15 @@ impl PriLegs {
         }
     }
 
-    fn bchannel(&self, span: usize, channel: u8) -> Option<PathBuf> {
-        self.spans.get(span).map(|s| s.cfg.bchannel_path(channel))
+    /// The timeslot's channel and how to reach it.
+    fn bchannel(&self, span: usize, channel: u8) -> Option<(PathBuf, BChannelKind)> {
+        self.spans.get(span).map(|s| {
+            let kind = match s.cfg.transport {
+                SpanTransport::Socket => BChannelKind::Socket,
+                SpanTransport::Dahdi => BChannelKind::Dahdi,
+            };
+            (s.cfg.bchannel_path(channel), kind)
+        })
     }
 
     /// A command of the call layer for one of the PRI legs (or an
@@ -248,7 +256,7 @@ impl PriLegs {
         let added = channel
             .and_then(|ch| self.bchannel(span, ch))
             .ok_or_else(|| "no B-channel".to_string())
-            .and_then(|path| env.media_add_bchannel(call, leg, path, codec_of(law)));
+            .and_then(|(path, kind)| env.media_add_bchannel(call, leg, path, kind, codec_of(law)));
         match added {
             Ok(()) => {
                 if let Some(l) = self.legs.get_mut(&leg) {
@@ -520,11 +528,11 @@ impl PriLegs {
         if had {
             env.media_remove(leg);
         }
-        let Some(path) = self.bchannel(span, channel) else {
+        let Some((path, kind)) = self.bchannel(span, channel) else {
             return;
         };
         let ok = env
-            .media_add_bchannel(call, leg, path, codec_of(law))
+            .media_add_bchannel(call, leg, path, kind, codec_of(law))
             .is_ok();
         if let Some(l) = self.legs.get_mut(&leg) {
             l.channel = Some(channel);

@@ -13,6 +13,7 @@ use crate::call::registry::{OriginateRequest, ScriptCommand};
 use crate::call::trunks::TrunkLimits;
 use crate::codec::{Codec, Law};
 use crate::config::Config;
+use crate::media::worker::BChannelKind;
 use crate::pri::q931::ie::{
     BearerCapability, CalledNumber, CallingNumber, NumberingPlan, TransferCapability, TypeOfNumber,
 };
@@ -41,7 +42,11 @@ caller_id = "5550100"
 "#;
 
 fn core(now: Instant) -> ServerCore<SimEnv> {
-    let cfg = Config::parse(CONFIG, "test.toml", Path::new("/")).expect("the test config loads");
+    core_with(CONFIG, now)
+}
+
+fn core_with(config: &str, now: Instant) -> ServerCore<SimEnv> {
+    let cfg = Config::parse(config, "test.toml", Path::new("/")).expect("the test config loads");
     let opts = SimOptions {
         routes: vec![("7001".into(), "in.rhai".into())],
         trunk_limits: vec![TrunkLimits {
@@ -94,6 +99,31 @@ fn script(core: &mut ServerCore<SimEnv>, now: Instant, call: CallId, cmd: Script
     assert_eq!(answer.recv(), Ok(Ok(())), "{cmd:?}");
 }
 
+/// A DAHDI span's B-channel media is its DAHDI channel file, named as
+/// DAHDI names its nodes.
+#[test]
+fn a_dahdi_spans_bchannel_is_its_dahdi_channel() {
+    let t0 = Instant::now();
+    let config = CONFIG
+        .replace(
+            "name = \"span2\"\n",
+            "name = \"span2\"\ntransport = \"dahdi\"\n",
+        )
+        .replace("/run/pri/span2/d", "/dev/dahdi/chan/002/016")
+        .replace("/run/pri/span2/b{n}", "/dev/dahdi/chan/002/{n}");
+    let mut core = core_with(&config, t0);
+    core.handle_span_event(t0, 1, incoming(1, 5, "7001"));
+    let media: Vec<_> = core.env.bchannels.values().cloned().collect();
+    assert_eq!(
+        media,
+        [(
+            PathBuf::from("/dev/dahdi/chan/002/005"),
+            BChannelKind::Dahdi,
+            Codec::Pcma
+        )]
+    );
+}
+
 #[test]
 fn an_incoming_setup_routes_by_number_proceeds_on_its_bchannel_and_clears() {
     let t0 = Instant::now();
@@ -104,7 +134,7 @@ fn an_incoming_setup_routes_by_number_proceeds_on_its_bchannel_and_clears() {
         matches!(sent.as_slice(), [(1, SpanCommand::Proceeding(q))] if *q == qid(1)),
         "{sent:?}"
     );
-    let (path, codec) = core
+    let (path, kind, codec) = core
         .env
         .bchannels
         .values()
@@ -112,6 +142,7 @@ fn an_incoming_setup_routes_by_number_proceeds_on_its_bchannel_and_clears() {
         .cloned()
         .expect("B-channel media");
     assert_eq!(path, PathBuf::from("/run/pri/span2/b5"));
+    assert_eq!(kind, BChannelKind::Socket);
     assert_eq!(codec, Codec::Pcma);
     let start = core
         .env
@@ -227,7 +258,7 @@ fn an_outgoing_call_hunts_the_next_span_when_one_is_full_and_busy_is_its_outcome
             channel: Some(30),
         },
     );
-    let (path, _) = core.env.bchannels.values().next().cloned().expect("media");
+    let (path, _, _) = core.env.bchannels.values().next().cloned().expect("media");
     assert_eq!(path, PathBuf::from("/run/pri/span2/b30"));
     // The network moves the call to another channel.
     core.handle_span_event(
@@ -239,7 +270,7 @@ fn an_outgoing_call_hunts_the_next_span_when_one_is_full_and_busy_is_its_outcome
             inband: true,
         }),
     );
-    let (path, _) = core.env.bchannels.values().next().cloned().expect("media");
+    let (path, _, _) = core.env.bchannels.values().next().cloned().expect("media");
     assert_eq!(path, PathBuf::from("/run/pri/span2/b29"));
     core.handle_span_event(
         t0 + Duration::from_secs(4),

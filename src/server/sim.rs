@@ -20,7 +20,7 @@ use crate::call::registry::{CdrRecord, Registry, ScriptStart};
 use crate::call::trunks::{TrunkLimits, Trunks};
 use crate::codec::Codec;
 use crate::config::Route;
-use crate::media::worker::MediaCommand;
+use crate::media::worker::{BChannelKind, MediaCommand};
 use crate::sip::acl::{Acl, UntrustedPolicy};
 use crate::sip::endpoint::{Endpoint, EndpointConfig};
 use crate::sip::flood::{FloodConfig, DEFAULT_CAPACITY};
@@ -36,7 +36,7 @@ pub struct SimEnv {
     /// Legs with media, and every command their media got.
     pub media: HashMap<LegId, Vec<MediaCommand>>,
     /// B-channel legs' media: the channel's path and codec.
-    pub bchannels: HashMap<LegId, (PathBuf, Codec)>,
+    pub bchannels: HashMap<LegId, (PathBuf, BChannelKind, Codec)>,
     /// Media specs as added.
     pub specs: HashMap<LegId, MediaSpec>,
     pub scripts: Vec<ScriptStart>,
@@ -102,13 +102,14 @@ impl Env for SimEnv {
         _call: CallId,
         leg: LegId,
         path: PathBuf,
+        kind: BChannelKind,
         codec: Codec,
     ) -> Result<(), String> {
         if self.fail_media {
             return Err("no media worker (simulated)".into());
         }
         self.media.insert(leg, Vec::new());
-        self.bchannels.insert(leg, (path, codec));
+        self.bchannels.insert(leg, (path, kind, codec));
         Ok(())
     }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rivr::call::cause::Cause;
+use rivr::config::SpanTransport;
 use rivr::pri::q921::LinkConfig;
 use rivr::pri::q931::ie::{CalledNumber, NumberingPlan, TypeOfNumber};
 use rivr::pri::q931::{self, CallEvent, CallId, IncomingCall, OutgoingCall, SetupError};
@@ -34,6 +35,7 @@ impl SpanEnd {
         tokio::spawn(span::run(
             SpanSignalling {
                 dchannel,
+                transport: SpanTransport::Socket,
                 link,
                 calls,
             },

@@ -1,21 +1,27 @@
-//! A PRI B-channel as a leg's packet path (the socket span: one connected
-//! `SOCK_SEQPACKET` socket carrying 160-octet G.711 frames, one per
-//! 20 ms, in the span's law). No RTP, no latching, no RTCP, no
-//! telephone-events (keys go as tones); received frames are numbered as
-//! they arrive so the listener's jitter buffer takes them like any stream
-//! (the channel is isochronous: it stays at its floor). The channel may
-//! carry media as soon as it is connected; a closed socket is silence,
-//! and the path connects again once a second (the peer listens on the
-//! timeslot's path; a Unix connect never blocks).
+//! A PRI B-channel as a leg's packet path: 160-octet G.711 frames, one per
+//! 20 ms, in the call's law, over the span's transport — a connected
+//! `SOCK_SEQPACKET` socket (the socket span) or a DAHDI channel file on a
+//! card (`pri::dahdi`). No RTP, no latching, no RTCP, no telephone-events
+//! (keys go as tones); received frames are numbered as they arrive so the
+//! listener's jitter buffer takes them like any stream (the channel is
+//! isochronous: it stays at its floor). The channel may carry media as
+//! soon as it is connected or open; a closed channel, or one that cannot
+//! be connected or opened yet, is silence, and the path tries again once a
+//! second (the peer listens on the timeslot's path; a Unix connect and a
+//! DAHDI open never block).
 
-use std::io::Read as _;
+use std::fs::File;
+use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
+use super::commands::BChannelKind;
+use crate::codec::{Codec, Law};
 use crate::media::core::{MediaCore, Outgoing, Received};
 use crate::media::send_gate::Flow;
+use crate::pri::dahdi;
 
 /// The SSRC the listener sees for a B-channel's frames.
 const B_SSRC: u32 = 0x0b0b_0b0b;
@@ -23,11 +29,53 @@ const B_SSRC: u32 = 0x0b0b_0b0b;
 /// How long a closed channel waits before connecting again.
 const RECONNECT: Duration = Duration::from_secs(1);
 
+/// An open channel: both read one frame per call and write one frame.
+enum Channel {
+    Socket(Socket),
+    Dahdi(File),
+}
+
+impl Channel {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Channel::Socket(s) => (&*s).read(buf),
+            Channel::Dahdi(f) => (&*f).read(buf),
+        }
+    }
+
+    fn write(&self, frame: &[u8]) -> io::Result<usize> {
+        match self {
+            Channel::Socket(s) => s.send(frame),
+            Channel::Dahdi(f) => (&*f).write(frame),
+        }
+    }
+
+    /// A DAHDI channel with an event waiting (`ELAST`) takes it off, so
+    /// its reads flow again; the span's state is the D-channel's business,
+    /// so it is only logged. True when the error was that.
+    fn took_event(&self, e: &io::Error) -> bool {
+        let Channel::Dahdi(f) = self else {
+            return false;
+        };
+        if !dahdi::event_pending(e) {
+            return false;
+        }
+        match dahdi::take_event(f) {
+            Ok(ev) => tracing::debug!(event = ev, "DAHDI B-channel event"),
+            Err(e) => tracing::debug!(error = %e, "DAHDI B-channel event not read"),
+        }
+        true
+    }
+}
+
 pub(super) struct BChannelPath {
-    /// Connected and non-blocking, while `open`.
-    socket: Option<Socket>,
+    /// Connected or open, and non-blocking, while `open`.
+    chan: Option<Channel>,
     open: bool,
-    /// Where the peer listens; `None` for a path made from a socket.
+    kind: BChannelKind,
+    /// The law a DAHDI channel is set to.
+    law: Law,
+    /// Where the channel is; `None` for a path made from a socket.
     path: Option<PathBuf>,
     retry_at: Option<Instant>,
     seq: u16,
@@ -35,7 +83,7 @@ pub(super) struct BChannelPath {
 }
 
 /// A non-blocking connection to the channel at `path`.
-fn connect(path: &Path) -> std::io::Result<Socket> {
+fn connect(path: &Path) -> io::Result<Socket> {
     let s = Socket::new(Domain::UNIX, Type::SEQPACKET, None)?;
     s.set_nonblocking(true)?;
     s.connect(&SockAddr::unix(path)?)?;
@@ -45,46 +93,81 @@ fn connect(path: &Path) -> std::io::Result<Socket> {
 impl BChannelPath {
     /// `socket` is the B-channel's connection, set non-blocking here.
     #[cfg(test)]
-    pub fn new(socket: Socket) -> std::io::Result<BChannelPath> {
+    pub fn new(socket: Socket) -> io::Result<BChannelPath> {
         socket.set_nonblocking(true)?;
-        Ok(BChannelPath {
-            socket: Some(socket),
-            open: true,
-            path: None,
-            retry_at: None,
-            seq: 0,
-            timestamp: 0,
-        })
+        Ok(BChannelPath::with(
+            Some(Channel::Socket(socket)),
+            None,
+            BChannelKind::Socket,
+            Law::Alaw,
+        ))
     }
 
-    /// Connects to the channel the peer listens on at `path`; if it is
-    /// not there yet, the path is silent and tries again each second.
-    pub fn connect(path: PathBuf, now: Instant) -> BChannelPath {
-        let mut p = BChannelPath {
-            socket: None,
-            open: false,
-            path: Some(path),
+    /// `file` is an open DAHDI channel (a test's socket end), set
+    /// non-blocking by the caller.
+    #[cfg(test)]
+    fn from_file(file: File) -> BChannelPath {
+        BChannelPath::with(
+            Some(Channel::Dahdi(file)),
+            None,
+            BChannelKind::Dahdi,
+            Law::Alaw,
+        )
+    }
+
+    fn with(
+        chan: Option<Channel>,
+        path: Option<PathBuf>,
+        kind: BChannelKind,
+        law: Law,
+    ) -> BChannelPath {
+        BChannelPath {
+            open: chan.is_some(),
+            chan,
+            kind,
+            law,
+            path,
             retry_at: None,
             seq: 0,
             timestamp: 0,
-        };
+        }
+    }
+
+    /// Connects to the channel the peer listens on at `path`, or opens
+    /// the DAHDI channel there, in `codec`'s law; if it cannot yet, the
+    /// path is silent and tries again each second.
+    pub fn open(path: PathBuf, kind: BChannelKind, codec: Codec, now: Instant) -> BChannelPath {
+        // A B-channel leg is G.711 (its span's law or its SETUP's).
+        let law = codec.g711_law().unwrap_or(Law::Alaw);
+        let mut p = BChannelPath::with(None, Some(path), kind, law);
         p.reconnect(now);
         p
     }
 
     fn reconnect(&mut self, now: Instant) {
         let Some(path) = &self.path else { return };
-        match connect(path) {
-            Ok(s) => {
-                self.socket = Some(s);
+        let opened = match self.kind {
+            BChannelKind::Socket => connect(path).map(Channel::Socket),
+            BChannelKind::Dahdi => dahdi::open_bchannel(path, self.law).map(Channel::Dahdi),
+        };
+        match opened {
+            Ok(c) => {
+                self.chan = Some(c);
                 self.open = true;
                 self.retry_at = None;
             }
             Err(e) => {
                 if self.retry_at.is_none() {
-                    tracing::warn!(channel = %path.display(), error = %e, "cannot connect the B-channel; it is silent until it can");
+                    match self.kind {
+                        BChannelKind::Socket => {
+                            tracing::warn!(channel = %path.display(), error = %e, "cannot connect the B-channel; it is silent until it can")
+                        }
+                        BChannelKind::Dahdi => {
+                            tracing::warn!(channel = %path.display(), error = %e, "cannot open the DAHDI B-channel; it is silent until it can")
+                        }
+                    }
                 }
-                self.socket = None;
+                self.chan = None;
                 self.open = false;
                 self.retry_at = Some(now + RECONNECT);
             }
@@ -93,7 +176,7 @@ impl BChannelPath {
 
     fn closed(&mut self, now: Instant) {
         self.open = false;
-        self.socket = None;
+        self.chan = None;
         if self.path.is_some() {
             self.retry_at = Some(now + RECONNECT);
         }
@@ -105,8 +188,8 @@ impl BChannelPath {
             self.reconnect(now);
         }
         while self.open {
-            let Some(socket) = &self.socket else { break };
-            match (&*socket).read(buf) {
+            let Some(chan) = &self.chan else { break };
+            match chan.read(buf) {
                 Ok(0) => self.closed(now),
                 Ok(n) => {
                     let Some(payload) = buf.get(..n) else { break };
@@ -123,7 +206,8 @@ impl BChannelPath {
                     self.seq = self.seq.wrapping_add(1);
                     self.timestamp = self.timestamp.wrapping_add(n as u32);
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if chan.took_event(&e) => continue,
                 Err(_) => self.closed(now),
             }
         }
@@ -140,7 +224,7 @@ impl BChannelPath {
         if !open || !self.open {
             return;
         }
-        let Some(socket) = &self.socket else { return };
+        let Some(chan) = &self.chan else { return };
         let frames: &[&[u8]] = match out {
             Outgoing::Audio(a) => &[a],
             Outgoing::Halves(h) => h,
@@ -149,8 +233,10 @@ impl BChannelPath {
         };
         let mut broken = false;
         for f in frames {
-            if let Err(e) = socket.send(f) {
-                broken |= e.kind() != std::io::ErrorKind::WouldBlock;
+            if let Err(e) = chan.write(f) {
+                // A DAHDI event (ELAST) loses this frame only; the next
+                // read takes the event off.
+                broken |= e.kind() != io::ErrorKind::WouldBlock && !dahdi::event_pending(&e);
             }
         }
         if broken {
@@ -229,7 +315,7 @@ mod tests {
         let at = dir.join("b1");
         let _ = std::fs::remove_file(&at);
         let t0 = Instant::now();
-        let mut path = BChannelPath::connect(at.clone(), t0);
+        let mut path = BChannelPath::open(at.clone(), BChannelKind::Socket, Codec::Pcma, t0);
         assert_eq!(path.flow(), None, "nobody listens yet");
         let listener = Socket::new(Domain::UNIX, Type::SEQPACKET, None).unwrap();
         listener.bind(&SockAddr::unix(&at).unwrap()).unwrap();
@@ -253,5 +339,55 @@ mod tests {
         assert_eq!(path.flow(), Some(Flow::Send), "connected again");
         assert!(listener.accept().is_ok());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A DAHDI channel file carries frames like the socket (one end of a
+    /// socket pair stands in for the device, read and written as a file).
+    #[test]
+    fn a_dahdi_channel_file_carries_the_frames_both_ways() {
+        let (ours, peer) = Socket::pair(Domain::UNIX, Type::SEQPACKET, None).unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let file = File::from(std::os::fd::OwnedFd::from(ours));
+        let mut path = BChannelPath::from_file(file);
+        let mut core = MediaCore::new(Codec::Pcma, false, 20);
+        let mut buf = [0u8; 2048];
+        let t0 = Instant::now();
+        assert_eq!(path.flow(), Some(Flow::Send));
+        peer.send(&frame(1)).unwrap();
+        path.receive(t0, &mut buf, &mut core);
+        assert_eq!(path.seq, 1, "one frame taken");
+        path.send(t0, &Outgoing::Audio(&frame(2)), true);
+        let mut got = [0u8; 512];
+        let n = (&peer).read(&mut got).unwrap();
+        assert_eq!(&got[..n], &frame(2)[..]);
+        // A device that is gone is silence, and tried again a second later
+        // (a path made from a file has nowhere to go back to).
+        drop(peer);
+        path.receive(t0, &mut buf, &mut core);
+        assert_eq!(path.flow(), None);
+    }
+
+    /// A DAHDI B-channel whose device cannot be opened (missing here, or
+    /// not a DAHDI channel) is silent and opened again each second.
+    #[test]
+    fn a_dahdi_channel_that_cannot_open_is_silent_and_retried_each_second() {
+        let t0 = Instant::now();
+        let mut core = MediaCore::new(Codec::Pcmu, false, 20);
+        let mut buf = [0u8; 2048];
+        for at in [
+            "/nonexistent/dahdi/chan/001/001",
+            "/dev/null",
+            "/dev/dahdi/channel#7",
+        ] {
+            let mut path = BChannelPath::open(at.into(), BChannelKind::Dahdi, Codec::Pcmu, t0);
+            assert_eq!(path.law, Law::Ulaw);
+            assert_eq!(path.flow(), None, "{at}");
+            assert_eq!(path.retry_at, Some(t0 + RECONNECT));
+            path.receive(t0 + RECONNECT, &mut buf, &mut core);
+            assert_eq!(path.flow(), None, "{at}");
+            assert_eq!(path.retry_at, Some(t0 + RECONNECT * 2), "tried again");
+            let out = frame(1);
+            path.send(t0 + RECONNECT, &Outgoing::Audio(&out), true);
+        }
     }
 }

@@ -57,7 +57,7 @@ impl MediaCall {
     pub fn bchannel(s: BChannelSetup, now: Instant) -> MediaCall {
         MediaCall {
             core: MediaCore::new(s.codec, false, 20),
-            path: PacketPath::BChannel(BChannelPath::connect(s.path, now)),
+            path: PacketPath::BChannel(BChannelPath::open(s.path, s.kind, s.codec, now)),
             events: s.events,
             sending: false,
             held: false,

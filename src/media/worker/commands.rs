@@ -31,12 +31,23 @@ pub struct MediaCallSetup {
     pub early_media_unverified: Duration,
 }
 
+/// How a B-channel reaches the worker: the span's transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BChannelKind {
+    /// The socket span: a `SOCK_SEQPACKET` socket the peer listens on.
+    Socket,
+    /// A DAHDI channel file on a card (`pri::dahdi::open_bchannel`).
+    Dahdi,
+}
+
 /// Everything a worker needs to take a PRI B-channel leg.
 pub struct BChannelSetup {
     pub call: MediaId,
-    /// Where the peer listens for the timeslot's socket (the socket
-    /// span); the worker connects, and again after a close.
+    /// The timeslot's channel: where the peer listens for its socket, or
+    /// its DAHDI device; the worker connects or opens it, and again
+    /// after a close.
     pub path: std::path::PathBuf,
+    pub kind: BChannelKind,
     /// G.711 in the span's law: `Pcma` on E1, `Pcmu` on T1.
     pub codec: Codec,
     pub events: Box<dyn MediaEventSink>,
@@ -44,7 +55,8 @@ pub struct BChannelSetup {
 
 pub enum MediaCommand {
     Add(Box<MediaCallSetup>),
-    /// A B-channel leg: media from the channel's socket instead of RTP.
+    /// A B-channel leg: media from the channel (socket or DAHDI file)
+    /// instead of RTP.
     AddBChannel(Box<BChannelSetup>),
     /// Start sending RTP: as early media (`early`, before the call is
     /// answered), or because the call is answered. Either way nothing

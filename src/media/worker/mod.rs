@@ -40,7 +40,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use crate::media::events::{MediaEvent, MediaId};
 
 use call::MediaCall;
-pub use commands::{BChannelSetup, MediaCallSetup, MediaCommand};
+pub use commands::{BChannelKind, BChannelSetup, MediaCallSetup, MediaCommand};
 use prepare::Preparer;
 
 /// One frame period.
