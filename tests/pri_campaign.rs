@@ -11,7 +11,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::campaign::rivr_cli;
+use common::campaign::{blast_files, rivr_cli};
 use common::libpri::{LibpriPeer, SpanOptions, SpanPaths};
 use common::pri_rivr::{span_table, trunk_table};
 use common::scratch::Scratch;
@@ -66,18 +66,7 @@ fn a_campaign_on_a_pri_trunk_ends_each_contact_as_libpri_answers_its_number() {
     );
     peer.wait_name("up", Duration::from_secs(10));
     let config = rivr.dir.join("rivr.toml");
-    let mut csv = String::from("phone,name\n");
-    for i in 0..CONTACTS {
-        csv.push_str(&format!("{},Person {i}\n", number(i)));
-    }
-    let contacts = rivr.dir.join("contacts.csv");
-    std::fs::write(&contacts, csv).expect("write contacts.csv");
-    let script = rivr.dir.join("blast.rhai");
-    std::fs::write(
-        &script,
-        "set_result(\"name\", call.vars[\"name\"]);\nsleep(500);\nhangup();\n",
-    )
-    .expect("write blast.rhai");
+    let (contacts, script) = blast_files(&rivr, CONTACTS, number, 500);
     let created = rivr_cli(
         &config,
         &[

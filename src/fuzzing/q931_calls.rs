@@ -168,22 +168,6 @@ pub fn request(cc: &mut CallControl, now: Instant, what: u8, call: usize, arg: u
     };
 }
 
-/// The call an event is about.
-pub fn event_call(e: &CallEvent) -> Option<CallId> {
-    match e {
-        CallEvent::Incoming(i) => Some(i.call),
-        CallEvent::Digits { call, .. }
-        | CallEvent::SetupAcknowledged { call, .. }
-        | CallEvent::Proceeding { call, .. }
-        | CallEvent::Alerting { call, .. }
-        | CallEvent::Progress { call, .. }
-        | CallEvent::Connected { call, .. }
-        | CallEvent::Disconnected { call, .. }
-        | CallEvent::Released { call, .. } => Some(*call),
-        CallEvent::ChannelsRestarted { .. } | CallEvent::RestartFailed { .. } => None,
-    }
-}
-
 /// What a run reached (for the seed test).
 #[derive(Debug, Clone, Default)]
 pub struct Reached {
@@ -289,7 +273,7 @@ fn check(cc: &mut CallControl, released: &mut HashSet<CallId>, reached: &mut Rea
         );
     }
     while let Some(e) = cc.poll_event() {
-        if let Some(id) = event_call(&e) {
+        if let Some(id) = e.call() {
             assert!(!released.contains(&id), "{e:?} after the call's release");
         }
         match e {

@@ -21,7 +21,7 @@ use crate::call::id::{CallId, LegId};
 use crate::call::leg::Direction;
 use crate::call::registry::{CdrRecord, ScriptStart};
 use crate::codec::Codec;
-use crate::media::events::MediaId;
+use crate::media::events::{MediaEventSink, MediaId};
 use crate::media::ports::PortPair;
 use crate::media::rtp_session::RtpSessionConfig;
 use crate::media::worker::{
@@ -117,6 +117,27 @@ impl RealEnv {
         }
     }
 
+    /// Where a new leg of `call` reports its media events, and a leg of
+    /// the call already on a worker. The call's first leg talks to the
+    /// script; a leg dialed later goes on the same worker as the first, so
+    /// the two can be joined there, and only its failure is reported.
+    fn leg_sink(&mut self, call: CallId) -> (Box<dyn MediaEventSink>, Option<MediaHandle>) {
+        let sig = self.shared.sig_tx.clone();
+        let events = self.call_io(call).events_tx.clone();
+        let near = self
+            .legs
+            .values()
+            .find(|(c, _)| *c == call)
+            .map(|(_, h)| h.clone());
+        let sink = Box::new(ScriptSink {
+            call,
+            events,
+            sig,
+            to_script: near.is_none(),
+        });
+        (sink, near)
+    }
+
     fn call_io(&mut self, call: CallId) -> &mut CallIo {
         self.calls.entry(call).or_insert_with(|| {
             let (events_tx, events_rx) = crossbeam_channel::unbounded();
@@ -155,27 +176,14 @@ impl Env for RealEnv {
             .reserved
             .remove(&port)
             .ok_or_else(|| format!("RTP port {port} was not reserved"))?;
-        let sig = self.shared.sig_tx.clone();
-        let events = self.call_io(call).events_tx.clone();
-        // The call's first leg talks to the script; a leg dialed later goes
-        // on the same worker, so the two can be joined there.
-        let near = self
-            .legs
-            .values()
-            .find(|(c, _)| *c == call)
-            .map(|(_, h)| h.clone());
+        let (events, near) = self.leg_sink(call);
         let setup = MediaCallSetup {
             call: spec.id,
             ports,
             session: spec.session,
             codec: spec.codec,
             configured: spec.configured,
-            events: Box::new(ScriptSink {
-                call,
-                events,
-                sig,
-                to_script: near.is_none(),
-            }),
+            events,
             allocator: self.shared.ports.clone(),
             early_media_unverified: spec.early_media_unverified,
         };
@@ -204,24 +212,13 @@ impl Env for RealEnv {
         kind: BChannelKind,
         codec: Codec,
     ) -> Result<(), String> {
-        let sig = self.shared.sig_tx.clone();
-        let events = self.call_io(call).events_tx.clone();
-        let near = self
-            .legs
-            .values()
-            .find(|(c, _)| *c == call)
-            .map(|(_, h)| h.clone());
+        let (events, near) = self.leg_sink(call);
         let setup = BChannelSetup {
             call: MediaId(leg.0),
             path,
             kind,
             codec,
-            events: Box::new(ScriptSink {
-                call,
-                events,
-                sig,
-                to_script: near.is_none(),
-            }),
+            events,
         };
         let h = self
             .shared

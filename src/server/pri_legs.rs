@@ -563,18 +563,8 @@ impl PriLegs {
             self.incoming(now, span, *inc, reg);
             return;
         }
-        let q = match &ev {
-            CallEvent::Digits { call, .. }
-            | CallEvent::SetupAcknowledged { call, .. }
-            | CallEvent::Proceeding { call, .. }
-            | CallEvent::Alerting { call, .. }
-            | CallEvent::Progress { call, .. }
-            | CallEvent::Connected { call, .. }
-            | CallEvent::Disconnected { call, .. }
-            | CallEvent::Released { call, .. } => *call,
-            CallEvent::Incoming(_)
-            | CallEvent::ChannelsRestarted { .. }
-            | CallEvent::RestartFailed { .. } => return,
+        let Some(q) = ev.call() else {
+            return;
         };
         if let CallEvent::Released { .. } = ev {
             if let Some(s) = self.spans.get_mut(span) {

@@ -5,7 +5,7 @@
 //! it and hangs up after a second, retries of 3 s, an SMS fallback).
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::server::{binary, Rivr};
@@ -48,22 +48,35 @@ pub struct Blast {
     pub attempts: u32,
 }
 
+/// `contacts.csv` (`number(0..contacts)`, named `Person i`) and
+/// `blast.rhai` (stores the name, talks `talk_ms`, hangs up) in rivr's
+/// dir; their paths.
+pub fn blast_files(
+    rivr: &Rivr,
+    contacts: usize,
+    number: impl Fn(usize) -> String,
+    talk_ms: u32,
+) -> (PathBuf, PathBuf) {
+    let mut csv = String::from("phone,name\n");
+    for i in 0..contacts {
+        csv.push_str(&format!("{},Person {i}\n", number(i)));
+    }
+    let list = rivr.dir.join("contacts.csv");
+    std::fs::write(&list, csv).expect("write contacts.csv");
+    let script = rivr.dir.join("blast.rhai");
+    std::fs::write(
+        &script,
+        format!("set_result(\"name\", call.vars[\"name\"]);\nsleep({talk_ms});\nhangup();\n"),
+    )
+    .expect("write blast.rhai");
+    (list, script)
+}
+
 /// Creates the blast for `rivr` (contacts `number(0..contacts)`, named
 /// `Person i`) and returns its id, checking the import took every row.
 pub fn create(rivr: &Rivr, b: &Blast, number: impl Fn(usize) -> String) -> String {
     let config = rivr.dir.join("rivr.toml");
-    let mut csv = String::from("phone,name\n");
-    for i in 0..b.contacts {
-        csv.push_str(&format!("{},Person {i}\n", number(i)));
-    }
-    let contacts = rivr.dir.join("contacts.csv");
-    std::fs::write(&contacts, csv).expect("write contacts.csv");
-    let script = rivr.dir.join("blast.rhai");
-    std::fs::write(
-        &script,
-        "set_result(\"name\", call.vars[\"name\"]);\nsleep(1000);\nhangup();\n",
-    )
-    .expect("write blast.rhai");
+    let (contacts, script) = blast_files(rivr, b.contacts, number, 1000);
     let created = rivr_cli(
         &config,
         &[

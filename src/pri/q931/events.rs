@@ -134,6 +134,24 @@ pub enum CallEvent {
     },
 }
 
+impl CallEvent {
+    /// The call the event is about (`None` for the restart reports).
+    pub fn call(&self) -> Option<CallId> {
+        match self {
+            CallEvent::Incoming(i) => Some(i.call),
+            CallEvent::Digits { call, .. }
+            | CallEvent::SetupAcknowledged { call, .. }
+            | CallEvent::Proceeding { call, .. }
+            | CallEvent::Alerting { call, .. }
+            | CallEvent::Progress { call, .. }
+            | CallEvent::Connected { call, .. }
+            | CallEvent::Disconnected { call, .. }
+            | CallEvent::Released { call, .. } => Some(*call),
+            CallEvent::ChannelsRestarted { .. } | CallEvent::RestartFailed { .. } => None,
+        }
+    }
+}
+
 /// Why `setup` placed no call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SetupError {
