@@ -77,6 +77,7 @@ impl Leg {
             events: Box::new(tx),
             allocator: ports.clone(),
             early_media_unverified: Duration::ZERO,
+            inband_dtmf: rivr::media::inband_policy::InbandDtmf::Always,
         };
         let media = match near {
             Some(n) => pool.add_near(setup, &n.media),

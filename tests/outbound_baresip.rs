@@ -5,7 +5,9 @@
 //! module records what it decoded from rivr. Shown by measurement: the
 //! prompt rivr plays correlates with its source in baresip's recording,
 //! and baresip's tones reach the script's `gather` through rivr's in-band
-//! detector; the JSON line says `answered` with ring and talk times.
+//! detector (`[media] inband_dtmf = "always"`: baresip negotiates
+//! telephone-events, so the default `auto` would not scan its audio); the
+//! JSON line says `answered` with ring and talk times.
 
 mod common;
 
@@ -179,7 +181,9 @@ fn baresip_answers_hears_the_prompt_and_its_tones_are_gathered() {
     let dir = Scratch::new("out-baresip");
     let baresip = Baresip::start(dir.path());
     let trunk_extra = "codecs = [\"pcma\"]\ncaller_id = \"15550100\"\n";
-    let mut call = Dialer::start(
+    // baresip negotiates telephone-events but its keys are tones in its
+    // audio: only `always` scans such a leg for them.
+    let mut call = Dialer::start_with_media(
         dir.path(),
         "baresip",
         &CallSetup {
@@ -190,6 +194,7 @@ fn baresip_answers_hears_the_prompt_and_its_tones_are_gathered() {
             args: &[],
             number: "1234",
         },
+        "inband_dtmf = \"always\"",
     );
     let placed = call.finish(Duration::from_secs(90));
     baresip.wait_log("terminated", SIGNALLING);

@@ -196,6 +196,15 @@ fn the_d_channel_closed_mid_call_comes_back_and_the_call_is_kept() {
     peer.wait_name("up", LINK);
     let call = peer.call("7003", "5551234", None);
     peer.wait_call(call, "connect", Duration::from_secs(10));
+    // Until rivr has libpri's CONNECT ACKNOWLEDGE the call is not active,
+    // and Q.931 clears a call not active when the link fails (cause 27):
+    // close the D-channel only once rivr says the call is active.
+    let active = || rivr.stderr().contains("PRI call active");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !active() {
+        assert!(Instant::now() < deadline, "rivr never had the call active");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mark = peer.mark();
     peer.send("close-d 300");
     peer.wait_from(mark, Duration::from_secs(5), "d-closed", |e| {

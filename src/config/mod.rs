@@ -154,6 +154,9 @@ pub struct MediaConfig {
     /// Codecs rivr accepts, in its order of preference for its own offers
     /// (an offer's order wins when answering, RFC 3264 §6.1).
     pub codecs: Vec<Codec>,
+    /// When a leg runs the in-band DTMF detector (`auto`: only without
+    /// negotiated telephone-events).
+    pub inband_dtmf: crate::media::inband_policy::InbandDtmf,
 }
 
 #[derive(Debug, Clone)]
@@ -345,6 +348,20 @@ impl Config {
                 codecs
             }
         };
+        let inband_dtmf = match &media_raw.inband_dtmf {
+            None => crate::media::inband_policy::InbandDtmf::default(),
+            Some(w) => {
+                crate::media::inband_policy::InbandDtmf::parse(w.get_ref()).ok_or_else(|| {
+                    err(
+                        Some(w.span()),
+                        format!(
+                            "media.inband_dtmf: {:?} is not one of \"auto\", \"always\", \"never\"",
+                            w.get_ref()
+                        ),
+                    )
+                })?
+            }
+        };
         let script_raw = raw.script.unwrap_or_default();
         let max_memory_bytes = match &script_raw.max_memory_bytes {
             None => ScriptConfig::default().max_memory_bytes,
@@ -423,7 +440,11 @@ impl Config {
                         .unwrap_or(DEFAULT_EARLY_MEDIA_UNVERIFIED_MS),
                 ),
             },
-            media: MediaConfig { prompts, codecs },
+            media: MediaConfig {
+                prompts,
+                codecs,
+                inband_dtmf,
+            },
             script: {
                 let d = ScriptConfig::default();
                 ScriptConfig {
@@ -677,6 +698,7 @@ struct RawRtp {
 struct RawMedia {
     prompts: Option<String>,
     codecs: Option<Vec<Spanned<String>>>,
+    inband_dtmf: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -130,6 +130,8 @@ pub struct Listener {
     jitter: JitterBuffer,
     decoder: Decoder,
     inband: DtmfDetector,
+    /// The in-band detector runs (`media::inband_policy`).
+    inband_on: bool,
     pcm: [i16; TICK],
     /// Decoded or concealed audio not yet played out, oldest first.
     fifo: [i16; FIFO],
@@ -162,11 +164,21 @@ impl Listener {
             jitter: JitterBuffer::new(jitter),
             decoder: Decoder::new(codec),
             inband: DtmfDetector::new(),
+            inband_on: true,
             pcm: [0; TICK],
             fifo: [0; FIFO],
             fifo_concealed: [false; FIFO],
             fifo_len: 0,
         }
+    }
+
+    /// Runs the in-band DTMF detector on what is heard, or not. Turned
+    /// back on, it starts afresh (no half-heard key from before).
+    pub fn set_inband(&mut self, on: bool) {
+        if on && !self.inband_on {
+            self.inband = DtmfDetector::new();
+        }
+        self.inband_on = on;
     }
 
     /// Offers one received audio packet to the jitter buffer.
@@ -278,6 +290,9 @@ impl Listener {
         self.fifo.copy_within(TICK..self.fifo_len, 0);
         self.fifo_concealed.copy_within(TICK..self.fifo_len, 0);
         self.fifo_len -= TICK;
+        if !self.inband_on {
+            return None;
+        }
         let first = if concealed {
             self.inband.process_concealed(&self.pcm)
         } else {

@@ -11,6 +11,7 @@ pub mod dtmf_merge;
 pub mod events;
 pub mod g711;
 pub mod impair;
+pub mod inband_policy;
 pub mod jitter;
 pub mod listener;
 pub mod netem;

@@ -186,6 +186,7 @@ impl Env for RealEnv {
             events,
             allocator: self.shared.ports.clone(),
             early_media_unverified: spec.early_media_unverified,
+            inband_dtmf: self.shared.config.media.inband_dtmf,
         };
         let added = match &near {
             Some(n) => self.shared.media.add_near(setup, n),

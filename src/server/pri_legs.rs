@@ -626,6 +626,11 @@ impl PriLegs {
                     }
                     reg.leg_event(now, leg, LegEvent::Answered);
                 }
+                // Active in Q.931's sense (an answered incoming call on the
+                // user side once CONNECT ACKNOWLEDGE came): from now on a
+                // data-link failure keeps it until T309.
+                let span_name = self.spans.get(span).map_or("?", |s| s.cfg.name.as_str());
+                tracing::info!(leg = %leg, span = %span_name, channel, "PRI call active");
             }
             CallEvent::Disconnected { .. } => {
                 // The media stops now; the end is reported with Released.

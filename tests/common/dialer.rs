@@ -65,11 +65,21 @@ impl Placed {
 impl Dialer {
     /// Writes the config (and script) into `dir` and starts `rivr call`.
     pub fn start(dir: &Path, label: &str, setup: &CallSetup) -> Dialer {
+        Dialer::start_with_media(dir, label, setup, "")
+    }
+
+    /// As [`Dialer::start`], with `media_extra` lines in `[media]`.
+    pub fn start_with_media(
+        dir: &Path,
+        label: &str,
+        setup: &CallSetup,
+        media_extra: &str,
+    ) -> Dialer {
         let (rtp_lo, rtp_hi) = rtp_range(8);
         let mut toml = format!(
             "[sip]\nlisten = \"127.0.0.1:0\"\n\
              [rtp]\nports = \"{rtp_lo}-{rtp_hi}\"\n\
-             [media]\nprompts = {prompts:?}\n\
+             [media]\nprompts = {prompts:?}\n{media_extra}\n\
              [cdr]\npath = {cdr:?}\n\
              [[trunk]]\nname = \"carrier\"\nuri = \"sip:127.0.0.1:{port}{params}\"\n{extra}\n",
             prompts = repo().join("prompts").display().to_string(),

@@ -344,12 +344,13 @@ pub fn for_each_case(groups: &[Group], visit: impl FnMut(&Case)) {
             }
         }
         for weak in [-12.0, -24.0] {
-            // Normal twist: the high group is the louder one.
+            // Normal twist: the low group is the louder one (a long line
+            // attenuates the high group more); reverse: the high group.
             let mut normal = Burst::key(key, weak, 40 * MS, 50 * MS);
-            normal.high_dbm0 = weak + 8.0;
+            normal.low_dbm0 = weak + 8.0;
             g.single(Group::Twist, format!("{key} {weak} dBm0 +8 dB"), normal, &k);
             let mut reverse = Burst::key(key, weak, 40 * MS, 50 * MS);
-            reverse.low_dbm0 = weak + 4.0;
+            reverse.high_dbm0 = weak + 4.0;
             g.single(
                 Group::Twist,
                 format!("{key} {weak} dBm0 -4 dB"),

@@ -59,6 +59,7 @@ use crate::codec::Codec;
 use crate::media::dtmf_merge::DigitMerge;
 use crate::media::events::{DigitSource, MediaEvent};
 use crate::media::g711;
+use crate::media::inband_policy::InbandDtmf;
 use crate::media::listener::Listener;
 use crate::media::opus::{FrameDuration, OpusConfig, OpusEncoder, OpusError, OpusSampleRate};
 use crate::media::prompt::Prompt;
@@ -204,6 +205,9 @@ pub struct MediaCore {
     fresh: [(char, DigitSource); FRESH_KEYS],
     fresh_len: usize,
     events: VecDeque<MediaEvent>,
+    /// Whether the listener's in-band detector runs, given
+    /// `telephone_events` (`Always` until told otherwise).
+    inband: InbandDtmf,
 }
 
 impl MediaCore {
@@ -232,6 +236,7 @@ impl MediaCore {
             fresh: [('\0', DigitSource::Simulated); FRESH_KEYS],
             fresh_len: 0,
             events: VecDeque::with_capacity(EVENT_QUEUE),
+            inband: InbandDtmf::Always,
         };
         if let Err(e) = core.ensure_encoder() {
             tracing::error!(error = %e, "cannot create the Opus encoder of a leg sent 10 ms frames");
@@ -250,7 +255,15 @@ impl MediaCore {
         self.codec = codec;
         self.telephone_events = telephone_events;
         self.listener = Listener::new(codec);
+        self.listener.set_inband(self.inband.runs(telephone_events));
         self.set_ptime(ptime_ms)
+    }
+
+    /// When the in-band DTMF detector runs (`[media] inband_dtmf`); kept
+    /// across `reconfigure`.
+    pub fn set_inband_policy(&mut self, policy: InbandDtmf) {
+        self.inband = policy;
+        self.listener.set_inband(policy.runs(self.telephone_events));
     }
 
     /// The peer asked for another packet time (a re-INVITE): Opus goes in

@@ -541,3 +541,42 @@ fn a_ptime_change_switches_opus_frames_on_the_next_tick() {
     g.request_opus_10ms(|_| none += 1);
     assert_eq!(none, 0);
 }
+
+/// `[media] inband_dtmf`: a key sent as tones is heard on a leg without
+/// telephone-events under `auto`, not on one with them, always under
+/// `always` and never under `never`; the policy outlives `reconfigure`.
+#[test]
+fn the_inband_policy_decides_which_legs_hear_tones() {
+    use crate::media::inband_policy::InbandDtmf;
+    let heard = |telephone_events: bool, policy: InbandDtmf, reconfigure: bool| {
+        let mut core = MediaCore::new(Codec::Pcmu, telephone_events, 20);
+        core.set_inband_policy(policy);
+        if reconfigure {
+            core.reconfigure(Codec::Pcmu, telephone_events, 20).unwrap();
+        }
+        let mut talker = Talker::new(Codec::Pcmu);
+        let (low, high) = crate::media::tone::dtmf_frequencies('7').unwrap();
+        let mut tone = ToneGenerator::dual(low, high, -10.0, -8.0, 100, 300);
+        let t0 = Instant::now();
+        let mut keys = Vec::new();
+        for tick in 0..30u32 {
+            let now = t0 + TICK * tick;
+            let mut pcm = [0i16; FRAME];
+            tone.fill(&mut pcm);
+            talker.send(&mut core, now, &pcm);
+            core.hear(now);
+            core.end_tick();
+            for e in events(&mut core) {
+                if let MediaEvent::Digit { digit, .. } = e {
+                    keys.push(digit);
+                }
+            }
+        }
+        keys
+    };
+    assert_eq!(heard(false, InbandDtmf::Auto, false), vec!['7']);
+    assert!(heard(true, InbandDtmf::Auto, false).is_empty());
+    assert!(heard(true, InbandDtmf::Auto, true).is_empty());
+    assert_eq!(heard(true, InbandDtmf::Always, true), vec!['7']);
+    assert!(heard(false, InbandDtmf::Never, false).is_empty());
+}

@@ -34,10 +34,25 @@ const MIN_TONE_DBM0: f64 = -42.0;
 const MIN_TONE_SHARE: f32 = 0.8;
 /// How far (dB) the strongest filter of a group must be above the others.
 const RELATIVE_PEAK_DB: f64 = 8.0;
-/// High group louder than low group, dB (Q.24 asks for 8 dB).
-const MAX_NORMAL_TWIST_DB: f64 = 10.0;
-/// Low group louder than high group, dB (Q.24 asks for 4 dB).
-const MAX_REVERSE_TWIST_DB: f64 = 6.0;
+/// The same for the column (high) group, lower: under 8 dB of normal
+/// twist the louder row tone leaks into the nearest column filter (941 Hz
+/// into 1209 Hz reads 7.8 dB under the 1336 Hz tone of key 0 in a
+/// 102-sample block), and a real key must not fail on that.
+const RELATIVE_PEAK_COL_DB: f64 = 6.0;
+/// Normal twist: the low group louder than the high group (a long line
+/// loses more of the high group), dB. Q.24's North American limit (and
+/// spandsp's and Asterisk's default) is 8 dB; one dB more, because a
+/// 12.75 ms block measures a tone pair's ratio to within about ±0.7 dB
+/// (key 1 sent at exactly 8 dB reads 8.5 dB), so a key at the limit is
+/// always taken and one 2 dB past it never.
+const MAX_NORMAL_TWIST_DB: f64 = 9.0;
+/// Reverse twist: the high group louder than the low group, dB (4 dB in
+/// Q.24's North American limits, spandsp and Asterisk; the same margin).
+const MAX_REVERSE_TWIST_DB: f64 = 5.0;
+
+/// How much wider (3 dB, as a power ratio) the twist limits are for a key
+/// already held (`Analysis::held`).
+const HELD_TWIST_WIDENING: f32 = 2.0;
 
 fn db_to_power_ratio(db: f64) -> f32 {
     10f64.powf(db / 10.0) as f32
@@ -61,6 +76,11 @@ pub(super) struct Candidate {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Analysis {
     pub candidate: Option<Candidate>,
+    /// The key the block would name with the twist limits 3 dB wider: a
+    /// key already held is not let go for a block measured just past a
+    /// limit (without it a key sent near the limit flickers and is
+    /// reported twice).
+    pub held: Option<(usize, usize)>,
     pub row_powers: [f32; 4],
     pub col_powers: [f32; 4],
 }
@@ -74,6 +94,7 @@ pub(super) struct FilterBank {
     filled: usize,
     min_tone_power: f32,
     relative_peak: f32,
+    relative_peak_col: f32,
     max_normal_twist: f32,
     max_reverse_twist: f32,
 }
@@ -89,6 +110,7 @@ impl FilterBank {
             filled: 0,
             min_tone_power: (floor_peak * floor_peak / 2.0) as f32,
             relative_peak: db_to_power_ratio(RELATIVE_PEAK_DB),
+            relative_peak_col: db_to_power_ratio(RELATIVE_PEAK_COL_DB),
             max_normal_twist: db_to_power_ratio(MAX_NORMAL_TWIST_DB),
             max_reverse_twist: db_to_power_ratio(MAX_REVERSE_TWIST_DB),
         }
@@ -135,8 +157,10 @@ impl FilterBank {
                 .map(|b| b.power())
                 .fold(0.0f32, f32::max)
         });
+        let (candidate, held) = self.classify(&rows, &cols, &row_powers, &col_powers, mean_energy);
         Analysis {
-            candidate: self.classify(&rows, &cols, &row_powers, &col_powers, mean_energy),
+            candidate,
+            held,
             row_powers,
             col_powers,
         }
@@ -149,45 +173,52 @@ impl FilterBank {
         row_powers: &[f32; 4],
         col_powers: &[f32; 4],
         mean_energy: f32,
-    ) -> Option<Candidate> {
-        let row = strongest(row_powers)?;
-        let col = strongest(col_powers)?;
+    ) -> (Option<Candidate>, Option<(usize, usize)>) {
+        let (Some(row), Some(col)) = (strongest(row_powers), strongest(col_powers)) else {
+            return (None, None);
+        };
         let row_power = row_powers[row];
         let col_power = col_powers[col];
 
         if row_power < self.min_tone_power || col_power < self.min_tone_power {
-            return None;
+            return (None, None);
         }
         if row_power + col_power < MIN_TONE_SHARE * mean_energy {
-            return None;
+            return (None, None);
         }
-        let peak_ok = |powers: &[f32; 4], best: usize| {
+        let peak_ok = |powers: &[f32; 4], best: usize, peak: f32| {
             powers
                 .iter()
                 .enumerate()
-                .all(|(i, &p)| i == best || p * self.relative_peak <= powers[best])
+                .all(|(i, &p)| i == best || p * peak <= powers[best])
         };
-        if !peak_ok(row_powers, row) || !peak_ok(col_powers, col) {
-            return None;
-        }
-        if col_power > row_power * self.max_normal_twist
-            || row_power > col_power * self.max_reverse_twist
+        if !peak_ok(row_powers, row, self.relative_peak)
+            || !peak_ok(col_powers, col, self.relative_peak_col)
         {
-            return None;
+            return (None, None);
         }
         let col_bins = &cols[col];
         let centre = col_bins[COL_CENTER].power();
         if centre < col_bins[COL_LOW_GUARD].power() || centre < col_bins[COL_HIGH_GUARD].power() {
-            return None;
+            return (None, None);
         }
-        Some(Candidate {
+        let within = |widen: f32| {
+            row_power <= col_power * self.max_normal_twist * widen
+                && col_power <= row_power * self.max_reverse_twist * widen
+        };
+        let held = within(HELD_TWIST_WIDENING).then_some((row, col));
+        if !within(1.0) {
+            return (None, held);
+        }
+        let candidate = Candidate {
             row,
             col,
             row_bin: rows[row],
             col_bin: col_bins[COL_CENTER],
             row_power,
             col_power,
-        })
+        };
+        (Some(candidate), held)
     }
 }
 

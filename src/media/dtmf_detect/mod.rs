@@ -267,7 +267,8 @@ impl DtmfDetector {
             _ => None,
         };
 
-        if key.is_some() && key == self.active {
+        let held = self.active.is_some() && block.analysis.held == self.active;
+        if (key.is_some() && key == self.active) || (held && key.is_none()) {
             self.misses = 0;
         } else if let Some((cur, prev)) = confirmation {
             self.press(&cur, &prev);

@@ -41,8 +41,10 @@ impl MediaCall {
             s.early_media_unverified,
             now,
         );
+        let mut core = MediaCore::new(s.codec, path.telephone_events(), ptime_ms);
+        core.set_inband_policy(s.inband_dtmf);
         MediaCall {
-            core: MediaCore::new(s.codec, path.telephone_events(), ptime_ms),
+            core,
             path: PacketPath::Rtp(path),
             events: s.events,
             sending: false,

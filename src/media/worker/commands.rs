@@ -29,6 +29,8 @@ pub struct MediaCallSetup {
     /// reflection guard, `media::send_gate`); `[rtp]
     /// early_media_unverified_ms`.
     pub early_media_unverified: Duration,
+    /// When the leg runs the in-band DTMF detector (`[media] inband_dtmf`).
+    pub inband_dtmf: crate::media::inband_policy::InbandDtmf,
 }
 
 /// How a B-channel reaches the worker: the span's transport.

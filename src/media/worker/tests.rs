@@ -108,6 +108,7 @@ impl TestCall {
             events: Box::new(tx),
             allocator: ports.clone(),
             early_media_unverified: Duration::ZERO,
+            inband_dtmf: crate::media::inband_policy::InbandDtmf::Always,
         };
         let media = pool.add(setup).unwrap();
         media

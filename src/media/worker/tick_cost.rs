@@ -156,6 +156,7 @@ fn run(label: &str, codec_of: impl Fn(usize) -> Codec, load: Load) {
             events: Box::new(events),
             allocator: ports.clone(),
             early_media_unverified: Duration::ZERO,
+            inband_dtmf: crate::media::inband_policy::InbandDtmf::Always,
         };
         w.apply(MediaCommand::Add(Box::new(setup)), t0);
         w.apply(MediaCommand::Start { call, early: false }, t0);
