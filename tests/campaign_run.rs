@@ -169,20 +169,7 @@ fn a_thousand_contacts_end_with_their_numbers_outcomes_within_cps_and_channels()
         serde_json::from_str(&rivr_cli(&config, &["report", &id, "--format", "json"])).unwrap();
     let rows = report.as_array().unwrap();
     assert_eq!(rows.len(), CONTACTS);
-    let mut wrong = Vec::new();
-    for r in rows {
-        let phone = r["phone"].as_str().unwrap();
-        let (outcome, attempts) = expected(phone);
-        if r["outcome"] != outcome || r["attempts"] != attempts {
-            wrong.push(format!(
-                "{phone}: {} after {} (want {outcome} after {attempts})",
-                r["outcome"], r["attempts"]
-            ));
-        }
-        if outcome == "answered" && r["results"]["name"].as_str() != r["fields"]["name"].as_str() {
-            wrong.push(format!("{phone}: results {}", r["results"]));
-        }
-    }
+    let wrong = campaign::report_mismatches(rows, expected);
     assert!(
         wrong.is_empty(),
         "{} contacts wrong, e.g. {:?}",

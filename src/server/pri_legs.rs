@@ -372,9 +372,9 @@ impl PriLegs {
             Hunt::RoundRobin => self.rr.get(trunk).copied().unwrap_or(0) % n,
         };
         let pick = (0..n)
-            .map(|i| match t.hunt {
-                Hunt::Highest => order[n - 1 - i],
-                _ => order[(start + i) % n],
+            .filter_map(|i| match t.hunt {
+                Hunt::Highest => order.get(n - 1 - i).copied(),
+                _ => order.get((start + i) % n).copied(),
             })
             .find(|&s| {
                 !l.tried.contains(&s)
@@ -395,13 +395,17 @@ impl PriLegs {
         };
         self.next_token += 1;
         let token = self.next_token;
+        let Some(sp) = self.spans.get_mut(span) else {
+            return false;
+        };
+        sp.busy += 1;
+        let law = sp.cfg.law;
         if let Some(l) = self.legs.get_mut(&leg) {
             l.span = span;
             l.stage = Stage::Placing(token);
             l.tried.push(span);
-            l.law = self.spans[span].cfg.law;
+            l.law = law;
         }
-        self.spans[span].busy += 1;
         self.by_token.insert(token, leg);
         self.commands
             .push_back((span, SpanCommand::Setup { token, call: req }));

@@ -105,9 +105,15 @@ pub fn create(rivr: &Rivr, b: &Blast, number: impl Fn(usize) -> String) -> Strin
             "Hello {name}, we tried to call you.",
         ],
     );
+    created_id(&created, b.contacts)
+}
+
+/// The campaign id `rivr campaign create` printed (the last word of its
+/// first line), checking the import took all `contacts` rows.
+pub fn created_id(created: &str, contacts: usize) -> String {
     let first = created.lines().next().unwrap_or_default();
     assert!(
-        first.starts_with(&format!("{} contacts", b.contacts)),
+        first.starts_with(&format!("{contacts} contacts")),
         "{created}"
     );
     first
@@ -115,6 +121,30 @@ pub fn create(rivr: &Rivr, b: &Blast, number: impl Fn(usize) -> String) -> Strin
         .last()
         .expect("the id ends the first line")
         .to_string()
+}
+
+/// What in a campaign report (`rivr campaign report --format json`) differs
+/// from `expected(phone)` (the outcome and attempts its number dictates),
+/// and answered contacts whose script did not store their name.
+pub fn report_mismatches(
+    rows: &[serde_json::Value],
+    expected: impl Fn(&str) -> (&'static str, u32),
+) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for r in rows {
+        let phone = r["phone"].as_str().unwrap_or_default();
+        let (outcome, attempts) = expected(phone);
+        if r["outcome"] != outcome || r["attempts"] != attempts {
+            wrong.push(format!(
+                "{phone}: {} after {} (want {outcome} after {attempts})",
+                r["outcome"], r["attempts"]
+            ));
+        }
+        if outcome == "answered" && r["results"]["name"].as_str() != r["fields"]["name"].as_str() {
+            wrong.push(format!("{phone}: results {}", r["results"]));
+        }
+    }
+    wrong
 }
 
 /// The first INVITE of each Call-ID in SIPp's message trace.

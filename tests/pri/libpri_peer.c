@@ -1332,13 +1332,21 @@ static void media_tick(void)
 	}
 }
 
+/* Whether the other end of fd has gone, asked now: the poll that woke us
+ * may predate a close that came while we drained the socket. */
+static int hung_up_now(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP, .revents = 0 };
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
+}
+
 static void b_readable(int ts, int hup)
 {
 	uint8_t buf[2048];
 	for (int loop = 0; loop < 64; loop++) {
 		ssize_t n = recv(bch[ts].fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
 		if (n == 0) {
-			if (hup) {
+			if (hup || hung_up_now(bch[ts].fd)) {
 				b_close(ts);
 				return;
 			}
