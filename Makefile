@@ -1,11 +1,13 @@
-# rivr — `make run` starts the server on the example config; `make test` runs
-# every test. Both first install what is missing (Debian packages).
+# rivr — `make demo` shows rivr's whole job in one command (a campaign
+# through a simulated carrier and SMSC, a call through the menu; docs/demo.md);
+# `make run` starts the server on the example config; `make test` runs
+# every test. Each first installs what is missing (Debian packages).
 
 SHELL := /bin/bash
-APT_PKGS := pkg-config libopus-dev libspandsp-dev sip-tester espeak-ng sox libsox-fmt-all sipvicious baresip-core libpri-dev
+APT_PKGS := pkg-config libopus-dev libspandsp-dev sip-tester espeak-ng sox libsox-fmt-all sipvicious baresip-core libpri-dev prometheus chromium nodejs
 CARGO ?= cargo
 
-.PHONY: run test deps build check-fmt clippy bench load fuzz prompts
+.PHONY: demo run test deps build check-fmt clippy bench load fuzz prompts
 
 deps:
 	@missing=""; \
@@ -22,9 +24,12 @@ build: deps
 run: build
 	./target/release/rivr serve --config rivr.toml
 
+demo: build
+	./target/release/rivr demo
+
 # The dev profile builds dependencies optimised (see Cargo.toml), so the
 # DSP tests run fast without a second, release build of everything.
-test: deps smpp-venv
+test: deps smpp-venv dashboard-deps
 	$(CARGO) build --bin rivr
 	RIVR_BIN=$(CURDIR)/target/debug/rivr $(CARGO) test --workspace -- --test-threads=2
 
@@ -54,6 +59,17 @@ prompts: deps
 .PHONY: smpp-venv smpp-bench
 smpp-venv:
 	tests/smpp/setup-venv.sh
+
+# puppeteer-core for tests/dashboard.rs (drives Debian's chromium), pinned
+# by tests/dashboard/package-lock.json.
+.PHONY: dashboard-deps screenshots
+dashboard-deps: deps
+	tests/dashboard/setup.sh
+
+# Regenerates docs/img/dashboard-*.png with the browser test.
+screenshots: dashboard-deps
+	$(CARGO) build --bin rivr
+	RIVR_BIN=$(CURDIR)/target/debug/rivr RIVR_SCREENSHOTS_DIR=$(CURDIR)/docs/img $(CARGO) test --test dashboard
 
 # Messages per second over one bind against rivr smsc-sim, windows 1/10/50.
 smpp-bench:

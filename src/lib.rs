@@ -10,10 +10,12 @@
 //! instants. See `docs/architecture.md`.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod call;
 pub mod campaign;
 pub mod codec;
 pub mod config;
+pub mod demo;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod media;

@@ -13,8 +13,18 @@ static ALLOC: alloc_meter::Meter = alloc_meter::Meter;
 #[derive(Parser)]
 #[command(name = "rivr", version, about = "IVR and SIP media server")]
 struct Cli {
+    /// How `serve` and `call` write their logs to stderr: `text` for a
+    /// person, `json` (one object per line) for a log shipper.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -46,6 +56,11 @@ enum Command {
         #[command(subcommand)]
         command: rivr::campaign::cli::DncCommand,
     },
+    /// Call detail records in the store: list (filtered, paged).
+    Cdr {
+        #[command(subcommand)]
+        command: rivr::store::cdr_cli::CdrCommand,
+    },
     /// Send an SMS or show its state.
     Sms {
         #[command(subcommand)]
@@ -53,6 +68,9 @@ enum Command {
     },
     /// Run an SMSC simulator (SMPP 3.4) for tests and demos.
     SmscSim(rivr::sms::sim::SimArgs),
+    /// A self-contained tour: rivr with a simulated carrier and SMSC runs
+    /// a small campaign and takes one call through its menu, then exits.
+    Demo(rivr::demo::DemoArgs),
     /// Media tools for debugging audio from a carrier.
     Media {
         #[command(subcommand)]
@@ -245,15 +263,35 @@ fn impair(a: ImpairArgs) -> ExitCode {
     }
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RIVR_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_target(false);
+    // The dashboard's "recent errors" panel keeps the last WARN/ERROR events.
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let recent = rivr::api::RecentErrors;
+    match format {
+        LogFormat::Text => fmt
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .finish()
+            .with(recent)
+            .init(),
+        // The event's fields at the top level beside `timestamp`, `level`
+        // and `message`; a call's script lines carry the call's span as
+        // `"span": {"name": "call", "id": …}` (docs/config.md, "Logs").
+        LogFormat::Json => fmt
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .finish()
+            .with(recent)
+            .init(),
+    }
 }
 
 /// `rivr check --config`: what the file sets up, one line per trunk and
@@ -317,7 +355,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => {
-            init_logging();
+            init_logging(cli.log_format, "info");
             let config = match rivr::config::Config::load(&config) {
                 Ok(c) => c,
                 Err(e) => {
@@ -344,7 +382,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Call(args) => {
-            init_logging();
+            init_logging(cli.log_format, "info");
             call(args)
         }
         Command::Check { config, scripts } => {
@@ -400,7 +438,12 @@ fn main() -> ExitCode {
         } => impair(args),
         Command::Campaign { command } => rivr::campaign::cli::run(command),
         Command::Dnc { command } => rivr::campaign::cli::run_dnc(command),
+        Command::Cdr { command } => rivr::store::cdr_cli::run(command),
         Command::Sms { command } => rivr::sms::cli::run(command),
         Command::SmscSim(args) => rivr::sms::sim::run(args),
+        Command::Demo(args) => {
+            init_logging(cli.log_format, "warn");
+            rivr::demo::run(args)
+        }
     }
 }

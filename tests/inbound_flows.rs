@@ -1,6 +1,6 @@
 //! Inbound calls end to end beyond the letters: the survey flow
 //! (2000) answered with RFC 4733 keys ends up in the CDR, a key by SIP INFO
-//! picks a menu branch, and SIGTERM ends live calls with a BYE.
+//! picks a menu branch, and a second SIGTERM ends live calls with a BYE.
 //!
 //! Figures are printed; run with `--nocapture` to see them.
 
@@ -108,10 +108,12 @@ fn sip_info_digit_picks_the_menu_branch() {
     assert_eq!(cdr["script"], "hangup", "{cdr}");
 }
 
-/// SIGTERM with a call up: rivr sends BYE (SIPp answers it), exits 0, and
-/// the CDR says `shutdown`.
+/// SIGTERM with a call up starts a drain: the call goes on; a second
+/// SIGTERM ends the drain at once: rivr sends BYE (SIPp answers it),
+/// exits 0, and the CDR says `shutdown`. (tests/drain.rs has the drain
+/// that runs its course.)
 #[test]
-fn sigterm_ends_live_calls_with_bye() {
+fn a_second_sigterm_ends_the_drain_and_live_calls_with_bye() {
     require_sipp!();
     let mut rivr = Rivr::start("sigterm", RivrConfig::default());
     let mut caller = Caller::answered(
@@ -124,18 +126,32 @@ fn sigterm_ends_live_calls_with_bye() {
         },
     );
     wait_heard_ms(&caller, 1000);
+    rivr.signal("TERM");
+    rivr.wait_log(SIGNALLING, |l| l.contains("drain: started"))
+        .unwrap_or_else(|| panic!("no drain after SIGTERM:\n{}", rivr.stderr()));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        rivr.is_running(),
+        "the drain waits for the call in progress"
+    );
     let signalled = Instant::now();
     let status = rivr.terminate(Duration::from_secs(15));
     let took = signalled.elapsed();
     caller.sipp.expect_pass(SIGNALLING);
     println!(
-        "[sigterm] rivr exited {status:?} {} ms after SIGTERM",
+        "[sigterm] rivr exited {status:?} {} ms after the second SIGTERM",
         took.as_millis()
     );
     assert!(
         status.is_some_and(|s| s.success()),
-        "rivr did not exit 0 within 15 s of SIGTERM: {status:?}"
+        "rivr did not exit 0 within 15 s of the second SIGTERM: {status:?}"
     );
     let cdr = rivr.wait_cdr(&caller.answer.call_id, Duration::from_secs(1));
     assert_eq!(cdr["end"], "shutdown", "{cdr}");
+    assert!(
+        rivr.stderr()
+            .contains("drain: interrupted by a second signal"),
+        "{}",
+        rivr.stderr()
+    );
 }

@@ -10,6 +10,8 @@
 //! and the peer's counters show media both ways).
 
 mod common;
+#[path = "http/client.rs"]
+mod http;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -77,6 +79,10 @@ fn incoming_call(label: &str, t1: bool) {
     } else {
         (carrier(dir.path(), &paths), span_tables(&paths), "alaw", 8)
     };
+    let tables = format!(
+        "{tables}[http]\nlisten = \"127.0.0.1:0\"\n[[http.token]]\ntoken = \"{}\"\n",
+        http::READ
+    );
     let rivr = Rivr::start(
         label,
         RivrConfig {
@@ -86,9 +92,29 @@ fn incoming_call(label: &str, t1: bool) {
         .script("7001", "in.rhai", INBOUND_SCRIPT),
     );
     peer.wait_name("up", LINK);
+    // The API's view of the span: its D-channel up, its B-channels.
+    let api = http::Client::new(rivr.http.expect("the HTTP API address"));
+    let span = |api: &http::Client| {
+        let t = api.get("/trunks", Some(http::READ));
+        t.body["trunks"][0]["spans"][0].clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while span(&api)["up"] != true && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let s = span(&api);
+    assert_eq!(s["name"], "span1", "{s}");
+    assert_eq!(s["up"], true, "{s}");
+    assert_eq!(s["channels"], if t1 { 23 } else { 30 }, "{s}");
+    assert_eq!(s["channels_in_use"], 0, "{s}");
 
     let call = peer.call("7001", "5551234", None);
     let connect = peer.wait_call(call, "connect", Duration::from_secs(10));
+    let busy = span(&api);
+    assert_eq!(
+        busy["channels_in_use"], 1,
+        "a call holds one B-channel: {busy}"
+    );
     // Typed ahead while the prompt plays; the gather gets them after it.
     peer.send(&format!("dtmf {call} 42#"));
     let end = peer.wait_end(call, Duration::from_secs(40));

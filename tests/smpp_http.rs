@@ -1,6 +1,8 @@
 //! The HTTP SMS transport against a provider stand-in on 127.0.0.1 port 0:
 //! templated request, provider id read from JSON, 503 retried, 400 failing
-//! the message, and `submit_blocking` returning while the provider is held.
+//! the message, and `submit_blocking` returning while the provider is held;
+//! across abrupt stops, a request that may have reached the provider is
+//! never sent again and one that cannot have is.
 
 #[path = "smpp/harness.rs"]
 mod harness;
@@ -142,5 +144,87 @@ async fn http_transport_sends_retries_and_reads_the_provider_id() {
         svc.submit("12ab", "x").await,
         Err(rivr::sms::SmsError::BadNumber(_))
     ));
+    svc.shutdown(Duration::from_secs(2)).await;
+}
+
+/// A provider that reads each request, records it, and never answers.
+async fn silent_provider(requests: Arc<Mutex<Vec<String>>>) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = vec![0u8; 8192];
+            let k = s.read(&mut buf).await.unwrap_or(0);
+            requests
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf[..k]).to_string());
+            held.push(s);
+        }
+    });
+    port
+}
+
+/// A port with nothing listening on it.
+async fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Stopping the service aborts its driver, as a crash would (the store
+/// keeps what was written before).
+async fn stop_abruptly(svc: SmsService) {
+    svc.shutdown(Duration::from_millis(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_resends_only_what_never_reached_the_provider() {
+    let dir = temp_dir("http-restart");
+    // Run 1: the provider takes the request and never answers; the process
+    // stops. The provider may have taken the text, so it is not sent again.
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let port = silent_provider(held.clone()).await;
+    let svc = SmsService::start(&http_config(&dir, port)).await.unwrap();
+    let taken = svc.submit("15550001", "taken, maybe").await.unwrap();
+    assert!(wait_until(Duration::from_secs(5), || !held
+        .lock()
+        .unwrap()
+        .is_empty()));
+    stop_abruptly(svc).await;
+
+    // Run 2: the provider is down (connection refused), so nothing reached
+    // it; the process stops during the backoff.
+    let svc = SmsService::start(&http_config(&dir, closed_port().await))
+        .await
+        .unwrap();
+    assert_eq!(svc.status(&taken).await.unwrap(), MessageState::Unknown);
+    let refused = svc.submit("15550002", "never left").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(svc.status(&refused).await.unwrap(), MessageState::Queued);
+    stop_abruptly(svc).await;
+
+    // Run 3: a working provider (503 to its first request, then 200) gets
+    // the second text, the first never.
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let (_open_tx, open_rx) = watch::channel(true);
+    let port = provider(requests.clone(), open_rx).await;
+    let svc = SmsService::start(&http_config(&dir, port)).await.unwrap();
+    let s = svc
+        .wait_for(&refused, Duration::from_secs(20), |s| {
+            s != MessageState::Queued
+        })
+        .await
+        .unwrap();
+    assert_eq!(s, MessageState::Submitted);
+    let reqs = requests.lock().unwrap().clone();
+    assert_eq!(reqs.len(), 2, "a 503 then a retry: {reqs:?}");
+    for r in &reqs {
+        assert!(r.contains(&format!("ref={refused}.1")), "{r}");
+    }
+    assert_eq!(svc.status(&taken).await.unwrap(), MessageState::Unknown);
+    let errors = svc.store().part_errors(&taken).await.unwrap();
+    assert_eq!(errors, [Some(rivr::store::INTERRUPTED.to_string())]);
     svc.shutdown(Duration::from_secs(2)).await;
 }

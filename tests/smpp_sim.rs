@@ -235,6 +235,81 @@ async fn messages_stored_while_the_smsc_is_down_go_out_after_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_written_before_an_abrupt_stop_is_not_sent_again() {
+    let dir = temp_dir("abrupt");
+    // The first SMSC holds its answers for 30 s; the process stops (its
+    // driver aborted, as by a crash) while the submit_sm is unanswered.
+    let slow = Sim::start(&dir, &["--latency-ms", "30000", "--no-receipts"]);
+    let svc = service(&dir, slow.port, "").await;
+    let written = svc.submit("15550001", "written").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sending(&dir, &written).await && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        sending(&dir, &written).await,
+        "the part was never stored as sending"
+    );
+    // Time for the bytes to reach the SMSC, which will never answer them.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    svc.shutdown(Duration::from_millis(1)).await;
+    drop(svc);
+    drop(slow);
+    // A message stored while nothing is connected was never written.
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let svc = service(&dir, down, "").await;
+    let unwritten = svc.submit("15550002", "unwritten").await.unwrap();
+    assert_eq!(svc.status(&written).await.unwrap(), MessageState::Unknown);
+    svc.shutdown(Duration::from_millis(1)).await;
+    drop(svc);
+
+    let sim = Sim::start(&dir, &[]);
+    let svc = service(&dir, sim.port, "").await;
+    wait_all(
+        &svc,
+        std::slice::from_ref(&unwritten),
+        Duration::from_secs(20),
+        |s| s == MessageState::Delivered,
+    )
+    .await;
+    let keys = once_each(&sim, 1);
+    assert_eq!(keys, [format!("{unwritten}.1")]);
+    assert_eq!(svc.status(&written).await.unwrap(), MessageState::Unknown);
+    assert_eq!(
+        svc.store().part_errors(&written).await.unwrap(),
+        [Some(rivr::store::INTERRUPTED.to_string())]
+    );
+    svc.shutdown(Duration::from_secs(5)).await;
+}
+
+/// True once the store has the message's part 1 as being sent (read
+/// beside the service, as an operator's query would).
+async fn sending(dir: &std::path::Path, id: &str) -> bool {
+    let Ok(mut c) = sqlx::ConnectOptions::connect(
+        &sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.join("rivr.db"))
+            .read_only(true),
+    )
+    .await
+    else {
+        return false;
+    };
+    sqlx::query_scalar::<_, bool>(
+        "SELECT sending_ms IS NOT NULL FROM sms_parts WHERE message_id = $1 AND part = 1",
+    )
+    .bind(id)
+    .fetch_optional(&mut c)
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inbound_sms_becomes_an_event_and_is_stored() {
     let dir = temp_dir("mo");
     let mo = "Ответ: да, перезвоните мне завтра после обеда. ".repeat(4); // 3 UCS-2 parts

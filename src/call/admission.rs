@@ -4,6 +4,9 @@
 //! admit, or refuse with how long the caller should wait; the signalling
 //! layer turns that into 503 + Retry-After (or a Q.850 cause on PRI).
 //!
+//! While the server drains (`server::drain`) every new call is refused
+//! with the wait the drain names, whatever the counts.
+//!
 //! The count of calls in progress comes from the caller, who owns the
 //! calls: a call counts from admission until its signalling has ended
 //! *and* its script has returned, so the cap bounds script threads and RTP
@@ -33,6 +36,8 @@ pub enum Refusal {
     Full,
     /// `max_cps` calls were taken within the last second.
     TooFast,
+    /// The server is draining: it takes no new call at all.
+    Draining,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +52,7 @@ pub struct AdmissionStats {
     pub admitted: u64,
     pub refused_full: u64,
     pub refused_too_fast: u64,
+    pub refused_draining: u64,
 }
 
 #[derive(Debug)]
@@ -54,6 +60,8 @@ pub struct Admission {
     cfg: AdmissionConfig,
     new_calls: TokenBucket,
     stats: AdmissionStats,
+    /// `Some(retry_after)` while the server drains.
+    draining: Option<Duration>,
 }
 
 impl Admission {
@@ -62,7 +70,14 @@ impl Admission {
             new_calls: TokenBucket::new(cfg.max_cps, cfg.max_cps),
             cfg,
             stats: AdmissionStats::default(),
+            draining: None,
         }
+    }
+
+    /// Refuse every new call from now on, asking callers to wait
+    /// `retry_after` (`None`: take calls again).
+    pub fn set_draining(&mut self, retry_after: Option<Duration>) {
+        self.draining = retry_after;
     }
 
     pub fn config(&self) -> AdmissionConfig {
@@ -76,6 +91,13 @@ impl Admission {
     /// One new call, with `in_progress` calls already held. A refused call
     /// takes nothing from the per-second allowance.
     pub fn decide(&mut self, now: Instant, in_progress: usize) -> Decision {
+        if let Some(retry_after) = self.draining {
+            self.stats.refused_draining += 1;
+            return Decision::Refuse {
+                why: Refusal::Draining,
+                retry_after,
+            };
+        }
         if in_progress >= self.cfg.max_calls {
             self.stats.refused_full += 1;
             return Decision::Refuse {
@@ -149,6 +171,25 @@ mod tests {
             .filter(|i| b.decide(t0 + Duration::from_millis(i * 10), 0) == Decision::Admit)
             .count();
         assert_eq!(admitted, 10 + 99);
+    }
+
+    #[test]
+    fn draining_refuses_every_new_call_with_its_wait_and_spends_no_rate() {
+        let t0 = Instant::now();
+        let mut a = admission(10, 1);
+        a.set_draining(Some(Duration::from_secs(42)));
+        for _ in 0..5 {
+            assert_eq!(
+                a.decide(t0, 0),
+                Decision::Refuse {
+                    why: Refusal::Draining,
+                    retry_after: Duration::from_secs(42)
+                }
+            );
+        }
+        assert_eq!(a.stats().refused_draining, 5);
+        a.set_draining(None);
+        assert_eq!(a.decide(t0, 0), Decision::Admit, "the token is still there");
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub enum SigCommand {
     MediaFailed(CallId),
     /// `dial()`: bridge the call to a new party.
     Dial { call: CallId, request: DialRequest },
+    /// The closed call's CDR rows are in the store (or the store gave
+    /// up on them): the call is no longer held.
+    CdrStored(CallId),
 }
 
 impl SigCommand {
@@ -41,7 +44,8 @@ impl SigCommand {
             | SigCommand::Hangup(call)
             | SigCommand::ScriptDone { call, .. }
             | SigCommand::MediaFailed(call)
-            | SigCommand::Dial { call, .. } => *call,
+            | SigCommand::Dial { call, .. }
+            | SigCommand::CdrStored(call) => *call,
         }
     }
 }

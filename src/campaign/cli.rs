@@ -1,19 +1,19 @@
-//! `rivr campaign …` and `rivr dnc …`: the operator's commands. They read
-//! and write the store only; a running `rivr serve` picks the changes up
-//! (docs/campaigns.md). Errors go to stderr with a non-zero exit.
+//! `rivr campaign …` and `rivr dnc …`: the operator's commands. The
+//! campaign commands print what `super::ops` returns (the HTTP API runs the
+//! same operations); they read and write the store only, and a running
+//! `rivr serve` picks the changes up (docs/campaigns.md). Errors go to
+//! stderr with a non-zero exit.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::Utc;
 
 use super::contacts::{self, Country};
-use super::hours::{parse_tz, CallingHours};
-use super::retry::RetryPolicy;
-use super::AttemptOutcome;
+use super::ops::{self, Action, CreateRequest, OpError, StatusView};
 use crate::config::Config;
-use crate::store::{Campaign, CampaignState, NewCampaign, Status, Store};
+use crate::store::{CampaignState, Store};
 
 /// `rivr campaign` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -188,23 +188,10 @@ pub fn run(cmd: CampaignCommand) -> ExitCode {
         rt.block_on(async {
             match cmd {
                 CampaignCommand::Create(a) => create(&a).await,
-                CampaignCommand::Start(a) => {
-                    transition(&a, &[CampaignState::Created], CampaignState::Running).await
-                }
-                CampaignCommand::Pause(a) => {
-                    transition(&a, &[CampaignState::Running], CampaignState::Paused).await
-                }
-                CampaignCommand::Resume(a) => {
-                    transition(&a, &[CampaignState::Paused], CampaignState::Running).await
-                }
-                CampaignCommand::Cancel(a) => {
-                    let from = [
-                        CampaignState::Created,
-                        CampaignState::Running,
-                        CampaignState::Paused,
-                    ];
-                    transition(&a, &from, CampaignState::Cancelled).await
-                }
+                CampaignCommand::Start(a) => transition(&a, Action::Start).await,
+                CampaignCommand::Pause(a) => transition(&a, Action::Pause).await,
+                CampaignCommand::Resume(a) => transition(&a, Action::Resume).await,
+                CampaignCommand::Cancel(a) => transition(&a, Action::Cancel).await,
                 CampaignCommand::Status(a) => status(&a).await,
                 CampaignCommand::Report(a) => report(&a).await,
                 CampaignCommand::List(a) => list(&a.config).await,
@@ -235,131 +222,42 @@ fn country(c: Option<&str>) -> Result<Country, String> {
     }
 }
 
-/// `--ends`: RFC 3339, or a local `YYYY-MM-DDTHH:MM` in `tz`.
-fn parse_ends(s: &str, tz: chrono_tz::Tz) -> Result<i64, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp_millis());
-    }
-    let local = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
-        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M"))
-        .map_err(|_| format!("--ends {s:?}: want RFC 3339 or YYYY-MM-DDTHH:MM"))?;
-    // A time the clocks skip is refused; in a fold the earlier one ends it.
-    tz.from_local_datetime(&local)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc).timestamp_millis())
-        .ok_or_else(|| format!("--ends {s:?}: that time does not exist in {tz} (DST)"))
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
 }
 
 async fn create(a: &CreateArgs) -> Result<(), String> {
     let (cfg, store) = open(&a.config).await?;
-    // SIP and PRI trunks alike: the dialer does not care which.
-    let limits: Vec<(&String, u32, u32)> = cfg
-        .trunks
-        .iter()
-        .map(|t| (&t.name, t.cps, t.max_channels))
-        .chain(
-            cfg.pri_trunks
-                .iter()
-                .map(|t| (&t.name, t.cps, t.max_channels)),
-        )
-        .collect();
-    for t in &a.trunk {
-        if !limits.iter().any(|x| x.0 == t) {
-            return Err(format!(
-                "--trunk {t:?}: no [[trunk]] with that name in {}",
-                a.config.display()
-            ));
-        }
-    }
-    // The first trunk's limits are the campaign's defaults.
-    let (_, trunk_cps, trunk_channels) = limits
-        .iter()
-        .find(|x| a.trunk.first() == Some(x.0))
-        .copied()
-        .ok_or("--trunk: give at least one trunk")?;
-    let cps = a.cps.unwrap_or(trunk_cps);
-    if !(1..=10_000).contains(&cps) {
-        return Err(format!("--cps {cps}: must be 1 to 10000"));
-    }
-    let max_channels = a.max_channels.unwrap_or(trunk_channels);
-    if max_channels == 0 {
-        return Err("--max-channels: must be at least 1".into());
-    }
-    // Stored in full, so what the campaign does never depends on the
-    // defaults of the rivr that runs it.
-    let retry = a
-        .retry
-        .clone()
-        .unwrap_or_else(|| RetryPolicy::default().to_string());
-    let retry = RetryPolicy::parse(&retry, a.attempts)
-        .map_err(|e| format!("--retry: {e}"))?
-        .to_string();
-    CallingHours::parse(&a.hours, &a.days).map_err(|e| format!("--hours/--days: {e}"))?;
-    let tz = parse_tz(&a.tz).map_err(|e| format!("--tz: {e}"))?;
-    let country = country(a.country.as_deref())?;
-    let script = std::fs::canonicalize(&a.script)
-        .map_err(|e| format!("--script {}: {e}", a.script.display()))?;
-    let engine = crate::script::engine::build_engine(&cfg.script);
-    crate::script::engine::compile(&engine, &script).map_err(|e| e.to_string())?;
-    let ends_at = a.ends.as_deref().map(|s| parse_ends(s, tz)).transpose()?;
-    let mut sms_on = Vec::new();
-    for o in &a.sms_on {
-        sms_on.push(
-            AttemptOutcome::parse(o)
-                .ok_or_else(|| format!("--sms-on {o:?}: not an outcome (busy, no_answer, …)"))?,
-        );
-    }
-    if !sms_on.is_empty() && a.sms_fallback.is_none() {
-        return Err("--sms-on needs --sms-fallback TEXT".into());
-    }
-    let import = contacts::import_file(&a.contacts, country).map_err(|e| e.to_string())?;
-    if let Some(text) = &a.sms_fallback {
-        if text.trim().is_empty() {
-            return Err("--sms-fallback: the text is empty".into());
-        }
-        let unknown: Vec<String> = contacts::template_keys(text)
-            .into_iter()
-            .filter(|k| !import.columns.contains(k))
-            .collect();
-        if !unknown.is_empty() {
-            return Err(format!(
-                "--sms-fallback: {{{}}} is not a column of {}",
-                unknown.join("}, {"),
-                a.contacts.display()
-            ));
-        }
-    }
-    if import.contacts.is_empty() {
-        return Err(format!(
-            "{}: no contact to call ({})",
-            a.contacts.display(),
-            import.summary()
-        ));
-    }
-    let new = NewCampaign {
+    let source = a.contacts.display().to_string();
+    let csv = std::fs::read(&a.contacts).map_err(|e| format!("--contacts {source}: {e}"))?;
+    let req = CreateRequest {
         name: a.name.clone(),
-        script: script.display().to_string(),
+        script: a.script.clone(),
         trunks: a.trunk.clone(),
-        cps: f64::from(cps),
-        max_channels,
+        cps: a.cps,
+        max_channels: a.max_channels,
         attempts: a.attempts,
-        retry,
+        retry: a.retry.clone(),
         hours: a.hours.clone(),
         days: a.days.clone(),
-        tz: tz.name().to_string(),
-        country: country.to_string(),
-        sms: a.sms_fallback.clone(),
-        sms_on,
-        ends_at,
+        tz: a.tz.clone(),
+        country: a.country.clone(),
+        sms_fallback: a.sms_fallback.clone(),
+        sms_on: a.sms_on.clone(),
+        ends: a.ends.clone(),
         priority: a.priority,
-        columns: import.columns.clone(),
     };
-    let id = store
-        .create_campaign(&new, &import.contacts)
+    let prepared =
+        ops::prepare(&cfg, &req, &source, &csv).map_err(|e| OpError::from(e).to_string())?;
+    let created = ops::create(&store, prepared)
         .await
         .map_err(|e| e.to_string())?;
-    println!("{}; created campaign {id}", import.summary());
-    print_rejected(&a.contacts, &import);
+    println!(
+        "{}; created campaign {}",
+        created.import.summary(),
+        created.id
+    );
+    print_rejected(&a.contacts, &created.import);
     Ok(())
 }
 
@@ -376,81 +274,39 @@ fn print_rejected(file: &Path, import: &contacts::Import) {
     }
 }
 
-async fn transition(a: &IdArgs, from: &[CampaignState], to: CampaignState) -> Result<(), String> {
+async fn transition(a: &IdArgs, action: Action) -> Result<(), String> {
     let (_, store) = open(&a.config).await?;
-    let c = campaign(&store, &a.id).await?;
-    let moved = store
-        .set_campaign_state(&a.id, from, to)
+    let to = ops::transition(&store, &a.id, action)
         .await
         .map_err(|e| e.to_string())?;
-    if !moved {
-        return Err(format!(
-            "campaign {} is {}, cannot make it {to}",
-            a.id, c.state
-        ));
-    }
     println!("campaign {} {to}", a.id);
     Ok(())
 }
 
-async fn campaign(store: &Store, id: &str) -> Result<Campaign, String> {
-    store
-        .campaign(id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no campaign {id:?}"))
-}
-
 async fn list(config: &Path) -> Result<(), String> {
     let (_, store) = open(config).await?;
-    for c in store.campaigns().await.map_err(|e| e.to_string())? {
-        let s = store
-            .campaign_status(&c.id, Utc::now().timestamp_millis())
-            .await
-            .map_err(|e| e.to_string())?;
+    for v in ops::list(&store, now_ms())
+        .await
+        .map_err(|e| e.to_string())?
+    {
         println!(
             "{} {:<9} {:>7}/{:<7} {}",
-            c.id, c.state, s.done, s.contacts, c.settings.name
+            v.campaign.id,
+            v.campaign.state,
+            v.status.done,
+            v.status.contacts,
+            v.campaign.settings.name
         );
     }
     Ok(())
-}
-
-/// Seconds left if the campaign keeps its pace: the contacts still to be
-/// tried, at its calls per second. A floor: retries and calling hours add
-/// to it.
-fn eta_s(c: &Campaign, s: &Status) -> Option<u64> {
-    matches!(c.state, CampaignState::Running | CampaignState::Created)
-        .then(|| (s.remaining as f64 / c.settings.cps.max(0.001)).ceil() as u64)
 }
 
 fn hms(s: u64) -> String {
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
-fn status_json(c: &Campaign, s: &Status) -> serde_json::Value {
-    serde_json::json!({
-        "id": c.id,
-        "name": c.settings.name,
-        "state": c.state.as_str(),
-        "total": s.contacts,
-        "remaining": s.remaining,
-        "in_progress": s.in_progress,
-        "waiting": s.waiting,
-        "dialed": s.dialed,
-        "answered": s.answered,
-        "busy": s.busy,
-        "no_answer": s.no_answer,
-        "failed": s.failed,
-        "dnc": s.dnc,
-        "texted": s.texted,
-        "done": s.done,
-        "outcomes": s.outcomes,
-        "eta_s": eta_s(c, s),
-    })
-}
-
-fn status_text(c: &Campaign, s: &Status) -> String {
+fn status_text(v: &StatusView) -> String {
+    let (c, s) = (&v.campaign, &v.status);
     format!(
         "campaign {} {:?}: {}\n\
          contacts {}  done {}  remaining {}  in progress {}  waiting {} (calling hours or a retry)\n\
@@ -471,12 +327,13 @@ fn status_text(c: &Campaign, s: &Status) -> String {
         s.failed,
         s.dnc,
         s.texted,
-        eta_s(c, s).map_or("-".into(), hms),
+        v.eta_s.map_or("-".into(), hms),
     )
 }
 
-fn bar(c: &Campaign, s: &Status) -> String {
+fn bar(v: &StatusView) -> String {
     const W: u64 = 30;
+    let s = &v.status;
     let filled = (s.done * W).checked_div(s.contacts).unwrap_or(W).min(W);
     format!(
         "[{}{}] {}/{} done, {} up, answered {}, {}, eta {}",
@@ -486,33 +343,34 @@ fn bar(c: &Campaign, s: &Status) -> String {
         s.contacts,
         s.in_progress,
         s.answered,
-        c.state,
-        eta_s(c, s).map_or("-".into(), hms),
+        v.campaign.state,
+        v.eta_s.map_or("-".into(), hms),
     )
 }
 
 async fn status(a: &StatusArgs) -> Result<(), String> {
     let (_, store) = open(&a.config).await?;
     loop {
-        let c = campaign(&store, &a.id).await?;
-        let s = store
-            .campaign_status(&a.id, Utc::now().timestamp_millis())
+        let v = ops::status(&store, &a.id, now_ms())
             .await
             .map_err(|e| e.to_string())?;
-        let ended = matches!(c.state, CampaignState::Done | CampaignState::Cancelled);
+        let ended = matches!(
+            v.campaign.state,
+            CampaignState::Done | CampaignState::Cancelled
+        );
         if !a.follow {
             if a.json {
-                println!("{}", status_json(&c, &s));
+                println!("{}", v.to_json());
             } else {
-                println!("{}", status_text(&c, &s));
+                println!("{}", status_text(&v));
             }
             return Ok(());
         }
         if a.json {
-            println!("{}", status_json(&c, &s));
+            println!("{}", v.to_json());
         } else {
             use std::io::Write;
-            print!("\r{}\x1b[K", bar(&c, &s));
+            print!("\r{}\x1b[K", bar(&v));
             std::io::stdout().flush().ok();
         }
         if ended {
@@ -527,100 +385,38 @@ async fn status(a: &StatusArgs) -> Result<(), String> {
 
 async fn report(a: &ReportArgs) -> Result<(), String> {
     let (_, store) = open(&a.config).await?;
-    let c = campaign(&store, &a.id).await?;
-    let mut rows = Vec::new();
+    let c = ops::campaign(&store, &a.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let layout = ops::report_layout(&store, &c)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut json = Vec::new();
+    let mut w = csv::Writer::from_writer(std::io::stdout());
+    if a.format == ReportFormat::Csv {
+        w.write_record(layout.header()).map_err(|e| e.to_string())?;
+    }
     let mut after = 0;
     loop {
-        let page = store
-            .campaign_report(&a.id, after, 1000)
+        let page = ops::report_page(&store, &a.id, after, 1000)
             .await
             .map_err(|e| e.to_string())?;
-        let Some(last) = page.last() else { break };
-        after = last.line;
-        rows.extend(page);
-    }
-    // The script's answers become columns, in the order first seen.
-    let mut result_keys: Vec<String> = Vec::new();
-    for r in &rows {
-        for k in r.results.iter().flat_map(|m| m.keys()) {
-            if !result_keys.contains(k) {
-                result_keys.push(k.clone());
+        for r in &page.rows {
+            match a.format {
+                ReportFormat::Json => json.push(ops::row_json(r)),
+                ReportFormat::Csv => w
+                    .write_record(layout.record(r))
+                    .map_err(|e| e.to_string())?,
             }
         }
+        match page.next_after {
+            Some(next) => after = next,
+            None => break,
+        }
     }
-    let value_text = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    match a.format {
-        ReportFormat::Json => {
-            let list: Vec<serde_json::Value> = rows
-                .iter()
-                .map(|r| {
-                    serde_json::json!({
-                        "phone": r.phone,
-                        "line": r.line,
-                        "fields": r.fields.iter().map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str()))).collect::<serde_json::Map<_, _>>(),
-                        "attempts": r.attempts,
-                        "outcome": r.outcome.map(|o| o.as_str()),
-                        "sip_status": r.sip_status,
-                        "q850": r.q850,
-                        "talk_s": r.talk_ms as f64 / 1000.0,
-                        "results": r.results.clone().unwrap_or_default(),
-                        "sms_id": r.sms_id,
-                        "sms_state": r.sms_state.map(|s| s.to_string()),
-                    })
-                })
-                .collect();
-            println!("{}", serde_json::Value::Array(list));
-        }
-        ReportFormat::Csv => {
-            let mut w = csv::Writer::from_writer(std::io::stdout());
-            let mut head = vec!["phone".to_string()];
-            head.extend(c.settings.columns.iter().cloned());
-            head.extend(
-                ["attempts", "outcome", "sip_status", "q850", "talk_s"]
-                    .iter()
-                    .map(|s| s.to_string()),
-            );
-            head.extend(result_keys.iter().cloned());
-            head.extend(["sms_id".to_string(), "sms_state".to_string()]);
-            w.write_record(&head).map_err(|e| e.to_string())?;
-            for r in &rows {
-                let mut rec = vec![r.phone.clone()];
-                for col in &c.settings.columns {
-                    rec.push(
-                        r.fields
-                            .iter()
-                            .find(|(k, _)| k == col)
-                            .map(|(_, v)| v.clone())
-                            .unwrap_or_default(),
-                    );
-                }
-                rec.push(r.attempts.to_string());
-                rec.push(
-                    r.outcome
-                        .map(|o| o.as_str().to_string())
-                        .unwrap_or_default(),
-                );
-                rec.push(r.sip_status.map(|s| s.to_string()).unwrap_or_default());
-                rec.push(r.q850.map(|s| s.to_string()).unwrap_or_default());
-                rec.push(format!("{:.1}", r.talk_ms as f64 / 1000.0));
-                for k in &result_keys {
-                    rec.push(
-                        r.results
-                            .as_ref()
-                            .and_then(|m| m.get(k))
-                            .map(value_text)
-                            .unwrap_or_default(),
-                    );
-                }
-                rec.push(r.sms_id.clone().unwrap_or_default());
-                rec.push(r.sms_state.map(|s| s.to_string()).unwrap_or_default());
-                w.write_record(&rec).map_err(|e| e.to_string())?;
-            }
-            w.flush().map_err(|e| e.to_string())?;
-        }
+    w.flush().map_err(|e| e.to_string())?;
+    if a.format == ReportFormat::Json {
+        println!("{}", serde_json::Value::Array(json));
     }
     Ok(())
 }

@@ -10,7 +10,9 @@
 //!
 //! - `hours`: calling hours in each contact's zone, DST gaps and folds;
 //! - `retry`: whether and when a contact is called again;
-//! - `pace`: which campaign starts its next call, on which trunk, when.
+//! - `pace`: which campaign starts its next call, on which trunk, when;
+//! - `ops`: the operator's operations (create, start, pause, …, report),
+//!   shared by `cli` and the HTTP API.
 
 pub mod hours;
 pub mod pace;
@@ -18,6 +20,7 @@ pub mod retry;
 
 pub mod cli;
 pub mod contacts;
+pub mod ops;
 
 use crate::call::outcome::Outcome as CallOutcome;
 

@@ -8,10 +8,14 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+mod cdr;
+mod http;
 mod pri_trunk;
 mod span;
 mod trunk;
 
+pub use cdr::CdrConfig;
+pub use http::{HttpConfig, Role, Token};
 pub use pri_trunk::{Hunt, PriTrunkConfig};
 pub use span::{SpanConfig, SpanTransport};
 pub use trunk::{TrunkConfig, TrunkTransport};
@@ -46,11 +50,15 @@ pub struct Config {
     pub store: StoreConfig,
     pub routes: Vec<Route>,
     pub limits: LimitsConfig,
+    /// `[server]`: how the process stops.
+    pub server: ServerConfig,
     pub smpp: Option<crate::sms::config::SmppConfig>,
-    /// Where call detail records go: one JSON object per line.
-    pub cdr_path: PathBuf,
+    /// Where call detail records go: the JSON-lines file, the store.
+    pub cdr: CdrConfig,
     /// An HTTP SMS provider, used when there is no `[smpp]` block.
     pub sms_http: Option<crate::sms::config::HttpSmsConfig>,
+    /// `[http]`: the admin API, `/metrics` and the dashboard (off without).
+    pub http: Option<HttpConfig>,
     /// `[[trunk]]`: where outbound calls go, in order of preference.
     pub trunks: Vec<TrunkConfig>,
     /// `[[span]]`: the ISDN PRI spans, in the file's order.
@@ -126,6 +134,29 @@ impl Default for LimitsConfig {
             tcp_max_per_source: 128,
             tcp_idle_timeout_s: 300,
             max_message_bytes: crate::sip::wire::MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+/// `[server]`: the process as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// How long a drain (SIGTERM) lets the calls in progress end on their
+    /// own before the rest are ended; zero stops at once.
+    pub drain_timeout: std::time::Duration,
+}
+
+/// `[server] drain_timeout_s` when not set: a minute, under systemd's
+/// default 90 s stop timeout, so the drain ends before a SIGKILL would.
+pub const DEFAULT_DRAIN_TIMEOUT_S: u64 = 60;
+
+/// The longest `[server] drain_timeout_s`: a day.
+const MAX_DRAIN_TIMEOUT_S: u64 = 86_400;
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            drain_timeout: std::time::Duration::from_secs(DEFAULT_DRAIN_TIMEOUT_S),
         }
     }
 }
@@ -305,6 +336,7 @@ impl Config {
             })?),
         };
         let limits = parse_limits(raw.limits.unwrap_or_default(), &err)?;
+        let server = parse_server(raw.server.unwrap_or_default(), &err)?;
         let rtp_raw = raw.rtp.unwrap_or_default();
         let ports = rtp_raw
             .ports
@@ -384,12 +416,8 @@ impl Config {
                 .and_then(|s| s.url)
                 .unwrap_or_else(|| "sqlite://var/rivr.db".into()),
         };
-        if let Some(h) = &raw.http {
-            return Err(err(
-                Some(h.span()),
-                "http: the HTTP API is not in this rivr yet; remove the [http] table".into(),
-            ));
-        }
+        let http = raw.http.map(|h| http::parse_http(h, &err)).transpose()?;
+        let cdr = cdr::parse_cdr(raw.cdr, base_dir, &err)?;
         let spans = span::parse_spans(raw.span.unwrap_or_default(), base_dir, &err)?;
         let (trunks, pri_trunks) =
             trunk::parse_trunks(raw.trunk.unwrap_or_default(), &codecs, &spans, &err)?;
@@ -459,13 +487,11 @@ impl Config {
             store,
             routes,
             limits,
+            server,
             smpp: raw.smpp,
-            cdr_path: base_dir.join(
-                raw.cdr
-                    .and_then(|c| c.path)
-                    .unwrap_or_else(|| "var/cdr.jsonl".into()),
-            ),
+            cdr,
             sms_http: raw.sms_http,
+            http,
             trunks,
             spans,
             pri_trunks,
@@ -617,6 +643,29 @@ fn parse_limits(
     })
 }
 
+/// `[server]`: each key within its range, else an error naming it.
+fn parse_server(
+    raw: RawServer,
+    err: &dyn Fn(Option<Range<usize>>, String) -> ConfigError,
+) -> Result<ServerConfig, ConfigError> {
+    let drain_timeout_s = match raw.drain_timeout_s {
+        None => DEFAULT_DRAIN_TIMEOUT_S,
+        Some(v) if *v.get_ref() <= MAX_DRAIN_TIMEOUT_S => *v.get_ref(),
+        Some(v) => {
+            return Err(err(
+                Some(v.span()),
+                format!(
+                    "server.drain_timeout_s: {} is out of range (0 to {MAX_DRAIN_TIMEOUT_S})",
+                    v.get_ref()
+                ),
+            ))
+        }
+    };
+    Ok(ServerConfig {
+        drain_timeout: std::time::Duration::from_secs(drain_timeout_s),
+    })
+}
+
 /// The smallest `max_message_bytes`: a plain INVITE with SDP needs ~1 kB.
 const MIN_MESSAGE_BYTES: usize = 1024;
 
@@ -647,11 +696,11 @@ struct RawConfig {
     store: Option<RawStore>,
     route: Option<Vec<RawRoute>>,
     limits: Option<RawLimits>,
-    cdr: Option<RawCdr>,
+    server: Option<RawServer>,
+    cdr: Option<cdr::RawCdr>,
     smpp: Option<crate::sms::config::SmppConfig>,
     sms_http: Option<crate::sms::config::HttpSmsConfig>,
-    /// The HTTP API is not built yet: refused with a clear error.
-    http: Option<Spanned<toml::Value>>,
+    http: Option<Spanned<http::RawHttp>>,
     trunk: Option<Vec<trunk::RawTrunk>>,
     span: Option<Vec<span::RawSpan>>,
 }
@@ -687,6 +736,12 @@ struct RawLimits {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct RawServer {
+    drain_timeout_s: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RawRtp {
     ports: Option<Spanned<String>>,
     workers: Option<usize>,
@@ -714,12 +769,6 @@ struct RawScript {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     url: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawCdr {
-    path: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -891,6 +940,35 @@ mod tests {
     }
 
     #[test]
+    fn server_drain_timeout_defaults_and_errors_name_key_and_line() {
+        let c = parse("").unwrap();
+        assert_eq!(c.server.drain_timeout, std::time::Duration::from_secs(60));
+        let c = parse("[server]\ndrain_timeout_s = 0\n").unwrap();
+        assert_eq!(
+            c.server.drain_timeout,
+            std::time::Duration::ZERO,
+            "zero stops at once"
+        );
+        let c = parse("[server]\ndrain_timeout_s = 300\n").unwrap();
+        assert_eq!(c.server.drain_timeout, std::time::Duration::from_secs(300));
+        let e = parse("[server]\n\ndrain_timeout_s = 90000\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("rivr.toml:3: server.drain_timeout_s:"), "{e}");
+        let e = parse("[server]\ndrain_timeout_s = \"60s\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("rivr.toml:2:"), "{e}");
+        let e = parse("[server]\ndrain_timeout_s = 5\ndrain_timout = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("rivr.toml:3:") && e.contains("drain_timout"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn trusted_sources_and_the_untrusted_policy() {
         let c = parse(
             "[sip]\ntrusted = [\"10.0.0.0/8\", \"2001:db8::/32\", \"127.0.0.2\"]\nuntrusted = \"drop\"\n",
@@ -981,7 +1059,12 @@ mod tests {
             ("[[trunk]]\nname = \"a\"\nkind = \"pri\"\n", 2, "a PRI trunk needs `spans`"),
             ("[[trunk]]\nname = \"a\"\nuri = \"sip:x\"\nfoo = 1\n", 4, "foo"),
             ("[[trunk]]\nname = \"a\"\nuri = \"sip:x\"\n[[trunk]]\nname = \"a\"\nuri = \"sip:y\"\n", 5, "twice"),
-            ("[http]\nlisten = \"127.0.0.1:8080\"\n", 1, "http"),
+            ("[http]\n", 1, "http: `listen` is missing"),
+            ("[http]\nlisten = \"localhost\"\n", 2, "http.listen"),
+            ("[http]\nlisten = \"127.0.0.1:8080\"\nport = 1\n", 3, "port"),
+            ("[http]\nlisten = \"127.0.0.1:8080\"\n[[http.token]]\ntoken = \"short\"\n", 4, "http.token.token"),
+            ("[http]\nlisten = \"127.0.0.1:8080\"\n[[http.token]]\ntoken = \"0123456789abcdef\"\nrole = \"root\"\n", 5, "http.token.role"),
+            ("[http]\nlisten = \"127.0.0.1:8080\"\nmax_body_bytes = 10\n", 3, "http.max_body_bytes"),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.starts_with(&format!("rivr.toml:{line}:")) && e.contains(want), "{text:?}: {e}");

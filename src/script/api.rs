@@ -351,7 +351,7 @@ pub fn register(engine: &mut Engine) {
     });
     engine.register_fn("log", |msg: Dynamic| {
         with(|r| {
-            tracing::info!(call = ?r.call_id, script_log = ?msg.to_string(), "script");
+            tracing::info!(call = %r.call_id, script_log = ?msg.to_string(), "script");
             Ok(())
         })
     });

@@ -5,6 +5,7 @@
 //! (`memory`). A script error, limit or panic ends only its own call.
 
 pub mod api;
+pub mod ends;
 pub mod engine;
 pub mod memory;
 pub mod runner;

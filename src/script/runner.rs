@@ -20,6 +20,7 @@ use crate::call::control::{CallControl, CallInfo};
 use crate::script::api::{
     self, Running, END_CALLER_GONE, END_HANGUP, END_MEMORY, END_STUCK, END_TIME,
 };
+use crate::script::ends::Limit;
 use crate::script::engine::{ScriptCache, ScriptError};
 use crate::script::memory::MemoryBudget;
 use crate::script::threads::{next_thread_name, SpawnError};
@@ -77,7 +78,7 @@ pub fn spawn(
 /// the script's verbs, the engine or the call control is caught and is the
 /// call's `Failed("panic: …")`; the call is ended all the same.
 pub fn run(cache: &ScriptCache, path: &Path, info: CallInfo, ctl: Box<dyn CallControl>) -> Outcome {
-    let span = tracing::info_span!("call", id = ?info.id);
+    let span = tracing::info_span!("call", id = %info.id);
     let _enter = span.enter();
     let limits = cache.limits();
     // The call's control goes into the thread-local state first, so that
@@ -112,6 +113,7 @@ pub fn run(cache: &ScriptCache, path: &Path, info: CallInfo, ctl: Box<dyn CallCo
             tracing::error!(panic = ?panic_message(&*p), "ending the call panicked");
         }
     }
+    cache.threads().ends().count(&outcome);
     match &outcome {
         Outcome::Failed(m) => {
             tracing::error!(error = ?m, memory_peak, "script failed; call ended")
@@ -134,7 +136,7 @@ fn run_installed(cache: &ScriptCache, path: &Path, info: &CallInfo) -> Outcome {
     scope.push_constant("call", call_map(info));
     let outcome = match cache.engine().run_ast_with_scope(&mut scope, &ast) {
         Ok(()) => Outcome::Completed,
-        Err(e) => classify(path, *e, cache.limits().max_memory_bytes),
+        Err(e) => classify(path, *e, cache),
     };
     if matches!(outcome, Outcome::CallerHungUp)
         && ast
@@ -150,7 +152,7 @@ fn run_installed(cache: &ScriptCache, path: &Path, info: &CallInfo) -> Outcome {
                 .engine()
                 .call_fn_with_options(once, &mut scope, &ast, "on_hangup", ());
         if let Err(e) = r {
-            if let Outcome::Failed(m) = classify(path, *e, cache.limits().max_memory_bytes) {
+            if let Outcome::Failed(m) = classify(path, *e, cache) {
                 tracing::warn!(error = ?m, "on_hangup failed");
             }
         }
@@ -181,7 +183,15 @@ fn end_call(ctl: &mut dyn CallControl, failed: bool) {
     }
 }
 
-fn classify(path: &Path, e: EvalAltResult, max_memory: usize) -> Outcome {
+fn classify(path: &Path, e: EvalAltResult, cache: &ScriptCache) -> Outcome {
+    let max_memory = cache.limits().max_memory_bytes;
+    let ends = cache.threads().ends();
+    match &e {
+        EvalAltResult::ErrorTooManyOperations(_) => ends.count_limit(Limit::Operations),
+        EvalAltResult::ErrorStackOverflow(_) => ends.count_limit(Limit::CallDepth),
+        EvalAltResult::ErrorDataTooLarge(..) => ends.count_limit(Limit::DataSize),
+        _ => {}
+    }
     if let EvalAltResult::ErrorTerminated(tag, pos) = &e {
         let tag = tag.clone().into_string().unwrap_or_default();
         let failed = |message: String| {
@@ -191,14 +201,21 @@ fn classify(path: &Path, e: EvalAltResult, max_memory: usize) -> Outcome {
             END_HANGUP => Outcome::HungUp,
             END_CALLER_GONE => Outcome::CallerHungUp,
             END_STUCK => {
+                ends.count_limit(Limit::Stuck);
                 failed("stopped: too many operations without a verb (a busy loop?)".into())
             }
-            END_TIME => failed(
-                "stopped: the script ran past its time limit ([script] max_duration_ms)".into(),
-            ),
-            END_MEMORY => failed(format!(
-                "stopped: the script held more than {max_memory} bytes ([script] max_memory_bytes)"
-            )),
+            END_TIME => {
+                ends.count_limit(Limit::Time);
+                failed(
+                    "stopped: the script ran past its time limit ([script] max_duration_ms)".into(),
+                )
+            }
+            END_MEMORY => {
+                ends.count_limit(Limit::Memory);
+                failed(format!(
+                    "stopped: the script held more than {max_memory} bytes ([script] max_memory_bytes)"
+                ))
+            }
             other => failed(format!("terminated: {other}")),
         };
     }

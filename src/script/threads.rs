@@ -24,6 +24,7 @@ pub struct ScriptThreads {
     max: usize,
     running: AtomicUsize,
     panics: AtomicU64,
+    ends: super::ends::ScriptEnds,
 }
 
 impl ScriptThreads {
@@ -33,6 +34,7 @@ impl ScriptThreads {
             max: max.max(1),
             running: AtomicUsize::new(0),
             panics: AtomicU64::new(0),
+            ends: super::ends::ScriptEnds::default(),
         })
     }
 
@@ -48,6 +50,11 @@ impl ScriptThreads {
     /// Panics caught in script threads since start (each failed one call).
     pub fn panics(&self) -> u64 {
         self.panics.load(Ordering::Relaxed)
+    }
+
+    /// How scripts ended, and the limits that stopped them.
+    pub fn ends(&self) -> &super::ends::ScriptEnds {
+        &self.ends
     }
 
     pub(crate) fn count_panic(&self) {

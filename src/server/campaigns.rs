@@ -49,9 +49,30 @@ const POLL: Duration = Duration::from_millis(500);
 /// the loop.
 const CLAIMS_PER_SLOT: usize = 64;
 
-/// What the dialer asks of the server's signalling loop.
+/// What the dialer (and the HTTP API) asks of the server's signalling loop.
 #[derive(Debug)]
 pub enum Control {
+    /// The calls not yet closed, for the API and the dashboard.
+    Calls {
+        reply: oneshot::Sender<Vec<crate::call::registry::LiveCall>>,
+    },
+    /// An operator hangs a call up by its id text; the reply says whether
+    /// there was such a call.
+    Hangup {
+        id: String,
+        reply: oneshot::Sender<bool>,
+    },
+    /// The trunks' state now.
+    Trunks {
+        reply: oneshot::Sender<Vec<TrunkState>>,
+    },
+    /// The signalling side's counters now (`/metrics`).
+    Stats {
+        reply: oneshot::Sender<super::stats::ServerStats>,
+    },
+    /// Each ended leg's final jitter-buffer delay since the last such
+    /// request: only `/metrics` asks (each sample goes to one histogram).
+    JitterDelays { reply: oneshot::Sender<Vec<f64>> },
     /// Place a call; the reply is its id and the id's text (as in CDRs).
     Originate {
         req: OriginateRequest,
@@ -66,6 +87,36 @@ pub enum Control {
         trunk: Option<String>,
         dialog: Box<OutDialog>,
     },
+}
+
+/// One trunk as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TrunkState {
+    pub name: String,
+    /// `sip` or `pri`.
+    pub kind: &'static str,
+    /// OPTIONS answered (SIP) or a span's D-channel link up (PRI); a SIP
+    /// trunk without keepalives counts as up.
+    pub up: bool,
+    /// `Some` when the trunk registers.
+    pub registered: Option<bool>,
+    pub channels_in_use: u32,
+    pub max_channels: u32,
+    pub cps: u32,
+    /// A PRI trunk's spans, in hunting order (empty for SIP).
+    pub spans: Vec<SpanState>,
+}
+
+/// One span of a PRI trunk as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SpanState {
+    pub name: String,
+    /// Its D-channel link (Q.921) is established.
+    pub up: bool,
+    /// B-channels holding a call.
+    pub channels_in_use: usize,
+    /// B-channels it has.
+    pub channels: usize,
 }
 
 /// How long after the last INVITE a dead process wrote a restarted dialer
@@ -215,7 +266,7 @@ impl Runner {
                 dialing = false;
                 tracing::info!(
                     in_flight = self.inflight.len(),
-                    "campaigns: no new calls (shutdown)"
+                    "campaigns: no new calls (stopping); running campaigns stay running and resume at the next start"
                 );
             }
             if dialing && Instant::now() >= wake {

@@ -103,10 +103,10 @@ impl<E: Env> ServerCore<E> {
         self.registry.active()
     }
 
-    /// Calls not yet closed, and calls the SIP core still holds.
+    /// Calls not yet closed or whose CDR rows are not yet stored, and
+    /// calls the SIP core still holds.
     pub fn tracked(&self) -> usize {
-        self.registry
-            .tracked()
+        (self.registry.tracked() + self.env.cdrs_pending())
             .max(self.endpoint.active_calls())
             .max(self.pri.pending())
     }
@@ -157,6 +157,7 @@ impl<E: Env> ServerCore<E> {
                 self.registry.script_done(now, call, outcome, results);
             }
             SigCommand::Dial { call, request } => self.registry.dial(now, call, request),
+            SigCommand::CdrStored(call) => self.env.cdr_stored(call),
             SigCommand::MediaFailed(call) => {
                 tracing::warn!(call = %call, "the call's media failed; ending the call");
                 self.registry.abort_call(
@@ -193,6 +194,15 @@ impl<E: Env> ServerCore<E> {
         self.drain(now);
     }
 
+    /// While the server drains: new calls (INVITE, a PRI SETUP) are refused
+    /// and OPTIONS outside a dialog answered 503, both asking the peer to
+    /// wait `retry_after`; the calls in progress go on. `None` ends it.
+    pub fn set_draining(&mut self, retry_after: Option<std::time::Duration>) {
+        self.registry.set_draining(retry_after);
+        self.endpoint
+            .set_unavailable(retry_after.map(crate::rate::retry_after_secs));
+    }
+
     /// Shutdown: every call is ended, every registration withdrawn.
     pub fn hangup_all(&mut self, now: Instant) {
         self.registry.hangup_all(now);
@@ -227,6 +237,19 @@ impl<E: Env> ServerCore<E> {
             crate::call::cause::Cause::NORMAL_CLEARING,
             None,
             "campaign-cancel",
+        );
+        self.drain(now);
+    }
+
+    /// Ends `call` for an operator (the HTTP API): BYE once answered, else
+    /// a refusal; its CDRs say `operator-hangup`.
+    pub fn operator_hangup(&mut self, now: Instant, call: CallId) {
+        self.registry.abort_call(
+            now,
+            call,
+            crate::call::cause::Cause::NORMAL_CLEARING,
+            Some(480),
+            "operator-hangup",
         );
         self.drain(now);
     }
@@ -323,7 +346,7 @@ impl<E: Env> ServerCore<E> {
                         } else {
                             tracing::info!(
                                 call = %start.call,
-                                id = ?start.info.id,
+                                id = %start.info.id,
                                 number = ?start.info.to,
                                 script = %start.script.display(),
                                 "call started"

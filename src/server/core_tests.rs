@@ -166,6 +166,26 @@ fn an_inbound_call_from_invite_to_cdr() {
     assert_eq!(t.core.tracked(), 0);
 }
 
+/// A closed call whose CDR rows the store has not confirmed still counts
+/// (shutdown and drain wait for it); the confirmation lets it go.
+#[test]
+fn a_closed_call_is_tracked_until_its_cdr_rows_are_stored() {
+    let mut t = T::new(SimOptions::default());
+    t.core.env.hold_cdrs = true;
+    t.send(&invite("1000", "c1", "z9hG4bK1", Some(SDP)));
+    let start = t.core.env.scripts[0].clone();
+    t.script(ScriptCommand::Answer).unwrap();
+    let tag = to_tag(&t.sent()[0]);
+    t.send(&in_dialog("ACK", "c1", &tag, 1, "z9hG4bK2"));
+    t.send(&in_dialog("BYE", "c1", &tag, 2, "z9hG4bK3"));
+    t.script_done("caller-hung-up");
+    assert_eq!(t.core.env.cdrs.len(), 1);
+    assert_eq!(t.core.env.closed, vec![start.call]);
+    assert_eq!(t.core.tracked(), 1, "held for its CDR rows");
+    t.core.handle_sig(t.now, SigCommand::CdrStored(start.call));
+    assert_eq!(t.core.tracked(), 0);
+}
+
 #[test]
 fn unknown_number_is_404_with_a_cdr_and_no_ports() {
     let mut t = T::new(SimOptions::default());
@@ -805,4 +825,75 @@ fn a_tagged_calls_dialog_is_noted_and_a_new_core_ends_it_from_the_note() {
     );
     assert_eq!(n.core.legs.orphans(), 0);
     assert_eq!(n.core.tracked(), 0);
+}
+
+/// A drain on the virtual clock: the call in progress goes on to its own
+/// BYE, every new INVITE and every OPTIONS ping is refused 503 with the
+/// drain's Retry-After, and the drain ends when the call closes, well
+/// before its deadline.
+#[test]
+fn draining_refuses_new_calls_and_pings_and_lets_the_call_in_progress_end() {
+    use crate::server::drain::{DrainClock, DrainEnd, Step};
+    let mut t = T::new(SimOptions::default());
+    t.send(&invite("1000", "up", "z9hG4bK1", Some(SDP)));
+    t.script(ScriptCommand::Answer).unwrap();
+    let tag = to_tag(&t.sent()[0]);
+    t.send(&in_dialog("ACK", "up", &tag, 1, "z9hG4bK2"));
+
+    let mut drain = DrainClock::new(t.now, Duration::from_secs(60));
+    t.core.set_draining(Some(drain.retry_after(t.now)));
+    assert!(matches!(
+        drain.poll(t.now, t.core.tracked()),
+        Step::WaitUntil(_)
+    ));
+    t.advance(2000);
+
+    let out = t.send(&invite("1000", "new", "z9hG4bK3", Some(SDP)));
+    assert_eq!(
+        first_lines(&out),
+        vec!["SIP/2.0 100 Trying", "SIP/2.0 503 Service Unavailable"]
+    );
+    assert!(out[1].contains("\r\nRetry-After: 60\r\n"), "{}", out[1]);
+    let ping = in_dialog("OPTIONS", "lb", "x", 1, "z9hG4bK4").replace(";tag=x", "");
+    let out = t.send(&ping);
+    assert_eq!(first_lines(&out), vec!["SIP/2.0 503 Service Unavailable"]);
+    assert!(out[0].contains("\r\nRetry-After: 60\r\n"), "{}", out[0]);
+    assert_eq!(
+        t.core.env.scripts.len(),
+        1,
+        "no script for the refused call"
+    );
+    assert_eq!(
+        t.core
+            .registry
+            .admission()
+            .map(|a| a.stats().refused_draining),
+        Some(1)
+    );
+
+    // The call in progress: its keepalive answered, then its own BYE.
+    let out = t.send(&in_dialog("OPTIONS", "up", &tag, 2, "z9hG4bK5"));
+    assert_eq!(first_lines(&out), vec!["SIP/2.0 200 OK"]);
+    t.advance(5000);
+    assert!(matches!(
+        drain.poll(t.now, t.core.tracked()),
+        Step::WaitUntil(_)
+    ));
+    let out = t.send(&in_dialog("BYE", "up", &tag, 3, "z9hG4bK6"));
+    assert_eq!(first_lines(&out), vec!["SIP/2.0 200 OK"]);
+    assert!(
+        matches!(drain.poll(t.now, t.core.tracked()), Step::WaitUntil(_)),
+        "the script has not returned yet"
+    );
+    t.script_done("caller-hung-up");
+    assert_eq!(
+        drain.poll(t.now, t.core.tracked()),
+        Step::Done(DrainEnd::Empty)
+    );
+    assert_eq!(
+        t.now.duration_since(drain.started()),
+        Duration::from_secs(7)
+    );
+    let cdr = &t.core.env.cdrs[0];
+    assert_eq!((cdr.end, cdr.outcome), ("remote-bye", "answered"));
 }

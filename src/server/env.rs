@@ -1,10 +1,10 @@
 //! What the server core needs from the world outside the signalling task:
-//! RTP ports, media workers, script threads, the CDR file. [`Env`] is the
+//! RTP ports, media workers, script threads, the CDR file and rows. [`Env`] is the
 //! seam: [`RealEnv`] does it for `rivr serve`; tests and the whole-server
 //! fuzz target give the core an environment that only records, so the
 //! path from a datagram to a started script runs on a virtual clock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,9 +75,16 @@ pub trait Env {
     fn call_gone(&mut self, call: CallId);
     /// What the call's script stored with `set_result`.
     fn results(&mut self, call: CallId) -> Vec<(String, String)>;
+    /// One leg's record; the call's [`Env::call_closed`] follows its
+    /// records.
     fn write_cdr(&mut self, record: &CdrRecord);
-    /// The call is closed: forget whatever is kept for it.
+    /// The call is closed: forget whatever is kept for it, once its CDR
+    /// records are stored ([`Env::cdr_stored`]).
     fn call_closed(&mut self, call: CallId);
+    /// The store has the call's CDR rows (or gave up on them).
+    fn cdr_stored(&mut self, call: CallId);
+    /// Closed calls whose CDR rows are not yet stored.
+    fn cdrs_pending(&self) -> usize;
     /// Generated ringback to a leg, on or off.
     fn ringback(&mut self, leg: LegId, on: bool);
     /// `listener` hears `source`'s audio (and keys).
@@ -105,15 +112,28 @@ pub struct RealEnv {
     reserved: HashMap<u16, PortPair>,
     legs: HashMap<LegId, (CallId, MediaHandle)>,
     calls: HashMap<CallId, CallIo>,
+    /// The records of the call being closed, for the store.
+    unsent: Vec<CdrRecord>,
+    /// Closed calls still counted (`ServerCore::tracked`) until the store
+    /// has their CDR rows.
+    storing: HashSet<CallId>,
 }
 
 impl RealEnv {
+    /// The media of a leg now (codec, jitter, loss), while it has media.
+    pub fn live_media(&self, leg: LegId) -> Option<crate::media::worker::live::LiveMedia> {
+        let (_, h) = self.legs.get(&leg)?;
+        self.shared.media.live(h.id)
+    }
+
     pub fn new(shared: Arc<Shared>) -> Self {
         RealEnv {
             shared,
             reserved: HashMap::new(),
             legs: HashMap::new(),
             calls: HashMap::new(),
+            unsent: Vec::new(),
+            storing: HashSet::new(),
         }
     }
 
@@ -308,7 +328,14 @@ impl Env for RealEnv {
     }
 
     fn write_cdr(&mut self, record: &CdrRecord) {
-        self.shared.cdr.write(record);
+        self.shared.call_counts.record(record);
+        // The file first: whatever the store does, the line is written.
+        if let Some(file) = &self.shared.cdr {
+            file.write(record);
+        }
+        if self.shared.cdr_store.is_some() {
+            self.unsent.push(record.clone());
+        }
         if let Some(tap) = &self.shared.cdr_tap {
             let _ = tap.send(record.clone());
         }
@@ -318,6 +345,24 @@ impl Env for RealEnv {
         if let Some(io) = self.calls.remove(&call) {
             io.shared.gone.store(true, Ordering::Release);
         }
+        let records = std::mem::take(&mut self.unsent);
+        let (Some(queue), Some(first)) = (&self.shared.cdr_store, records.first()) else {
+            return;
+        };
+        let id = first.call_id.clone();
+        if queue.send(call, records) {
+            self.storing.insert(call);
+        } else {
+            tracing::error!(call = %id, "CDR rows not stored: the store writer is gone");
+        }
+    }
+
+    fn cdr_stored(&mut self, call: CallId) {
+        self.storing.remove(&call);
+    }
+
+    fn cdrs_pending(&self) -> usize {
+        self.storing.len()
     }
 
     fn ringback(&mut self, leg: LegId, on: bool) {

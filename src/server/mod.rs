@@ -9,15 +9,19 @@
 
 pub mod campaigns;
 mod cdr;
+mod cdr_store;
 pub mod core;
+pub mod drain;
 pub mod env;
 pub mod one_call;
 mod overload;
 pub mod pri_legs;
+mod signals;
 pub mod sim;
 pub mod sim_drive;
 pub mod sip_legs;
 pub mod sizing;
+pub mod stats;
 mod supervise;
 pub mod trunks;
 
@@ -53,12 +57,17 @@ pub struct Shared {
     pub media: MediaPool,
     pub ports: Arc<PortAllocator>,
     pub sig_tx: mpsc::UnboundedSender<SigCommand>,
-    pub cdr: cdr::CdrWriter,
+    /// The JSON-lines CDR file (`[cdr] file`).
+    pub cdr: Option<cdr::CdrWriter>,
+    /// CDR rows for the store (`[cdr] store`, with a store given).
+    pub cdr_store: Option<cdr_store::CdrStoreQueue>,
     /// Every CDR record also goes here (`rivr call` waits for its own).
     pub cdr_tap: Option<mpsc::UnboundedSender<CdrRecord>>,
     /// Where tagged calls' dialogs stand (the campaign dialer stores them).
     pub dialog_tap: Option<mpsc::UnboundedSender<sip_legs::DialogNote>>,
     pub sms: Option<crate::sms::SmsService>,
+    /// Legs ended, by direction, trunk and outcome (`/metrics`).
+    pub call_counts: stats::CallCounts,
 }
 
 /// DAHDI is a Linux kernel module: elsewhere a DAHDI span could never
@@ -169,6 +178,8 @@ pub struct StartOptions {
     pub listen: Option<std::net::SocketAddr>,
     pub cdr_tap: Option<mpsc::UnboundedSender<CdrRecord>>,
     pub dialog_tap: Option<mpsc::UnboundedSender<sip_legs::DialogNote>>,
+    /// Where CDR rows go when `[cdr] store` is on (`serve` opens it).
+    pub store: Option<crate::store::Store>,
     /// Send the trunks' OPTIONS keepalives (`serve`; a single `rivr call`
     /// has no use for them).
     pub keepalive: bool,
@@ -240,11 +251,11 @@ impl Server {
         let (sig_tx, sig_rx) = mpsc::unbounded_channel();
         let media = MediaPool::start(config.rtp.workers)
             .map_err(|e| anyhow_like::Error(format!("media workers: {e}")))?;
+        let (cdr, cdr_store) = cdr::writers(&config, opts.store, &sig_tx)?;
         let shared = Arc::new(Shared {
             ports,
-            cdr: cdr::CdrWriter::open(&config.cdr_path).map_err(|e| {
-                anyhow_like::Error(format!("cdr.path {}: {e}", config.cdr_path.display()))
-            })?,
+            cdr,
+            cdr_store,
             cdr_tap: opts.cdr_tap,
             dialog_tap: opts.dialog_tap,
             config,
@@ -253,6 +264,7 @@ impl Server {
             media,
             sig_tx,
             sms,
+            call_counts: stats::CallCounts::default(),
         });
         let endpoint = Endpoint::new(EndpointConfig {
             local_addr: contact_addr,
@@ -317,6 +329,11 @@ impl Server {
         &self.shared.config
     }
 
+    /// The SMS service, when `[smpp]` or `[sms_http]` is configured.
+    pub fn sms(&self) -> Option<crate::sms::SmsService> {
+        self.shared.sms.clone()
+    }
+
     /// The id scripts and CDRs know a call by.
     pub fn call_id_text(&self, call: CallId) -> String {
         self.core.registry.call_id_text(call)
@@ -374,6 +391,29 @@ impl Server {
                 let _ = reply.send((call, self.call_id_text(call)));
             }
             campaigns::Control::End { call } => self.core.end_call(Instant::now(), call),
+            campaigns::Control::Calls { reply } => {
+                let mut calls = self.core.registry.live_calls(Instant::now());
+                for leg in calls.iter_mut().flat_map(|c| c.legs.iter_mut()) {
+                    leg.media = self.core.env.live_media(leg.id);
+                }
+                let _ = reply.send(calls);
+            }
+            campaigns::Control::Hangup { id, reply } => {
+                let call = self.core.registry.call_by_text(&id);
+                if let Some(call) = call {
+                    self.core.operator_hangup(Instant::now(), call);
+                }
+                let _ = reply.send(call.is_some());
+            }
+            campaigns::Control::Trunks { reply } => {
+                let _ = reply.send(self.trunk_states());
+            }
+            campaigns::Control::Stats { reply } => {
+                let _ = reply.send(self.stats());
+            }
+            campaigns::Control::JitterDelays { reply } => {
+                let _ = reply.send(self.shared.media.take_delays());
+            }
             campaigns::Control::EndOrphan { tag, trunk, dialog } => {
                 self.core
                     .end_orphan(Instant::now(), tag, trunk.as_deref(), *dialog)
@@ -381,31 +421,182 @@ impl Server {
         }
     }
 
+    /// Every trunk of the file, SIP then PRI, as it stands now.
+    fn trunk_states(&self) -> Vec<campaigns::TrunkState> {
+        let trunks = self.core.registry.trunks();
+        let c = &self.shared.config;
+        let sip = c.trunks.iter().map(|t| campaigns::TrunkState {
+            name: t.name.clone(),
+            kind: "sip",
+            up: trunks.is_up(&t.name),
+            registered: self
+                .core
+                .legs
+                .trunk_id(&t.name)
+                .and_then(|id| self.core.endpoint.trunk_registered(id)),
+            channels_in_use: trunks.in_use(&t.name),
+            max_channels: t.max_channels,
+            cps: t.cps,
+            spans: Vec::new(),
+        });
+        let pri = c.pri_trunks.iter().map(|t| campaigns::TrunkState {
+            name: t.name.clone(),
+            kind: "pri",
+            up: trunks.is_up(&t.name),
+            registered: None,
+            channels_in_use: trunks.in_use(&t.name),
+            max_channels: t.max_channels,
+            cps: t.cps,
+            spans: t
+                .spans
+                .iter()
+                .map(|name| {
+                    let (busy, up) = self.core.pri.span_state(name).unwrap_or((0, false));
+                    campaigns::SpanState {
+                        name: name.clone(),
+                        up,
+                        channels_in_use: busy,
+                        channels: c
+                            .spans
+                            .iter()
+                            .find(|s| &s.name == name)
+                            .map_or(0, |s| s.channels.len()),
+                    }
+                })
+                .collect(),
+        });
+        sip.chain(pri).collect()
+    }
+
     /// Serves until `stop` completes; returns what it gave.
     pub async fn run_until<F: std::future::Future>(&mut self, stop: F) -> F::Output {
-        send_all(&mut self.core, &self.transports).await;
         let mut stop = Box::pin(stop);
         loop {
-            let sleep_until = self
-                .sup
-                .next_timer(self.core.poll_timeout())
-                .map(tokio::time::Instant::from_std)
-                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
-            tokio::select! {
-                Some(msg) = self.up_rx.recv() => {
-                    self.sup.on_inbound(&mut self.core, msg);
-                    self.gate_log.maybe_log(Instant::now(), &self.core.gate);
-                }
-                Some(cmd) = self.sig_rx.recv() => self.sup.on_command(&mut self.core, cmd),
-                Some((trunk, addrs)) = self.targets_rx.recv() => self.core.endpoint.set_trunk_targets(trunk, addrs),
-                Some(ctl) = self.control_rx.recv() => self.on_control(ctl),
-                Some((span, ev)) = self.span_rx.recv() => self.sup.on_span_event(&mut self.core, span, ev),
-                _ = tokio::time::sleep_until(sleep_until) => self.sup.on_timeout(&mut self.core, Instant::now()),
-                out = &mut stop => return out,
+            if let Some(out) = self.turn(None, &mut stop).await {
+                return out;
             }
-            send_all(&mut self.core, &self.transports).await;
-            self.send_span_commands().await;
         }
+    }
+
+    /// Handles one thing (a message, a command, a due timer) and sends
+    /// what it caused; wakes by `until` at the latest. `Some` when `stop`
+    /// completed instead.
+    async fn turn<F: std::future::Future + Unpin>(
+        &mut self,
+        until: Option<tokio::time::Instant>,
+        stop: &mut F,
+    ) -> Option<F::Output> {
+        send_all(&mut self.core, &self.transports).await;
+        let timer = self
+            .sup
+            .next_timer(self.core.poll_timeout())
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        let sleep_until = until.map_or(timer, |u| u.min(timer));
+        tokio::select! {
+            Some(msg) = self.up_rx.recv() => {
+                self.sup.on_inbound(&mut self.core, msg);
+                self.gate_log.maybe_log(Instant::now(), &self.core.gate);
+            }
+            Some(cmd) = self.sig_rx.recv() => self.sup.on_command(&mut self.core, cmd),
+            Some((trunk, addrs)) = self.targets_rx.recv() => self.core.endpoint.set_trunk_targets(trunk, addrs),
+            Some(ctl) = self.control_rx.recv() => self.on_control(ctl),
+            Some((span, ev)) = self.span_rx.recv() => self.sup.on_span_event(&mut self.core, span, ev),
+            // A wake-up for `until` alone runs no due timer: a spurious
+            // timeout round is a no-op.
+            _ = tokio::time::sleep_until(sleep_until) => self.sup.on_timeout(&mut self.core, Instant::now()),
+            out = stop => return Some(out),
+        }
+        send_all(&mut self.core, &self.transports).await;
+        self.send_span_commands().await;
+        None
+    }
+
+    /// The drain (docs/config.md, "Stopping rivr"): from now on new calls
+    /// get 503 and OPTIONS pings 503, both with `Retry-After`; the calls in
+    /// progress are served until they have all ended, or `timeout` has
+    /// passed, or `interrupt` completes (a second signal). The caller then
+    /// runs [`Server::shutdown`], which ends whatever is left.
+    pub async fn drain<F: std::future::Future>(
+        &mut self,
+        timeout: Duration,
+        interrupt: F,
+    ) -> drain::Outcome {
+        let t0 = Instant::now();
+        let mut clock = drain::DrainClock::new(t0, timeout);
+        let mut retry_after = clock.retry_after(t0);
+        self.core.set_draining(Some(retry_after));
+        tracing::info!(
+            calls = self.core.tracked(),
+            timeout_s = timeout.as_secs(),
+            retry_after_s = crate::rate::retry_after_secs(retry_after),
+            "drain: started; new INVITEs and OPTIONS get 503 with Retry-After, calls in progress go on"
+        );
+        let mut interrupt = Box::pin(interrupt);
+        let end = loop {
+            let now = Instant::now();
+            let held = self.core.tracked();
+            let until = match clock.poll(now, held) {
+                drain::Step::Done(end) => break end,
+                drain::Step::WaitUntil(t) => t,
+            };
+            if clock.report_due(now) {
+                tracing::info!(
+                    calls = held,
+                    waited_s = now.duration_since(t0).as_secs(),
+                    left_s = clock.deadline().saturating_duration_since(now).as_secs(),
+                    "drain: waiting for calls in progress"
+                );
+            }
+            // Whole seconds: refreshed only when the figure changes.
+            let wait = clock.retry_after(now);
+            if wait.as_secs() != retry_after.as_secs() {
+                retry_after = wait;
+                self.core.set_draining(Some(retry_after));
+            }
+            if self
+                .turn(Some(tokio::time::Instant::from_std(until)), &mut interrupt)
+                .await
+                .is_some()
+            {
+                let left = self.core.tracked();
+                tracing::warn!(
+                    calls = left,
+                    waited_ms = t0.elapsed().as_millis() as u64,
+                    "drain: interrupted by a second signal; ending the calls left now"
+                );
+                break drain::DrainEnd::Interrupted { left };
+            }
+        };
+        let outcome = drain::Outcome {
+            end,
+            took: t0.elapsed(),
+            peak: clock.peak(),
+            refused_invites: self
+                .core
+                .registry
+                .admission()
+                .map_or(0, |a| a.stats().refused_draining),
+            refused_options: self.core.endpoint.stats().options_refused,
+        };
+        match end {
+            drain::DrainEnd::Empty => tracing::info!(
+                took_ms = outcome.took.as_millis() as u64,
+                calls_at_start = outcome.peak,
+                refused_invites = outcome.refused_invites,
+                refused_options = outcome.refused_options,
+                "drain: every call ended on its own"
+            ),
+            drain::DrainEnd::Deadline { left } => tracing::warn!(
+                calls_left = left,
+                took_ms = outcome.took.as_millis() as u64,
+                refused_invites = outcome.refused_invites,
+                refused_options = outcome.refused_options,
+                "drain: timeout reached; ending the calls left"
+            ),
+            drain::DrainEnd::Interrupted { .. } => {}
+        }
+        outcome
     }
 
     /// Ends every call (BYE, CANCEL, a final response), waits a little for
@@ -436,6 +627,7 @@ impl Server {
             self.send_span_commands().await;
         }
         self.core.flush_unfinished(Instant::now());
+        self.wait_cdrs_stored().await;
         self.shared.media.shutdown();
         if let Some(sms) = &self.shared.sms {
             sms.shutdown(Duration::from_secs(2)).await;
@@ -444,8 +636,18 @@ impl Server {
     }
 }
 
-/// Runs the server until SIGINT/SIGTERM.
+/// Runs the server until SIGINT, or SIGTERM and the drain it starts.
 pub async fn serve(config: Config) -> anyhow_like::Result<()> {
+    serve_with(config, drain::Drain::new()).await
+}
+
+/// Runs the server until SIGINT, or until a drain (SIGTERM, or `drain`
+/// started by someone else: the HTTP API's `POST /drain`) has run its
+/// course; `drain` reads as draining from then on (`/ready`).
+pub async fn serve_with(config: Config, drain: drain::Drain) -> anyhow_like::Result<()> {
+    // Before anything slow: a SIGTERM during the start must not kill the
+    // process with the default action.
+    let mut signals = signals::Signals::install();
     let store = crate::store::Store::open(&config.store.url, &config.base_dir)
         .await
         .map_err(|e| anyhow_like::Error(format!("store.url {}: {e}", config.store.url)))?;
@@ -457,38 +659,28 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
             keepalive: true,
             cdr_tap: Some(tap),
             dialog_tap: Some(dialog_tap),
+            store: Some(store.clone()),
             ..StartOptions::default()
         },
     )
     .await?;
+    if server.config().http.is_some() {
+        let api = crate::api::ApiState::new(
+            Arc::new(server.config().clone()),
+            server.control(),
+            store.clone(),
+            server.shared.sms.clone(),
+            drain.clone(),
+        );
+        let addr = crate::api::start(api).await.map_err(anyhow_like::Error)?;
+        println!("rivr HTTP API on http://{addr}/");
+    }
     let (stop_dialing, stop_rx) = tokio::sync::watch::channel(false);
     let runner = campaigns::Runner::new(
         store,
         server.shared.sms.clone(),
         server.control(),
-        campaigns::RunnerConfig {
-            trunks: server
-                .config()
-                .trunks
-                .iter()
-                .map(|t| (&t.name, t.cps, t.max_channels))
-                .chain(
-                    server
-                        .config()
-                        .pri_trunks
-                        .iter()
-                        .map(|t| (&t.name, t.cps, t.max_channels)),
-                )
-                .map(
-                    |(name, cps, max_channels)| crate::campaign::pace::TrunkPace {
-                        name: name.clone(),
-                        cps,
-                        max_channels,
-                    },
-                )
-                .collect(),
-            ghost_hold: ghost_hold(server.config()),
-        },
+        runner_config(server.config()),
     );
     let runner = tokio::spawn(runner.run(cdrs, dialogs, stop_rx));
     let c = server.config();
@@ -521,8 +713,24 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
             )
         }
     );
-    server.run_until(shutdown_signal()).await;
+    let first = server
+        .run_until(async {
+            tokio::select! {
+                s = signals.next() => s,
+                _ = drain.started() => signals::Stop::Drain,
+            }
+        })
+        .await;
+    // The dialer claims no new attempt from here; the calls it placed
+    // are served to their end and recorded (docs/campaigns.md, "Stopping").
     let _ = stop_dialing.send(true);
+    if first == signals::Stop::Drain {
+        drain.start();
+        let timeout = server.config().server.drain_timeout;
+        server.drain(timeout, signals.next()).await;
+    } else {
+        tracing::info!("SIGINT: stopping now");
+    }
     server.shutdown().await;
     // The tap closes with the server: the dialer records the calls the
     // shutdown ended, then returns.
@@ -535,6 +743,31 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The campaign dialer's settings from the config: every trunk's pace,
+/// SIP and PRI alike (the dialer does not care which).
+pub fn runner_config(c: &Config) -> campaigns::RunnerConfig {
+    campaigns::RunnerConfig {
+        trunks: c
+            .trunks
+            .iter()
+            .map(|t| (&t.name, t.cps, t.max_channels))
+            .chain(
+                c.pri_trunks
+                    .iter()
+                    .map(|t| (&t.name, t.cps, t.max_channels)),
+            )
+            .map(
+                |(name, cps, max_channels)| crate::campaign::pace::TrunkPace {
+                    name: name.clone(),
+                    cps,
+                    max_channels,
+                },
+            )
+            .collect(),
+        ghost_hold: ghost_hold(c),
+    }
 }
 
 /// How long a call a dead process left at the carrier is counted against

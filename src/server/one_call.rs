@@ -27,6 +27,45 @@ pub struct CallArgs {
     pub count: u32,
 }
 
+impl CallArgs {
+    /// What must hold before dialing: the trunk exists, there is a way
+    /// out, the script compiles. `rivr call` and `POST /calls` both ask.
+    pub fn check(&self, config: &Config) -> Result<(), String> {
+        if let Some(t) = &self.trunk {
+            if !config.trunks.iter().any(|x| &x.name == t)
+                && !config.pri_trunks.iter().any(|x| &x.name == t)
+            {
+                return Err(format!("--trunk {t:?}: no [[trunk]] with that name"));
+            }
+        }
+        if config.trunks.is_empty()
+            && config.pri_trunks.is_empty()
+            && !self.number.starts_with("sip:")
+        {
+            return Err("no [[trunk]] in the config: add one, or call a sip: URI".into());
+        }
+        if let Some(script) = &self.script {
+            let engine = crate::script::engine::build_engine(&config.script);
+            crate::script::engine::compile(&engine, script).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// The request for one of the calls.
+    pub fn request(&self) -> OriginateRequest {
+        OriginateRequest {
+            target: self.number.clone(),
+            trunk: self.trunk.clone(),
+            caller_id: self.caller_id.clone(),
+            ring_timeout: self.ring_timeout,
+            script: self.script.clone(),
+            vars: self.vars.clone(),
+            tag: None,
+            pace: None,
+        }
+    }
+}
+
 /// The one JSON object `rivr call` prints.
 pub fn outcome_json(number: &str, r: &CdrRecord) -> serde_json::Value {
     serde_json::json!({
@@ -67,27 +106,18 @@ pub async fn place_each(
     args: CallArgs,
     mut emit: impl FnMut(serde_json::Value),
 ) -> anyhow_like::Result<()> {
-    if let Some(t) = &args.trunk {
-        if !config.trunks.iter().any(|x| &x.name == t)
-            && !config.pri_trunks.iter().any(|x| &x.name == t)
-        {
-            return Err(anyhow_like::Error(format!(
-                "--trunk {t:?}: no [[trunk]] with that name"
-            )));
-        }
-    }
-    if config.trunks.is_empty() && config.pri_trunks.is_empty() && !args.number.starts_with("sip:")
-    {
-        return Err(anyhow_like::Error(
-            "no [[trunk]] in the config: add one, or call a sip: URI".into(),
-        ));
-    }
-    if let Some(script) = &args.script {
-        let engine = crate::script::engine::build_engine(&config.script);
-        crate::script::engine::compile(&engine, script)
-            .map_err(|e| anyhow_like::Error(e.to_string()))?;
-    }
+    args.check(&config).map_err(anyhow_like::Error)?;
     let (tap, mut records) = mpsc::unbounded_channel();
+    // Its CDR rows go where `rivr serve`'s do.
+    let store = if config.cdr.store {
+        Some(
+            crate::store::Store::open(&config.store.url, &config.base_dir)
+                .await
+                .map_err(|e| anyhow_like::Error(format!("store.url {}: {e}", config.store.url)))?,
+        )
+    } else {
+        None
+    };
     // A free port beside any `rivr serve` on this box.
     let listen = std::net::SocketAddr::new(config.sip.listen.ip(), 0);
     let mut server = Server::start(
@@ -96,6 +126,7 @@ pub async fn place_each(
             listen: Some(listen),
             cdr_tap: Some(tap),
             dialog_tap: None,
+            store,
             keepalive: false,
         },
     )
@@ -104,18 +135,7 @@ pub async fn place_each(
     server.wait_pri_trunks_up(PRI_LINK_WAIT).await;
     let mut pending = HashSet::new();
     for _ in 0..args.count.max(1) {
-        let call = server
-            .originate(OriginateRequest {
-                target: args.number.clone(),
-                trunk: args.trunk.clone(),
-                caller_id: args.caller_id.clone(),
-                ring_timeout: args.ring_timeout,
-                script: args.script.clone(),
-                vars: args.vars.clone(),
-                tag: None,
-                pace: None,
-            })
-            .await;
+        let call = server.originate(args.request()).await;
         pending.insert(server.call_id_text(call));
     }
     let wait = async {

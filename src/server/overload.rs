@@ -119,7 +119,9 @@ impl GateLog {
 
     pub fn maybe_log(&mut self, now: Instant, gate: &Gate) {
         let now_stats = (gate.stats().clone(), gate.flood_stats().clone());
-        if now_stats == self.last || self.throttle.event(now).is_none() {
+        // Calls let through move the flood counters too; only a refusal
+        // is worth a warning.
+        if refusals(&now_stats) == refusals(&self.last) || self.throttle.event(now).is_none() {
             return;
         }
         let (g, f) = (&now_stats.0, &now_stats.1);
@@ -136,8 +138,35 @@ impl GateLog {
     }
 }
 
+/// The counters a gate line reports.
+fn refusals((g, f): &(GateStats, FloodStats)) -> [u64; 5] {
+    [
+        g.flood_refused,
+        g.flood_silenced,
+        f.sources_silenced,
+        g.untrusted_rejected,
+        g.untrusted_dropped,
+    ]
+}
+
 impl Default for GateLog {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_let_through_are_not_refusals() {
+        let quiet = (GateStats::default(), FloodStats::default());
+        let mut busy = quiet.clone();
+        busy.1.allowed = 40;
+        busy.1.evictions = 2;
+        assert_eq!(refusals(&busy), refusals(&quiet));
+        busy.0.flood_refused = 1;
+        assert_ne!(refusals(&busy), refusals(&quiet));
     }
 }

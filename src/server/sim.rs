@@ -55,6 +55,10 @@ pub struct SimEnv {
     pub dials: Vec<(CallId, DialResult)>,
     /// What tagged calls' dialogs did, in order.
     pub dialog_notes: Vec<super::sip_legs::DialogNote>,
+    /// Hold closed calls as if their CDR rows were being stored, until
+    /// `CdrStored`.
+    pub hold_cdrs: bool,
+    pub cdrs_storing: BTreeSet<CallId>,
 }
 
 impl Env for SimEnv {
@@ -156,6 +160,17 @@ impl Env for SimEnv {
 
     fn call_closed(&mut self, call: CallId) {
         self.closed.push(call);
+        if self.hold_cdrs {
+            self.cdrs_storing.insert(call);
+        }
+    }
+
+    fn cdr_stored(&mut self, call: CallId) {
+        self.cdrs_storing.remove(&call);
+    }
+
+    fn cdrs_pending(&self) -> usize {
+        self.cdrs_storing.len()
     }
 
     fn ringback(&mut self, leg: LegId, on: bool) {

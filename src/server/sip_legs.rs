@@ -154,6 +154,11 @@ impl SipLegs {
     }
 
     /// Legs the glue still tracks (for leak checks).
+    /// The endpoint's id of the SIP trunk `name`.
+    pub fn trunk_id(&self, name: &str) -> Option<usize> {
+        self.cfg.trunks.iter().position(|t| t.name == name)
+    }
+
     pub fn len(&self) -> usize {
         self.legs.len()
     }

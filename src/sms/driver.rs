@@ -13,7 +13,7 @@ use super::encoding;
 use super::pdu::{tag, CommandStatus, ShortMessage, Tlv};
 use super::receipt;
 use super::session::{Action, Event, PartKey, Session, Submission};
-use super::Notice;
+use super::{LinkStatus, Notice};
 use crate::store::{Store, StoredPart};
 
 /// Requests from [`super::SmsService`] to its driver task.
@@ -69,14 +69,17 @@ pub(crate) async fn run(
     unsent: Vec<StoredPart>,
     mut cmds: mpsc::UnboundedReceiver<DriverCmd>,
     notices: broadcast::Sender<Notice>,
+    status: tokio::sync::watch::Sender<LinkStatus>,
 ) {
     let seed = rand::random::<u64>();
+    let mut counts = Counts::default();
     let mut session = Session::new(cfg.session(seed), Instant::now());
     for p in unsent {
         session.submit(submission(&cfg, p), Instant::now());
     }
     let mut conn: Option<TcpStream> = None;
     let mut out = Vec::with_capacity(4096);
+    let mut sending: Vec<PartKey> = Vec::new();
     let mut rbuf = vec![0u8; 16 * 1024];
     let mut shutdown: Option<oneshot::Sender<()>> = None;
     let receipt_timeout = Duration::from_secs(cfg.receipt_timeout_secs);
@@ -89,6 +92,23 @@ pub(crate) async fn run(
             let mut busy = false;
             // Bytes first: an unbind_resp goes out before a Close.
             session.take_transmit(&mut out);
+            session.take_sent_parts(&mut sending);
+            // Stored before the bytes leave: a part that may have reached the
+            // SMSC is never sent again by a later process.
+            if !sending.is_empty() && conn.is_some() {
+                let keys: Vec<(&str, u8)> = sending
+                    .iter()
+                    .map(|k| (k.message_id.as_str(), k.part))
+                    .collect();
+                if let Err(e) = store.mark_sending(&keys).await {
+                    // Not written, so not sent: the link is rebuilt (with
+                    // backoff) and the parts go out again after it.
+                    tracing::error!("sms: store {} parts as sending: {e}", keys.len());
+                    out.clear();
+                    conn = None;
+                    session.handle_disconnected(Instant::now());
+                }
+            }
             if !out.is_empty() {
                 busy = true;
                 if let Some(s) = conn.as_mut() {
@@ -133,12 +153,14 @@ pub(crate) async fn run(
                     accepted.push((key.message_id, key.part, smsc_id));
                     continue;
                 }
+                counts.count(&e);
                 store_accepted(&mut accepted, &store, &notices).await;
                 if handle_event(e, &mut session, &store, &notices).await {
                     finished = true;
                 }
             }
             store_accepted(&mut accepted, &store, &notices).await;
+            publish(&status, &session, &cfg, &counts);
             if !busy {
                 break;
             }
@@ -191,6 +213,54 @@ pub(crate) async fn run(
             }
         }
     }
+}
+
+/// What the session does not count itself.
+#[derive(Debug, Default)]
+struct Counts {
+    rejected: u64,
+    receipts: u64,
+}
+
+impl Counts {
+    fn count(&mut self, e: &Event) {
+        match e {
+            Event::Rejected { .. } => self.rejected += 1,
+            Event::Deliver { sm, .. } if receipt::is_receipt(sm) => self.receipts += 1,
+            _ => {}
+        }
+    }
+}
+
+/// Publishes the link's status when it changed.
+fn publish(
+    status: &tokio::sync::watch::Sender<LinkStatus>,
+    session: &Session,
+    cfg: &SmppConfig,
+    counts: &Counts,
+) {
+    let st = session.stats();
+    let now = LinkStatus {
+        transport: "smpp",
+        bound: session.is_bound(),
+        window: cfg.window.max(1),
+        outstanding: session.outstanding(),
+        pending: session.pending(),
+        submits: st.submits_sent,
+        accepted: st.accepted,
+        rejected: counts.rejected,
+        throttled: st.backpressure,
+        receipts: counts.receipts,
+        connects: st.connects,
+        malformed: st.malformed,
+    };
+    status.send_if_modified(|s| {
+        let changed = *s != now;
+        if changed {
+            *s = now;
+        }
+        changed
+    });
 }
 
 async fn read_some(conn: &mut Option<TcpStream>, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -21,7 +21,11 @@ use crate::store::{Store, StoredPart};
 pub(crate) enum Outcome {
     Accepted(String),
     Rejected(String),
+    /// Worth trying again; the provider may have taken it.
     Retry(String),
+    /// Worth trying again; the provider certainly did not take it (no
+    /// connection, or 429).
+    NotTaken(String),
 }
 
 pub(crate) async fn run(
@@ -57,25 +61,61 @@ async fn send_part(
 ) {
     let text = String::from_utf8_lossy(&p.short_message).into_owned();
     let mut delay = Duration::from_millis(500);
+    let mut maybe_taken = false;
     for attempt in 1..=5 {
+        // Stored before the request leaves: a later process never sends a
+        // part this one may have handed over (docs/sms.md, "Nothing twice").
+        if let Err(e) = store.mark_sending(&[(p.message_id.as_str(), p.part)]).await {
+            tracing::error!(
+                "sms http: store {} as sending: {e}; left queued",
+                p.message_id
+            );
+            return;
+        }
         let outcome = send_once(cfg, &p.destination, &p.source, &text, &p.idempotency_key).await;
-        let res = match outcome {
-            Outcome::Accepted(id) => store.mark_accepted(&p.message_id, p.part, &id).await,
-            Outcome::Rejected(why) => store.mark_rejected(&p.message_id, p.part, &why).await,
+        let why = match outcome {
             Outcome::Retry(why) => {
-                tracing::warn!("sms http: attempt {attempt}: {why}");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
-                continue;
+                maybe_taken = true;
+                why
+            }
+            Outcome::NotTaken(why) => {
+                // Nothing reached the provider yet: a stop now may resend.
+                if !maybe_taken {
+                    if let Err(e) = store.clear_sending(&p.message_id, p.part).await {
+                        tracing::error!("sms http: store {}: {e}", p.message_id);
+                    }
+                }
+                why
+            }
+            Outcome::Accepted(id) => {
+                let res = store.mark_accepted(&p.message_id, p.part, &id).await;
+                finish(res, notices, p.message_id);
+                return;
+            }
+            Outcome::Rejected(why) => {
+                let res = store.mark_rejected(&p.message_id, p.part, &why).await;
+                finish(res, notices, p.message_id);
+                return;
             }
         };
-        if let Err(e) = res {
-            tracing::error!("sms http: store {}: {e}", p.message_id);
-        }
-        let _ = notices.send(Notice::State(p.message_id));
-        return;
+        tracing::warn!("sms http: attempt {attempt}: {why}");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(30));
     }
-    // Left queued: the next start tries again.
+    // Left queued: the next start sends it again if no attempt can have
+    // reached the provider, and ends it unknown otherwise.
+}
+
+/// Logs a failed store write of a part's answer and announces the message.
+fn finish(
+    res: Result<(), crate::store::StoreError>,
+    notices: &broadcast::Sender<Notice>,
+    message_id: String,
+) {
+    if let Err(e) = res {
+        tracing::error!("sms http: store {message_id}: {e}");
+    }
+    let _ = notices.send(Notice::State(message_id));
 }
 
 pub(crate) async fn send_once(
@@ -118,16 +158,21 @@ pub(crate) async fn send_once(
     }
     req.push_str("\r\n");
     req.push_str(&body);
+    let mut connected = false;
     let io = async {
         let mut s = TcpStream::connect(host_port).await?;
+        connected = true;
         s.write_all(req.as_bytes()).await?;
         let mut resp = Vec::new();
         s.take(1 << 20).read_to_end(&mut resp).await?;
         Ok::<_, std::io::Error>(resp)
     };
-    let resp = match tokio::time::timeout(Duration::from_millis(cfg.timeout_ms.max(1)), io).await {
+    let result = tokio::time::timeout(Duration::from_millis(cfg.timeout_ms.max(1)), io).await;
+    let resp = match result {
         Ok(Ok(r)) => r,
+        Ok(Err(e)) if !connected => return Outcome::NotTaken(e.to_string()),
         Ok(Err(e)) => return Outcome::Retry(e.to_string()),
+        Err(_) if !connected => return Outcome::NotTaken("timed out connecting".into()),
         Err(_) => return Outcome::Retry("timed out".into()),
     };
     let Some((status, body)) = parse_response(&resp) else {
@@ -138,7 +183,8 @@ pub(crate) async fn send_once(
             Some(id) => Outcome::Accepted(id),
             None => Outcome::Accepted(String::new()),
         },
-        500..=599 | 429 => Outcome::Retry(format!("HTTP {status}")),
+        429 => Outcome::NotTaken(format!("HTTP {status}")),
+        500..=599 => Outcome::Retry(format!("HTTP {status}")),
         _ => Outcome::Rejected(format!(
             "HTTP {status}: {}",
             body.chars().take(200).collect::<String>()

@@ -9,6 +9,7 @@ pub mod config;
 mod driver;
 pub mod encoding;
 mod http;
+pub mod link_status;
 pub mod pdu;
 pub mod receipt;
 mod service;
@@ -16,6 +17,7 @@ pub mod session;
 pub mod sim;
 
 pub use crate::store::MessageState;
+pub use link_status::LinkStatus;
 pub use service::SmsService;
 
 /// What the driver reports to waiters.

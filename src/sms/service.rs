@@ -35,6 +35,8 @@ struct Inner {
     watcher: tokio::task::JoinHandle<()>,
     /// The status of the last refused bind, until a bind succeeds.
     bind_error: Arc<Mutex<Option<String>>>,
+    /// The link as the driver last published it.
+    status: tokio::sync::watch::Receiver<super::LinkStatus>,
 }
 
 impl Drop for Inner {
@@ -73,6 +75,11 @@ impl SmsService {
     async fn start_with(store: Store, transport: Transport) -> Result<SmsService, SmsError> {
         // Read what an earlier run left unsent before anyone can submit, so
         // no message is both resumed here and handed over by `submit`.
+        for id in store.end_interrupted_sends().await? {
+            tracing::warn!(
+                "sms: {id}: ended unknown; a part of it was being sent when the last run stopped"
+            );
+        }
         let unsent = store.unsent_parts().await?;
         let (cmds, rx) = mpsc::unbounded_channel();
         let (notices, _) = broadcast::channel(1024);
@@ -80,8 +87,17 @@ impl SmsService {
         let bind_error = Arc::new(Mutex::new(None));
         let watcher = tokio::spawn(watch_binds(notices.subscribe(), bind_error.clone()));
         let (s, n) = (store.clone(), notices.clone());
+        let (status_tx, status) = tokio::sync::watch::channel(super::LinkStatus {
+            transport: match &transport {
+                Transport::Smpp(_) => "smpp",
+                Transport::Http(_) => "http",
+            },
+            bound: matches!(transport, Transport::Http(_)),
+            ..super::LinkStatus::default()
+        });
         let task = match &transport {
-            Transport::Smpp(c) => tokio::spawn(driver::run(c.clone(), s, unsent, rx, n)),
+            Transport::Smpp(c) => tokio::spawn(driver::run(c.clone(), s, unsent, rx, n, status_tx)),
+            // HTTP has no session to report; its status stays as set here.
             Transport::Http(c) => tokio::spawn(http::run(c.clone(), s, unsent, rx, n)),
         };
         Ok(SmsService {
@@ -95,8 +111,14 @@ impl SmsService {
                 task: Mutex::new(Some(task)),
                 watcher,
                 bind_error,
+                status,
             }),
         })
+    }
+
+    /// Where the link stands now (the driver's last report).
+    pub fn link_status(&self) -> super::LinkStatus {
+        self.inner.status.borrow().clone()
     }
 
     /// The store the service writes to.

@@ -131,6 +131,38 @@ impl Store {
         Ok(s)
     }
 
+    /// The `set_result` keys of campaign `id`'s report, in the order first
+    /// seen going down the list (each contact's latest attempt that set
+    /// any, as in [`Store::campaign_report`]): the result columns of a CSV
+    /// report, the same on every page.
+    pub async fn campaign_result_keys(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT (SELECT r.results FROM attempts r WHERE r.contact_id = c.id \
+                       AND r.results IS NOT NULL ORDER BY r.n DESC LIMIT 1) AS results \
+             FROM contacts c WHERE c.campaign_id = $1 ORDER BY c.line",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut keys: Vec<String> = Vec::new();
+        for r in &rows {
+            let Some(json) = r.try_get::<Option<String>, _>("results")? else {
+                continue;
+            };
+            let serde_json::Value::Object(m) = serde_json::from_str(&json)
+                .map_err(|e| bad("attempts", format!("results: {e}")))?
+            else {
+                return Err(bad("attempts", "results is not a JSON object"));
+            };
+            for k in m.keys() {
+                if !keys.contains(k) {
+                    keys.push(k.clone());
+                }
+            }
+        }
+        Ok(keys)
+    }
+
     /// Report rows of campaign `id` after CSV line `after_line`, at most
     /// `limit`, in list order. Page with the last row's `line`.
     pub async fn campaign_report(

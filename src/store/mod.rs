@@ -8,9 +8,13 @@
 mod attempt;
 mod campaign;
 mod campaign_report;
+mod cdr;
+pub mod cdr_cli;
+mod cdr_params;
 mod dnc;
 mod recovery;
 mod sms;
+mod sms_counts;
 mod sms_inbound;
 
 use std::borrow::Cow;
@@ -25,9 +29,11 @@ pub use attempt::{
 };
 pub use campaign::{Campaign, CampaignState, NewCampaign};
 pub use campaign_report::{ReportRow, Status};
+pub use cdr::{CdrCursor, CdrPage, CdrQuery, CdrRow};
+pub use cdr_params::{BadParam, CdrParams};
 pub use dnc::DncEntry;
 pub use recovery::OwedSms;
-pub use sms::{MessageState, NewMessage, NewPart, StoredPart};
+pub use sms::{MessageState, NewMessage, NewPart, StoredPart, INTERRUPTED};
 pub use sms_inbound::InboundSms;
 
 /// Why the store failed.
@@ -52,7 +58,7 @@ pub enum StoreError {
 
 /// The embedded migrations, in order.
 fn migrator() -> Migrator {
-    let files: [(i64, &str, &str); 4] = [
+    let files: [(i64, &str, &str); 6] = [
         (1, "sms", include_str!("../../migrations/0001_sms.sql")),
         (
             2,
@@ -69,6 +75,12 @@ fn migrator() -> Migrator {
             "attempt dialog",
             include_str!("../../migrations/0004_attempt_dialog.sql"),
         ),
+        (
+            5,
+            "sms sending",
+            include_str!("../../migrations/0005_sms_sending.sql"),
+        ),
+        (6, "cdrs", include_str!("../../migrations/0006_cdrs.sql")),
     ];
 
     Migrator {
@@ -135,6 +147,12 @@ impl Store {
             .await?;
         migrator().run(&pool).await?;
         Ok(Store { pool })
+    }
+
+    /// One trivial query: whether the database answers (`/ready`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 }
 

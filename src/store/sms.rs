@@ -118,6 +118,10 @@ pub struct StoredPart {
     pub short_message: Vec<u8>,
 }
 
+/// The error of a part [`Store::end_interrupted_sends`] ended.
+pub const INTERRUPTED: &str =
+    "submit written by a process that stopped before its answer was stored (not sent again)";
+
 fn u8_of(v: i64, what: &str) -> Result<u8, StoreError> {
     u8::try_from(v).map_err(|_| StoreError::BadRow {
         table: "sms_parts",
@@ -167,6 +171,71 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Records that the submits of these parts are about to be written, in
+    /// one transaction, before the bytes leave. A part already marked keeps
+    /// its first mark.
+    pub async fn mark_sending(&self, parts: &[(&str, u8)]) -> Result<(), StoreError> {
+        if parts.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        for (message_id, part) in parts {
+            sqlx::query(
+                "UPDATE sms_parts SET sending_ms = $1 \
+                 WHERE message_id = $2 AND part = $3 AND state = 'queued' AND sending_ms IS NULL",
+            )
+            .bind(now)
+            .bind(*message_id)
+            .bind(i64::from(*part))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Takes back [`Self::mark_sending`] for a part known never to have
+    /// reached the peer (the HTTP request could not be sent at all).
+    pub async fn clear_sending(&self, message_id: &str, part: u8) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sms_parts SET sending_ms = NULL WHERE message_id = $1 AND part = $2 AND state = 'queued'",
+        )
+        .bind(message_id)
+        .bind(i64::from(part))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// At start, before [`Self::unsent_parts`]: parts an earlier process
+    /// was writing, with no answer stored, may have reached the SMSC, so
+    /// they end `unknown` instead of being sent again (at most once, as a
+    /// call in flight at a crash). Returns the ids of the messages changed.
+    pub async fn end_interrupted_sends(&self) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let ids: Vec<String> = sqlx::query(
+            "SELECT DISTINCT message_id FROM sms_parts WHERE state = 'queued' AND sending_ms IS NOT NULL",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+        sqlx::query(
+            "UPDATE sms_parts SET state = 'unknown', error = $1 \
+             WHERE state = 'queued' AND sending_ms IS NOT NULL",
+        )
+        .bind(INTERRUPTED)
+        .execute(&mut *tx)
+        .await?;
+        for id in &ids {
+            refresh_message(&mut tx, id).await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
     }
 
     /// Records the submit_sm_resp of a part, then applies any receipt that
@@ -361,6 +430,15 @@ impl Store {
     /// The SMSC (or HTTP provider) id of every part, in part order.
     pub async fn part_smsc_ids(&self, id: &str) -> Result<Vec<Option<String>>, StoreError> {
         let rows = sqlx::query("SELECT smsc_id FROM sms_parts WHERE message_id = $1 ORDER BY part")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// The error text of every part of a message, in part order.
+    pub async fn part_errors(&self, id: &str) -> Result<Vec<Option<String>>, StoreError> {
+        let rows = sqlx::query("SELECT error FROM sms_parts WHERE message_id = $1 ORDER BY part")
             .bind(id)
             .fetch_all(&self.pool)
             .await?;

@@ -233,3 +233,48 @@ fn message_state_follows_its_parts() {
         assert_eq!(MessageState::parse(s.as_str()), Some(s));
     }
 }
+
+#[tokio::test]
+async fn parts_being_sent_at_a_stop_end_unknown_and_are_not_sent_again() {
+    let s = store().await;
+    s.insert_message(&msg("a", 2)).await.unwrap();
+    s.insert_message(&msg("b", 1)).await.unwrap();
+    s.insert_message(&msg("c", 1)).await.unwrap();
+    // a.1 was answered; a.2 and b.1 left, unanswered, as the process died;
+    // c.1 was never written.
+    s.mark_sending(&[("a", 1), ("a", 2), ("b", 1)])
+        .await
+        .unwrap();
+    s.mark_accepted("a", 1, "100").await.unwrap();
+    // A second mark (the part sent again after a reconnect) changes nothing.
+    s.mark_sending(&[("b", 1)]).await.unwrap();
+    // c.1's request never left (no connection): its mark is taken back.
+    s.mark_sending(&[("c", 1)]).await.unwrap();
+    s.clear_sending("c", 1).await.unwrap();
+
+    let mut ended = s.end_interrupted_sends().await.unwrap();
+    ended.sort();
+    assert_eq!(ended, ["a", "b"]);
+    assert_eq!(
+        s.part_states("a").await.unwrap(),
+        [MessageState::Submitted, MessageState::Unknown]
+    );
+    assert_eq!(
+        s.message_state("a").await.unwrap(),
+        Some(MessageState::Unknown)
+    );
+    assert_eq!(
+        s.message_state("b").await.unwrap(),
+        Some(MessageState::Unknown)
+    );
+    let unsent = s.unsent_parts().await.unwrap();
+    assert_eq!(
+        unsent
+            .iter()
+            .map(|p| p.idempotency_key.as_str())
+            .collect::<Vec<_>>(),
+        ["c.1"]
+    );
+    // A second start finds nothing more to end.
+    assert!(s.end_interrupted_sends().await.unwrap().is_empty());
+}

@@ -42,6 +42,8 @@ pub struct RivrConfig {
     pub nofile: Option<u64>,
     /// More tables appended to the config (e.g. `[store]`, `[smpp]`).
     pub extra_tables: String,
+    /// More arguments after `serve --config FILE` (e.g. `--log-format json`).
+    pub serve_args: Vec<String>,
 }
 
 impl Default for RivrConfig {
@@ -54,6 +56,7 @@ impl Default for RivrConfig {
             sip_table: String::new(),
             nofile: None,
             extra_tables: String::new(),
+            serve_args: Vec::new(),
         }
     }
 }
@@ -70,6 +73,9 @@ impl RivrConfig {
 pub struct Rivr {
     child: Option<Child>,
     pub sip_port: u16,
+    /// The HTTP API's address, when the config has `[http]` (from the
+    /// line rivr prints before its ready line).
+    pub http: Option<std::net::SocketAddr>,
     pub rtp_lo: u16,
     pub rtp_hi: u16,
     pub dir: Scratch,
@@ -79,6 +85,7 @@ pub struct Rivr {
     config_path: PathBuf,
     label: String,
     nofile: Option<u64>,
+    serve_args: Vec<String>,
 }
 
 /// The binary under test: `RIVR_BIN` (the Makefile points it at the release
@@ -128,6 +135,7 @@ impl Rivr {
         let mut rivr = Rivr {
             child: None,
             sip_port: 0,
+            http: None,
             rtp_lo,
             rtp_hi,
             dir,
@@ -136,6 +144,7 @@ impl Rivr {
             config_path,
             label: label.to_owned(),
             nofile: cfg.nofile,
+            serve_args: cfg.serve_args,
         };
         rivr.spawn();
         rivr
@@ -160,6 +169,7 @@ impl Rivr {
             .arg("serve")
             .arg("--config")
             .arg(&self.config_path)
+            .args(&self.serve_args)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
@@ -184,6 +194,12 @@ impl Rivr {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
+                    if let Some(addr) = line
+                        .strip_prefix("rivr HTTP API on http://")
+                        .and_then(|a| a.trim_end_matches('/').parse().ok())
+                    {
+                        self.http = Some(addr);
+                    }
                     if let Some(port) = parse_ready_line(&line) {
                         self.sip_port = port;
                         eprintln!("[{}] {line}", self.label);
@@ -280,6 +296,28 @@ impl Rivr {
             .collect()
     }
 
+    /// Waits for the first leg's CDR of the call rivr knows as `id` (its
+    /// `call_id`, as the API and scripts name it).
+    pub fn wait_cdr_of(&self, id: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(cdr) = self
+                .cdrs()
+                .into_iter()
+                .find(|c| c["call_id"] == id && c["leg"] == 0)
+            {
+                return cdr;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no CDR for call {id} within {timeout:?}; CDRs: {:?}\nrivr stderr:\n{}",
+                self.cdrs(),
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits for the CDR of the leg whose SIP Call-ID is `call_id`.
     pub fn wait_cdr(&self, call_id: &str, timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;
@@ -303,11 +341,28 @@ impl Rivr {
 
     /// SIGTERM, then waits for the exit.
     pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        self.signal("TERM");
+        self.wait_exit(timeout)
+    }
+
+    /// Sends signal `name` ("TERM", "INT") to rivr, if it runs.
+    pub fn signal(&self, name: &str) {
+        if let Some(child) = self.child.as_ref() {
+            let status = Command::new("kill")
+                .arg(format!("-{name}"))
+                .arg(child.id().to_string())
+                .status();
+            assert!(
+                status.as_ref().is_ok_and(|s| s.success()),
+                "kill -{name}: {status:?}"
+            );
+        }
+    }
+
+    /// Waits up to `timeout` for rivr to exit; its status (`None`: still
+    /// running, or it was not running).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let child = self.child.as_mut()?;
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = child.try_wait() {

@@ -171,6 +171,14 @@ impl SippLoad {
         result
     }
 
+    /// SIPp's counters once it has ended by itself; `None` while it runs.
+    pub fn try_result(&mut self) -> Option<LoadResult> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        let mut result = self.wait(Duration::ZERO);
+        result.status = Some(status);
+        Some(result)
+    }
+
     /// The first lines of SIPp's error log, for assertion text.
     pub fn errors(&self) -> String {
         let log = std::fs::read_to_string(&self.error_file).unwrap_or_default();
@@ -188,7 +196,7 @@ impl Drop for SippLoad {
 }
 
 /// The value of `column` in the last row of SIPp's `;`-separated stats.
-fn stat(csv: &str, column: &str) -> u64 {
+pub fn stat(csv: &str, column: &str) -> u64 {
     let mut lines = csv.lines().filter(|l| !l.trim().is_empty());
     let Some(header) = lines.next() else { return 0 };
     let Some(i) = header.split(';').position(|c| c == column) else {

@@ -1,5 +1,5 @@
-//! The CDR record of one leg, built when its call closes. The writer (a
-//! file today, the store later) lives outside the registry.
+//! The CDR record of one leg, built when its call closes. The writers (the
+//! JSON-lines file, the store) live outside the registry.
 
 use std::time::{Instant, SystemTime};
 
@@ -41,6 +41,9 @@ pub struct CdrRecord {
     pub q850: Option<u8>,
     pub script: String,
     pub results: serde_json::Map<String, serde_json::Value>,
+    /// The campaign attempt that placed the call (`OriginateRequest::tag`),
+    /// on every leg of the call; the store finds its campaign by it.
+    pub attempt: Option<String>,
 }
 
 pub(super) struct LegTimes {
@@ -61,6 +64,7 @@ pub(super) fn record(
     end_note: Option<&'static str>,
     script: &str,
     results: &[(String, String)],
+    attempt: Option<&str>,
 ) -> CdrRecord {
     let ring_until = t.answered.unwrap_or(t.ended);
     let ring_ms = ms(ring_until.saturating_duration_since(t.start));
@@ -104,6 +108,7 @@ pub(super) fn record(
         q850: end.map(|e| e.cause.value()),
         script: script.to_string(),
         results: map,
+        attempt: attempt.map(str::to_string),
     }
 }
 

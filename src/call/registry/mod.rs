@@ -13,6 +13,7 @@
 
 mod bridge;
 mod cdr;
+mod live;
 mod outbound;
 #[cfg(test)]
 mod outbound_tests;
@@ -24,6 +25,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use cdr::CdrRecord;
+pub use live::{LiveCall, LiveLeg};
 pub use outbound::{OriginateRequest, PaceGroup};
 
 use crate::call::admission::{Admission, Decision};
@@ -113,6 +115,8 @@ struct Call {
     script: ScriptState,
     info: CallInfo,
     results: Vec<(String, String)>,
+    /// `OriginateRequest::tag` (a campaign attempt), for the CDR.
+    tag: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,6 +198,15 @@ impl Registry {
 
     pub fn admission(&self) -> Option<&Admission> {
         self.admission.as_ref()
+    }
+
+    /// While the server drains, every offered call is refused 503 with
+    /// `retry_after` (`None`: calls are taken again). Needs admission
+    /// control, which `rivr serve` always has.
+    pub fn set_draining(&mut self, retry_after: Option<Duration>) {
+        if let Some(a) = self.admission.as_mut() {
+            a.set_draining(retry_after);
+        }
     }
 
     pub fn stats(&self) -> &RegistryStats {
@@ -324,6 +337,7 @@ impl Registry {
                 script,
                 info,
                 results: Vec::new(),
+                tag: None,
             },
         );
         if self
@@ -492,7 +506,7 @@ impl Registry {
         if index == 0 {
             let active = self.active();
             let id = self.call_id_text(call);
-            tracing::info!(id = ?id, end = ?kind, active, "call ended active={active}");
+            tracing::info!(id = %id, end = ?kind, active, "call ended active={active}");
         }
         // The caller's leg gone ends the call: its other legs are hung up
         // and the script is woken.
@@ -755,6 +769,7 @@ impl Registry {
                 l.end_note,
                 &script,
                 &c.results,
+                c.tag.as_deref(),
             );
             self.outputs.push_back(Output::Cdr(record));
         }

@@ -94,6 +94,7 @@ impl Registry {
                 script,
                 info,
                 results: Vec::new(),
+                tag: req.tag.clone(),
             },
         );
         self.legs.insert(

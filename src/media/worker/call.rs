@@ -24,6 +24,9 @@ pub(super) struct MediaCall {
     /// The peer holds the call (sendonly/inactive): nothing is sent, the
     /// media clock runs on.
     pub held: bool,
+    /// Keys heard, by `totals::DIGIT_SOURCES` (added to the pool's totals
+    /// when the call closes, so the tick touches nothing shared).
+    pub digits: [u64; 4],
     /// Test hook: panic on the next tick.
     #[cfg(test)]
     pub panic_on_tick: bool,
@@ -49,6 +52,7 @@ impl MediaCall {
             events: s.events,
             sending: false,
             held: false,
+            digits: [0; 4],
             #[cfg(test)]
             panic_on_tick: false,
         }
@@ -63,6 +67,7 @@ impl MediaCall {
             events: s.events,
             sending: false,
             held: false,
+            digits: [0; 4],
             #[cfg(test)]
             panic_on_tick: false,
         }
@@ -71,6 +76,11 @@ impl MediaCall {
     /// Passes the core's events to the owner.
     pub fn flush_events(&mut self) {
         while let Some(e) = self.core.poll_event() {
+            if let crate::media::events::MediaEvent::Digit { source, .. } = e {
+                if let Some(n) = self.digits.get_mut(super::totals::digit_index(source)) {
+                    *n += 1;
+                }
+            }
             self.events.emit(e);
         }
     }

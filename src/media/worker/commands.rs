@@ -304,14 +304,17 @@ impl Worker {
     /// back (when it drops).
     fn remove(&mut self, call: MediaId, now: Instant) {
         self.forget_joins(call);
+        self.live.remove(&call);
         if let Some(mut c) = self.calls.remove(&call) {
             let jitter = c.core.listener().jitter_stats();
             match &c.path {
                 PacketPath::Rtp(p) => {
                     tracing::debug!(call = %call, rtp = ?p.stats(), ?jitter, "media closed");
+                    self.totals.add_leg(Some(p.stats()), jitter, &c.digits);
                 }
                 PacketPath::BChannel(_) => {
                     tracing::debug!(call = %call, ?jitter, "media closed");
+                    self.totals.add_leg(None, jitter, &c.digits);
                 }
             }
             c.path.close(now, &mut self.send_buf);

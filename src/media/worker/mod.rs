@@ -20,6 +20,7 @@ mod bchannel_path;
 mod call;
 mod commands;
 mod joins;
+pub mod live;
 mod path;
 mod prepare;
 mod rtp_path;
@@ -27,6 +28,7 @@ mod rtp_path;
 mod tests;
 #[cfg(test)]
 mod tick_cost;
+pub mod totals;
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -45,6 +47,8 @@ use prepare::Preparer;
 
 /// One frame period.
 pub const TICK: Duration = Duration::from_millis(20);
+/// How often each call's live figures are written for the API.
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 /// How far behind the worker may fall before it drops the backlog.
 const MAX_CATCH_UP: Duration = Duration::from_millis(100);
 
@@ -83,6 +87,11 @@ struct Worker {
     /// (empty, and not allocating, unless something panicked).
     failed: Vec<MediaId>,
     failures: Arc<MediaFailures>,
+    /// What ended calls' media added up to (`/metrics`).
+    totals: Arc<totals::MediaTotals>,
+    /// Each call's media now, written once a second (`/calls`).
+    live: live::LiveTable,
+    next_publish: Instant,
     /// Encodes prompts in 10 ms Opus frames off the tick (`prepare`).
     preparer: Preparer,
     #[cfg(test)]
@@ -103,6 +112,8 @@ impl Worker {
         index: usize,
         rx: Receiver<MediaCommand>,
         failures: Arc<MediaFailures>,
+        totals: Arc<totals::MediaTotals>,
+        live: live::LiveTable,
         preparer: Preparer,
     ) -> Worker {
         Worker {
@@ -115,6 +126,9 @@ impl Worker {
             send_buf: vec![0; 4096],
             failed: Vec::with_capacity(8),
             failures,
+            totals,
+            live,
+            next_publish: Instant::now(),
             preparer,
             #[cfg(test)]
             panic_in_loop: false,
@@ -144,6 +158,9 @@ impl Worker {
                 // Ending one call must not stop the others from ending.
                 let _ = catch_unwind(AssertUnwindSafe(|| self.end_failed(call)));
             }
+            for id in self.calls.keys() {
+                self.live.remove(id);
+            }
             self.calls = HashMap::new();
             self.joins.clear();
             self.failed.clear();
@@ -163,6 +180,7 @@ impl Worker {
             // call (nothing answers them).
             return;
         };
+        self.live.remove(&call);
         self.failures.calls_ended.fetch_add(1, Ordering::Relaxed);
         c.events.emit(MediaEvent::Failed);
     }
@@ -234,6 +252,12 @@ impl Worker {
                 panic!("injected panic in the worker loop");
             }
             self.tick(now);
+            if now >= self.next_publish {
+                self.next_publish = now + PUBLISH_EVERY;
+                for (id, c) in &self.calls {
+                    self.live.insert(*id, live::LiveMedia::of(c));
+                }
+            }
             next_tick += TICK;
             let after = Instant::now();
             if after >= next_tick + MAX_CATCH_UP {
@@ -331,6 +355,8 @@ pub struct MediaPool {
     workers: Vec<Sender<MediaCommand>>,
     next: AtomicUsize,
     failures: Arc<MediaFailures>,
+    totals: Arc<totals::MediaTotals>,
+    live: live::LiveTable,
     handles: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
@@ -347,11 +373,20 @@ impl MediaPool {
         let mut workers = Vec::with_capacity(n);
         let mut handles = Vec::with_capacity(n);
         let failures = Arc::new(MediaFailures::default());
+        let totals = Arc::new(totals::MediaTotals::default());
+        let live = live::LiveTable::default();
         // The workers hold the only senders: it ends after them.
         let (preparer, prep_thread) = Preparer::start()?;
         for i in 0..n {
             let (tx, rx) = crossbeam_channel::unbounded();
-            let w = Worker::new(i, rx, failures.clone(), preparer.clone());
+            let w = Worker::new(
+                i,
+                rx,
+                failures.clone(),
+                totals.clone(),
+                live.clone(),
+                preparer.clone(),
+            );
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("media-{i}"))
@@ -365,6 +400,8 @@ impl MediaPool {
             workers,
             next: AtomicUsize::new(0),
             failures,
+            totals,
+            live,
             handles: std::sync::Mutex::new(handles),
         })
     }
@@ -410,6 +447,21 @@ impl MediaPool {
     /// Panics the workers survived so far.
     pub fn failures(&self) -> &MediaFailures {
         &self.failures
+    }
+
+    /// What the media of ended calls added up to.
+    pub fn totals(&self) -> totals::MediaSnapshot {
+        self.totals.snapshot()
+    }
+
+    /// A call's media now (at most a second old), while it runs.
+    pub fn live(&self, id: MediaId) -> Option<live::LiveMedia> {
+        self.live.get(&id).map(|m| m.clone())
+    }
+
+    /// Each leg's final jitter-buffer delay since the last call.
+    pub fn take_delays(&self) -> Vec<f64> {
+        self.totals.take_delays()
     }
 
     pub fn shutdown(&self) {

@@ -73,6 +73,8 @@ fn run(label: &str, codec_of: impl Fn(usize) -> Codec, load: Load) {
         0,
         rx,
         Arc::new(MediaFailures::default()),
+        Arc::new(super::totals::MediaTotals::default()),
+        super::live::LiveTable::default(),
         super::Preparer::none(),
     );
     let ports = Arc::new(PortAllocator::new(44_000, 44_400));

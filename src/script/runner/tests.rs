@@ -456,3 +456,30 @@ fn a_script_under_the_memory_limit_completes() {
     let most = seen.lock().unwrap().most_held as usize;
     assert!(most > 50 * 65_000, "the strings were really held: {most}");
 }
+
+#[test]
+fn ends_and_limits_are_counted_for_metrics() {
+    use crate::script::ends::Limit;
+    let cache = cache(4);
+    let ends = || cache.threads().ends().counts();
+    let (call, _) = TestCall::new(PanicIn::Nowhere);
+    run_script(&cache, "answer();\n", call);
+    let (call, _) = TestCall::new(PanicIn::Nowhere);
+    run_script(&cache, "answer();\nhangup();\n", call);
+    let (call, _) = TestCall::new(PanicIn::Nowhere);
+    run_script(&cache, "answer();\nloop { sleep(1000); }\n", call);
+    let (call, _) = TestCall::new(PanicIn::Nowhere);
+    run_script(&cache, "answer();\nthis_is_not_a_function();\n", call);
+    let (call, _) = TestCall::new(PanicIn::Nowhere);
+    run_script(&cache, "fn f(n) { f(n + 1) }\nanswer();\nf(0);\n", call);
+    let c = ends();
+    assert_eq!((c.completed, c.hung_up, c.failed), (1, 1, 3), "{c:?}");
+    let at = |l: Limit| Limit::ALL.iter().position(|x| *x == l).unwrap();
+    assert_eq!(c.limits[at(Limit::Time)], 1, "{c:?}");
+    assert_eq!(c.limits[at(Limit::CallDepth)], 1, "{c:?}");
+    assert_eq!(
+        c.limits.iter().sum::<u64>(),
+        2,
+        "an unknown function is no limit: {c:?}"
+    );
+}

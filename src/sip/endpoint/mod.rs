@@ -4,7 +4,8 @@
 //! `handle_timeout(now)`, `poll_output()`, `poll_timeout()`.
 //!
 //! What it answers on its own: retransmissions (from the transactions),
-//! CANCEL (200 + 487), BYE (200), OPTIONS (200), INFO in a dialog (200),
+//! CANCEL (200 + 487), BYE (200), OPTIONS (200; 503 + Retry-After outside
+//! a dialog while the server drains), INFO in a dialog (200),
 //! requests in an unknown dialog (481), unknown methods (501 with Allow),
 //! merged requests (482), malformed requests (400 from `wire`, or the
 //! `validate` code). New INVITEs go up as `Event::IncomingCall` after a
@@ -151,6 +152,8 @@ pub struct EndpointStats {
     pub calls_started: u64,
     /// INVITEs, OPTIONS and REGISTERs moved to a trunk's next address.
     pub failovers: u64,
+    /// OPTIONS outside a dialog answered 503 while the server drains.
+    pub options_refused: u64,
 }
 
 struct InviteTxEntry {
@@ -202,6 +205,9 @@ pub struct Endpoint {
     pending_invites: HashMap<(String, String, u32), TxKey>,
     outputs: VecDeque<Output>,
     stats: EndpointStats,
+    /// `Retry-After` seconds while the server drains: an OPTIONS ping
+    /// (a load balancer's health check) is answered 503 so traffic moves.
+    unavailable: Option<u32>,
 }
 
 impl Endpoint {
@@ -227,7 +233,15 @@ impl Endpoint {
             pending_invites: HashMap::new(),
             outputs: VecDeque::new(),
             stats: EndpointStats::default(),
+            unavailable: None,
         }
+    }
+
+    /// While the server drains: OPTIONS outside a dialog get 503 with
+    /// `Retry-After: retry_after_s` (`None`: 200 again). OPTIONS in a
+    /// dialog still get 200, so a peer's keepalive does not end its call.
+    pub fn set_unavailable(&mut self, retry_after_s: Option<u32>) {
+        self.unavailable = retry_after_s;
     }
 
     pub fn stats(&self) -> &EndpointStats {
@@ -484,6 +498,11 @@ impl Endpoint {
         let dialog_call = self.find_dialog(req);
         match req.method {
             Cancel => self.handle_cancel(now, key),
+            Options if !in_dialog && self.unavailable.is_some() => {
+                self.stats.options_refused += 1;
+                let wait = self.unavailable.unwrap_or(1);
+                (503, vec![("Retry-After", wait.to_string())], None)
+            }
             Options if !in_dialog || dialog_call.is_some() => (
                 200,
                 vec![

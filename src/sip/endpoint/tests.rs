@@ -500,3 +500,24 @@ fn a_call_refused_for_overload_gets_503_with_retry_after_through_its_transaction
     assert!(h.ep.reject_retry_after(h.now, call, 503, 5).is_err());
     assert!(h.ep.reject_retry_after(h.now, 999, 200, 5).is_err());
 }
+
+#[test]
+fn while_unavailable_options_outside_a_dialog_get_503_and_inside_200() {
+    let mut h = Harness::new();
+    let (_, tag) = answered_call(&mut h, "up1");
+    h.ep.set_unavailable(Some(42));
+    let ping = in_dialog("OPTIONS", "z9hG4bKlb", "lb1", "x", 1).replace(";tag=x", "");
+    let r = sent(&h.input(&ping)).pop().unwrap();
+    assert!(r.starts_with("SIP/2.0 503 Service Unavailable\r\n"), "{r}");
+    assert!(r.contains("\r\nRetry-After: 42\r\n"), "{r}");
+    assert!(!to_tag_of(&r).is_empty(), "a To tag outside a dialog");
+    // The call in progress keeps its keepalive answered.
+    let keepalive = in_dialog("OPTIONS", "z9hG4bKka", "up1", &tag, 2);
+    let r = sent(&h.input(&keepalive)).pop().unwrap();
+    assert!(r.starts_with("SIP/2.0 200 OK"), "{r}");
+    assert_eq!(h.ep.stats().options_refused, 1);
+    h.ep.set_unavailable(None);
+    let again = in_dialog("OPTIONS", "z9hG4bKlb2", "lb2", "x", 1).replace(";tag=x", "");
+    let r = sent(&h.input(&again)).pop().unwrap();
+    assert!(r.starts_with("SIP/2.0 200 OK"), "{r}");
+}

@@ -109,6 +109,15 @@ impl Endpoint {
         self.link_timeouts(now);
     }
 
+    /// Whether trunk `id` is registered now; `None` when it does not
+    /// register (or has no link).
+    pub fn trunk_registered(&self, id: usize) -> Option<bool> {
+        self.links
+            .iter()
+            .find(|l| l.spec.id == id)
+            .and_then(|l| l.spec.register.as_ref().map(|_| l.registered))
+    }
+
     /// Shutdown: every registration is withdrawn (Expires: 0), once.
     pub fn unregister_all(&mut self, now: Instant) {
         for i in 0..self.links.len() {

@@ -7,7 +7,8 @@
 //! [`Session::handle_connected`], [`Session::handle_bytes`],
 //! [`Session::handle_disconnected`] and [`Session::handle_timeout`] with
 //! `now`, and drains [`Session::take_transmit`] (write these bytes before
-//! acting on a `Close`), [`Session::poll_action`] and
+//! acting on a `Close`; [`Session::take_sent_parts`] names the parts whose
+//! submit_sm are in them), [`Session::poll_action`] and
 //! [`Session::poll_event`]; [`Session::poll_timeout`] says when to call again.
 //!
 //! Nothing is sent twice: a part leaves the session when a submit_sm_resp
@@ -157,6 +158,8 @@ pub struct Session {
     link: Link,
     next_seq: u32,
     tx: Vec<u8>,
+    /// Parts whose submit_sm are in `tx`, in order.
+    tx_parts: Vec<PartKey>,
     rx: Vec<u8>,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
@@ -181,6 +184,7 @@ impl Session {
             link: Link::Down,
             next_seq: 1,
             tx: Vec::with_capacity(4096),
+            tx_parts: Vec::new(),
             rx: Vec::with_capacity(4096),
             actions: VecDeque::new(),
             events: VecDeque::new(),
@@ -245,6 +249,7 @@ impl Session {
         self.rx.clear();
         // Nothing left over from the last connection belongs on this one.
         self.tx.clear();
+        self.tx_parts.clear();
         self.stats.connects += 1;
         let sequence = self.seq();
         self.send(Pdu::new(
@@ -354,6 +359,15 @@ impl Session {
     pub fn take_transmit(&mut self, out: &mut Vec<u8>) {
         out.clear();
         std::mem::swap(out, &mut self.tx);
+    }
+
+    /// Moves into `out` (cleared first) the keys of the parts whose submit_sm
+    /// are in the bytes [`Self::take_transmit`] hands over next (or just
+    /// handed over), in order. A driver that must never submit a part twice
+    /// across a crash stores these as being sent before it writes the bytes.
+    pub fn take_sent_parts(&mut self, out: &mut Vec<PartKey>) {
+        out.clear();
+        std::mem::swap(out, &mut self.tx_parts);
     }
 
     #[must_use]

@@ -172,6 +172,7 @@ impl Session {
                 continue;
             }
             self.stats.submits_sent += 1;
+            self.tx_parts.push(q.sub.key.clone());
             let deadline = now + self.cfg.response_timeout;
             self.queue.outstanding.push(Outstanding {
                 sequence,

@@ -12,6 +12,9 @@ struct Net {
     conn: Option<ConnId>,
     next_conn: ConnId,
     events: Vec<Event>,
+    /// Every key `take_sent_parts` named, in order.
+    sent_log: Vec<PartKey>,
+    sent: Vec<PartKey>,
     connects_at: Vec<Duration>,
     buf: Vec<u8>,
 }
@@ -27,6 +30,8 @@ impl Net {
             conn: None,
             next_conn: 1,
             events: Vec::new(),
+            sent_log: Vec::new(),
+            sent: Vec::new(),
             connects_at: Vec::new(),
             buf: Vec::new(),
         }
@@ -41,6 +46,10 @@ impl Net {
         loop {
             let mut busy = false;
             self.s.take_transmit(&mut self.buf);
+            self.s.take_sent_parts(&mut self.sent);
+            // The parts named are exactly the submit_sm in these bytes.
+            assert_eq!(submit_keys(&self.buf), self.sent, "take_sent_parts");
+            self.sent_log.append(&mut self.sent);
             if !self.buf.is_empty() {
                 busy = true;
                 if let Some(c) = self.conn {
@@ -120,6 +129,27 @@ impl Net {
             .filter_map(|m| m.key.clone())
             .collect()
     }
+}
+
+/// The parts (by their idempotency key TLV) of the submit_sm in `bytes`.
+fn submit_keys(mut bytes: &[u8]) -> Vec<PartKey> {
+    let mut keys = Vec::new();
+    while let Ok(Some(n)) = crate::sms::pdu::frame_len(bytes) {
+        let (frame, rest) = bytes.split_at(n);
+        if let Ok(Pdu {
+            body: Body::SubmitSm(sm),
+            ..
+        }) = Pdu::decode(frame)
+        {
+            let key = sm.tlv(tag::RIVR_IDEMPOTENCY_KEY).unwrap_or_default();
+            keys.push(PartKey {
+                message_id: String::from_utf8_lossy(key).into_owned(),
+                part: 1,
+            });
+        }
+        bytes = rest;
+    }
+    keys
 }
 
 fn sub(i: usize) -> Submission {
@@ -283,6 +313,8 @@ fn dropped_connections_lose_and_duplicate_nothing() {
     keys.dedup();
     assert_eq!(keys.len(), 1000, "no duplicates");
     assert_eq!(accepted_events(&n), 1000);
+    // Parts unanswered at a drop went out again, and were named again.
+    assert!(n.sent_log.len() > 1000, "{}", n.sent_log.len());
 }
 
 #[test]

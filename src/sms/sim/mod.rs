@@ -6,4 +6,4 @@ mod core;
 pub use self::core::{AcceptedMsg, ConnId, SimConfig, SimOutput, SimStats, Smsc};
 mod server;
 
-pub use server::{run, SimArgs};
+pub use server::{run, serve_on, SimArgs};

@@ -120,6 +120,12 @@ enum Input {
 async fn serve(args: SimArgs) -> std::io::Result<()> {
     let listener = TcpListener::bind(&args.listen).await?;
     println!("listening on {}", listener.local_addr()?);
+    serve_on(listener, args).await
+}
+
+/// Runs the simulator on a listener bound by the caller (`rivr demo` runs
+/// one in-process on a free port); ends only on a listener error.
+pub async fn serve_on(listener: TcpListener, args: SimArgs) -> std::io::Result<()> {
     let mut log = match &args.log {
         Some(p) => Some(
             std::fs::OpenOptions::new()

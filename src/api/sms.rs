@@ -1,0 +1,105 @@
+//! SMS: send one, read its state, list inbound texts — through the same
+//! `SmsService` and store queries `rivr sms` uses.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::ApiState;
+use crate::sms::SmsError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSms {
+    to: String,
+    text: String,
+}
+
+fn service(s: &ApiState) -> Result<&crate::sms::SmsService, ApiError> {
+    s.sms.as_ref().ok_or_else(|| {
+        ApiError::conflict("SMS is not configured: add [smpp] or [sms_http] to the config")
+    })
+}
+
+pub async fn send(
+    State(s): State<ApiState>,
+    body: Result<Json<NewSms>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(m) = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    let id = service(&s)?
+        .submit(&m.to, &m.text)
+        .await
+        .map_err(|e| match e {
+            SmsError::BadNumber(_) => ApiError::field("to", e.to_string()),
+            SmsError::Encode(_) => ApiError::field("text", e.to_string()),
+            other => ApiError::unavailable(other.to_string()),
+        })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "id": id, "state": "queued" })),
+    ))
+}
+
+pub async fn status(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let state = s
+        .store
+        .message_state(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no SMS {id:?}")))?;
+    let parts = s.store.part_states(&id).await?;
+    let errors = s.store.part_errors(&id).await?;
+    let parts: Vec<Value> = parts
+        .iter()
+        .zip(errors)
+        .enumerate()
+        .map(|(i, (p, e))| json!({ "part": i + 1, "state": p.as_str(), "error": e }))
+        .collect();
+    Ok(Json(
+        json!({ "id": id, "state": state.as_str(), "parts": parts }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundQuery {
+    /// Unix milliseconds; the default is the last 24 hours.
+    since_ms: Option<i64>,
+}
+
+pub async fn inbound(
+    State(s): State<ApiState>,
+    q: Result<Query<InboundQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::field("since_ms", e.body_text()))?;
+    let since = q
+        .since_ms
+        .unwrap_or_else(|| crate::store::now_ms().saturating_sub(24 * 3600 * 1000));
+    let list: Vec<Value> = s
+        .store
+        .inbound_since(since)
+        .await?
+        .into_iter()
+        .map(|m| {
+            json!({
+                "id": m.id,
+                "from": m.source,
+                "to": m.destination,
+                "text": m.body,
+                "received_ms": m.received_ms,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "count": list.len(), "messages": list })))
+}
+
+/// `GET /sms/link`: the SMPP bind (or the HTTP transport) now.
+pub async fn link(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    let status = service(&s)?.link_status();
+    Ok(Json(json!(status)))
+}
