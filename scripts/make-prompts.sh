@@ -1,5 +1,7 @@
 #!/bin/sh
-# Generates the example prompts in prompts/ with espeak-ng (English) and sox.
+# Generates the example prompts in prompts/ with espeak-ng and sox: English
+# at the top level, and the main menu's prompts and the digits in French
+# under fr/ (routed with `lang = "fr"`: docs/scripts.md, "Several languages").
 #
 # Prompts are kept at espeak-ng's native 22050 Hz mono, 16-bit, so that the
 # server's resampler (22.05 kHz -> 8 kHz) is exercised on every play; each is
@@ -16,7 +18,7 @@ mkdir -p "$out/digits"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# say NAME TEXT: speak TEXT into $out/NAME.wav
+# say NAME TEXT: speak TEXT into $out/NAME.wav, in $voice
 say() {
     espeak-ng -v "$voice" -s "$speed" -w "$tmp/raw.wav" "$2"
     # -D: no dither, so regenerating gives identical files. The silence
@@ -47,7 +49,25 @@ for word in zero one two three four five six seven eight nine; do
     n=$((n + 1))
 done
 
+# The main menu in French: `[[route]] lang = "fr"` plays these instead of
+# the English ones; prompts missing here (the survey) fall back to English.
+voice=${ESPEAK_VOICE_FR:-fr-fr}
+mkdir -p "$out/fr/digits"
+say fr/main_menu "Bienvenue chez river. Pour les heures d'ouverture, tapez 1. Pour les services d'information, tapez 2. Pour répondre à un court sondage, tapez 3. Pour réécouter ce menu, tapez 9."
+say fr/opening_hours "Nous sommes ouverts du lundi au vendredi, de 8 heures à 18 heures."
+say fr/info_menu "Services d'information. Pour les informations de santé, tapez 1. Pour l'eau et l'assainissement, tapez 2. Pour revenir au menu principal, tapez étoile."
+say fr/health_info "Les centres de santé vaccinent gratuitement tous les mardis. Apportez votre carnet de santé."
+say fr/water_info "Faites bouillir l'eau de boisson pendant au moins une minute. Signalez les pompes en panne à votre bureau local."
+say fr/invalid "Désolé, ce choix n'est pas valide."
+say fr/no_input "Nous n'avons reçu aucune réponse."
+say fr/goodbye "Au revoir."
+n=0
+for word in zéro un deux trois quatre cinq six sept huit neuf; do
+    say "fr/digits/$n" "$word"
+    n=$((n + 1))
+done
+
 # 400 ms of 1 kHz at 8 kHz, 5 ms fades so it starts and stops without a click.
 sox -D -n -r 8000 -c 1 -b 16 "$out/beep.wav" synth 0.4 sine 1000 fade q 0.005 0.4 0.005 gain -n -3
 
-du -ch "$out"/*.wav "$out"/digits/*.wav | tail -1
+du -ch "$out"/*.wav "$out"/digits/*.wav "$out"/fr/*.wav "$out"/fr/digits/*.wav | tail -1

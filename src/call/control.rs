@@ -76,6 +76,9 @@ pub struct CallInfo {
     pub vars: Vec<(String, String)>,
     /// The caller's signalling headers (`call.headers`).
     pub headers: Vec<(String, String)>,
+    /// The language tag prompts are looked up in first (`call.lang`): the
+    /// route's `lang`, or an outbound call's `lang` var; "" for none.
+    pub lang: String,
 }
 
 /// What a script can ask of its call.

@@ -229,6 +229,9 @@ pub struct Route {
     /// `None` is the default route (`number = "*"` or `default = true`).
     pub number: Option<String>,
     pub script: PathBuf,
+    /// The calls' language (`call.lang`): prompts are looked up in its
+    /// sub-folder of `[media] prompts` first.
+    pub lang: Option<String>,
 }
 
 impl Config {
@@ -443,9 +446,18 @@ impl Config {
                     ));
                 }
             }
+            let lang = match &r.lang {
+                Some(l) => {
+                    crate::script::lang::check_tag(l.get_ref())
+                        .map_err(|e| err(Some(l.span()), format!("route.lang: {e}")))?;
+                    Some(l.get_ref().clone()).filter(|l| !l.is_empty())
+                }
+                None => None,
+            };
             routes.push(Route {
                 number,
                 script: base_dir.join(r.script.into_inner()),
+                lang,
             });
         }
         Ok(Config {
@@ -776,6 +788,7 @@ struct RawStore {
 struct RawRoute {
     number: Option<Spanned<String>>,
     script: Spanned<String>,
+    lang: Option<Spanned<String>>,
 }
 
 #[cfg(test)]
@@ -835,6 +848,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("rivr.toml:5: route.number"), "{e}");
+    }
+
+    #[test]
+    fn a_routes_language_is_a_tag_and_errors_name_its_line() {
+        let c = parse("[[route]]\nnumber = \"1\"\nscript = \"a\"\nlang = \"pt-BR\"\n").unwrap();
+        assert_eq!(c.routes[0].lang.as_deref(), Some("pt-BR"));
+        let e = parse("[[route]]\nnumber = \"1\"\nscript = \"a\"\nlang = \"../fr\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("rivr.toml:4: route.lang"), "{e}");
     }
 
     #[test]

@@ -336,6 +336,7 @@ pub fn register(engine: &mut Engine) {
             r.session.play(&names, false).map(|_| ())
         })
     });
+    engine.register_fn("set_lang", |tag: &str| with(|r| r.session.set_lang(tag)));
     engine.register_fn("dial", |target: &str| dial_with(target, &Map::new()));
     engine.register_fn("dial", |target: &str, opts: Map| dial_with(target, &opts));
     engine.register_fn("send_dtmf", |keys: &str| {

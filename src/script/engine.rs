@@ -1,6 +1,8 @@
 //! The one shared Rhai engine, its limits, and the compiled-script cache.
 //! Each script is compiled once and its AST shared between calls; a changed
-//! file is recompiled on the next call that uses it (hot reload).
+//! file is recompiled on the next call that uses it (hot reload). A call
+//! holds the AST it started with to its end, so an edit reaches new calls
+//! only; an edit that does not compile leaves the last good version serving.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -76,9 +78,40 @@ fn allow_call_map(engine: &mut Engine) {
     });
 }
 
-struct Compiled {
+/// What the file looked like when it was last read: an edit changes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
     modified: Option<SystemTime>,
+    len: Option<u64>,
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Stamp {
+        let meta = std::fs::metadata(path).ok();
+        Stamp {
+            modified: meta.as_ref().and_then(|m| m.modified().ok()),
+            len: meta.map(|m| m.len()),
+        }
+    }
+}
+
+struct Compiled {
+    /// The file as it was when `ast` was compiled from it.
+    stamp: Stamp,
     ast: Arc<AST>,
+    /// 1 for the first good compile, one more for each good reload.
+    version: u64,
+    /// The file as it was when it last failed to compile (after `ast`):
+    /// not compiled again until it changes, so a broken edit costs one
+    /// compile and one log line, not one per call.
+    broken: Option<Stamp>,
+}
+
+/// A compiled script and which version of its file it is.
+#[derive(Clone)]
+pub struct Versioned {
+    pub ast: Arc<AST>,
+    pub version: u64,
 }
 
 /// The engine plus every compiled script, and the running script threads.
@@ -128,21 +161,57 @@ impl ScriptCache {
 
     /// The compiled script, recompiled if the file changed since.
     pub fn get(&self, path: &Path) -> Result<Arc<AST>, ScriptError> {
-        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        self.get_versioned(path).map(|v| v.ast)
+    }
+
+    /// The compiled script and its version. A file changed since it was
+    /// compiled is compiled again; if that fails and an earlier version
+    /// compiled, the earlier version goes on serving and the error is
+    /// logged once with file:line:col. Only a script that never compiled
+    /// is an error.
+    pub fn get_versioned(&self, path: &Path) -> Result<Versioned, ScriptError> {
+        let stamp = Stamp::of(path);
         if let Some(c) = self.compiled.get(path) {
-            if c.modified == modified {
-                return Ok(c.ast.clone());
+            if c.stamp == stamp || c.broken == Some(stamp) {
+                return Ok(Versioned {
+                    ast: c.ast.clone(),
+                    version: c.version,
+                });
             }
         }
-        let ast = Arc::new(compile(&self.engine, path)?);
-        self.compiled.insert(
-            path.to_path_buf(),
-            Compiled {
-                modified,
-                ast: ast.clone(),
+        match compile(&self.engine, path) {
+            Ok(ast) => {
+                let ast = Arc::new(ast);
+                let mut entry = self.compiled.entry(path.to_path_buf()).or_insert(Compiled {
+                    stamp,
+                    ast: ast.clone(),
+                    version: 0,
+                    broken: None,
+                });
+                entry.stamp = stamp;
+                entry.ast = ast.clone();
+                entry.version += 1;
+                entry.broken = None;
+                if entry.version > 1 {
+                    tracing::info!(script = %path.display(), version = entry.version, "script reloaded; new calls run it");
+                }
+                Ok(Versioned {
+                    ast,
+                    version: entry.version,
+                })
+            }
+            Err(e) => match self.compiled.get_mut(path) {
+                Some(mut c) => {
+                    c.broken = Some(stamp);
+                    tracing::error!(error = %e, version = c.version, "script edit does not compile; version {} goes on serving", c.version);
+                    Ok(Versioned {
+                        ast: c.ast.clone(),
+                        version: c.version,
+                    })
+                }
+                None => Err(e),
             },
-        );
-        Ok(ast)
+        }
     }
 }
 
@@ -187,6 +256,45 @@ mod tests {
         let a1 = cache.get(&f).unwrap();
         let a2 = cache.get(&f).unwrap();
         assert!(Arc::ptr_eq(&a1, &a2), "compiled once, shared");
+    }
+
+    #[test]
+    fn a_broken_edit_leaves_the_last_good_version_serving() {
+        let dir = std::env::temp_dir().join(format!("rivr-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("flow.rhai");
+        std::fs::write(&f, "answer();\n").unwrap();
+        let cache = ScriptCache::new(limits());
+        let v1 = cache.get_versioned(&f).unwrap();
+        assert_eq!(v1.version, 1);
+        // A different length is an edit even within the clock's resolution.
+        std::fs::write(&f, "answer();\nhangup();\n").unwrap();
+        let v2 = cache.get_versioned(&f).unwrap();
+        assert_eq!(v2.version, 2);
+        assert!(!Arc::ptr_eq(&v1.ast, &v2.ast));
+        std::fs::write(&f, "answer();\nlet x = ;\n").unwrap();
+        let kept = cache.get_versioned(&f).unwrap();
+        assert_eq!(kept.version, 2, "the broken edit is not served");
+        assert!(Arc::ptr_eq(&kept.ast, &v2.ast));
+        std::fs::write(&f, "answer();\nsleep(1);\nhangup();\n").unwrap();
+        assert_eq!(cache.get_versioned(&f).unwrap().version, 3, "fixed again");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_script_that_never_compiled_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("rivr-never-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("flow.rhai");
+        std::fs::write(&f, "let x = ;\n").unwrap();
+        let cache = ScriptCache::new(limits());
+        let e = cache
+            .get(&f)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains(":1:9:"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

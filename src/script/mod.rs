@@ -2,11 +2,12 @@
 //! registered on it (`api`), their waiting logic over the call's control
 //! channel (`verbs`), and the per-call runner that gives each running script
 //! its own OS thread (`runner`) under a cap (`threads`) and a memory budget
-//! (`memory`). A script error, limit or panic ends only its own call.
+//! (`memory`); the call's language picks its prompts (`lang`). A script error, limit or panic ends only its own call.
 
 pub mod api;
 pub mod ends;
 pub mod engine;
+pub mod lang;
 pub mod memory;
 pub mod runner;
 pub mod threads;

@@ -83,8 +83,13 @@ pub fn run(cache: &ScriptCache, path: &Path, info: CallInfo, ctl: Box<dyn CallCo
     let limits = cache.limits();
     // The call's control goes into the thread-local state first, so that
     // whatever happens below, it can be taken back to end the call.
+    let mut session = Session::with_time_limit(ctl, Duration::from_millis(limits.max_duration_ms));
+    if let Err(e) = session.set_lang(&info.lang) {
+        // Checked where it is set (config, call vars); never fatal here.
+        tracing::warn!(error = %e, "call language ignored");
+    }
     api::install(Running {
-        session: Session::with_time_limit(ctl, Duration::from_millis(limits.max_duration_ms)),
+        session,
         call_id: info.id.clone(),
         memory: MemoryBudget::start(limits.max_memory_bytes),
         ops_now: 0,
@@ -125,8 +130,11 @@ pub fn run(cache: &ScriptCache, path: &Path, info: CallInfo, ctl: Box<dyn CallCo
 
 /// The script and its `on_hangup`, with the state installed.
 fn run_installed(cache: &ScriptCache, path: &Path, info: &CallInfo) -> Outcome {
-    let ast = match cache.get(path) {
-        Ok(a) => a,
+    let ast = match cache.get_versioned(path) {
+        Ok(v) => {
+            tracing::debug!(script = %path.display(), version = v.version, "script started");
+            v.ast
+        }
         Err(e) => {
             tracing::error!(error = %e, "script does not compile");
             return Outcome::Failed(e.to_string());
@@ -229,6 +237,7 @@ fn call_map(info: &CallInfo) -> Map {
     m.insert("from".into(), info.from.clone().into());
     m.insert("to".into(), info.to.clone().into());
     m.insert("direction".into(), info.direction.into());
+    m.insert("lang".into(), info.lang.clone().into());
     m.insert("started_at".into(), rfc3339(info.started_at).into());
     m.insert(
         "trunk".into(),

@@ -75,6 +75,9 @@ pub struct Session {
     ended: bool,
     /// When the script's time is up, on the call's clock.
     deadline: Option<Instant>,
+    /// The call's language tag ("" for none): prompts are looked up in its
+    /// folder first (`lang::candidates`).
+    lang: String,
 }
 
 impl Session {
@@ -86,6 +89,7 @@ impl Session {
             next_play_id: 1,
             ended: false,
             deadline: None,
+            lang: String::new(),
         }
     }
 
@@ -162,13 +166,42 @@ impl Session {
         r
     }
 
+    /// The call's language tag, "" when it has none.
+    pub fn lang(&self) -> &str {
+        &self.lang
+    }
+
+    /// Sets the language later prompts are looked up in ("" for none).
+    pub fn set_lang(&mut self, tag: &str) -> Result<(), VerbError> {
+        crate::script::lang::check_tag(tag).map_err(VerbError::BadArgument)?;
+        self.lang = tag.to_owned();
+        Ok(())
+    }
+
+    /// The prompt `name` in the call's language, else the base one; the
+    /// error is the base prompt's.
+    fn find_prompt(
+        &self,
+        name: &str,
+    ) -> Result<std::sync::Arc<crate::media::prompt::Prompt>, String> {
+        let tried = crate::script::lang::candidates(&self.lang, name);
+        // A prompt's first use loads it into the process-wide cache: that
+        // memory is not this script's.
+        crate::script::memory::uncharged(|| {
+            let Some((base, localized)) = tried.split_last() else {
+                return self.ctl.prompt(name);
+            };
+            localized
+                .iter()
+                .find_map(|n| self.ctl.prompt(n).ok())
+                .map_or_else(|| self.ctl.prompt(base), Ok)
+        })
+    }
+
     fn start_play(&mut self, names: &[String], interruptible: bool) -> Result<u64, VerbError> {
         let mut prompts = Vec::with_capacity(names.len());
         for n in names {
-            // A prompt's first use loads it into the process-wide cache:
-            // that memory is not this script's.
-            let prompt = crate::script::memory::uncharged(|| self.ctl.prompt(n));
-            prompts.push(prompt.map_err(VerbError::BadArgument)?);
+            prompts.push(self.find_prompt(n).map_err(VerbError::BadArgument)?);
         }
         let id = self.next_play_id;
         self.next_play_id += 1;

@@ -253,6 +253,7 @@ pub fn sim_core(opts: &SimOptions, now: Instant) -> ServerCore<SimEnv> {
         .map(|(n, s)| Route {
             number: (n != "*").then(|| n.clone()),
             script: PathBuf::from(s),
+            lang: None,
         })
         .collect();
     let registry = Registry::new(

@@ -298,13 +298,18 @@ impl Registry {
             trunk: offer.trunk.clone(),
             vars: Vec::new(),
             headers: offer.headers.clone(),
+            lang: String::new(),
         };
         let route = self
             .routes
             .iter()
             .find(|r| r.number.as_deref() == Some(offer.to.as_str()))
-            .or_else(|| self.routes.iter().find(|r| r.number.is_none()))
-            .map(|r| r.script.clone());
+            .or_else(|| self.routes.iter().find(|r| r.number.is_none()));
+        let info = CallInfo {
+            lang: route.and_then(|r| r.lang.clone()).unwrap_or_default(),
+            ..info
+        };
+        let route = route.map(|r| r.script.clone());
         self.legs.insert(
             leg,
             Leg {

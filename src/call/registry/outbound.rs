@@ -81,6 +81,14 @@ impl Registry {
             trunk: req.trunk.clone(),
             vars: req.vars.clone(),
             headers: Vec::new(),
+            // A contact's `lang` column (or `--var lang=…`), if it names one.
+            lang: req
+                .vars
+                .iter()
+                .find(|(k, _)| k == "lang")
+                .map(|(_, v)| v.trim().to_owned())
+                .filter(|v| crate::script::lang::check_tag(v).is_ok())
+                .unwrap_or_default(),
         };
         let script = match &req.script {
             Some(_) => ScriptState::Pending,

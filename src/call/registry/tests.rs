@@ -20,6 +20,7 @@ impl H {
             .map(|(n, s)| Route {
                 number: (*n != "*").then(|| n.to_string()),
                 script: PathBuf::from(s),
+                lang: None,
             })
             .collect();
         H {
@@ -391,6 +392,7 @@ fn admission_refuses_beyond_max_calls_with_503_retry_after_and_no_cdr() {
         vec![Route {
             number: Some("1000".into()),
             script: PathBuf::from("menu.rhai"),
+            lang: None,
         }],
         h.t0,
         SystemTime::UNIX_EPOCH,

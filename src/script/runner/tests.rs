@@ -67,7 +67,12 @@ struct Seen {
     last_result: Option<String>,
     /// Every `set_result`, in order.
     results: Vec<(String, String)>,
+    /// The names of the prompts played, in order.
+    played: Vec<String>,
 }
+
+/// The only prompts in a language folder the double has.
+const LOCALIZED: [&str; 2] = ["fr/menu", "pt/menu"];
 
 struct TestCall {
     t0: Instant,
@@ -133,10 +138,15 @@ impl CallControl for TestCall {
     fn hangup(&mut self) {
         self.act("hangup");
     }
-    fn play(&mut self, id: u64, _: Vec<Arc<Prompt>>, _: bool) -> Result<(), CallEnded> {
+    fn play(&mut self, id: u64, prompts: Vec<Arc<Prompt>>, _: bool) -> Result<(), CallEnded> {
         if self.panic_in == PanicIn::Play {
             panic!("play exploded");
         }
+        self.seen
+            .lock()
+            .unwrap()
+            .played
+            .extend(prompts.iter().map(|p| p.name().to_owned()));
         self.pending.push(CallEvent::PlayDone {
             id,
             interrupted: false,
@@ -164,6 +174,11 @@ impl CallControl for TestCall {
         }
     }
     fn prompt(&self, name: &str) -> Result<Arc<Prompt>, String> {
+        if let Some((folder, _)) = name.split_once('/') {
+            if folder != "digits" && !LOCALIZED.contains(&name) {
+                return Err(format!("prompt {name:?} not found"));
+            }
+        }
         Ok(Arc::new(Prompt::from_pcm_8k(name, vec![0; 160])))
     }
     fn set_result(&mut self, key: &str, value: &str) {
@@ -195,6 +210,7 @@ fn info() -> CallInfo {
         trunk: None,
         vars: Vec::new(),
         headers: Vec::new(),
+        lang: String::new(),
     }
 }
 
@@ -213,6 +229,47 @@ fn run_script(cache: &Arc<ScriptCache>, text: &str, call: TestCall) -> Outcome {
     .expect("the script starts");
     handle.join().expect("no panic leaves the script thread");
     rx.recv().expect("done ran")
+}
+
+#[test]
+fn prompts_are_looked_up_in_the_calls_language_first() {
+    let cache = cache(4);
+    let (call, seen) = TestCall::new(PanicIn::Nowhere);
+    let mut fr = info();
+    fr.lang = "fr".into();
+    let text = "set_result(\"lang\", call.lang);\n\
+                play(\"menu\");\n\
+                set_lang(\"pt-BR\"); play(\"menu\"); play(\"other\");\n\
+                say_digits(\"7\");\n\
+                set_lang(\"\"); play(\"menu\");\n\
+                try { set_lang(\"../etc\"); } catch (e) { set_result(\"bad\", e); }\n";
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    spawn(
+        cache,
+        script(text),
+        fr,
+        Box::new(call),
+        move |o: &Outcome| {
+            let _ = tx.send(o.clone());
+        },
+    )
+    .expect("the script starts")
+    .join()
+    .expect("no panic");
+    let outcome = rx.recv().expect("done ran");
+    assert!(matches!(outcome, Outcome::Completed), "{outcome:?}");
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen.played,
+        ["fr/menu", "pt/menu", "other", "digits/7", "menu"],
+        "pt-BR falls back to pt, then to the base prompt"
+    );
+    assert_eq!(seen.results[0], ("lang".into(), "fr".into()));
+    assert!(
+        seen.results[1].1.contains("not a language tag"),
+        "{:?}",
+        seen.results
+    );
 }
 
 #[test]
