@@ -550,6 +550,22 @@ fn the_shipped_example_prompts_all_load() {
     .map(|s| s.to_string())
     .collect();
     names.extend((0..10).map(|d| format!("digits/{d}")));
+    // The main menu and the digits in French (`[[route]] lang = "fr"`).
+    let french: Vec<String> = [
+        "main_menu",
+        "opening_hours",
+        "info_menu",
+        "health_info",
+        "water_info",
+        "invalid",
+        "no_input",
+        "goodbye",
+    ]
+    .iter()
+    .map(|s| format!("fr/{s}"))
+    .chain((0..10).map(|d| format!("fr/digits/{d}")))
+    .collect();
+    names.extend(french);
     assert_eq!(loaded, names.len());
     for name in &names {
         let prompt = store.get(name).unwrap();
