@@ -42,6 +42,7 @@ say survey_thanks "Thank you. Your answers have been recorded."
 say invalid "Sorry, that is not a valid choice."
 say no_input "We did not receive your input."
 say goodbye "Goodbye."
+say opt_out "To stop receiving these calls, press 9."
 
 n=0
 for word in zero one two three four five six seven eight nine; do

@@ -544,6 +544,7 @@ fn the_shipped_example_prompts_all_load() {
         "invalid",
         "no_input",
         "goodbye",
+        "opt_out",
         "beep",
     ]
     .iter()
