@@ -11,6 +11,7 @@ use rhai::{Engine, AST};
 
 use crate::config::ScriptConfig;
 use crate::script::threads::{ScriptThreads, DEFAULT_MAX_SCRIPTS};
+use crate::script::verbs::http::HttpClient;
 
 /// A script that cannot be loaded or that failed, with where.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -87,6 +88,7 @@ pub struct ScriptCache {
     limits: ScriptConfig,
     compiled: DashMap<PathBuf, Compiled>,
     threads: Arc<ScriptThreads>,
+    http: Arc<HttpClient>,
 }
 
 impl ScriptCache {
@@ -107,6 +109,7 @@ impl ScriptCache {
         }
         ScriptCache {
             engine: Arc::new(build_engine(&limits)),
+            http: Arc::new(HttpClient::new(limits.http.clone())),
             limits,
             compiled: DashMap::new(),
             threads: ScriptThreads::new(max_scripts),
@@ -116,6 +119,11 @@ impl ScriptCache {
     /// The running script threads: count, cap, panics.
     pub fn threads(&self) -> &Arc<ScriptThreads> {
         &self.threads
+    }
+
+    /// The client `http_get`/`http_post` use, with `[script] http_*`.
+    pub fn http(&self) -> &Arc<HttpClient> {
+        &self.http
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -169,6 +177,7 @@ mod tests {
             max_duration_ms: 10_000,
             max_operations_between_verbs: 100_000,
             max_memory_bytes: 1 << 20,
+            ..ScriptConfig::default()
         }
     }
 
