@@ -4,6 +4,7 @@
 //! requested timeout and the flow catches it and goes on; a host not in
 //! `[script] http_allow` is refused without a connection (a decoy server on
 //! it sees none); a closed port is refused. Results come from the CDR.
+//! A flow's `on_hangup` posts after the caller hung up.
 //!
 //! Figures are printed; run with `--nocapture` to see them.
 
@@ -75,7 +76,7 @@ fn handle(mut s: TcpStream, log: &Log) {
     };
     if got.path.starts_with("/balance") {
         let _ = s.write_all(reply("200 OK", r#"{"balance": 1234, "currency": "EUR"}"#).as_bytes());
-    } else if got.path == "/survey" {
+    } else if got.path == "/survey" || got.path == "/after-hangup" {
         let _ = s.write_all(reply("201 Created", r#"{"stored": true}"#).as_bytes());
     } else if got.path == "/slow" {
         // No answer: wait until the client closes (read gives 0 or fails).
@@ -273,4 +274,54 @@ fn a_flow_reads_json_posts_answers_and_catches_timeouts_and_refusals() {
         3,
         "balance, survey, slow and nothing else: {got:?}"
     );
+}
+
+/// The caller hangs up during a long `sleep`; the flow's `on_hangup`
+/// posts to the service, which gets it.
+#[test]
+fn on_hangup_posts_after_the_caller_hung_up() {
+    require_sipp!();
+    let (web, log) = service();
+    let flow = format!(
+        "answer();\nsleep(20000);\n\
+         fn on_hangup() {{\n\
+             let r = http_post(\"http://127.0.0.1:{web}/after-hangup\", #{{ ended: \"caller\" }});\n\
+             log(\"posted: \" + r.status);\n\
+         }}\n"
+    );
+    let mut cfg = RivrConfig::default().script("5001", "bye.rhai", &flow);
+    cfg.script_table = format!("http_allow = [\"127.0.0.1:{web}\"]\n");
+    let rivr = Rivr::start("script-http-bye", cfg);
+    let mut caller = Caller::answered(
+        &rivr,
+        "script-http-bye",
+        CallSpec {
+            scenario: "uac_hangup.xml",
+            number: "5001",
+            hold_ms: 500,
+            ..CallSpec::default()
+        },
+    );
+    caller.sipp.expect_pass(SIGNALLING);
+    let hung_up = Instant::now();
+    let posted = loop {
+        let got = log.lock().expect("log").clone();
+        if let Some(g) = got.into_iter().find(|g| g.path == "/after-hangup") {
+            break g;
+        }
+        assert!(
+            hung_up.elapsed() < SIGNALLING,
+            "on_hangup's post never reached the service"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    println!(
+        "[script_http] on_hangup's post was in {} ms after SIPp ended: {}",
+        hung_up.elapsed().as_millis(),
+        posted.body
+    );
+    assert_eq!(posted.method, "POST");
+    assert_eq!(posted.body, r#"{"ended":"caller"}"#);
+    let cdr = rivr.wait_cdr(&caller.answer.call_id, SIGNALLING);
+    assert_eq!(cdr["script"], "caller-hung-up", "{cdr}");
 }
