@@ -399,6 +399,7 @@ fn timeouts_refusals_and_big_replies_are_catchable_errors() {
     )
     .unwrap_err();
     let took = t.elapsed();
+    println!("timeout option 300 ms: gave up after {took:?}");
     assert_eq!(
         e,
         VerbError::BadArgument(format!("http_get 127.0.0.1:{port}: timed out after 300 ms"))
@@ -419,6 +420,10 @@ fn timeouts_refusals_and_big_replies_are_catchable_errors() {
         Some(map(&[("timeout", 5000_i64.into())])),
     )
     .unwrap_err();
+    println!(
+        "http_timeout_ms 200 over an option of 5000: gave up after {:?}",
+        t.elapsed()
+    );
     assert!(e.to_string().ends_with("timed out after 200 ms"), "{e}");
     assert!(
         t.elapsed() < Duration::from_millis(400),
@@ -465,6 +470,7 @@ fn the_scripts_time_budget_bounds_the_request_and_ends_the_script() {
         "the script's deadline, not a catchable error"
     );
     let took = t.elapsed();
+    println!("script budget 250 ms: the request stopped after {took:?}");
     assert!(
         took >= Duration::from_millis(240) && took < Duration::from_millis(450),
         "{took:?}"
