@@ -344,7 +344,15 @@ fn failure(e: ureq::Error) -> Failure {
             ErrorKind::TimedOut => Failure::Timeout,
             ErrorKind::ConnectionRefused => Failure::Other("connection refused".into()),
             ErrorKind::ConnectionReset => Failure::Other("connection reset".into()),
-            _ => Failure::Other(io.to_string()),
+            // The resolver runs on its own thread when there is a timeout,
+            // and its failure comes back as std's lookup error.
+            _ => match io
+                .to_string()
+                .strip_prefix("failed to lookup address information: ")
+            {
+                Some(why) => Failure::Other(format!("host not found (DNS: {why})")),
+                None => Failure::Other(io.to_string()),
+            },
         },
         ureq::Error::ConnectionFailed => Failure::Other("connection failed".into()),
         ureq::Error::Rustls(t) => Failure::Other(format!("TLS: {t}")),

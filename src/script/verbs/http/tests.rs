@@ -493,3 +493,17 @@ fn a_redirect_is_handed_back_not_followed() {
     );
     assert!(m["json"].is_unit());
 }
+
+#[test]
+fn a_failed_dns_lookup_says_so() {
+    let lookup =
+        std::io::Error::other("failed to lookup address information: Name or service not known");
+    let Failure::Other(why) = failure(ureq::Error::Io(lookup)) else {
+        panic!("not a plain failure");
+    };
+    assert_eq!(why, "host not found (DNS: Name or service not known)");
+    let Failure::Other(why) = failure(ureq::Error::HostNotFound) else {
+        panic!("not a plain failure");
+    };
+    assert_eq!(why, "host not found (DNS)");
+}
