@@ -242,6 +242,16 @@ pub fn run(
             )))
         }
         Err(Failure::Other(why)) => return Err(bad(format!("{v} {}: {why}", target.shown))),
+        // Over https, bytes that do not parse are the TLS layer's (a
+        // certificate refused, a server that does not speak TLS).
+        Err(Failure::BadData(why))
+            if url
+                .get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://")) =>
+        {
+            return Err(bad(format!("{v} {}: TLS: {why}", target.shown)))
+        }
+        Err(Failure::BadData(why)) => return Err(bad(format!("{v} {}: {why}", target.shown))),
         Err(Failure::TooLarge) => {
             return Err(bad(format!(
                 "{v} {}: the response is larger than {} bytes ([script] http_max_body_bytes)",
@@ -266,6 +276,8 @@ pub fn run(
 enum Failure {
     Timeout,
     TooLarge,
+    /// The connection carried what the client could not read.
+    BadData(String),
     Other(String),
 }
 
@@ -344,6 +356,7 @@ fn failure(e: ureq::Error) -> Failure {
             ErrorKind::TimedOut => Failure::Timeout,
             ErrorKind::ConnectionRefused => Failure::Other("connection refused".into()),
             ErrorKind::ConnectionReset => Failure::Other("connection reset".into()),
+            ErrorKind::InvalidData => Failure::BadData(io.to_string()),
             // The resolver runs on its own thread when there is a timeout,
             // and its failure comes back as std's lookup error.
             _ => match io

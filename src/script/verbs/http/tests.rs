@@ -507,3 +507,24 @@ fn a_failed_dns_lookup_says_so() {
     };
     assert_eq!(why, "host not found (DNS)");
 }
+
+#[test]
+fn https_to_a_server_that_does_not_speak_tls_is_a_tls_error() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = l.accept() {
+            let _ = s.write_all(&ok_json("{}"));
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let c = client(&[&format!("127.0.0.1:{port}")], 3000);
+    let s = Session::new(Box::new(Idle));
+    let e = get(&c, &s, &format!("https://127.0.0.1:{port}/"), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(&format!("http_get 127.0.0.1:{port}: TLS: ")),
+        "{e}"
+    );
+}
