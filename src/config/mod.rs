@@ -11,12 +11,14 @@ use toml::Spanned;
 mod cdr;
 mod http;
 mod pri_trunk;
+mod script_http;
 mod span;
 mod trunk;
 
 pub use cdr::CdrConfig;
 pub use http::{HttpConfig, Role, Token};
 pub use pri_trunk::{Hunt, PriTrunkConfig};
+pub use script_http::{HostPattern, ScriptHttpConfig};
 pub use span::{SpanConfig, SpanTransport};
 pub use trunk::{TrunkConfig, TrunkTransport};
 
@@ -201,6 +203,8 @@ pub struct ScriptConfig {
     pub max_operations_between_verbs: u64,
     /// Heap bytes one call's script may hold (its thread's net allocations).
     pub max_memory_bytes: usize,
+    /// `http_get`/`http_post`: allowed hosts, timeout, body size.
+    pub http: ScriptHttpConfig,
 }
 
 /// The smallest `[script] max_memory_bytes`: an empty script's own state
@@ -214,6 +218,7 @@ impl Default for ScriptConfig {
             max_duration_ms: 4 * 3600 * 1000,
             max_operations_between_verbs: 1_000_000,
             max_memory_bytes: 8 << 20,
+            http: ScriptHttpConfig::default(),
         }
     }
 }
@@ -413,6 +418,14 @@ impl Config {
                     )
                 })?,
         };
+        let script_http = script_http::parse_script_http(
+            script_http::RawScriptHttp {
+                allow: &script_raw.http_allow,
+                timeout_ms: &script_raw.http_timeout_ms,
+                max_body_bytes: &script_raw.http_max_body_bytes,
+            },
+            &err,
+        )?;
         let store = StoreConfig {
             url: raw
                 .store
@@ -494,6 +507,7 @@ impl Config {
                         .max_operations_between_verbs
                         .unwrap_or(d.max_operations_between_verbs),
                     max_memory_bytes,
+                    http: script_http,
                 }
             },
             store,
@@ -775,6 +789,9 @@ struct RawScript {
     max_duration_ms: Option<u64>,
     max_operations_between_verbs: Option<u64>,
     max_memory_bytes: Option<Spanned<u64>>,
+    http_allow: Option<Spanned<Vec<Spanned<String>>>>,
+    http_timeout_ms: Option<Spanned<u64>>,
+    http_max_body_bytes: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, Default)]

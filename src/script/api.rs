@@ -4,11 +4,13 @@
 //! call's identity while the script runs.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 use std::time::Duration;
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position};
 
 use crate::script::memory::MemoryBudget;
+use crate::script::verbs::http::{HttpClient, Verb};
 use crate::script::verbs::{GatherOptions, Session, VerbError};
 
 /// Marker values a terminated script carries, so the runner can tell a
@@ -30,6 +32,8 @@ pub struct Running {
     pub max_ops_between_verbs: u64,
     /// Set by a verb once the call is over; makes the next op stop.
     pub stop: Option<&'static str>,
+    /// `http_get`/`http_post`: the server's client and `[script] http_*`.
+    pub http: Arc<HttpClient>,
 }
 
 thread_local! {
@@ -244,6 +248,17 @@ fn gather_options(m: &Map) -> Result<GatherOptions, VerbError> {
     })
 }
 
+fn http_with(
+    ctx: &NativeCallContext,
+    verb: Verb,
+    url: &Dynamic,
+    body: Option<&Dynamic>,
+    opts: Option<&Dynamic>,
+) -> Result<Map, Box<EvalAltResult>> {
+    let engine = ctx.engine();
+    with(|r| crate::script::verbs::http::run(engine, &r.http, &r.session, verb, url, body, opts))
+}
+
 fn key_string(k: Option<char>) -> String {
     k.map(String::from).unwrap_or_default()
 }
@@ -350,6 +365,27 @@ pub fn register(engine: &mut Engine) {
                 .map_err(VerbError::BadArgument)
         })
     });
+    engine.register_fn("http_get", |ctx: NativeCallContext, url: Dynamic| {
+        http_with(&ctx, Verb::Get, &url, None, None)
+    });
+    engine.register_fn(
+        "http_get",
+        |ctx: NativeCallContext, url: Dynamic, opts: Dynamic| {
+            http_with(&ctx, Verb::Get, &url, None, Some(&opts))
+        },
+    );
+    engine.register_fn(
+        "http_post",
+        |ctx: NativeCallContext, url: Dynamic, body: Dynamic| {
+            http_with(&ctx, Verb::Post, &url, Some(&body), None)
+        },
+    );
+    engine.register_fn(
+        "http_post",
+        |ctx: NativeCallContext, url: Dynamic, body: Dynamic, opts: Dynamic| {
+            http_with(&ctx, Verb::Post, &url, Some(&body), Some(&opts))
+        },
+    );
     engine.register_fn("log", |msg: Dynamic| {
         with(|r| {
             tracing::info!(call = %r.call_id, script_log = ?msg.to_string(), "script");

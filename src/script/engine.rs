@@ -13,6 +13,7 @@ use rhai::{Engine, AST};
 
 use crate::config::ScriptConfig;
 use crate::script::threads::{ScriptThreads, DEFAULT_MAX_SCRIPTS};
+use crate::script::verbs::http::HttpClient;
 
 /// A script that cannot be loaded or that failed, with where.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -120,6 +121,7 @@ pub struct ScriptCache {
     limits: ScriptConfig,
     compiled: DashMap<PathBuf, Compiled>,
     threads: Arc<ScriptThreads>,
+    http: Arc<HttpClient>,
 }
 
 impl ScriptCache {
@@ -140,6 +142,7 @@ impl ScriptCache {
         }
         ScriptCache {
             engine: Arc::new(build_engine(&limits)),
+            http: Arc::new(HttpClient::new(limits.http.clone())),
             limits,
             compiled: DashMap::new(),
             threads: ScriptThreads::new(max_scripts),
@@ -149,6 +152,11 @@ impl ScriptCache {
     /// The running script threads: count, cap, panics.
     pub fn threads(&self) -> &Arc<ScriptThreads> {
         &self.threads
+    }
+
+    /// The client `http_get`/`http_post` use, with `[script] http_*`.
+    pub fn http(&self) -> &Arc<HttpClient> {
+        &self.http
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -238,6 +246,7 @@ mod tests {
             max_duration_ms: 10_000,
             max_operations_between_verbs: 100_000,
             max_memory_bytes: 1 << 20,
+            ..ScriptConfig::default()
         }
     }
 

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::call::control::{CallControl, CallEnded, CallEvent, DialRequest, DialResult};
 
+pub mod http;
+
 /// Most keys one `send_dtmf` sends.
 const MAX_SENT_KEYS: usize = 32;
 /// Keys kept for the next `gather`/interruptible `play` (type-ahead).
@@ -108,6 +110,13 @@ impl Session {
             Some(d) if self.ctl.now() >= d => Err(VerbError::TimeLimit),
             _ => Ok(()),
         }
+    }
+
+    /// What is left of the script's time, on the call's clock (`None`: no
+    /// limit); bounds a verb that cannot wait through `wait`.
+    pub fn time_left(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(self.ctl.now()))
     }
 
     pub fn control(&mut self) -> &mut dyn CallControl {

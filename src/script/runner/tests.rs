@@ -28,6 +28,7 @@ fn limits() -> ScriptConfig {
         max_duration_ms: 10_000,
         max_operations_between_verbs: 1_000_000,
         max_memory_bytes: MAX_MEMORY,
+        ..ScriptConfig::default()
     }
 }
 
