@@ -1,4 +1,5 @@
-//! The meaning of the call-flow verbs that wait: `play`, `gather`, `sleep`.
+//! The meaning of the call-flow verbs that wait: `play`, `gather`, `sleep`
+//! (and `record`, in its own file).
 //! Written over `CallControl`, so the timing rules are tested with a virtual
 //! clock. The rules are in `docs/scripts.md` ("gather timing").
 //!
@@ -28,6 +29,10 @@ pub enum VerbError {
     HungUp,
     #[error("{0}")]
     BadArgument(String),
+    /// The verb could not do its work (a disk error in `record`); the
+    /// script may catch it and go on.
+    #[error("{0}")]
+    Failed(String),
     /// The script's wall-clock budget is spent.
     #[error("the script ran past its time limit")]
     TimeLimit,
@@ -75,6 +80,8 @@ pub struct Session {
     ended: bool,
     /// When the script's time is up, on the call's clock.
     deadline: Option<Instant>,
+    /// Ids of the call's recordings so far (`record`).
+    recordings: Vec<String>,
 }
 
 impl Session {
@@ -86,6 +93,7 @@ impl Session {
             next_play_id: 1,
             ended: false,
             deadline: None,
+            recordings: Vec::new(),
         }
     }
 
@@ -324,5 +332,6 @@ impl Session {
     }
 }
 
+pub mod record;
 #[cfg(test)]
 mod tests;
