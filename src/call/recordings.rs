@@ -79,3 +79,51 @@ impl Recordings {
             .map_err(|e| e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::record::{End, EndedBy};
+
+    #[test]
+    fn a_recording_plays_back_as_written_and_nothing_else_can_be_reached() {
+        let dir = std::env::temp_dir().join(format!("rivr-recordings-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut recs = Recordings::new(dir.clone());
+        let req = RecordRequest {
+            name: "r1".into(),
+            rules: EndRules {
+                max: Duration::from_secs(1),
+                silence: None,
+                finish_on: vec![],
+            },
+        };
+        let (mut sink, _) = recs.start(7, req).unwrap();
+        let mut frame = [0i16; crate::media::core::FRAME];
+        for (i, s) in frame.iter_mut().enumerate() {
+            *s = ((i as f64 * 0.2).sin() * 8000.0) as i16;
+        }
+        for _ in 0..10 {
+            sink.push(&frame);
+        }
+        sink.end(End {
+            by: EndedBy::Max,
+            drop_frames: 0,
+        });
+        let done = recs.finish(7).unwrap();
+        assert_eq!((done.duration_ms, done.ended_by), (200, EndedBy::Max));
+        assert!(recs.finish(7).is_err(), "finished once");
+
+        let p = recs.load("r1").unwrap();
+        assert_eq!(p.name(), "rec:r1");
+        assert_eq!(p.pcm_8k().len(), 10 * frame.len());
+        assert_eq!(&p.pcm_8k()[..frame.len()], &frame[..]);
+
+        std::fs::write(dir.join("secret.txt"), b"x").unwrap();
+        for bad in ["../r1", "r1/../r1", "/etc/passwd", "secret.txt/..", ""] {
+            assert!(recs.load(bad).is_err(), "{bad:?}");
+        }
+        assert!(recs.load("missing").unwrap_err().contains("no recording"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
