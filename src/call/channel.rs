@@ -258,12 +258,14 @@ impl CallControl for ChannelControl {
     }
 
     fn record(&mut self, id: u64, req: RecordRequest) -> Result<(), String> {
-        let ended = |_| "the call has ended".to_string();
+        // The session tells a call that ended (`is_gone`) from a disk
+        // error by asking the call, so the text here is for logs only.
+        let ended = CallEnded.to_string();
         if self.is_gone() {
-            return Err(ended(CallEnded));
+            return Err(ended);
         }
         if !self.is_answered() && !self.shared.early_media.load(Ordering::Acquire) {
-            self.answer().map_err(ended)?;
+            self.answer().map_err(|e| e.to_string())?;
         }
         let (sink, rules) = self.recordings.start(id, req)?;
         self.media
@@ -273,7 +275,7 @@ impl CallControl for ChannelControl {
                 rules,
                 sink: Box::new(sink),
             })
-            .map_err(|_| "the call has ended".to_string())
+            .map_err(|_| ended)
     }
 
     fn stop_record(&mut self, id: u64, by: crate::media::record::EndedBy) {
