@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use crate::call::control::{CallControl, CallEnded, CallEvent, DialRequest};
+use crate::call::control::{CallControl, CallEnded, CallEvent, DialRequest, RecordRequest};
 use crate::call::id::CallId;
+use crate::call::recordings::Recordings;
 use crate::call::registry::ScriptCommand;
 use crate::media::events::{MediaEvent, MediaEventSink};
 use crate::media::prompt::{Prompt, PromptStore};
@@ -89,6 +90,7 @@ impl MediaEventSink for ScriptSink {
             MediaEvent::Digit { digit, source } => CallEvent::Digit { digit, source },
             MediaEvent::PlayDone { id, interrupted } => CallEvent::PlayDone { id, interrupted },
             MediaEvent::DigitsSent { id, as_events } => CallEvent::DigitsSent { id, as_events },
+            MediaEvent::RecordDone { id, ended_by } => CallEvent::RecordDone { id, ended_by },
             MediaEvent::Failed => {
                 let _ = self.sig.send(SigCommand::MediaFailed(self.call));
                 return;
@@ -115,6 +117,8 @@ pub struct ChannelControl {
     pub shared: Arc<CallShared>,
     /// None when neither `[smpp]` nor `[sms_http]` is configured.
     pub sms: Option<crate::sms::SmsService>,
+    /// `[media] recordings` and the call's recordings in progress.
+    pub recordings: Recordings,
 }
 
 impl ChannelControl {
@@ -224,6 +228,9 @@ impl CallControl for ChannelControl {
     }
 
     fn prompt(&self, name: &str) -> Result<Arc<Prompt>, String> {
+        if let Some(id) = name.strip_prefix(crate::call::recordings::PREFIX) {
+            return self.recordings.load(id);
+        }
         self.prompts.get(name).map_err(|e| e.to_string())
     }
 
@@ -248,6 +255,39 @@ impl CallControl for ChannelControl {
             .ok_or("send_sms: no [smpp] or [sms_http] block in the config")?;
         sms.submit_blocking(to, text)
             .map_err(|e| format!("send_sms: {e}"))
+    }
+
+    fn record(&mut self, id: u64, req: RecordRequest) -> Result<(), String> {
+        // The session tells a call that ended (`is_gone`) from a disk
+        // error by asking the call, so the text here is for logs only.
+        let ended = CallEnded.to_string();
+        if self.is_gone() {
+            return Err(ended);
+        }
+        if !self.is_answered() && !self.shared.early_media.load(Ordering::Acquire) {
+            self.answer().map_err(|e| e.to_string())?;
+        }
+        let (sink, rules) = self.recordings.start(id, req)?;
+        self.media
+            .send(MediaCommand::Record {
+                call: self.media.id,
+                id,
+                rules,
+                sink: Box::new(sink),
+            })
+            .map_err(|_| ended)
+    }
+
+    fn stop_record(&mut self, id: u64, by: crate::media::record::EndedBy) {
+        let _ = self.media.send(MediaCommand::StopRecord {
+            call: self.media.id,
+            id,
+            by,
+        });
+    }
+
+    fn finish_record(&mut self, id: u64) -> Result<crate::media::record::Recorded, String> {
+        self.recordings.finish(id)
     }
 
     fn dial(&mut self, request: DialRequest) -> Result<(), CallEnded> {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::media::prompt::Prompt;
+use crate::media::record::{EndRules, EndedBy, Recorded};
 
 pub use crate::media::events::DigitSource;
 
@@ -29,6 +30,12 @@ pub enum CallEvent {
     DigitsSent {
         id: u64,
         as_events: bool,
+    },
+    /// The recording started by `CallControl::record` with this id ended
+    /// (its file is closed by `CallControl::finish_record`).
+    RecordDone {
+        id: u64,
+        ended_by: EndedBy,
     },
     /// The party a `dial()` reached (or tried) is gone: how it went.
     DialEnded(DialResult),
@@ -55,6 +62,14 @@ pub struct DialRequest {
     pub trunk: Option<String>,
     pub caller_id: Option<String>,
     pub timeout: Option<Duration>,
+}
+
+/// What a script's `record()` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRequest {
+    /// The recording's id: its file is `ID.wav` in `[media] recordings`.
+    pub name: String,
+    pub rules: EndRules,
 }
 
 /// The call is over; the verb cannot run.
@@ -120,5 +135,20 @@ pub trait CallControl: Send {
     /// way to place calls — a test double — refuses.)
     fn dial(&mut self, _req: DialRequest) -> Result<(), CallEnded> {
         Err(CallEnded)
+    }
+    /// Starts recording what the caller says; ends with
+    /// `CallEvent::RecordDone`. An error (the folder, the file) is the
+    /// script's to see. (A control with no recordings — a test double —
+    /// refuses.)
+    fn record(&mut self, _id: u64, _req: RecordRequest) -> Result<(), String> {
+        Err("record() is not available on this call".into())
+    }
+    /// Ends the recording `id` if it still runs.
+    fn stop_record(&mut self, _id: u64, _by: EndedBy) {}
+    /// Waits until the recording's file is closed (after its
+    /// `RecordDone`, a hangup or `stop_record`): what was kept, or why
+    /// nothing was.
+    fn finish_record(&mut self, _id: u64) -> Result<Recorded, String> {
+        Err("record() is not available on this call".into())
     }
 }

@@ -1,7 +1,8 @@
 //! A call: one signalling leg, its media, and the control channel its script
 //! drives. `control` is the interface a script sees (verbs in, events out);
 //! `channel` is its implementation over the SIP core task and a media worker;
-//! `admission` decides whether the server takes one more call.
+//! `admission` decides whether the server takes one more call; `recordings`
+//! holds a call's `record()` files on the script's side.
 
 pub mod admission;
 pub mod cause;
@@ -10,5 +11,6 @@ pub mod control;
 pub mod id;
 pub mod leg;
 pub mod outcome;
+pub mod recordings;
 pub mod registry;
 pub mod trunks;

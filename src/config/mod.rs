@@ -190,6 +190,9 @@ pub struct MediaConfig {
     /// When a leg runs the in-band DTMF detector (`auto`: only without
     /// negotiated telephone-events).
     pub inband_dtmf: crate::media::inband_policy::InbandDtmf,
+    /// Where `record()` writes (`ID.wav`) and `play("rec:ID")` reads;
+    /// made when first needed.
+    pub recordings: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -360,6 +363,12 @@ impl Config {
         })?;
         let media_raw = raw.media.unwrap_or_default();
         let prompts = base_dir.join(media_raw.prompts.unwrap_or_else(|| "prompts".into()));
+        let recordings = base_dir.join(
+            media_raw
+                .recordings
+                .clone()
+                .unwrap_or_else(|| "recordings".into()),
+        );
         let codecs = match media_raw.codecs {
             None => Codec::ALL.to_vec(),
             Some(names) => {
@@ -497,6 +506,7 @@ impl Config {
                 prompts,
                 codecs,
                 inband_dtmf,
+                recordings,
             },
             script: {
                 let d = ScriptConfig::default();
@@ -778,6 +788,7 @@ struct RawRtp {
 #[serde(deny_unknown_fields)]
 struct RawMedia {
     prompts: Option<String>,
+    recordings: Option<String>,
     codecs: Option<Vec<Spanned<String>>>,
     inband_dtmf: Option<Spanned<String>>,
 }
@@ -814,6 +825,18 @@ mod tests {
 
     fn parse(s: &str) -> Result<Config, ConfigError> {
         Config::parse(s, "rivr.toml", Path::new("/etc/rivr"))
+    }
+
+    #[test]
+    fn recordings_default_beside_the_config_and_may_be_set() {
+        let base = "[sip]\nlisten = \"127.0.0.1:5070\"\n[[route]]\nscript = \"a.rhai\"\n";
+        let c = parse(base).unwrap();
+        assert_eq!(c.media.recordings, Path::new("/etc/rivr/recordings"));
+        let c = parse(&format!(
+            "{base}[media]\nrecordings = \"/var/spool/rivr\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.media.recordings, Path::new("/var/spool/rivr"));
     }
 
     #[test]

@@ -44,6 +44,13 @@ pub enum MediaEvent {
     /// legs of a bridge with `MediaPool::add_near`), is gone, is the same
     /// leg, or an Opus encoder could not be made for the listener.
     JoinRefused { listener: MediaId, source: MediaId },
+    /// The recording with this id ended (`MediaCommand::Record`): what
+    /// ended it. The file is closed by its writer, whose handle the owner
+    /// holds.
+    RecordDone {
+        id: u64,
+        ended_by: crate::media::record::EndedBy,
+    },
     /// Serving this call panicked: media dropped it (ports released). The
     /// owner should end the call's signalling.
     Failed,

@@ -1,6 +1,7 @@
 //! Media: codecs, prompts, the RTP session, DTMF, the per-leg media core
 //! (`core`: what a leg hears, plays, sends, and the legs it is joined to),
-//! and the media workers that serve many legs per 20 ms tick. Cores here
+//! and the media workers that serve many legs per 20 ms tick; recording a
+//! leg's caller to a file (`record`). Cores here
 //! are sans-IO: they take samples or packets and `now`, and own no socket
 //! or clock (except `worker`, which is the I/O layer: packet paths,
 //! threads, the tick).
@@ -20,6 +21,7 @@ pub mod packetizer;
 pub mod plc;
 pub mod ports;
 pub mod prompt;
+pub mod record;
 pub mod resample;
 pub mod rfc4733;
 pub mod rtcp;

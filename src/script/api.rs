@@ -67,7 +67,7 @@ fn with<T>(f: impl FnOnce(&mut Running) -> Result<T, VerbError>) -> Result<T, Bo
             VerbError::HungUp => terminated(END_HANGUP),
             VerbError::TimeLimit => terminated(END_TIME),
             VerbError::MemoryLimit => terminated(END_MEMORY),
-            VerbError::BadArgument(m) => runtime(&m),
+            VerbError::BadArgument(m) | VerbError::Failed(m) => runtime(&m),
         })
     })
 }
@@ -354,6 +354,12 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("set_lang", |tag: &str| with(|r| r.session.set_lang(tag)));
     engine.register_fn("dial", |target: &str| dial_with(target, &Map::new()));
     engine.register_fn("dial", |target: &str, opts: Map| dial_with(target, &opts));
+    engine.register_fn("record", |opts: Map| {
+        with(|r| crate::script::verbs::record::record_verb(&mut r.session, &r.call_id, &opts))
+    });
+    engine.register_fn("record", || {
+        with(|r| crate::script::verbs::record::record_verb(&mut r.session, &r.call_id, &Map::new()))
+    });
     engine.register_fn("send_dtmf", |keys: &str| {
         with(|r| r.session.send_dtmf(keys))
     });

@@ -30,10 +30,11 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
 }
 
 /// The prompt names to try for `name` in language `tag`, most specific
-/// first, ending with `name` itself. Tones (`tone:…`) have no language.
+/// first, ending with `name` itself. Generated and recorded sounds
+/// (`tone:…`, `rec:…`: any name with a `:` scheme) have no language.
 pub fn candidates(tag: &str, name: &str) -> Vec<String> {
     let mut out = Vec::with_capacity(3);
-    if !tag.is_empty() && !name.starts_with("tone:") {
+    if !tag.is_empty() && !name.contains(':') {
         out.push(format!("{tag}/{name}"));
         if let Some((primary, _)) = tag.split_once('-') {
             out.push(format!("{primary}/{name}"));
@@ -69,5 +70,6 @@ mod tests {
             ["pt-BR/digits/1", "pt/digits/1", "digits/1"]
         );
         assert_eq!(candidates("fr", "tone:beep"), ["tone:beep"]);
+        assert_eq!(candidates("fr", "rec:c1-1"), ["rec:c1-1"]);
     }
 }

@@ -1,4 +1,5 @@
-//! The meaning of the call-flow verbs that wait: `play`, `gather`, `sleep`.
+//! The meaning of the call-flow verbs that wait: `play`, `gather`, `sleep`
+//! (and `record`, in its own file).
 //! Written over `CallControl`, so the timing rules are tested with a virtual
 //! clock. The rules are in `docs/scripts.md` ("gather timing").
 //!
@@ -30,6 +31,10 @@ pub enum VerbError {
     HungUp,
     #[error("{0}")]
     BadArgument(String),
+    /// The verb could not do its work (a disk error in `record`); the
+    /// script may catch it and go on.
+    #[error("{0}")]
+    Failed(String),
     /// The script's wall-clock budget is spent.
     #[error("the script ran past its time limit")]
     TimeLimit,
@@ -80,6 +85,8 @@ pub struct Session {
     /// The call's language tag ("" for none): prompts are looked up in its
     /// folder first (`lang::candidates`).
     lang: String,
+    /// Ids of the call's recordings so far (`record`).
+    recordings: Vec<String>,
 }
 
 impl Session {
@@ -92,6 +99,7 @@ impl Session {
             ended: false,
             deadline: None,
             lang: String::new(),
+            recordings: Vec::new(),
         }
     }
 
@@ -366,5 +374,6 @@ impl Session {
     }
 }
 
+pub mod record;
 #[cfg(test)]
 mod tests;

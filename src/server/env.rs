@@ -285,6 +285,9 @@ impl Env for RealEnv {
             prompts: self.shared.prompts.clone(),
             shared: call_shared,
             sms: self.shared.sms.clone(),
+            recordings: crate::call::recordings::Recordings::new(
+                self.shared.config.media.recordings.clone(),
+            ),
         };
         let done_tx = self.shared.sig_tx.clone();
         let call = start.call;

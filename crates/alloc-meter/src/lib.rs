@@ -37,11 +37,17 @@ thread_local! {
     /// destructor, so reading it never allocates and never fails, even
     /// while the thread is being torn down.
     static HELD: Cell<isize> = const { Cell::new(0) };
+    /// Allocations (and reallocations) this thread made: for tests that
+    /// show a path allocates nothing, which a net figure cannot.
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
 }
 
 #[inline]
 fn add(bytes: isize) {
     let _ = HELD.try_with(|h| h.set(h.get().wrapping_add(bytes)));
+    if bytes > 0 {
+        let _ = ALLOCS.try_with(|n| n.set(n.get().wrapping_add(1)));
+    }
 }
 
 // SAFETY: every call is forwarded unchanged to `System`, which upholds the
@@ -88,6 +94,14 @@ unsafe impl GlobalAlloc for Meter {
 #[inline]
 pub fn thread_held() -> isize {
     HELD.try_with(Cell::get).unwrap_or(0)
+}
+
+/// Allocations the current thread has made since it started (each
+/// `alloc` and each growing `realloc`); 0 forever when `Meter` is not the
+/// global allocator.
+#[inline]
+pub fn thread_allocs() -> u64 {
+    ALLOCS.try_with(Cell::get).unwrap_or(0)
 }
 
 /// Overwrites the current thread's figure: to forgive what some code

@@ -7,12 +7,14 @@
 use std::time::Instant;
 
 use crate::media::core::MediaCore;
-use crate::media::events::MediaEventSink;
+use crate::media::events::{MediaEvent, MediaEventSink};
+use crate::media::record::{EndRules, EndedBy, RecordSink};
 use crate::media::send_gate::Flow;
 
 use super::bchannel_path::BChannelPath;
 use super::commands::{BChannelSetup, MediaCallSetup};
 use super::path::PacketPath;
+use super::recording::Recording;
 use super::rtp_path::RtpPath;
 
 pub(super) struct MediaCall {
@@ -27,6 +29,8 @@ pub(super) struct MediaCall {
     /// Keys heard, by `totals::DIGIT_SOURCES` (added to the pool's totals
     /// when the call closes, so the tick touches nothing shared).
     pub digits: [u64; 4],
+    /// What the leg hears is being recorded (`MediaCommand::Record`).
+    recording: Option<Recording>,
     /// Test hook: panic on the next tick.
     #[cfg(test)]
     pub panic_on_tick: bool,
@@ -53,6 +57,7 @@ impl MediaCall {
             sending: false,
             held: false,
             digits: [0; 4],
+            recording: None,
             #[cfg(test)]
             panic_on_tick: false,
         }
@@ -68,19 +73,51 @@ impl MediaCall {
             sending: false,
             held: false,
             digits: [0; 4],
+            recording: None,
             #[cfg(test)]
             panic_on_tick: false,
         }
     }
 
-    /// Passes the core's events to the owner.
+    /// Passes the core's events to the owner; a key may end a recording
+    /// (reported right after the key).
     pub fn flush_events(&mut self) {
         while let Some(e) = self.core.poll_event() {
-            if let crate::media::events::MediaEvent::Digit { source, .. } = e {
+            let mut ended = None;
+            if let MediaEvent::Digit { digit, source } = e {
                 if let Some(n) = self.digits.get_mut(super::totals::digit_index(source)) {
                     *n += 1;
                 }
+                ended = self.recording.as_mut().and_then(|r| r.key(digit, source));
             }
+            self.events.emit(e);
+            self.recording_ended(ended);
+        }
+    }
+
+    /// Starts recording what the leg hears; one still running is stopped.
+    pub fn start_recording(&mut self, id: u64, rules: EndRules, sink: Box<RecordSink>) {
+        let old = self
+            .recording
+            .as_mut()
+            .and_then(|r| r.stop(EndedBy::Stopped));
+        self.recording_ended(old);
+        self.recording = Some(Recording::new(id, rules, sink));
+    }
+
+    /// Ends the recording `id` if it is the one running.
+    pub fn stop_recording(&mut self, id: u64, by: EndedBy) {
+        let ended = self
+            .recording
+            .as_mut()
+            .filter(|r| r.id == id)
+            .and_then(|r| r.stop(by));
+        self.recording_ended(ended);
+    }
+
+    fn recording_ended(&mut self, ended: Option<MediaEvent>) {
+        if let Some(e) = ended {
+            self.recording = None;
             self.events.emit(e);
         }
     }
@@ -93,6 +130,11 @@ impl MediaCall {
         }
         self.path.receive(now, buf, &mut self.core);
         self.core.hear(now);
+        let ended = match self.recording.as_mut() {
+            Some(r) => r.frame(self.core.heard()),
+            None => None,
+        };
+        self.recording_ended(ended);
         self.flush_events();
     }
 

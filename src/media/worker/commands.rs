@@ -117,6 +117,23 @@ pub enum MediaCommand {
         call: MediaId,
         id: u64,
     },
+    /// Records what the leg hears from its peer (decoded 8 kHz, after the
+    /// jitter buffer) into `sink` until `rules` end it, a `StopRecord`, or
+    /// the leg's removal; the end is reported as `MediaEvent::RecordDone`
+    /// (not for a removal: the owner knows). A new recording replaces one
+    /// still running (ended as stopped).
+    Record {
+        call: MediaId,
+        id: u64,
+        rules: crate::media::record::EndRules,
+        sink: Box<crate::media::record::RecordSink>,
+    },
+    /// Ends the recording `id`, if it runs, as `by` says.
+    StopRecord {
+        call: MediaId,
+        id: u64,
+        by: crate::media::record::EndedBy,
+    },
     /// The peer put the call on hold (`on`: stop sending it media; RTCP
     /// goes on) or took it off hold.
     Hold {
@@ -169,6 +186,8 @@ impl MediaCommand {
             | MediaCommand::SetPtime { call, .. }
             | MediaCommand::Play { call, .. }
             | MediaCommand::StopPlay { call, .. }
+            | MediaCommand::Record { call, .. }
+            | MediaCommand::StopRecord { call, .. }
             | MediaCommand::Hold { call, .. }
             | MediaCommand::Remove { call } => Some(*call),
             MediaCommand::Join { listener, .. } | MediaCommand::Unjoin { listener } => {
@@ -275,6 +294,21 @@ impl Worker {
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.core.stop_play(id);
                     c.flush_events();
+                }
+            }
+            MediaCommand::Record {
+                call,
+                id,
+                rules,
+                sink,
+            } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.start_recording(id, rules, sink);
+                }
+            }
+            MediaCommand::StopRecord { call, id, by } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.stop_recording(id, by);
                 }
             }
             MediaCommand::Hold { call, on } => {

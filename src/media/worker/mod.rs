@@ -23,6 +23,7 @@ mod joins;
 pub mod live;
 mod path;
 mod prepare;
+mod recording;
 mod rtp_path;
 #[cfg(test)]
 mod tests;

@@ -314,3 +314,113 @@ fn thirty_ms_packets_and_telephone_events_keep_true_timestamps() {
     drop(a);
     pool.shutdown();
 }
+
+/// A leg's heard audio recorded on a real worker: the tone its peer sends
+/// is in the file; the maximum ends it with `RecordDone`; `StopRecord`
+/// ends only the recording it names; removing the leg closes the file as
+/// a hangup.
+#[test]
+fn a_recording_holds_what_the_leg_heard_and_ends_as_told() {
+    use crate::media::record::{self, EndRules, EndedBy};
+    let dir = std::env::temp_dir().join(format!("rivr-worker-rec-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let pool = MediaPool::start(1).unwrap();
+    let ports = Arc::new(PortAllocator::new(43300, 43319));
+    let c = TestCall::add(&pool, &ports, MediaId(1), true);
+    let rules = |max_ms| EndRules {
+        max: Duration::from_millis(max_ms),
+        silence: None,
+        finish_on: vec!['#'],
+    };
+    let record = |id: u64, name: &str, max_ms| {
+        let (sink, handle) = record::start(&dir, name).unwrap();
+        c.media
+            .send(MediaCommand::Record {
+                call: c.call,
+                id,
+                rules: rules(max_ms),
+                sink: Box::new(sink),
+            })
+            .unwrap();
+        handle
+    };
+    let done = |id: u64| loop {
+        match c.events.recv_timeout(WAIT) {
+            Ok(MediaEvent::RecordDone { id: i, ended_by }) if i == id => return ended_by,
+            Ok(_) => {}
+            Err(e) => panic!("no RecordDone for {id}: {e}"),
+        }
+    };
+
+    // The peer sends a 500 Hz tone for 1.2 s, 20 ms a packet.
+    let local: SocketAddr = (loopback(), c.port).into();
+    let sender = {
+        let sock = c.peer.sock.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            for k in 0..60u32 {
+                let mut rtp = vec![0x80, 0x00];
+                rtp.extend((k as u16 + 1).to_be_bytes());
+                rtp.extend((k * 160).to_be_bytes());
+                rtp.extend([0, 0, 0, 9]);
+                let pcm: Vec<i16> = (0..160)
+                    .map(|i| {
+                        let t = f64::from(k * 160 + i) / 8000.0;
+                        ((t * 500.0 * std::f64::consts::TAU).sin() * 8000.0) as i16
+                    })
+                    .collect();
+                let mut payload = [0u8; 160];
+                crate::media::g711::encode(crate::media::g711::Law::Ulaw, &pcm, &mut payload);
+                rtp.extend(payload);
+                let _ = sock.send_to(&rtp, local);
+                let due = start + Duration::from_millis(20 * u64::from(k + 1));
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let h = record(1, "max", 600);
+    assert_eq!(done(1), EndedBy::Max);
+    let r = h.wait().unwrap();
+    assert_eq!((r.duration_ms, r.ended_by), (600, EndedBy::Max));
+    let pcm: Vec<i16> = hound::WavReader::open(&r.path)
+        .unwrap()
+        .samples::<i16>()
+        .map(|s| s.unwrap())
+        .collect();
+    let rms =
+        |x: &[i16]| (x.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / x.len() as f64).sqrt();
+    // The tone is there (the first frames may still be the jitter
+    // buffer's start).
+    assert!(rms(&pcm[1600..]) > 4000.0, "{}", rms(&pcm[1600..]));
+    sender.join().unwrap();
+
+    let h = record(2, "stopped", 60_000);
+    c.media
+        .send(MediaCommand::StopRecord {
+            call: c.call,
+            id: 3,
+            by: EndedBy::Stopped,
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!h.is_finished(), "another id stops nothing");
+    c.media
+        .send(MediaCommand::StopRecord {
+            call: c.call,
+            id: 2,
+            by: EndedBy::Stopped,
+        })
+        .unwrap();
+    assert_eq!(done(2), EndedBy::Stopped);
+    assert_eq!(h.wait().unwrap().ended_by, EndedBy::Stopped);
+
+    let h = record(4, "removed", 60_000);
+    std::thread::sleep(Duration::from_millis(100));
+    c.media.send(MediaCommand::Remove { call: c.call }).unwrap();
+    let r = h.wait().unwrap();
+    assert_eq!(r.ended_by, EndedBy::Hangup);
+    assert!(r.path.is_file());
+    pool.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
