@@ -98,10 +98,18 @@ fn frames_the_pool_had_no_room_for_become_silence_in_place() {
     let dir = TempDir::new("gap");
     let (mut sink, handle) = start(&dir.0, "g").unwrap();
     // Faster than the writer drains: the pool runs out, later frames are
-    // counted, and the file keeps the call's length.
-    let n = POOL_FRAMES + 50;
-    for k in 0..n {
-        sink.push(&frame(k));
+    // counted, and the file keeps the call's length. Pushed until the pool
+    // has run dry at least once (on a loaded machine the writer may drain
+    // it between pushes), then 50 more.
+    let mut n = 0;
+    while sink.gap == 0 && n < 100 * POOL_FRAMES {
+        sink.push(&frame(n));
+        n += 1;
+    }
+    assert!(sink.gap > 0, "the pool never ran dry in {n} frames");
+    for _ in 0..50 {
+        sink.push(&frame(n));
+        n += 1;
     }
     sink.end(end(EndedBy::Max, 0));
     let r = handle.wait().unwrap();
