@@ -211,6 +211,23 @@ fn describe() {
         "rivr_media_panics_total",
         "Panics caught in the media workers (each ends at most one call)"
     );
+    describe_counter!(
+        "rivr_tts_cache_hits_total",
+        "say() texts found already made, by where (memory, in_flight, disk)"
+    );
+    describe_counter!(
+        "rivr_tts_synth_total",
+        "Text-to-speech syntheses run, by result (ok, failed)"
+    );
+    describe_counter!(
+        "rivr_tts_synth_microseconds_total",
+        "Time spent in successful text-to-speech syntheses"
+    );
+    describe_gauge!("rivr_tts_cache_entries", "Sentences in the TTS cache");
+    describe_gauge!(
+        "rivr_tts_cache_bytes",
+        "Bytes the TTS cache holds ([tts] cache_bytes at most)"
+    );
     describe_gauge!(
         "rivr_uptime_seconds",
         Unit::Seconds,
@@ -303,6 +320,19 @@ fn record_server(st: &ServerStats) {
         counter!("rivr_script_limits_hit_total", "limit" => limit.as_str()).absolute(n);
     }
     counter!("rivr_script_panics_total").absolute(st.script_panics);
+    let tts = &st.tts;
+    for (source, n) in [
+        ("memory", tts.hits_memory),
+        ("in_flight", tts.hits_in_flight),
+        ("disk", tts.hits_disk),
+    ] {
+        counter!("rivr_tts_cache_hits_total", "where" => source).absolute(n);
+    }
+    counter!("rivr_tts_synth_total", "result" => "ok").absolute(tts.synth_ok);
+    counter!("rivr_tts_synth_total", "result" => "failed").absolute(tts.synth_failed);
+    counter!("rivr_tts_synth_microseconds_total").absolute(tts.synth_us);
+    gauge!("rivr_tts_cache_entries").set(f(tts.entries));
+    gauge!("rivr_tts_cache_bytes").set(f(tts.bytes));
     for t in &st.trunks {
         let labels = [("trunk", t.name.clone()), ("kind", t.kind.to_string())];
         gauge!("rivr_trunk_up", &labels).set(f64::from(u8::from(t.up)));

@@ -30,6 +30,8 @@ pub struct Running {
     pub max_ops_between_verbs: u64,
     /// Set by a verb once the call is over; makes the next op stop.
     pub stop: Option<&'static str>,
+    /// `say()`'s engine and cache (the script cache's, shared).
+    pub speaker: std::sync::Arc<crate::script::say::Speaker>,
 }
 
 thread_local! {
@@ -46,7 +48,9 @@ pub fn uninstall() -> Option<Running> {
     RUNNING.with(|c| c.borrow_mut().take())
 }
 
-fn with<T>(f: impl FnOnce(&mut Running) -> Result<T, VerbError>) -> Result<T, Box<EvalAltResult>> {
+pub(crate) fn with<T>(
+    f: impl FnOnce(&mut Running) -> Result<T, VerbError>,
+) -> Result<T, Box<EvalAltResult>> {
     RUNNING.with(|c| {
         let mut guard = c.borrow_mut();
         let Some(r) = guard.as_mut() else {
@@ -244,7 +248,7 @@ fn gather_options(m: &Map) -> Result<GatherOptions, VerbError> {
     })
 }
 
-fn key_string(k: Option<char>) -> String {
+pub(crate) fn key_string(k: Option<char>) -> String {
     k.map(String::from).unwrap_or_default()
 }
 
@@ -336,6 +340,7 @@ pub fn register(engine: &mut Engine) {
             r.session.play(&names, false).map(|_| ())
         })
     });
+    crate::script::say::register(engine);
     engine.register_fn("dial", |target: &str| dial_with(target, &Map::new()));
     engine.register_fn("dial", |target: &str, opts: Map| dial_with(target, &opts));
     engine.register_fn("send_dtmf", |keys: &str| {

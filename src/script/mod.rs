@@ -9,6 +9,8 @@ pub mod ends;
 pub mod engine;
 pub mod memory;
 pub mod runner;
+pub mod say;
+mod say_words;
 pub mod threads;
 pub mod verbs;
 

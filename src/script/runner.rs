@@ -91,6 +91,7 @@ pub fn run(cache: &ScriptCache, path: &Path, info: CallInfo, ctl: Box<dyn CallCo
         ops_at_last_verb: 0,
         max_ops_between_verbs: limits.max_operations_between_verbs,
         stop: None,
+        speaker: cache.speaker().clone(),
     });
     let outcome = match catch_unwind(AssertUnwindSafe(|| run_installed(cache, path, &info))) {
         Ok(o) => o,

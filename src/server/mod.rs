@@ -210,10 +210,15 @@ impl Server {
         // Scripts may outlive their call for a moment (on_hangup, the report
         // of their end), so the cap leaves a margin above the call cap.
         let max_calls = admission.config().max_calls;
-        let scripts = Arc::new(ScriptCache::with_max_scripts(
-            config.script.clone(),
-            max_calls.saturating_add((max_calls / 10).max(16)),
-        ));
+        let scripts = Arc::new(
+            ScriptCache::with_max_scripts(
+                config.script.clone(),
+                max_calls.saturating_add((max_calls / 10).max(16)),
+            )
+            .with_speaker(Arc::new(crate::script::say::Speaker::from_config(
+                &config.tts,
+            ))),
+        );
         for r in &config.routes {
             if let Err(e) = scripts.get(&r.script) {
                 return Err(anyhow_like::Error(format!(
