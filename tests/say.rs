@@ -21,7 +21,7 @@ use common::caller::{Caller, SIGNALLING};
 use common::server::{Rivr, RivrConfig};
 use common::sipp::CallSpec;
 use http::{Client, READ};
-use prom::sample;
+use prom::{promtool, sample};
 use rivr::media::prompt::{decode_bytes, Prompt};
 
 const TEXT: &str = "Thank you for calling rivr. Your balance is 1250 dollars.";
@@ -91,12 +91,15 @@ fn said_text_is_heard_as_espeak_says_it_and_the_second_call_is_a_cache_hit() {
 
     let (first, at) = call_and_measure(&rivr, "say-1", &r);
     let m = metrics(&api);
+    let (ok, lint) = promtool(&m);
+    assert!(ok, "promtool check metrics: {lint}");
+    assert_eq!(sample(&m, "rivr_tts_synth_seconds_count", &[]), 1.0, "{m}");
     let synth = sample(&m, "rivr_tts_synth_total", &[("result", "ok")]);
-    let synth_us = sample(&m, "rivr_tts_synth_microseconds_total", &[]);
+    let synth_s = sample(&m, "rivr_tts_synth_seconds_sum", &[]);
     println!(
         "[say] first call: NCC {first:.4} at {at} ms; {} ms of speech synthesized in {:.1} ms",
         reference.duration_ms(),
-        synth_us / 1000.0
+        synth_s * 1000.0
     );
     assert!(first >= 0.9, "the said text was not heard: NCC {first:.4}");
     assert_eq!(synth, 1.0, "one synthesis:\n{m}");
@@ -109,7 +112,10 @@ fn said_text_is_heard_as_espeak_says_it_and_the_second_call_is_a_cache_hit() {
     let (second, at) = call_and_measure(&rivr, "say-2", &r);
     let m = metrics(&api);
     println!("[say] second call: NCC {second:.4} at {at} ms");
-    assert!(second >= 0.9, "the cached text was not heard: NCC {second:.4}");
+    assert!(
+        second >= 0.9,
+        "the cached text was not heard: NCC {second:.4}"
+    );
     assert_eq!(
         sample(&m, "rivr_tts_synth_total", &[("result", "ok")]),
         1.0,

@@ -419,6 +419,10 @@ impl Server {
             campaigns::Control::JitterDelays { reply } => {
                 let _ = reply.send(self.shared.media.take_delays());
             }
+            campaigns::Control::TtsSynthTimes { reply } => {
+                let cache = self.shared.scripts.speaker().cache();
+                let _ = reply.send(cache.take_synth_seconds());
+            }
             campaigns::Control::EndOrphan { tag, trunk, dialog } => {
                 self.core
                     .end_orphan(Instant::now(), tag, trunk.as_deref(), *dialog)

@@ -44,8 +44,6 @@ pub struct TtsCounts {
     pub synth_ok: u64,
     /// Syntheses that failed (bad voice, engine error, timeout).
     pub synth_failed: u64,
-    /// Time spent in successful syntheses, in microseconds.
-    pub synth_us: u64,
     pub entries: u64,
     pub bytes: u64,
 }
@@ -57,8 +55,10 @@ struct Counters {
     hits_disk: AtomicU64,
     synth_ok: AtomicU64,
     synth_failed: AtomicU64,
-    synth_us: AtomicU64,
 }
+
+/// Most synthesis times kept between two `/metrics` scrapes.
+const MAX_TIMES: usize = 10_000;
 
 /// One synthesis in progress; waiters sleep on `done`.
 #[derive(Default)]
@@ -100,6 +100,9 @@ pub struct TtsCache {
     dir: Option<PathBuf>,
     state: Mutex<State>,
     counters: Counters,
+    /// Seconds each successful synthesis took, since the last
+    /// [`TtsCache::take_synth_seconds`].
+    times: Mutex<Vec<f64>>,
 }
 
 impl std::fmt::Debug for TtsCache {
@@ -123,6 +126,7 @@ impl TtsCache {
             dir,
             state: Mutex::new(State::default()),
             counters: Counters::default(),
+            times: Mutex::new(Vec::new()),
         }
     }
 
@@ -228,15 +232,20 @@ impl TtsCache {
         };
         match made {
             Ok(prompt) => {
-                let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                let took = started.elapsed();
                 self.counters.synth_ok.fetch_add(1, Ordering::Relaxed);
-                self.counters.synth_us.fetch_add(us, Ordering::Relaxed);
+                {
+                    let mut times = self.times.lock().unwrap_or_else(PoisonError::into_inner);
+                    if times.len() < MAX_TIMES {
+                        times.push(took.as_secs_f64());
+                    }
+                }
                 tracing::info!(
                     engine = self.engine.name(),
                     voice = req.voice(),
                     chars = req.text().chars().count(),
                     audio_ms = prompt.duration_ms(),
-                    synth_ms = us / 1000,
+                    synth_ms = took.as_millis() as u64,
                     "tts: synthesized"
                 );
                 if let Some(f) = &file {
@@ -301,6 +310,12 @@ impl TtsCache {
         );
     }
 
+    /// The synthesis times since the last call: only `/metrics` asks
+    /// (each goes to one histogram).
+    pub fn take_synth_seconds(&self) -> Vec<f64> {
+        std::mem::take(&mut *self.times.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
     pub fn counts(&self) -> TtsCounts {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -311,7 +326,6 @@ impl TtsCache {
             hits_disk: get(&c.hits_disk),
             synth_ok: get(&c.synth_ok),
             synth_failed: get(&c.synth_failed),
-            synth_us: get(&c.synth_us),
             entries: st.lru.len() as u64,
             bytes: st.bytes as u64,
         }

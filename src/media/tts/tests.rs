@@ -261,3 +261,47 @@ fn a_synthesis_past_its_timeout_is_killed() {
     );
     assert!(t0.elapsed() < Duration::from_secs(2));
 }
+
+/// The figures in docs/performance.md ("Text to speech"): per sentence,
+/// espeak-ng alone, a first `say` (espeak-ng, decode, resample, encode
+/// for every codec) and a cache hit.
+#[test]
+fn cost_of_a_first_say_and_of_a_cache_hit() {
+    assert!(espeak_available(), "espeak-ng is required");
+    let cache = TtsCache::new(Box::new(Espeak::default()), 64 << 20, None);
+    for text in [
+        "Goodbye.",
+        "Thank you for calling. Your balance is 1250 dollars.",
+        "Your appointment with doctor Smith is confirmed for Tuesday, December 8th, \
+         at half past ten. Press 1 to confirm, 2 to cancel, or stay on the line to \
+         speak to someone at the front desk.",
+    ] {
+        let r = req(text);
+        let t0 = Instant::now();
+        Espeak::default().synthesize(&r, T).unwrap();
+        let espeak = t0.elapsed();
+        let t0 = Instant::now();
+        let (p, src) = cache.get(&r, T).unwrap();
+        let first = t0.elapsed();
+        assert_eq!(src, CacheSource::Synthesized);
+        let t0 = Instant::now();
+        let n = 1000;
+        for _ in 0..n {
+            assert_eq!(cache.get(&r, T).unwrap().1, CacheSource::Memory);
+        }
+        let hit = t0.elapsed() / n;
+        println!(
+            "tts cost: {} chars, {} ms of speech: espeak-ng {:.1} ms, first say {:.1} ms, cache hit {:.2} µs, {} bytes cached",
+            text.len(),
+            p.duration_ms(),
+            espeak.as_secs_f64() * 1e3,
+            first.as_secs_f64() * 1e3,
+            hit.as_secs_f64() * 1e6,
+            p.size_bytes()
+        );
+        assert!(
+            hit * 10 < first,
+            "a hit ({hit:?}) is far cheaper than a synthesis ({first:?})"
+        );
+    }
+}
