@@ -17,9 +17,9 @@ use crate::script::ScriptCache;
 /// (text, voice, lang, rate) of one synthesis.
 type Request = (String, String, String, u32);
 
-/// Records every synthesis.
+/// Records every synthesis, and the time each was given.
 #[derive(Clone, Default)]
-struct Asked(Arc<Mutex<Vec<Request>>>);
+struct Asked(Arc<Mutex<Vec<Request>>>, Arc<Mutex<Vec<Duration>>>);
 
 struct Fake(Asked);
 
@@ -27,7 +27,8 @@ impl TtsEngine for Fake {
     fn name(&self) -> &str {
         "fake"
     }
-    fn synthesize(&self, req: &SayRequest, _: Duration) -> Result<Speech, TtsError> {
+    fn synthesize(&self, req: &SayRequest, timeout: Duration) -> Result<Speech, TtsError> {
+        self.0 .1.lock().unwrap().push(timeout);
         if req.voice().contains("nosuch") {
             return Err(TtsError::UnknownVoice(req.voice().into()));
         }
@@ -119,8 +120,12 @@ struct Ran {
 }
 
 fn cache_with(asked: &Asked) -> ScriptCache {
+    cache_limited(asked, 60_000)
+}
+
+fn cache_limited(asked: &Asked, max_duration_ms: u64) -> ScriptCache {
     let limits = ScriptConfig {
-        max_duration_ms: 60_000,
+        max_duration_ms,
         ..ScriptConfig::default()
     };
     let tts = TtsConfig {
@@ -341,5 +346,26 @@ fn the_guide_s_examples_run() {
             "1250",
             "der achtzehnte November 2026",
         ]
+    );
+}
+
+/// A synthesis gets `[tts] timeout_ms` (10 s by default) at most, and never
+/// more than the script's time left.
+#[test]
+fn a_synthesis_is_bounded_by_the_script_s_time_left() {
+    let a = Asked::default();
+    run_script(&cache_with(&a), r#"say("one")"#, &[]);
+    run_script(&cache_limited(&a, 3000), r#"sleep(1000); say("two")"#, &[]);
+    let given = a.1.lock().unwrap().clone();
+    // (Less the moments the cache took before calling the engine.)
+    let ten = Duration::from_secs(10);
+    assert!(
+        given[0] <= ten && given[0] > ten - Duration::from_millis(100),
+        "{given:?}"
+    );
+    // 3 s budget, 1 s slept (on the double's clock), a little more in 20 ms steps.
+    assert!(
+        given[1] <= Duration::from_millis(2000) && given[1] >= Duration::from_millis(1900),
+        "{given:?}"
     );
 }
