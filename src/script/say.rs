@@ -135,6 +135,10 @@ fn speak(
     words: impl FnOnce(&str) -> Result<String, String>,
 ) -> Result<String, Box<EvalAltResult>> {
     with(|r| {
+        // Nothing to synthesize for a caller who is gone (`on_hangup`).
+        if r.session.is_ended() || r.session.control().is_gone() {
+            return Err(VerbError::CallEnded);
+        }
         let speaker = Arc::clone(&r.speaker);
         let o = options(verb, &speaker, opts)?;
         let text = words(&o.lang).map_err(|e| VerbError::BadArgument(format!("{verb}: {e}")))?;
