@@ -25,6 +25,7 @@ pub fn recorder() -> PrometheusRecorder {
         0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5,
     ];
     let delay_buckets = [0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.16, 0.2, 0.3, 0.5];
+    let tts_buckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
     // Only an empty bucket list is refused, and neither is empty.
     let builder = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full("rivr_store_query_seconds".into()), &buckets)
@@ -33,6 +34,9 @@ pub fn recorder() -> PrometheusRecorder {
                 Matcher::Full("rivr_jitter_buffer_delay_seconds".into()),
                 &delay_buckets,
             )
+        })
+        .and_then(|b| {
+            b.set_buckets_for_metric(Matcher::Full("rivr_tts_synth_seconds".into()), &tts_buckets)
         })
         .unwrap_or_else(|_| PrometheusBuilder::new());
     let recorder = builder.build_recorder();
@@ -211,6 +215,24 @@ fn describe() {
         "rivr_media_panics_total",
         "Panics caught in the media workers (each ends at most one call)"
     );
+    describe_counter!(
+        "rivr_tts_cache_hits_total",
+        "say() texts found already made, by where (memory, in_flight, disk)"
+    );
+    describe_counter!(
+        "rivr_tts_synth_total",
+        "Text-to-speech syntheses run, by result (ok, failed)"
+    );
+    describe_histogram!(
+        "rivr_tts_synth_seconds",
+        Unit::Seconds,
+        "Time each successful text-to-speech synthesis took (engine, resampling, encoding)"
+    );
+    describe_gauge!("rivr_tts_cache_entries", "Sentences in the TTS cache");
+    describe_gauge!(
+        "rivr_tts_cache_bytes",
+        "Bytes the TTS cache holds ([tts] cache_bytes at most)"
+    );
     describe_gauge!(
         "rivr_uptime_seconds",
         Unit::Seconds,
@@ -303,6 +325,18 @@ fn record_server(st: &ServerStats) {
         counter!("rivr_script_limits_hit_total", "limit" => limit.as_str()).absolute(n);
     }
     counter!("rivr_script_panics_total").absolute(st.script_panics);
+    let tts = &st.tts;
+    for (source, n) in [
+        ("memory", tts.hits_memory),
+        ("in_flight", tts.hits_in_flight),
+        ("disk", tts.hits_disk),
+    ] {
+        counter!("rivr_tts_cache_hits_total", "where" => source).absolute(n);
+    }
+    counter!("rivr_tts_synth_total", "result" => "ok").absolute(tts.synth_ok);
+    counter!("rivr_tts_synth_total", "result" => "failed").absolute(tts.synth_failed);
+    gauge!("rivr_tts_cache_entries").set(f(tts.entries));
+    gauge!("rivr_tts_cache_bytes").set(f(tts.bytes));
     for t in &st.trunks {
         let labels = [("trunk", t.name.clone()), ("kind", t.kind.to_string())];
         gauge!("rivr_trunk_up", &labels).set(f64::from(u8::from(t.up)));
@@ -332,6 +366,7 @@ const STATES: [CampaignState; 5] = [
 pub async fn scrape(State(s): State<ApiState>) -> Result<impl IntoResponse, ApiError> {
     let st = s.ask(|reply| Control::Stats { reply }).await?;
     let delays = s.ask(|reply| Control::JitterDelays { reply }).await?;
+    let tts_times = s.ask(|reply| Control::TtsSynthTimes { reply }).await?;
     let t0 = Instant::now();
     let now_ms = crate::store::now_ms();
     let mut rows = Vec::new();
@@ -383,6 +418,9 @@ pub async fn scrape(State(s): State<ApiState>) -> Result<impl IntoResponse, ApiE
         metrics::histogram!("rivr_store_query_seconds").record(store_s);
         for d in &delays {
             metrics::histogram!("rivr_jitter_buffer_delay_seconds").record(*d);
+        }
+        for t in &tts_times {
+            metrics::histogram!("rivr_tts_synth_seconds").record(*t);
         }
         gauge!("rivr_uptime_seconds").set(uptime);
     });

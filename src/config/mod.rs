@@ -14,6 +14,7 @@ mod pri_trunk;
 mod script_http;
 mod span;
 mod trunk;
+mod tts;
 
 pub use cdr::CdrConfig;
 pub use http::{HttpConfig, Role, Token};
@@ -21,6 +22,7 @@ pub use pri_trunk::{Hunt, PriTrunkConfig};
 pub use script_http::{HostPattern, ScriptHttpConfig};
 pub use span::{SpanConfig, SpanTransport};
 pub use trunk::{TrunkConfig, TrunkTransport};
+pub use tts::TtsConfig;
 
 use crate::codec::Codec;
 pub use crate::sip::acl::UntrustedPolicy;
@@ -67,6 +69,8 @@ pub struct Config {
     pub spans: Vec<SpanConfig>,
     /// `[[trunk]] kind = "pri"`: trunks made of `spans` (docs/pri.md).
     pub pri_trunks: Vec<PriTrunkConfig>,
+    /// `[tts]`: how `say()` speaks (engine, defaults, cache).
+    pub tts: TtsConfig,
     /// The directory relative paths in the file are resolved against.
     pub base_dir: PathBuf,
 }
@@ -443,6 +447,7 @@ impl Config {
         };
         let http = raw.http.map(|h| http::parse_http(h, &err)).transpose()?;
         let cdr = cdr::parse_cdr(raw.cdr, base_dir, &err)?;
+        let tts = tts::parse_tts(raw.tts, base_dir, &err)?;
         let spans = span::parse_spans(raw.span.unwrap_or_default(), base_dir, &err)?;
         let (trunks, pri_trunks) =
             trunk::parse_trunks(raw.trunk.unwrap_or_default(), &codecs, &spans, &err)?;
@@ -531,6 +536,7 @@ impl Config {
             trunks,
             spans,
             pri_trunks,
+            tts,
             base_dir: base_dir.to_path_buf(),
         })
     }
@@ -739,6 +745,7 @@ struct RawConfig {
     http: Option<Spanned<http::RawHttp>>,
     trunk: Option<Vec<trunk::RawTrunk>>,
     span: Option<Vec<span::RawSpan>>,
+    tts: Option<tts::RawTts>,
 }
 
 #[derive(Deserialize, Default)]

@@ -30,4 +30,5 @@ pub mod send_gate;
 pub mod stream_resample;
 pub mod tone;
 pub mod transcode;
+pub mod tts;
 pub mod worker;

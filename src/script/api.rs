@@ -34,6 +34,8 @@ pub struct Running {
     pub stop: Option<&'static str>,
     /// `http_get`/`http_post`: the server's client and `[script] http_*`.
     pub http: Arc<HttpClient>,
+    /// `say()`'s engine and cache (the script cache's, shared).
+    pub speaker: Arc<crate::script::say::Speaker>,
 }
 
 thread_local! {
@@ -50,7 +52,9 @@ pub fn uninstall() -> Option<Running> {
     RUNNING.with(|c| c.borrow_mut().take())
 }
 
-fn with<T>(f: impl FnOnce(&mut Running) -> Result<T, VerbError>) -> Result<T, Box<EvalAltResult>> {
+pub(crate) fn with<T>(
+    f: impl FnOnce(&mut Running) -> Result<T, VerbError>,
+) -> Result<T, Box<EvalAltResult>> {
     RUNNING.with(|c| {
         let mut guard = c.borrow_mut();
         let Some(r) = guard.as_mut() else {
@@ -259,7 +263,7 @@ fn http_with(
     with(|r| crate::script::verbs::http::run(engine, &r.http, &r.session, verb, url, body, opts))
 }
 
-fn key_string(k: Option<char>) -> String {
+pub(crate) fn key_string(k: Option<char>) -> String {
     k.map(String::from).unwrap_or_default()
 }
 
@@ -352,6 +356,7 @@ pub fn register(engine: &mut Engine) {
         })
     });
     engine.register_fn("set_lang", |tag: &str| with(|r| r.session.set_lang(tag)));
+    crate::script::say::register(engine);
     engine.register_fn("dial", |target: &str| dial_with(target, &Map::new()));
     engine.register_fn("dial", |target: &str, opts: Map| dial_with(target, &opts));
     engine.register_fn("record", |opts: Map| {

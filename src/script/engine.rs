@@ -122,6 +122,8 @@ pub struct ScriptCache {
     compiled: DashMap<PathBuf, Compiled>,
     threads: Arc<ScriptThreads>,
     http: Arc<HttpClient>,
+    /// `say()`'s engine and cache, shared by every call.
+    speaker: Arc<crate::script::say::Speaker>,
 }
 
 impl ScriptCache {
@@ -146,7 +148,19 @@ impl ScriptCache {
             limits,
             compiled: DashMap::new(),
             threads: ScriptThreads::new(max_scripts),
+            speaker: Arc::new(crate::script::say::Speaker::default()),
         }
+    }
+
+    /// `say()` speaks as `[tts]` says (the default: espeak-ng, English,
+    /// 160 words per minute, a 64 MiB cache).
+    pub fn with_speaker(mut self, speaker: Arc<crate::script::say::Speaker>) -> Self {
+        self.speaker = speaker;
+        self
+    }
+
+    pub fn speaker(&self) -> &Arc<crate::script::say::Speaker> {
+        &self.speaker
     }
 
     /// The running script threads: count, cap, panics.

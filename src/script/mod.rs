@@ -10,6 +10,8 @@ pub mod engine;
 pub mod lang;
 pub mod memory;
 pub mod runner;
+pub mod say;
+mod say_words;
 pub mod threads;
 pub mod verbs;
 

@@ -97,6 +97,7 @@ pub fn run(cache: &ScriptCache, path: &Path, info: CallInfo, ctl: Box<dyn CallCo
         max_ops_between_verbs: limits.max_operations_between_verbs,
         stop: None,
         http: cache.http().clone(),
+        speaker: cache.speaker().clone(),
     });
     let outcome = match catch_unwind(AssertUnwindSafe(|| run_installed(cache, path, &info))) {
         Ok(o) => o,

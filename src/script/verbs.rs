@@ -10,9 +10,11 @@
 //! arithmetic.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::call::control::{CallControl, CallEnded, CallEvent, DialRequest, DialResult};
+use crate::media::prompt::Prompt;
 
 pub mod http;
 
@@ -220,6 +222,14 @@ impl Session {
         for n in names {
             prompts.push(self.find_prompt(n).map_err(VerbError::BadArgument)?);
         }
+        self.start_prompts(prompts, interruptible)
+    }
+
+    fn start_prompts(
+        &mut self,
+        prompts: Vec<Arc<Prompt>>,
+        interruptible: bool,
+    ) -> Result<u64, VerbError> {
         let id = self.next_play_id;
         self.next_play_id += 1;
         self.ctl.play(id, prompts, interruptible)?;
@@ -236,6 +246,26 @@ impl Session {
             }
         }
         let id = self.start_play(names, interrupt)?;
+        self.play_until_done(id, interrupt)
+    }
+
+    /// `play` for prompts made elsewhere (`say`'s speech), same rules.
+    pub fn play_prompts(
+        &mut self,
+        prompts: Vec<Arc<Prompt>>,
+        interrupt: bool,
+    ) -> Result<Option<char>, VerbError> {
+        self.check()?;
+        if interrupt {
+            if let Some(d) = self.typeahead.pop_front() {
+                return Ok(Some(d));
+            }
+        }
+        let id = self.start_prompts(prompts, interrupt)?;
+        self.play_until_done(id, interrupt)
+    }
+
+    fn play_until_done(&mut self, id: u64, interrupt: bool) -> Result<Option<char>, VerbError> {
         loop {
             match self.wait_or_stop(None, Some(id))? {
                 Some(CallEvent::Digit { digit, .. }) if interrupt => {

@@ -73,6 +73,9 @@ pub enum Control {
     /// Each ended leg's final jitter-buffer delay since the last such
     /// request: only `/metrics` asks (each sample goes to one histogram).
     JitterDelays { reply: oneshot::Sender<Vec<f64>> },
+    /// Each `say()` synthesis' time since the last such request: only
+    /// `/metrics` asks.
+    TtsSynthTimes { reply: oneshot::Sender<Vec<f64>> },
     /// Place a call; the reply is its id and the id's text (as in CDRs).
     Originate {
         req: OriginateRequest,

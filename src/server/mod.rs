@@ -210,10 +210,15 @@ impl Server {
         // Scripts may outlive their call for a moment (on_hangup, the report
         // of their end), so the cap leaves a margin above the call cap.
         let max_calls = admission.config().max_calls;
-        let scripts = Arc::new(ScriptCache::with_max_scripts(
-            config.script.clone(),
-            max_calls.saturating_add((max_calls / 10).max(16)),
-        ));
+        let scripts = Arc::new(
+            ScriptCache::with_max_scripts(
+                config.script.clone(),
+                max_calls.saturating_add((max_calls / 10).max(16)),
+            )
+            .with_speaker(Arc::new(crate::script::say::Speaker::from_config(
+                &config.tts,
+            ))),
+        );
         for r in &config.routes {
             if let Err(e) = scripts.get(&r.script) {
                 return Err(anyhow_like::Error(format!(
@@ -413,6 +418,10 @@ impl Server {
             }
             campaigns::Control::JitterDelays { reply } => {
                 let _ = reply.send(self.shared.media.take_delays());
+            }
+            campaigns::Control::TtsSynthTimes { reply } => {
+                let cache = self.shared.scripts.speaker().cache();
+                let _ = reply.send(cache.take_synth_seconds());
             }
             campaigns::Control::EndOrphan { tag, trunk, dialog } => {
                 self.core

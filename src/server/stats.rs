@@ -73,6 +73,8 @@ pub struct ServerStats {
     /// How scripts ended, and the limits that stopped them.
     pub scripts: crate::script::ends::ScriptEndCounts,
     pub script_panics: u64,
+    /// `say()`'s cache and syntheses.
+    pub tts: crate::media::tts::TtsCounts,
 }
 
 impl super::Server {
@@ -126,6 +128,7 @@ impl super::Server {
                 + load(&self.shared.media.failures().worker_restarts),
             scripts: self.shared.scripts.threads().ends().counts(),
             script_panics: self.shared.scripts.threads().panics(),
+            tts: self.shared.scripts.speaker().cache().counts(),
         }
     }
 }

@@ -271,6 +271,17 @@ impl Prompt {
         &self.pcm
     }
 
+    /// Heap bytes the prompt holds (PCM and its 20 ms encodings; 10 ms
+    /// Opus frames made later are not counted), for caches bounded in
+    /// bytes.
+    pub fn size_bytes(&self) -> usize {
+        let opus = self
+            .opus
+            .as_ref()
+            .map_or(0, |o| o.bytes.len() + o.ends.len() * 4);
+        self.pcm.len() * 2 + self.g711[0].len() + self.g711[1].len() + opus
+    }
+
     /// Length of the audio in milliseconds (unpadded).
     pub fn duration_ms(&self) -> u64 {
         self.pcm.len() as u64 * 1000 / u64::from(PROMPT_RATE_HZ)
