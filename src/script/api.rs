@@ -339,6 +339,13 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("set_lang", |tag: &str| with(|r| r.session.set_lang(tag)));
     engine.register_fn("dial", |target: &str| dial_with(target, &Map::new()));
     engine.register_fn("dial", |target: &str, opts: Map| dial_with(target, &opts));
+    use crate::script::verbs::transfer;
+    engine.register_fn("transfer", |t: &str| {
+        with(|r| transfer::run(&mut r.session, t, &Map::new()))
+    });
+    engine.register_fn("transfer", |t: &str, o: Map| {
+        with(|r| transfer::run(&mut r.session, t, &o))
+    });
     engine.register_fn("send_dtmf", |keys: &str| {
         with(|r| r.session.send_dtmf(keys))
     });

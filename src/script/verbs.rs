@@ -357,5 +357,7 @@ impl Session {
     }
 }
 
+pub mod transfer;
+
 #[cfg(test)]
 mod tests;

@@ -349,6 +349,7 @@ impl Endpoint {
         self.link_timeouts(now);
         self.reinvite_timeouts(now);
         self.session_timeouts(now);
+        self.refer_timeouts(now);
         for call in ack_timeouts {
             tracing::info!(call, "no ACK for 2xx within 64*T1; sending BYE");
             if let Some(l) = self.calls.get_mut(&call) {
