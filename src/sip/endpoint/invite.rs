@@ -152,6 +152,8 @@ impl Endpoint {
                 .push_back(Output::Event(Event::Confirmed { call, sdp }));
             if bye {
                 self.send_bye(now, call);
+            } else {
+                self.refer_after_ack(now, call);
             }
         }
     }

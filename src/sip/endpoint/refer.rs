@@ -46,6 +46,8 @@ pub(super) struct Transfer {
     deadline: Instant,
     /// The outcome went up; later NOTIFYs are only answered.
     reported: bool,
+    /// REFER went out (it waits for the ACK of rivr's 2xx otherwise).
+    sent: bool,
 }
 
 /// The status line of a `message/sipfrag` body: `SIP/2.0 200 OK`.
@@ -149,8 +151,18 @@ impl Endpoint {
                 referred_by: referred_by.to_string(),
                 deadline: now + timeout,
                 reported: false,
+                sent: false,
             },
         );
+        // A script transfers right after answer(): the ACK may be on its
+        // way; REFER needs a confirmed dialog (RFC 3261 §12).
+        let unacked = self
+            .calls
+            .get(&call)
+            .is_some_and(|l| matches!(l.state, super::leg::LegState::Accepted { .. }));
+        if unacked {
+            return Ok(());
+        }
         if !self.send_refer(now, call, None) {
             self.transfers.remove(&call);
             return Err(CallGone(call));
@@ -158,10 +170,18 @@ impl Endpoint {
         Ok(())
     }
 
+    /// The ACK confirmed `call`'s dialog: a REFER held for it goes out.
+    pub(super) fn refer_after_ack(&mut self, now: Instant, call: CallRef) {
+        if self.transfers.get(&call).is_some_and(|t| !t.sent) && !self.send_refer(now, call, None) {
+            self.transfer_done(call, false, 481, "the dialog cannot transfer".into());
+        }
+    }
+
     fn send_refer(&mut self, now: Instant, call: CallRef, auth: Option<(String, String)>) -> bool {
-        let Some(t) = self.transfers.get(&call) else {
+        let Some(t) = self.transfers.get_mut(&call) else {
             return false;
         };
+        t.sent = true;
         let headers = vec![
             ("Refer-To".to_string(), format!("<{}>", t.refer_to)),
             ("Referred-By".to_string(), format!("<{}>", t.referred_by)),

@@ -158,7 +158,12 @@ fn outcome(outs: &[Output]) -> Option<TransferOutcome> {
 
 fn cseq_of(msg: &str) -> u32 {
     let line = msg.lines().find(|l| l.starts_with("CSeq:")).unwrap();
-    line[5..].split_whitespace().next().unwrap().parse().unwrap()
+    line[5..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn first_line(s: &str) -> &str {
@@ -371,4 +376,56 @@ fn targets_become_uris_in_the_callers_domain() {
         assert_eq!(uris(bad), None, "{bad:?}");
     }
     assert_eq!(h.ep.transfer_uris(999, "2000"), None);
+}
+
+#[test]
+fn refer_before_the_ack_waits_for_it() {
+    let mut h = H::confirmed();
+    // A second call, answered but not yet ACKed.
+    let inv = format!(
+        "INVITE sip:1000@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {PEER};branch=z9hG4bKi2\r\nMax-Forwards: 70\r\n\
+         From: <sip:caller@example.com>;tag=from2\r\nTo: <sip:1000@127.0.0.1>\r\nCall-ID: x2\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:caller@{PEER}>\r\nContent-Length: 0\r\n\r\n"
+    );
+    let outs = h.input(&inv);
+    let call = outs
+        .iter()
+        .find_map(|o| match o {
+            Output::Event(Event::IncomingCall { call, .. }) => Some(*call),
+            _ => None,
+        })
+        .unwrap();
+    h.ep.answer(h.now, call, "v=0\r\n").unwrap();
+    let ok = texts(&h.drain()).pop().unwrap();
+    let tag = ok
+        .split("tag=")
+        .nth(2)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    h.ep.refer(
+        h.now,
+        call,
+        "sip:2000@example.com",
+        "sip:1000@127.0.0.1",
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert!(texts(&h.drain()).is_empty(), "no REFER before the ACK");
+    let ack = format!(
+        "ACK sip:rivr@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {PEER};branch=z9hG4bKa2\r\nMax-Forwards: 70\r\n\
+         From: <sip:caller@example.com>;tag=from2\r\nTo: <sip:1000@127.0.0.1>;tag={tag}\r\nCall-ID: x2\r\nCSeq: 1 ACK\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    let sent = texts(&h.input(&ack));
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].starts_with("REFER sip:caller@127.0.0.1:5070"),
+        "{}",
+        sent[0]
+    );
+    assert!(sent[0].contains("Call-ID: x2"));
 }
