@@ -5,7 +5,8 @@
 //!
 //! What it answers on its own: retransmissions (from the transactions),
 //! CANCEL (200 + 487), BYE (200), OPTIONS (200; 503 + Retry-After outside
-//! a dialog while the server drains), INFO in a dialog (200),
+//! a dialog while the server drains), INFO in a dialog (200), NOTIFY of a
+//! transfer rivr started (200; `refer`),
 //! requests in an unknown dialog (481), unknown methods (501 with Allow),
 //! merged requests (482), malformed requests (400 from `wire`, or the
 //! `validate` code). New INVITEs go up as `Event::IncomingCall` after a
