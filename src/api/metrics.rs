@@ -86,6 +86,10 @@ fn describe() {
         "SIP retransmissions answered by their transaction"
     );
     describe_counter!(
+        "rivr_sip_sipfrag_malformed_total",
+        "Transfer NOTIFYs whose message/sipfrag body was no status line"
+    );
+    describe_counter!(
         "rivr_sip_failovers_total",
         "Requests moved to a trunk's next address"
     );
@@ -291,6 +295,7 @@ fn record_server(st: &ServerStats) {
     counter!("rivr_sip_malformed_answered_total").absolute(st.sip_malformed_answered);
     counter!("rivr_sip_retransmissions_absorbed_total").absolute(st.sip_retransmissions_absorbed);
     counter!("rivr_sip_failovers_total").absolute(st.sip_failovers);
+    counter!("rivr_sip_sipfrag_malformed_total").absolute(st.sip_sipfrag_malformed);
     counter!("rivr_signalling_panics_total").absolute(st.signalling_panics);
     gauge!("rivr_sip_tcp_connections").set(f(st.tcp_open));
     counter!("rivr_sip_tcp_accepted_total").absolute(st.tcp_accepted);

@@ -36,6 +36,11 @@ pub enum SigCommand {
     /// The closed call's CDR rows are in the store (or the store gave
     /// up on them): the call is no longer held.
     CdrStored(CallId),
+    /// `transfer()`: hand the caller to another party.
+    Transfer {
+        call: CallId,
+        request: crate::call::control::TransferRequest,
+    },
 }
 
 impl SigCommand {
@@ -46,7 +51,8 @@ impl SigCommand {
             | SigCommand::ScriptDone { call, .. }
             | SigCommand::MediaFailed(call)
             | SigCommand::Dial { call, .. }
-            | SigCommand::CdrStored(call) => *call,
+            | SigCommand::CdrStored(call)
+            | SigCommand::Transfer { call, .. } => *call,
         }
     }
 }
@@ -296,6 +302,21 @@ impl CallControl for ChannelControl {
         }
         self.sig
             .send(SigCommand::Dial {
+                call: self.call,
+                request,
+            })
+            .map_err(|_| CallEnded)
+    }
+
+    fn transfer(
+        &mut self,
+        request: crate::call::control::TransferRequest,
+    ) -> Result<(), CallEnded> {
+        if self.is_gone() {
+            return Err(CallEnded);
+        }
+        self.sig
+            .send(SigCommand::Transfer {
                 call: self.call,
                 request,
             })

@@ -41,6 +41,28 @@ pub enum CallEvent {
     DialEnded(DialResult),
     /// The caller hung up, or the call ended underneath the script.
     Hangup,
+    /// A `transfer()` is over: the far end took the caller, or not.
+    TransferEnded(TransferResult),
+}
+
+/// What a script's `transfer()` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRequest {
+    /// A `sip:` URI, or a number (a URI in the caller's domain).
+    pub target: String,
+    /// How long to wait for the final NOTIFY.
+    pub timeout: Duration,
+}
+
+/// How a `transfer()` ended, for the script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferResult {
+    /// The target answered the caller: rivr's leg is ending.
+    pub ok: bool,
+    /// The final SIP status (the sipfrag's, the REFER's error, 408 for no
+    /// answer in time, 501 when the call's transport cannot transfer).
+    pub status: u16,
+    pub reason: String,
 }
 
 /// How a `dial()` ended, for the script.
@@ -150,5 +172,11 @@ pub trait CallControl: Send {
     /// nothing was.
     fn finish_record(&mut self, _id: u64) -> Result<Recorded, String> {
         Err("record() is not available on this call".into())
+    }
+    /// Starts a blind transfer of the answered caller; ends with
+    /// `CallEvent::TransferEnded`. (A control that cannot transfer
+    /// refuses.)
+    fn transfer(&mut self, _req: TransferRequest) -> Result<(), CallEnded> {
+        Err(CallEnded)
     }
 }

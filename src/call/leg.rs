@@ -74,6 +74,9 @@ pub enum LegCommand {
     /// End the leg in whatever state it is (BYE, CANCEL, a final response;
     /// DISCONNECT on PRI).
     Hangup { cause: Cause },
+    /// Blind transfer of the answered leg to `target` (a URI or number);
+    /// answered by `LegEvent::TransferEnded` within `timeout`.
+    Transfer { target: String, timeout: Duration },
 }
 
 /// How a leg ended, as its transport saw it.
@@ -134,4 +137,10 @@ pub enum LegEvent {
     Answered,
     /// The leg is over; nothing more comes from it.
     Ended(LegEnd),
+    /// A `Transfer` is over: `ok` when the target took the call.
+    TransferEnded {
+        ok: bool,
+        status: u16,
+        reason: String,
+    },
 }

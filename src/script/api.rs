@@ -365,6 +365,13 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("record", || {
         with(|r| crate::script::verbs::record::record_verb(&mut r.session, &r.call_id, &Map::new()))
     });
+    use crate::script::verbs::transfer;
+    engine.register_fn("transfer", |t: &str| {
+        with(|r| transfer::run(&mut r.session, t, &Map::new()))
+    });
+    engine.register_fn("transfer", |t: &str, o: Map| {
+        with(|r| transfer::run(&mut r.session, t, &o))
+    });
     engine.register_fn("send_dtmf", |keys: &str| {
         with(|r| r.session.send_dtmf(keys))
     });

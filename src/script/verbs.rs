@@ -405,5 +405,7 @@ impl Session {
 }
 
 pub mod record;
+pub mod transfer;
+
 #[cfg(test)]
 mod tests;

@@ -157,6 +157,7 @@ impl<E: Env> ServerCore<E> {
                 self.registry.script_done(now, call, outcome, results);
             }
             SigCommand::Dial { call, request } => self.registry.dial(now, call, request),
+            SigCommand::Transfer { call, request } => self.registry.transfer(now, call, request),
             SigCommand::CdrStored(call) => self.env.cdr_stored(call),
             SigCommand::MediaFailed(call) => {
                 tracing::warn!(call = %call, "the call's media failed; ending the call");
@@ -360,6 +361,9 @@ impl<E: Env> ServerCore<E> {
                     RegOutput::Join { listener, source } => self.env.join(listener, source),
                     RegOutput::Unjoin { listener } => self.env.unjoin(listener),
                     RegOutput::DialEnded { call, result } => self.env.dial_ended(call, result),
+                    RegOutput::TransferEnded { call, result } => {
+                        self.env.transfer_ended(call, result)
+                    }
                 }
             }
             if !busy {

@@ -94,6 +94,8 @@ pub trait Env {
     fn dial_ended(&mut self, call: CallId, result: DialResult);
     /// Where the dialog of a tagged call stands (for its campaign).
     fn dialog_note(&mut self, note: DialogNote);
+    /// The script's `transfer()` is over.
+    fn transfer_ended(&mut self, _call: CallId, _result: crate::call::control::TransferResult) {}
 }
 
 /// The play id ringback uses on a caller's media (scripts count up from 1).
@@ -414,6 +416,12 @@ impl Env for RealEnv {
     fn dial_ended(&mut self, call: CallId, result: DialResult) {
         if let Some(io) = self.calls.get(&call) {
             let _ = io.events_tx.send(CallEvent::DialEnded(result));
+        }
+    }
+
+    fn transfer_ended(&mut self, call: CallId, result: crate::call::control::TransferResult) {
+        if let Some(io) = self.calls.get(&call) {
+            let _ = io.events_tx.send(CallEvent::TransferEnded(result));
         }
     }
 }

@@ -220,6 +220,16 @@ impl PriLegs {
                 // A SETUP still to be answered is cleared when it is.
                 self.forget(leg, env);
             }
+            // Q.931 explicit call transfer is not implemented.
+            LegCommand::Transfer { .. } => reg.leg_event(
+                now,
+                leg,
+                crate::call::leg::LegEvent::TransferEnded {
+                    ok: false,
+                    status: 501,
+                    reason: "transfer is not supported on PRI".into(),
+                },
+            ),
         }
     }
 

@@ -404,6 +404,19 @@ impl SipLegs {
                 self.forget(leg, env);
                 reg.leg_event(now, leg, LegEvent::Ended(end));
             }
+            Event::Transfer {
+                call: cref,
+                outcome,
+            } => {
+                if let Some(leg) = self.by_ref.get(&cref).copied() {
+                    let ev = LegEvent::TransferEnded {
+                        ok: outcome.ok,
+                        status: outcome.status,
+                        reason: outcome.reason,
+                    };
+                    reg.leg_event(now, leg, ev);
+                }
+            }
         }
     }
 
@@ -556,6 +569,10 @@ impl SipLegs {
             LegCommand::Hangup { .. } => {
                 let _ = ep.hangup(now, cref);
                 self.forget(leg, env);
+                return;
+            }
+            LegCommand::Transfer { target, timeout } => {
+                transfer(now, leg, cref, &target, timeout, ep, reg);
                 return;
             }
         };
@@ -1012,6 +1029,36 @@ impl SipLegs {
         } else if let Some(port) = l.port {
             env.release_rtp(port);
         }
+    }
+}
+
+/// Sends REFER for `LegCommand::Transfer`, or reports at once why not.
+fn transfer(
+    now: Instant,
+    leg: LegId,
+    cref: CallRef,
+    target: &str,
+    timeout: Duration,
+    ep: &mut Endpoint,
+    reg: &mut Registry,
+) {
+    let refused = |reg: &mut Registry, status: u16, reason: &str| {
+        let ev = LegEvent::TransferEnded {
+            ok: false,
+            status,
+            reason: reason.to_string(),
+        };
+        reg.leg_event(now, leg, ev);
+    };
+    let Some((refer_to, referred_by)) = ep.transfer_uris(cref, target) else {
+        tracing::warn!(%target, "transfer: not a SIP URI or number, or not an inbound call");
+        return refused(reg, 400, "bad transfer target");
+    };
+    if ep
+        .refer(now, cref, &refer_to, &referred_by, timeout)
+        .is_err()
+    {
+        refused(reg, 481, "the dialog cannot transfer now");
     }
 }
 

@@ -60,6 +60,8 @@ pub struct ServerStats {
     pub sip_malformed_answered: u64,
     pub sip_retransmissions_absorbed: u64,
     pub sip_failovers: u64,
+    /// Transfer NOTIFYs whose body was no sipfrag status line.
+    pub sip_sipfrag_malformed: u64,
     pub signalling_panics: u64,
     pub tcp_open: u64,
     pub tcp_accepted: u64,
@@ -115,6 +117,7 @@ impl super::Server {
             sip_malformed_answered: e.malformed_answered,
             sip_retransmissions_absorbed: e.retransmissions_absorbed,
             sip_failovers: e.failovers,
+            sip_sipfrag_malformed: e.sipfrag_malformed,
             signalling_panics: load(&self.sup.stats.panics),
             tcp_open: t.tcp_open.load(Ordering::Relaxed) as u64,
             tcp_accepted: load(&t.tcp_accepted),

@@ -33,7 +33,8 @@ pub struct CdrRecord {
     /// Kept for CDR readers of earlier versions: the same as `talk_ms`.
     pub duration_ms: u64,
     /// How the leg ended: `remote-bye`, `local-bye`, `cancelled`,
-    /// `rejected`, `ack-timeout`, `shutdown`, or `unanswered`.
+    /// `rejected`, `ack-timeout`, `shutdown`, `unanswered`, or
+    /// `transferred`.
     pub end: &'static str,
     pub outcome: &'static str,
     pub sip_status: Option<u16>,

@@ -19,6 +19,9 @@ mod outbound;
 mod outbound_tests;
 #[cfg(test)]
 mod tests;
+mod transfer;
+#[cfg(test)]
+mod transfer_tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -30,7 +33,7 @@ pub use outbound::{OriginateRequest, PaceGroup};
 
 use crate::call::admission::{Admission, Decision};
 use crate::call::cause::Cause;
-use crate::call::control::{CallEnded, CallInfo, DialResult};
+use crate::call::control::{CallEnded, CallInfo, DialResult, TransferResult};
 use crate::call::id::{CallId, LegId};
 use crate::call::leg::{Direction, EndKind, IncomingLeg, LegCommand, LegEnd, LegEvent};
 use crate::call::outcome::Unanswered;
@@ -60,6 +63,11 @@ pub enum Output {
     Unjoin { listener: LegId },
     /// The party the script dialed is gone.
     DialEnded { call: CallId, result: DialResult },
+    /// The script's `transfer()` is over.
+    TransferEnded {
+        call: CallId,
+        result: TransferResult,
+    },
 }
 
 /// Everything needed to start a call's script.
@@ -169,6 +177,8 @@ pub struct Registry {
     trunks: Trunks,
     /// `OriginateRequest::pace` groups.
     paces: HashMap<String, crate::rate::SlidingWindow>,
+    /// Callers' legs being transferred, with the target (for the CDR).
+    transfers: HashMap<LegId, String>,
 }
 
 impl Registry {
@@ -179,6 +189,7 @@ impl Registry {
             refusal_log: LogThrottle::new(Duration::from_secs(10)),
             trunks: Trunks::default(),
             paces: HashMap::new(),
+            transfers: HashMap::new(),
             routes,
             instance: format!("{instance:08x}"),
             next_id: 1,
@@ -481,6 +492,9 @@ impl Registry {
                 }
             }
             LegEvent::Ended(end) => self.leg_ended(now, leg, end),
+            LegEvent::TransferEnded { ok, status, reason } => {
+                self.transfer_ended(now, leg, ok, status, reason)
+            }
         }
     }
 
@@ -494,6 +508,7 @@ impl Registry {
         l.state = LegState::Ended;
         l.ended_at = Some(now);
         l.end = Some(end);
+        self.transfers.remove(&leg);
         l.ring_deadline = None;
         l.waiting_until = None;
         if let Some(t) = l.trunk.take() {

@@ -73,7 +73,10 @@ impl Endpoint {
             self.stats.malformed_dropped += 1;
             return;
         };
-        if self.handle_link_response(now, &resp) || self.handle_refresh_response(now, &resp) {
+        if self.handle_link_response(now, &resp)
+            || self.handle_refresh_response(now, &resp)
+            || self.handle_refer_response(now, &resp)
+        {
             return;
         }
         if resp.cseq_method == rsip::Method::Invite {
@@ -180,5 +183,6 @@ impl Endpoint {
         self.reinvites.remove(&call);
         self.reinvite_2xx.remove(&call);
         self.sessions.remove(&call);
+        self.transfers.remove(&call);
     }
 }

@@ -152,6 +152,8 @@ impl Endpoint {
                 .push_back(Output::Event(Event::Confirmed { call, sdp }));
             if bye {
                 self.send_bye(now, call);
+            } else {
+                self.refer_after_ack(now, call);
             }
         }
     }
@@ -349,6 +351,7 @@ impl Endpoint {
         self.link_timeouts(now);
         self.reinvite_timeouts(now);
         self.session_timeouts(now);
+        self.refer_timeouts(now);
         for call in ack_timeouts {
             tracing::info!(call, "no ACK for 2xx within 64*T1; sending BYE");
             if let Some(l) = self.calls.get_mut(&call) {

@@ -5,7 +5,8 @@
 //!
 //! What it answers on its own: retransmissions (from the transactions),
 //! CANCEL (200 + 487), BYE (200), OPTIONS (200; 503 + Retry-After outside
-//! a dialog while the server drains), INFO in a dialog (200),
+//! a dialog while the server drains), INFO in a dialog (200), NOTIFY of a
+//! transfer rivr started (200; `refer`),
 //! requests in an unknown dialog (481), unknown methods (501 with Allow),
 //! merged requests (482), malformed requests (400 from `wire`, or the
 //! `validate` code). New INVITEs go up as `Event::IncomingCall` after a
@@ -13,6 +14,7 @@
 
 mod leg;
 mod orphan;
+mod refer;
 mod reinvite;
 mod session;
 mod targets;
@@ -29,6 +31,7 @@ pub(crate) use leg::uri_socket_addr;
 pub use leg::{CallRef, TxKey};
 use leg::{Leg, LegState};
 pub use orphan::OutDialog;
+pub use refer::{parse_sipfrag, TransferOutcome};
 pub use trunk_link::{LinkEvent, TrunkLinkSpec};
 pub use uac::{Credentials, OutboundInvite, UacEnd, UacFailure};
 
@@ -121,6 +124,11 @@ pub enum Event {
         call: CallRef,
         failure: UacFailure,
     },
+    /// A transfer started by `refer` is over (success or failure).
+    Transfer {
+        call: CallRef,
+        outcome: TransferOutcome,
+    },
     /// A trunk link's state changed (registration, keepalive).
     TrunkLink {
         trunk: usize,
@@ -154,6 +162,8 @@ pub struct EndpointStats {
     pub failovers: u64,
     /// OPTIONS outside a dialog answered 503 while the server drains.
     pub options_refused: u64,
+    /// NOTIFY bodies of a transfer that were no sipfrag status line.
+    pub sipfrag_malformed: u64,
 }
 
 struct InviteTxEntry {
@@ -194,6 +204,9 @@ pub struct Endpoint {
     /// Session timers, and rivr's refreshes in flight by branch.
     sessions: HashMap<CallRef, session::Session>,
     refreshes: HashMap<String, session::RefreshTx>,
+    /// REFER transactions by branch, and each call's transfer.
+    refers: refer::Refers,
+    transfers: refer::Transfers,
     /// Trunk registrations and keepalives, and their transactions.
     links: Vec<trunk_link::Link>,
     link_txs: HashMap<String, trunk_link::LinkTx>,
@@ -226,6 +239,8 @@ impl Endpoint {
             reinvite_2xx: HashMap::new(),
             sessions: HashMap::new(),
             refreshes: HashMap::new(),
+            refers: HashMap::new(),
+            transfers: HashMap::new(),
             links: Vec::new(),
             link_txs: HashMap::new(),
             targets: HashMap::new(),
@@ -270,6 +285,7 @@ impl Endpoint {
             + self.nicts.len()
             + self.icts.len()
             + self.refreshes.len()
+            + self.refers.len()
     }
 
     #[must_use]
@@ -298,6 +314,7 @@ impl Endpoint {
             .chain(self.link_next_timeout())
             .chain(self.reinvite_next_timeout())
             .chain(self.session_next_timeout())
+            .chain(self.refer_next_timeout())
             .min()
     }
 
@@ -513,6 +530,7 @@ impl Endpoint {
                 None,
             ),
             Bye | Info | Options | Update if dialog_call.is_none() => (481, vec![], None),
+            Notify if in_dialog => self.handle_notify(dialog_call, req),
             Update => self.handle_update(now, dialog_call.unwrap_or_default(), req),
             Bye => {
                 let call = dialog_call.unwrap_or_default();

@@ -103,15 +103,15 @@ enum RefreshKind {
 }
 
 /// The dialog's addressing, as an in-dialog request from rivr needs it.
-struct DialogView {
-    transport: Transport,
-    dest: SocketAddr,
-    uri: String,
-    route: Vec<String>,
-    from: String,
-    to: String,
-    call_id: String,
-    cseq: u32,
+pub(super) struct DialogView {
+    pub(super) transport: Transport,
+    pub(super) dest: SocketAddr,
+    pub(super) uri: String,
+    pub(super) route: Vec<String>,
+    pub(super) from: String,
+    pub(super) to: String,
+    pub(super) call_id: String,
+    pub(super) cseq: u32,
 }
 
 /// How a refresh of rivr's ended.
@@ -330,7 +330,7 @@ impl Endpoint {
     }
 
     /// The dialog's addressing for a request of rivr's, with the next CSeq.
-    fn dialog_view(&mut self, call: CallRef) -> Option<DialogView> {
+    pub(super) fn dialog_view(&mut self, call: CallRef) -> Option<DialogView> {
         if let Some(leg) = self.calls.get_mut(&call) {
             if leg.state != super::leg::LegState::Confirmed {
                 return None;
