@@ -255,12 +255,14 @@ fn two_minutes_of_flow_simulate_in_well_under_a_second() {
         binary().display()
     );
     assert!(call_s >= 110.0, "the flow lasts about two minutes: {text}");
-    // The release build (RIVR_BIN, as `make test` runs) takes well under a
-    // second; a debug build on a loaded CI machine is given 3 s.
-    let limit = if std::env::var_os("RIVR_BIN").is_some() {
+    // A release build takes well under a second; a debug build (about
+    // 0.5 s alone, 1.8 s beside a release build on 2 cores: decoding the
+    // prompts dominates) is given 5 s on a loaded CI machine. Either is
+    // far from the 118 s a clock that slept would take.
+    let limit = if binary().components().any(|c| c.as_os_str() == "release") {
         Duration::from_millis(1000)
     } else {
-        Duration::from_secs(3)
+        Duration::from_secs(5)
     };
     assert!(took < limit, "took {took:?}");
 }

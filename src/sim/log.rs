@@ -12,7 +12,8 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
-use crate::sim::caller::{lock, SimCore};
+use crate::sim::call::lock;
+use crate::sim::caller::SimCore;
 use crate::sim::transcript::Event;
 
 thread_local! {

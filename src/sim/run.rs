@@ -14,7 +14,8 @@ use crate::config::Config;
 use crate::media::prompt::PromptStore;
 use crate::script::runner::{self, Outcome};
 use crate::script::ScriptCache;
-use crate::sim::caller::{lock, HeardAudio, SimCall, SimCore};
+use crate::sim::call::{lock, SimCall};
+use crate::sim::caller::{HeardAudio, SimCore};
 use crate::sim::keys::KeyPlan;
 use crate::sim::transcript::{Event, Line};
 

@@ -5,7 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::*;
+use crate::call::control::CallControl;
+use crate::media::prompt::PromptStore;
 use crate::script::verbs::{GatherOptions, Session};
+use crate::sim::call::{lock, SimCall};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
