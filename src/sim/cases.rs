@@ -134,23 +134,27 @@ pub fn run_file(sim: &Simulator, file: &Path, out: &mut Vec<String>) -> Tally {
     tally
 }
 
-fn script_for(file: &Path, named: Option<&str>) -> PathBuf {
+/// The flow's path, and its name as the test file gives it (what the
+/// transcript's `start` line says, wherever `rivr test` runs from).
+fn script_for(file: &Path, named: Option<&str>) -> (PathBuf, String) {
     let dir = file.parent().unwrap_or(Path::new("."));
-    match named {
-        Some(s) => dir.join(s),
+    let name = match named {
+        Some(s) => s.to_string(),
         None => {
             let name = file.file_name().map(|n| n.to_string_lossy().to_string());
             let stem = name
                 .as_deref()
                 .and_then(|n| n.strip_suffix(SUFFIX))
                 .unwrap_or("flow");
-            dir.join(format!("{stem}.rhai"))
+            format!("{stem}.rhai")
         }
-    }
+    };
+    (dir.join(&name), name)
 }
 
-fn options(script: &Path, case: &Case) -> Result<SimOptions, String> {
+fn options((script, label): &(PathBuf, String), case: &Case) -> Result<SimOptions, String> {
     let mut o = SimOptions::new(script);
+    o.label = Some(label.clone());
     o.keys = KeyPlan::parse(&case.digits)?;
     o.from = case.from.clone().unwrap_or_else(|| DEFAULT_FROM.into());
     o.to = case.to.clone().unwrap_or_default();

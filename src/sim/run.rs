@@ -23,6 +23,9 @@ use crate::sim::transcript::{Event, Line};
 #[derive(Debug, Clone)]
 pub struct SimOptions {
     pub script: PathBuf,
+    /// How the transcript's `start` line names the script (default: its
+    /// path as given).
+    pub label: Option<String>,
     pub keys: KeyPlan,
     pub from: String,
     pub to: String,
@@ -50,6 +53,7 @@ impl SimOptions {
     pub fn new(script: impl Into<PathBuf>) -> SimOptions {
         SimOptions {
             script: script.into(),
+            label: None,
             keys: KeyPlan::default(),
             from: DEFAULT_FROM.into(),
             to: String::new(),
@@ -168,7 +172,10 @@ impl Simulator {
             opts.to.clone()
         };
         lock(&core).note(Event::Start {
-            script: opts.script.display().to_string(),
+            script: opts
+                .label
+                .clone()
+                .unwrap_or_else(|| opts.script.display().to_string()),
             from: opts.from.clone(),
             to: to.clone(),
         });

@@ -41,7 +41,7 @@ prompts = ["tone:beep:440:2000", "tone:beep:880:500"]
 results = { k = "1" }
 outcome = "hung_up"
 transcript = """
-0.000  start {DIR}/flow.rhai from=sip:caller@sim.invalid to=
+0.000  start flow.rhai from=sip:caller@sim.invalid to=
 0.000  answer
 0.000  play tone:beep:440:2000 (2.000 s) [barge-in]
 2.000  heard tone:beep:440:2000 (2.000 s)
@@ -65,8 +65,7 @@ name = "no key"
 [case.expect]
 results = { k = "" }
 outcome = "hung_up"
-"#
-        .replace("{DIR}", &d.display().to_string()),
+"#,
     )
     .unwrap();
     let mut out = Vec::new();
