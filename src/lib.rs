@@ -23,6 +23,7 @@ pub mod pri;
 pub mod rate;
 pub mod script;
 pub mod server;
+pub mod sim;
 pub mod sip;
 pub mod sms;
 pub mod store;

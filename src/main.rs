@@ -71,6 +71,18 @@ enum Command {
     /// A self-contained tour: rivr with a simulated carrier and SMSC runs
     /// a small campaign and takes one call through its menu, then exits.
     Demo(rivr::demo::DemoArgs),
+    /// Run a call flow with a simulated caller on a virtual clock (no
+    /// network, no phone) and print what happened, one line per event.
+    Sim(SimCli),
+    /// Run the script tests (`NAME.test.toml` beside `NAME.rhai`) under DIR.
+    Test {
+        /// The config whose prompts and `[script]` limits the flows use
+        /// (default: ./rivr.toml if there is one, else built-in defaults).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(default_value = "scripts")]
+        dir: PathBuf,
+    },
     /// Media tools for debugging audio from a carrier.
     Media {
         #[command(subcommand)]
@@ -156,6 +168,150 @@ fn call(a: CallCli) -> ExitCode {
             eprintln!("rivr call: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[derive(clap::Args)]
+struct SimCli {
+    /// The call flow.
+    script: PathBuf,
+    /// The config whose prompts and `[script]` limits the flow uses
+    /// (default: ./rivr.toml if there is one, else built-in defaults).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The caller's keys: "KEYS", each pressed 1 s after the last prompt
+    /// ends (or the last key), or "SECONDS:KEYS,…" at those times
+    /// (keys of one group 200 ms apart).
+    #[arg(long, default_value = "")]
+    digits: String,
+    /// The caller's URI (`call.from`).
+    #[arg(long, default_value = rivr::sim::run::DEFAULT_FROM)]
+    from: String,
+    /// The dialed number (`call.to`; default: the route that runs SCRIPT).
+    #[arg(long, default_value = "")]
+    to: String,
+    /// KEY=VALUE for the script's `call.vars`; repeatable.
+    #[arg(long = "var")]
+    vars: Vec<String>,
+    /// The caller hangs up this many seconds into the call.
+    #[arg(long)]
+    hangup_after: Option<f64>,
+    /// The call's language (`call.lang`: prompts from prompts/LANG/ first);
+    /// default: the `lang` of the route `--to` reaches.
+    #[arg(long, default_value = "")]
+    lang: String,
+    /// How every `dial()` ends: no_answer, answered, busy, rejected,
+    /// unreachable, congestion or failed.
+    #[arg(long, default_value = "no_answer")]
+    dial: String,
+    /// Write what the caller heard as 8 kHz 16-bit mono WAV.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// One JSON object per event instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn sim(a: SimCli) -> ExitCode {
+    let fail = |e: String| {
+        eprintln!("rivr sim: {e}");
+        ExitCode::FAILURE
+    };
+    let mut opts = rivr::sim::SimOptions::new(&a.script);
+    opts.keys = match rivr::sim::KeyPlan::parse(&a.digits) {
+        Ok(k) => k,
+        Err(e) => return fail(format!("--{e}")),
+    };
+    opts.from = a.from;
+    opts.to = a.to;
+    for v in &a.vars {
+        match v.split_once('=') {
+            Some((k, val)) if !k.is_empty() => opts.vars.push((k.to_string(), val.to_string())),
+            _ => return fail(format!("--var {v:?}: expected KEY=VALUE")),
+        }
+    }
+    if let Some(s) = a.hangup_after {
+        if !(s.is_finite() && (0.0..=86_400.0).contains(&s)) {
+            return fail(format!("--hangup-after {s}: expected 0 to 86400 seconds"));
+        }
+        opts.hangup_after = Some(std::time::Duration::from_millis((s * 1000.0).round() as u64));
+    }
+    if !rivr::sim::run::DIAL_OUTCOMES.contains(&a.dial.as_str()) {
+        return fail(format!(
+            "--dial {}: expected one of {}",
+            a.dial,
+            rivr::sim::run::DIAL_OUTCOMES.join(", ")
+        ));
+    }
+    opts.dial_outcome = a.dial;
+    if let Err(e) = rivr::script::lang::check_tag(&a.lang) {
+        return fail(format!("--lang: {e}"));
+    }
+    opts.lang = a.lang;
+    let config = match rivr::sim::load_config(a.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let report = rivr::sim::Simulator::new(config).run(&opts);
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        for l in &report.lines {
+            let _ = writeln!(out, "{}", if a.json { l.json() } else { l.text() });
+        }
+        let _ = out.flush();
+    }
+    if let Some(path) = &a.out {
+        let pcm = rivr::sim::wav::render(&report.heard, report.duration_ms);
+        if let Err(e) = rivr::sim::wav::write(path, &pcm) {
+            return fail(e);
+        }
+    }
+    if let rivr::script::runner::Outcome::Failed(m) = &report.outcome {
+        return fail(m.clone());
+    }
+    ExitCode::SUCCESS
+}
+
+fn test_scripts(config: Option<PathBuf>, dir: PathBuf) -> ExitCode {
+    let config = match rivr::sim::load_config(config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rivr test: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let files = match rivr::sim::cases::find(&dir) {
+        Ok(f) if f.is_empty() => {
+            eprintln!(
+                "rivr test: no *{} files under {}",
+                rivr::sim::cases::SUFFIX,
+                dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("rivr test: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let sim = rivr::sim::Simulator::new(config);
+    let (mut passed, mut failed) = (0, 0);
+    for f in &files {
+        let mut out = Vec::new();
+        let t = rivr::sim::cases::run_file(&sim, f, &mut out);
+        for l in out {
+            println!("{l}");
+        }
+        passed += t.passed;
+        failed += t.failed;
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -441,6 +597,14 @@ fn main() -> ExitCode {
         Command::Cdr { command } => rivr::store::cdr_cli::run(command),
         Command::Sms { command } => rivr::sms::cli::run(command),
         Command::SmscSim(args) => rivr::sms::sim::run(args),
+        Command::Sim(args) => {
+            rivr::sim::log::init(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+            sim(args)
+        }
+        Command::Test { config, dir } => {
+            rivr::sim::log::init(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+            test_scripts(config, dir)
+        }
         Command::Demo(args) => {
             init_logging(cli.log_format, "warn");
             rivr::demo::run(args)

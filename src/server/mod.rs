@@ -185,6 +185,19 @@ pub struct StartOptions {
     pub keepalive: bool,
 }
 
+/// The prompts as every call (and `rivr sim`) finds them: `[media] prompts`.
+pub fn prompt_store(config: &Config) -> Arc<PromptStore> {
+    Arc::new(PromptStore::new(config.media.prompts.clone()))
+}
+
+/// The script engine and compiled scripts as every call (and `rivr sim`)
+/// runs them: `[script]` limits and every verb.
+pub fn script_cache(config: &Config, max_scripts: usize) -> ScriptCache {
+    ScriptCache::with_max_scripts(config.script.clone(), max_scripts).with_speaker(Arc::new(
+        crate::script::say::Speaker::from_config(&config.tts),
+    ))
+}
+
 impl Server {
     /// Loads prompts and scripts, binds SIP, starts media and SMS, builds
     /// the core. Errors say which key is at fault.
@@ -194,7 +207,7 @@ impl Server {
         refuse_dahdi(&config)?;
         // First, before anything opens a descriptor.
         let fd_limit = overload::raise_fd_limit();
-        let prompts = Arc::new(PromptStore::new(config.media.prompts.clone()));
+        let prompts = prompt_store(&config);
         match prompts.preload_all() {
             Ok(n) => {
                 tracing::info!(prompts = n, dir = %config.media.prompts.display(), "prompts decoded and pre-encoded")
@@ -210,15 +223,10 @@ impl Server {
         // Scripts may outlive their call for a moment (on_hangup, the report
         // of their end), so the cap leaves a margin above the call cap.
         let max_calls = admission.config().max_calls;
-        let scripts = Arc::new(
-            ScriptCache::with_max_scripts(
-                config.script.clone(),
-                max_calls.saturating_add((max_calls / 10).max(16)),
-            )
-            .with_speaker(Arc::new(crate::script::say::Speaker::from_config(
-                &config.tts,
-            ))),
-        );
+        let scripts = Arc::new(script_cache(
+            &config,
+            max_calls.saturating_add((max_calls / 10).max(16)),
+        ));
         for r in &config.routes {
             if let Err(e) = scripts.get(&r.script) {
                 return Err(anyhow_like::Error(format!(
