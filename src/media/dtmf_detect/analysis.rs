@@ -14,7 +14,7 @@
 //!   checked by phase across blocks, in the state machine, because at
 //!   ~700 Hz a 102-sample block cannot tell 1.5 % from 3.5 % by energy).
 
-use super::goertzel::{Bin, Goertzel};
+use super::goertzel::{Bin, GoertzelBank};
 use crate::media::tone::{dbm0_to_peak, DTMF_COLS_HZ, DTMF_ROWS_HZ, SAMPLE_RATE_HZ};
 
 /// Samples per analysis block: 12.75 ms, which puts each row frequency near
@@ -27,6 +27,8 @@ const COL_OFFSETS: [f64; 5] = [0.96, 0.985, 1.0, 1.015, 1.04];
 const COL_CENTER: usize = 2;
 const COL_LOW_GUARD: usize = 0;
 const COL_HIGH_GUARD: usize = 4;
+/// Filters in the bank: the four rows, then five per column.
+const FILTERS: usize = 4 + 4 * COL_OFFSETS.len();
 
 /// Lowest accepted level of each tone, dBm0.
 const MIN_TONE_DBM0: f64 = -42.0;
@@ -88,8 +90,8 @@ pub(super) struct Analysis {
 /// The filters and energy accumulator for the block being filled.
 #[derive(Debug, Clone)]
 pub(super) struct FilterBank {
-    rows: [Goertzel; 4],
-    cols: [[Goertzel; 5]; 4],
+    /// Rows at 0..4, then column `c`'s filter `k` at `4 + 5c + k`.
+    filters: GoertzelBank<FILTERS>,
     energy: f32,
     filled: usize,
     min_tone_power: f32,
@@ -104,8 +106,7 @@ impl FilterBank {
         let rate = f64::from(SAMPLE_RATE_HZ);
         let floor_peak = dbm0_to_peak(MIN_TONE_DBM0) / 32768.0;
         Self {
-            rows: DTMF_ROWS_HZ.map(|f| Goertzel::new(f, rate, BLOCK_LEN)),
-            cols: DTMF_COLS_HZ.map(|f| COL_OFFSETS.map(|k| Goertzel::new(f * k, rate, BLOCK_LEN))),
+            filters: GoertzelBank::new(filter_freqs(), rate, BLOCK_LEN),
             energy: 0.0,
             filled: 0,
             min_tone_power: (floor_peak * floor_peak / 2.0) as f32,
@@ -122,14 +123,7 @@ impl FilterBank {
         for &s in pcm.iter().take(take) {
             let x = f32::from(s) * (1.0 / 32768.0);
             self.energy += x * x;
-            for g in &mut self.rows {
-                g.push(x);
-            }
-            for col in &mut self.cols {
-                for g in col {
-                    g.push(x);
-                }
-            }
+            self.filters.push(x);
         }
         self.filled += take;
         take
@@ -141,11 +135,11 @@ impl FilterBank {
 
     /// Analyses the full block and resets for the next one.
     pub fn finish(&mut self) -> Analysis {
-        let rows = self.rows.each_mut().map(|g| g.finish());
-        let cols = self
-            .cols
-            .each_mut()
-            .map(|c| c.each_mut().map(|g| g.finish()));
+        let bins = self.filters.finish();
+        let bin = |i: usize| bins.get(i).copied().unwrap_or_default();
+        let rows: [Bin; 4] = std::array::from_fn(bin);
+        let cols: [[Bin; 5]; 4] =
+            std::array::from_fn(|c| std::array::from_fn(|k| bin(4 + 5 * c + k)));
         let mean_energy = self.energy / BLOCK_LEN as f32;
         self.energy = 0.0;
         self.filled = 0;
@@ -220,6 +214,23 @@ impl FilterBank {
         };
         (Some(candidate), held)
     }
+}
+
+/// The bank's frequencies, in its order: rows, then each column's five.
+fn filter_freqs() -> [f64; FILTERS] {
+    std::array::from_fn(|i| match i.checked_sub(4) {
+        None => DTMF_ROWS_HZ.get(i).copied().unwrap_or(0.0),
+        Some(j) => {
+            let col = DTMF_COLS_HZ
+                .get(j / COL_OFFSETS.len())
+                .copied()
+                .unwrap_or(0.0);
+            col * COL_OFFSETS
+                .get(j % COL_OFFSETS.len())
+                .copied()
+                .unwrap_or(1.0)
+        }
+    })
 }
 
 /// Index of the largest value (the first on ties); `None` if all are zero.
