@@ -11,6 +11,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Positi
 
 use crate::script::memory::MemoryBudget;
 use crate::script::verbs::http::{HttpClient, Verb};
+use crate::script::verbs::options::{VerbOptions, MAX_MS};
 use crate::script::verbs::{GatherOptions, Session, VerbError};
 
 /// Marker values a terminated script carries, so the runner can tell a
@@ -137,20 +138,6 @@ fn prompt_names(v: &Dynamic) -> Result<Vec<String>, VerbError> {
     )))
 }
 
-fn opt_ms(m: &Map, key: &str, default: Duration) -> Result<Duration, VerbError> {
-    match m.get(key) {
-        None => Ok(default),
-        Some(v) => v
-            .as_int()
-            .ok()
-            .filter(|n| (0..=3_600_000).contains(n))
-            .map(|n| Duration::from_millis(n as u64))
-            .ok_or_else(|| {
-                VerbError::BadArgument(format!("{key}: expected milliseconds (0 to 3600000)"))
-            }),
-    }
-}
-
 fn dial_with(target: &str, opts: &Map) -> Result<Map, Box<EvalAltResult>> {
     with(|r| {
         let req = dial_request(target, opts)?;
@@ -176,79 +163,43 @@ fn dial_with(target: &str, opts: &Map) -> Result<Map, Box<EvalAltResult>> {
 }
 
 fn dial_request(target: &str, m: &Map) -> Result<crate::call::control::DialRequest, VerbError> {
-    for k in m.keys() {
-        if !["trunk", "timeout", "caller_id"].contains(&k.as_str()) {
-            return Err(VerbError::BadArgument(format!(
-                "dial: unknown option {k:?}"
-            )));
-        }
-    }
-    let text = |key: &str| -> Result<Option<String>, VerbError> {
-        match m.get(key) {
-            None => Ok(None),
-            Some(v) => v
-                .clone()
-                .try_cast::<rhai::ImmutableString>()
-                .map(|s| Some(s.to_string()))
-                .ok_or_else(|| VerbError::BadArgument(format!("dial: {key} must be a string"))),
-        }
-    };
-    let timeout = match m.get("timeout") {
-        None => None,
-        Some(_) => Some(opt_ms(m, "timeout", Duration::ZERO)?),
-    };
+    let o = VerbOptions::new("dial", m, &["trunk", "timeout", "caller_id"])?;
     Ok(crate::call::control::DialRequest {
         target: target.to_string(),
-        trunk: text("trunk")?,
-        caller_id: text("caller_id")?,
-        timeout,
+        trunk: o.text("trunk")?,
+        caller_id: o.text("caller_id")?,
+        timeout: o.ms("timeout", 0..=MAX_MS)?,
     })
 }
 
 fn gather_options(m: &Map) -> Result<GatherOptions, VerbError> {
     let d = GatherOptions::default();
-    for k in m.keys() {
-        if ![
+    let o = VerbOptions::new(
+        "gather",
+        m,
+        &[
             "prompt",
             "max_digits",
             "timeout",
             "inter_digit_timeout",
             "finish_on",
-        ]
-        .contains(&k.as_str())
-        {
-            return Err(VerbError::BadArgument(format!(
-                "gather: unknown option {k:?}"
-            )));
-        }
-    }
-    let prompt = match m.get("prompt") {
+        ],
+    )?;
+    let prompt = match o.get("prompt") {
         Some(p) => prompt_names(p)?,
         None => Vec::new(),
     };
-    let max_digits = match m.get("max_digits") {
-        None => d.max_digits,
-        Some(v) => v
-            .as_int()
-            .ok()
-            .filter(|n| (1..=128).contains(n))
-            .map(|n| n as usize)
-            .ok_or_else(|| VerbError::BadArgument("max_digits: expected 1 to 128".into()))?,
-    };
-    let finish_on = match m.get("finish_on") {
-        None => d.finish_on.clone(),
-        Some(v) => v
-            .clone()
-            .try_cast::<rhai::ImmutableString>()
-            .map(|s| s.to_string())
-            .ok_or_else(|| VerbError::BadArgument("finish_on: expected a string of keys".into()))?,
-    };
     Ok(GatherOptions {
         prompt,
-        max_digits,
-        timeout: opt_ms(m, "timeout", d.timeout)?,
-        inter_digit_timeout: opt_ms(m, "inter_digit_timeout", d.inter_digit_timeout)?,
-        finish_on,
+        max_digits: o
+            .int("max_digits", 1..=128)?
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(d.max_digits),
+        timeout: o.ms("timeout", 0..=MAX_MS)?.unwrap_or(d.timeout),
+        inter_digit_timeout: o
+            .ms("inter_digit_timeout", 0..=MAX_MS)?
+            .unwrap_or(d.inter_digit_timeout),
+        finish_on: o.text("finish_on")?.unwrap_or(d.finish_on),
     })
 }
 
@@ -272,18 +223,9 @@ fn play_with(names: Dynamic, opts: Option<Map>) -> Result<String, Box<EvalAltRes
         let names = prompt_names(&names)?;
         let interrupt = match &opts {
             None => false,
-            Some(m) => {
-                for k in m.keys() {
-                    if k.as_str() != "interrupt" {
-                        return Err(VerbError::BadArgument(format!(
-                            "play: unknown option {k:?}"
-                        )));
-                    }
-                }
-                m.get("interrupt")
-                    .map(|v| v.as_bool().unwrap_or(false))
-                    .unwrap_or(false)
-            }
+            Some(m) => VerbOptions::new("play", m, &["interrupt"])?
+                .flag("interrupt")?
+                .unwrap_or(false),
         };
         Ok(key_string(r.session.play(&names, interrupt)?))
     })

@@ -16,6 +16,7 @@ use crate::config::TtsConfig;
 use crate::media::tts::{Espeak, SayRequest, TtsCache, TtsError};
 use crate::script::api::{key_string, with};
 use crate::script::say_words::{self, Date};
+use crate::script::verbs::options::VerbOptions;
 use crate::script::verbs::VerbError;
 
 /// `say()`'s engine, cache and defaults; one per process.
@@ -75,32 +76,19 @@ struct Options {
 /// none): it comes before the `[tts]` defaults, so one flow speaks each
 /// caller's language.
 fn options(
-    verb: &str,
+    verb: &'static str,
     s: &Speaker,
     call_lang: &str,
     m: Option<&Map>,
 ) -> Result<Options, VerbError> {
     let empty = Map::new();
-    let m = m.unwrap_or(&empty);
-    for k in m.keys() {
-        if !["voice", "lang", "rate", "interrupt"].contains(&k.as_str()) {
-            return Err(VerbError::BadArgument(format!(
-                "{verb}: unknown option {k:?} (voice, lang, rate, interrupt)"
-            )));
-        }
-    }
-    let text = |key: &str| -> Result<Option<String>, VerbError> {
-        match m.get(key) {
-            None => Ok(None),
-            Some(v) => v
-                .clone()
-                .try_cast::<rhai::ImmutableString>()
-                .map(|s| Some(s.to_string()))
-                .ok_or_else(|| VerbError::BadArgument(format!("{verb}: {key} must be a string"))),
-        }
-    };
-    let voice_opt = text("voice")?;
-    let lang_opt = text("lang")?;
+    let o = VerbOptions::new(
+        verb,
+        m.unwrap_or(&empty),
+        &["voice", "lang", "rate", "interrupt"],
+    )?;
+    let voice_opt = o.text("voice")?;
+    let lang_opt = o.text("lang")?;
     let call_lang = (!call_lang.is_empty()).then(|| call_lang.to_owned());
     // An explicit language picks its own default voice over the
     // configured one; an explicit voice implies its language.
@@ -114,22 +102,17 @@ fn options(
         .or_else(|| voice_opt.map(|v| say_words::primary(&v)))
         .or(call_lang)
         .unwrap_or_else(|| s.lang.clone());
-    let rate = match m.get("rate") {
+    // The range is checked with the text (`SayRequest`), so the message
+    // names the value: "rate 5000 is not 80-450".
+    let rate = match o.get("rate") {
         None => s.rate,
         Some(v) => v
             .as_int()
             .ok()
             .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(|| {
-                VerbError::BadArgument(format!("{verb}: rate must be words per minute"))
-            })?,
+            .ok_or_else(|| o.bad("rate", "must be words per minute"))?,
     };
-    let interrupt = match m.get("interrupt") {
-        None => false,
-        Some(v) => v.as_bool().map_err(|_| {
-            VerbError::BadArgument(format!("{verb}: interrupt must be true or false"))
-        })?,
-    };
+    let interrupt = o.flag("interrupt")?.unwrap_or(false);
     Ok(Options {
         voice,
         lang,

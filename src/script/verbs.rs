@@ -17,6 +17,7 @@ use crate::call::control::{CallControl, CallEnded, CallEvent, DialRequest, DialR
 use crate::media::prompt::Prompt;
 
 pub mod http;
+pub mod options;
 
 /// Most keys one `send_dtmf` sends.
 const MAX_SENT_KEYS: usize = 32;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rhai::{Dynamic, Map};
 
+use super::options::{VerbOptions, MAX_MS};
 use super::{Session, VerbError};
 use crate::call::control::{CallEvent, RecordRequest};
 use crate::media::record::{is_valid_id, sanitize_id, EndRules, EndedBy};
@@ -17,7 +18,6 @@ pub const RESULT_KEY: &str = "recordings";
 /// Defaults: two minutes at most, five seconds of silence end it.
 pub const DEFAULT_MAX_MS: i64 = 120_000;
 pub const DEFAULT_SILENCE_MS: i64 = 5000;
-const MAX_MS: i64 = 3_600_000;
 
 /// `record()`'s options, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,39 +45,18 @@ fn bad(msg: String) -> VerbError {
 
 /// Parses the script's options map.
 pub fn options(m: &Map) -> Result<RecordOptions, VerbError> {
-    for k in m.keys() {
-        if !["max_ms", "silence_ms", "beep", "finish_on", "name"].contains(&k.as_str()) {
-            return Err(bad(format!("unknown option {k:?}")));
-        }
-    }
-    let int = |key: &str, default: i64, lo: i64| -> Result<i64, VerbError> {
-        match m.get(key) {
-            None => Ok(default),
-            Some(v) => v
-                .as_int()
-                .ok()
-                .filter(|n| *n == 0 && lo == 0 || (lo.max(1)..=MAX_MS).contains(n))
-                .ok_or_else(|| bad(format!("{key}: expected milliseconds ({lo} to {MAX_MS})"))),
-        }
+    let o = VerbOptions::new(
+        "record",
+        m,
+        &["max_ms", "silence_ms", "beep", "finish_on", "name"],
+    )?;
+    let ms = |d: Option<Duration>, default: i64| {
+        d.unwrap_or(Duration::from_millis(default.unsigned_abs()))
     };
-    let text = |key: &str| -> Result<Option<String>, VerbError> {
-        match m.get(key) {
-            None => Ok(None),
-            Some(v) => v
-                .clone()
-                .try_cast::<rhai::ImmutableString>()
-                .map(|s| Some(s.to_string()))
-                .ok_or_else(|| bad(format!("{key}: expected a string"))),
-        }
-    };
-    let max = int("max_ms", DEFAULT_MAX_MS, 1)?;
-    let silence = int("silence_ms", DEFAULT_SILENCE_MS, 0)?;
-    let beep = match m.get("beep") {
-        None => false,
-        Some(v) => v
-            .as_bool()
-            .map_err(|_| bad("beep: expected true or false".into()))?,
-    };
+    let max = ms(o.ms("max_ms", 1..=MAX_MS)?, DEFAULT_MAX_MS);
+    let silence = ms(o.ms("silence_ms", 0..=MAX_MS)?, DEFAULT_SILENCE_MS);
+    let beep = o.flag("beep")?.unwrap_or(false);
+    let text = |key: &str| o.text(key);
     let finish_on: Vec<char> = text("finish_on")?
         .unwrap_or_else(|| "#".into())
         .chars()
@@ -98,8 +77,8 @@ pub fn options(m: &Map) -> Result<RecordOptions, VerbError> {
         }
     }
     Ok(RecordOptions {
-        max: Duration::from_millis(max as u64),
-        silence: (silence > 0).then(|| Duration::from_millis(silence as u64)),
+        max,
+        silence: (!silence.is_zero()).then_some(silence),
         beep,
         finish_on,
         name,

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use rhai::{Dynamic, Map};
 
+use super::options::VerbOptions;
 use super::{Session, VerbError};
 use crate::call::control::{CallEvent, DialRequest, TransferRequest, TransferResult};
 
@@ -31,44 +32,27 @@ pub struct TransferOptions {
 
 impl TransferOptions {
     pub fn parse(m: &Map) -> Result<TransferOptions, VerbError> {
-        let bad = |msg: String| VerbError::BadArgument(format!("transfer: {msg}"));
-        let mut o = TransferOptions {
-            timeout: DEFAULT_TIMEOUT,
-            fallback_dial: false,
-            trunk: None,
-            caller_id: None,
-        };
-        for (k, v) in m {
-            let text = || {
-                v.clone()
-                    .try_cast::<rhai::ImmutableString>()
-                    .map(|s| s.to_string())
-                    .ok_or_else(|| bad(format!("{k} must be a string")))
-            };
-            match k.as_str() {
-                "timeout" => {
-                    o.timeout = v
-                        .as_int()
-                        .ok()
-                        .filter(|n| (1..=600_000).contains(n))
-                        .map(|n| Duration::from_millis(n as u64))
-                        .ok_or_else(|| bad("timeout: expected 1 to 600000 ms".into()))?
-                }
-                "fallback" => match text()?.as_str() {
-                    "dial" => o.fallback_dial = true,
-                    "none" => o.fallback_dial = false,
-                    f => {
-                        return Err(bad(format!(
-                            "fallback must be \"dial\" or \"none\", not {f:?}"
-                        )))
-                    }
-                },
-                "trunk" => o.trunk = Some(text()?),
-                "caller_id" => o.caller_id = Some(text()?),
-                _ => return Err(bad(format!("unknown option {k:?}"))),
+        let o = VerbOptions::new(
+            "transfer",
+            m,
+            &["timeout", "fallback", "trunk", "caller_id"],
+        )?;
+        let fallback_dial = match o.text("fallback")?.as_deref() {
+            None | Some("none") => false,
+            Some("dial") => true,
+            Some(f) => {
+                return Err(o.bad(
+                    "fallback",
+                    &format!("must be \"dial\" or \"none\", not {f:?}"),
+                ))
             }
-        }
-        Ok(o)
+        };
+        Ok(TransferOptions {
+            timeout: o.ms("timeout", 1..=600_000)?.unwrap_or(DEFAULT_TIMEOUT),
+            fallback_dial,
+            trunk: o.text("trunk")?,
+            caller_id: o.text("caller_id")?,
+        })
     }
 }
 
