@@ -26,7 +26,7 @@ use common::campaign::report_mismatches;
 use common::carrier::Carrier;
 use common::scratch::Scratch;
 use common::server::{binary, Rivr, RivrConfig};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const MAX_BODY: usize = 8192;
 const CONTACTS: usize = 30;
@@ -455,6 +455,59 @@ fn create_refuses_bad_settings_by_name_and_state_changes_follow_the_rules() {
     // The list: both, as they were left.
     let l = api.get("/campaigns", Some(READ));
     assert_eq!(l.body["count"], 2, "{}", l.text);
+    assert_eq!(l.body["total"], 2, "{}", l.text);
+    assert!(l.body["next_offset"].is_null(), "{}", l.text);
+    // In pages of one, and filtered by state.
+    let p1 = api.get("/campaigns?limit=1", Some(READ));
+    assert_eq!(
+        (
+            &p1.body["count"],
+            &p1.body["total"],
+            &p1.body["next_offset"]
+        ),
+        (&json!(1), &json!(2), &json!(1)),
+        "{}",
+        p1.text
+    );
+    let p2 = api.get("/campaigns?offset=1&limit=1", Some(READ));
+    assert_eq!(p2.body["count"], 1, "{}", p2.text);
+    assert!(p2.body["next_offset"].is_null(), "{}", p2.text);
+    let mut paged = vec![
+        p1.body["campaigns"][0]["id"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+        p2.body["campaigns"][0]["id"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+    ];
+    paged.sort();
+    let mut both = vec![id.clone(), idle.clone()];
+    both.sort();
+    assert_eq!(paged, both, "two pages of one hold both campaigns");
+    let c = api.get("/campaigns?state=cancelled", Some(READ));
+    assert_eq!(
+        (&c.body["count"], &c.body["total"]),
+        (&json!(1), &json!(1)),
+        "{}",
+        c.text
+    );
+    assert_eq!(c.body["campaigns"][0]["id"], idle.as_str());
+    for (q, field) in [
+        ("state=gone", "state"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("offset=-1", "offset"),
+    ] {
+        assert_error(
+            &api.get(&format!("/campaigns?{q}"), Some(READ)),
+            400,
+            Some(field),
+            field,
+            q,
+        );
+    }
     let by_id: HashMap<String, &Value> = l.body["campaigns"]
         .as_array()
         .expect("campaigns")

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::ApiState;
 use crate::campaign::ops::{self, Action, CreateRequest, OpError};
-use crate::store::now_ms;
+use crate::store::{now_ms, CampaignState};
 
 /// How the uploaded list is named in errors about its content.
 const BODY: &str = "the request body";
@@ -66,14 +66,56 @@ fn list(v: Option<String>) -> Vec<String> {
         .collect()
 }
 
-pub async fn list_all(State(s): State<ApiState>) -> Response {
-    match ops::list(&s.store, now_ms()).await {
-        Ok(views) => {
-            let list: Vec<Value> = views.iter().map(|v| v.to_json()).collect();
-            Json(json!({ "count": list.len(), "campaigns": list })).into_response()
-        }
-        Err(e) => op_error(e),
+/// `GET /campaigns?state=S&offset=N&limit=N`: a page of the campaigns in
+/// `rivr campaign list`'s order (default limit 100, at most 1000), those in
+/// state `S` only when given; `total` counts them all and `next_offset`
+/// starts the next page (absent on the last).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    state: Option<String>,
+    offset: Option<String>,
+    limit: Option<String>,
+}
+
+pub async fn list_all(
+    State(s): State<ApiState>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, Response> {
+    let Query(q) = q.map_err(|e| ApiError::new(e.status(), e.body_text()).into_response())?;
+    let state = match q.state.as_deref() {
+        None => None,
+        Some(name) => Some(CampaignState::parse(name).ok_or_else(|| {
+            ApiError::field(
+                "state",
+                format!("state {name:?}: created, running, paused, done or cancelled"),
+            )
+            .into_response()
+        })?),
+    };
+    let offset = number::<u64>("offset", q.offset)
+        .map_err(IntoResponse::into_response)?
+        .unwrap_or(0);
+    let limit = number::<u32>("limit", q.limit)
+        .map_err(IntoResponse::into_response)?
+        .unwrap_or(100);
+    if !(1..=ops::MAX_PAGE).contains(&limit) {
+        return Err(
+            ApiError::field("limit", format!("limit {limit}: 1 to {}", ops::MAX_PAGE))
+                .into_response(),
+        );
     }
+    let page = ops::list_page(&s.store, now_ms(), state, offset, limit)
+        .await
+        .map_err(op_error)?;
+    let list: Vec<Value> = page.views.iter().map(|v| v.to_json()).collect();
+    Ok(Json(json!({
+        "count": list.len(),
+        "total": page.total,
+        "next_offset": page.next_offset,
+        "campaigns": list,
+    }))
+    .into_response())
 }
 
 /// `POST /campaigns?name=…&script=…&trunk=…`: the options of `rivr campaign

@@ -292,6 +292,36 @@ impl Store {
             .collect()
     }
 
+    /// One page of the campaigns in `campaigns()`'s order, those in `state`
+    /// only when given, and how many there are in all.
+    pub async fn campaigns_page(
+        &self,
+        state: Option<CampaignState>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<Campaign>, u64), StoreError> {
+        let state = state.map(|s| s.as_str());
+        let rows = sqlx::query(
+            "SELECT * FROM campaigns WHERE (?1 IS NULL OR state = ?1) \
+             ORDER BY priority DESC, created_at, id LIMIT ?2 OFFSET ?3",
+        )
+        .bind(state)
+        .bind(i64::from(limit))
+        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM campaigns WHERE (?1 IS NULL OR state = ?1)")
+                .bind(state)
+                .fetch_one(&self.pool)
+                .await?;
+        let page = rows
+            .iter()
+            .map(campaign_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((page, u64::try_from(total).unwrap_or(0)))
+    }
+
     /// Moves campaign `id` to `to` if its state is one of `from` (any state
     /// when `from` is empty). False when there is no such campaign or it
     /// was in another state.

@@ -261,6 +261,37 @@ pub async fn list(store: &Store, now_ms: i64) -> Result<Vec<StatusView>, OpError
     Ok(out)
 }
 
+/// A page of `list`: the campaigns from `offset` on (in `state` only,
+/// when given), at most `limit`, and how many there are in all.
+pub struct ListPage {
+    pub views: Vec<StatusView>,
+    pub total: u64,
+    /// Where the next page starts, if there is one.
+    pub next_offset: Option<u64>,
+}
+
+/// One page of the list, for the API: each view costs the campaign's
+/// counters, so a long history is read a page at a time.
+pub async fn list_page(
+    store: &Store,
+    now_ms: i64,
+    state: Option<CampaignState>,
+    offset: u64,
+    limit: u32,
+) -> Result<ListPage, OpError> {
+    let (campaigns, total) = store.campaigns_page(state, offset, limit).await?;
+    let mut views = Vec::with_capacity(campaigns.len());
+    for c in campaigns {
+        views.push(view(store, c, now_ms).await?);
+    }
+    let end = offset.saturating_add(views.len() as u64);
+    Ok(ListPage {
+        next_offset: (end < total && !views.is_empty()).then_some(end),
+        views,
+        total,
+    })
+}
+
 impl fmt::Display for Field {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
