@@ -12,6 +12,10 @@
 #   CODEC=opus    callers offer only Opus and send Opus (a pcap replayed by
 #                 SIPp); rivr answers Opus, decodes every call's audio with
 #                 libopus and plays its prompts from the Opus cache
+#   SIPP_PROCS=K  callers split over K SIPp processes (default one per 500
+#                 calls: one SIPp streaming RTP saturates a core first)
+# The last line, `RESULT key=value ...`, is what tests/load/compare.sh reads;
+# the SIPp processes' own CPU is printed beside rivr's.
 set -euo pipefail
 
 N=${1:?usage: $0 N [SECONDS]}
@@ -43,9 +47,9 @@ fi
 
 TMP=$(mktemp -d /tmp/rivr-load.XXXXXX)
 RIVR_PID=""
-SIPP_PID=""
+SIPP_PIDS=()
 cleanup() {
-    [[ -n $SIPP_PID ]] && kill "$SIPP_PID" 2>/dev/null || true
+    for p in "${SIPP_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     [[ -n $RIVR_PID ]] && kill "$RIVR_PID" 2>/dev/null || true
     if [[ ${KEEP:-0} == 1 ]]; then echo "files kept in $TMP"; else rm -rf "$TMP"; fi
 }
@@ -92,45 +96,51 @@ opus)
 *) echo "CODEC must be pcmu or opus" >&2; exit 2 ;;
 esac
 
-"$BIN" serve --config "$TMP/rivr.toml" > "$TMP/rivr.stdout" 2> "$TMP/rivr.stderr" &
-RIVR_PID=$!
-PORT=""
-for _ in $(seq 1 300); do
-    PORT=$(sed -n 's/.*listening on udp+tcp [0-9.]*:\([0-9]*\) .*/\1/p' "$TMP/rivr.stdout" | head -1)
-    [[ -n $PORT ]] && break
-    kill -0 "$RIVR_PID" 2>/dev/null || { echo "rivr exited:" >&2; tail -20 "$TMP/rivr.stderr" >&2; exit 1; }
-    sleep 0.2
-done
-[[ -n $PORT ]] || { echo "rivr did not start within 60 s" >&2; exit 1; }
+start_rivr "$TMP/rivr.toml"
 echo "$(head -1 "$TMP/rivr.stdout")"
 
 
 RSS0=$(status_kb VmRSS)
-# SIPp 3.6 streams every call's RTP from this one socket.
-MEDIA_PORT=$(( 6000 + ($$ % 500) * 2 ))
+PROCS=${SIPP_PROCS:-$(( (N + 499) / 500 ))}
+[[ $PROCS =~ ^[0-9]+$ && $PROCS -ge 1 && $PROCS -le $N ]] || { echo "SIPP_PROCS must be 1..N" >&2; exit 2; }
 # All calls start within RAMP seconds; all N are up from then until HOLD.
-echo "placing $N calls at $RATE calls/s, each held ${HOLD} s (rtp $RTP_LO-$RTP_HI, ulimit -n $(ulimit -n))"
+echo "placing $N calls at $RATE calls/s from $PROCS SIPp processes, each call held ${HOLD} s (rtp $RTP_LO-$RTP_HI, ulimit -n $(ulimit -n))"
 
 T0=$(now_ms)
 CPU0=$(cpu_ticks)
-sipp "127.0.0.1:$PORT" -sf "$TMP/uac_load.xml" -s 1000 -m "$N" -l "$N" -r "$RATE" \
-    -i 127.0.0.1 -mi 127.0.0.1 -mp "$MEDIA_PORT" -nostdin -max_socket $((N * 4 + 256)) \
-    -timeout "$((HOLD + RAMP + 60))s" -timeout_error \
-    -trace_stat -stf "$TMP/sipp_stats.csv" -fd 1 \
-    -trace_err -error_file "$TMP/sipp_errors.log" ${SIPP_EXTRA:-} > "$TMP/sipp.screen" 2>&1 &
-SIPP_PID=$!
+for i in $(seq 1 "$PROCS"); do
+    # Process i places calls i, i+PROCS, ...: N/PROCS rounded either way.
+    n=$(( (N - i) / PROCS + 1 ))
+    r=$(awk -v r="$RATE" -v n="$n" -v t="$N" 'BEGIN { printf "%.2f", r * n / t }')
+    # SIPp 3.6 streams all its calls' RTP from one socket (and binds the
+    # next ports for video): 10 ports apart per process.
+    sipp "127.0.0.1:$PORT" -sf "$TMP/uac_load.xml" -s 1000 -m "$n" -l "$n" -r "$r" \
+        -i 127.0.0.1 -p 0 -mi 127.0.0.1 -mp $(( 6000 + ($$ % 200) * 100 + i * 10 )) -nostdin \
+        -max_socket $((n * 4 + 256)) -timeout "$((HOLD + RAMP + 60))s" -timeout_error \
+        -trace_stat -stf "$TMP/sipp_stats.$i.csv" -fd 1 \
+        -trace_err -error_file "$TMP/sipp_errors.$i.log" ${SIPP_EXTRA:-} > "$TMP/sipp.$i.screen" 2>&1 &
+    SIPP_PIDS+=($!)
+done
 
-# Sample rivr once a second: elapsed ms, CPU ticks, RSS kB.
+# Sample rivr once a second: elapsed ms, CPU ticks, RSS kB; and SIPp's CPU.
 : > "$TMP/samples"
-while kill -0 "$SIPP_PID" 2>/dev/null; do
+declare -A sipp_ticks
+while :; do
+    alive=0
+    for p in "${SIPP_PIDS[@]}"; do
+        if kill -0 "$p" 2>/dev/null; then alive=1; sipp_ticks[$p]=$(pid_ticks "$p"); fi
+    done
+    (( alive )) || break
     echo "$(( $(now_ms) - T0 )) $(cpu_ticks) $(status_kb VmRSS)" >> "$TMP/samples"
     sleep 1
 done
+SIPP_TICKS=0
+for p in "${SIPP_PIDS[@]}"; do SIPP_TICKS=$(( SIPP_TICKS + ${sipp_ticks[$p]:-0} )); done
+SIPP_RC=0
 set +e
-wait "$SIPP_PID"
-SIPP_RC=$?
+for p in "${SIPP_PIDS[@]}"; do wait "$p" || SIPP_RC=$?; done
 set -e
-SIPP_PID=""
+SIPP_PIDS=()
 T1=$(now_ms)
 CPU1=$(cpu_ticks)
 HWM=$(status_kb VmHWM)
@@ -141,13 +151,15 @@ RIVR_RC=0
 wait "$RIVR_PID" || RIVR_RC=$?
 RIVR_PID=""
 
-# SIPp's cumulative counters: the last line of its stats CSV.
-stat() {
-    awk -F';' -v col="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
-                           { v = $c } END { print v + 0 }' "$TMP/sipp_stats.csv"
+# SIPp's cumulative counters, summed over the processes.
+sum_stat() {
+    local total=0 f v
+    for f in "$TMP"/sipp_stats.*.csv; do v=$(sipp_stat "$f" "$1"); total=$(( total + ${v:-0} )); done
+    echo "$total"
 }
-OK=$(stat "SuccessfulCall(C)")
-FAILED=$(stat "FailedCall(C)")
+OK=$(sum_stat "SuccessfulCall(C)")
+FAILED=$(sum_stat "FailedCall(C)")
+RETRANS=$(sum_stat "Retransmissions(C)")
 CDRS=$(grep -c . "$TMP/cdr.jsonl" || true)
 ANSWERED=$(grep -c '"answered":true' "$TMP/cdr.jsonl" || true)
 ENDS=$(grep -o '"end":"[a-z-]*"' "$TMP/cdr.jsonl" | sort | uniq -c | awk '{ printf "%s%s=%s", sep, substr($2, 8, length($2) - 8), $1; sep = ", " }')
@@ -167,9 +179,11 @@ read -r RUN_CPU STEADY_CPU STEADY_S < <(awk -v tck="$TCK" -v t0="$((RAMP + 2))00
 echo
 echo "== rivr inbound load: $N calls x ${HOLD} s on 1000 (main_menu), $CODEC RTP both ways =="
 # SIPp writes no error log when nothing went wrong.
-EVENTS=$(cat "$TMP/sipp_errors.log" 2>/dev/null | grep -o 'Call-Id:' | wc -l || true)
-HOLD_ENDS=$(cat "$TMP/sipp_errors.log" 2>/dev/null | grep -o 'jumping to label' | wc -l || true)
-echo "SIPp:  successful $OK, failed $FAILED (exit $SIPP_RC); $HOLD_ENDS hangups after the hold, $((EVENTS - HOLD_ENDS)) other events in its error log"
+EVENTS=$(cat "$TMP"/sipp_errors.*.log 2>/dev/null | grep -o 'Call-Id:' | wc -l || true)
+HOLD_ENDS=$(cat "$TMP"/sipp_errors.*.log 2>/dev/null | grep -o 'jumping to label' | wc -l || true)
+SIPP_CPU=$(awk -v c="$SIPP_TICKS" -v t="$TCK" -v ms="$((T1 - T0))" 'BEGIN { printf "%.1f", c / t / (ms / 1000) * 100 }')
+echo "SIPp:  successful $OK, failed $FAILED, retransmissions $RETRANS (exit $SIPP_RC); $HOLD_ENDS hangups after the hold, $((EVENTS - HOLD_ENDS)) other events in its error logs"
+echo "       ${SIPP_CPU}% of one core for its $PROCS processes over the whole run"
 echo "rivr:  CDRs $CDRS, answered $ANSWERED, ends: ${ENDS:-none}, script failures $FAILED_SCRIPTS; exit after SIGTERM $RIVR_RC"
 echo "CPU:   ${RUN_CPU}% of one core over the whole run ($(( (T1 - T0) / 1000 )) s)"
 if [[ $STEADY_CPU != -1.0 ]]; then
@@ -178,7 +192,10 @@ else
     echo "       (no steady window: SECONDS too short for the ramp of ${RAMP} s)"
 fi
 echo "RSS:   ${RSS0} kB idle, peak (VmHWM) ${HWM} kB = $(awk -v a="$RSS0" -v b="$HWM" -v n="$N" 'BEGIN { printf "%.3f", (b - a) / 1024 / n }') MB per call"
+PER_CALL_PCT=$(awk -v c="$STEADY_CPU" -v n="$N" 'BEGIN { printf "%.4f", (c < 0) ? -1 : c / n }')
+KB_PER_CALL=$(awk -v a="$RSS0" -v b="$HWM" -v n="$N" 'BEGIN { printf "%.1f", (b - a) / n }')
+echo "RESULT calls=$N ok=$OK failed=$FAILED retrans=$RETRANS steady_cpu_pct=$STEADY_CPU cpu_pct_per_call=$PER_CALL_PCT run_cpu_pct=$RUN_CPU kb_per_call=$KB_PER_CALL rss_peak_kb=$HWM sipp_cpu_pct=$SIPP_CPU"
 if [[ $OK -ne $N || $FAILED -ne 0 ]]; then
-    echo "first SIPp errors:"; head -20 "$TMP/sipp_errors.log" 2>/dev/null || true
+    echo "first SIPp errors:"; head -20 "$TMP"/sipp_errors.*.log 2>/dev/null || true
     exit 1
 fi

@@ -9,3 +9,31 @@ cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$RIVR_PID/stat"
 # A field of /proc/PID/status in kB (VmRSS, VmHWM).
 status_kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$RIVR_PID/status"; }
 now_ms() { date +%s%3N; }
+
+# CPU ticks (utime + stime) of any process.
+pid_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# Starts `$BIN serve --config $1` into RIVR_PID and waits for its SIP port
+# (into PORT); files go to $TMP.
+start_rivr() {
+    "$BIN" serve --config "$1" > "$TMP/rivr.stdout" 2> "$TMP/rivr.stderr" &
+    RIVR_PID=$!
+    PORT=""
+    for _ in $(seq 1 300); do
+        PORT=$(sed -n 's/.*listening on udp+tcp [0-9.]*:\([0-9]*\) .*/\1/p' "$TMP/rivr.stdout" | head -1)
+        [[ -n $PORT ]] && return 0
+        kill -0 "$RIVR_PID" 2>/dev/null || { echo "rivr exited:" >&2; tail -20 "$TMP/rivr.stderr" >&2; exit 1; }
+        sleep 0.2
+    done
+    echo "rivr did not start within 60 s" >&2
+    exit 1
+}
+
+# The last value of a column of a SIPp stats CSV (cumulative counters).
+sipp_stat() {
+    awk -F';' -v col="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
+                           { v = $c } END { print v }' "$1"
+}
+
+# SIPp's HH:MM:SS:mmmuuu (or HH:MM:SS:mmm) time as milliseconds.
+sipp_ms() { awk -F: '{ f = $4; ms = (length(f) > 3) ? f / 1000 : f; printf "%.1f\n", ($1 * 3600 + $2 * 60 + $3) * 1000 + ms }' <<< "$1"; }

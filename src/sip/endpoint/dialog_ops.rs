@@ -91,13 +91,15 @@ impl Endpoint {
         } else {
             branch
         };
-        let Some(entry) = self.nicts.get_mut(&key) else {
+        let Some((call, taken)) = self
+            .nicts
+            .modify(&key, |e| (e.call, e.tx.on_response(now, resp.status)))
+        else {
             // A stray or retransmitted response: nothing to match (§17.1.3).
             self.stats.retransmissions_absorbed += 1;
             return;
         };
-        let call = entry.call;
-        if !entry.tx.on_response(now, resp.status) {
+        if !taken {
             return;
         }
         if resp.cseq_method == rsip::Method::Cancel {

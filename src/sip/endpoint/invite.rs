@@ -1,6 +1,7 @@
 //! INVITE handling in the UAS core: new calls, re-INVITEs, ACKs, and the
 //! decisions of the layer above (ring, answer, reject).
 
+use std::cmp::Reverse;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -67,6 +68,7 @@ impl Endpoint {
                         call: 0,
                         transport,
                         dest,
+                        merge_key: None,
                     },
                 );
                 return;
@@ -88,6 +90,7 @@ impl Endpoint {
         );
         let _sent = tx.send_response(now, 100, trying.clone());
         self.transmit(transport, dest, trying);
+        self.pending_invites.insert(merge_key.clone(), key.clone());
         self.invite_txs.insert(
             key.clone(),
             InviteTxEntry {
@@ -95,9 +98,9 @@ impl Endpoint {
                 call,
                 transport,
                 dest,
+                merge_key: Some(merge_key),
             },
         );
-        self.pending_invites.insert(merge_key, key.clone());
         let local_cseq = self.rng.gen_range(1..1u32 << 30);
         let leg = Leg {
             invite: Box::new(req.clone()),
@@ -125,13 +128,16 @@ impl Endpoint {
 
     pub(super) fn handle_ack(&mut self, now: Instant, key: &TxKey, req: Request) {
         // An ACK for a non-2xx final shares the INVITE's branch (§17.2.1).
-        if let Some(e) = self.invite_txs.get_mut(key) {
-            if e.tx.state() == InviteServerState::Completed
-                || e.tx.state() == InviteServerState::Confirmed
-            {
+        let absorbed = self.invite_txs.modify(key, |e| {
+            let non_2xx = e.tx.state() == InviteServerState::Completed
+                || e.tx.state() == InviteServerState::Confirmed;
+            if non_2xx {
                 e.tx.on_ack(now);
-                return;
             }
+            non_2xx
+        });
+        if absorbed == Some(true) {
+            return;
         }
         // An ACK for a 2xx is its own transaction, matched to the dialog.
         let Some(call) = self.find_dialog(&req) else {
@@ -265,11 +271,13 @@ impl Endpoint {
             },
             &self.cfg.user_agent,
         );
-        let entry = self
+        let sent = self
             .invite_txs
-            .get_mut(&leg.invite_key)
+            .modify(&leg.invite_key, |e| {
+                e.tx.send_response(now, code, bytes.clone())
+            })
             .ok_or(CallGone(call))?;
-        if !entry.tx.send_response(now, code, bytes.clone()) {
+        if !sent {
             return Err(CallGone(call));
         }
         let (transport, dest) = (leg.transport, leg.response_dest);
@@ -282,6 +290,9 @@ impl Endpoint {
                 interval: t1,
                 deadline: now + self.cfg.timers.timeout_64t1(),
             };
+            if let Some(at) = leg.accepted_deadline() {
+                self.accepted_timers.push(Reverse((at, call)));
+            }
             let key = leg.dialog_key();
             self.dialogs.insert(key, call);
             self.session_started_as_uas(now, call, session, peer_allows_update, sdp);
@@ -292,32 +303,44 @@ impl Endpoint {
 
     /// Fires every due timer of every transaction and call.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let mut finished = Vec::new();
         let mut resend = Vec::new();
-        for (k, e) in self.invite_txs.iter_mut() {
-            match e.tx.handle_timeout(now) {
-                TimerAction::Retransmit => {
-                    resend.push((e.transport, e.dest, e.tx.retransmit_bytes().to_vec()))
+        for k in self.invite_txs.due(now) {
+            let fired = self.invite_txs.modify(&k, |e| {
+                let action = e.tx.handle_timeout(now);
+                if action == TimerAction::Retransmit {
+                    resend.push((e.transport, e.dest, e.tx.retransmit_bytes().to_vec()));
                 }
-                TimerAction::TimedOut | TimerAction::Terminated => finished.push(k.clone()),
-                TimerAction::None => {}
+                action
+            });
+            if matches!(fired, Some(TimerAction::TimedOut | TimerAction::Terminated)) {
+                if let Some(e) = self.invite_txs.remove(&k) {
+                    if let Some(m) = e.merge_key {
+                        if self.pending_invites.get(&m) == Some(&k) {
+                            self.pending_invites.remove(&m);
+                        }
+                    }
+                }
             }
         }
-        for k in finished {
-            self.invite_txs.remove(&k);
-            self.pending_invites.retain(|_, v| *v != k);
+        for k in self.nists.due(now) {
+            let fired = self.nists.modify(&k, |e| e.tx.handle_timeout(now));
+            if fired.is_some_and(|a| a != TimerAction::None) {
+                self.nists.remove(&k);
+            }
         }
-        self.nists
-            .retain(|_, e| e.tx.handle_timeout(now) == TimerAction::None);
         let mut nict_done = Vec::new();
-        for (k, e) in self.nicts.iter_mut() {
-            match e.tx.handle_timeout(now) {
-                TimerAction::Retransmit => {
-                    resend.push((e.transport, e.dest, e.tx.request_bytes().to_vec()))
+        for k in self.nicts.due(now) {
+            let fired = self.nicts.modify(&k, |e| {
+                let action = e.tx.handle_timeout(now);
+                if action == TimerAction::Retransmit {
+                    resend.push((e.transport, e.dest, e.tx.request_bytes().to_vec()));
                 }
-                TimerAction::TimedOut => nict_done.push((k.clone(), Some(e.call))),
-                TimerAction::Terminated => nict_done.push((k.clone(), None)),
-                TimerAction::None => {}
+                (action, e.call)
+            });
+            match fired {
+                Some((TimerAction::TimedOut, call)) => nict_done.push((k, Some(call))),
+                Some((TimerAction::Terminated, _)) => nict_done.push((k, None)),
+                _ => {}
             }
         }
         for (k, call) in nict_done {
@@ -327,7 +350,18 @@ impl Endpoint {
             }
         }
         let mut ack_timeouts = Vec::new();
-        for (call, leg) in self.calls.iter_mut() {
+        while let Some(Reverse((at, call))) = self.accepted_timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.accepted_timers.pop();
+            let Some(leg) = self.calls.get_mut(&call) else {
+                continue;
+            };
+            if leg.accepted_deadline().is_none_or(|d| d > now) {
+                // Stale: the leg moved on, or an item for its later time exists.
+                continue;
+            }
             if let LegState::Accepted {
                 response,
                 next_retransmit,
@@ -336,12 +370,17 @@ impl Endpoint {
             } = &mut leg.state
             {
                 if *deadline <= now {
-                    ack_timeouts.push(*call);
-                } else if next_retransmit.is_some_and(|t| t <= now) {
+                    ack_timeouts.push(call);
+                    continue;
+                }
+                if next_retransmit.is_some_and(|t| t <= now) {
                     *interval = (*interval * 2).min(self.cfg.timers.t2);
                     *next_retransmit = Some(now + *interval);
                     resend.push((leg.transport, leg.response_dest, response.clone()));
                 }
+            }
+            if let Some(at) = leg.accepted_deadline() {
+                self.accepted_timers.push(Reverse((at, call)));
             }
         }
         for (t, d, b) in resend {

@@ -58,6 +58,18 @@ pub(crate) struct Leg {
 }
 
 impl Leg {
+    /// When a leg waiting for its ACK next retransmits its 2xx or gives up.
+    pub fn accepted_deadline(&self) -> Option<Instant> {
+        match &self.state {
+            LegState::Accepted {
+                next_retransmit,
+                deadline,
+                ..
+            } => Some(next_retransmit.map_or(*deadline, |n| n.min(*deadline))),
+            _ => None,
+        }
+    }
+
     pub fn dialog_key(&self) -> (String, String, String) {
         (
             self.invite.call_id.clone(),

@@ -18,20 +18,23 @@ mod refer;
 mod reinvite;
 mod session;
 mod targets;
+mod timed_map;
 mod trunk_link;
 mod uac;
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 
 pub(crate) use leg::uri_socket_addr;
+use leg::Leg;
 pub use leg::{CallRef, TxKey};
-use leg::{Leg, LegState};
 pub use orphan::OutDialog;
 pub use refer::{parse_sipfrag, TransferOutcome};
+use timed_map::TimedMap;
 pub use trunk_link::{LinkEvent, TrunkLinkSpec};
 pub use uac::{Credentials, OutboundInvite, UacEnd, UacFailure};
 
@@ -171,6 +174,29 @@ struct InviteTxEntry {
     call: CallRef,
     transport: Transport,
     dest: SocketAddr,
+    /// Its key in `pending_invites`, for a new INVITE (§8.2.2.2).
+    merge_key: Option<MergeKey>,
+}
+
+/// (Call-ID, From tag, CSeq) of an INVITE.
+type MergeKey = (String, String, u32);
+
+impl timed_map::Deadline for InviteTxEntry {
+    fn deadline(&self) -> Option<Instant> {
+        self.tx.poll_timeout()
+    }
+}
+
+impl timed_map::Deadline for NistEntry {
+    fn deadline(&self) -> Option<Instant> {
+        self.tx.poll_timeout()
+    }
+}
+
+impl timed_map::Deadline for NictEntry {
+    fn deadline(&self) -> Option<Instant> {
+        self.tx.poll_timeout()
+    }
 }
 
 struct NistEntry {
@@ -190,9 +216,9 @@ pub struct Endpoint {
     cfg: EndpointConfig,
     rng: rand::rngs::StdRng,
     next_call: CallRef,
-    invite_txs: HashMap<TxKey, InviteTxEntry>,
-    nists: HashMap<(String, String, String), NistEntry>,
-    nicts: HashMap<String, NictEntry>,
+    invite_txs: TimedMap<TxKey, InviteTxEntry>,
+    nists: TimedMap<(String, String, String), NistEntry>,
+    nicts: TimedMap<String, NictEntry>,
     calls: HashMap<CallRef, Leg>,
     /// Calls rivr places (the UAC half).
     out: HashMap<CallRef, uac::OutLeg>,
@@ -215,7 +241,10 @@ pub struct Endpoint {
     /// (Call-ID, local tag, remote tag) → call.
     dialogs: HashMap<(String, String, String), CallRef>,
     /// (Call-ID, From tag, CSeq) of INVITEs in progress, for merged requests (§8.2.2.2).
-    pending_invites: HashMap<(String, String, u32), TxKey>,
+    pending_invites: HashMap<MergeKey, TxKey>,
+    /// When UAS legs waiting for their ACK next retransmit or give up;
+    /// items may be stale (the leg is checked when one comes due).
+    accepted_timers: BinaryHeap<Reverse<(Instant, CallRef)>>,
     outputs: VecDeque<Output>,
     stats: EndpointStats,
     /// `Retry-After` seconds while the server drains: an OPTIONS ping
@@ -229,9 +258,9 @@ impl Endpoint {
             rng: rand::rngs::StdRng::seed_from_u64(cfg.seed),
             cfg,
             next_call: 1,
-            invite_txs: HashMap::new(),
-            nists: HashMap::new(),
-            nicts: HashMap::new(),
+            invite_txs: TimedMap::new(),
+            nists: TimedMap::new(),
+            nicts: TimedMap::new(),
             calls: HashMap::new(),
             out: HashMap::new(),
             icts: HashMap::new(),
@@ -246,6 +275,7 @@ impl Endpoint {
             targets: HashMap::new(),
             dialogs: HashMap::new(),
             pending_invites: HashMap::new(),
+            accepted_timers: BinaryHeap::new(),
             outputs: VecDeque::new(),
             stats: EndpointStats::default(),
             unavailable: None,
@@ -295,27 +325,40 @@ impl Endpoint {
 
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let txs = self
-            .invite_txs
-            .values()
-            .filter_map(|e| e.tx.poll_timeout())
-            .chain(self.nists.values().filter_map(|e| e.tx.poll_timeout()))
-            .chain(self.nicts.values().filter_map(|e| e.tx.poll_timeout()));
-        let legs = self.calls.values().filter_map(|l| match &l.state {
-            LegState::Accepted {
-                next_retransmit,
-                deadline,
-                ..
-            } => Some(next_retransmit.map_or(*deadline, |n| n.min(*deadline))),
-            _ => None,
-        });
-        txs.chain(legs)
-            .chain(self.ict_next_timeout())
-            .chain(self.link_next_timeout())
-            .chain(self.reinvite_next_timeout())
-            .chain(self.session_next_timeout())
-            .chain(self.refer_next_timeout())
-            .min()
+        #[cfg(debug_assertions)]
+        self.check_timers();
+        [
+            self.invite_txs.next_deadline(),
+            self.nists.next_deadline(),
+            self.nicts.next_deadline(),
+            self.accepted_timers.peek().map(|Reverse((at, _))| *at),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(self.ict_next_timeout())
+        .chain(self.link_next_timeout())
+        .chain(self.reinvite_next_timeout())
+        .chain(self.session_next_timeout())
+        .chain(self.refer_next_timeout())
+        .min()
+    }
+
+    /// Every running timer is indexed no later than it is due.
+    #[cfg(debug_assertions)]
+    fn check_timers(&self) {
+        self.invite_txs.check();
+        self.nists.check();
+        self.nicts.check();
+        for (call, leg) in &self.calls {
+            if let Some(at) = leg.accepted_deadline() {
+                assert!(
+                    self.accepted_timers
+                        .iter()
+                        .any(|Reverse((t, c))| c == call && *t <= at),
+                    "call {call}: its 2xx timer at {at:?} is not indexed"
+                );
+            }
+        }
     }
 
     fn transmit(&mut self, transport: Transport, dest: SocketAddr, bytes: Vec<u8>) {

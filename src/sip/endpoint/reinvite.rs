@@ -101,6 +101,7 @@ impl Endpoint {
                     call: call_ref,
                     transport,
                     dest,
+                    merge_key: None,
                 },
             );
             return;
@@ -112,6 +113,7 @@ impl Endpoint {
                 call: call_ref,
                 transport,
                 dest,
+                merge_key: None,
             },
         );
         let sdp = req.has_sdp().then(|| req.body.clone());
@@ -173,9 +175,9 @@ impl Endpoint {
         if ok {
             self.session_refreshed_by_peer(now, call, p.session, sdp);
         }
-        if let Some(e) = self.invite_txs.get_mut(&p.key) {
+        self.invite_txs.modify(&p.key, |e| {
             let _ = e.tx.send_response(now, code, bytes.clone());
-        }
+        });
         if ok {
             let t1 = self.cfg.timers.t1;
             self.reinvite_2xx.insert(
