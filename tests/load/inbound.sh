@@ -12,6 +12,7 @@
 #   CODEC=opus    callers offer only Opus and send Opus (a pcap replayed by
 #                 SIPp); rivr answers Opus, decodes every call's audio with
 #                 libopus and plays its prompts from the Opus cache
+#   PERF=FILE     profile rivr (perf) while all calls are up; flat profile to FILE
 #   SIPP_PROCS=K  callers split over K SIPp processes (default one per 500
 #                 calls: one SIPp streaming RTP saturates a core first)
 # The last line, `RESULT key=value ...`, is what tests/load/compare.sh reads;
@@ -122,6 +123,7 @@ for i in $(seq 1 "$PROCS"); do
     SIPP_PIDS+=($!)
 done
 
+start_perf $((RAMP + 2)) $(( HOLD - RAMP - 4 > 1 ? HOLD - RAMP - 4 : 1 ))
 # Sample rivr once a second: elapsed ms, CPU ticks, RSS kB; and SIPp's CPU.
 : > "$TMP/samples"
 declare -A sipp_ticks
@@ -144,6 +146,7 @@ SIPP_PIDS=()
 T1=$(now_ms)
 CPU1=$(cpu_ticks)
 HWM=$(status_kb VmHWM)
+perf_report
 sleep 1
 kill -TERM "$RIVR_PID"
 for _ in $(seq 1 100); do kill -0 "$RIVR_PID" 2>/dev/null || break; sleep 0.1; done

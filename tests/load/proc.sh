@@ -37,3 +37,28 @@ sipp_stat() {
 
 # SIPp's HH:MM:SS:mmmuuu (or HH:MM:SS:mmm) time as milliseconds.
 sipp_ms() { awk -F: '{ f = $4; ms = (length(f) > 3) ? f / 1000 : f; printf "%.1f\n", ($1 * 3600 + $2 * 60 + $3) * 1000 + ms }' <<< "$1"; }
+
+# PERF=FILE: profiles rivr with `perf record` (Debian linux-perf) for
+# DURATION seconds after DELAY, and writes the flat profile (self time by
+# symbol, and by thread) to FILE once `perf_report` runs. The whole system
+# is recorded and the report keeps rivr's samples: `perf record -p` fails
+# on a process whose threads come and go (a script thread per call).
+start_perf() {
+    [[ -n ${PERF:-} ]] || return 0
+    command -v perf >/dev/null || { echo "PERF set but perf is not installed (apt-get install linux-perf)" >&2; exit 2; }
+    ( sleep "$1"; exec perf record -q -a -F 499 -g -o "$TMP/perf.data" -- sleep "$2" ) \
+        > "$TMP/perf.log" 2>&1 &
+    PERF_PID=$!
+}
+perf_report() {
+    [[ -n ${PERF:-} ]] || return 0
+    wait "$PERF_PID" 2>/dev/null || true
+    [[ -s $TMP/perf.data ]] || { echo "perf recorded nothing:" >&2; cat "$TMP/perf.log" >&2; return 0; }
+    {
+        echo "# perf record -a -F 499 -g, rivr (pid $RIVR_PID) only, $(date -u +%FT%TZ); self time by symbol"
+        perf report -i "$TMP/perf.data" --pid "$RIVR_PID" --percentage relative --no-children --sort symbol --stdio -g none --percent-limit 0.5 2>/dev/null | grep -v "^$" | cut -c1-150 | sed "s/ *$//" || true
+        echo "# by thread (comm)"
+        perf report -i "$TMP/perf.data" --pid "$RIVR_PID" --percentage relative --no-children --sort comm --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' || true
+    } > "$PERF"
+    echo "profile written to $PERF"
+}

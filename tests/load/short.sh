@@ -17,6 +17,7 @@
 #   tests/load/short.sh RATE [SECONDS] [PROCS]     (default 20 s)
 #   RIVR_BIN=...  the binary (default target/release/rivr, built if missing)
 #   KEEP=1        keep the temp dir
+#   PERF=FILE     profile rivr (perf) over the middle of the run; flat profile to FILE
 set -euo pipefail
 
 RATE=${1:?usage: $0 RATE [SECONDS] [PROCS]}
@@ -97,6 +98,7 @@ for i in $(seq 1 "$PROCS"); do
         -trace_err -error_file "$TMP/errors.$i.log" > "$TMP/sipp.$i.screen" 2>&1 &
     SIPP_PIDS+=($!)
 done
+start_perf 2 $(( SECONDS_ - 3 > 1 ? SECONDS_ - 3 : 1 ))
 SIPP_TICKS=0
 declare -A last
 while :; do
@@ -114,6 +116,7 @@ SIPP_PIDS=()
 T1=$(now_ms)
 CPU1=$(cpu_ticks)
 HWM=$(status_kb VmHWM)
+perf_report
 kill -TERM "$RIVR_PID"
 for _ in $(seq 1 100); do kill -0 "$RIVR_PID" 2>/dev/null || break; sleep 0.1; done
 wait "$RIVR_PID" || true
