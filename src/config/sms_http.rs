@@ -30,7 +30,7 @@ pub(super) struct RawSmsHttp {
     content_type: Option<String>,
     headers: Option<BTreeMap<String, String>>,
     message_id: Option<String>,
-    from: Option<String>,
+    from: Option<Spanned<String>>,
     timeout_ms: Option<Spanned<u64>>,
 }
 
@@ -125,6 +125,8 @@ pub(super) fn parse_sms_http(
             }
             need(&r.api_key, "api_key")?;
             need(&r.api_secret, "api_secret")?;
+            // Vonage refuses a message without one (status 2).
+            need(&r.from, "from")?;
             refuse(&r.url, "url")?;
         }
     }
@@ -213,7 +215,7 @@ pub(super) fn parse_sms_http(
             .unwrap_or_else(|| "application/x-www-form-urlencoded".into()),
         headers: r.headers.unwrap_or_default(),
         message_id: r.message_id.unwrap_or_else(|| "body".into()),
-        from: r.from.unwrap_or_default(),
+        from: text(&r.from),
         timeout_ms: positive(&r.timeout_ms, "timeout_ms", 10_000)?,
     })
 }
@@ -251,7 +253,7 @@ mod tests {
         assert_eq!(h.base_url, "https://x.api.infobip.com");
         assert!(!format!("{h:?}").contains("k3y"));
         let c = parse(
-            "[sms_http]\nprovider = \"vonage\"\napi_key = \"a\"\napi_secret = \"b\"\nsignature_secret = \"s\"\nsignature_method = \"sha256\"\n",
+            "[sms_http]\nprovider = \"vonage\"\napi_key = \"a\"\napi_secret = \"b\"\nfrom = \"CLINIC\"\nsignature_secret = \"s\"\nsignature_method = \"sha256\"\n",
         )
         .unwrap();
         let h = c.sms_http.unwrap();

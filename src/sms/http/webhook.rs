@@ -96,3 +96,137 @@ pub fn read(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sms::config::{Secret, SignatureMethod};
+    use crate::sms::http::infobip::tests::cfg;
+
+    fn req<'a>(
+        query: Option<&'a str>,
+        header: Option<&'a str>,
+        body: &'a [u8],
+    ) -> WebhookRequest<'a> {
+        WebhookRequest {
+            query,
+            content_type: "application/json",
+            secret_header: header,
+            body,
+        }
+    }
+
+    const REPORT: &[u8] =
+        br#"{"results":[{"messageId":"m1","status":{"groupName":"DELIVERED","name":"DELIVERED_TO_HANDSET"}}]}"#;
+
+    #[test]
+    fn infobip_needs_the_shared_secret() {
+        let c = cfg(Provider::Infobip);
+        let ok = read(
+            Some(&c),
+            Provider::Infobip,
+            &req(Some("secret=x"), None, REPORT),
+            0,
+        )
+        .unwrap();
+        assert_eq!(ok.len(), 1);
+        assert_eq!(
+            read(
+                Some(&c),
+                Provider::Infobip,
+                &req(None, Some("x"), REPORT),
+                0
+            )
+            .map(|e| e.len()),
+            Ok(1)
+        );
+        assert!(matches!(
+            read(
+                Some(&c),
+                Provider::Infobip,
+                &req(Some("secret=y"), None, REPORT),
+                0
+            ),
+            Err(Refusal::Forbidden(_))
+        ));
+        assert!(matches!(
+            read(Some(&c), Provider::Infobip, &req(None, None, REPORT), 0),
+            Err(Refusal::Forbidden(_))
+        ));
+        let mut open = c.clone();
+        open.webhook_secret = Secret(String::new());
+        assert!(matches!(
+            read(Some(&open), Provider::Infobip, &req(None, None, REPORT), 0),
+            Err(Refusal::NotConfigured(_))
+        ));
+        // Not this server's provider, or no provider at all.
+        assert!(matches!(
+            read(
+                Some(&c),
+                Provider::Vonage,
+                &req(Some("secret=x"), None, b""),
+                0
+            ),
+            Err(Refusal::NotConfigured(_))
+        ));
+        assert!(matches!(
+            read(
+                None,
+                Provider::Infobip,
+                &req(Some("secret=x"), None, REPORT),
+                0
+            ),
+            Err(Refusal::NotConfigured(_))
+        ));
+    }
+
+    #[test]
+    fn vonage_checks_its_signature_first() {
+        let mut c = cfg(Provider::Vonage);
+        c.signature_secret = Secret("sig".into());
+        c.signature_method = SignatureMethod::Sha256Hmac;
+        let mut p: std::collections::BTreeMap<String, String> = [
+            ("messageId", "id1"),
+            ("status", "delivered"),
+            ("timestamp", "1000"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let sig = vonage::signature(&p, "sig", SignatureMethod::Sha256Hmac);
+        p.insert("sig".into(), sig);
+        let q: String = p
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let r = WebhookRequest {
+            content_type: "",
+            ..req(Some(&q), None, b"")
+        };
+        assert_eq!(
+            read(Some(&c), Provider::Vonage, &r, 1000).map(|e| e.len()),
+            Ok(1)
+        );
+        // The shared secret does not stand in for a signature.
+        let r = WebhookRequest {
+            content_type: "",
+            ..req(Some("messageId=id1&status=delivered&secret=x"), None, b"")
+        };
+        assert!(matches!(
+            read(Some(&c), Provider::Vonage, &r, 1000),
+            Err(Refusal::Forbidden(_))
+        ));
+        // Without a signature secret, the shared one is checked.
+        c.signature_secret = Secret(String::new());
+        assert_eq!(
+            read(Some(&c), Provider::Vonage, &r, 1000).map(|e| e.len()),
+            Ok(1)
+        );
+        c.webhook_secret = Secret(String::new());
+        assert!(matches!(
+            read(Some(&c), Provider::Vonage, &r, 1000),
+            Err(Refusal::NotConfigured(_))
+        ));
+    }
+}
