@@ -406,6 +406,11 @@ impl Store {
             .bind(cutoff_ms)
             .execute(&self.pool)
             .await?;
+        // A provider does not post an inbound SMS again this late.
+        sqlx::query("DELETE FROM sms_provider_inbound WHERE received_ms < $1")
+            .bind(cutoff_ms)
+            .execute(&self.pool)
+            .await?;
         // A receipt that never found its part will not find it now.
         sqlx::query("DELETE FROM sms_early_receipts WHERE received_ms < $1")
             .bind(cutoff_ms)

@@ -392,7 +392,19 @@ pub(crate) async fn apply_events(
                             .insert_inbound_part(&from, &to, c.reference, c.total, c.seq, &text)
                             .await?
                     }
-                    None => Some(store.insert_inbound(&from, &to, &text).await?),
+                    // Parts are kept once by their number already.
+                    None if provider_id.is_empty() => {
+                        Some(store.insert_inbound(&from, &to, &text).await?)
+                    }
+                    None => {
+                        let id = store
+                            .insert_provider_inbound(&provider_id, &from, &to, &text)
+                            .await?;
+                        if id.is_none() {
+                            tracing::info!(%provider_id, "sms http: inbound SMS posted again; stored once");
+                        }
+                        id
+                    }
                 };
                 if let Some(id) = id {
                     tracing::info!(%id, %provider_id, "sms http: inbound SMS stored");
