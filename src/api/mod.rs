@@ -142,7 +142,7 @@ pub async fn start(state: ApiState) -> Result<std::net::SocketAddr, String> {
         .local_addr()
         .map_err(|e| format!("http.listen {}: {e}", http.listen))?;
     if state.tokens.is_empty() {
-        tracing::warn!(%addr, "HTTP API has no [[http.token]]: only /health and /ready answer");
+        tracing::warn!(%addr, "HTTP API has no [[http.token]]: only /health, /ready and the SMS webhooks answer");
     }
     let app = router(state, http.max_body_bytes);
     tokio::spawn(async move {
