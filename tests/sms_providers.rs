@@ -135,9 +135,9 @@ fn infobip_send_bulk_retries_reports_and_inbound() {
     );
     let msgs = infobip_messages(&reqs);
     for (m, (id, to, text)) in msgs.iter().zip([
-        (&slow, "+41793026727", "slow hello"),
-        (&long_gsm, "+41793026728", gsm.as_str()),
-        (&long_ucs2, "+41793026729", ucs2.as_str()),
+        (&slow, "41793026727", "slow hello"),
+        (&long_gsm, "41793026728", gsm.as_str()),
+        (&long_ucs2, "41793026729", ucs2.as_str()),
     ]) {
         assert_eq!(m["destinations"][0]["to"], to);
         assert_eq!(m["destinations"][0]["messageId"], id.as_str());

@@ -27,7 +27,8 @@ pub(crate) fn send_request(cfg: &HttpSmsConfig, batch: &[Outgoing]) -> Request {
         .iter()
         .map(|m| {
             let mut o = json!({
-                "destinations": [{ "to": m.to, "messageId": m.id }],
+                // International format without `+`, as Infobip writes it.
+                "destinations": [{ "to": m.to.trim_start_matches('+'), "messageId": m.id }],
                 "text": m.text,
                 // Read back from delivery reports: the rivr id, whatever
                 // id the provider ends up using.

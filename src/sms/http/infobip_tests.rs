@@ -56,14 +56,14 @@ fn bulk_request_has_the_documented_shape() {
     let v: Value = serde_json::from_slice(&body).unwrap();
     let m = &v["messages"];
     assert_eq!(m.as_array().unwrap().len(), 2);
-    assert_eq!(m[0]["destinations"][0]["to"], "+4179");
+    assert_eq!(m[0]["destinations"][0]["to"], "4179");
     assert_eq!(m[0]["destinations"][0]["messageId"], "sms-1");
     assert_eq!(m[0]["from"], "CLINIC");
     assert_eq!(m[0]["text"], "hi \"you\"");
     assert_eq!(m[0]["notifyUrl"], c.webhook_url.as_str());
     assert_eq!(m[0]["notifyContentType"], "application/json");
     assert_eq!(m[0]["callbackData"], "sms-1");
-    assert_eq!(m[1]["destinations"][0]["to"], "+4178");
+    assert_eq!(m[1]["destinations"][0]["to"], "4178");
 }
 
 #[test]
