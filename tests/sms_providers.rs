@@ -17,84 +17,12 @@ mod sms;
 
 use std::time::{Duration, Instant};
 
-use common::server::{Rivr, RivrConfig};
-use http::{Client, ADMIN};
+use http::ADMIN;
 use serde_json::{json, Value};
-use sms::{enc, form, md5_sig, now_secs, Mock, KEY, SECRET};
-
-fn scratch(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("rivr-{name}-{}-{}", std::process::id(), rand_tag()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn rand_tag() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-}
-
-fn start(label: &str, sms_http: String) -> (Rivr, Client) {
-    let extra = format!(
-        "[store]\nurl = \"sqlite://rivr.db\"\n\
-         [http]\nlisten = \"127.0.0.1:0\"\n\
-         [[http.token]]\ntoken = \"{ADMIN}\"\nrole = \"admin\"\n\
-         [sms_http]\n{sms_http}"
-    );
-    let rivr = Rivr::start(
-        label,
-        RivrConfig {
-            extra_tables: extra,
-            ..RivrConfig::default()
-        },
-    );
-    let api = Client::new(rivr.http.expect("rivr printed its HTTP API address"));
-    (rivr, api)
-}
-
-fn send(api: &Client, to: &str, text: &str) -> String {
-    let a = api.post_json(
-        "/sms",
-        Some(ADMIN),
-        &json!({ "to": to, "text": text }).to_string(),
-    );
-    assert_eq!(a.status, 202, "POST /sms: {}", a.text);
-    a.body["id"].as_str().unwrap().to_string()
-}
-
-/// Waits until the message is in `state`; returns its `GET /sms/{id}`.
-fn wait_state(api: &Client, id: &str, state: &str) -> Value {
-    let end = Instant::now() + Duration::from_secs(20);
-    loop {
-        let a = api.get(&format!("/sms/{id}"), Some(ADMIN));
-        if a.body["state"] == state {
-            return a.body;
-        }
-        assert!(Instant::now() < end, "{id} never {state}: {}", a.text);
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn part_states(v: &Value) -> Vec<String> {
-    v["parts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["state"].as_str().unwrap().to_string())
-        .collect()
-}
-
-/// The Infobip `messages[]` entries the stand-in received, in order.
-fn infobip_messages(reqs: &[Value]) -> Vec<Value> {
-    reqs.iter()
-        .filter(|r| r["path"] == "/sms/2/text/advanced")
-        .flat_map(|r| {
-            let v: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
-            v["messages"].as_array().unwrap().clone()
-        })
-        .collect()
-}
+use sms::{
+    enc, form, infobip_messages, md5_sig, now_secs, part_states, scratch, send, start, wait_state,
+    Mock, KEY, SECRET,
+};
 
 #[test]
 fn infobip_send_bulk_retries_reports_and_inbound() {
@@ -110,7 +38,7 @@ fn infobip_send_bulk_retries_reports_and_inbound() {
             dir.join("ca.pem").display().to_string()
         ),
     );
-    // The first request is held 1.5 s; what is queued meanwhile goes in
+    // The first request is held 2.5 s; what is queued meanwhile goes in
     // one bulk request.
     let slow = send(&api, "+41793026727", "slow hello");
     std::thread::sleep(Duration::from_millis(300));

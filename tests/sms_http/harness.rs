@@ -1,7 +1,8 @@
 //! For tests/sms_providers.rs: a test CA and a server certificate for
 //! 127.0.0.1 made with the openssl CLI at test time, the HTTPS provider
 //! stand-in (provider_mock.py) and its request log, and Vonage's md5hash
-//! signature computed independently of rivr's code.
+//! signature computed independently of rivr's code; starting rivr with an
+//! `[sms_http]` block and reading message states through its API.
 
 #![allow(dead_code)]
 
@@ -10,7 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
+
+use crate::common::server::{Rivr, RivrConfig};
+use crate::http::{Client, ADMIN};
 
 pub const KEY: &str = "k3y-0123";
 pub const SECRET: &str = "s3cr3t";
@@ -231,4 +235,78 @@ pub fn now_secs() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
+}
+
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("rivr-{name}-{}-{}", std::process::id(), rand_tag()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn rand_tag() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+pub fn start(label: &str, sms_http: String) -> (Rivr, Client) {
+    let extra = format!(
+        "[store]\nurl = \"sqlite://rivr.db\"\n\
+         [http]\nlisten = \"127.0.0.1:0\"\n\
+         [[http.token]]\ntoken = \"{ADMIN}\"\nrole = \"admin\"\n\
+         [sms_http]\n{sms_http}"
+    );
+    let rivr = Rivr::start(
+        label,
+        RivrConfig {
+            extra_tables: extra,
+            ..RivrConfig::default()
+        },
+    );
+    let api = Client::new(rivr.http.expect("rivr printed its HTTP API address"));
+    (rivr, api)
+}
+
+pub fn send(api: &Client, to: &str, text: &str) -> String {
+    let a = api.post_json(
+        "/sms",
+        Some(ADMIN),
+        &json!({ "to": to, "text": text }).to_string(),
+    );
+    assert_eq!(a.status, 202, "POST /sms: {}", a.text);
+    a.body["id"].as_str().unwrap().to_string()
+}
+
+/// Waits until the message is in `state`; returns its `GET /sms/{id}`.
+pub fn wait_state(api: &Client, id: &str, state: &str) -> Value {
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let a = api.get(&format!("/sms/{id}"), Some(ADMIN));
+        if a.body["state"] == state {
+            return a.body;
+        }
+        assert!(Instant::now() < end, "{id} never {state}: {}", a.text);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn part_states(v: &Value) -> Vec<String> {
+    v["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["state"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The Infobip `messages[]` entries the stand-in received, in order.
+pub fn infobip_messages(reqs: &[Value]) -> Vec<Value> {
+    reqs.iter()
+        .filter(|r| r["path"] == "/sms/2/text/advanced")
+        .flat_map(|r| {
+            let v: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+            v["messages"].as_array().unwrap().clone()
+        })
+        .collect()
 }

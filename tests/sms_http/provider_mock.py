@@ -16,7 +16,7 @@ UCS-2 70/67) with message-id and status "0".
 A text containing a word changes the answer the first time it is seen:
 "throttle" -> 429 (Infobip) / status "1" (Vonage); "boom" -> 503 / HTTP
 500; always: "reject" -> 400 requestError (Infobip) / status "4" Invalid
-Credentials (Vonage); "slow" -> the answer waits 1.5 s. A wrong key ->
+Credentials (Vonage); "slow" -> the answer waits 2.5 s. A wrong key ->
 401 (Infobip) / status "4" (Vonage).
 """
 
@@ -114,7 +114,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         msgs = json.loads(body)["messages"]
         texts = " ".join(m.get("text", "") for m in msgs)
         if "slow" in texts:
-            time.sleep(1.5)
+            time.sleep(2.5)
         if "throttle" in texts and first_time(texts + "429"):
             return self.answer(429, {"requestError": {"serviceException": {"messageId": "TOO_MANY_REQUESTS", "text": "Too many requests"}}})
         if "boom" in texts and first_time(texts + "503"):
@@ -135,7 +135,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         f = dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
         text = f.get("text", "")
         if "slow" in text:
-            time.sleep(1.5)
+            time.sleep(2.5)
         if f.get("api_key") != self.args.key or f.get("api_secret") != self.args.secret:
             return self.answer(200, {"message-count": "1", "messages": [{"status": "4", "error-text": "Bad Credentials"}]})
         if "boom" in text and first_time(text + "500"):
