@@ -38,7 +38,12 @@ async fn provider(requests: Arc<Mutex<Vec<String>>>, open: watch::Receiver<bool>
                 if let Some((head, body)) = text.split_once("\r\n\r\n") {
                     let len = head
                         .lines()
-                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        // Header names are case-insensitive (ureq writes them lower-case).
+                        .find_map(|l| {
+                            l.split_once(':')
+                                .filter(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                                .map(|(_, v)| v)
+                        })
                         .and_then(|v| v.trim().parse().ok())
                         .unwrap_or(0usize);
                     if body.len() >= len {
@@ -120,7 +125,11 @@ async fn http_transport_sends_retries_and_reads_the_provider_id() {
     assert_eq!(reqs.len(), 2, "a 503 then a retry");
     let r = &reqs[1];
     assert!(r.starts_with("POST /v1/sms HTTP/1.1\r\n"), "{r}");
-    assert!(r.contains("Authorization: Bearer t0k\r\n"), "{r}");
+    assert!(
+        r.to_ascii_lowercase()
+            .contains("\r\nauthorization: bearer t0k\r\n"),
+        "{r}"
+    );
     assert!(
         r.contains(&format!(
             "to=%2B15550001&from=RIVR&text=Hi%20%26%20welcome%20%E2%82%AC&ref={id}.1"

@@ -14,6 +14,7 @@ mod error;
 mod health;
 mod metrics;
 mod sms;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -120,6 +121,8 @@ pub fn router(state: ApiState, max_body: usize) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .merge(dashboard::routes())
+        // Providers' webhooks: checked by signature or shared secret.
+        .merge(webhooks::routes())
         .merge(guarded)
         .fallback(|| async { ApiError::not_found("no such route (docs/api.md)") })
         .layer(DefaultBodyLimit::max(max_body))
@@ -139,7 +142,7 @@ pub async fn start(state: ApiState) -> Result<std::net::SocketAddr, String> {
         .local_addr()
         .map_err(|e| format!("http.listen {}: {e}", http.listen))?;
     if state.tokens.is_empty() {
-        tracing::warn!(%addr, "HTTP API has no [[http.token]]: only /health and /ready answer");
+        tracing::warn!(%addr, "HTTP API has no [[http.token]]: only /health, /ready and the SMS webhooks answer");
     }
     let app = router(state, http.max_body_bytes);
     tokio::spawn(async move {

@@ -12,6 +12,7 @@ mod cdr;
 mod http;
 mod pri_trunk;
 mod script_http;
+mod sms_http;
 mod span;
 mod trunk;
 mod tts;
@@ -531,7 +532,10 @@ impl Config {
             server,
             smpp: raw.smpp,
             cdr,
-            sms_http: raw.sms_http,
+            sms_http: raw
+                .sms_http
+                .map(|r| sms_http::parse_sms_http(r, base_dir, &err))
+                .transpose()?,
             http,
             trunks,
             spans,
@@ -741,7 +745,7 @@ struct RawConfig {
     server: Option<RawServer>,
     cdr: Option<cdr::RawCdr>,
     smpp: Option<crate::sms::config::SmppConfig>,
-    sms_http: Option<crate::sms::config::HttpSmsConfig>,
+    sms_http: Option<Spanned<sms_http::RawSmsHttp>>,
     http: Option<Spanned<http::RawHttp>>,
     trunk: Option<Vec<trunk::RawTrunk>>,
     span: Option<Vec<span::RawSpan>>,

@@ -111,47 +111,90 @@ impl SmppConfig {
     }
 }
 
-/// An HTTP SMS provider: where and how to post a message, and where its
-/// message id is in the answer. Templates expand `{to}`, `{from}`,
-/// `{text}` and `{id}` (URL-encoded in the URL and form bodies).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpSmsConfig {
-    /// `http://host:port/path?query` (templated).
-    pub url: String,
-    /// `GET` or `POST` (default).
-    #[serde(default = "default_method")]
-    pub method: String,
-    /// Request body template for POST.
-    #[serde(default)]
-    pub body: String,
-    #[serde(default = "default_content_type")]
-    pub content_type: String,
-    /// Extra request headers, e.g. `Authorization`.
-    #[serde(default)]
-    pub headers: std::collections::BTreeMap<String, String>,
-    /// Where the provider's id is in the response body: `json:KEY` (a
-    /// top-level string or number), `after:MARKER` (up to the next quote,
-    /// comma, `&`, `}` or whitespace), or `body` (the whole trimmed body).
-    #[serde(default = "default_id_from")]
-    pub message_id: String,
-    #[serde(default)]
-    pub from: String,
-    #[serde(default = "default_http_timeout")]
-    pub timeout_ms: u64,
+/// Which HTTP API `[sms_http]` speaks (docs/sms.md, "HTTP providers").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// Infobip's SMS API: `POST /sms/2/text/advanced`, `App` key auth.
+    Infobip,
+    /// Vonage's (Nexmo's) SMS API: `POST /sms/json` with key and secret.
+    Vonage,
+    /// A templated request for any other provider.
+    Template,
 }
 
-fn default_method() -> String {
-    "POST".into()
+impl Provider {
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Infobip => "infobip",
+            Provider::Vonage => "vonage",
+            Provider::Template => "template",
+        }
+    }
 }
-fn default_content_type() -> String {
-    "application/x-www-form-urlencoded".into()
+
+/// How Vonage signs its webhooks (dashboard: "signature method").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureMethod {
+    Md5Hash,
+    Md5Hmac,
+    Sha1Hmac,
+    Sha256Hmac,
+    Sha512Hmac,
 }
-fn default_id_from() -> String {
-    "body".into()
+
+/// A secret from the config: kept out of `Debug` output.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "…" })
+    }
 }
-fn default_http_timeout() -> u64 {
-    10_000
+
+/// An HTTP SMS provider (`[sms_http]`, parsed by `crate::config`): a
+/// preset (Infobip, Vonage) or the generic template, whose fields expand
+/// `{to}`, `{from}`, `{text}` and `{id}` (URL-encoded in the URL and form
+/// bodies).
+#[derive(Debug, Clone)]
+pub struct HttpSmsConfig {
+    pub provider: Provider,
+    /// Presets: the API's root, e.g. `https://xxxx.api.infobip.com`.
+    pub base_url: String,
+    /// Infobip: the API key (`Authorization: App …`); Vonage: `api_key`.
+    pub api_key: Secret,
+    /// Vonage: `api_secret`.
+    pub api_secret: Secret,
+    /// Extra CA certificates (PEM) trusted besides the system's.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// The public URL given to the provider for delivery reports
+    /// (Infobip `notifyUrl`, Vonage `callback`); empty: none given.
+    pub webhook_url: String,
+    /// Required as `?secret=` (or header `X-Webhook-Secret`) on webhooks
+    /// that carry no provider signature.
+    pub webhook_secret: Secret,
+    /// Vonage: the signature secret its signed webhooks use.
+    pub signature_secret: Secret,
+    pub signature_method: SignatureMethod,
+    /// Infobip without `webhook_url`: how often delivery reports are
+    /// pulled (`GET /sms/1/reports`), in seconds.
+    pub reports_poll_secs: u64,
+    /// Template: `http(s)://host:port/path?query` (templated).
+    pub url: String,
+    /// Template: `GET` or `POST` (default).
+    pub method: String,
+    /// Template: request body for POST.
+    pub body: String,
+    pub content_type: String,
+    /// Template: extra request headers, e.g. `Authorization`.
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Template: where the provider's id is in the response body:
+    /// `json:KEY` (a top-level string or number), `after:MARKER` (up to
+    /// the next quote, comma, `&`, `}` or whitespace), or `body` (the
+    /// whole trimmed body).
+    pub message_id: String,
+    pub from: String,
+    pub timeout_ms: u64,
 }
 
 #[cfg(test)]
@@ -184,12 +227,5 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("windwo"), "{e}");
-        let c = Config::parse(
-            "[sms_http]\nurl = \"http://127.0.0.1:1/send?to={to}\"\nmethod = \"GET\"\nmessage_id = \"json:id\"\n",
-            "rivr.toml",
-            Path::new("/"),
-        )
-        .unwrap();
-        assert_eq!(c.sms_http.unwrap().message_id, "json:id");
     }
 }

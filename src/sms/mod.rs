@@ -8,7 +8,7 @@ pub mod cli;
 pub mod config;
 mod driver;
 pub mod encoding;
-mod http;
+pub(crate) mod http;
 pub mod link_status;
 pub mod pdu;
 pub mod receipt;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::config::{HttpSmsConfig, SmppConfig};
+use super::config::{HttpSmsConfig, Provider, SmppConfig};
 use super::driver::{self, DriverCmd};
 use super::{encoding, http, Notice, SmsError};
 use crate::store::{MessageState, NewMessage, NewPart, Store, StoredPart};
@@ -159,7 +159,7 @@ impl SmsService {
                     .collect();
                 (c.source_addr.clone(), parts)
             }
-            Transport::Http(c) => {
+            Transport::Http(c) if c.provider == Provider::Template => {
                 if text.is_empty() {
                     return Err(encoding::EncodeError::Empty.into());
                 }
@@ -171,6 +171,7 @@ impl SmsService {
                 };
                 (c.from.clone(), vec![part])
             }
+            Transport::Http(c) => (c.from.clone(), preset_parts(text)?),
         };
         Ok(NewMessage {
             id,
@@ -229,6 +230,15 @@ impl SmsService {
             .ok_or_else(|| SmsError::NoSuchMessage(id.to_string()))
     }
 
+    /// Stores what a provider's webhook reported (receipts, inbound SMS)
+    /// and announces it. Returns (receipts matched, inbound SMS stored).
+    pub(crate) async fn apply_provider_events(
+        &self,
+        events: Vec<http::Event>,
+    ) -> Result<(usize, usize), SmsError> {
+        Ok(http::apply_events(&self.inner.store, &self.inner.notices, events).await?)
+    }
+
     /// Subscribes to state changes, bind outcomes and inbound SMS.
     pub fn notices(&self) -> broadcast::Receiver<Notice> {
         self.inner.notices.subscribe()
@@ -274,6 +284,26 @@ impl SmsService {
             t.abort();
         }
     }
+}
+
+/// The parts a preset provider bills for the text (it splits the text
+/// itself, as SMPP would: GSM 7-bit 160/153, UCS-2 70/67), so each part
+/// gets its state and receipt. Part 1 holds the whole text, the others
+/// nothing; `data_coding` says whether it needs UCS-2.
+fn preset_parts(text: &str) -> Result<Vec<NewPart>, SmsError> {
+    let e = encoding::encode(text, 0, false)?;
+    Ok((0..e.parts.len())
+        .map(|i| NewPart {
+            esm_class: 0,
+            data_coding: e.data_coding,
+            payload: false,
+            short_message: if i == 0 {
+                text.as_bytes().to_vec()
+            } else {
+                Vec::new()
+            },
+        })
+        .collect())
 }
 
 /// A destination must look like a phone number: optional `+`, 1–20 digits.

@@ -58,7 +58,7 @@ pub enum StoreError {
 
 /// The embedded migrations, in order.
 fn migrator() -> Migrator {
-    let files: [(i64, &str, &str); 6] = [
+    let files: [(i64, &str, &str); 7] = [
         (1, "sms", include_str!("../../migrations/0001_sms.sql")),
         (
             2,
@@ -81,6 +81,11 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/0005_sms_sending.sql"),
         ),
         (6, "cdrs", include_str!("../../migrations/0006_cdrs.sql")),
+        (
+            8,
+            "sms provider inbound",
+            include_str!("../../migrations/0008_sms_provider_inbound.sql"),
+        ),
     ];
 
     Migrator {

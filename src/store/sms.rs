@@ -259,6 +259,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let now = now_ms();
         let mut touched: Vec<&str> = Vec::new();
+        let mut applied: Vec<String> = Vec::new();
         for (message_id, part, smsc_id) in parts {
             let f = IdForms::of(smsc_id);
             sqlx::query(
@@ -288,15 +289,19 @@ impl Store {
                     let state = state_of(r.try_get::<&str, _>(1)?)?;
                     let err: Option<String> = r.try_get(2)?;
                     set_part_state(&mut tx, message_id, *part, state, err.as_deref()).await?;
-                    sqlx::query("DELETE FROM sms_early_receipts WHERE smsc_id = $1")
-                        .bind(r.try_get::<&str, _>(0)?)
-                        .execute(&mut *tx)
-                        .await?;
+                    // Deleted after every part: parts may share the id.
+                    applied.push(r.try_get::<String, _>(0)?);
                 }
             }
             if !touched.contains(&message_id.as_str()) {
                 touched.push(message_id);
             }
+        }
+        for smsc_id in applied {
+            sqlx::query("DELETE FROM sms_early_receipts WHERE smsc_id = $1")
+                .bind(smsc_id)
+                .execute(&mut *tx)
+                .await?;
         }
         for id in touched {
             refresh_message(&mut tx, id).await?;
@@ -323,38 +328,40 @@ impl Store {
         refresh_message(&mut *self.pool.acquire().await?, message_id).await
     }
 
-    /// Matches a receipt to its part (hex or decimal ids alike). Returns the
-    /// message id, or `None` when no part has that SMSC id yet (the receipt is
-    /// kept and applied when the submit_sm_resp arrives).
+    /// Matches a receipt to its parts (hex or decimal ids alike; every part
+    /// with that id, as an HTTP provider that split a text itself reports
+    /// on all of it once). Returns the message id, or `None` when no part
+    /// has that SMSC id yet (the receipt is kept and applied when the
+    /// submit_sm_resp arrives).
     pub async fn apply_receipt(&self, r: &Receipt) -> Result<Option<String>, StoreError> {
         let Some(state) = MessageState::of_receipt(r.stat) else {
             return Ok(None);
         };
         let f = IdForms::of(&r.smsc_id);
-        let row = sqlx::query(
+        let rows = sqlx::query(
             "SELECT message_id, part FROM sms_parts \
              WHERE smsc_id = $1 OR ($2 IS NOT NULL AND smsc_id_hex = $2) OR ($3 IS NOT NULL AND smsc_id_dec = $3) \
-             LIMIT 1",
+             ORDER BY message_id, part",
         )
         .bind(&f.raw)
         .bind(&f.as_dec)
         .bind(&f.as_hex)
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
         let err = (!r.err.is_empty()).then(|| format!("stat {} err {}", r.stat_text, r.err));
-        match row {
-            Some(row) => {
-                let id: String = row.try_get(0)?;
-                let part = u8_of(row.try_get(1)?, "part")?;
-                set_part_state(
-                    &mut *self.pool.acquire().await?,
-                    &id,
-                    part,
-                    state,
-                    err.as_deref(),
-                )
-                .await?;
-                refresh_message(&mut *self.pool.acquire().await?, &id).await?;
+        match rows.first() {
+            Some(first) => {
+                let id: String = first.try_get(0)?;
+                let mut conn = self.pool.acquire().await?;
+                for row in &rows {
+                    let mid: String = row.try_get(0)?;
+                    let part = u8_of(row.try_get(1)?, "part")?;
+                    set_part_state(&mut conn, &mid, part, state, err.as_deref()).await?;
+                    if mid != id {
+                        refresh_message(&mut conn, &mid).await?;
+                    }
+                }
+                refresh_message(&mut conn, &id).await?;
                 Ok(Some(id))
             }
             None => {
@@ -396,6 +403,11 @@ impl Store {
         }
         // Parts of an inbound text that never completed.
         sqlx::query("DELETE FROM sms_inbound_parts WHERE received_ms < $1")
+            .bind(cutoff_ms)
+            .execute(&self.pool)
+            .await?;
+        // A provider does not post an inbound SMS again this late.
+        sqlx::query("DELETE FROM sms_provider_inbound WHERE received_ms < $1")
             .bind(cutoff_ms)
             .execute(&self.pool)
             .await?;

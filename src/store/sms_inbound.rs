@@ -88,6 +88,44 @@ impl Store {
             .map(Some)
     }
 
+    /// Keeps an inbound SMS an HTTP provider delivered under its own id,
+    /// once: `None` when that id was stored before (the provider posted it
+    /// again). One transaction, so a crash leaves neither or both.
+    pub async fn insert_provider_inbound(
+        &self,
+        provider_id: &str,
+        source: &str,
+        destination: &str,
+        body: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let id = format!("in-{:016x}", rand::random::<u64>());
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let claimed = sqlx::query(
+            "INSERT INTO sms_provider_inbound (provider_id, inbound_id, received_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(provider_id)
+        .bind(&id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            return Ok(None);
+        }
+        sqlx::query("INSERT INTO sms_inbound (id, source, destination, body, received_ms) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&id)
+            .bind(source)
+            .bind(destination)
+            .bind(body)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
     /// Inbound SMS received at or after `since_ms`, oldest first.
     pub async fn inbound_since(&self, since_ms: i64) -> Result<Vec<InboundSms>, StoreError> {
         let rows = sqlx::query(
