@@ -325,6 +325,24 @@ pub fn register(engine: &mut Engine) {
                 .map_err(VerbError::BadArgument)
         })
     });
+    engine.register_fn("reply", |text: &str| {
+        with(|r| {
+            crate::script::memory::uncharged(|| r.session.control().reply(text))
+                .map_err(VerbError::BadArgument)
+        })
+    });
+    engine.register_fn("opt_out", || {
+        with(|r| {
+            crate::script::memory::uncharged(|| r.session.control().opt_out(None))
+                .map_err(VerbError::Failed)
+        })
+    });
+    engine.register_fn("opt_out", |number: &str| {
+        with(|r| {
+            crate::script::memory::uncharged(|| r.session.control().opt_out(Some(number)))
+                .map_err(VerbError::Failed)
+        })
+    });
     engine.register_fn("http_get", |ctx: NativeCallContext, url: Dynamic| {
         http_with(&ctx, Verb::Get, &url, None, None)
     });

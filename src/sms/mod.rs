@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 mod driver;
 pub mod encoding;
+pub mod flow;
 mod http;
 pub mod link_status;
 pub mod pdu;
