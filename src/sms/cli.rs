@@ -23,6 +23,15 @@ pub enum SmsCommand {
         #[arg(long, value_name = "SECONDS")]
         wait_receipt: Option<u64>,
     },
+    /// How a text will be sent: encoding (GSM-7/UCS-2), parts, and the
+    /// characters used and left in the last part. No config, no network.
+    Parts {
+        #[arg(long)]
+        text: String,
+        /// One JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the state of a message: queued, submitted, delivered, failed,
     /// expired or unknown.
     Status {
@@ -34,6 +43,9 @@ pub enum SmsCommand {
 
 /// Runs a `rivr sms` subcommand; errors go to stderr.
 pub fn run(cmd: SmsCommand) -> ExitCode {
+    if let SmsCommand::Parts { text, json } = &cmd {
+        return print_parts(text, *json);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -53,6 +65,7 @@ pub fn run(cmd: SmsCommand) -> ExitCode {
             wait_receipt,
         } => rt.block_on(send(&config, &to, &text, wait_receipt)),
         SmsCommand::Status { config, id } => rt.block_on(status(&config, &id)),
+        SmsCommand::Parts { .. } => Ok(()),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -119,5 +132,22 @@ async fn status(config: &Path, id: &str) -> Result<(), String> {
             Ok(())
         }
         None => Err(format!("no message with id {id:?}")),
+    }
+}
+
+fn print_parts(text: &str, json: bool) -> ExitCode {
+    match super::parts::parts(text) {
+        Ok(p) if json => {
+            println!("{}", serde_json::to_string(&p).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Ok(p) => {
+            print!("{}", p.render());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rivr sms parts: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

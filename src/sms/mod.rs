@@ -11,6 +11,7 @@ pub mod encoding;
 pub mod flow;
 mod http;
 pub mod link_status;
+pub mod parts;
 pub mod pdu;
 pub mod receipt;
 mod service;

@@ -125,7 +125,14 @@ impl Store {
         .bind(&end.inbound_id)
         .execute(&mut *tx)
         .await?;
-        if let Some((sender, route, data, expires)) = &end.session {
+        if let Some((sender, route, _, _)) = &end.session.as_ref().filter(|s| s.2 == "{}") {
+            // An emptied session is a conversation over.
+            sqlx::query("DELETE FROM sms_sessions WHERE sender = $1 AND route = $2")
+                .bind(sender)
+                .bind(route)
+                .execute(&mut *tx)
+                .await?;
+        } else if let Some((sender, route, data, expires)) = &end.session {
             sqlx::query(
                 "INSERT INTO sms_sessions (sender, route, data, updated_ms, expires_ms) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (sender, route) DO UPDATE SET data = excluded.data, \
@@ -198,6 +205,25 @@ impl Store {
         Ok(r.map(|r| r.try_get(0)).transpose()?)
     }
 
+    /// The routes `sender` has a live session on at `now_ms`, the most
+    /// recently used first.
+    pub async fn sms_live_routes(
+        &self,
+        sender: &str,
+        now_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        sqlx::query(
+            "SELECT route FROM sms_sessions WHERE sender = $1 AND expires_ms > $2 ORDER BY updated_ms DESC",
+        )
+        .bind(sender)
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get(0)?))
+        .collect()
+    }
+
     /// Forgets sessions that expired by `now_ms`; returns how many.
     pub async fn sms_sessions_expire(&self, now_ms: i64) -> Result<u64, StoreError> {
         Ok(
@@ -235,5 +261,89 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+impl Store {
+    /// The texts of the messages sent to `destination`, oldest first.
+    pub async fn bodies_sent_to(&self, destination: &str) -> Result<Vec<String>, StoreError> {
+        sqlx::query("SELECT body FROM sms_messages WHERE destination = $1 ORDER BY seq")
+            .bind(destination)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get(0)?))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_session_expires_on_the_clock_it_is_given() {
+        let s = Store::open("sqlite::memory:", std::path::Path::new("."))
+            .await
+            .unwrap();
+        let id = s
+            .insert_inbound("254700000001", "2001", "hi")
+            .await
+            .unwrap();
+        assert!(s.flow_claim(&id, Some("r"), 1_000).await.unwrap());
+        assert!(
+            !s.flow_claim(&id, Some("r"), 1_000).await.unwrap(),
+            "one claim"
+        );
+        s.flow_finish(&FlowEnd {
+            inbound_id: id.clone(),
+            state: "done".into(),
+            route: Some("r".into()),
+            session: Some((
+                "254700000001".into(),
+                "r".into(),
+                "{\"step\":2}".into(),
+                61_000,
+            )),
+            results: vec![("q1".into(), "a".into()), ("q1".into(), "b".into())],
+            sender: "254700000001".into(),
+            now_ms: 1_000,
+            ..FlowEnd::default()
+        })
+        .await
+        .unwrap();
+        let at = |t| s.sms_session("254700000001", "r", t);
+        assert_eq!(at(60_999).await.unwrap().as_deref(), Some("{\"step\":2}"));
+        assert_eq!(at(61_000).await.unwrap(), None, "expired at its time");
+        assert_eq!(
+            s.sms_session("254700000001", "other", 2_000).await.unwrap(),
+            None
+        );
+        let r = s.sms_results(Some("r"), 0).await.unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].name.as_str(), r[0].value.as_str()), ("q1", "b"));
+        assert_eq!(s.sms_sessions_expire(60_000).await.unwrap(), 0);
+        assert_eq!(s.sms_sessions_expire(61_000).await.unwrap(), 1);
+        assert_eq!(s.flow_row(&id).await.unwrap().unwrap().state, "done");
+    }
+
+    #[tokio::test]
+    async fn a_claim_left_running_ends_interrupted_and_new_messages_are_pending() {
+        let s = Store::open("sqlite::memory:", std::path::Path::new("."))
+            .await
+            .unwrap();
+        let a = s.insert_inbound("1", "2", "a").await.unwrap();
+        let b = s.insert_inbound("1", "2", "b").await.unwrap();
+        assert!(s.flow_claim(&a, None, 5).await.unwrap());
+        let pending: Vec<String> = s
+            .flow_pending(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(pending, vec![b]);
+        assert_eq!(s.flow_end_interrupted(6).await.unwrap(), vec![a.clone()]);
+        assert_eq!(s.flow_row(&a).await.unwrap().unwrap().state, "interrupted");
     }
 }

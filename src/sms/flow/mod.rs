@@ -42,3 +42,6 @@ pub async fn accept_inbound(
     let _ = notices.send(Notice::Inbound(id.clone()));
     Ok(id)
 }
+
+#[cfg(test)]
+mod tests;

@@ -198,7 +198,9 @@ impl FlowTask {
             return store.flow_finish(&end).await;
         }
         let kw = keyword::first_word(&m.body);
-        let Some(route) = routes::route_for(&self.cfg.routes, &m.destination, &kw).cloned() else {
+        let live = store.sms_live_routes(&m.source, now).await?;
+        let Some(route) = routes::pick(&self.cfg.routes, &m.destination, &kw, &live).cloned()
+        else {
             if store.flow_claim(&m.id, None, now).await? {
                 tracing::info!(sms = %m.id, to = %m.destination, keyword = %kw, "sms flow: no [[sms_route]] for this SMS");
                 end.state = "no_route".into();
