@@ -32,6 +32,17 @@ pub enum SmsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The answers SMS scripts stored with set_result, oldest first: one
+    /// `SENDER ROUTE NAME VALUE` line each (or JSON lines with --json).
+    Results {
+        #[arg(long, default_value = "rivr.toml")]
+        config: PathBuf,
+        /// Only this [[sms_route]] (its name, else its script as written).
+        #[arg(long)]
+        route: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the state of a message: queued, submitted, delivered, failed,
     /// expired or unknown.
     Status {
@@ -66,6 +77,11 @@ pub fn run(cmd: SmsCommand) -> ExitCode {
         } => rt.block_on(send(&config, &to, &text, wait_receipt)),
         SmsCommand::Status { config, id } => rt.block_on(status(&config, &id)),
         SmsCommand::Parts { .. } => Ok(()),
+        SmsCommand::Results {
+            config,
+            route,
+            json,
+        } => rt.block_on(results(&config, route.as_deref(), json)),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -150,4 +166,27 @@ fn print_parts(text: &str, json: bool) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn results(config: &Path, route: Option<&str>, json: bool) -> Result<(), String> {
+    let cfg = Config::load(config).map_err(|e| e.to_string())?;
+    let store = Store::open(&cfg.store.url, &cfg.base_dir)
+        .await
+        .map_err(|e| e.to_string())?;
+    for r in store
+        .sms_results(route, 0)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        if json {
+            let v = serde_json::json!({
+                "sms": r.inbound_id, "from": r.sender, "route": r.route,
+                "name": r.name, "value": r.value, "at_ms": r.at_ms,
+            });
+            println!("{v}");
+        } else {
+            println!("{} {} {} {:?}", r.sender, r.route, r.name, r.value);
+        }
+    }
+    Ok(())
 }

@@ -177,3 +177,37 @@ fn stop_opts_out_start_opts_in_and_nothing_runs_for_an_opted_out_sender() {
     r.text(&rt, "254700000005", "2001", "START");
     assert!(rt.block_on(store.dnc_contains("+254700000005")).unwrap());
 }
+
+#[test]
+fn the_example_sms_survey_asks_checks_and_stores() {
+    let rt = runtime();
+    let r = rig(&rt);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/sms_survey.rhai");
+    std::fs::copy(script, r._dir.join("survey.rhai")).unwrap();
+    let a = "254700000009";
+    for text in ["survey", "seven", "4", "maybe", "Oui.", "no"] {
+        assert_eq!(r.text(&rt, a, "2001", text), "done", "{text}");
+    }
+    let sent = r.sent(&rt, a);
+    assert_eq!(sent.len(), 6, "{sent:?}");
+    assert!(sent[0].starts_with("1/3 "), "{sent:?}");
+    assert!(
+        sent[1].starts_with("Please answer with a number"),
+        "{sent:?}"
+    );
+    assert!(sent[2].starts_with("2/3 "), "{sent:?}");
+    assert!(sent[3].starts_with("Please reply YES or NO"), "{sent:?}");
+    assert!(sent[4].starts_with("3/3 "), "{sent:?}");
+    assert!(sent[5].starts_with("Thank you"), "{sent:?}");
+    let results = rt
+        .block_on(r.task.sms.store().sms_results(Some("survey"), 0))
+        .unwrap();
+    let got: Vec<(&str, &str)> = results
+        .iter()
+        .map(|x| (x.name.as_str(), x.value.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [("visit", "4"), ("wait_ok", "yes"), ("recommend", "no")]
+    );
+}
