@@ -161,13 +161,15 @@ fn an_sms_survey_over_smpp_then_an_opt_out_that_a_campaign_honours() {
         &["-m", "100", "-timeout", "120s"],
     );
     let survey = repo().join("scripts/sms_survey.rhai");
-    let mut cfg = RivrConfig::default();
-    cfg.extra_tables = format!(
-        "{}[sms]\nopt_out_reply = \"STOP received: you will get no more messages.\"\n\
-         [[sms_route]]\nname = \"survey\"\nkeyword = \"SURVEY\"\nscript = {:?}\n",
-        campaign::tables(&dir.join("rivr.db"), smsc.port, carrier.port),
-        survey.display().to_string(),
-    );
+    let cfg = RivrConfig {
+        extra_tables: format!(
+            "{}[sms]\nopt_out_reply = \"STOP received: you will get no more messages.\"\n\
+             [[sms_route]]\nname = \"survey\"\nkeyword = \"SURVEY\"\nscript = {:?}\n",
+            campaign::tables(&dir.join("rivr.db"), smsc.port, carrier.port),
+            survey.display().to_string(),
+        ),
+        ..RivrConfig::default()
+    };
     let rivr = Rivr::start("sms-flows", cfg);
     let config = rivr.dir.join("rivr.toml");
     assert!(
