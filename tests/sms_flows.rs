@@ -6,6 +6,7 @@
 //! answers are read back with `rivr sms results`. Then "ARRÊT" (UCS-2,
 //! accented) opts a number out, and a small campaign dialing it and
 //! another number through SIPp as the carrier never sends its INVITE.
+//! A call's script writes the same list with `opt_out(number)`.
 
 mod common;
 #[path = "smpp/harness.rs"]
@@ -16,9 +17,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::caller::{Caller, SIGNALLING};
 use common::campaign::{self, rivr_cli};
 use common::carrier::Carrier;
 use common::server::{repo, Rivr, RivrConfig};
+use common::sipp::CallSpec;
 use serde_json::Value;
 
 /// The sender who answers the survey, then opts out.
@@ -309,4 +312,41 @@ fn an_sms_survey_over_smpp_then_an_opt_out_that_a_campaign_honours() {
     };
     assert_eq!(outcome(&format!("+{ANA}")), Some(Value::from("dnc")));
     assert_eq!(outcome(&format!("+{BEN}")), Some(Value::from("answered")));
+}
+
+#[test]
+fn a_call_script_puts_a_number_on_the_do_not_contact_list() {
+    require_sipp!();
+    let rivr = Rivr::start(
+        "opt-out-call",
+        RivrConfig::default().script(
+            "3100",
+            "opt_out.rhai",
+            "answer();\n\
+             set_result(\"first\", opt_out(\"+254712000077\"));\n\
+             set_result(\"again\", opt_out(\"254712000077\"));\n\
+             hangup();\n",
+        ),
+    );
+    let mut caller = Caller::answered(
+        &rivr,
+        "opt-out-call",
+        CallSpec {
+            scenario: "uac_wait_bye.xml",
+            number: "3100",
+            codecs: "8",
+            ..CallSpec::default()
+        },
+    );
+    caller.sipp.expect_pass(SIGNALLING);
+    let cdr = rivr.wait_cdr(&caller.answer.call_id, SIGNALLING);
+    assert_eq!(cdr["results"]["first"], "true", "{cdr}");
+    assert_eq!(cdr["results"]["again"], "false", "the same number: {cdr}");
+    let out = Command::new(harness::rivr_bin())
+        .args(["dnc", "list", "--config"])
+        .arg(rivr.dir.join("rivr.toml"))
+        .output()
+        .expect("rivr dnc list");
+    let list = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(list.trim(), "+254712000077 script", "{list}");
 }

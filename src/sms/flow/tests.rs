@@ -211,3 +211,46 @@ fn the_example_sms_survey_asks_checks_and_stores() {
         [("visit", "4"), ("wait_ok", "yes"), ("recommend", "no")]
     );
 }
+
+#[test]
+fn the_task_answers_what_it_finds_stored_one_sender_in_order() {
+    let rt = runtime();
+    let r = rig(&rt);
+    let store = r.task.sms.store().clone();
+    let (a, b) = ("254700000011", "254700000012");
+    // Stored before the task runs (a restart), interleaved, same millisecond
+    // for most of them.
+    rt.block_on(async {
+        for text in ["survey", "4", "yes", "no"] {
+            store.insert_inbound(a, "2001", text).await.unwrap();
+            store.insert_inbound(b, "2001", text).await.unwrap();
+        }
+    });
+    let task = rt.spawn(r.task.clone().run());
+    let done = || {
+        rt.block_on(store.flow_pending(100))
+            .map(|p| p.is_empty())
+            .unwrap_or(false)
+            && r.sent(&rt, a).len() == 4
+            && r.sent(&rt, b).len() == 4
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?} {:?}",
+            r.sent(&rt, a),
+            r.sent(&rt, b)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let want = [
+        "Q1: how was your visit? (1-5)",
+        "Q2: would you come back? yes/no",
+        "Thank you!",
+        "Q1: how was your visit? (1-5)",
+    ];
+    assert_eq!(r.sent(&rt, a), want);
+    assert_eq!(r.sent(&rt, b), want);
+    task.abort();
+}
