@@ -173,6 +173,12 @@ pub trait CallControl: Send {
     fn finish_record(&mut self, _id: u64) -> Result<Recorded, String> {
         Err("record() is not available on this call".into())
     }
+    /// False for a flow with no call under it (an SMS): a verb that needs
+    /// the call then fails the script with an error at its line, rather
+    /// than ending it as a caller's hangup would.
+    fn has_call(&self) -> bool {
+        true
+    }
     /// `reply(text)`: an SMS back to whoever sent the message the script
     /// answers; rivr's message id. (Only an SMS flow has one.)
     fn reply(&mut self, _text: &str) -> Result<String, String> {

@@ -1,7 +1,7 @@
 //! [`SmsControl`]: what an SMS script's verbs reach instead of a call.
 //! `send_sms`, `reply`, `set_result`, `log`, `sleep` and the HTTP verbs
 //! work; a verb that needs a call (`answer`, `play`, `gather`, `dial`, …)
-//! fails the message, naming the verb. It runs on the script's own
+//! fails the message with an error at its line (`has_call` is false). It runs on the script's own
 //! thread; the store and the SMS service are reached by blocking on the
 //! runtime, as `send_sms` does from a call.
 
@@ -74,7 +74,7 @@ impl CallControl for SmsControl {
         }
     }
     fn prompt(&self, _name: &str) -> Result<Arc<Prompt>, String> {
-        Err("an SMS script has no prompts".into())
+        Err("prompts need a call; an SMS script has none".into())
     }
     fn set_result(&mut self, key: &str, value: &str) {
         if let Ok(mut l) = self.left.lock() {
@@ -87,6 +87,9 @@ impl CallControl for SmsControl {
         true
     }
     fn is_gone(&self) -> bool {
+        false
+    }
+    fn has_call(&self) -> bool {
         false
     }
     fn send_sms(&mut self, to: &str, text: &str) -> Result<String, String> {

@@ -150,6 +150,21 @@ fn a_broken_script_fails_its_own_message_with_file_line_and_column() {
     let state = r.text(&rt, "254700000003", "2001", "broken");
     assert!(state.starts_with("failed "), "{state}");
     assert!(state.contains("broken.rhai:3:"), "{state}");
+    // A verb that needs a call fails the same way, at its line.
+    std::fs::write(
+        r._dir.join("broken.rhai"),
+        "let k = 1;\ngather(#{ timeout: 60000 });\n",
+    )
+    .unwrap();
+    let state = r.text(&rt, "254700000003", "2001", "broken");
+    assert!(state.contains("broken.rhai:2:"), "{state}");
+    assert!(state.contains("needs a call"), "{state}");
+    std::fs::write(r._dir.join("broken.rhai"), "\n\nplay(\"hello\");\n").unwrap();
+    let state = r.text(&rt, "254700000003", "2001", "broken");
+    assert!(
+        state.contains("broken.rhai:3:") && state.contains("need a call"),
+        "{state}"
+    );
     // The sender's next message runs as usual.
     assert_eq!(r.text(&rt, "254700000003", "2001", "survey"), "done");
 }
