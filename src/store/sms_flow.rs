@@ -241,14 +241,25 @@ impl Store {
         route: Option<&str>,
         since_ms: i64,
     ) -> Result<Vec<SmsResult>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT inbound_id, sender, route, name, value, at_ms FROM sms_results \
-             WHERE ($1 IS NULL OR route = $1) AND at_ms >= $2 ORDER BY at_ms, inbound_id, name",
-        )
-        .bind(route)
-        .bind(since_ms)
-        .fetch_all(&self.pool)
-        .await?;
+        // Two texts rather than `$1 IS NULL OR …`, whose parameter type
+        // PostgreSQL cannot infer.
+        const COLS: &str = "SELECT inbound_id, sender, route, name, value, at_ms FROM sms_results";
+        const ORDER: &str = "ORDER BY at_ms, inbound_id, name";
+        let rows = match route {
+            Some(r) => {
+                sqlx::query(&format!("{COLS} WHERE route = $1 AND at_ms >= $2 {ORDER}"))
+                    .bind(r)
+                    .bind(since_ms)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query(&format!("{COLS} WHERE at_ms >= $1 {ORDER}"))
+                    .bind(since_ms)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
         rows.iter()
             .map(|r| {
                 Ok(SmsResult {
