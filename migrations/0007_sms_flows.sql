@@ -10,6 +10,8 @@ CREATE TABLE sms_flow (
     error      TEXT,
     updated_ms BIGINT NOT NULL
 );
+-- The flow task reads what arrived since a recent time, not every row.
+CREATE INDEX sms_inbound_received ON sms_inbound (received_ms);
 -- What arrived before flows existed is not answered now.
 INSERT INTO sms_flow (inbound_id, state, updated_ms)
     SELECT id, 'before_flows', received_ms FROM sms_inbound;

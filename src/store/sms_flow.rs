@@ -68,13 +68,20 @@ impl Store {
         Ok(ids)
     }
 
-    /// Inbound SMS no flow has taken yet, oldest first.
-    pub async fn flow_pending(&self, limit: u32) -> Result<Vec<InboundSms>, StoreError> {
+    /// Inbound SMS received at or after `since_ms` that no flow has taken
+    /// yet, oldest first.
+    pub async fn flow_pending(
+        &self,
+        since_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<InboundSms>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, source, destination, body, received_ms FROM sms_inbound i \
-             WHERE NOT EXISTS (SELECT 1 FROM sms_flow f WHERE f.inbound_id = i.id) \
-             ORDER BY received_ms, id LIMIT $1",
+             WHERE received_ms >= $1 \
+             AND NOT EXISTS (SELECT 1 FROM sms_flow f WHERE f.inbound_id = i.id) \
+             ORDER BY received_ms, id LIMIT $2",
         )
+        .bind(since_ms)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
@@ -347,7 +354,7 @@ mod tests {
         let b = s.insert_inbound("1", "2", "b").await.unwrap();
         assert!(s.flow_claim(&a, None, 5).await.unwrap());
         let pending: Vec<String> = s
-            .flow_pending(10)
+            .flow_pending(0, 10)
             .await
             .unwrap()
             .into_iter()

@@ -24,11 +24,16 @@ use crate::script::ScriptCache;
 use crate::sms::{Notice, SmsService};
 use crate::store::{FlowEnd, InboundSms, Store};
 
-/// Lanes: senders hashed onto them; each answers one message at a time.
-const LANES: usize = 4;
+/// Lanes: senders hashed onto them; each answers one message at a time,
+/// so a slow script (a web request, a `sleep`) holds up only the senders
+/// that share its lane.
+const LANES: usize = 16;
 /// How often the store is read again with no announcement (messages a
 /// `rivr sms send` process received, a lost announcement).
 const RESCAN: Duration = Duration::from_secs(10);
+/// How far back a later read of the store looks (a message stored by
+/// another process, or announced before its row was visible).
+const RESCAN_MARGIN_MS: i64 = 10 * 60 * 1000;
 /// How long a message waits for a free script thread before it fails.
 const SPAWN_PATIENCE: Duration = Duration::from_secs(30);
 
@@ -89,8 +94,14 @@ impl FlowTask {
             })
             .collect();
         let mut last_expiry = (self.clock)();
+        // The first read takes everything an earlier run left; later ones
+        // what arrived since the oldest message still waiting, or since
+        // RESCAN_MARGIN ago.
+        let mut since = 0;
         loop {
-            self.feed(&lanes, &queued).await;
+            let oldest = self.feed(since, &lanes, &queued).await;
+            let floor = (self.clock)().saturating_sub(RESCAN_MARGIN_MS);
+            since = oldest.map_or(floor, |o| o.min(floor));
             let now = (self.clock)();
             if now.saturating_sub(last_expiry) > 3_600_000 {
                 last_expiry = now;
@@ -108,18 +119,21 @@ impl FlowTask {
         }
     }
 
+    /// Hands what waits to the lanes; the oldest waiting message's time.
     async fn feed(
         &self,
+        since: i64,
         lanes: &[mpsc::UnboundedSender<InboundSms>],
         queued: &Mutex<HashSet<String>>,
-    ) {
-        let pending = match self.store().flow_pending(1000).await {
+    ) -> Option<i64> {
+        let pending = match self.store().flow_pending(since, 1000).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "sms flow: reading inbound SMS");
-                return;
+                return Some(since);
             }
         };
+        let oldest = pending.first().map(|m| m.received_ms);
         for m in pending {
             let fresh = queued
                 .lock()
@@ -135,6 +149,7 @@ impl FlowTask {
                 let _ = l.send(m);
             }
         }
+        oldest
     }
 
     async fn lane(

@@ -68,7 +68,7 @@ impl Rig {
     fn text(&self, rt: &tokio::runtime::Runtime, from: &str, to: &str, body: &str) -> String {
         rt.block_on(async {
             let id = self.task.sms.accept_inbound(from, to, body).await.unwrap();
-            for m in self.task.sms.store().flow_pending(10).await.unwrap() {
+            for m in self.task.sms.store().flow_pending(0, 10).await.unwrap() {
                 self.task.handle(m).await.unwrap();
             }
             let row = self.task.sms.store().flow_row(&id).await.unwrap().unwrap();
@@ -243,7 +243,7 @@ fn the_task_answers_what_it_finds_stored_one_sender_in_order() {
     });
     let task = rt.spawn(r.task.clone().run());
     let done = || {
-        rt.block_on(store.flow_pending(100))
+        rt.block_on(store.flow_pending(0, 100))
             .map(|p| p.is_empty())
             .unwrap_or(false)
             && r.sent(&rt, a).len() == 4
