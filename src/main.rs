@@ -552,6 +552,7 @@ fn main() -> ExitCode {
                         print_config(&c);
                         script_config = c.script.clone();
                         scripts.extend(c.routes.iter().map(|r| r.script.clone()));
+                        scripts.extend(c.sms.routes.iter().map(|r| r.script.clone()));
                     }
                     Err(e) => {
                         eprintln!("{e}");

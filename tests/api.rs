@@ -271,6 +271,14 @@ fn every_route_with_auth_errors_live_calls_and_metrics() {
     assert_eq!(link.body["outstanding"], 0);
     let inbound = api.get("/sms/inbound?since_ms=0", Some(READ));
     assert_eq!(inbound.status, 200, "{}", inbound.text);
+    let results = api.get("/sms/results?route=survey", Some(READ));
+    assert_eq!(results.status, 200, "{}", results.text);
+    assert_eq!(results.body["count"], 0, "{}", results.text);
+    assert_json_error(
+        &api.get("/sms/results?rout=survey", Some(READ)),
+        400,
+        "an unknown parameter",
+    );
     assert_json_error(
         &api.get("/sms/inbound?since_ms=soon", Some(READ)),
         400,

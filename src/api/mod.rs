@@ -107,6 +107,7 @@ pub fn router(state: ApiState, max_body: usize) -> Router {
         .route("/cdrs", get(cdrs::list))
         .route("/sms", axum::routing::post(sms::send))
         .route("/sms/inbound", get(sms::inbound))
+        .route("/sms/results", get(sms::results))
         .route("/sms/link", get(sms::link))
         .route("/sms/{id}", get(sms::status))
         .route("/metrics", get(metrics::scrape))

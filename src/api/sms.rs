@@ -98,6 +98,41 @@ pub async fn inbound(
     Ok(Json(json!({ "count": list.len(), "messages": list })))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultsQuery {
+    /// An `[[sms_route]]` name; every route when absent.
+    route: Option<String>,
+    /// Unix milliseconds; the default is everything.
+    since_ms: Option<i64>,
+}
+
+/// `GET /sms/results`: the answers SMS scripts stored with `set_result`
+/// (`rivr sms results`), oldest first.
+pub async fn results(
+    State(s): State<ApiState>,
+    q: Result<Query<ResultsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::field("query", e.body_text()))?;
+    let list: Vec<Value> = s
+        .store
+        .sms_results(q.route.as_deref(), q.since_ms.unwrap_or(0))
+        .await?
+        .into_iter()
+        .map(|r| {
+            json!({
+                "sms": r.inbound_id,
+                "from": r.sender,
+                "route": r.route,
+                "name": r.name,
+                "value": r.value,
+                "at_ms": r.at_ms,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "count": list.len(), "results": list })))
+}
+
 /// `GET /sms/link`: the SMPP bind (or the HTTP transport) now.
 pub async fn link(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let status = service(&s)?.link_status();

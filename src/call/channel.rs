@@ -125,6 +125,11 @@ pub struct ChannelControl {
     pub sms: Option<crate::sms::SmsService>,
     /// `[media] recordings` and the call's recordings in progress.
     pub recordings: Recordings,
+    /// `opt_out()`: the store's do-not-contact list (none without a
+    /// store), and the number `opt_out()` with none names: the caller of
+    /// an inbound call, the called party of an outbound one.
+    pub dnc: Option<crate::sms::flow::dnc::DncWriter>,
+    pub party: String,
 }
 
 impl ChannelControl {
@@ -261,6 +266,14 @@ impl CallControl for ChannelControl {
             .ok_or("send_sms: no [smpp] or [sms_http] block in the config")?;
         sms.submit_blocking(to, text)
             .map_err(|e| format!("send_sms: {e}"))
+    }
+
+    fn opt_out(&mut self, number: Option<&str>) -> Result<bool, String> {
+        let dnc = self
+            .dnc
+            .as_ref()
+            .ok_or("opt_out: this server has no store")?;
+        dnc.add_blocking(number.unwrap_or(&self.party), "script")
     }
 
     fn record(&mut self, id: u64, req: RecordRequest) -> Result<(), String> {

@@ -173,6 +173,23 @@ pub trait CallControl: Send {
     fn finish_record(&mut self, _id: u64) -> Result<Recorded, String> {
         Err("record() is not available on this call".into())
     }
+    /// False for a flow with no call under it (an SMS): a verb that needs
+    /// the call then fails the script with an error at its line, rather
+    /// than ending it as a caller's hangup would.
+    fn has_call(&self) -> bool {
+        true
+    }
+    /// `reply(text)`: an SMS back to whoever sent the message the script
+    /// answers; rivr's message id. (Only an SMS flow has one.)
+    fn reply(&mut self, _text: &str) -> Result<String, String> {
+        Err("reply: only an SMS script has a message to reply to (use send_sms)".into())
+    }
+    /// `opt_out(number)`: puts `number` (`None`: the other party) on the
+    /// do-not-contact list; true when it was not on it yet. (A control
+    /// with no store refuses.)
+    fn opt_out(&mut self, _number: Option<&str>) -> Result<bool, String> {
+        Err("opt_out: there is no store on this call".into())
+    }
     /// Starts a blind transfer of the answered caller; ends with
     /// `CallEvent::TransferEnded`. (A control that cannot transfer
     /// refuses.)

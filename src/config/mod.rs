@@ -13,6 +13,7 @@ mod http;
 mod pri_trunk;
 mod script_http;
 mod sms_http;
+mod sms_flow;
 mod span;
 mod trunk;
 mod tts;
@@ -21,6 +22,7 @@ pub use cdr::CdrConfig;
 pub use http::{HttpConfig, Role, Token};
 pub use pri_trunk::{Hunt, PriTrunkConfig};
 pub use script_http::{HostPattern, ScriptHttpConfig};
+pub use sms_flow::{SmsFlowConfig, SmsRoute};
 pub use span::{SpanConfig, SpanTransport};
 pub use trunk::{TrunkConfig, TrunkTransport};
 pub use tts::TtsConfig;
@@ -72,6 +74,8 @@ pub struct Config {
     pub pri_trunks: Vec<PriTrunkConfig>,
     /// `[tts]`: how `say()` speaks (engine, defaults, cache).
     pub tts: TtsConfig,
+    /// `[sms]` and `[[sms_route]]`: two-way SMS flows and opt-out.
+    pub sms: SmsFlowConfig,
     /// The directory relative paths in the file are resolved against.
     pub base_dir: PathBuf,
 }
@@ -449,6 +453,7 @@ impl Config {
         let http = raw.http.map(|h| http::parse_http(h, &err)).transpose()?;
         let cdr = cdr::parse_cdr(raw.cdr, base_dir, &err)?;
         let tts = tts::parse_tts(raw.tts, base_dir, &err)?;
+        let sms = sms_flow::parse_sms(raw.sms, raw.sms_route.unwrap_or_default(), base_dir, &err)?;
         let spans = span::parse_spans(raw.span.unwrap_or_default(), base_dir, &err)?;
         let (trunks, pri_trunks) =
             trunk::parse_trunks(raw.trunk.unwrap_or_default(), &codecs, &spans, &err)?;
@@ -541,6 +546,7 @@ impl Config {
             spans,
             pri_trunks,
             tts,
+            sms,
             base_dir: base_dir.to_path_buf(),
         })
     }
@@ -750,6 +756,8 @@ struct RawConfig {
     trunk: Option<Vec<trunk::RawTrunk>>,
     span: Option<Vec<span::RawSpan>>,
     tts: Option<tts::RawTts>,
+    sms: Option<sms_flow::RawSms>,
+    sms_route: Option<Vec<sms_flow::RawSmsRoute>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -62,12 +62,16 @@ pub(crate) fn with<T>(
             return Err(runtime("verbs are only available inside a call"));
         };
         r.ops_at_last_verb = r.ops_now;
+        let has_call = r.session.control().has_call();
         let checked = if r.memory.over() {
             Err(VerbError::MemoryLimit)
         } else {
             r.session.check_time()
         };
         checked.and_then(|()| f(r)).map_err(|e| match e {
+            VerbError::CallEnded if !has_call => {
+                runtime("this verb needs a call; an SMS script has none")
+            }
             VerbError::CallEnded => terminated(END_CALLER_GONE),
             VerbError::HungUp => terminated(END_HANGUP),
             VerbError::TimeLimit => terminated(END_TIME),
@@ -75,6 +79,15 @@ pub(crate) fn with<T>(
             VerbError::BadArgument(m) | VerbError::Failed(m) => runtime(&m),
         })
     })
+}
+
+/// `gather` with no prompt would only wait on a flow with no call.
+fn needs_call(r: &mut Running) -> Result<(), VerbError> {
+    if r.session.control().has_call() {
+        Ok(())
+    } else {
+        Err(VerbError::CallEnded)
+    }
 }
 
 fn runtime(msg: &str) -> Box<EvalAltResult> {
@@ -268,11 +281,15 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("gather", |opts: Map| {
         with(|r| {
             let o = gather_options(&opts)?;
+            needs_call(r)?;
             r.session.gather(&o)
         })
     });
     engine.register_fn("gather", || {
-        with(|r| r.session.gather(&GatherOptions::default()))
+        with(|r| {
+            needs_call(r)?;
+            r.session.gather(&GatherOptions::default())
+        })
     });
     engine.register_fn("sleep", |ms: i64| {
         with(|r| {
@@ -323,6 +340,24 @@ pub fn register(engine: &mut Engine) {
             // and driver): its memory is the service's, not the script's.
             crate::script::memory::uncharged(|| r.session.control().send_sms(to, text))
                 .map_err(VerbError::BadArgument)
+        })
+    });
+    engine.register_fn("reply", |text: &str| {
+        with(|r| {
+            crate::script::memory::uncharged(|| r.session.control().reply(text))
+                .map_err(VerbError::BadArgument)
+        })
+    });
+    engine.register_fn("opt_out", || {
+        with(|r| {
+            crate::script::memory::uncharged(|| r.session.control().opt_out(None))
+                .map_err(VerbError::Failed)
+        })
+    });
+    engine.register_fn("opt_out", |number: &str| {
+        with(|r| {
+            crate::script::memory::uncharged(|| r.session.control().opt_out(Some(number)))
+                .map_err(VerbError::Failed)
         })
     });
     engine.register_fn("http_get", |ctx: NativeCallContext, url: Dynamic| {

@@ -40,6 +40,24 @@ pub enum Outcome {
     Failed(String),
 }
 
+/// What a flow puts in its script's scope, and takes back once the script
+/// ended: a call's `call` map ([`CallScope`]); an SMS's `sms` map and its
+/// `session` (`sms::flow`).
+pub trait FlowScope: Send {
+    fn fill(&mut self, scope: &mut Scope, info: &CallInfo);
+    /// Runs on the script's thread after the script (and `on_hangup`).
+    fn take(&mut self, _scope: &Scope, _outcome: &Outcome) {}
+}
+
+/// A call's scope: the `call` map.
+pub struct CallScope;
+
+impl FlowScope for CallScope {
+    fn fill(&mut self, scope: &mut Scope, info: &CallInfo) {
+        scope.push_constant("call", call_map(info));
+    }
+}
+
 /// Stack for a script thread: deep enough for the call-depth limit.
 const SCRIPT_STACK: usize = 1024 * 1024;
 
@@ -53,6 +71,18 @@ pub fn spawn(
     ctl: Box<dyn CallControl>,
     done: impl FnOnce(&Outcome) + Send + 'static,
 ) -> Result<std::thread::JoinHandle<()>, SpawnError> {
+    spawn_flow(cache, path, info, ctl, Box::new(CallScope), done)
+}
+
+/// [`spawn`] with the scope a flow other than a call gives its script.
+pub fn spawn_flow(
+    cache: Arc<ScriptCache>,
+    path: PathBuf,
+    info: CallInfo,
+    ctl: Box<dyn CallControl>,
+    mut extra: Box<dyn FlowScope>,
+    done: impl FnOnce(&Outcome) + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>, SpawnError> {
     let slot = cache.threads().try_acquire()?;
     let handle = std::thread::Builder::new()
         .name(next_thread_name())
@@ -60,11 +90,13 @@ pub fn spawn(
         .spawn(move || {
             // `run` catches what panics inside it; this also covers what
             // it drops on the way out.
-            let outcome = catch_unwind(AssertUnwindSafe(|| run(&cache, &path, info, ctl)))
-                .unwrap_or_else(|p| {
-                    slot.threads().count_panic();
-                    Outcome::Failed(format!("panic: {}", panic_message(&*p)))
-                });
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                run_flow(&cache, &path, info, ctl, &mut *extra)
+            }))
+            .unwrap_or_else(|p| {
+                slot.threads().count_panic();
+                Outcome::Failed(format!("panic: {}", panic_message(&*p)))
+            });
             if let Err(p) = catch_unwind(AssertUnwindSafe(|| done(&outcome))) {
                 slot.threads().count_panic();
                 tracing::error!(panic = ?panic_message(&*p), "a script's done callback panicked");
@@ -78,6 +110,17 @@ pub fn spawn(
 /// the script's verbs, the engine or the call control is caught and is the
 /// call's `Failed("panic: …")`; the call is ended all the same.
 pub fn run(cache: &ScriptCache, path: &Path, info: CallInfo, ctl: Box<dyn CallControl>) -> Outcome {
+    run_flow(cache, path, info, ctl, &mut CallScope)
+}
+
+/// [`run`] with the scope `extra` fills.
+pub fn run_flow(
+    cache: &ScriptCache,
+    path: &Path,
+    info: CallInfo,
+    ctl: Box<dyn CallControl>,
+    extra: &mut dyn FlowScope,
+) -> Outcome {
     let span = tracing::info_span!("call", id = %info.id);
     let _enter = span.enter();
     let limits = cache.limits();
@@ -99,7 +142,9 @@ pub fn run(cache: &ScriptCache, path: &Path, info: CallInfo, ctl: Box<dyn CallCo
         http: cache.http().clone(),
         speaker: cache.speaker().clone(),
     });
-    let outcome = match catch_unwind(AssertUnwindSafe(|| run_installed(cache, path, &info))) {
+    let outcome = match catch_unwind(AssertUnwindSafe(|| {
+        run_installed(cache, path, &info, extra)
+    })) {
         Ok(o) => o,
         Err(p) => {
             cache.threads().count_panic();
@@ -131,7 +176,12 @@ pub fn run(cache: &ScriptCache, path: &Path, info: CallInfo, ctl: Box<dyn CallCo
 }
 
 /// The script and its `on_hangup`, with the state installed.
-fn run_installed(cache: &ScriptCache, path: &Path, info: &CallInfo) -> Outcome {
+fn run_installed(
+    cache: &ScriptCache,
+    path: &Path,
+    info: &CallInfo,
+    extra: &mut dyn FlowScope,
+) -> Outcome {
     let ast = match cache.get_versioned(path) {
         Ok(v) => {
             tracing::debug!(script = %path.display(), version = v.version, "script started");
@@ -143,7 +193,7 @@ fn run_installed(cache: &ScriptCache, path: &Path, info: &CallInfo) -> Outcome {
         }
     };
     let mut scope = Scope::new();
-    scope.push_constant("call", call_map(info));
+    extra.fill(&mut scope, info);
     let outcome = match cache.engine().run_ast_with_scope(&mut scope, &ast) {
         Ok(()) => Outcome::Completed,
         Err(e) => classify(path, *e, cache),
@@ -167,6 +217,7 @@ fn run_installed(cache: &ScriptCache, path: &Path, info: &CallInfo) -> Outcome {
             }
         }
     }
+    extra.take(&scope, &outcome);
     outcome
 }
 

@@ -290,6 +290,20 @@ impl Env for RealEnv {
             recordings: crate::call::recordings::Recordings::new(
                 self.shared.config.media.recordings.clone(),
             ),
+            dnc: self
+                .shared
+                .store
+                .as_ref()
+                .map(|store| crate::sms::flow::dnc::DncWriter {
+                    store: store.clone(),
+                    runtime: tokio::runtime::Handle::current(),
+                    country: self.shared.config.sms.country,
+                }),
+            party: if start.info.direction == Direction::Outbound.as_str() {
+                start.info.to.clone()
+            } else {
+                start.info.from.clone()
+            },
         };
         let done_tx = self.shared.sig_tx.clone();
         let call = start.call;

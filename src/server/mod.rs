@@ -66,6 +66,8 @@ pub struct Shared {
     /// Where tagged calls' dialogs stand (the campaign dialer stores them).
     pub dialog_tap: Option<mpsc::UnboundedSender<sip_legs::DialogNote>>,
     pub sms: Option<crate::sms::SmsService>,
+    /// The store, when the server has one (`opt_out()` writes to it).
+    pub store: Option<crate::store::Store>,
     /// Legs ended, by direction, trunk and outcome (`/metrics`).
     pub call_counts: stats::CallCounts,
 }
@@ -235,6 +237,11 @@ impl Server {
                 )));
             }
         }
+        for r in &config.sms.routes {
+            if let Err(e) = scripts.get(&r.script) {
+                return Err(anyhow_like::Error(format!("sms_route {}: {e}", r.name)));
+            }
+        }
         let sms = if config.smpp.is_some() || config.sms_http.is_some() {
             let s = crate::sms::SmsService::start(&config)
                 .await
@@ -264,6 +271,7 @@ impl Server {
         let (sig_tx, sig_rx) = mpsc::unbounded_channel();
         let media = MediaPool::start(config.rtp.workers)
             .map_err(|e| anyhow_like::Error(format!("media workers: {e}")))?;
+        let store = opts.store.clone();
         let (cdr, cdr_store) = cdr::writers(&config, opts.store, &sig_tx)?;
         let shared = Arc::new(Shared {
             ports,
@@ -277,6 +285,7 @@ impl Server {
             media,
             sig_tx,
             sms,
+            store,
             call_counts: stats::CallCounts::default(),
         });
         let endpoint = Endpoint::new(EndpointConfig {
@@ -692,6 +701,7 @@ pub async fn serve_with(config: Config, drain: drain::Drain) -> anyhow_like::Res
         let addr = crate::api::start(api).await.map_err(anyhow_like::Error)?;
         println!("rivr HTTP API on http://{addr}/");
     }
+    let sms_flows = start_sms_flows(&server);
     let (stop_dialing, stop_rx) = tokio::sync::watch::channel(false);
     let runner = campaigns::Runner::new(
         store,
@@ -748,6 +758,9 @@ pub async fn serve_with(config: Config, drain: drain::Drain) -> anyhow_like::Res
     } else {
         tracing::info!("SIGINT: stopping now");
     }
+    if let Some(f) = sms_flows {
+        f.abort();
+    }
     server.shutdown().await;
     // The tap closes with the server: the dialer records the calls the
     // shutdown ended, then returns.
@@ -760,6 +773,26 @@ pub async fn serve_with(config: Config, drain: drain::Drain) -> anyhow_like::Res
         );
     }
     Ok(())
+}
+
+/// The two-way SMS flows (`sms::flow`), when SMS is configured: inbound
+/// SMS run their `[[sms_route]]` script; opt-out keywords are honoured
+/// with or without routes.
+fn start_sms_flows(server: &Server) -> Option<tokio::task::JoinHandle<()>> {
+    let c = server.config();
+    let Some(sms) = server.sms() else {
+        if !c.sms.routes.is_empty() {
+            tracing::warn!(
+                "[[sms_route]] is set but neither [smpp] nor [sms_http] is: no SMS can arrive"
+            );
+        }
+        return None;
+    };
+    Some(crate::sms::flow::start(
+        c.sms.clone(),
+        sms,
+        server.shared.scripts.clone(),
+    ))
 }
 
 /// The campaign dialer's settings from the config: every trunk's pace,

@@ -133,6 +133,11 @@ impl CallControl for SimCall {
         Ok(self.with(|c| c.send_sms(to, text)))
     }
 
+    fn opt_out(&mut self, number: Option<&str>) -> Result<bool, String> {
+        self.with(|c| c.opt_out(number.unwrap_or("the caller")));
+        Ok(true)
+    }
+
     fn dial(&mut self, req: DialRequest) -> Result<(), CallEnded> {
         self.with(|c| {
             if c.is_gone() {

@@ -280,6 +280,13 @@ impl SimCore {
         id
     }
 
+    /// Recorded; the do-not-contact list is not written.
+    pub fn opt_out(&mut self, number: &str) {
+        self.note(Event::OptOut {
+            number: number.to_string(),
+        });
+    }
+
     /// The far party of a `dial()` is simulated: it ends as the call's
     /// dial outcome says, after ringing (the request's timeout for
     /// `no_answer`).

@@ -75,6 +75,10 @@ pub enum Event {
         text: String,
         id: String,
     },
+    /// `opt_out()`: recorded, the list is not written.
+    OptOut {
+        number: String,
+    },
     /// `dial()`: the simulated far party and how it ended.
     Dial {
         target: String,
@@ -171,6 +175,7 @@ fn describe(e: &Event) -> String {
         Event::SendDigits { keys } => format!("send_dtmf {keys}"),
         Event::SetResult { key, value } => format!("set_result {key} = {value:?}"),
         Event::Sms { to, text, id } => format!("send_sms to {to} {text:?} (not sent; id {id})"),
+        Event::OptOut { number } => format!("opt_out {number} (not written)"),
         Event::Dial {
             target,
             outcome,

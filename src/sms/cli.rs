@@ -23,6 +23,26 @@ pub enum SmsCommand {
         #[arg(long, value_name = "SECONDS")]
         wait_receipt: Option<u64>,
     },
+    /// How a text will be sent: encoding (GSM-7/UCS-2), parts, and the
+    /// characters used and left in the last part. No config, no network.
+    Parts {
+        #[arg(long)]
+        text: String,
+        /// One JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The answers SMS scripts stored with set_result, oldest first: one
+    /// `SENDER ROUTE NAME VALUE` line each (or JSON lines with --json).
+    Results {
+        #[arg(long, default_value = "rivr.toml")]
+        config: PathBuf,
+        /// Only this [[sms_route]] (its name, else its script as written).
+        #[arg(long)]
+        route: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the state of a message: queued, submitted, delivered, failed,
     /// expired or unknown.
     Status {
@@ -34,6 +54,9 @@ pub enum SmsCommand {
 
 /// Runs a `rivr sms` subcommand; errors go to stderr.
 pub fn run(cmd: SmsCommand) -> ExitCode {
+    if let SmsCommand::Parts { text, json } = &cmd {
+        return print_parts(text, *json);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -53,6 +76,12 @@ pub fn run(cmd: SmsCommand) -> ExitCode {
             wait_receipt,
         } => rt.block_on(send(&config, &to, &text, wait_receipt)),
         SmsCommand::Status { config, id } => rt.block_on(status(&config, &id)),
+        SmsCommand::Parts { .. } => Ok(()),
+        SmsCommand::Results {
+            config,
+            route,
+            json,
+        } => rt.block_on(results(&config, route.as_deref(), json)),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -120,4 +149,44 @@ async fn status(config: &Path, id: &str) -> Result<(), String> {
         }
         None => Err(format!("no message with id {id:?}")),
     }
+}
+
+fn print_parts(text: &str, json: bool) -> ExitCode {
+    match super::parts::parts(text) {
+        Ok(p) if json => {
+            println!("{}", serde_json::to_string(&p).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Ok(p) => {
+            print!("{}", p.render());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rivr sms parts: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn results(config: &Path, route: Option<&str>, json: bool) -> Result<(), String> {
+    let cfg = Config::load(config).map_err(|e| e.to_string())?;
+    let store = Store::open(&cfg.store.url, &cfg.base_dir)
+        .await
+        .map_err(|e| e.to_string())?;
+    for r in store
+        .sms_results(route, 0)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        if json {
+            let v = serde_json::json!({
+                "sms": r.inbound_id, "from": r.sender, "route": r.route,
+                "name": r.name, "value": r.value, "at_ms": r.at_ms,
+            });
+            println!("{v}");
+        } else {
+            println!("{} {} {} {:?}", r.sender, r.route, r.name, r.value);
+        }
+    }
+    Ok(())
 }

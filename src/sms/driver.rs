@@ -370,8 +370,12 @@ async fn deliver(
                 None => return Ok(()),
             }
         }
-        None => store.insert_inbound(src, dst, &text).await?,
+        None => {
+            super::flow::accept_inbound(store, notices, src, dst, &text).await?;
+            return Ok(());
+        }
     };
+    // The joined parts are stored by the store itself; announced the same way.
     let _ = notices.send(Notice::Inbound(id));
     Ok(())
 }

@@ -121,6 +121,27 @@ impl SmsService {
         self.inner.status.borrow().clone()
     }
 
+    /// The runtime the service runs on (script threads block on it).
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.inner.runtime
+    }
+
+    /// The one way an inbound SMS enters rivr, whatever brought it (the
+    /// SMPP driver, an HTTP provider's webhook): stored first, then
+    /// announced, so the two-way flows (`sms::flow`) answer it — also
+    /// after a restart if the process stops in between. Returns its id.
+    pub async fn accept_inbound(
+        &self,
+        from: &str,
+        to: &str,
+        text: &str,
+    ) -> Result<String, SmsError> {
+        Ok(
+            super::flow::accept_inbound(&self.inner.store, &self.inner.notices, from, to, text)
+                .await?,
+        )
+    }
+
     /// The store the service writes to.
     pub fn store(&self) -> &Store {
         &self.inner.store

@@ -51,6 +51,19 @@ impl Store {
         Ok(removed)
     }
 
+    /// Takes `phone` off the list if an SMS opt-out put it there (`sms:…`
+    /// source): an SMS opt-in undoes the sender's own opt-out, never an
+    /// entry the operator made. Returns how many rows went.
+    pub async fn dnc_remove_sms_opt_out(&self, phone: &str) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM dnc WHERE phone = $1 AND source LIKE 'sms:%'")
+                .bind(phone)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
     /// Whether `phone` (E.164) is listed.
     pub async fn dnc_contains(&self, phone: &str) -> Result<bool, StoreError> {
         Ok(sqlx::query("SELECT 1 FROM dnc WHERE phone = $1")

@@ -15,6 +15,7 @@ mod dnc;
 mod recovery;
 mod sms;
 mod sms_counts;
+mod sms_flow;
 mod sms_inbound;
 
 use std::borrow::Cow;
@@ -34,6 +35,7 @@ pub use cdr_params::{BadParam, CdrParams};
 pub use dnc::DncEntry;
 pub use recovery::OwedSms;
 pub use sms::{MessageState, NewMessage, NewPart, StoredPart, INTERRUPTED};
+pub use sms_flow::{FlowEnd, FlowRow, SmsResult};
 pub use sms_inbound::InboundSms;
 
 /// Why the store failed.
@@ -58,7 +60,7 @@ pub enum StoreError {
 
 /// The embedded migrations, in order.
 fn migrator() -> Migrator {
-    let files: [(i64, &str, &str); 7] = [
+    let files: [(i64, &str, &str); 8] = [
         (1, "sms", include_str!("../../migrations/0001_sms.sql")),
         (
             2,
@@ -81,6 +83,11 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/0005_sms_sending.sql"),
         ),
         (6, "cdrs", include_str!("../../migrations/0006_cdrs.sql")),
+        (
+            7,
+            "sms flows",
+            include_str!("../../migrations/0007_sms_flows.sql"),
+        ),
         (
             8,
             "sms provider inbound",

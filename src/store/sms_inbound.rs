@@ -23,13 +23,18 @@ impl Store {
         destination: &str,
         body: &str,
     ) -> Result<String, StoreError> {
-        let id = format!("in-{:016x}", rand::random::<u64>());
+        // Ids sort in arrival order within a millisecond too (the flows
+        // answer one sender's messages by `received_ms, id`).
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let now = now_ms();
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xffff;
+        let id = format!("in-{now:011x}{n:04x}{:04x}", rand::random::<u16>());
         sqlx::query("INSERT INTO sms_inbound (id, source, destination, body, received_ms) VALUES ($1, $2, $3, $4, $5)")
             .bind(&id)
             .bind(source)
             .bind(destination)
             .bind(body)
-            .bind(now_ms())
+            .bind(now)
             .execute(&self.pool)
             .await?;
         Ok(id)

@@ -98,8 +98,8 @@ pub(crate) async fn apply_events(
 }
 
 /// An inbound SMS from a provider's webhook is stored: announce it as the
-/// SMPP driver does. The two-way flows' "inbound SMS arrived" hook
-/// (issue 17 part 1) is to be called from here as well.
+/// SMPP driver does. The two-way flows (`sms::flow`) take their work from
+/// the stored rows, so the announcement only wakes them.
 fn inbound_sms_arrived(notices: &broadcast::Sender<Notice>, id: String) {
     let _ = notices.send(Notice::Inbound(id));
 }

@@ -1,0 +1,352 @@
+//! Two-way SMS end to end over SMPP, with peers rivr did not write: an
+//! SMSC built on PyPI `smpp34` (tests/smpp/smsc_smpp34.py --mo-stdin)
+//! sends mobile-originated texts to a running `rivr serve`; rivr's SMS
+//! survey (scripts/sms_survey.rhai) answers question by question, and the
+//! SMSC's log of what rivr submitted is the witness of each reply. The
+//! answers are read back with `rivr sms results`. Then "ARRÊT" (UCS-2,
+//! accented) opts a number out, and a small campaign dialing it and
+//! another number through SIPp as the carrier never sends its INVITE.
+//! A call's script writes the same list with `opt_out(number)`.
+
+mod common;
+#[path = "smpp/harness.rs"]
+mod harness;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::caller::{Caller, SIGNALLING};
+use common::campaign::{self, rivr_cli};
+use common::carrier::Carrier;
+use common::server::{repo, Rivr, RivrConfig};
+use common::sipp::CallSpec;
+use serde_json::Value;
+
+/// The sender who answers the survey, then opts out.
+const ANA: &str = "254712000011";
+/// A contact of the campaign who never texted.
+const BEN: &str = "254712000021";
+
+/// `.venv` with smpp34 (made by tests/smpp/setup-venv.sh when missing;
+/// PyPI is reachable). Missing, the test fails.
+fn venv_python() -> PathBuf {
+    let py = repo().join(".venv/bin/python");
+    let ready = || {
+        Command::new(&py)
+            .args(["-c", "import smpp34"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !ready() {
+        let _ = Command::new("bash")
+            .arg(repo().join("tests/smpp/setup-venv.sh"))
+            .status();
+    }
+    assert!(
+        ready(),
+        ".venv with smpp34 is missing and could not be made: run `make smpp-venv`"
+    );
+    py
+}
+
+struct PySmsc {
+    child: Child,
+    stdin: ChildStdin,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Drop for PySmsc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl PySmsc {
+    fn start(py: &Path, dir: &Path) -> PySmsc {
+        let log = dir.join("pysmsc.log");
+        let mut child = Command::new(py)
+            .arg(repo().join("tests/smpp/smsc_smpp34.py"))
+            .arg(&log)
+            .arg("--mo-stdin")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start smsc_smpp34.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the SMSC's first line");
+        let port = line
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{line:?}"));
+        let stdin = child.stdin.take().expect("stdin");
+        PySmsc {
+            child,
+            stdin,
+            port,
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A mobile-originated SMS from `from` to `to`.
+    fn mo(&mut self, from: &str, to: &str, text: &str) {
+        writeln!(self.stdin, "mo {from} {to} {text}").expect("write to the SMSC");
+        self.stdin.flush().expect("flush");
+    }
+
+    /// The texts rivr submitted to `dest`, in order.
+    fn texts_to(&self, dest: &str) -> Vec<String> {
+        let prefix = format!("text dest={dest} ");
+        self.log()
+            .lines()
+            .filter_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+            .collect()
+    }
+
+    /// Waits until rivr has submitted `n` texts to `dest`; they all.
+    fn wait_texts(&self, dest: &str, n: usize, rivr: &Rivr) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let t = self.texts_to(dest);
+            if t.len() >= n {
+                return t;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{n} texts to {dest} expected, got {t:?}\nSMSC log:\n{}\nrivr:\n{}",
+                self.log(),
+                rivr.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn rivr_sms(config: &Path, args: &[&str]) -> String {
+    let out = Command::new(harness::rivr_bin())
+        .arg("sms")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("run rivr sms");
+    assert!(
+        out.status.success(),
+        "rivr sms {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn an_sms_survey_over_smpp_then_an_opt_out_that_a_campaign_honours() {
+    require_sipp!();
+    let py = venv_python();
+    let dir = harness::temp_dir("sms-flows");
+    let mut smsc = PySmsc::start(&py, &dir);
+    let carrier = Carrier::start_with(
+        &dir,
+        "sms-flows",
+        "uas_campaign.xml",
+        200,
+        &[],
+        &["-m", "100", "-timeout", "120s"],
+    );
+    let survey = repo().join("scripts/sms_survey.rhai");
+    let cfg = RivrConfig {
+        extra_tables: format!(
+            "{}[sms]\nopt_out_reply = \"STOP received: you will get no more messages.\"\n\
+             [[sms_route]]\nname = \"survey\"\nkeyword = \"SURVEY\"\nscript = {:?}\n",
+            campaign::tables(&dir.join("rivr.db"), smsc.port, carrier.port),
+            survey.display().to_string(),
+        ),
+        ..RivrConfig::default()
+    };
+    let rivr = Rivr::start("sms-flows", cfg);
+    let config = rivr.dir.join("rivr.toml");
+    assert!(
+        harness::wait_until(Duration::from_secs(20), || smsc.log().contains("binds 1")),
+        "rivr never bound: {}",
+        rivr.stderr()
+    );
+
+    // The survey, question by question; each answer waits for the reply
+    // to the one before, as a person would.
+    let t0 = Instant::now();
+    let steps = [
+        ("Survey", "1/3 How was your visit"),
+        ("seven", "Please answer with a number from 1 to 5."),
+        ("4", "2/3 Was the waiting time acceptable?"),
+        ("Oui.", "3/3 Would you recommend us to a friend?"),
+        ("no", "Thank you! Your answers help us improve."),
+    ];
+    for (i, (text, want)) in steps.iter().enumerate() {
+        smsc.mo(ANA, "2001", text);
+        let got = smsc.wait_texts(ANA, i + 1, &rivr);
+        assert!(
+            got[i].starts_with(want),
+            "after {text:?}: {:?}, want {want:?}",
+            got[i]
+        );
+    }
+    println!(
+        "[sms-flows] {} texts answered in {:?}",
+        steps.len(),
+        t0.elapsed()
+    );
+    let results: Vec<Value> = rivr_sms(&config, &["results", "--json", "--route", "survey"])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let got: Vec<(&str, &str, &str)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["from"].as_str().unwrap_or_default(),
+                r["name"].as_str().unwrap_or_default(),
+                r["value"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (ANA, "visit", "4"),
+            (ANA, "wait_ok", "yes"),
+            (ANA, "recommend", "no")
+        ]
+    );
+    let log = smsc.log();
+    let mo_ok = log
+        .lines()
+        .filter(|l| l.starts_with("mo ") && l.ends_with("status=0"))
+        .count();
+    assert_eq!(
+        mo_ok,
+        steps.len(),
+        "every MO acknowledged with ESME_ROK:\n{log}"
+    );
+
+    // Opt-out in French, accented, sent as UCS-2.
+    smsc.mo(ANA, "2001", "ARRÊT");
+    let got = smsc.wait_texts(ANA, steps.len() + 1, &rivr);
+    assert_eq!(
+        got.last().map(String::as_str),
+        Some("STOP received: you will get no more messages.")
+    );
+    let dnc = Command::new(harness::rivr_bin())
+        .args(["dnc", "list", "--config"])
+        .arg(&config)
+        .output()
+        .expect("rivr dnc list");
+    let dnc = String::from_utf8_lossy(&dnc.stdout).into_owned();
+    assert!(
+        dnc.lines().any(|l| l == format!("+{ANA} sms:ARRET")),
+        "rivr dnc list:\n{dnc}"
+    );
+
+    // A campaign to both numbers: the opted-out one is never dialed.
+    let id = campaign::create(
+        &rivr,
+        &campaign::Blast {
+            contacts: 2,
+            cps: 5,
+            channels: 2,
+            attempts: 1,
+        },
+        |i| format!("+{}", [ANA, BEN][i]),
+    );
+    rivr_cli(&config, &["start", &id]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s: Value =
+            serde_json::from_str(&rivr_cli(&config, &["status", &id, "--json"])).unwrap();
+        if s["state"] == "done" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "campaign not done: {s}\n{}",
+            rivr.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let invites: Vec<String> = carrier
+        .log()
+        .lines()
+        .filter(|l| l.starts_with("invite "))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("number="))
+                .map(str::to_string)
+        })
+        .collect();
+    assert!(
+        !invites.iter().any(|n| n == ANA),
+        "the opted-out number got an INVITE: {invites:?}"
+    );
+    assert!(
+        invites.iter().any(|n| n == BEN),
+        "the other contact was dialed: {invites:?}"
+    );
+    let report: Value =
+        serde_json::from_str(&rivr_cli(&config, &["report", &id, "--format", "json"])).unwrap();
+    let outcome = |phone: &str| {
+        report
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["phone"] == phone)
+            .map(|r| r["outcome"].clone())
+    };
+    assert_eq!(outcome(&format!("+{ANA}")), Some(Value::from("dnc")));
+    assert_eq!(outcome(&format!("+{BEN}")), Some(Value::from("answered")));
+}
+
+#[test]
+fn a_call_script_puts_a_number_on_the_do_not_contact_list() {
+    require_sipp!();
+    let rivr = Rivr::start(
+        "opt-out-call",
+        RivrConfig::default().script(
+            "3100",
+            "opt_out.rhai",
+            "answer();\n\
+             set_result(\"first\", opt_out(\"+254712000077\"));\n\
+             set_result(\"again\", opt_out(\"254712000077\"));\n\
+             hangup();\n",
+        ),
+    );
+    let mut caller = Caller::answered(
+        &rivr,
+        "opt-out-call",
+        CallSpec {
+            scenario: "uac_wait_bye.xml",
+            number: "3100",
+            codecs: "8",
+            ..CallSpec::default()
+        },
+    );
+    caller.sipp.expect_pass(SIGNALLING);
+    let cdr = rivr.wait_cdr(&caller.answer.call_id, SIGNALLING);
+    assert_eq!(cdr["results"]["first"], "true", "{cdr}");
+    assert_eq!(cdr["results"]["again"], "false", "the same number: {cdr}");
+    let out = Command::new(harness::rivr_bin())
+        .args(["dnc", "list", "--config"])
+        .arg(rivr.dir.join("rivr.toml"))
+        .output()
+        .expect("rivr dnc list");
+    let list = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(list.trim(), "+254712000077 script", "{list}");
+}
