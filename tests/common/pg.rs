@@ -84,3 +84,18 @@ pub fn database() -> String {
     );
     format!("{}/{name}", s.base)
 }
+
+/// The rows `sql` returns from the database at `url`, one line per row,
+/// columns joined by `|` (psql's unaligned output).
+pub fn query(url: &str, sql: &str) -> String {
+    let out = Command::new(&server().psql)
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run psql: {e}"));
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
