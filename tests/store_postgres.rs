@@ -116,7 +116,10 @@ fn a_campaign_runs_with_its_store_on_postgresql() {
         .map(number)
         .filter(|n| invites.get(n).copied().unwrap_or(0) != expected(n).1)
         .collect();
-    assert!(off.is_empty(), "wrong INVITE counts at the carrier: {off:?}");
+    assert!(
+        off.is_empty(),
+        "wrong INVITE counts at the carrier: {off:?}"
+    );
 
     // One text per contact voice could not reach.
     let failed = (0..CONTACTS)
@@ -128,7 +131,9 @@ fn a_campaign_runs_with_its_store_on_postgresql() {
     while texts.len() < failed && Instant::now() < deadline {
         texts.clear();
         for a in sim.accepted() {
-            *texts.entry(a.dest.trim_start_matches('+').to_string()).or_default() += 1;
+            *texts
+                .entry(a.dest.trim_start_matches('+').to_string())
+                .or_default() += 1;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -148,15 +153,35 @@ fn a_campaign_runs_with_its_store_on_postgresql() {
         pg("SELECT COUNT(*) FROM attempts WHERE state = 'done'"),
         attempts.to_string()
     );
-    assert_eq!(
-        pg("SELECT COUNT(*) FROM sms_messages"),
-        failed.to_string()
-    );
+    assert_eq!(pg("SELECT COUNT(*) FROM sms_messages"), failed.to_string());
     let cdrs: usize = pg("SELECT COUNT(*) FROM cdrs").parse().unwrap_or(0);
     assert_eq!(cdrs, attempts, "one CDR per call placed");
     assert!(!sqlite.exists(), "a SQLite file was written");
     println!(
         "[store-pg] {CONTACTS} contacts, {attempts} attempts, {failed} texts, {cdrs} CDRs in PostgreSQL"
     );
+    // The database's load for the whole run (import, dialing, texts,
+    // CDRs), from PostgreSQL's own counters, read once rivr has closed its
+    // connections (a backend reports its counters when it exits).
     rivr.terminate(Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    let tables = pg(
+        "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables \
+         WHERE relname <> '_sqlx_migrations' AND n_tup_ins + n_tup_upd + n_tup_del > 0 ORDER BY relname",
+    );
+    let mut written = 0u64;
+    for t in tables.lines() {
+        let f: Vec<&str> = t.split('|').collect();
+        written += f[1..]
+            .iter()
+            .filter_map(|v| v.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    let commits = pg("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()");
+    println!(
+        "[store-pg] rows written: {written} ({:.2} per attempt; table|inserted|updated|deleted: {}); \
+         {commits} transactions in all (migrations and this test's status polls included)",
+        written as f64 / attempts as f64,
+        tables.lines().collect::<Vec<_>>().join(", ")
+    );
 }

@@ -24,6 +24,7 @@ mod sms_inbound;
 // The tests' PostgreSQL, shared with the integration tests.
 #[cfg(test)]
 #[path = "../../tests/common/pg.rs"]
+#[allow(dead_code)] // `query` serves the integration tests only
 mod test_pg;
 
 use std::borrow::Cow;

@@ -89,7 +89,17 @@ pub fn database() -> String {
 /// columns joined by `|` (psql's unaligned output).
 pub fn query(url: &str, sql: &str) -> String {
     let out = Command::new(&server().psql)
-        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            url,
+            "-c",
+            sql,
+        ])
         .output()
         .unwrap_or_else(|e| panic!("cannot run psql: {e}"));
     assert!(
