@@ -62,6 +62,19 @@ fn a_campaign_runs_with_its_store_on_postgresql() {
     assert!(cfg.extra_tables.contains(&url), "{}", cfg.extra_tables);
     let mut rivr = Rivr::start("store-pg", cfg);
     let config = rivr.dir.join("rivr.toml");
+    // A second `rivr serve` on the same database refuses to start (one
+    // per database until nodes hold leases), before it binds anything.
+    let second = std::process::Command::new(harness::rivr_bin())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run a second rivr serve");
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        !second.status.success() && err.contains("another `rivr serve` is using this database"),
+        "second rivr serve: {} {err}",
+        second.status
+    );
     let id = campaign::create(
         &rivr,
         &campaign::Blast {

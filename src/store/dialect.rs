@@ -145,6 +145,37 @@ pub(super) async fn lock_counters(
     Ok(())
 }
 
+/// Held by the one `rivr serve` a database may have until nodes hold
+/// leases (docs/scaling.md): on PostgreSQL a session advisory lock on a
+/// connection of its own, which the server releases by closing it, or by
+/// dying (the server drops the connection). SQLite: nothing to hold.
+#[derive(Debug)]
+pub struct ServeLock {
+    _conn: Option<AnyConnection>,
+}
+
+/// The id of the `rivr serve` lock ("rivs").
+const SERVE_LOCK: i64 = 1_919_514_227;
+
+pub(super) async fn lock_serve(backend: Backend, pool: &AnyPool) -> Result<ServeLock, StoreError> {
+    if backend == Backend::Sqlite {
+        return Ok(ServeLock { _conn: None });
+    }
+    let mut conn = pool.acquire().await?.detach();
+    let got: i64 =
+        sqlx::query_scalar("SELECT CASE WHEN pg_try_advisory_lock($1) THEN 1 ELSE 0 END")
+            .bind(SERVE_LOCK)
+            .fetch_one(&mut conn)
+            .await?;
+    if got != 1 {
+        return Err(StoreError::Busy(
+            "another `rivr serve` is using this database; run one per database \
+             until nodes hold leases (docs/scaling.md)",
+        ));
+    }
+    Ok(ServeLock { _conn: Some(conn) })
+}
+
 /// What ends a `SELECT` of rows to claim: on PostgreSQL it locks them and
 /// passes over rows another transaction holds, so concurrent claimers
 /// (tasks or nodes) take different rows without waiting; SQLite has one
@@ -157,7 +188,7 @@ pub(super) fn skip_locked(backend: Backend) -> &'static str {
 }
 
 /// `url` without its password, for messages.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let creds = &url[s + 3..at];
@@ -187,6 +218,17 @@ mod tests {
             Some(Backend::Postgres)
         );
         assert_eq!(Backend::of_url("mysql://u@h/db"), None);
+    }
+
+    #[tokio::test]
+    async fn a_failed_open_does_not_show_the_password() {
+        let e = crate::store::Store::open("mysql://u:secret@h/x", Path::new("."))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "store url \"mysql://u:***@h/x\" is not supported (use sqlite://PATH, sqlite::memory: or postgres://…)"
+        );
     }
 
     #[test]

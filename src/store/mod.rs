@@ -39,7 +39,7 @@ pub use campaign::{Campaign, CampaignState, NewCampaign};
 pub use campaign_report::{ReportRow, Status};
 pub use cdr::{CdrCursor, CdrPage, CdrQuery, CdrRow};
 pub use cdr_params::{BadParam, CdrParams};
-pub use dialect::Backend;
+pub use dialect::{redact as redact_url, Backend, ServeLock};
 pub use dnc::DncEntry;
 pub use recovery::OwedSms;
 pub use sms::{MessageState, NewMessage, NewPart, StoredPart, INTERRUPTED};
@@ -63,6 +63,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot store {what}: {why}")]
     Value { what: &'static str, why: String },
+    #[error("{0}")]
+    Busy(&'static str),
     #[error("bad row in {table}: {what}")]
     BadRow { table: &'static str, what: String },
 }
@@ -129,6 +131,13 @@ impl Store {
         let (backend, pool) = dialect::connect(url, base_dir).await?;
         migrator(backend).run(&pool).await?;
         Ok(Store { pool, backend })
+    }
+
+    /// Makes this process the one `rivr serve` of the database while the
+    /// lock is held (dropped, or the process ends); an error naming the
+    /// reason if another holds it. The CLI and API need no lock.
+    pub async fn lock_serve(&self) -> Result<ServeLock, StoreError> {
+        dialect::lock_serve(self.backend, &self.pool).await
     }
 
     /// Which database this store is on.
