@@ -211,7 +211,7 @@ async fn open(config: &Path) -> Result<(Config, Store), String> {
     let cfg = Config::load(config).map_err(|e| e.to_string())?;
     let store = Store::open(&cfg.store.url, &cfg.base_dir)
         .await
-        .map_err(|e| format!("store {}: {e}", cfg.store.url))?;
+        .map_err(|e| format!("store {}: {e}", crate::store::redact_url(&cfg.store.url)))?;
     Ok((cfg, store))
 }
 

@@ -676,7 +676,15 @@ pub async fn serve_with(config: Config, drain: drain::Drain) -> anyhow_like::Res
     let mut signals = signals::Signals::install();
     let store = crate::store::Store::open(&config.store.url, &config.base_dir)
         .await
-        .map_err(|e| anyhow_like::Error(format!("store.url {}: {e}", config.store.url)))?;
+        .map_err(|e| {
+            let url = crate::store::redact_url(&config.store.url);
+            anyhow_like::Error(format!("store.url {url}: {e}"))
+        })?;
+    // Held until serve returns (or the process dies).
+    let _serve_lock = store.lock_serve().await.map_err(|e| {
+        let url = crate::store::redact_url(&config.store.url);
+        anyhow_like::Error(format!("store.url {url}: {e}"))
+    })?;
     let (tap, cdrs) = mpsc::unbounded_channel();
     let (dialog_tap, dialogs) = mpsc::unbounded_channel();
     let mut server = Server::start(

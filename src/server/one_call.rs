@@ -113,7 +113,10 @@ pub async fn place_each(
         Some(
             crate::store::Store::open(&config.store.url, &config.base_dir)
                 .await
-                .map_err(|e| anyhow_like::Error(format!("store.url {}: {e}", config.store.url)))?,
+                .map_err(|e| {
+                    let url = crate::store::redact_url(&config.store.url);
+                    anyhow_like::Error(format!("store.url {url}: {e}"))
+                })?,
         )
     } else {
         None

@@ -8,12 +8,12 @@
 //! by the caller and passed in. docs/campaigns.md, "State of an
 //! attempt".
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use super::campaign::{bad, fields_of, u32_of};
 use super::sms::{insert_message_on, NewMessage};
-use super::{Store, StoreError};
+use super::{dialect, Store, StoreError};
 use crate::campaign::AttemptOutcome;
 
 /// Where a contact is.
@@ -183,7 +183,7 @@ fn opt_u32(v: Option<i64>, what: &str) -> Result<Option<u32>, StoreError> {
 }
 
 /// An [`AttemptInfo`] from a row of `attempts` plus the contact's `phone`.
-pub(super) fn info_of(r: &SqliteRow) -> Result<AttemptInfo, StoreError> {
+pub(super) fn info_of(r: &AnyRow) -> Result<AttemptInfo, StoreError> {
     let state: String = r.try_get("state")?;
     let outcome: Option<String> = r.try_get("outcome")?;
     Ok(AttemptInfo {
@@ -223,7 +223,7 @@ fn ms(v: Option<u64>) -> Option<i64> {
 
 /// The contact of a just-ended attempt: back to waiting or done.
 pub(super) async fn close_contact(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     contact_id: i64,
     outcome: AttemptOutcome,
     then: Then,
@@ -257,15 +257,22 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<Claimed>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query(
-            "UPDATE contacts SET state = 'dialing', attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM contacts \
+        // The due rows are picked once (MATERIALIZED: a subquery under
+        // IN may be re-run, and with row locks a re-run picks more rows);
+        // the skip clause makes claimers pass over each other's rows
+        // instead of queueing on them (PostgreSQL), and the outer state
+        // guard is re-checked on a row another claimer changed meanwhile.
+        let rows = sqlx::query(&format!(
+            "WITH due AS MATERIALIZED (SELECT id FROM contacts \
                  WHERE campaign_id = $1 AND state = 'waiting' AND next_at <= $2 \
                  AND EXISTS (SELECT 1 FROM campaigns WHERE id = $1 AND state = 'running') \
-                 ORDER BY next_at, id LIMIT $3) \
+                 ORDER BY next_at, id LIMIT $3{}) \
+             UPDATE contacts SET state = 'dialing', attempts = attempts + 1 \
+             WHERE state = 'waiting' AND id IN (SELECT id FROM due) \
              RETURNING id, attempts, phone, tz, fields, next_at, \
-                 EXISTS (SELECT 1 FROM dnc WHERE dnc.phone = contacts.phone) AS dnc",
-        )
+                 CASE WHEN EXISTS (SELECT 1 FROM dnc WHERE dnc.phone = contacts.phone) THEN 1 ELSE 0 END AS dnc",
+            dialect::skip_locked(self.backend)
+        ))
         .bind(campaign_id)
         .bind(now)
         .bind(i64::from(limit))
@@ -477,6 +484,8 @@ impl Store {
     /// contact already has an SMS or does not exist.
     pub async fn claim_sms(&self, contact_id: i64, m: &NewMessage) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // Before any row lock: insert_message_on numbers the message.
+        dialect::lock_counters(self.backend, &mut tx).await?;
         let won = sqlx::query("UPDATE contacts SET sms_id = $1 WHERE id = $2 AND sms_id IS NULL")
             .bind(&m.id)
             .bind(contact_id)

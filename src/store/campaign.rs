@@ -6,10 +6,10 @@
 //! version counter, so a server polling [`Store::changed_since`] sees a
 //! pause or a cancel at its next poll without scanning every row.
 
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{now_ms, Store, StoreError};
+use super::{dialect, now_ms, Store, StoreError};
 use crate::campaign::contacts::Contact;
 use crate::campaign::AttemptOutcome;
 
@@ -117,7 +117,7 @@ pub(super) fn u32_of(table: &'static str, what: &str, v: i64) -> Result<u32, Sto
     u32::try_from(v).map_err(|_| bad(table, format!("{what} = {v}")))
 }
 
-fn campaign_of(r: &SqliteRow) -> Result<Campaign, StoreError> {
+fn campaign_of(r: &AnyRow) -> Result<Campaign, StoreError> {
     let t = "campaigns";
     let state: String = r.try_get("state")?;
     let sms_on: String = r.try_get("sms_on")?;
@@ -219,6 +219,7 @@ impl Store {
         let id = format!("c{:012x}", rand::random::<u64>() >> 16);
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
+        dialect::lock_counters(self.backend, &mut tx).await?;
         // A write first: the transaction holds the write lock from here.
         sqlx::query(&format!(
             "INSERT INTO campaigns (id, name, script, trunks, cps, max_channels, attempts, retry, hours, days, \
@@ -302,8 +303,8 @@ impl Store {
     ) -> Result<(Vec<Campaign>, u64), StoreError> {
         let state = state.map(|s| s.as_str());
         let rows = sqlx::query(
-            "SELECT * FROM campaigns WHERE (?1 IS NULL OR state = ?1) \
-             ORDER BY priority DESC, created_at, id LIMIT ?2 OFFSET ?3",
+            "SELECT * FROM campaigns WHERE ($1 IS NULL OR state = $1) \
+             ORDER BY priority DESC, created_at, id LIMIT $2 OFFSET $3",
         )
         .bind(state)
         .bind(i64::from(limit))
@@ -311,7 +312,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let total: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM campaigns WHERE (?1 IS NULL OR state = ?1)")
+            sqlx::query_scalar("SELECT COUNT(*) FROM campaigns WHERE ($1 IS NULL OR state = $1)")
                 .bind(state)
                 .fetch_one(&self.pool)
                 .await?;
@@ -342,6 +343,8 @@ impl Store {
             .map(|s| format!("'{}'", s.as_str()))
             .collect::<Vec<_>>()
             .join(", ");
+        let mut tx = self.pool.begin().await?;
+        dialect::lock_counters(self.backend, &mut tx).await?;
         let done = sqlx::query(&format!(
             "UPDATE campaigns SET state = $1, updated_at = $2, version = {NEXT_VERSION} \
              WHERE id = $3 AND state IN ({list})"
@@ -349,8 +352,9 @@ impl Store {
         .bind(to.as_str())
         .bind(now_ms())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -178,7 +178,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT c.id, c.line, c.phone, c.fields, c.tz, c.state, c.attempts, c.outcome, \
                a.sip_status, a.q850, \
-               (SELECT COALESCE(SUM(t.talk_ms), 0) FROM attempts t WHERE t.contact_id = c.id) AS talk_ms, \
+               (SELECT CAST(COALESCE(SUM(t.talk_ms), 0) AS BIGINT) FROM attempts t WHERE t.contact_id = c.id) AS talk_ms, \
                (SELECT r.results FROM attempts r WHERE r.contact_id = c.id AND r.results IS NOT NULL \
                   ORDER BY r.n DESC LIMIT 1) AS results, \
                c.sms_id, m.state AS sms_state \

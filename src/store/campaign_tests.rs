@@ -1,38 +1,15 @@
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sqlx::Row;
 
 use crate::call::outcome::Outcome as C;
 use crate::campaign::contacts::Contact;
 use crate::campaign::AttemptOutcome as A;
+use crate::store::backends_test::{fresh, fresh_url, on_both};
 use crate::store::*;
 
 async fn store() -> Store {
-    Store::open("sqlite::memory:", Path::new("."))
-        .await
-        .unwrap()
-}
-
-/// A database file of its own, removed on drop.
-struct TempDb(PathBuf);
-
-impl TempDb {
-    fn new() -> TempDb {
-        let dir = std::env::temp_dir().join(format!("rivr-camp-{:016x}", rand::random::<u64>()));
-        TempDb(dir)
-    }
-    fn url(&self) -> String {
-        format!("sqlite://{}/rivr.db", self.0.display())
-    }
-    async fn open(&self) -> Store {
-        Store::open(&self.url(), Path::new("/")).await.unwrap()
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    fresh().await
 }
 
 fn settings() -> NewCampaign {
@@ -90,7 +67,6 @@ fn dialog(call_id: &str) -> Dialog {
     }
 }
 
-#[tokio::test]
 async fn a_campaign_keeps_its_settings_and_changes_bump_the_version() {
     let s = store().await;
     let (v0, all) = s.changed_since(0).await.unwrap();
@@ -141,7 +117,6 @@ async fn a_campaign_keeps_its_settings_and_changes_bump_the_version() {
     assert_eq!(order, [id, id2]);
 }
 
-#[tokio::test]
 async fn settings_that_cannot_be_stored_are_refused() {
     let s = store().await;
     let mut bad = settings();
@@ -156,7 +131,6 @@ async fn settings_that_cannot_be_stored_are_refused() {
     assert!(s.campaigns().await.unwrap().is_empty());
 }
 
-#[tokio::test]
 async fn claims_only_while_running_in_due_order_and_never_twice() {
     let s = store().await;
     let id = s.create_campaign(&settings(), &contacts(5)).await.unwrap();
@@ -206,9 +180,8 @@ async fn contacts_of(s: &Store, campaign: &str) -> Vec<i64> {
         .collect()
 }
 
-#[tokio::test]
 async fn concurrent_claims_share_out_the_contacts() {
-    let db = TempDb::new();
+    let db = fresh_url();
     let s = db.open().await;
     let id = running(&s, 60).await;
     let mut tasks = Vec::new();
@@ -235,7 +208,6 @@ async fn concurrent_claims_share_out_the_contacts() {
     assert_eq!((n, all.len()), (60, 60));
 }
 
-#[tokio::test]
 async fn an_attempt_goes_claimed_dialing_done_once() {
     let s = store().await;
     let id = running(&s, 1).await;
@@ -321,7 +293,6 @@ async fn an_attempt_goes_claimed_dialing_done_once() {
     assert_eq!(r[0].results, Some(results));
 }
 
-#[tokio::test]
 async fn a_retry_is_a_new_attempt_from_its_time() {
     let s = store().await;
     let id = running(&s, 1).await;
@@ -358,7 +329,6 @@ async fn a_retry_is_a_new_attempt_from_its_time() {
     );
 }
 
-#[tokio::test]
 async fn an_unclaimed_contact_is_not_counted() {
     let s = store().await;
     let id = running(&s, 1).await;
@@ -377,9 +347,8 @@ async fn an_unclaimed_contact_is_not_counted() {
     assert!(!s.unclaim(&c2.attempt_id, 0).await.unwrap());
 }
 
-#[tokio::test]
 async fn after_a_crash_in_flight_attempts_end_unknown_or_answered_and_ghosts_hold_channels() {
-    let db = TempDb::new();
+    let db = fresh_url();
     let (id, claimed) = {
         let s = db.open().await;
         let id = running(&s, 4).await;
@@ -482,7 +451,6 @@ async fn after_a_crash_in_flight_attempts_end_unknown_or_answered_and_ghosts_hol
         .all(|c| claimed.iter().all(|o| o.attempt_id != c.attempt_id)));
 }
 
-#[tokio::test]
 async fn a_contact_is_texted_at_most_once() {
     let s = store().await;
     let id = running(&s, 2).await;
@@ -516,7 +484,6 @@ async fn a_contact_is_texted_at_most_once() {
     assert_eq!(s.campaign_status(&id, 0).await.unwrap().texted, 1);
 }
 
-#[tokio::test]
 async fn status_counts_attempts_and_contacts() {
     let s = store().await;
     let id = running(&s, 6).await;
@@ -584,7 +551,6 @@ async fn status_counts_attempts_and_contacts() {
     );
 }
 
-#[tokio::test]
 async fn the_report_pages_in_list_order() {
     let s = store().await;
     let id = running(&s, 5).await;
@@ -601,7 +567,6 @@ async fn the_report_pages_in_list_order() {
     assert!(s.campaign_report("nope", 0, 10).await.unwrap().is_empty());
 }
 
-#[tokio::test]
 async fn a_bad_row_is_an_error_not_a_panic() {
     let s = store().await;
     let id = running(&s, 2).await;
@@ -633,7 +598,6 @@ async fn a_bad_row_is_an_error_not_a_panic() {
     ));
 }
 
-#[tokio::test]
 async fn the_do_not_call_list() {
     let s = store().await;
     let n = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
@@ -666,7 +630,6 @@ async fn the_do_not_call_list() {
     assert!(!s.dnc_contains("+15550001").await.unwrap());
 }
 
-#[tokio::test]
 async fn a_big_list_is_created_in_one_go() {
     let s = store().await;
     let t = std::time::Instant::now();
@@ -683,7 +646,11 @@ async fn a_big_list_is_created_in_one_go() {
 
 #[tokio::test]
 async fn the_file_store_is_in_wal_mode() {
-    let db = TempDb::new();
+    crate::store::backends_test::run(Backend::Sqlite, the_file_store_is_in_wal_mode_on()).await
+}
+
+async fn the_file_store_is_in_wal_mode_on() {
+    let db = fresh_url();
     let s = db.open().await;
     let mode: String = sqlx::query("PRAGMA journal_mode")
         .fetch_one(&s.pool)
@@ -744,12 +711,10 @@ async fn crash_child() {
     }
 }
 
-#[cfg(unix)]
-#[tokio::test]
 async fn kill_9_loses_nothing() {
     use std::os::unix::process::ExitStatusExt;
     for ops in [0, 1, 2, 5, 13, 30] {
-        let db = TempDb::new();
+        let db = fresh_url();
         let id = running(&db.open().await, 40).await;
         let status = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
@@ -759,7 +724,7 @@ async fn kill_9_loses_nothing() {
                 "--nocapture",
                 "--test-threads=1",
             ])
-            .env("RIVR_CRASH_DB", db.url())
+            .env("RIVR_CRASH_DB", db.url.clone())
             .env("RIVR_CRASH_OPS", ops.to_string())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -837,7 +802,6 @@ async fn kill_9_loses_nothing() {
     }
 }
 
-#[tokio::test]
 async fn contacts_ended_without_their_sms_are_owed_it_until_claimed() {
     let s = store().await;
     let id = running(&s, 3).await;
@@ -874,3 +838,44 @@ async fn contacts_ended_without_their_sms_are_owed_it_until_claimed() {
     assert_eq!(s.owed_sms(&id, &texting).await.unwrap().len(), 1);
     assert!(s.owed_sms("c-none", &texting).await.unwrap().is_empty());
 }
+
+/// One `rivr serve` per PostgreSQL database; SQLite holds nothing.
+async fn one_serve_per_database() {
+    let db = fresh_url();
+    let (a, b) = (db.open().await, db.open().await);
+    let held = a.lock_serve().await.unwrap();
+    if crate::store::backends_test::backend() == Backend::Sqlite {
+        assert!(b.lock_serve().await.is_ok());
+        return;
+    }
+    let e = b.lock_serve().await.unwrap_err();
+    assert!(matches!(e, StoreError::Busy(_)), "{e}");
+    assert!(e.to_string().contains("another `rivr serve`"), "{e}");
+    // The lock goes with its connection, as when the holder dies.
+    drop(held);
+    let t = std::time::Instant::now();
+    while b.lock_serve().await.is_err() {
+        assert!(t.elapsed().as_secs() < 5, "the lock outlived its holder");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+on_both!(
+    one_serve_per_database,
+    a_campaign_keeps_its_settings_and_changes_bump_the_version,
+    settings_that_cannot_be_stored_are_refused,
+    claims_only_while_running_in_due_order_and_never_twice,
+    concurrent_claims_share_out_the_contacts,
+    an_attempt_goes_claimed_dialing_done_once,
+    a_retry_is_a_new_attempt_from_its_time,
+    an_unclaimed_contact_is_not_counted,
+    after_a_crash_in_flight_attempts_end_unknown_or_answered_and_ghosts_hold_channels,
+    a_contact_is_texted_at_most_once,
+    status_counts_attempts_and_contacts,
+    the_report_pages_in_list_order,
+    a_bad_row_is_an_error_not_a_panic,
+    the_do_not_call_list,
+    a_big_list_is_created_in_one_go,
+    kill_9_loses_nothing,
+    contacts_ended_without_their_sms_are_owed_it_until_claimed,
+);

@@ -11,11 +11,11 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::Serialize;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::campaign::bad;
-use super::{now_ms, Store, StoreError};
+use super::{dialect, now_ms, Store, StoreError};
 use crate::call::outcome::Outcome;
 use crate::call::registry::CdrRecord;
 
@@ -143,6 +143,7 @@ impl Store {
     pub async fn insert_cdrs(&self, records: &[CdrRecord]) -> Result<(), StoreError> {
         let written = now_ms();
         let mut tx = self.pool.begin().await?;
+        dialect::lock_counters(self.backend, &mut tx).await?;
         for r in records {
             let results = serde_json::to_string(&r.results).map_err(|e| StoreError::Value {
                 what: "cdr results",
@@ -262,7 +263,7 @@ impl Store {
     }
 }
 
-fn row_of(r: &SqliteRow) -> Result<CdrRow, StoreError> {
+fn row_of(r: &AnyRow) -> Result<CdrRow, StoreError> {
     let t = "cdrs";
     let results: String = r.try_get("results")?;
     let results = match serde_json::from_str(&results) {

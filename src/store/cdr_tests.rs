@@ -1,15 +1,13 @@
 use std::collections::HashSet;
-use std::path::Path;
 
 use crate::call::outcome::Outcome;
 use crate::call::registry::CdrRecord;
 use crate::campaign::contacts::Contact;
+use crate::store::backends_test::{fresh, on_both};
 use crate::store::*;
 
 async fn store() -> Store {
-    Store::open("sqlite::memory:", Path::new("."))
-        .await
-        .unwrap()
+    fresh().await
 }
 
 /// Second `s` of 2024-05-01 UTC in RFC 3339, and in Unix ms.
@@ -58,7 +56,6 @@ fn ids(p: &CdrPage) -> Vec<String> {
     p.rows.iter().map(|r| r.call_id.clone()).collect()
 }
 
-#[tokio::test]
 async fn a_record_comes_back_field_for_field() {
     let s = store().await;
     let mut r = record(1, "1001", "2000", Outcome::Answered, 5);
@@ -90,7 +87,6 @@ async fn a_record_comes_back_field_for_field() {
     assert!(page.rows[0].id < page.rows[1].id);
 }
 
-#[tokio::test]
 async fn a_bad_start_time_stores_no_leg_of_the_call() {
     let s = store().await;
     let good = record(1, "1", "2", Outcome::Answered, 1);
@@ -107,7 +103,6 @@ async fn a_bad_start_time_stores_no_leg_of_the_call() {
         .is_empty());
 }
 
-#[tokio::test]
 async fn paging_walks_every_row_once_even_while_rows_are_written() {
     let s = store().await;
     for i in 0..23 {
@@ -144,7 +139,6 @@ async fn paging_walks_every_row_once_even_while_rows_are_written() {
     assert_eq!(unique.len(), seen.len());
 }
 
-#[tokio::test]
 async fn a_full_last_page_gives_no_next_cursor() {
     let s = store().await;
     for i in 0..4 {
@@ -175,7 +169,6 @@ async fn a_full_last_page_gives_no_next_cursor() {
     assert_eq!(p2.next, None);
 }
 
-#[tokio::test]
 async fn each_filter_narrows_and_they_combine() {
     let s = store().await;
     let rows = [
@@ -250,7 +243,6 @@ async fn each_filter_narrows_and_they_combine() {
     );
 }
 
-#[tokio::test]
 async fn a_campaign_call_is_linked_to_its_attempt_and_campaign() {
     let s = store().await;
     let settings = NewCampaign {
@@ -311,7 +303,6 @@ async fn a_campaign_call_is_linked_to_its_attempt_and_campaign() {
     assert_eq!(all.rows[1].campaign, None);
 }
 
-#[tokio::test]
 async fn limits_and_cursors_out_of_range_are_refused() {
     let s = store().await;
     for limit in [0, MAX_LIMIT_PLUS_ONE] {
@@ -347,3 +338,13 @@ fn the_number_of_a_party_is_its_uri_user_part() {
         assert_eq!(user_part(party), want, "{party}");
     }
 }
+
+on_both!(
+    a_record_comes_back_field_for_field,
+    a_bad_start_time_stores_no_leg_of_the_call,
+    paging_walks_every_row_once_even_while_rows_are_written,
+    a_full_last_page_gives_no_next_cursor,
+    each_filter_narrows_and_they_combine,
+    a_campaign_call_is_linked_to_its_attempt_and_campaign,
+    limits_and_cursors_out_of_range_are_refused,
+);

@@ -1,29 +1,37 @@
-//! Persistence: one [`Store`] over a SQL database, SQLite by default at
-//! `[store] url`. Schema changes are the numbered files in `migrations/`,
-//! embedded at build time and applied at open. Queries are plain SQL with
-//! `$N` placeholders that SQLite and PostgreSQL both accept, so a PostgreSQL
-//! backend only needs its pool type. It owns the database, not the rules:
-//! what a state means is decided by the modules that write it.
+//! Persistence: one [`Store`] over a SQL database, SQLite or PostgreSQL as
+//! `[store] url` says. Schema changes are the numbered files in
+//! `migrations/`, embedded at build time and applied at open; both backends
+//! run the same files. Queries are plain SQL with `$N` placeholders that
+//! SQLite and PostgreSQL both accept, sent through sqlx's `Any` driver, so
+//! one text and one row type serve both; what must differ lives in
+//! [`dialect`]. It owns the database, not the rules: what a state means is
+//! decided by the modules that write it. docs/scaling.md.
 
 mod attempt;
+#[cfg(test)]
+mod backends_test;
 mod campaign;
 mod campaign_report;
 mod cdr;
 pub mod cdr_cli;
 mod cdr_params;
+mod dialect;
 mod dnc;
 mod recovery;
 mod sms;
 mod sms_counts;
 mod sms_flow;
 mod sms_inbound;
+// The tests' PostgreSQL, shared with the integration tests.
+#[cfg(test)]
+#[path = "../../tests/common/pg.rs"]
+#[allow(dead_code)] // `query` serves the integration tests only
+mod test_pg;
 
 use std::borrow::Cow;
-use std::str::FromStr;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 pub use attempt::{
     AttemptInfo, AttemptState, Claimed, ContactState, Dialog, Finish, Recovery, Then,
@@ -32,6 +40,7 @@ pub use campaign::{Campaign, CampaignState, NewCampaign};
 pub use campaign_report::{ReportRow, Status};
 pub use cdr::{CdrCursor, CdrPage, CdrQuery, CdrRow};
 pub use cdr_params::{BadParam, CdrParams};
+pub use dialect::{redact as redact_url, Backend, ServeLock};
 pub use dnc::DncEntry;
 pub use recovery::OwedSms;
 pub use sms::{MessageState, NewMessage, NewPart, StoredPart, INTERRUPTED};
@@ -41,7 +50,9 @@ pub use sms_inbound::InboundSms;
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("store url {0:?} is not supported (use sqlite://PATH or sqlite::memory:)")]
+    #[error(
+        "store url {0:?} is not supported (use sqlite://PATH, sqlite::memory: or postgres://…)"
+    )]
     Url(String),
     #[error("cannot create the store directory {path}: {source}")]
     Dir {
@@ -54,12 +65,15 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot store {what}: {why}")]
     Value { what: &'static str, why: String },
+    #[error("{0}")]
+    Busy(&'static str),
     #[error("bad row in {table}: {what}")]
     BadRow { table: &'static str, what: String },
 }
 
-/// The embedded migrations, in order.
-fn migrator() -> Migrator {
+/// The embedded migrations, in order: the backend's own first (see
+/// [`dialect::prelude`]), then the shared numbered files.
+fn migrator(backend: Backend) -> Migrator {
     let files: [(i64, &str, &str); 8] = [
         (1, "sms", include_str!("../../migrations/0001_sms.sql")),
         (
@@ -97,8 +111,9 @@ fn migrator() -> Migrator {
 
     Migrator {
         migrations: Cow::Owned(
-            files
+            dialect::prelude(backend)
                 .iter()
+                .chain(files.iter())
                 .map(|(v, d, sql)| {
                     Migration::new(
                         *v,
@@ -117,48 +132,29 @@ fn migrator() -> Migrator {
 /// The database. Cheap to clone (a pool handle).
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
 }
 
 impl Store {
     /// Opens (creating if needed) the database at `url` and migrates it.
     /// Relative SQLite paths are taken relative to `base_dir`.
     pub async fn open(url: &str, base_dir: &std::path::Path) -> Result<Store, StoreError> {
-        let opts = if url == "sqlite::memory:" || url == "sqlite://:memory:" {
-            SqliteConnectOptions::from_str("sqlite::memory:")?
-        } else {
-            let path = url
-                .strip_prefix("sqlite://")
-                .or_else(|| url.strip_prefix("sqlite:"))
-                .ok_or_else(|| StoreError::Url(url.to_string()))?;
-            let path = base_dir.join(path);
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
-                    path: dir.display().to_string(),
-                    source,
-                })?;
-            }
-            SqliteConnectOptions::new()
-                .filename(path)
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                // WAL + NORMAL survives a crash of rivr (not of the OS) without
-                // an fsync per message.
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(std::time::Duration::from_secs(10))
-        };
-        let memory = opts.get_filename().to_string_lossy().contains(":memory:");
-        // An in-memory database lives in one connection; keep it alone.
-        let max = if memory { 1 } else { 4 };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max)
-            .min_connections(if memory { 1 } else { 0 })
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(opts)
-            .await?;
-        migrator().run(&pool).await?;
-        Ok(Store { pool })
+        let (backend, pool) = dialect::connect(url, base_dir).await?;
+        migrator(backend).run(&pool).await?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Makes this process the one `rivr serve` of the database while the
+    /// lock is held (dropped, or the process ends); an error naming the
+    /// reason if another holds it. The CLI and API need no lock.
+    pub async fn lock_serve(&self) -> Result<ServeLock, StoreError> {
+        dialect::lock_serve(self.backend, &self.pool).await
+    }
+
+    /// Which database this store is on.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// One trivial query: whether the database answers (`/ready`).

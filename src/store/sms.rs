@@ -5,9 +5,9 @@
 //! else expired, else unknown, else delivered once every part is, else
 //! submitted once every part was accepted, else queued.
 
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
-use super::{now_ms, Store, StoreError};
+use super::{dialect, now_ms, Store, StoreError};
 use crate::sms::receipt::{IdForms, Receipt, ReceiptStat};
 
 /// The state of a message (or of one part).
@@ -140,6 +140,7 @@ impl Store {
     /// Stores a message and its parts (state queued) in one transaction.
     pub async fn insert_message(&self, m: &NewMessage) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        dialect::lock_counters(self.backend, &mut tx).await?;
         insert_message_on(&mut tx, m).await?;
         tx.commit().await?;
         Ok(())
@@ -463,7 +464,7 @@ impl Store {
 /// starts with it holds the write lock from its start (a read first could
 /// fail to upgrade in WAL).
 pub(super) async fn insert_message_on(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     m: &NewMessage,
 ) -> Result<(), StoreError> {
     let now = now_ms();
@@ -499,7 +500,7 @@ pub(super) async fn insert_message_on(
 }
 
 async fn set_part_state(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     message_id: &str,
     part: u8,
     state: MessageState,
@@ -515,7 +516,7 @@ async fn set_part_state(
     Ok(())
 }
 
-async fn refresh_message(conn: &mut SqliteConnection, id: &str) -> Result<(), StoreError> {
+async fn refresh_message(conn: &mut AnyConnection, id: &str) -> Result<(), StoreError> {
     let rows = sqlx::query("SELECT state FROM sms_parts WHERE message_id = $1 ORDER BY part")
         .bind(id)
         .fetch_all(&mut *conn)

@@ -35,16 +35,12 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
+    use crate::store::backends_test::{fresh, on_both};
     use crate::store::{NewMessage, NewPart};
 
-    #[tokio::test]
     async fn counts_every_state_with_zeros() {
-        let s = Store::open("sqlite::memory:", Path::new("."))
-            .await
-            .unwrap();
+        let s = fresh().await;
         let part = NewPart {
             esm_class: 0,
             data_coding: 0,
@@ -67,4 +63,6 @@ mod tests {
         assert_eq!(counts[0], (MessageState::Queued, 2));
         assert!(counts[1..].iter().all(|(_, n)| *n == 0), "{counts:?}");
     }
+
+    on_both!(counts_every_state_with_zeros);
 }

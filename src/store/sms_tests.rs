@@ -1,11 +1,10 @@
 use super::*;
+use crate::store::backends_test::{fresh, fresh_url, on_both};
 use crate::store::Store;
 use std::path::Path;
 
 async fn store() -> Store {
-    Store::open("sqlite::memory:", Path::new("."))
-        .await
-        .unwrap()
+    fresh().await
 }
 
 fn msg(id: &str, parts: usize) -> NewMessage {
@@ -36,7 +35,6 @@ fn receipt(id: &str, stat: ReceiptStat) -> Receipt {
     }
 }
 
-#[tokio::test]
 async fn a_message_moves_from_queued_to_delivered_part_by_part() {
     let s = store().await;
     s.insert_message(&msg("a", 3)).await.unwrap();
@@ -87,7 +85,6 @@ async fn a_message_moves_from_queued_to_delivered_part_by_part() {
     assert_eq!(s.message_state("zzz").await.unwrap(), None);
 }
 
-#[tokio::test]
 async fn receipts_before_the_response_and_hex_decimal_ids_match() {
     let s = store().await;
     s.insert_message(&msg("b", 2)).await.unwrap();
@@ -117,7 +114,6 @@ async fn receipts_before_the_response_and_hex_decimal_ids_match() {
     );
 }
 
-#[tokio::test]
 async fn failures_and_receipt_timeouts_are_final() {
     let s = store().await;
     s.insert_message(&msg("c", 2)).await.unwrap();
@@ -159,10 +155,9 @@ async fn failures_and_receipt_timeouts_are_final() {
     );
 }
 
-#[tokio::test]
 async fn a_file_store_survives_reopening() {
-    let dir = std::env::temp_dir().join(format!("rivr-store-{}", rand::random::<u64>()));
-    let url = format!("sqlite://{}/sub/rivr.db", dir.display());
+    let db = fresh_url();
+    let url = db.url.clone();
     {
         let s = Store::open(&url, Path::new("/")).await.unwrap();
         s.insert_message(&msg("e", 1)).await.unwrap();
@@ -173,10 +168,8 @@ async fn a_file_store_survives_reopening() {
     let inbound = s.inbound_since(0).await.unwrap();
     assert_eq!(inbound.len(), 1);
     assert_eq!(inbound[0].body, "hi there");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
-#[tokio::test]
 async fn concatenated_inbound_sms_is_joined_once_complete() {
     let s = store().await;
     assert_eq!(
@@ -234,7 +227,6 @@ fn message_state_follows_its_parts() {
     }
 }
 
-#[tokio::test]
 async fn parts_being_sent_at_a_stop_end_unknown_and_are_not_sent_again() {
     let s = store().await;
     s.insert_message(&msg("a", 2)).await.unwrap();
@@ -278,3 +270,12 @@ async fn parts_being_sent_at_a_stop_end_unknown_and_are_not_sent_again() {
     // A second start finds nothing more to end.
     assert!(s.end_interrupted_sends().await.unwrap().is_empty());
 }
+
+on_both!(
+    a_message_moves_from_queued_to_delivered_part_by_part,
+    receipts_before_the_response_and_hex_decimal_ids_match,
+    failures_and_receipt_timeouts_are_final,
+    a_file_store_survives_reopening,
+    concatenated_inbound_sms_is_joined_once_complete,
+    parts_being_sent_at_a_stop_end_unknown_and_are_not_sent_again,
+);

@@ -20,6 +20,7 @@ pub mod campaign;
 pub mod carrier;
 pub mod dialer;
 pub mod libpri;
+pub mod pg;
 pub mod phone;
 pub mod pri_rivr;
 pub mod pri_span;
