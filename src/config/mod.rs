@@ -57,6 +57,8 @@ pub struct Config {
     /// `[server]`: how the process stops.
     pub server: ServerConfig,
     pub smpp: Option<crate::sms::config::SmppConfig>,
+    /// `[[smsc]]`: more SMPP routes, after `[smpp]` in fallback order.
+    pub smsc: Vec<crate::sms::config::SmppConfig>,
     /// Where call detail records go: the JSON-lines file, the store.
     pub cdr: CdrConfig,
     /// An HTTP SMS provider, used when there is no `[smpp]` block.
@@ -530,6 +532,12 @@ impl Config {
             limits,
             server,
             smpp: raw.smpp,
+            smsc: crate::sms::config::name_routes(raw.smsc.unwrap_or_default()).map_err(
+                |(name, m)| {
+                    let at = text.find(&format!("\"{name}\"")).map(|a| a..a);
+                    err(at, m)
+                },
+            )?,
             cdr,
             sms_http: raw.sms_http,
             http,
@@ -741,6 +749,7 @@ struct RawConfig {
     server: Option<RawServer>,
     cdr: Option<cdr::RawCdr>,
     smpp: Option<crate::sms::config::SmppConfig>,
+    smsc: Option<Vec<crate::sms::config::SmppConfig>>,
     sms_http: Option<crate::sms::config::HttpSmsConfig>,
     http: Option<Spanned<http::RawHttp>>,
     trunk: Option<Vec<trunk::RawTrunk>>,

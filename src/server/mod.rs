@@ -235,7 +235,7 @@ impl Server {
                 )));
             }
         }
-        let sms = if config.smpp.is_some() || config.sms_http.is_some() {
+        let sms = if config.smpp.is_some() || !config.smsc.is_empty() || config.sms_http.is_some() {
             let s = crate::sms::SmsService::start(&config)
                 .await
                 .map_err(|e| anyhow_like::Error(format!("sms: {e}")))?;

@@ -133,6 +133,17 @@ impl CallControl for SimCall {
         Ok(self.with(|c| c.send_sms(to, text)))
     }
 
+    // Recorded like any SMS; the simulator sends nothing, so there is no
+    // schedule or route to honour.
+    fn send_sms_with(
+        &mut self,
+        to: &str,
+        text: &str,
+        _: &crate::sms::SendOptions,
+    ) -> Result<String, String> {
+        self.send_sms(to, text)
+    }
+
     fn dial(&mut self, req: DialRequest) -> Result<(), CallEnded> {
         self.with(|c| {
             if c.is_gone() {

@@ -10,15 +10,20 @@ mod driver;
 pub mod encoding;
 mod http;
 pub mod link_status;
+pub mod options;
 pub mod pdu;
 pub mod receipt;
+pub mod route;
+pub mod sender;
 mod service;
 pub mod session;
 pub mod sim;
+pub mod smpp_time;
 
 pub use crate::store::MessageState;
 pub use link_status::LinkStatus;
-pub use service::SmsService;
+pub use options::SendOptions;
+pub use service::{RouteState, SmsService};
 
 /// What the driver reports to waiters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +40,7 @@ pub enum Notice {
 /// Why an SMS operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SmsError {
-    #[error("no [smpp] or [sms_http] block in the configuration")]
+    #[error("no [smpp], [[smsc]] or [sms_http] block in the configuration")]
     NotConfigured,
     #[error("{0:?} is not a phone number (digits, optional leading +)")]
     BadNumber(String),
@@ -45,6 +50,10 @@ pub enum SmsError {
     Bind(String),
     #[error("submit_blocking called on a tokio runtime thread; use submit().await")]
     BlockingInRuntime,
+    #[error(transparent)]
+    Option(#[from] options::OptionError),
+    #[error("{0}")]
+    NoRoute(String),
     #[error(transparent)]
     Encode(#[from] encoding::EncodeError),
     #[error(transparent)]

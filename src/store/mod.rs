@@ -16,6 +16,7 @@ mod recovery;
 mod sms;
 mod sms_counts;
 mod sms_inbound;
+mod sms_routes;
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -33,8 +34,9 @@ pub use cdr::{CdrCursor, CdrPage, CdrQuery, CdrRow};
 pub use cdr_params::{BadParam, CdrParams};
 pub use dnc::DncEntry;
 pub use recovery::OwedSms;
-pub use sms::{MessageState, NewMessage, NewPart, StoredPart, INTERRUPTED};
+pub use sms::{MessageState, NewMessage, NewPart, Sending, StoredPart, INTERRUPTED};
 pub use sms_inbound::InboundSms;
+pub use sms_routes::PartRoute;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +60,7 @@ pub enum StoreError {
 
 /// The embedded migrations, in order.
 fn migrator() -> Migrator {
-    let files: [(i64, &str, &str); 6] = [
+    let files: [(i64, &str, &str); 7] = [
         (1, "sms", include_str!("../../migrations/0001_sms.sql")),
         (
             2,
@@ -81,6 +83,11 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/0005_sms_sending.sql"),
         ),
         (6, "cdrs", include_str!("../../migrations/0006_cdrs.sql")),
+        (
+            9,
+            "sms routes",
+            include_str!("../../migrations/0009_sms_routes.sql"),
+        ),
     ];
 
     Migrator {
