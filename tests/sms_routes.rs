@@ -184,69 +184,147 @@ fn arrival_ms(smsc: &PySmsc, id: &str) -> Option<i64> {
         .map(|t| (t * 1000.0).round() as i64)
 }
 
+/// The `[store]` and `[smpp]` of a config for `rivr sms send`.
+fn cli_config(dir: &Path, smsc: &PySmsc, extra: &str) -> PathBuf {
+    let config = dir.join("rivr.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = \"sqlite://{}/rivr.db\"\n{}",
+            dir.display(),
+            smsc.route("[smpp]", extra)
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn assert_on_time(smsc: &PySmsc, id: &str, at: i64) {
+    let t = arrival_ms(smsc, id).unwrap_or_else(|| panic!("{id} not at the SMSC"));
+    println!("[sched] {id}: due {at}, arrived {t} ({:+} ms)", t - at);
+    assert!(
+        (t - at).abs() <= 500,
+        "{id} arrived {} ms off its time",
+        t - at
+    );
+}
+
 #[test]
 fn a_message_scheduled_locally_leaves_on_time_also_across_a_restart() {
     let dir = harness::temp_dir("sms-sched");
     // An SMSC without scheduling: a schedule_delivery_time would be refused.
     let smsc = PySmsc::start(&dir, "smsc", &["--no-schedule"]);
-    let mut rivr = serve(
-        "sms-sched",
-        &dir,
-        &smsc.route("[smpp]", "schedule = \"local\""),
-    );
-    let c = api(&rivr);
+    let config = cli_config(&dir, &smsc, "schedule = \"local\"");
+    // The first process stores the message, holds it, and is killed.
     let at1 = now_ms() + 5000;
-    let body = format!(
-        r#"{{"to":"+15550001","text":"Your appointment is at 9:00","at":"{}","from":"CLINIC"}}"#,
-        rfc3339(at1)
-    );
-    let id1 = post_sms(&c, &body);
-    let s: Value = c.get(&format!("/sms/{id1}"), Some(ADMIN)).body;
-    assert_eq!(s["state"], "queued", "{s}");
-    assert_eq!(s["at"], rfc3339(at1), "{s}");
-    // Killed while the message is held, started again: it still leaves on time.
-    std::thread::sleep(Duration::from_millis(1000));
-    rivr.kill9();
+    let mut first = Command::new(harness::rivr_bin())
+        .args(["sms", "send", "--config"])
+        .arg(&config)
+        .args(["--to", "+15550001", "--text", "Your appointment is at 9:00"])
+        .args(["--from", "CLINIC", "--at", &rfc3339(at1)])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run rivr sms send");
+    let mut line = String::new();
+    BufReader::new(first.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the queued line");
+    let id1 = line
+        .split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    assert!(line.starts_with("queued sms-"), "{line:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    first.kill().expect("kill the first rivr");
+    let _ = first.wait();
     assert!(smsc.accepted().is_empty(), "sent before its time");
-    rivr.restart();
-    let c = api(&rivr);
-    // And one scheduled by this run, with no restart.
+    // The next process finds it in the store and sends it on time, with
+    // its own message, due a moment later.
     let at2 = now_ms() + 5000;
-    let id2 = post_sms(
-        &c,
-        &format!(
-            r#"{{"to":"+15550002","text":"second","at":"{}"}}"#,
-            rfc3339(at2)
-        ),
+    let (ok, out, err) = cli(
+        &config,
+        &[
+            "--to",
+            "+15550002",
+            "--text",
+            "second",
+            "--at",
+            &rfc3339(at2),
+        ],
     );
-    assert!(
-        wait_until(Duration::from_secs(15), || smsc.accepted().len() >= 2),
-        "not both sent: {:?}",
-        smsc.accepted()
-    );
-    for (id, at) in [(&id1, at1), (&id2, at2)] {
-        let t = arrival_ms(&smsc, id).unwrap_or_else(|| panic!("{id} not at the SMSC"));
-        println!("[sched] {id}: due {at}, arrived {t} ({:+} ms)", t - at);
-        assert!(
-            (t - at).abs() <= 500,
-            "{id} arrived {} ms off its time",
-            t - at
-        );
-    }
+    assert!(ok, "{out}{err}");
+    let id2 = out
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap_or_default()
+        .to_string();
+    assert_on_time(&smsc, &id1, at1);
+    assert_on_time(&smsc, &id2, at2);
     let a = smsc.accepted();
+    assert_eq!(a.len(), 2, "each exactly once: {a:?}");
     assert!(
         a.iter().all(|f| f["sched"] == "-"),
         "held locally, so no schedule field: {a:?}"
     );
-    assert_eq!(a.len(), 2, "each exactly once: {a:?}");
     assert_eq!(smsc.counter("sched_refused"), 0);
+    let first = a.iter().find(|f| f["key"].starts_with(&id1)).unwrap();
     assert_eq!(
         (
-            a[0]["src"].as_str(),
-            a[0]["ston"].as_str(),
-            a[0]["snpi"].as_str()
+            first["src"].as_str(),
+            first["ston"].as_str(),
+            first["snpi"].as_str()
         ),
-        (Some("CLINIC"), Some("5"), Some("0"))
+        ("CLINIC", "5", "0")
+    );
+}
+
+#[test]
+fn rivr_serve_holds_a_scheduled_message_from_the_api_until_due() {
+    let dir = harness::temp_dir("sms-sched-api");
+    let smsc = PySmsc::start(&dir, "smsc", &["--no-schedule"]);
+    let rivr = serve(
+        "sms-sched-api",
+        &dir,
+        &smsc.route("[smpp]", "schedule = \"local\""),
+    );
+    let c = api(&rivr);
+    let at = now_ms() + 5000;
+    let id = post_sms(
+        &c,
+        &format!(
+            r#"{{"to":"+15550003","text":"hi","at":"{}","valid_for":"2h"}}"#,
+            rfc3339(at)
+        ),
+    );
+    let s: Value = c.get(&format!("/sms/{id}"), Some(ADMIN)).body;
+    assert_eq!(
+        (s["state"].as_str(), s["at"].as_str()),
+        (Some("queued"), Some(rfc3339(at).as_str())),
+        "{s}"
+    );
+    assert_eq!(s["valid_for_s"], 7200, "{s}");
+    assert!(
+        wait_until(Duration::from_secs(15), || !smsc.accepted().is_empty()),
+        "never sent"
+    );
+    assert_on_time(&smsc, &id, at);
+    let a = smsc.accepted();
+    assert_eq!(
+        a[0]["valid"], "000000020000000R",
+        "sent when due, so the validity is relative: {a:?}"
+    );
+    let bad = c.post_json(
+        "/sms",
+        Some(ADMIN),
+        r#"{"to":"+1555","text":"x","at":"noon"}"#,
+    );
+    assert_eq!(
+        (bad.status, bad.body["field"].as_str()),
+        (400, Some("at")),
+        "{}",
+        bad.text
     );
 }
 

@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::config::SmppConfig;
+use super::config::{ScheduleMode, SmppConfig};
 use super::encoding;
 use super::pdu::{tag, CommandStatus, ShortMessage, Tlv};
 use super::receipt;
@@ -64,7 +64,12 @@ pub(crate) fn submission(cfg: &SmppConfig, p: StoredPart, now_ms: i64) -> Submis
         sender.as_ref().map(|s| s.npi),
     );
     let source_addr = sender.map_or(p.source, |s| s.addr);
-    let at = p.sending.not_before_ms.filter(|t| *t > now_ms);
+    // A route that schedules locally is handed a part only when it is due
+    // (or late, after a failover): never ask its SMSC to schedule.
+    let at = p
+        .sending
+        .not_before_ms
+        .filter(|t| *t > now_ms && cfg.schedule == ScheduleMode::Smsc);
     let schedule_delivery_time = at
         .and_then(|t| smpp_time::absolute(t).ok())
         .unwrap_or_default();

@@ -189,6 +189,18 @@ impl Router {
     /// Claims parts for route `t` in the store (those not already its),
     /// then hands the claimed ones to its driver.
     async fn hand(&mut self, t: usize, parts: Vec<StoredPart>) {
+        let go = self.claim(t, parts).await;
+        if go.is_empty() {
+            return;
+        }
+        if let Some(d) = self.drivers.get(t) {
+            let _ = d.cmds.send(DriverCmd::Submit(go));
+        }
+    }
+
+    /// Claims parts for route `t` (those not already its); returns the
+    /// parts that are now `t`'s.
+    async fn claim(&mut self, t: usize, parts: Vec<StoredPart>) -> Vec<StoredPart> {
         let name = self.lock().name(t).to_string();
         let (mine, claim): (Vec<StoredPart>, Vec<StoredPart>) = parts
             .into_iter()
@@ -219,12 +231,7 @@ impl Router {
                 Err(e) => tracing::error!("sms: claim {} parts for route {name}: {e}", keys.len()),
             }
         }
-        if go.is_empty() {
-            return;
-        }
-        if let Some(d) = self.drivers.get(t) {
-            let _ = d.cmds.send(DriverCmd::Submit(go));
-        }
+        go
     }
 
     async fn changed(&mut self, i: usize, c: Change) {
@@ -250,26 +257,38 @@ impl Router {
         let mut back = Vec::new();
         let mut moved: BTreeMap<usize, Vec<StoredPart>> = BTreeMap::new();
         for p in parts {
-            let next = {
+            // Only to another SMPP route: an HTTP route's parts are
+            // encoded differently (whole text), and it has no `release`.
+            let next = p.sending.via.is_none().then(|| {
                 let c = self.lock();
-                p.sending
-                    .via
-                    .is_none()
-                    .then(|| c.next_after(&p.destination, i))
-                    .flatten()
-            };
+                c.candidates(&p.destination).into_iter().find(|&t| {
+                    t != i && c.is_up(t) && self.drivers.get(t).is_some_and(|d| d.release.is_some())
+                })
+            });
+            let next = next.flatten();
             match next {
                 Some(t) => moved.entry(t).or_default().push(p),
                 None => back.push(p),
             }
         }
+        let now = now_ms();
         for (t, ps) in moved {
-            tracing::info!(
-                "sms: {} parts move from route {name} to {}",
-                ps.len(),
-                self.lock().name(t)
-            );
-            self.hand(t, ps).await;
+            let to = self.lock().name(t).to_string();
+            tracing::info!("sms: {} parts move from route {name} to {to}", ps.len());
+            let local = self
+                .drivers
+                .get(t)
+                .is_some_and(|d| d.schedule == ScheduleMode::Local);
+            let (later, go): (Vec<StoredPart>, Vec<StoredPart>) = ps
+                .into_iter()
+                .partition(|p| local && p.sending.not_before_ms.is_some_and(|at| at > now));
+            // Claimed for the new route now, held here until due.
+            for p in self.claim(t, later).await {
+                self.next += 1;
+                let at = p.sending.not_before_ms.unwrap_or(now);
+                self.held.insert((at, self.next), p);
+            }
+            self.hand(t, go).await;
         }
         if !back.is_empty() {
             if let Some(d) = self.drivers.get(i) {
