@@ -141,13 +141,15 @@ fn rfc3339(ms: i64) -> String {
 
 /// rivr serving the API, its store in `db_dir`, with these SMS tables.
 fn serve(label: &str, db_dir: &Path, sms_tables: &str) -> Rivr {
-    let mut cfg = RivrConfig::default();
-    cfg.extra_tables = format!(
-        "[store]\nurl = \"sqlite://{}/rivr.db\"\n\
+    let cfg = RivrConfig {
+        extra_tables: format!(
+            "[store]\nurl = \"sqlite://{}/rivr.db\"\n\
          [http]\nlisten = \"127.0.0.1:0\"\n[[http.token]]\ntoken = \"{ADMIN}\"\nrole = \"admin\"\n\
          {sms_tables}",
-        db_dir.display()
-    );
+            db_dir.display()
+        ),
+        ..RivrConfig::default()
+    };
     Rivr::start(label, cfg)
 }
 
@@ -531,6 +533,16 @@ fn failover(label: &str, a_opts: &[&str], a_extra: &str, n: usize) {
         assert_eq!(routes.last(), Some(&Value::from("b")), "{s}");
         assert_eq!(s["parts"][0]["attempts"], routes.len(), "{s}");
     }
+    // and `rivr sms status --detail` reads the same rows
+    let out = Command::new(harness::rivr_bin())
+        .args(["sms", "status", "--detail", "--config"])
+        .arg(rivr.dir.join("rivr.toml"))
+        .arg(&ids[0])
+        .output()
+        .expect("run rivr sms status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("[{label}] rivr sms status --detail: {text}");
+    assert!(text.starts_with("submitted\npart 1 route b attempts "), "{text}");
     let r = c.get("/sms/routes", Some(ADMIN)).body;
     println!("[{label}] routes: {r}");
     assert_eq!(r["routes"][0]["name"], "a");

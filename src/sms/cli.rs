@@ -42,6 +42,10 @@ pub enum SmsCommand {
     Status {
         #[arg(long, default_value = "rivr.toml")]
         config: PathBuf,
+        /// Also print the schedule, the validity and each part's route and
+        /// attempts (one line each, after the state).
+        #[arg(long)]
+        detail: bool,
         id: String,
     },
 }
@@ -73,7 +77,7 @@ pub fn run(cmd: SmsCommand) -> ExitCode {
             Ok(o) => rt.block_on(send(&config, &to, &text, &o, wait_receipt)),
             Err(e) => Err(e),
         },
-        SmsCommand::Status { config, id } => rt.block_on(status(&config, &id)),
+        SmsCommand::Status { config, detail, id } => rt.block_on(status(&config, &id, detail)),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -170,7 +174,7 @@ async fn report(
     Ok(())
 }
 
-async fn status(config: &Path, id: &str) -> Result<(), String> {
+async fn status(config: &Path, id: &str, detail: bool) -> Result<(), String> {
     let cfg = Config::load(config).map_err(|e| e.to_string())?;
     let store = Store::open(&cfg.store.url, &cfg.base_dir)
         .await
@@ -180,6 +184,9 @@ async fn status(config: &Path, id: &str) -> Result<(), String> {
         return Err(format!("no message with id {id:?}"));
     };
     println!("{state}");
+    if !detail {
+        return Ok(());
+    }
     let (at, valid) = store.message_schedule(id).await.map_err(e)?;
     if let Some(at) = at.and_then(chrono::DateTime::from_timestamp_millis) {
         println!(
