@@ -8,6 +8,8 @@
 //!   again.
 //! - `--at` / `--valid-for` / `--from` arrive as SMPP 3.4 §7.1 time fields
 //!   and the sender's TON/NPI.
+//! - A script's `send_sms(to, text, #{ from, at, valid_for })` arrives
+//!   with the sender's TON/NPI and both time fields.
 //! - Route failover: SMSC A refuses binds, or throttles every submit, and
 //!   every message goes through SMSC B exactly once (both SMSCs' logs).
 //!
@@ -27,7 +29,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
+use common::caller::{Caller, SIGNALLING};
 use common::server::{Rivr, RivrConfig};
+use common::sipp::CallSpec;
 use http::{Client, ADMIN};
 use serde_json::Value;
 
@@ -542,7 +546,10 @@ fn failover(label: &str, a_opts: &[&str], a_extra: &str, n: usize) {
         .expect("run rivr sms status");
     let text = String::from_utf8_lossy(&out.stdout);
     println!("[{label}] rivr sms status --detail: {text}");
-    assert!(text.starts_with("submitted\npart 1 route b attempts "), "{text}");
+    assert!(
+        text.starts_with("submitted\npart 1 route b attempts "),
+        "{text}"
+    );
     let r = c.get("/sms/routes", Some(ADMIN)).body;
     println!("[{label}] routes: {r}");
     assert_eq!(r["routes"][0]["name"], "a");
@@ -562,5 +569,66 @@ fn smsc_a_throttling_hard_sends_every_message_through_b_once() {
         &["--throttle-all"],
         "throttle_failover = 5",
         20,
+    );
+}
+
+/// The §7.1 absolute form rivr writes (UTC), computed here independently.
+fn smpp_absolute(ms: i64) -> String {
+    let t = Utc.timestamp_millis_opt(ms).unwrap();
+    format!("{}{}00+", t.format("%y%m%d%H%M%S"), (ms % 1000) / 100)
+}
+
+#[test]
+fn a_script_sends_with_a_sender_id_a_schedule_and_a_validity() {
+    require_sipp!();
+    let dir = harness::temp_dir("sms-script");
+    let smsc = PySmsc::start(&dir, "smsc", &[]);
+    let at = (now_ms() / 1000 + 3600) * 1000 + 300;
+    let script = format!(
+        "answer();\nlet id = send_sms(\"+15550009\", \"Reminder\", #{{ from: \"+15551230000\", at: \"{}\", valid_for: 600 }});\nset_result(\"sms\", id);\nhangup();\n",
+        rfc3339(at)
+    );
+    let cfg = RivrConfig {
+        extra_tables: format!(
+            "[store]\nurl = \"sqlite://{}/rivr.db\"\n{}",
+            dir.display(),
+            smsc.route("[smpp]", "")
+        ),
+        ..RivrConfig::default()
+    }
+    .script("4000", "remind.rhai", &script);
+    let rivr = Rivr::start("sms-script", cfg);
+    let mut caller = Caller::answered(
+        &rivr,
+        "sms-script",
+        CallSpec {
+            scenario: "uac_wait_bye.xml",
+            number: "4000",
+            ..CallSpec::default()
+        },
+    );
+    caller.sipp.expect_pass(SIGNALLING);
+    let cdr = rivr.wait_cdr(&caller.answer.call_id, SIGNALLING);
+    let id = cdr["results"]["sms"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(id.starts_with("sms-"), "send_sms returned no id: {cdr}");
+    assert!(
+        wait_until(Duration::from_secs(10), || !smsc.accepted().is_empty()),
+        "nothing reached the SMSC"
+    );
+    let a = &smsc.accepted()[0];
+    println!("[script] {a:?}");
+    assert_eq!(a["key"], format!("{id}.1"));
+    assert_eq!(
+        (a["src"].as_str(), a["ston"].as_str(), a["snpi"].as_str()),
+        ("15551230000", "1", "1")
+    );
+    assert_eq!(a["sched"], smpp_absolute(at), "scheduled at the SMSC");
+    assert_eq!(
+        a["valid"],
+        smpp_absolute(at + 600_000),
+        "valid 600 s from its time"
     );
 }
