@@ -353,16 +353,11 @@ fn cli(config: &Path, args: &[&str]) -> (bool, String, String) {
 fn schedule_validity_and_sender_ids_arrive_as_smpp_fields() {
     let dir = harness::temp_dir("sms-fields");
     let smsc = PySmsc::start(&dir, "smsc", &[]);
-    let config = dir.join("rivr.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\nurl = \"sqlite://{}/rivr.db\"\n{}",
-            dir.display(),
-            smsc.route("[smpp]", "source_addr = \"RIVR\"")
-        ),
-    )
-    .unwrap();
+    let config = cli_config(
+        &dir,
+        &smsc,
+        "source_addr = \"RIVR\"\nbind = \"transmitter+receiver\"",
+    );
     let id_of = |out: &str| {
         out.lines()
             .next()
@@ -453,6 +448,15 @@ fn schedule_validity_and_sender_ids_arrive_as_smpp_fields() {
             f(&default, "valid")
         ),
         ("RIVR".into(), "5".into(), "-".into())
+    );
+    // Four runs, each with a transmitter bind and a separate receiver bind.
+    assert_eq!(
+        (
+            smsc.counter("bind_tx"),
+            smsc.counter("bind_rx"),
+            smsc.counter("bind_trx")
+        ),
+        (4, 4, 0)
     );
     // Bad arguments are named and nothing is sent.
     let before = smsc.accepted().len();

@@ -45,7 +45,7 @@ pub struct SmppConfig {
     /// `transceiver` (default), `transmitter`, `receiver`, or
     /// `transmitter+receiver` (two binds: one sends, one takes receipts
     /// and inbound SMS).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bind_config")]
     pub bind: BindConfig,
     /// Outstanding submit_sm at most.
     #[serde(default = "default_window")]
@@ -140,6 +140,21 @@ fn sender_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error>
     super::sender::classify(&s)
         .map_err(|e| serde::de::Error::custom(format!("source_addr: {e}")))?;
     Ok(s)
+}
+
+fn bind_config<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BindConfig, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok(match s.as_str() {
+        "transceiver" => BindConfig::Transceiver,
+        "transmitter" => BindConfig::Transmitter,
+        "receiver" => BindConfig::Receiver,
+        "transmitter+receiver" => BindConfig::TransmitterReceiver,
+        _ => {
+            return Err(serde::de::Error::custom(format!(
+                "bind: {s:?} is not \"transceiver\", \"transmitter\", \"receiver\" or \"transmitter+receiver\""
+            )))
+        }
+    })
 }
 
 fn prefixes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -320,5 +335,55 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.sms_http.unwrap().message_id, "json:id");
+    }
+
+    const ACCOUNT: &str = "host = \"h\"\nport = 1\nsystem_id = \"s\"\npassword = \"p\"\n";
+
+    #[test]
+    fn smsc_routes_parse_and_bad_ones_are_named_with_their_line() {
+        use super::{BindConfig, ScheduleMode};
+        let c = Config::parse(
+            &format!(
+                "[[smsc]]\nname = \"ke\"\nprefixes = [\"+254\", \"255\"]\n{ACCOUNT}\
+                 bind = \"transmitter+receiver\"\nschedule = \"local\"\nsource_addr = \"55555\"\n\
+                 [[smsc]]\n{ACCOUNT}"
+            ),
+            "rivr.toml",
+            Path::new("/"),
+        )
+        .unwrap();
+        let (a, b) = (&c.smsc[0], &c.smsc[1]);
+        assert_eq!((a.name.as_str(), b.name.as_str()), ("ke", "smsc-2"));
+        assert_eq!(a.prefixes, ["254", "255"]);
+        assert_eq!(a.bind, BindConfig::TransmitterReceiver);
+        assert!(a.bind.separate_receiver() && a.bind.mode() == BindMode::Transmitter);
+        assert_eq!(
+            (a.schedule, b.schedule),
+            (ScheduleMode::Local, ScheduleMode::Smsc)
+        );
+        assert_eq!(
+            (a.source_ton, a.failover_after_ms, a.throttle_failover),
+            (None, 3000, 5)
+        );
+        let err = |text: &str| {
+            Config::parse(text, "rivr.toml", Path::new("/"))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(&format!(
+            "[smpp]\n{ACCOUNT}source_addr = \"TOOLONGSENDERID\"\n"
+        ));
+        assert!(
+            e.contains("rivr.toml:6") && e.contains("source_addr") && e.contains("11 GSM"),
+            "{e}"
+        );
+        let e = err(&format!("[[smsc]]\n{ACCOUNT}prefixes = [\"25x\"]\n"));
+        assert!(e.contains("rivr.toml:6") && e.contains("prefixes"), "{e}");
+        let e = err(&format!(
+            "[[smsc]]\nname = \"a\"\n{ACCOUNT}[[smsc]]\nname = \"a\"\n{ACCOUNT}"
+        ));
+        assert!(e.contains("smsc.name") && e.contains("\"a\""), "{e}");
+        let e = err(&format!("[[smsc]]\n{ACCOUNT}bind = \"both\"\n"));
+        assert!(e.contains("rivr.toml:6") && e.contains("bind"), "{e}");
     }
 }

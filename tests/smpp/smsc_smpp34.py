@@ -16,7 +16,8 @@ schedule_delivery_time / validity_period) and logs, per accepted part,
 sched=.. valid=..". --refuse-binds answers every bind with ESME_RBINDFAIL;
 --throttle-all answers every submit_sm with ESME_RTHROTTLED; --no-schedule
 refuses a submit_sm with a schedule_delivery_time (ESME_RINVSCHED), as an
-SMSC without scheduling does. No receipts are sent in this mode.
+SMSC without scheduling does. Binds are counted by kind (bind_tx, bind_rx,
+bind_trx). No receipts are sent in this mode.
 """
 
 import asyncio
@@ -99,7 +100,8 @@ def pdu(command_id, status, seq, body=b""):
 
 
 async def fields_main(log_path, opts):
-    counters = {"binds": 0, "bind_refused": 0, "throttled": 0, "sched_refused": 0}
+    counters = {"binds": 0, "bind_rx": 0, "bind_tx": 0, "bind_trx": 0,
+                "bind_refused": 0, "throttled": 0, "sched_refused": 0}
     state = {"next_id": 0xB000}
     log = open(log_path, "a", buffering=1)
 
@@ -121,6 +123,7 @@ async def fields_main(log_path, opts):
                         writer.write(pdu(cid | 0x80000000, ESME_RBINDFAIL, seq, b"pysmsc\0"))
                     else:
                         count("binds")
+                        count({0x1: "bind_rx", 0x2: "bind_tx", 0x9: "bind_trx"}[cid])
                         writer.write(pdu(cid | 0x80000000, 0, seq, b"pysmsc\0"))
                 elif cid == 0x15:
                     writer.write(pdu(0x80000015, 0, seq))
