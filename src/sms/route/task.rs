@@ -247,6 +247,16 @@ impl Router {
         let Some(release) = self.drivers.get(i).and_then(|d| d.release.clone()) else {
             return;
         };
+        // With no other SMPP route there is nowhere to go: the parts keep
+        // their place in this route's queue.
+        let others = self
+            .drivers
+            .iter()
+            .enumerate()
+            .any(|(t, d)| t != i && d.release.is_some());
+        if !others {
+            return;
+        }
         let (tx, rx) = oneshot::channel();
         if release.send(tx).is_err() {
             return;
