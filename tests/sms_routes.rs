@@ -287,10 +287,10 @@ fn a_message_scheduled_locally_leaves_on_time_also_across_a_restart() {
 }
 
 #[test]
-fn rivr_serve_holds_a_scheduled_message_from_the_api_until_due() {
+fn rivr_serve_holds_scheduled_messages_from_the_api_until_due_across_a_kill() {
     let dir = harness::temp_dir("sms-sched-api");
     let smsc = PySmsc::start(&dir, "smsc", &["--no-schedule"]);
-    let rivr = serve(
+    let mut rivr = serve(
         "sms-sched-api",
         &dir,
         &smsc.route("[smpp]", "schedule = \"local\""),
@@ -302,6 +302,16 @@ fn rivr_serve_holds_a_scheduled_message_from_the_api_until_due() {
         &format!(
             r#"{{"to":"+15550003","text":"hi","at":"{}","valid_for":"2h"}}"#,
             rfc3339(at)
+        ),
+    );
+    // Due after the kill and restart below (a debug rivr takes up to ~10 s
+    // to start on a loaded machine: it decodes every prompt first).
+    let late = now_ms() + 22_000;
+    let late_id = post_sms(
+        &c,
+        &format!(
+            r#"{{"to":"+15550004","text":"later","at":"{}"}}"#,
+            rfc3339(late)
         ),
     );
     let s: Value = c.get(&format!("/sms/{id}"), Some(ADMIN)).body;
@@ -326,6 +336,21 @@ fn rivr_serve_holds_a_scheduled_message_from_the_api_until_due() {
         Some(ADMIN),
         r#"{"to":"+1555","text":"x","at":"noon"}"#,
     );
+    // SIGKILLed while holding the later one; started again, it sends it on time.
+    rivr.kill9();
+    let killed = now_ms();
+    rivr.restart();
+    println!("[sched] restart took {} ms", now_ms() - killed);
+    assert!(
+        now_ms() < late - 500,
+        "the restart took too long to judge the later message's time"
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || smsc.accepted().len() >= 2),
+        "the later message never left"
+    );
+    assert_on_time(&smsc, &late_id, late);
+    assert_eq!(smsc.accepted().len(), 2, "each once: {:?}", smsc.accepted());
     assert_eq!(
         (bad.status, bad.body["field"].as_str()),
         (400, Some("at")),
