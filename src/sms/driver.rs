@@ -9,13 +9,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::config::{ScheduleMode, SmppConfig};
+use super::config::SmppConfig;
 use super::encoding;
-use super::pdu::{tag, CommandStatus, ShortMessage, Tlv};
+use super::pdu::{tag, CommandStatus, ShortMessage};
 use super::receipt;
 use super::route::Signal;
-use super::session::{Action, Event, PartKey, Session, Submission};
-use super::{sender, smpp_time};
+use super::session::{Action, Event, PartKey, Session};
+use super::submit_sm;
 use super::{LinkStatus, Notice};
 use crate::store::{Store, StoredPart};
 
@@ -26,83 +26,6 @@ pub(crate) enum DriverCmd {
     Submit(Vec<StoredPart>),
     /// Finish outstanding parts, unbind, then stop.
     Shutdown(oneshot::Sender<()>),
-}
-
-/// Builds the submit_sm for a stored part at `now_ms`: the sender's
-/// TON/NPI (stored with the message, else the route's `source_ton` /
-/// `source_npi` for its own `source_addr`, else from the sender's form),
-/// `schedule_delivery_time` for a message not yet due (the SMSC holds it)
-/// and `validity_period` (relative, or absolute from a scheduled time:
-/// §7.1 relative validity counts from submission, not from delivery).
-pub(crate) fn submission(cfg: &SmppConfig, p: StoredPart, now_ms: i64) -> Submission {
-    let mut tlvs = vec![Tlv {
-        tag: tag::RIVR_IDEMPOTENCY_KEY,
-        value: p.idempotency_key.into_bytes(),
-    }];
-    let short_message = if p.payload {
-        tlvs.push(Tlv {
-            tag: tag::MESSAGE_PAYLOAD,
-            value: p.short_message,
-        });
-        Vec::new()
-    } else {
-        p.short_message
-    };
-    let sender = sender::classify(&p.source).ok();
-    let configured = p.source == cfg.source_addr;
-    let pick = |stored: Option<u8>, conf: Option<u8>, auto: Option<u8>| {
-        stored.or(conf.filter(|_| configured)).or(auto).unwrap_or(0)
-    };
-    let source_addr_ton = pick(
-        p.sending.source_ton,
-        cfg.source_ton,
-        sender.as_ref().map(|s| s.ton),
-    );
-    let source_addr_npi = pick(
-        p.sending.source_npi,
-        cfg.source_npi,
-        sender.as_ref().map(|s| s.npi),
-    );
-    let source_addr = sender.map_or(p.source, |s| s.addr);
-    // A route that schedules locally is handed a part only when it is due
-    // (or late, after a failover): never ask its SMSC to schedule.
-    let at = p
-        .sending
-        .not_before_ms
-        .filter(|t| *t > now_ms && cfg.schedule == ScheduleMode::Smsc);
-    let schedule_delivery_time = at
-        .and_then(|t| smpp_time::absolute(t).ok())
-        .unwrap_or_default();
-    let validity_period = p
-        .sending
-        .valid_for_ms
-        .and_then(|v| match at {
-            Some(t) => smpp_time::absolute(t.saturating_add(v)).ok(),
-            None => smpp_time::relative(Duration::from_millis(u64::try_from(v).unwrap_or(0))).ok(),
-        })
-        .unwrap_or_default();
-    Submission {
-        key: PartKey {
-            message_id: p.message_id,
-            part: p.part,
-        },
-        sm: ShortMessage {
-            source_addr_ton,
-            source_addr_npi,
-            source_addr,
-            dest_addr_ton: cfg.dest_ton,
-            dest_addr_npi: cfg.dest_npi,
-            destination_addr: p.destination,
-            esm_class: p.esm_class,
-            registered_delivery: cfg.registered_delivery,
-            data_coding: p.data_coding,
-            schedule_delivery_time,
-            validity_period,
-            short_message,
-            tlvs,
-            ..ShortMessage::default()
-        },
-    }
 }
 
 /// What ties a driver to its route: where it reports its health and where
@@ -137,7 +60,8 @@ impl Held {
             message_id: p.message_id.clone(),
             part: p.part,
         };
-        if session.submit(submission(cfg, p.clone(), crate::store::now_ms()), now) {
+        let sub = submit_sm::submission(cfg, p.clone(), crate::store::now_ms());
+        if session.submit(sub, now) {
             self.parts.insert(key, p);
         }
     }

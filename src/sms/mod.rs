@@ -19,6 +19,7 @@ mod service;
 pub mod session;
 pub mod sim;
 pub mod smpp_time;
+mod submit_sm;
 
 pub use crate::store::MessageState;
 pub use link_status::LinkStatus;

@@ -8,12 +8,11 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::config::{BindConfig, HttpSmsConfig, ScheduleMode, SmppConfig};
-use super::driver::{self, RouteCtx};
 use super::options::{OptionError, SendOptions};
-use super::route::task::{self, RouteDriver, RouterCmd};
-use super::route::{Chooser, HealthConfig, RouteError, RouteSpec, Signal};
-use super::{encoding, http, sender, Notice, SmsError};
+use super::route::spawn::{spawn, Kind, RouteConf, RouteInfo, Spawned};
+use super::route::task::{self, RouterCmd};
+use super::route::{Chooser, RouteError, Signal};
+use super::{encoding, sender, Notice, SmsError};
 use crate::store::{MessageState, NewMessage, NewPart, Sending, Store, StoredPart};
 
 /// A route as [`SmsService::routes`] reports it.
@@ -30,21 +29,6 @@ pub struct RouteState {
 #[derive(Clone)]
 pub struct SmsService {
     inner: Arc<Inner>,
-}
-
-/// How a route's messages are encoded: SMPP parts, or whole text for HTTP.
-#[derive(Clone)]
-enum Kind {
-    Smpp { use_message_payload: bool },
-    Http,
-}
-
-struct RouteInfo {
-    name: String,
-    kind: Kind,
-    /// The route's default sender ID.
-    from: String,
-    status: tokio::sync::watch::Receiver<super::LinkStatus>,
 }
 
 struct Inner {
@@ -77,22 +61,6 @@ async fn watch_binds(mut rx: broadcast::Receiver<Notice>, last: Arc<Mutex<Option
         };
         if let Ok(mut l) = last.lock() {
             *l = v;
-        }
-    }
-}
-
-/// One route as configured.
-enum RouteConf {
-    Smpp(SmppConfig),
-    Http(HttpSmsConfig),
-}
-
-impl RouteConf {
-    fn name(&self) -> String {
-        match self {
-            RouteConf::Smpp(c) if c.name.is_empty() => "smpp".into(),
-            RouteConf::Smpp(c) => c.name.clone(),
-            RouteConf::Http(_) => "http".into(),
         }
     }
 }
@@ -130,107 +98,11 @@ impl SmsService {
         let bind_error = Arc::new(Mutex::new(None));
         let watcher = tokio::spawn(watch_binds(notices.subscribe(), bind_error.clone()));
         let now = std::time::Instant::now();
-        let sole = routes.len() == 1;
-        let mut specs = Vec::new();
-        let mut infos = Vec::new();
-        let mut drivers = Vec::new();
-        for (index, rc) in routes.into_iter().enumerate() {
-            let name = rc.name();
-            let (dcmds, drx) = mpsc::unbounded_channel();
-            let (status_tx, status) = tokio::sync::watch::channel(super::LinkStatus {
-                transport: match rc {
-                    RouteConf::Smpp(_) => "smpp",
-                    RouteConf::Http(_) => "http",
-                },
-                bound: matches!(rc, RouteConf::Http(_)),
-                ..super::LinkStatus::default()
-            });
-            let (s, n) = (store.clone(), notices.clone());
-            match rc {
-                RouteConf::Smpp(c) => {
-                    specs.push(RouteSpec {
-                        name: name.clone(),
-                        prefixes: c.prefixes.clone(),
-                        health: HealthConfig {
-                            failover_after: Duration::from_millis(c.failover_after_ms),
-                            throttle_failover: c.throttle_failover,
-                            throttle_hold: Duration::from_secs(c.throttle_hold_secs),
-                            ..HealthConfig::default()
-                        },
-                    });
-                    infos.push(RouteInfo {
-                        name,
-                        kind: Kind::Smpp {
-                            use_message_payload: c.use_message_payload,
-                        },
-                        from: c.source_addr.clone(),
-                        status,
-                    });
-                    let (release, release_rx) = mpsc::unbounded_channel();
-                    let ctx = RouteCtx {
-                        index,
-                        reports: reports.clone(),
-                        release: release_rx,
-                        sole,
-                    };
-                    let receiver = c.bind.separate_receiver().then(|| {
-                        let mut rc = c.clone();
-                        rc.bind = BindConfig::Receiver;
-                        let (rcmds, rrx) = mpsc::unbounded_channel();
-                        // Its health does not decide where messages go.
-                        let (rreports, _) = mpsc::unbounded_channel();
-                        let (_, rrel) = mpsc::unbounded_channel();
-                        let (rstatus, _) =
-                            tokio::sync::watch::channel(super::LinkStatus::default());
-                        let rctx = RouteCtx {
-                            index,
-                            reports: rreports,
-                            release: rrel,
-                            sole: false,
-                        };
-                        tokio::spawn(driver::run(
-                            rc,
-                            s.clone(),
-                            Vec::new(),
-                            rrx,
-                            n.clone(),
-                            rstatus,
-                            rctx,
-                        ));
-                        rcmds
-                    });
-                    drivers.push(RouteDriver {
-                        schedule: c.schedule,
-                        cmds: dcmds,
-                        release: Some(release),
-                        receiver,
-                    });
-                    tokio::spawn(driver::run(c, s, Vec::new(), drx, n, status_tx, ctx));
-                }
-                RouteConf::Http(c) => {
-                    specs.push(RouteSpec {
-                        name: name.clone(),
-                        prefixes: Vec::new(),
-                        health: HealthConfig::default(),
-                    });
-                    infos.push(RouteInfo {
-                        name,
-                        kind: Kind::Http,
-                        from: c.from.clone(),
-                        status,
-                    });
-                    drivers.push(RouteDriver {
-                        schedule: ScheduleMode::Local,
-                        cmds: dcmds,
-                        release: None,
-                        receiver: None,
-                    });
-                    // HTTP has no session to report; its status stays as set here.
-                    drop(status_tx);
-                    tokio::spawn(http::run(c, s, Vec::new(), drx, n));
-                }
-            }
-        }
+        let Spawned {
+            specs,
+            infos,
+            drivers,
+        } = spawn(routes, &store, &notices, &reports);
         let mut chooser = Chooser::new(specs, now);
         // An HTTP route has no bind: it is up from the start.
         for (i, r) in infos.iter().enumerate() {

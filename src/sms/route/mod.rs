@@ -10,6 +10,7 @@
 //! `via` forces a route: such a message never moves.
 
 pub mod health;
+pub(crate) mod spawn;
 pub(crate) mod task;
 
 use std::cmp::Reverse;
