@@ -109,6 +109,7 @@ pub fn router(state: ApiState, max_body: usize) -> Router {
         .route("/sms/inbound", get(sms::inbound))
         .route("/sms/results", get(sms::results))
         .route("/sms/link", get(sms::link))
+        .route("/sms/routes", get(sms::routes))
         .route("/sms/{id}", get(sms::status))
         .route("/metrics", get(metrics::scrape))
         .route("/drain", axum::routing::post(health::drain))

@@ -9,13 +9,52 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::ApiState;
-use crate::sms::SmsError;
+use crate::sms::options::{self, OptionError};
+use crate::sms::{SendOptions, SmsError};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewSms {
     to: String,
     text: String,
+    /// Sender ID (alphanumeric, short code, +E.164, national).
+    from: Option<String>,
+    /// RFC 3339 delivery time.
+    at: Option<String>,
+    /// Validity: "10m", "2h", "1d", … or a number of seconds.
+    valid_for: Option<Value>,
+    /// A route name: send through it only.
+    via: Option<String>,
+}
+
+impl NewSms {
+    fn options(&self) -> Result<SendOptions, ApiError> {
+        let field = |e: OptionError| ApiError::field(e.name, e.to_string());
+        let valid_for = match &self.valid_for {
+            None | Some(Value::Null) => None,
+            Some(Value::String(v)) => Some(options::parse_duration("valid_for", v).map_err(field)?),
+            Some(Value::Number(n)) => {
+                Some(options::parse_duration("valid_for", &n.to_string()).map_err(field)?)
+            }
+            Some(_) => {
+                return Err(ApiError::field(
+                    "valid_for",
+                    "valid_for: a duration like \"10m\" or a number of seconds",
+                ))
+            }
+        };
+        Ok(SendOptions {
+            from: self.from.clone(),
+            at_ms: self
+                .at
+                .as_deref()
+                .map(options::parse_at)
+                .transpose()
+                .map_err(field)?,
+            valid_for,
+            via: self.via.clone(),
+        })
+    }
 }
 
 fn service(s: &ApiState) -> Result<&crate::sms::SmsService, ApiError> {
@@ -29,12 +68,14 @@ pub async fn send(
     body: Result<Json<NewSms>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(m) = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    let opts = m.options()?;
     let id = service(&s)?
-        .submit(&m.to, &m.text)
+        .submit_with(&m.to, &m.text, &opts)
         .await
         .map_err(|e| match e {
-            SmsError::BadNumber(_) => ApiError::field("to", e.to_string()),
+            SmsError::BadNumber(_) | SmsError::NoRoute(_) => ApiError::field("to", e.to_string()),
             SmsError::Encode(_) => ApiError::field("text", e.to_string()),
+            SmsError::Option(o) => ApiError::field(o.name, o.to_string()),
             other => ApiError::unavailable(other.to_string()),
         })?;
     Ok((
@@ -54,15 +95,34 @@ pub async fn status(
         .ok_or_else(|| ApiError::not_found(format!("no SMS {id:?}")))?;
     let parts = s.store.part_states(&id).await?;
     let errors = s.store.part_errors(&id).await?;
+    let routes = s.store.part_routes(&id).await?;
     let parts: Vec<Value> = parts
         .iter()
         .zip(errors)
         .enumerate()
-        .map(|(i, (p, e))| json!({ "part": i + 1, "state": p.as_str(), "error": e }))
+        .map(|(i, (p, e))| {
+            let r = routes.get(i);
+            json!({
+                "part": i + 1,
+                "state": p.as_str(),
+                "error": e,
+                "route": r.and_then(|r| r.route.clone()),
+                "routes": r.map(|r| r.routes.clone()).unwrap_or_default(),
+                "attempts": r.map_or(0, |r| r.attempts),
+            })
+        })
         .collect();
-    Ok(Json(
-        json!({ "id": id, "state": state.as_str(), "parts": parts }),
-    ))
+    let (at, valid) = s.store.message_schedule(&id).await?;
+    let at = at
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    Ok(Json(json!({
+        "id": id,
+        "state": state.as_str(),
+        "at": at,
+        "valid_for_s": valid.map(|v| v / 1000),
+        "parts": parts,
+    })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,6 +191,13 @@ pub async fn results(
         })
         .collect();
     Ok(Json(json!({ "count": list.len(), "results": list })))
+}
+
+/// `GET /sms/routes`: every route, whether it takes messages now (and why
+/// not), and its link.
+pub async fn routes(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    let routes = service(&s)?.routes();
+    Ok(Json(json!({ "routes": routes })))
 }
 
 /// `GET /sms/link`: the SMPP bind (or the HTTP transport) now.

@@ -276,6 +276,20 @@ impl CallControl for ChannelControl {
         dnc.add_blocking(number.unwrap_or(&self.party), "script")
     }
 
+    fn send_sms_with(
+        &mut self,
+        to: &str,
+        text: &str,
+        opts: &crate::sms::SendOptions,
+    ) -> Result<String, String> {
+        let sms = self
+            .sms
+            .as_ref()
+            .ok_or("send_sms: no [smpp] or [sms_http] block in the config")?;
+        sms.submit_blocking_with(to, text, opts)
+            .map_err(|e| format!("send_sms: {e}"))
+    }
+
     fn record(&mut self, id: u64, req: RecordRequest) -> Result<(), String> {
         // The session tells a call that ended (`is_gone`) from a disk
         // error by asking the call, so the text here is for logs only.

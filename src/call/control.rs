@@ -152,6 +152,19 @@ pub trait CallControl: Send {
     /// Queues an SMS (stored before it returns; sent by the SMS driver);
     /// returns rivr's message id. Never waits on the network.
     fn send_sms(&mut self, to: &str, text: &str) -> Result<String, String>;
+    /// [`Self::send_sms`] with a sender ID, schedule, validity or route. A
+    /// control that cannot send with options (a test double) refuses them.
+    fn send_sms_with(
+        &mut self,
+        to: &str,
+        text: &str,
+        opts: &crate::sms::SendOptions,
+    ) -> Result<String, String> {
+        if *opts == crate::sms::SendOptions::default() {
+            return self.send_sms(to, text);
+        }
+        Err("send_sms: options are not supported here".into())
+    }
     /// Starts bridging the call to a new party; ends with
     /// `CallEvent::DialEnded` when that party is gone. (A control with no
     /// way to place calls — a test double — refuses.)

@@ -60,6 +60,8 @@ pub struct Config {
     /// `[server]`: how the process stops.
     pub server: ServerConfig,
     pub smpp: Option<crate::sms::config::SmppConfig>,
+    /// `[[smsc]]`: more SMPP routes, after `[smpp]` in fallback order.
+    pub smsc: Vec<crate::sms::config::SmppConfig>,
     /// Where call detail records go: the JSON-lines file, the store.
     pub cdr: CdrConfig,
     /// An HTTP SMS provider, used when there is no `[smpp]` block.
@@ -536,6 +538,12 @@ impl Config {
             limits,
             server,
             smpp: raw.smpp,
+            smsc: crate::sms::config::name_routes(raw.smsc.unwrap_or_default()).map_err(
+                |(name, m)| {
+                    let at = text.find(&format!("\"{name}\"")).map(|a| a..a);
+                    err(at, m)
+                },
+            )?,
             cdr,
             sms_http: raw
                 .sms_http
@@ -751,6 +759,7 @@ struct RawConfig {
     server: Option<RawServer>,
     cdr: Option<cdr::RawCdr>,
     smpp: Option<crate::sms::config::SmppConfig>,
+    smsc: Option<Vec<crate::sms::config::SmppConfig>>,
     sms_http: Option<Spanned<sms_http::RawSmsHttp>>,
     http: Option<Spanned<http::RawHttp>>,
     trunk: Option<Vec<trunk::RawTrunk>>,

@@ -360,6 +360,13 @@ pub fn register(engine: &mut Engine) {
                 .map_err(VerbError::Failed)
         })
     });
+    engine.register_fn("send_sms", |to: &str, text: &str, o: Map| {
+        with(|r| {
+            let opts = crate::script::verbs::sms_options::read(&o)?;
+            crate::script::memory::uncharged(|| r.session.control().send_sms_with(to, text, &opts))
+                .map_err(VerbError::BadArgument)
+        })
+    });
     engine.register_fn("http_get", |ctx: NativeCallContext, url: Dynamic| {
         http_with(&ctx, Verb::Get, &url, None, None)
     });

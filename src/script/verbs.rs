@@ -18,6 +18,7 @@ use crate::media::prompt::Prompt;
 
 pub mod http;
 pub mod options;
+pub mod sms_options;
 
 /// Most keys one `send_dtmf` sends.
 const MAX_SENT_KEYS: usize = 32;

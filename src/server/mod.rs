@@ -242,7 +242,7 @@ impl Server {
                 return Err(anyhow_like::Error(format!("sms_route {}: {e}", r.name)));
             }
         }
-        let sms = if config.smpp.is_some() || config.sms_http.is_some() {
+        let sms = if config.smpp.is_some() || !config.smsc.is_empty() || config.sms_http.is_some() {
             let s = crate::sms::SmsService::start(&config)
                 .await
                 .map_err(|e| anyhow_like::Error(format!("sms: {e}")))?;

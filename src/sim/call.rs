@@ -138,6 +138,17 @@ impl CallControl for SimCall {
         Ok(true)
     }
 
+    // Recorded like any SMS; the simulator sends nothing, so there is no
+    // schedule or route to honour.
+    fn send_sms_with(
+        &mut self,
+        to: &str,
+        text: &str,
+        _: &crate::sms::SendOptions,
+    ) -> Result<String, String> {
+        self.send_sms(to, text)
+    }
+
     fn dial(&mut self, req: DialRequest) -> Result<(), CallEnded> {
         self.with(|c| {
             if c.is_gone() {

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::options::{self, OptionError, SendOptions};
 use super::{MessageState, SmsError, SmsService};
 use crate::config::Config;
 use crate::store::Store;
@@ -19,6 +20,19 @@ pub enum SmsCommand {
         to: String,
         #[arg(long)]
         text: String,
+        /// Sender ID: alphanumeric (at most 11 GSM characters), a short
+        /// code, +E.164 or a national number; TON/NPI follow from its form.
+        #[arg(long, value_name = "ID")]
+        from: Option<String>,
+        /// Deliver at this time (RFC 3339, e.g. 2026-12-05T09:00:00+01:00).
+        #[arg(long, value_name = "RFC3339")]
+        at: Option<String>,
+        /// Validity period: 90s, 10m, 2h, 1d, 1h30m (SMSC drops it after).
+        #[arg(long, value_name = "DURATION")]
+        valid_for: Option<String>,
+        /// Send through this route only (a `[[smsc]]` name, "smpp", "http").
+        #[arg(long, value_name = "ROUTE")]
+        via: Option<String>,
         /// Wait up to SECONDS for the final state and print it.
         #[arg(long, value_name = "SECONDS")]
         wait_receipt: Option<u64>,
@@ -48,6 +62,10 @@ pub enum SmsCommand {
     Status {
         #[arg(long, default_value = "rivr.toml")]
         config: PathBuf,
+        /// Also print the schedule, the validity and each part's route and
+        /// attempts (one line each, after the state).
+        #[arg(long)]
+        detail: bool,
         id: String,
     },
 }
@@ -73,9 +91,16 @@ pub fn run(cmd: SmsCommand) -> ExitCode {
             config,
             to,
             text,
+            from,
+            at,
+            valid_for,
+            via,
             wait_receipt,
-        } => rt.block_on(send(&config, &to, &text, wait_receipt)),
-        SmsCommand::Status { config, id } => rt.block_on(status(&config, &id)),
+        } => match options(from, at, valid_for, via) {
+            Ok(o) => rt.block_on(send(&config, &to, &text, &o, wait_receipt)),
+            Err(e) => Err(e),
+        },
+        SmsCommand::Status { config, detail, id } => rt.block_on(status(&config, &id, detail)),
         SmsCommand::Parts { .. } => Ok(()),
         SmsCommand::Results {
             config,
@@ -92,15 +117,56 @@ pub fn run(cmd: SmsCommand) -> ExitCode {
     }
 }
 
-async fn send(config: &Path, to: &str, text: &str, wait: Option<u64>) -> Result<(), String> {
+/// The `--from/--at/--valid-for/--via` flags, checked (errors name them).
+fn options(
+    from: Option<String>,
+    at: Option<String>,
+    valid_for: Option<String>,
+    via: Option<String>,
+) -> Result<SendOptions, String> {
+    let flag = |e: OptionError| format!("--{}: {}", e.name.replace('_', "-"), e.why);
+    Ok(SendOptions {
+        from,
+        at_ms: at
+            .as_deref()
+            .map(options::parse_at)
+            .transpose()
+            .map_err(flag)?,
+        valid_for: valid_for
+            .as_deref()
+            .map(|v| options::parse_duration("valid_for", v))
+            .transpose()
+            .map_err(flag)?,
+        via,
+    })
+}
+
+async fn send(
+    config: &Path,
+    to: &str,
+    text: &str,
+    opts: &SendOptions,
+    wait: Option<u64>,
+) -> Result<(), String> {
     let cfg = Config::load(config).map_err(|e| e.to_string())?;
-    let submit_wait = cfg
+    let mut submit_wait = cfg
         .smpp
-        .as_ref()
-        .map_or(30_000, |s| s.response_timeout_ms.saturating_mul(3))
+        .iter()
+        .chain(&cfg.smsc)
+        .map(|s| s.response_timeout_ms.saturating_mul(3))
+        .max()
+        .unwrap_or(30_000)
         .max(1000);
+    // Held here until due when the route schedules locally.
+    if let Some(at) = opts.at_ms {
+        let ahead = at.saturating_sub(crate::store::now_ms()).max(0);
+        submit_wait = submit_wait.saturating_add(u64::try_from(ahead).unwrap_or(0));
+    }
     let svc = SmsService::start(&cfg).await.map_err(|e| e.to_string())?;
-    let id = svc.submit(to, text).await.map_err(|e| e.to_string())?;
+    let id = svc.submit_with(to, text, opts).await.map_err(|e| match e {
+        SmsError::Option(o) => format!("--{}: {}", o.name.replace('_', "-"), o.why),
+        other => other.to_string(),
+    })?;
     println!("queued {id}");
     let res = report(&svc, &id, Duration::from_millis(submit_wait), wait).await;
     svc.shutdown(Duration::from_secs(5)).await;
@@ -137,18 +203,40 @@ async fn report(
     Ok(())
 }
 
-async fn status(config: &Path, id: &str) -> Result<(), String> {
+async fn status(config: &Path, id: &str, detail: bool) -> Result<(), String> {
     let cfg = Config::load(config).map_err(|e| e.to_string())?;
     let store = Store::open(&cfg.store.url, &cfg.base_dir)
         .await
         .map_err(|e| e.to_string())?;
-    match store.message_state(id).await.map_err(|e| e.to_string())? {
-        Some(s) => {
-            println!("{s}");
-            Ok(())
-        }
-        None => Err(format!("no message with id {id:?}")),
+    let e = |e: crate::store::StoreError| e.to_string();
+    let Some(state) = store.message_state(id).await.map_err(e)? else {
+        return Err(format!("no message with id {id:?}"));
+    };
+    println!("{state}");
+    if !detail {
+        return Ok(());
     }
+    let (at, valid) = store.message_schedule(id).await.map_err(e)?;
+    if let Some(at) = at.and_then(chrono::DateTime::from_timestamp_millis) {
+        println!(
+            "scheduled {}",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        );
+    }
+    if let Some(v) = valid {
+        println!("valid_for {}s", v / 1000);
+    }
+    for r in store.part_routes(id).await.map_err(e)? {
+        if let Some(route) = r.route {
+            println!(
+                "part {} route {route} attempts {} (routes {})",
+                r.part,
+                r.attempts,
+                r.routes.join(", ")
+            );
+        }
+    }
+    Ok(())
 }
 
 fn print_parts(text: &str, json: bool) -> ExitCode {

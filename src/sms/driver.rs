@@ -2,6 +2,7 @@
 //! and instants in, store updates out. It holds no protocol logic; the
 //! session decides, the driver only moves bytes, time and store writes.
 
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -10,9 +11,11 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::config::SmppConfig;
 use super::encoding;
-use super::pdu::{tag, CommandStatus, ShortMessage, Tlv};
+use super::pdu::{tag, CommandStatus, ShortMessage};
 use super::receipt;
-use super::session::{Action, Event, PartKey, Session, Submission};
+use super::route::Signal;
+use super::session::{Action, Event, PartKey, Session};
+use super::submit_sm;
 use super::{LinkStatus, Notice};
 use crate::store::{Store, StoredPart};
 
@@ -25,40 +28,56 @@ pub(crate) enum DriverCmd {
     Shutdown(oneshot::Sender<()>),
 }
 
-/// Builds the submit_sm for a stored part.
-pub(crate) fn submission(cfg: &SmppConfig, p: StoredPart) -> Submission {
-    let mut tlvs = vec![Tlv {
-        tag: tag::RIVR_IDEMPOTENCY_KEY,
-        value: p.idempotency_key.into_bytes(),
-    }];
-    let short_message = if p.payload {
-        tlvs.push(Tlv {
-            tag: tag::MESSAGE_PAYLOAD,
-            value: p.short_message,
-        });
-        Vec::new()
-    } else {
-        p.short_message
-    };
-    Submission {
-        key: PartKey {
-            message_id: p.message_id,
+/// What ties a driver to its route: where it reports its health and where
+/// it is asked to give back the parts it has not written.
+pub(crate) struct RouteCtx {
+    pub index: usize,
+    pub reports: mpsc::UnboundedSender<super::route::task::Report>,
+    pub release: mpsc::UnboundedReceiver<oneshot::Sender<Vec<StoredPart>>>,
+    /// A refused bind is the caller's error only when there is no other
+    /// route (`rivr sms send` stops on it).
+    pub sole: bool,
+}
+
+impl RouteCtx {
+    fn report(&self, s: Signal) {
+        let _ = self
+            .reports
+            .send(super::route::task::Report::Signal(self.index, s));
+    }
+}
+
+/// The parts in the session, so those never written can be handed back.
+#[derive(Default)]
+struct Held {
+    parts: HashMap<PartKey, StoredPart>,
+    written: HashSet<PartKey>,
+}
+
+impl Held {
+    fn add(&mut self, session: &mut Session, cfg: &SmppConfig, p: StoredPart, now: Instant) {
+        let key = PartKey {
+            message_id: p.message_id.clone(),
             part: p.part,
-        },
-        sm: ShortMessage {
-            source_addr_ton: cfg.source_ton,
-            source_addr_npi: cfg.source_npi,
-            source_addr: p.source,
-            dest_addr_ton: cfg.dest_ton,
-            dest_addr_npi: cfg.dest_npi,
-            destination_addr: p.destination,
-            esm_class: p.esm_class,
-            registered_delivery: cfg.registered_delivery,
-            data_coding: p.data_coding,
-            short_message,
-            tlvs,
-            ..ShortMessage::default()
-        },
+        };
+        let sub = submit_sm::submission(cfg, p.clone(), crate::store::now_ms());
+        if session.submit(sub, now) {
+            self.parts.insert(key, p);
+        }
+    }
+
+    fn done(&mut self, key: &PartKey) {
+        self.parts.remove(key);
+        self.written.remove(key);
+    }
+
+    /// Takes the parts never written out of the session.
+    fn release(&mut self, session: &mut Session) -> Vec<StoredPart> {
+        let written = &self.written;
+        let subs = session.take_waiting(|k| !written.contains(k));
+        subs.into_iter()
+            .filter_map(|s| self.parts.remove(&s.key))
+            .collect()
     }
 }
 
@@ -70,12 +89,14 @@ pub(crate) async fn run(
     mut cmds: mpsc::UnboundedReceiver<DriverCmd>,
     notices: broadcast::Sender<Notice>,
     status: tokio::sync::watch::Sender<LinkStatus>,
+    mut ctx: RouteCtx,
 ) {
     let seed = rand::random::<u64>();
     let mut counts = Counts::default();
     let mut session = Session::new(cfg.session(seed), Instant::now());
+    let mut held = Held::default();
     for p in unsent {
-        session.submit(submission(&cfg, p), Instant::now());
+        held.add(&mut session, &cfg, p, Instant::now());
     }
     let mut conn: Option<TcpStream> = None;
     let mut out = Vec::with_capacity(4096);
@@ -93,6 +114,7 @@ pub(crate) async fn run(
             // Bytes first: an unbind_resp goes out before a Close.
             session.take_transmit(&mut out);
             session.take_sent_parts(&mut sending);
+            held.written.extend(sending.iter().cloned());
             // Stored before the bytes leave: a part that may have reached the
             // SMSC is never sent again by a later process.
             if !sending.is_empty() && conn.is_some() {
@@ -133,10 +155,12 @@ pub(crate) async fn run(
                             }
                             Ok(Err(e)) => {
                                 tracing::warn!("smpp: connect {addr}: {e}");
+                                ctx.report(Signal::Unbound);
                                 session.handle_disconnected(Instant::now());
                             }
                             Err(_) => {
                                 tracing::warn!("smpp: connect {addr}: timed out");
+                                ctx.report(Signal::Unbound);
                                 session.handle_disconnected(Instant::now());
                             }
                         }
@@ -150,14 +174,19 @@ pub(crate) async fn run(
             while let Some(e) = session.poll_event() {
                 busy = true;
                 if let Event::Accepted { key, smsc_id } = e {
+                    held.done(&key);
                     accepted.push((key.message_id, key.part, smsc_id));
                     continue;
                 }
                 counts.count(&e);
                 store_accepted(&mut accepted, &store, &notices).await;
-                if handle_event(e, &mut session, &store, &notices).await {
+                route_event(&e, &ctx, &mut held, &store).await;
+                if handle_event(e, &mut session, &store, &notices, ctx.sole).await {
                     finished = true;
                 }
+            }
+            if !accepted.is_empty() {
+                ctx.report(Signal::Accepted);
             }
             store_accepted(&mut accepted, &store, &notices).await;
             publish(&status, &session, &cfg, &counts);
@@ -189,7 +218,7 @@ pub(crate) async fn run(
                 Some(DriverCmd::Submit(parts)) => {
                     let now = Instant::now();
                     for p in parts {
-                        session.submit(submission(&cfg, p), now);
+                        held.add(&mut session, &cfg, p, now);
                     }
                 }
                 Some(DriverCmd::Shutdown(tx)) => {
@@ -198,6 +227,9 @@ pub(crate) async fn run(
                 }
                 None => session.unbind(Instant::now()),
             },
+            Some(reply) = ctx.release.recv() => {
+                let _ = reply.send(held.release(&mut session));
+            }
             _ = tokio::time::sleep_until(wake) => {
                 let now = Instant::now();
                 session.handle_timeout(now);
@@ -270,12 +302,34 @@ async fn read_some(conn: &mut Option<TcpStream>, buf: &mut [u8]) -> std::io::Res
     }
 }
 
+/// Reports what the route's health depends on; a throttled part, answered
+/// "not taken" by the SMSC, is no longer one that may have reached it.
+async fn route_event(e: &Event, ctx: &RouteCtx, held: &mut Held, store: &Store) {
+    match e {
+        Event::Bound { .. } => ctx.report(Signal::Bound),
+        Event::BindFailed { status } => ctx.report(Signal::BindRefused(status.to_string())),
+        Event::LinkLost => ctx.report(Signal::Unbound),
+        Event::Backpressure { key, .. } => {
+            ctx.report(Signal::Throttled);
+            match store.clear_sending(&key.message_id, key.part).await {
+                Ok(()) => {
+                    held.written.remove(key);
+                }
+                Err(err) => tracing::error!("sms: store {} as not sent: {err}", key.message_id),
+            }
+        }
+        Event::Rejected { key, .. } => held.done(key),
+        _ => {}
+    }
+}
+
 /// Applies one session event; true when the session has ended.
 async fn handle_event(
     e: Event,
     session: &mut Session,
     store: &Store,
     notices: &broadcast::Sender<Notice>,
+    sole: bool,
 ) -> bool {
     match e {
         Event::Bound { system_id } => {
@@ -284,7 +338,9 @@ async fn handle_event(
         }
         Event::BindFailed { status } => {
             tracing::warn!("smpp: bind failed: {status}");
-            let _ = notices.send(Notice::BindFailed(status.to_string()));
+            if sole {
+                let _ = notices.send(Notice::BindFailed(status.to_string()));
+            }
         }
         Event::LinkLost => tracing::info!("smpp: link lost, reconnecting"),
         Event::Accepted { key, smsc_id } => {

@@ -80,6 +80,11 @@ fn gsm_septets(c: char) -> Option<([u8; 2], usize)> {
         .map(|(s, _)| ([ESC, *s], 2))
 }
 
+/// The basic-table septet of `c` (no escape), as alphanumeric senders need.
+pub(crate) fn gsm_basic_septet(c: char) -> Option<u8> {
+    gsm_septets(c).filter(|(_, n)| *n == 1).map(|(s, _)| s[0])
+}
+
 /// True when every character of `text` is in the GSM 03.38 alphabet.
 pub fn fits_gsm7(text: &str) -> bool {
     text.chars().all(|c| gsm_septets(c).is_some())

@@ -11,16 +11,22 @@ pub mod encoding;
 pub mod flow;
 pub(crate) mod http;
 pub mod link_status;
+pub mod options;
 pub mod parts;
 pub mod pdu;
 pub mod receipt;
+pub mod route;
+pub mod sender;
 mod service;
 pub mod session;
 pub mod sim;
+pub mod smpp_time;
+mod submit_sm;
 
 pub use crate::store::MessageState;
 pub use link_status::LinkStatus;
-pub use service::SmsService;
+pub use options::SendOptions;
+pub use service::{RouteState, SmsService};
 
 /// What the driver reports to waiters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +43,7 @@ pub enum Notice {
 /// Why an SMS operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SmsError {
-    #[error("no [smpp] or [sms_http] block in the configuration")]
+    #[error("no [smpp], [[smsc]] or [sms_http] block in the configuration")]
     NotConfigured,
     #[error("{0:?} is not a phone number (digits, optional leading +)")]
     BadNumber(String),
@@ -47,6 +53,10 @@ pub enum SmsError {
     Bind(String),
     #[error("submit_blocking called on a tokio runtime thread; use submit().await")]
     BlockingInRuntime,
+    #[error(transparent)]
+    Option(#[from] options::OptionError),
+    #[error("{0}")]
+    NoRoute(String),
     #[error(transparent)]
     Encode(#[from] encoding::EncodeError),
     #[error(transparent)]

@@ -1,6 +1,6 @@
 //! [`SmsService`]: the one handle scripts, the CLI and campaigns use to send
 //! SMS. A message is stored (durably queued) before `submit` returns its id;
-//! sending happens in the driver task (SMPP or HTTP).
+//! the router ([`super::route`]) gives it to a route's driver (SMPP or HTTP).
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -8,10 +8,22 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::config::{HttpSmsConfig, Provider, SmppConfig};
-use super::driver::{self, DriverCmd};
-use super::{encoding, http, Notice, SmsError};
-use crate::store::{MessageState, NewMessage, NewPart, Store, StoredPart};
+use super::options::{OptionError, SendOptions};
+use super::route::spawn::{spawn, Kind, RouteConf, RouteInfo, Spawned};
+use super::route::task::{self, RouterCmd};
+use super::route::{Chooser, RouteError, Signal};
+use super::{encoding, http, sender, Notice, SmsError};
+use crate::store::{MessageState, NewMessage, NewPart, Sending, Store, StoredPart};
+
+/// A route as [`SmsService::routes`] reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RouteState {
+    pub name: String,
+    /// Takes new messages now.
+    pub up: bool,
+    pub down_because: Option<String>,
+    pub link: super::LinkStatus,
+}
 
 /// Cloneable, `Send + Sync` handle to the SMS sender.
 #[derive(Clone)]
@@ -19,15 +31,11 @@ pub struct SmsService {
     inner: Arc<Inner>,
 }
 
-enum Transport {
-    Smpp(SmppConfig),
-    Http(HttpSmsConfig),
-}
-
 struct Inner {
     store: Store,
-    transport: Transport,
-    cmds: mpsc::UnboundedSender<DriverCmd>,
+    routes: Vec<RouteInfo>,
+    chooser: Arc<Mutex<Chooser>>,
+    cmds: mpsc::UnboundedSender<RouterCmd>,
     notices: broadcast::Sender<Notice>,
     runtime: tokio::runtime::Handle,
     next_ref: AtomicU8,
@@ -35,8 +43,6 @@ struct Inner {
     watcher: tokio::task::JoinHandle<()>,
     /// The status of the last refused bind, until a bind succeeds.
     bind_error: Arc<Mutex<Option<String>>>,
-    /// The link as the driver last published it.
-    status: tokio::sync::watch::Receiver<super::LinkStatus>,
 }
 
 impl Drop for Inner {
@@ -60,19 +66,23 @@ async fn watch_binds(mut rx: broadcast::Receiver<Notice>, last: Arc<Mutex<Option
 }
 
 impl SmsService {
-    /// Opens the store and starts the SMPP driver (or, with no `[smpp]`, the
-    /// HTTP one). Unsent messages from an earlier run are sent again.
+    /// Opens the store and starts a driver per route (`[smpp]`, each
+    /// `[[smsc]]`, `[sms_http]`, in that order) and the router between
+    /// them. Unsent messages from an earlier run are sent again; those
+    /// scheduled for later are held until due.
     pub async fn start(cfg: &crate::config::Config) -> Result<SmsService, SmsError> {
         let store = Store::open(&cfg.store.url, &cfg.base_dir).await?;
-        let transport = match (&cfg.smpp, &cfg.sms_http) {
-            (Some(s), _) => Transport::Smpp(s.clone()),
-            (None, Some(h)) => Transport::Http(h.clone()),
-            (None, None) => return Err(SmsError::NotConfigured),
-        };
-        Self::start_with(store, transport).await
+        let mut routes: Vec<RouteConf> = Vec::new();
+        routes.extend(cfg.smpp.iter().cloned().map(RouteConf::Smpp));
+        routes.extend(cfg.smsc.iter().cloned().map(RouteConf::Smpp));
+        routes.extend(cfg.sms_http.iter().cloned().map(RouteConf::Http));
+        if routes.is_empty() {
+            return Err(SmsError::NotConfigured);
+        }
+        Self::start_with(store, routes).await
     }
 
-    async fn start_with(store: Store, transport: Transport) -> Result<SmsService, SmsError> {
+    async fn start_with(store: Store, routes: Vec<RouteConf>) -> Result<SmsService, SmsError> {
         // Read what an earlier run left unsent before anyone can submit, so
         // no message is both resumed here and handed over by `submit`.
         for id in store.end_interrupted_sends().await? {
@@ -81,29 +91,40 @@ impl SmsService {
             );
         }
         let unsent = store.unsent_parts().await?;
-        let (cmds, rx) = mpsc::unbounded_channel();
+        let (cmds, cmd_rx) = mpsc::unbounded_channel();
+        let (reports, report_rx) = mpsc::unbounded_channel();
         let (notices, _) = broadcast::channel(1024);
-        // Subscribed before the driver starts, so no bind outcome is missed.
+        // Subscribed before the drivers start, so no bind outcome is missed.
         let bind_error = Arc::new(Mutex::new(None));
         let watcher = tokio::spawn(watch_binds(notices.subscribe(), bind_error.clone()));
-        let (s, n) = (store.clone(), notices.clone());
-        let (status_tx, status) = tokio::sync::watch::channel(super::LinkStatus {
-            transport: match &transport {
-                Transport::Smpp(_) => "smpp",
-                Transport::Http(_) => "http",
-            },
-            bound: matches!(transport, Transport::Http(_)),
-            ..super::LinkStatus::default()
-        });
-        let task = match &transport {
-            Transport::Smpp(c) => tokio::spawn(driver::run(c.clone(), s, unsent, rx, n, status_tx)),
-            // HTTP has no session to report; its status stays as set here.
-            Transport::Http(c) => tokio::spawn(http::run(c.clone(), s, unsent, rx, n)),
-        };
+        let now = std::time::Instant::now();
+        let Spawned {
+            specs,
+            infos,
+            drivers,
+        } = spawn(routes, &store, &notices, &reports);
+        let mut chooser = Chooser::new(specs, now);
+        // An HTTP route has no bind: it is up from the start.
+        for (i, r) in infos.iter().enumerate() {
+            if matches!(r.kind, Kind::Http { .. }) {
+                chooser.signal(i, Signal::Bound, now);
+            }
+        }
+        let chooser = Arc::new(Mutex::new(chooser));
+        let task = tokio::spawn(task::run(
+            chooser.clone(),
+            drivers,
+            store.clone(),
+            notices.clone(),
+            unsent,
+            cmd_rx,
+            report_rx,
+        ));
         Ok(SmsService {
             inner: Arc::new(Inner {
                 store,
-                transport,
+                routes: infos,
+                chooser,
                 cmds,
                 notices,
                 runtime: tokio::runtime::Handle::current(),
@@ -111,14 +132,38 @@ impl SmsService {
                 task: Mutex::new(Some(task)),
                 watcher,
                 bind_error,
-                status,
             }),
         })
     }
 
-    /// Where the link stands now (the driver's last report).
+    /// Where the first route's link stands now (its driver's last report).
     pub fn link_status(&self) -> super::LinkStatus {
-        self.inner.status.borrow().clone()
+        self.inner
+            .routes
+            .first()
+            .map(|r| r.status.borrow().clone())
+            .unwrap_or_default()
+    }
+
+    /// Every route: its name, whether it takes messages now (and why not),
+    /// and its link.
+    pub fn routes(&self) -> Vec<RouteState> {
+        let c = self.chooser();
+        self.inner
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| RouteState {
+                name: r.name.clone(),
+                up: c.is_up(i),
+                down_because: c.why_down(i).map(str::to_string),
+                link: r.status.borrow().clone(),
+            })
+            .collect()
+    }
+
+    fn chooser(&self) -> std::sync::MutexGuard<'_, Chooser> {
+        self.inner.chooser.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The runtime the service runs on (script threads block on it).
@@ -149,7 +194,18 @@ impl SmsService {
 
     /// Stores the message, hands it to the driver and returns its id.
     pub async fn submit(&self, to: &str, text: &str) -> Result<String, SmsError> {
-        let m = self.prepare(to, text)?;
+        self.submit_with(to, text, &SendOptions::default()).await
+    }
+
+    /// [`Self::submit`] with a sender ID, a schedule, a validity period or
+    /// a forced route.
+    pub async fn submit_with(
+        &self,
+        to: &str,
+        text: &str,
+        opts: &SendOptions,
+    ) -> Result<String, SmsError> {
+        let m = self.prepare_with(to, text, opts)?;
         let id = m.id.clone();
         self.inner.store.insert_message(&m).await?;
         self.send_stored(m);
@@ -161,15 +217,59 @@ impl SmsService {
     /// (a campaign's SMS at most once per contact) stores it, then calls
     /// [`Self::send_stored`].
     pub fn prepare(&self, to: &str, text: &str) -> Result<NewMessage, SmsError> {
+        self.prepare_with(to, text, &SendOptions::default())
+    }
+
+    /// [`Self::prepare`] with options, checked here (each error names its
+    /// option).
+    pub fn prepare_with(
+        &self,
+        to: &str,
+        text: &str,
+        opts: &SendOptions,
+    ) -> Result<NewMessage, SmsError> {
         check_number(to)?;
+        let route = self
+            .chooser()
+            .choose(to, opts.via.as_deref())
+            .map_err(|e| match e {
+                RouteError::NoSuchRoute(..) => {
+                    SmsError::Option(OptionError::new("via", e.to_string()))
+                }
+                RouteError::NoRouteFor(_) => SmsError::NoRoute(e.to_string()),
+            })?;
+        let info = self
+            .inner
+            .routes
+            .get(route)
+            .ok_or(SmsError::NotConfigured)?;
+        let mut sending = Sending {
+            not_before_ms: opts.at_ms,
+            valid_for_ms: opts
+                .valid_for
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            via: opts.via.clone(),
+            ..Sending::default()
+        };
+        let source = match &opts.from {
+            Some(f) => {
+                let id = sender::classify(f)
+                    .map_err(|e| SmsError::Option(OptionError::new("from", e.to_string())))?;
+                sending.source_ton = Some(id.ton);
+                sending.source_npi = Some(id.npi);
+                f.clone()
+            }
+            None => info.from.clone(),
+        };
         let id = format!("sms-{:016x}", rand::random::<u64>());
-        let (source, parts) = match &self.inner.transport {
-            Transport::Smpp(c) => {
+        let parts = match info.kind {
+            Kind::Smpp {
+                use_message_payload,
+            } => {
                 let reference = self.inner.next_ref.fetch_add(1, Ordering::Relaxed);
-                let e = encoding::encode(text, reference, c.use_message_payload)?;
+                let e = encoding::encode(text, reference, use_message_payload)?;
                 let esm_class = if e.udhi { encoding::ESM_UDHI } else { 0 };
-                let parts = e
-                    .parts
+                e.parts
                     .into_iter()
                     .map(|short_message| NewPart {
                         esm_class,
@@ -177,22 +277,20 @@ impl SmsService {
                         payload: e.payload,
                         short_message,
                     })
-                    .collect();
-                (c.source_addr.clone(), parts)
+                    .collect()
             }
-            Transport::Http(c) if c.provider == Provider::Template => {
+            Kind::Http { preset: false } => {
                 if text.is_empty() {
                     return Err(encoding::EncodeError::Empty.into());
                 }
-                let part = NewPart {
+                vec![NewPart {
                     esm_class: 0,
                     data_coding: 0,
                     payload: false,
                     short_message: text.as_bytes().to_vec(),
-                };
-                (c.from.clone(), vec![part])
+                }]
             }
-            Transport::Http(c) => (c.from.clone(), preset_parts(text)?),
+            Kind::Http { preset: true } => preset_parts(text)?,
         };
         Ok(NewMessage {
             id,
@@ -200,16 +298,18 @@ impl SmsService {
             destination: to.to_string(),
             body: text.to_string(),
             parts,
+            sending,
         })
     }
 
-    /// Hands a message already in the store to the driver.
+    /// Hands a message already in the store to the router.
     pub fn send_stored(&self, m: NewMessage) {
         let NewMessage {
             id,
             source,
             destination,
             parts,
+            sending,
             ..
         } = m;
         let stored = parts
@@ -225,10 +325,12 @@ impl SmsService {
                 data_coding: p.data_coding,
                 payload: p.payload,
                 short_message: p.short_message,
+                sending: sending.clone(),
+                route: None,
             })
             .collect();
-        // Stored first: if the driver is gone, the next start sends it.
-        let _ = self.inner.cmds.send(DriverCmd::Submit(stored));
+        // Stored first: if the router is gone, the next start sends it.
+        let _ = self.inner.cmds.send(RouterCmd::Submit(stored));
     }
 
     /// [`Self::submit`] for a thread outside the tokio runtime (a script's
@@ -236,10 +338,22 @@ impl SmsService {
     /// the network. The service must have been started on a multi-thread
     /// runtime (its workers drive the store while this thread waits).
     pub fn submit_blocking(&self, to: &str, text: &str) -> Result<String, SmsError> {
+        self.submit_blocking_with(to, text, &SendOptions::default())
+    }
+
+    /// [`Self::submit_with`] for a thread outside the tokio runtime.
+    pub fn submit_blocking_with(
+        &self,
+        to: &str,
+        text: &str,
+        opts: &SendOptions,
+    ) -> Result<String, SmsError> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(SmsError::BlockingInRuntime);
         }
-        self.inner.runtime.block_on(self.submit(to, text))
+        self.inner
+            .runtime
+            .block_on(self.submit_with(to, text, opts))
     }
 
     /// The current state of a message.
@@ -297,7 +411,7 @@ impl SmsService {
     /// `timeout`). Queued messages stay stored for the next start.
     pub async fn shutdown(&self, timeout: Duration) {
         let (tx, rx) = oneshot::channel();
-        if self.inner.cmds.send(DriverCmd::Shutdown(tx)).is_ok() {
+        if self.inner.cmds.send(RouterCmd::Shutdown(tx)).is_ok() {
             let _ = tokio::time::timeout(timeout, rx).await;
         }
         let task = self.inner.task.lock().ok().and_then(|mut t| t.take());

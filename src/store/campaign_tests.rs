@@ -466,6 +466,7 @@ async fn a_contact_is_texted_at_most_once() {
             payload: false,
             short_message: b"Hello n0".to_vec(),
         }],
+        sending: Default::default(),
     };
     assert!(s.claim_sms(c[0], &msg("sms-1")).await.unwrap());
     assert!(!s.claim_sms(c[0], &msg("sms-2")).await.unwrap());
@@ -833,6 +834,7 @@ async fn contacts_ended_without_their_sms_are_owed_it_until_claimed() {
             payload: false,
             short_message: b"x".to_vec(),
         }],
+        sending: Default::default(),
     };
     assert!(s.claim_sms(owed[0].contact_id, &m).await.unwrap());
     assert_eq!(s.owed_sms(&id, &texting).await.unwrap().len(), 1);

@@ -22,6 +22,7 @@ mod sms;
 mod sms_counts;
 mod sms_flow;
 mod sms_inbound;
+mod sms_routes;
 // The tests' PostgreSQL, shared with the integration tests.
 #[cfg(test)]
 #[path = "../../tests/common/pg.rs"]
@@ -43,9 +44,10 @@ pub use cdr_params::{BadParam, CdrParams};
 pub use dialect::{redact as redact_url, Backend, ServeLock};
 pub use dnc::DncEntry;
 pub use recovery::OwedSms;
-pub use sms::{MessageState, NewMessage, NewPart, StoredPart, INTERRUPTED};
+pub use sms::{MessageState, NewMessage, NewPart, Sending, StoredPart, INTERRUPTED};
 pub use sms_flow::{FlowEnd, FlowRow, SmsResult};
 pub use sms_inbound::InboundSms;
+pub use sms_routes::PartRoute;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +76,7 @@ pub enum StoreError {
 /// The embedded migrations, in order: the backend's own first (see
 /// [`dialect::prelude`]), then the shared numbered files.
 fn migrator(backend: Backend) -> Migrator {
-    let files: [(i64, &str, &str); 8] = [
+    let files: [(i64, &str, &str); 9] = [
         (1, "sms", include_str!("../../migrations/0001_sms.sql")),
         (
             2,
@@ -106,6 +108,11 @@ fn migrator(backend: Backend) -> Migrator {
             8,
             "sms provider inbound",
             include_str!("../../migrations/0008_sms_provider_inbound.sql"),
+        ),
+        (
+            9,
+            "sms routes",
+            include_str!("../../migrations/0009_sms_routes.sql"),
         ),
     ];
 

@@ -102,6 +102,23 @@ pub struct NewMessage {
     pub destination: String,
     pub body: String,
     pub parts: Vec<NewPart>,
+    pub sending: Sending,
+}
+
+/// How a message is to be sent, beyond its text: sender type, schedule,
+/// validity, a forced route. Stored with the message so a restart sends it
+/// the same way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sending {
+    /// The sender's TON/NPI; `None` uses the route's configured ones.
+    pub source_ton: Option<u8>,
+    pub source_npi: Option<u8>,
+    /// Not to leave before this instant (unix ms).
+    pub not_before_ms: Option<i64>,
+    /// Validity period asked for.
+    pub valid_for_ms: Option<i64>,
+    /// The route the sender forced (`--via`).
+    pub via: Option<String>,
 }
 
 /// A part not yet accepted by the SMSC, as stored.
@@ -116,6 +133,9 @@ pub struct StoredPart {
     pub data_coding: u8,
     pub payload: bool,
     pub short_message: Vec<u8>,
+    pub sending: Sending,
+    /// The route the part is claimed for, if any yet.
+    pub route: Option<String>,
 }
 
 /// The error of a part [`Store::end_interrupted_sends`] ended.
@@ -151,7 +171,8 @@ impl Store {
     pub async fn unsent_parts(&self) -> Result<Vec<StoredPart>, StoreError> {
         let rows = sqlx::query(
             "SELECT p.message_id, p.part, p.idempotency_key, m.source, m.destination, p.esm_class, \
-                    p.data_coding, p.payload, p.short_message \
+                    p.data_coding, p.payload, p.short_message, m.source_ton, m.source_npi, \
+                    m.not_before_ms, m.valid_for_ms, m.via, p.route \
              FROM sms_parts p JOIN sms_messages m ON m.id = p.message_id \
              WHERE p.state = 'queued' ORDER BY m.seq, p.part",
         )
@@ -169,6 +190,20 @@ impl Store {
                     data_coding: u8_of(r.try_get(6)?, "data_coding")?,
                     payload: r.try_get::<i64, _>(7)? != 0,
                     short_message: r.try_get(8)?,
+                    sending: Sending {
+                        source_ton: r
+                            .try_get::<Option<i64>, _>(9)?
+                            .map(|v| u8_of(v, "source_ton"))
+                            .transpose()?,
+                        source_npi: r
+                            .try_get::<Option<i64>, _>(10)?
+                            .map(|v| u8_of(v, "source_npi"))
+                            .transpose()?,
+                        not_before_ms: r.try_get(11)?,
+                        valid_for_ms: r.try_get(12)?,
+                        via: r.try_get(13)?,
+                    },
+                    route: r.try_get(14)?,
                 })
             })
             .collect()
@@ -469,8 +504,10 @@ pub(super) async fn insert_message_on(
 ) -> Result<(), StoreError> {
     let now = now_ms();
     sqlx::query(
-        "INSERT INTO sms_messages (id, seq, source, destination, body, parts, state, created_ms, updated_ms) \
-         VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM sms_messages), $2, $3, $4, $5, 'queued', $6, $6)",
+        "INSERT INTO sms_messages (id, seq, source, destination, body, parts, state, created_ms, updated_ms, \
+                                   source_ton, source_npi, not_before_ms, valid_for_ms, via) \
+         VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM sms_messages), $2, $3, $4, $5, 'queued', $6, $6, \
+                 $7, $8, $9, $10, $11)",
     )
     .bind(&m.id)
     .bind(&m.source)
@@ -478,6 +515,11 @@ pub(super) async fn insert_message_on(
     .bind(&m.body)
     .bind(i64::try_from(m.parts.len()).unwrap_or(i64::MAX))
     .bind(now)
+    .bind(m.sending.source_ton.map(i64::from))
+    .bind(m.sending.source_npi.map(i64::from))
+    .bind(m.sending.not_before_ms)
+    .bind(m.sending.valid_for_ms)
+    .bind(m.sending.via.as_deref())
     .execute(&mut *conn)
     .await?;
     for (i, p) in m.parts.iter().enumerate() {

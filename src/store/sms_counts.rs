@@ -54,6 +54,7 @@ mod tests {
                 destination: "2".into(),
                 body: "hi".into(),
                 parts: vec![part.clone()],
+                sending: Default::default(),
             })
             .await
             .unwrap();

@@ -21,6 +21,7 @@ fn msg(id: &str, parts: usize) -> NewMessage {
                 short_message: vec![i as u8],
             })
             .collect(),
+        sending: Default::default(),
     }
 }
 

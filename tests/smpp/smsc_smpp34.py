@@ -2,6 +2,8 @@
 interop tests of rivr's SMPP client.
 
 Usage: smsc_smpp34.py LOGFILE [--hex-ids] [--mo-stdin]
+       smsc_smpp34.py LOGFILE --fields [--refuse-binds] [--throttle-all]
+                      [--no-schedule]
 Prints "listening on 127.0.0.1:PORT" on its first line, accepts every
 submit_sm, appends "accepted id=.. dest=.. dc=.. esm=.. sm=HEX" to LOGFILE
 and then "text dest=.. TEXT" (the decoded text, for two-way SMS tests),
@@ -12,11 +14,23 @@ With --mo-stdin it reads commands from stdin, one per line:
 "mo FROM TO TEXT..." sends TEXT (UCS-2 when it is not ASCII) as a
 mobile-originated deliver_sm from FROM to TO on the first session that can
 receive, waits for its answer and logs "mo from=.. to=.. status=N".
+
+With --fields (or any option after it) it runs a plain asyncio SMSC whose
+submit_sm are decoded by smpp34.decode (the server class does not expose
+schedule_delivery_time / validity_period) and logs, per accepted part,
+"accepted t=UNIXTIME id=.. key=.. dest=.. src=.. ston=.. snpi=..
+sched=.. valid=..". --refuse-binds answers every bind with ESME_RBINDFAIL;
+--throttle-all answers every submit_sm with ESME_RTHROTTLED; --no-schedule
+refuses a submit_sm with a schedule_delivery_time (ESME_RINVSCHED), as an
+SMSC without scheduling does. Binds are counted by kind (bind_tx, bind_rx,
+bind_trx). No receipts are sent in this mode.
 """
 
 import asyncio
 import socket
+import struct
 import sys
+import time
 
 import smpp34
 
@@ -120,5 +134,89 @@ async def main():
                 sessions.pop(ev.session_id, None)
 
 
+ESME_RBINDFAIL = 0x0D
+ESME_RTHROTTLED = 0x58
+ESME_RINVSCHED = 0x61
+ESME_RINVCMDID = 0x03
+
+
+def pdu(command_id, status, seq, body=b""):
+    return struct.pack(">IIII", 16 + len(body), command_id, status, seq) + body
+
+
+async def fields_main(log_path, opts):
+    counters = {"binds": 0, "bind_rx": 0, "bind_tx": 0, "bind_trx": 0,
+                "bind_refused": 0, "throttled": 0, "sched_refused": 0}
+    state = {"next_id": 0xB000}
+    log = open(log_path, "a", buffering=1)
+
+    def count(name):
+        counters[name] += 1
+        log.write(f"{name} {counters[name]}\n")
+
+    async def session(reader, writer):
+        try:
+            while True:
+                head = await reader.readexactly(16)
+                length, cid, _status, seq = struct.unpack(">IIII", head)
+                if length < 16 or length > 65536:
+                    break
+                body = await reader.readexactly(length - 16)
+                if cid in (0x1, 0x2, 0x9):
+                    if "--refuse-binds" in opts:
+                        count("bind_refused")
+                        writer.write(pdu(cid | 0x80000000, ESME_RBINDFAIL, seq, b"pysmsc\0"))
+                    else:
+                        count("binds")
+                        count({0x1: "bind_rx", 0x2: "bind_tx", 0x9: "bind_trx"}[cid])
+                        writer.write(pdu(cid | 0x80000000, 0, seq, b"pysmsc\0"))
+                elif cid == 0x15:
+                    writer.write(pdu(0x80000015, 0, seq))
+                elif cid == 0x6:
+                    writer.write(pdu(0x80000006, 0, seq))
+                    await writer.drain()
+                    break
+                elif cid == 0x4:
+                    sm = smpp34.decode(head + body)
+                    if "--throttle-all" in opts:
+                        count("throttled")
+                        writer.write(pdu(0x80000004, ESME_RTHROTTLED, seq))
+                    elif "--no-schedule" in opts and sm.schedule_delivery_time:
+                        count("sched_refused")
+                        writer.write(pdu(0x80000004, ESME_RINVSCHED, seq))
+                    else:
+                        state["next_id"] += 1
+                        msg_id = f"{state['next_id']:x}"
+                        key = next((t.value.decode() for t in sm.tlvs if t.tag == 0x1401), "-")
+                        log.write(
+                            f"accepted t={time.time():.3f} id={msg_id} key={key} "
+                            f"dest={sm.destination_addr} src={sm.source_addr} "
+                            f"ston={sm.source_addr_ton} snpi={sm.source_addr_npi} "
+                            f"sched={sm.schedule_delivery_time or '-'} "
+                            f"valid={sm.validity_period or '-'} dc={sm.data_coding} "
+                            f"esm={sm.esm_class} sm={sm.short_message.hex()}\n"
+                        )
+                        writer.write(pdu(0x80000004, 0, seq, msg_id.encode() + b"\0"))
+                elif cid & 0x80000000:
+                    pass  # deliver_sm_resp, generic_nack: nothing to answer
+                else:
+                    writer.write(pdu(0x80000000, ESME_RINVCMDID, seq))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(session, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    print(f"listening on 127.0.0.1:{port}", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    extra = [a for a in sys.argv[2:] if a not in ("--hex-ids", "--mo-stdin")]
+    if extra:
+        asyncio.run(fields_main(sys.argv[1], extra))
+    else:
+        asyncio.run(main())

@@ -224,6 +224,13 @@ impl Session {
         fresh
     }
 
+    /// Takes the parts `take` chooses among those waiting to be sent (not
+    /// those awaiting an answer) out of the session, in queue order: a
+    /// route that is down hands them to another.
+    pub fn take_waiting(&mut self, take: impl Fn(&PartKey) -> bool) -> Vec<Submission> {
+        self.queue.take_waiting(take)
+    }
+
     /// Starts a graceful end: outstanding parts are answered first, queued
     /// ones are not sent, then unbind; `Event::Unbound` follows.
     pub fn unbind(&mut self, now: Instant) {

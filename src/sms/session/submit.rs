@@ -98,6 +98,24 @@ impl Queue {
         self.waiting.insert(at, Queued { order, sub });
     }
 
+    /// Takes the waiting parts `take` chooses out of the queue (they will not
+    /// be sent by this session); outstanding ones stay.
+    pub(super) fn take_waiting(&mut self, take: impl Fn(&PartKey) -> bool) -> Vec<Submission> {
+        let mut out = Vec::new();
+        let mut keep = VecDeque::with_capacity(self.waiting.len());
+        for q in self.waiting.drain(..) {
+            if take(&q.sub.key) {
+                self.keys.remove(&q.sub.key);
+                self.retrying.remove(&q.order);
+                out.push(q.sub);
+            } else {
+                keep.push_back(q);
+            }
+        }
+        self.waiting = keep;
+        out
+    }
+
     /// Puts every unanswered part back at its place in the queue.
     pub(super) fn requeue_outstanding(&mut self) {
         let mut all: Vec<Outstanding> = self.outstanding.drain(..).collect();

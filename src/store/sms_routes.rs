@@ -1,0 +1,139 @@
+//! Which route a part of an SMS is with: claimed in the store before the
+//! part is handed to that route's driver, so a part is never with two
+//! routes, and a part already written to an SMSC never moves.
+
+use sqlx::Row;
+
+use super::{Store, StoreError};
+
+/// The route of one part, as `rivr sms status` and the API show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRoute {
+    pub part: u8,
+    /// The route the part is with now.
+    pub route: Option<String>,
+    /// Every route it was claimed for, in order.
+    pub routes: Vec<String>,
+    pub attempts: u32,
+}
+
+impl Store {
+    /// Claims parts for `route` in one transaction. A part moves only while
+    /// it is queued, was never written to a peer (`sending_ms` unset) and is
+    /// still with `from` (the route the caller took it from; `None`: no
+    /// route yet). Returns, per part, whether it is now `route`'s.
+    pub async fn claim_parts(
+        &self,
+        parts: &[(&str, u8, Option<&str>)],
+        route: &str,
+    ) -> Result<Vec<bool>, StoreError> {
+        if parts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut out = Vec::with_capacity(parts.len());
+        for (message_id, part, from) in parts {
+            let n = sqlx::query(
+                "UPDATE sms_parts SET route = $1, attempts = attempts + 1, \
+                 routes = CASE WHEN routes IS NULL THEN $1 ELSE routes || ',' || $1 END \
+                 WHERE message_id = $2 AND part = $3 AND state = 'queued' AND sending_ms IS NULL \
+                 AND (route IS NULL AND $4 IS NULL OR route = $4)",
+            )
+            .bind(route)
+            .bind(*message_id)
+            .bind(i64::from(*part))
+            .bind(*from)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            out.push(n == 1);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The route of every part of a message, in part order.
+    pub async fn part_routes(&self, id: &str) -> Result<Vec<PartRoute>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT part, route, routes, attempts FROM sms_parts WHERE message_id = $1 ORDER BY part",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let routes: Option<String> = r.try_get(2)?;
+                Ok(PartRoute {
+                    part: u8::try_from(r.try_get::<i64, _>(0)?).unwrap_or(u8::MAX),
+                    route: r.try_get(1)?,
+                    routes: routes
+                        .map(|s| s.split(',').map(str::to_string).collect())
+                        .unwrap_or_default(),
+                    attempts: u32::try_from(r.try_get::<i64, _>(3)?).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    /// When a message is to leave and how long it stays valid (unix ms,
+    /// ms), as stored.
+    pub async fn message_schedule(
+        &self,
+        id: &str,
+    ) -> Result<(Option<i64>, Option<i64>), StoreError> {
+        let row = sqlx::query("SELECT not_before_ms, valid_for_ms FROM sms_messages WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => Ok((r.try_get(0)?, r.try_get(1)?)),
+            None => Ok((None, None)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{NewMessage, NewPart, Store};
+
+    #[tokio::test]
+    async fn a_part_is_claimed_by_one_route_and_never_moves_once_written() {
+        let s = Store::open("sqlite::memory:", std::path::Path::new("/"))
+            .await
+            .unwrap();
+        let part = NewPart {
+            esm_class: 0,
+            data_coding: 0,
+            payload: false,
+            short_message: b"hi".to_vec(),
+        };
+        s.insert_message(&NewMessage {
+            id: "m".into(),
+            source: "R".into(),
+            destination: "1".into(),
+            body: "hi".into(),
+            parts: vec![part.clone(), part],
+            sending: Default::default(),
+        })
+        .await
+        .unwrap();
+        let p = |n| ("m", n, None);
+        assert_eq!(
+            s.claim_parts(&[p(1), p(2)], "a").await.unwrap(),
+            [true, true]
+        );
+        // a second claimer who thinks the parts are free gets nothing
+        assert_eq!(s.claim_parts(&[p(1)], "b").await.unwrap(), [false]);
+        // part 1 was written by route a: it stays with a
+        s.mark_sending(&[("m", 1)]).await.unwrap();
+        let from_a = |n| ("m", n, Some("a"));
+        assert_eq!(
+            s.claim_parts(&[from_a(1), from_a(2)], "b").await.unwrap(),
+            [false, true]
+        );
+        let r = s.part_routes("m").await.unwrap();
+        assert_eq!(r[0].route.as_deref(), Some("a"));
+        assert_eq!((r[1].route.as_deref(), r[1].attempts), (Some("b"), 2));
+        assert_eq!(r[1].routes, ["a", "b"]);
+    }
+}
