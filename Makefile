@@ -45,6 +45,12 @@ bench: deps
 load: build
 	tests/load/inbound.sh 100 60
 	tests/load/inbound.sh 500 60
+	tests/load/inbound.sh 1000 60
+	tests/load/inbound.sh 2000 80
+	tests/load/short.sh 200 20
+	tests/load/short.sh 400 20
+	tests/load/short.sh 800 20
+	tests/load/short.sh 1200 20
 	CODEC=opus tests/load/inbound.sh 100 60
 	tests/load/outbound.sh 500 50 20
 	tests/load/campaign.sh 10000 100 300
