@@ -8,6 +8,7 @@
 //! threads, the tick).
 
 pub mod amd;
+pub mod classify;
 pub mod core;
 pub mod dtmf_detect;
 pub mod dtmf_merge;

@@ -142,8 +142,12 @@ fn run_installed(cache: &ScriptCache, path: &Path, info: &CallInfo) -> Outcome {
             return Outcome::Failed(e.to_string());
         }
     };
+    let mut call = call_map(info);
+    if info.amd {
+        call.insert("answered_by".into(), detect_before_script().into());
+    }
     let mut scope = Scope::new();
-    scope.push_constant("call", call_map(info));
+    scope.push_constant("call", call);
     let outcome = match cache.engine().run_ast_with_scope(&mut scope, &ast) {
         Ok(()) => Outcome::Completed,
         Err(e) => classify(path, *e, cache),
@@ -231,6 +235,19 @@ fn classify(path: &Path, e: EvalAltResult, cache: &ScriptCache) -> Outcome {
     }
     let pos = e.position();
     Outcome::Failed(ScriptError::from_position(path, pos, e.to_string()).to_string())
+}
+
+/// `amd` on an outbound call: the verdict for `call.answered_by` ("" when
+/// the call ended first; the script's first verb then sees the hangup).
+fn detect_before_script() -> String {
+    let cfg = crate::media::amd::AmdConfig::rivr();
+    match api::with(|r| r.session.detect_machine(cfg)) {
+        Ok(v) => v.answered_by.as_str().to_string(),
+        Err(e) => {
+            tracing::info!(error = %e, "no answering-machine verdict");
+            String::new()
+        }
+    }
 }
 
 fn call_map(info: &CallInfo) -> Map {

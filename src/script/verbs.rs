@@ -405,6 +405,7 @@ impl Session {
     }
 }
 
+pub mod amd;
 pub mod record;
 pub mod transfer;
 

@@ -139,7 +139,7 @@ fn beep_wait_ends_at_the_beep_end_or_after_silence() {
     }
     match out {
         Some(BeepWaitOutcome::Beep { freq_hz, at_ms }) => {
-            assert!((freq_hz - 850.0).abs() <= 50.0);
+            assert!(freq_hz.abs_diff(850) <= 50);
             assert_eq!(at_ms, 1700);
         }
         other => panic!("{other:?}"),

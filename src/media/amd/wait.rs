@@ -6,10 +6,10 @@ use super::beep::{self, BeepDetector, BeepEvent};
 use super::level::{self, Level};
 
 /// How the wait ended.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BeepWaitOutcome {
     /// A beep of `freq_hz` ended at `at_ms`.
-    Beep { freq_hz: f32, at_ms: u64 },
+    Beep { freq_hz: u32, at_ms: u64 },
     /// `silence_ms` passed with neither voice nor a beep; `at_ms` is when.
     Silence { at_ms: u64 },
 }
@@ -92,7 +92,7 @@ impl BeepWait {
         }
         self.elapsed_ms += beep::FRAME as u64 / 8;
         if event == Some(BeepEvent::Ended) {
-            let freq_hz = self.beep.beep().map_or(0.0, |b| b.freq_hz);
+            let freq_hz = self.beep.beep().map_or(0, |b| b.freq_hz.round() as u32);
             let at_ms = self
                 .beep
                 .beep()
