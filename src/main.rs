@@ -114,6 +114,10 @@ struct CallCli {
     /// each ends (a trunk load test, or a batch without a campaign).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     count: u32,
+    /// Answering-machine detection once answered, before the script:
+    /// `call.answered_by` in the script, "answered_by" in the JSON line.
+    #[arg(long)]
+    amd: bool,
     /// A number (dialed on the trunk) or a sip: URI.
     number: String,
 }
@@ -144,6 +148,7 @@ fn call(a: CallCli) -> ExitCode {
         ring_timeout: a.ring_timeout.map(std::time::Duration::from_secs),
         vars,
         count: a.count,
+        amd: a.amd,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -50,6 +50,9 @@ pub struct NewCall {
     ring_timeout_s: Option<u64>,
     #[serde(default)]
     vars: BTreeMap<String, String>,
+    /// Answering-machine detection before the script.
+    #[serde(default)]
+    amd: bool,
 }
 
 /// Places the call and answers 202 with its id at once; the outcome is in
@@ -71,6 +74,7 @@ pub async fn originate(
         ring_timeout: c.ring_timeout_s.map(Duration::from_secs),
         vars: c.vars.into_iter().collect(),
         count: 1,
+        amd: c.amd,
     };
     let config = s.config.clone();
     let checked = {

@@ -97,6 +97,7 @@ impl MediaEventSink for ScriptSink {
             MediaEvent::PlayDone { id, interrupted } => CallEvent::PlayDone { id, interrupted },
             MediaEvent::DigitsSent { id, as_events } => CallEvent::DigitsSent { id, as_events },
             MediaEvent::RecordDone { id, ended_by } => CallEvent::RecordDone { id, ended_by },
+            MediaEvent::Classified { id, result } => CallEvent::Classified { id, result },
             MediaEvent::Failed => {
                 let _ = self.sig.send(SigCommand::MediaFailed(self.call));
                 return;
@@ -321,6 +322,30 @@ impl CallControl for ChannelControl {
 
     fn finish_record(&mut self, id: u64) -> Result<crate::media::record::Recorded, String> {
         self.recordings.finish(id)
+    }
+
+    fn classify(
+        &mut self,
+        id: u64,
+        kind: crate::media::classify::ClassifyKind,
+    ) -> Result<(), CallEnded> {
+        if self.is_gone() {
+            return Err(CallEnded);
+        }
+        self.media
+            .send(MediaCommand::Classify {
+                call: self.media.id,
+                id,
+                kind,
+            })
+            .map_err(|_| CallEnded)
+    }
+
+    fn stop_classify(&mut self, id: u64) {
+        let _ = self.media.send(MediaCommand::StopClassify {
+            call: self.media.id,
+            id,
+        });
     }
 
     fn dial(&mut self, request: DialRequest) -> Result<(), CallEnded> {

@@ -37,6 +37,12 @@ pub enum CallEvent {
         id: u64,
         ended_by: EndedBy,
     },
+    /// A classifier started by `CallControl::classify` with this id found
+    /// something (who answered, a beep, a tone before answer).
+    Classified {
+        id: u64,
+        result: crate::media::classify::Classified,
+    },
     /// The party a `dial()` reached (or tried) is gone: how it went.
     DialEnded(DialResult),
     /// The caller hung up, or the call ended underneath the script.
@@ -116,6 +122,9 @@ pub struct CallInfo {
     /// The language tag prompts are looked up in first (`call.lang`): the
     /// route's `lang`, or an outbound call's `lang` var; "" for none.
     pub lang: String,
+    /// Run answering-machine detection before the script
+    /// (`call.answered_by`): an outbound call placed with `amd`.
+    pub amd: bool,
 }
 
 /// What a script can ask of its call.
@@ -203,6 +212,18 @@ pub trait CallControl: Send {
     fn opt_out(&mut self, _number: Option<&str>) -> Result<bool, String> {
         Err("opt_out: there is no store on this call".into())
     }
+    /// Runs a classifier on what the caller says (`detect_machine`,
+    /// `wait_for_beep`); each finding comes as `CallEvent::Classified`.
+    /// (A control without media — a test double — refuses.)
+    fn classify(
+        &mut self,
+        _id: u64,
+        _kind: crate::media::classify::ClassifyKind,
+    ) -> Result<(), CallEnded> {
+        Err(CallEnded)
+    }
+    /// Stops the classifier `id` if it still runs.
+    fn stop_classify(&mut self, _id: u64) {}
     /// Starts a blind transfer of the answered caller; ends with
     /// `CallEvent::TransferEnded`. (A control that cannot transfer
     /// refuses.)

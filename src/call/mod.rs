@@ -11,6 +11,7 @@ pub mod control;
 pub mod id;
 pub mod leg;
 pub mod outcome;
+pub mod outcome_refine;
 pub mod recordings;
 pub mod registry;
 pub mod trunks;

@@ -36,6 +36,7 @@ impl Caller {
         .map_err(|e| format!("the inbound caller: {e}"))?;
         let call = server
             .originate(OriginateRequest {
+                amd: false,
                 target: format!("sip:1000@{rivr}"),
                 trunk: None,
                 caller_id: Some("15550001234".into()),

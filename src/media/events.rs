@@ -51,6 +51,12 @@ pub enum MediaEvent {
         id: u64,
         ended_by: crate::media::record::EndedBy,
     },
+    /// A classifier started by `MediaCommand::Classify` with this id found
+    /// something (`media::classify`).
+    Classified {
+        id: u64,
+        result: crate::media::classify::Classified,
+    },
     /// Serving this call panicked: media dropped it (ports released). The
     /// owner should end the call's signalling.
     Failed,

@@ -318,6 +318,18 @@ pub fn register(engine: &mut Engine) {
     crate::script::say::register(engine);
     engine.register_fn("dial", |target: &str| dial_with(target, &Map::new()));
     engine.register_fn("dial", |target: &str, opts: Map| dial_with(target, &opts));
+    engine.register_fn("detect_machine", |opts: Map| {
+        with(|r| crate::script::verbs::amd::detect_machine_verb(&mut r.session, &opts))
+    });
+    engine.register_fn("detect_machine", || {
+        with(|r| crate::script::verbs::amd::detect_machine_verb(&mut r.session, &Map::new()))
+    });
+    engine.register_fn("wait_for_beep", |opts: Map| {
+        with(|r| crate::script::verbs::amd::wait_for_beep_verb(&mut r.session, &opts))
+    });
+    engine.register_fn("wait_for_beep", || {
+        with(|r| crate::script::verbs::amd::wait_for_beep_verb(&mut r.session, &Map::new()))
+    });
     engine.register_fn("record", |opts: Map| {
         with(|r| crate::script::verbs::record::record_verb(&mut r.session, &r.call_id, &opts))
     });

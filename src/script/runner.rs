@@ -54,7 +54,12 @@ pub struct CallScope;
 
 impl FlowScope for CallScope {
     fn fill(&mut self, scope: &mut Scope, info: &CallInfo) {
-        scope.push_constant("call", call_map(info));
+        let mut call = call_map(info);
+        // `rivr call --amd`: the verdict is known before the script runs.
+        if info.amd {
+            call.insert("answered_by".into(), detect_before_script().into());
+        }
+        scope.push_constant("call", call);
     }
 }
 
@@ -282,6 +287,19 @@ fn classify(path: &Path, e: EvalAltResult, cache: &ScriptCache) -> Outcome {
     }
     let pos = e.position();
     Outcome::Failed(ScriptError::from_position(path, pos, e.to_string()).to_string())
+}
+
+/// `amd` on an outbound call: the verdict for `call.answered_by` ("" when
+/// the call ended first; the script's first verb then sees the hangup).
+fn detect_before_script() -> String {
+    let cfg = crate::media::amd::AmdConfig::rivr();
+    match api::with(|r| r.session.detect_machine(cfg)) {
+        Ok(v) => v.answered_by.as_str().to_string(),
+        Err(e) => {
+            tracing::info!(error = %e, "no answering-machine verdict");
+            String::new()
+        }
+    }
 }
 
 fn call_map(info: &CallInfo) -> Map {

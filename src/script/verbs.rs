@@ -406,6 +406,7 @@ impl Session {
     }
 }
 
+pub mod amd;
 pub mod record;
 pub mod transfer;
 

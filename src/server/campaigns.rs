@@ -667,6 +667,7 @@ impl Runner {
         }
         let (reply, answer) = oneshot::channel();
         let req = OriginateRequest {
+            amd: false,
             target: c.phone.clone(),
             trunk: Some(trunk.clone()),
             caller_id: None,

@@ -25,6 +25,8 @@ pub struct CallArgs {
     pub vars: Vec<(String, String)>,
     /// How many calls to place (`--count`); 0 is taken as 1.
     pub count: u32,
+    /// Answering-machine detection before the script (`--amd`).
+    pub amd: bool,
 }
 
 impl CallArgs {
@@ -54,6 +56,7 @@ impl CallArgs {
     /// The request for one of the calls.
     pub fn request(&self) -> OriginateRequest {
         OriginateRequest {
+            amd: self.amd,
             target: self.number.clone(),
             trunk: self.trunk.clone(),
             caller_id: self.caller_id.clone(),
@@ -79,6 +82,7 @@ pub fn outcome_json(number: &str, r: &CdrRecord) -> serde_json::Value {
         "ring_ms": r.ring_ms,
         "talk_ms": r.talk_ms,
         "results": r.results,
+        "answered_by": r.results.get(crate::script::verbs::amd::RESULT_KEY),
     })
 }
 

@@ -192,6 +192,7 @@ impl Simulator {
             opts.lang.clone()
         };
         let info = CallInfo {
+            amd: false,
             lang,
             id: "sim-1".into(),
             from: opts.from.clone(),

@@ -97,6 +97,11 @@ enum SendCommand {
         generator: ToneGenerator,
         started: mpsc::Sender<Instant>,
     },
+    /// 8 kHz samples to send as audio, 160 a frame (a recorded greeting).
+    Pcm {
+        samples: Vec<i16>,
+        started: mpsc::Sender<Instant>,
+    },
 }
 
 /// What the network does to the caller→rivr stream: each packet is lost
@@ -308,6 +313,7 @@ impl RtpPeer {
             let mut key_state: Option<(u32, u32, u32, u32)> = None; // (code, ts, dur, total)
             let mut end_sent = 0;
             let mut tone: Option<ToneGenerator> = None;
+            let mut clip: Option<(Vec<i16>, usize)> = None;
             let mut pcm = [0i16; 160];
             let mut payload = [0u8; 160];
             while !stop.load(Ordering::Relaxed) {
@@ -317,7 +323,8 @@ impl RtpPeer {
                     std::thread::sleep(wait);
                 }
                 let ts = frame.wrapping_mul(160);
-                if pending_key.is_none() && key_state.is_none() && tone.is_none() {
+                if pending_key.is_none() && key_state.is_none() && tone.is_none() && clip.is_none()
+                {
                     match rx.try_recv() {
                         Ok(SendCommand::Key {
                             key,
@@ -327,6 +334,10 @@ impl RtpPeer {
                         Ok(SendCommand::Tone { generator, started }) => {
                             let _ = started.send(Instant::now());
                             tone = Some(generator);
+                        }
+                        Ok(SendCommand::Pcm { samples, started }) => {
+                            let _ = started.send(Instant::now());
+                            clip = Some((samples, 0));
                         }
                         Err(_) => {}
                     }
@@ -365,6 +376,17 @@ impl RtpPeer {
                     if generator.is_finished() {
                         tone = None;
                     }
+                } else if let Some((samples, at)) = clip.as_mut() {
+                    let part = samples.get(*at..).unwrap_or_default();
+                    let n = part.len().min(160);
+                    pcm[..n].copy_from_slice(&part[..n]);
+                    pcm[n..].fill(0);
+                    g711::encode(law, &pcm, &mut payload);
+                    out.audio(pt, ts, &payload, Kind::Silence);
+                    *at += 160;
+                    if *at >= samples.len() {
+                        clip = None;
+                    }
                 } else {
                     out.audio(pt, ts, &[law.silence_byte(); 160], Kind::Silence);
                 }
@@ -372,6 +394,18 @@ impl RtpPeer {
                 frame += 1;
             }
         }));
+    }
+
+    /// Sends `samples` (8 kHz) as the audio, then silence again; returns
+    /// when their first frame left the socket.
+    pub fn play_pcm(&self, samples: Vec<i16>) -> Instant {
+        let (tx, rx) = mpsc::channel();
+        self.command(SendCommand::Pcm {
+            samples,
+            started: tx,
+        });
+        rx.recv_timeout(Duration::from_secs(5))
+            .expect("the sender thread took the clip")
     }
 
     /// Presses `key` for `duration_ms` as RFC 4733 events; returns when the

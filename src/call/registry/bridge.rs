@@ -49,6 +49,7 @@ impl Registry {
         let index = c.legs.len() as u32;
         let leg = LegId(self.next());
         let request = OriginateRequest {
+            amd: false,
             target: req.target.clone(),
             trunk: req.trunk.clone(),
             caller_id: req.caller_id.clone(),

@@ -301,6 +301,7 @@ impl Registry {
             return leg;
         }
         let info = CallInfo {
+            amd: false,
             id: self.call_id_text(call),
             from: offer.from.clone(),
             to: offer.to.clone(),

@@ -42,6 +42,9 @@ pub struct OriginateRequest {
     /// to its transport, so the far end sees the same (a campaign's
     /// `--cps`).
     pub pace: Option<PaceGroup>,
+    /// Answering-machine detection once answered, before the script
+    /// (`call.answered_by`).
+    pub amd: bool,
 }
 
 /// A named rate several calls share.
@@ -73,6 +76,7 @@ impl Registry {
         let call = CallId(self.next());
         let leg = LegId(self.next());
         let info = CallInfo {
+            amd: req.amd,
             id: self.call_id_text(call),
             from: req.caller_id.clone().unwrap_or_default(),
             to: req.target.clone(),

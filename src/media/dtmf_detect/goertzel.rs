@@ -5,7 +5,7 @@
 /// power of a sine at the filter frequency (the same units as the block's
 /// mean-square energy).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(super) struct Bin {
+pub(crate) struct Bin {
     pub re: f32,
     pub im: f32,
 }
@@ -30,7 +30,7 @@ impl Bin {
 /// vectorizes (the detector's 24 filters cost about a fifth of what 24
 /// separate resonators did: docs/performance.md).
 #[derive(Debug, Clone)]
-pub(super) struct GoertzelBank<const N: usize> {
+pub(crate) struct GoertzelBank<const N: usize> {
     coeff: [f32; N],
     cos: [f32; N],
     sin: [f32; N],

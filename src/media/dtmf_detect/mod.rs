@@ -30,7 +30,7 @@
 //! +3.14 dBm0).
 
 mod analysis;
-mod goertzel;
+pub(crate) mod goertzel;
 mod wav;
 
 pub use wav::{detect_wav, WavError};

@@ -6,6 +6,7 @@
 
 use std::time::Instant;
 
+use crate::media::classify::{Classifier, ClassifyKind};
 use crate::media::core::MediaCore;
 use crate::media::events::{MediaEvent, MediaEventSink};
 use crate::media::record::{EndRules, EndedBy, RecordSink};
@@ -31,6 +32,8 @@ pub(super) struct MediaCall {
     pub digits: [u64; 4],
     /// What the leg hears is being recorded (`MediaCommand::Record`).
     recording: Option<Recording>,
+    /// Classifiers listening to what the leg hears (`MediaCommand::Classify`).
+    classifiers: Vec<Classifier>,
     /// Test hook: panic on the next tick.
     #[cfg(test)]
     pub panic_on_tick: bool,
@@ -58,6 +61,7 @@ impl MediaCall {
             held: false,
             digits: [0; 4],
             recording: None,
+            classifiers: Vec::new(),
             #[cfg(test)]
             panic_on_tick: false,
         }
@@ -74,6 +78,7 @@ impl MediaCall {
             held: false,
             digits: [0; 4],
             recording: None,
+            classifiers: Vec::new(),
             #[cfg(test)]
             panic_on_tick: false,
         }
@@ -115,6 +120,29 @@ impl MediaCall {
         self.recording_ended(ended);
     }
 
+    /// Starts a classifier on what the leg hears (replacing one with `id`).
+    pub fn start_classifier(&mut self, id: u64, kind: ClassifyKind) {
+        self.classifiers.retain(|c| c.id != id);
+        self.classifiers.push(Classifier::new(id, kind));
+    }
+
+    pub fn stop_classifier(&mut self, id: u64) {
+        self.classifiers.retain(|c| c.id != id);
+    }
+
+    /// This tick's heard frame through each classifier.
+    fn classify(&mut self) {
+        let pcm = self.core.heard();
+        let events = &self.events;
+        self.classifiers.retain_mut(|c| {
+            let (found, done) = c.frame(pcm);
+            if let Some(result) = found {
+                events.emit(MediaEvent::Classified { id: c.id, result });
+            }
+            !done
+        });
+    }
+
     fn recording_ended(&mut self, ended: Option<MediaEvent>) {
         if let Some(e) = ended {
             self.recording = None;
@@ -135,6 +163,9 @@ impl MediaCall {
             None => None,
         };
         self.recording_ended(ended);
+        if !self.classifiers.is_empty() {
+            self.classify();
+        }
         self.flush_events();
     }
 

@@ -134,6 +134,19 @@ pub enum MediaCommand {
         id: u64,
         by: crate::media::record::EndedBy,
     },
+    /// Runs a classifier on what the leg hears (`media::classify`); its
+    /// findings come as `MediaEvent::Classified` with `id`. Several may
+    /// run; one with the same id is replaced.
+    Classify {
+        call: MediaId,
+        id: u64,
+        kind: crate::media::classify::ClassifyKind,
+    },
+    /// Stops the classifier `id`, if it runs.
+    StopClassify {
+        call: MediaId,
+        id: u64,
+    },
     /// The peer put the call on hold (`on`: stop sending it media; RTCP
     /// goes on) or took it off hold.
     Hold {
@@ -188,6 +201,8 @@ impl MediaCommand {
             | MediaCommand::StopPlay { call, .. }
             | MediaCommand::Record { call, .. }
             | MediaCommand::StopRecord { call, .. }
+            | MediaCommand::Classify { call, .. }
+            | MediaCommand::StopClassify { call, .. }
             | MediaCommand::Hold { call, .. }
             | MediaCommand::Remove { call } => Some(*call),
             MediaCommand::Join { listener, .. } | MediaCommand::Unjoin { listener } => {
@@ -309,6 +324,16 @@ impl Worker {
             MediaCommand::StopRecord { call, id, by } => {
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.stop_recording(id, by);
+                }
+            }
+            MediaCommand::Classify { call, id, kind } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.start_classifier(id, kind);
+                }
+            }
+            MediaCommand::StopClassify { call, id } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.stop_classifier(id);
                 }
             }
             MediaCommand::Hold { call, on } => {

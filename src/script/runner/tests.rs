@@ -202,6 +202,7 @@ impl CallControl for TestCall {
 
 fn info() -> CallInfo {
     CallInfo {
+        amd: false,
         // A Call-ID with a NUL byte once named the thread and killed rivr.
         id: "abc\0def@10.0.0.1".into(),
         from: "sip:caller@10.0.0.1".into(),

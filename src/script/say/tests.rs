@@ -153,6 +153,7 @@ fn run_script(cache: &ScriptCache, text: &str, keys: &[char]) -> Ran {
         results: results.clone(),
     };
     let info = CallInfo {
+        amd: false,
         id: "t-1".into(),
         from: "sip:a@b".into(),
         to: "100".into(),

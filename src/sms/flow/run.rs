@@ -291,6 +291,7 @@ impl FlowTask {
             vars: Vec::new(),
             headers: Vec::new(),
             lang: String::new(),
+            amd: false,
         };
         let deadline = tokio::time::Instant::now() + SPAWN_PATIENCE;
         let done_rx = loop {
