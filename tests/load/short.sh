@@ -145,7 +145,7 @@ PER_CALL=$(awk -v c="$((CPU1 - CPU0))" -v t="$TCK" -v n="$PLACED" 'BEGIN { print
 echo
 echo "== rivr short calls: $RATE calls/s asked for ${SECONDS_} s, 1 s prompt, rivr hangs up =="
 echo "SIPp:  placed $PLACED ($REACHED calls/s reached), successful $OK, failed $FAILED, retransmissions $RETRANS (exit $SIPP_RC)"
-echo "       mean INVITE -> 200: ${MEAN_RT} ms"
+echo "       mean INVITE -> 200: ${MEAN_RT} ms (SIPp's clock counts whole milliseconds: 0 is under 1 ms)"
 echo "CPU:   rivr ${RIVR_CPU}% of one core over ${RUN_S} s = ${PER_CALL} us per call; SIPp (${PROCS} processes) ${SIPP_CPU}%"
 echo "RSS:   rivr peak (VmHWM) ${HWM} kB"
 echo "RESULT placed=$PLACED rate=$REACHED ok=$OK failed=$FAILED retrans=$RETRANS invite_200_ms=$MEAN_RT rivr_cpu_pct=$RIVR_CPU cpu_us_per_call=$PER_CALL sipp_cpu_pct=$SIPP_CPU rss_kb=$HWM"
