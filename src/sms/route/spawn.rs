@@ -15,10 +15,14 @@ use crate::store::Store;
 /// How a route's messages are encoded: SMPP parts, or whole text for HTTP.
 #[derive(Clone)]
 pub(crate) enum Kind {
-    Smpp { use_message_payload: bool },
+    Smpp {
+        use_message_payload: bool,
+    },
     /// `preset`: a provider (Infobip, Vonage) that splits the text itself;
     /// rivr counts its parts. Otherwise the template: one part.
-    Http { preset: bool },
+    Http {
+        preset: bool,
+    },
 }
 
 pub(crate) struct RouteInfo {
