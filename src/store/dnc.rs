@@ -55,8 +55,9 @@ impl Store {
     /// source): an SMS opt-in undoes the sender's own opt-out, never an
     /// entry the operator made. Returns how many rows went.
     pub async fn dnc_remove_sms_opt_out(&self, phone: &str) -> Result<u64, StoreError> {
+        // Not `LIKE 'sms:%'`: case-blind on SQLite, not on PostgreSQL.
         Ok(
-            sqlx::query("DELETE FROM dnc WHERE phone = $1 AND source LIKE 'sms:%'")
+            sqlx::query("DELETE FROM dnc WHERE phone = $1 AND SUBSTR(source, 1, 4) = 'sms:'")
                 .bind(phone)
                 .execute(&self.pool)
                 .await?
@@ -93,4 +94,38 @@ impl Store {
         })
         .collect()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::backends_test::{fresh, on_both};
+
+    async fn an_sms_opt_in_undoes_only_an_sms_opt_out() {
+        let s = fresh().await;
+        let n = |p: &str| vec![p.to_string()];
+        s.dnc_add(&n("+1"), "sms:STOP").await.unwrap();
+        s.dnc_add(&n("+2"), "cli").await.unwrap();
+        s.dnc_add(&n("+3"), "SMS:operator-import").await.unwrap();
+        assert_eq!(s.dnc_remove_sms_opt_out("+1").await.unwrap(), 1);
+        assert_eq!(s.dnc_remove_sms_opt_out("+2").await.unwrap(), 0);
+        assert_eq!(s.dnc_remove_sms_opt_out("+3").await.unwrap(), 0);
+        assert_eq!(s.dnc_remove_sms_opt_out("+4").await.unwrap(), 0);
+        let left: Vec<_> = s
+            .dnc_list("", 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.phone, e.source))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                ("+2".to_string(), "cli".to_string()),
+                ("+3".to_string(), "SMS:operator-import".to_string())
+            ]
+        );
+        assert!(!s.dnc_contains("+1").await.unwrap());
+    }
+
+    on_both!(an_sms_opt_in_undoes_only_an_sms_opt_out);
 }

@@ -15,6 +15,15 @@ pub struct InboundSms {
     pub received_ms: i64,
 }
 
+/// A new inbound SMS id for one received at `now`. Ids sort in arrival
+/// order within a millisecond too, whichever way the SMS came (the flows
+/// answer one sender's messages by `received_ms, id`).
+fn inbound_id(now: i64) -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xffff;
+    format!("in-{now:011x}{n:04x}{:04x}", rand::random::<u16>())
+}
+
 impl Store {
     /// Keeps an inbound SMS; returns its id.
     pub async fn insert_inbound(
@@ -23,12 +32,8 @@ impl Store {
         destination: &str,
         body: &str,
     ) -> Result<String, StoreError> {
-        // Ids sort in arrival order within a millisecond too (the flows
-        // answer one sender's messages by `received_ms, id`).
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let now = now_ms();
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xffff;
-        let id = format!("in-{now:011x}{n:04x}{:04x}", rand::random::<u16>());
+        let id = inbound_id(now);
         sqlx::query("INSERT INTO sms_inbound (id, source, destination, body, received_ms) VALUES ($1, $2, $3, $4, $5)")
             .bind(&id)
             .bind(source)
@@ -103,8 +108,8 @@ impl Store {
         destination: &str,
         body: &str,
     ) -> Result<Option<String>, StoreError> {
-        let id = format!("in-{:016x}", rand::random::<u64>());
         let now = now_ms();
+        let id = inbound_id(now);
         let mut tx = self.pool.begin().await?;
         let claimed = sqlx::query(
             "INSERT INTO sms_provider_inbound (provider_id, inbound_id, received_ms) VALUES ($1, $2, $3) \
@@ -151,4 +156,76 @@ impl Store {
             })
             .collect()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::backends_test::{fresh, on_both};
+
+    async fn a_provider_inbound_sms_is_stored_once_and_in_arrival_order() {
+        let s = fresh().await;
+        let first = s
+            .insert_provider_inbound("ib-1", "+254700000001", "2001", "SURVEY")
+            .await
+            .unwrap()
+            .expect("a new provider id is stored");
+        assert_eq!(
+            s.insert_provider_inbound("ib-1", "+254700000001", "2001", "SURVEY again")
+                .await
+                .unwrap(),
+            None,
+            "posted again: stored once"
+        );
+        let mut ids = vec![first];
+        for i in 2..=20 {
+            let id = s
+                .insert_provider_inbound(
+                    &format!("ib-{i}"),
+                    "+254700000001",
+                    "2001",
+                    &format!("{i}"),
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            ids.push(id);
+        }
+        let mut stored = s.inbound_since(0).await.unwrap();
+        assert_eq!(
+            stored.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            ids.iter().map(String::as_str).collect::<Vec<_>>(),
+            "read back in the order they arrived, within a millisecond too"
+        );
+        let m = stored.remove(0);
+        assert_eq!(
+            (m.source.as_str(), m.destination.as_str(), m.body.as_str()),
+            ("+254700000001", "2001", "SURVEY")
+        );
+        // What the flows will answer: every one of them, in that order.
+        let pending = s.flow_pending(0, 100).await.unwrap();
+        assert_eq!(pending.len(), 20);
+        assert_eq!(pending[0].id, ids[0]);
+    }
+
+    async fn a_provider_id_is_forgotten_with_old_rows() {
+        let s = fresh().await;
+        s.insert_provider_inbound("v-1", "+1", "2001", "a")
+            .await
+            .unwrap()
+            .unwrap();
+        let later = crate::store::now_ms() + 1;
+        s.expire_receipts(later).await.unwrap();
+        assert!(
+            s.insert_provider_inbound("v-1", "+1", "2001", "a")
+                .await
+                .unwrap()
+                .is_some(),
+            "pruned: the id is new again"
+        );
+    }
+
+    on_both!(
+        a_provider_inbound_sms_is_stored_once_and_in_arrival_order,
+        a_provider_id_is_forgotten_with_old_rows,
+    );
 }

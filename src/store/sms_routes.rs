@@ -94,13 +94,11 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::{NewMessage, NewPart, Store};
+    use crate::store::backends_test::{fresh, on_both};
+    use crate::store::{NewMessage, NewPart, Sending};
 
-    #[tokio::test]
     async fn a_part_is_claimed_by_one_route_and_never_moves_once_written() {
-        let s = Store::open("sqlite::memory:", std::path::Path::new("/"))
-            .await
-            .unwrap();
+        let s = fresh().await;
         let part = NewPart {
             esm_class: 0,
             data_coding: 0,
@@ -136,4 +134,67 @@ mod tests {
         assert_eq!((r[1].route.as_deref(), r[1].attempts), (Some("b"), 2));
         assert_eq!(r[1].routes, ["a", "b"]);
     }
+
+    async fn a_message_keeps_how_it_is_to_be_sent() {
+        let s = fresh().await;
+        let part = NewPart {
+            esm_class: 0,
+            data_coding: 0,
+            payload: false,
+            short_message: b"hi".to_vec(),
+        };
+        let sending = Sending {
+            source_ton: Some(5),
+            source_npi: Some(0),
+            not_before_ms: Some(1_900_000_000_123),
+            valid_for_ms: Some(86_400_000),
+            via: Some("b".into()),
+        };
+        s.insert_message(&NewMessage {
+            id: "m".into(),
+            source: "CLINIC".into(),
+            destination: "1".into(),
+            body: "hi".into(),
+            parts: vec![part.clone()],
+            sending: sending.clone(),
+        })
+        .await
+        .unwrap();
+        s.insert_message(&NewMessage {
+            id: "n".into(),
+            source: "2001".into(),
+            destination: "1".into(),
+            body: "hi".into(),
+            parts: vec![part],
+            sending: Sending::default(),
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            s.message_schedule("m").await.unwrap(),
+            (Some(1_900_000_000_123), Some(86_400_000))
+        );
+        assert_eq!(s.message_schedule("n").await.unwrap(), (None, None));
+        assert_eq!(s.message_schedule("none").await.unwrap(), (None, None));
+        let unsent = s.unsent_parts().await.unwrap();
+        assert_eq!(unsent.len(), 2);
+        assert_eq!((&unsent[0].sending, &unsent[0].route), (&sending, &None));
+        assert_eq!(unsent[1].sending, Sending::default());
+        assert_eq!(s.claim_parts(&[("m", 1, None)], "b").await.unwrap(), [true]);
+        let r = s.part_routes("m").await.unwrap();
+        assert_eq!(
+            (r[0].routes.as_slice(), r[0].attempts),
+            (&["b".to_string()][..], 1)
+        );
+        assert_eq!(
+            s.unsent_parts().await.unwrap()[0].route.as_deref(),
+            Some("b")
+        );
+        assert!(s.part_routes("none").await.unwrap().is_empty());
+    }
+
+    on_both!(
+        a_part_is_claimed_by_one_route_and_never_moves_once_written,
+        a_message_keeps_how_it_is_to_be_sent,
+    );
 }

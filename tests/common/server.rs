@@ -272,6 +272,23 @@ impl Rivr {
         out
     }
 
+    /// `rivr ARGS --config <its rivr.toml>` (a command beside the server:
+    /// `sms results`, `dnc list`, …), which must succeed; its stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(binary())
+            .args(args)
+            .arg("--config")
+            .arg(self.dir.join("rivr.toml"))
+            .output()
+            .unwrap_or_else(|e| panic!("rivr {args:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "rivr {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Waits until rivr's stderr has a line for which `pred` holds.
     pub fn wait_log(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
         let deadline = Instant::now() + timeout;

@@ -25,6 +25,19 @@ pub struct RouteSpec {
     /// Digit prefixes (no `+`); empty serves every destination.
     pub prefixes: Vec<String>,
     pub health: HealthConfig,
+    pub family: Family,
+}
+
+/// What a route's stored parts are made for: SMPP parts are encoded
+/// short messages (GSM 7-bit or UCS-2, with their UDH), an HTTP
+/// provider's are the text itself. A part taken for one family never
+/// goes to a route of the other: it would arrive as bytes of the wrong
+/// kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Family {
+    #[default]
+    Smpp,
+    Http,
 }
 
 /// Why no route can be chosen.
@@ -108,6 +121,30 @@ impl Chooser {
             .find(|&i| self.is_up(i))
             .or_else(|| c.first().copied())
             .ok_or_else(|| RouteError::NoRouteFor(dest.to_string()))
+    }
+
+    /// [`Self::choose`] for a part already taken for route `like`: only
+    /// the routes of `like`'s family, and `like` itself when none of them
+    /// is up (the part waits for it).
+    pub fn choose_like(
+        &self,
+        dest: &str,
+        via: Option<&str>,
+        like: Option<usize>,
+    ) -> Result<usize, RouteError> {
+        let Some((like, family)) = like.and_then(|l| self.specs.get(l).map(|s| (l, s.family)))
+        else {
+            return self.choose(dest, via);
+        };
+        if via.is_some() {
+            return self.choose(dest, via);
+        }
+        let c: Vec<usize> = self
+            .candidates(dest)
+            .into_iter()
+            .filter(|&i| self.specs[i].family == family)
+            .collect();
+        Ok(c.iter().copied().find(|&i| self.is_up(i)).unwrap_or(like))
     }
 
     /// Where the unsent parts to `dest` of route `from` (now down) go: the

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
 use super::task::{Report, RouteDriver};
-use super::{HealthConfig, RouteSpec};
+use super::{Family, HealthConfig, RouteSpec};
 use crate::sms::config::{BindConfig, HttpSmsConfig, Provider, ScheduleMode, SmppConfig};
 use crate::sms::driver::{self, RouteCtx};
 use crate::sms::{http, Notice};
@@ -15,10 +15,14 @@ use crate::store::Store;
 /// How a route's messages are encoded: SMPP parts, or whole text for HTTP.
 #[derive(Clone)]
 pub(crate) enum Kind {
-    Smpp { use_message_payload: bool },
+    Smpp {
+        use_message_payload: bool,
+    },
     /// `preset`: a provider (Infobip, Vonage) that splits the text itself;
     /// rivr counts its parts. Otherwise the template: one part.
-    Http { preset: bool },
+    Http {
+        preset: bool,
+    },
 }
 
 pub(crate) struct RouteInfo {
@@ -87,6 +91,7 @@ pub(crate) fn spawn(
                         throttle_hold: Duration::from_secs(c.throttle_hold_secs),
                         ..HealthConfig::default()
                     },
+                    family: Family::Smpp,
                 });
                 infos.push(RouteInfo {
                     name,
@@ -142,6 +147,7 @@ pub(crate) fn spawn(
                     name: name.clone(),
                     prefixes: Vec::new(),
                     health: HealthConfig::default(),
+                    family: Family::Http,
                 });
                 infos.push(RouteInfo {
                     name,

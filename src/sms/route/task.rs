@@ -141,18 +141,15 @@ impl Router {
     async fn dispatch(&mut self, parts: Vec<StoredPart>) {
         let now = now_ms();
         let mut batches: BTreeMap<usize, Vec<StoredPart>> = BTreeMap::new();
+        let mut later: BTreeMap<usize, Vec<StoredPart>> = BTreeMap::new();
         for p in parts {
             let target = {
                 let c = self.lock();
                 let via = p.sending.via.as_deref();
-                let kept = p
-                    .route
-                    .as_deref()
-                    .and_then(|r| c.index(r))
-                    .filter(|&i| via.is_some() || c.is_up(i));
-                match kept {
+                let taken = p.route.as_deref().and_then(|r| c.index(r));
+                match taken.filter(|&i| via.is_some() || c.is_up(i)) {
                     Some(i) => Ok(i),
-                    None => c.choose(&p.destination, via),
+                    None => c.choose_like(&p.destination, via, taken),
                 }
             };
             let target = match target {
@@ -166,12 +163,20 @@ impl Router {
                 .drivers
                 .get(target)
                 .is_some_and(|d| d.schedule == ScheduleMode::Local);
-            if let Some(at) = p.sending.not_before_ms.filter(|t| *t > now && local) {
-                self.next += 1;
-                self.held.insert((at, self.next), p);
+            if p.sending.not_before_ms.is_some_and(|t| t > now && local) {
+                later.entry(target).or_default().push(p);
                 continue;
             }
             batches.entry(target).or_default().push(p);
+        }
+        // Claimed before they are held, so when due they stay with a route
+        // of the family they were encoded for.
+        for (t, ps) in later {
+            for p in self.claim(t, ps).await {
+                self.next += 1;
+                let at = p.sending.not_before_ms.unwrap_or(now);
+                self.held.insert((at, self.next), p);
+            }
         }
         for (t, ps) in batches {
             self.hand(t, ps).await;

@@ -9,6 +9,7 @@ fn spec(name: &str, prefixes: &[&str]) -> RouteSpec {
         name: name.into(),
         prefixes: prefixes.iter().map(|p| p.to_string()).collect(),
         health: HealthConfig::default(),
+        family: Family::Smpp,
     }
 }
 
@@ -124,4 +125,31 @@ fn hard_throttling_fails_over_for_the_hold_time_soft_throttling_does_not() {
         [(0, Change::Up)]
     );
     assert_eq!(c.choose("1", None), Ok(0));
+}
+
+#[test]
+fn a_part_taken_for_smpp_never_goes_to_an_http_route() {
+    let t0 = Instant::now();
+    let mut c = Chooser::new(
+        vec![
+            spec("a", &[]),
+            spec("b", &["41"]),
+            RouteSpec {
+                family: Family::Http,
+                ..spec("http", &[])
+            },
+        ],
+        t0,
+    );
+    c.signal(0, Signal::BindRefused("x".into()), t0 + MS);
+    // A new message may take the provider: it is encoded for it.
+    assert_eq!(c.choose("1555", None), Ok(2));
+    // One made for a (SMPP) waits for it rather than reach the provider
+    // as encoded bytes; where b serves, it goes to b.
+    assert_eq!(c.choose_like("1555", None, Some(0)), Ok(0));
+    assert_eq!(c.choose_like("41791", None, Some(0)), Ok(1));
+    // The provider's own parts stay with it; no route known: any.
+    assert_eq!(c.choose_like("1555", None, Some(2)), Ok(2));
+    assert_eq!(c.choose_like("1555", None, None), Ok(2));
+    assert_eq!(c.choose_like("1555", Some("a"), Some(2)), Ok(0));
 }
