@@ -32,6 +32,8 @@ pub(super) struct RawSmsHttp {
     message_id: Option<String>,
     from: Option<Spanned<String>>,
     timeout_ms: Option<Spanned<u64>>,
+    #[serde(default, deserialize_with = "crate::sms::config::prefixes")]
+    prefixes: Vec<String>,
 }
 
 fn text(v: &Option<Spanned<String>>) -> String {
@@ -217,6 +219,7 @@ pub(super) fn parse_sms_http(
         message_id: r.message_id.unwrap_or_else(|| "body".into()),
         from: text(&r.from),
         timeout_ms: positive(&r.timeout_ms, "timeout_ms", 10_000)?,
+        prefixes: r.prefixes,
     })
 }
 

@@ -13,12 +13,18 @@ use crate::sms::{http, Notice};
 use crate::store::Store;
 
 /// How a route's messages are encoded: SMPP parts, or whole text for HTTP.
-#[derive(Clone)]
+/// Parts move between two routes as stored only when their kinds are
+/// equal; otherwise the message is encoded again (`task`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
-    Smpp { use_message_payload: bool },
+    Smpp {
+        use_message_payload: bool,
+    },
     /// `preset`: a provider (Infobip, Vonage) that splits the text itself;
     /// rivr counts its parts. Otherwise the template: one part.
-    Http { preset: bool },
+    Http {
+        preset: bool,
+    },
 }
 
 pub(crate) struct RouteInfo {
@@ -130,6 +136,9 @@ pub(crate) fn spawn(
                     rcmds
                 });
                 drivers.push(RouteDriver {
+                    kind: Kind::Smpp {
+                        use_message_payload: c.use_message_payload,
+                    },
                     schedule: c.schedule,
                     cmds: dcmds,
                     release: Some(release),
@@ -140,7 +149,7 @@ pub(crate) fn spawn(
             RouteConf::Http(c) => {
                 specs.push(RouteSpec {
                     name: name.clone(),
-                    prefixes: Vec::new(),
+                    prefixes: c.prefixes.clone(),
                     health: HealthConfig::default(),
                 });
                 infos.push(RouteInfo {
@@ -152,6 +161,9 @@ pub(crate) fn spawn(
                     status,
                 });
                 drivers.push(RouteDriver {
+                    kind: Kind::Http {
+                        preset: c.provider != Provider::Template,
+                    },
                     schedule: ScheduleMode::Local,
                     cmds: dcmds,
                     release: None,

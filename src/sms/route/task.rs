@@ -1,7 +1,10 @@
 //! The tokio side of the routes: one task owns the [`Chooser`](super::Chooser)'s
 //! timers and the parts scheduled locally, claims parts in the store for a
 //! route before handing them to that route's driver, and moves the parts a
-//! route that went down never wrote to the next route.
+//! route that went down never wrote to the next route. A message moving to
+//! a route of another kind (SMPP parts vs an HTTP provider's text) is
+//! encoded again for it, and moves only whole: while none of its parts was
+//! written (a part written to an SMSC never goes out again).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -9,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::spawn::Kind;
 use super::{Change, Chooser, Signal};
 use crate::sms::config::ScheduleMode;
 use crate::sms::driver::DriverCmd;
 use crate::sms::Notice;
-use crate::store::{now_ms, Store, StoredPart};
+use crate::store::{now_ms, Sending, Store, StoredPart};
 
 /// From a route's driver.
 #[derive(Debug)]
@@ -31,6 +35,7 @@ pub(crate) enum RouterCmd {
 
 /// One route's driver(s), as the router reaches them.
 pub(crate) struct RouteDriver {
+    pub kind: Kind,
     pub schedule: ScheduleMode,
     pub cmds: mpsc::UnboundedSender<DriverCmd>,
     /// Asks an SMPP driver for the parts it has not written (none for HTTP,
@@ -205,7 +210,14 @@ impl Router {
         let (mine, claim): (Vec<StoredPart>, Vec<StoredPart>) = parts
             .into_iter()
             .partition(|p| p.route.as_deref() == Some(name.as_str()));
+        let kind = self.drivers.get(t).map(|d| d.kind.clone());
+        let (claim, other): (Vec<StoredPart>, Vec<StoredPart>) = claim
+            .into_iter()
+            .partition(|p| kind.is_some() && self.kind_of(p) == kind);
         let mut go = mine;
+        if let Some(kind) = kind {
+            go.extend(self.reencode(&name, &kind, other).await);
+        }
         if !claim.is_empty() {
             let keys: Vec<(&str, u8, Option<&str>)> = claim
                 .iter()
@@ -234,6 +246,104 @@ impl Router {
         go
     }
 
+    /// The kind the part is encoded for, when the router can tell.
+    fn kind_of(&self, p: &StoredPart) -> Option<Kind> {
+        let name = p.route.as_deref().or(p.sending.encoded_for.as_deref())?;
+        let i = self.lock().index(name)?;
+        self.drivers.get(i).map(|d| d.kind.clone())
+    }
+
+    /// Encodes the messages of `parts` again for route `name` (of `kind`) and
+    /// claims them for it, whole; returns their new parts. A message one
+    /// of whose parts was written (or ended) stays where it is: back to its
+    /// route's driver.
+    async fn reencode(
+        &mut self,
+        name: &str,
+        kind: &Kind,
+        parts: Vec<StoredPart>,
+    ) -> Vec<StoredPart> {
+        let mut groups: Vec<Vec<StoredPart>> = Vec::new();
+        for p in parts {
+            match groups.last_mut() {
+                Some(g) if g.first().is_some_and(|f| f.message_id == p.message_id) => g.push(p),
+                _ => groups.push(vec![p]),
+            }
+        }
+        let mut go = Vec::new();
+        for g in groups {
+            let Some(first) = g.first().cloned() else {
+                continue;
+            };
+            let id = first.message_id.as_str();
+            let body = match self.store.message_body(id).await {
+                Ok(Some(b)) => b,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::error!("sms: read {id} to move it to route {name}: {e}");
+                    self.back(g);
+                    continue;
+                }
+            };
+            let new = match crate::sms::service::encode_parts(kind, &body, rand::random()) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.fail(&first, &format!("cannot be sent by route {name}: {e}"))
+                        .await;
+                    continue;
+                }
+            };
+            let from = first.route.as_deref();
+            match self.store.reclaim_encoded(id, from, name, &new).await {
+                Ok(true) => {
+                    tracing::info!(
+                        "sms: {id} encoded again for route {name} ({} parts)",
+                        new.len()
+                    );
+                    go.extend(new.into_iter().enumerate().map(|(i, p)| {
+                        let part = u8::try_from(i + 1).unwrap_or(u8::MAX);
+                        StoredPart {
+                            message_id: first.message_id.clone(),
+                            part,
+                            idempotency_key: format!("{}.{part}", first.message_id),
+                            source: first.source.clone(),
+                            destination: first.destination.clone(),
+                            esm_class: p.esm_class,
+                            data_coding: p.data_coding,
+                            payload: p.payload,
+                            short_message: p.short_message,
+                            sending: Sending {
+                                encoded_for: Some(name.to_string()),
+                                ..first.sending.clone()
+                            },
+                            route: Some(name.to_string()),
+                        }
+                    }));
+                }
+                Ok(false) => {
+                    tracing::info!("sms: {id} stays on its route: a part of it was written");
+                    self.back(g);
+                }
+                Err(e) => {
+                    tracing::error!("sms: move {id} to route {name}: {e}");
+                    self.back(g);
+                }
+            }
+        }
+        go
+    }
+
+    /// Parts that stay with the route they are claimed for.
+    fn back(&self, parts: Vec<StoredPart>) {
+        let Some(from) = parts.first().and_then(|p| p.route.clone()) else {
+            return;
+        };
+        let i = self.lock().index(&from);
+        if let Some(d) = i.and_then(|i| self.drivers.get(i)) {
+            let _ = d.cmds.send(DriverCmd::Submit(parts));
+        }
+    }
+
     async fn changed(&mut self, i: usize, c: Change) {
         let name = self.lock().name(i).to_string();
         let why = match c {
@@ -247,13 +357,9 @@ impl Router {
         let Some(release) = self.drivers.get(i).and_then(|d| d.release.clone()) else {
             return;
         };
-        // With no other SMPP route there is nowhere to go: the parts keep
-        // their place in this route's queue.
-        let others = self
-            .drivers
-            .iter()
-            .enumerate()
-            .any(|(t, d)| t != i && d.release.is_some());
+        // With no other route there is nowhere to go: the parts keep their
+        // place in this route's queue.
+        let others = self.drivers.len() > 1;
         if !others {
             return;
         }
@@ -267,15 +373,12 @@ impl Router {
         let mut back = Vec::new();
         let mut moved: BTreeMap<usize, Vec<StoredPart>> = BTreeMap::new();
         for p in parts {
-            // Only to another SMPP route: an HTTP route's parts are
-            // encoded differently (whole text), and it has no `release`.
-            let next = p.sending.via.is_none().then(|| {
-                let c = self.lock();
-                c.candidates(&p.destination).into_iter().find(|&t| {
-                    t != i && c.is_up(t) && self.drivers.get(t).is_some_and(|d| d.release.is_some())
-                })
-            });
-            let next = next.flatten();
+            let next = p
+                .sending
+                .via
+                .is_none()
+                .then(|| self.lock().next_after(&p.destination, i))
+                .flatten();
             match next {
                 Some(t) => moved.entry(t).or_default().push(p),
                 None => back.push(p),
