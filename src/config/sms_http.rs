@@ -300,4 +300,14 @@ mod tests {
             "{e}"
         );
     }
+
+    #[test]
+    fn prefixes_are_digits_and_name_their_line() {
+        let base = "[sms_http]\nurl = \"http://127.0.0.1:1/send\"\n";
+        let c = parse(&format!("{base}prefixes = [\"+254\", \"1555\"]\n")).unwrap();
+        assert_eq!(c.sms_http.unwrap().prefixes, ["254", "1555"]);
+        assert!(parse(base).unwrap().sms_http.unwrap().prefixes.is_empty());
+        let e = parse(&format!("{base}prefixes = [\"25x\"]\n")).unwrap_err();
+        assert!(e.contains("rivr.toml:3") && e.contains("prefixes"), "{e}");
+    }
 }
