@@ -32,6 +32,8 @@ pub(super) struct RawSmsHttp {
     message_id: Option<String>,
     from: Option<Spanned<String>>,
     timeout_ms: Option<Spanned<u64>>,
+    #[serde(default, deserialize_with = "crate::sms::config::prefixes")]
+    prefixes: Vec<String>,
 }
 
 fn text(v: &Option<Spanned<String>>) -> String {
@@ -217,6 +219,7 @@ pub(super) fn parse_sms_http(
         message_id: r.message_id.unwrap_or_else(|| "body".into()),
         from: text(&r.from),
         timeout_ms: positive(&r.timeout_ms, "timeout_ms", 10_000)?,
+        prefixes: r.prefixes,
     })
 }
 
@@ -296,5 +299,15 @@ mod tests {
             e.contains("rivr.toml:3:") && e.contains("signature_method"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn prefixes_are_digits_and_name_their_line() {
+        let base = "[sms_http]\nurl = \"http://127.0.0.1:1/send\"\n";
+        let c = parse(&format!("{base}prefixes = [\"+254\", \"1555\"]\n")).unwrap();
+        assert_eq!(c.sms_http.unwrap().prefixes, ["254", "1555"]);
+        assert!(parse(base).unwrap().sms_http.unwrap().prefixes.is_empty());
+        let e = parse(&format!("{base}prefixes = [\"25x\"]\n")).unwrap_err();
+        assert!(e.contains("rivr.toml:3") && e.contains("prefixes"), "{e}");
     }
 }

@@ -157,7 +157,7 @@ fn bind_config<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BindConfig, D::
     })
 }
 
-fn prefixes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+pub(crate) fn prefixes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let v = Vec::<String>::deserialize(d)?;
     v.into_iter()
         .map(|p| {
@@ -339,6 +339,9 @@ pub struct HttpSmsConfig {
     pub message_id: String,
     pub from: String,
     pub timeout_ms: u64,
+    /// Destination prefixes the provider serves (digits, no `+`); none:
+    /// all. It comes after the SMPP routes in the fallback order.
+    pub prefixes: Vec<String>,
 }
 
 #[cfg(test)]

@@ -262,36 +262,9 @@ impl SmsService {
             None => info.from.clone(),
         };
         let id = format!("sms-{:016x}", rand::random::<u64>());
-        let parts = match info.kind {
-            Kind::Smpp {
-                use_message_payload,
-            } => {
-                let reference = self.inner.next_ref.fetch_add(1, Ordering::Relaxed);
-                let e = encoding::encode(text, reference, use_message_payload)?;
-                let esm_class = if e.udhi { encoding::ESM_UDHI } else { 0 };
-                e.parts
-                    .into_iter()
-                    .map(|short_message| NewPart {
-                        esm_class,
-                        data_coding: e.data_coding,
-                        payload: e.payload,
-                        short_message,
-                    })
-                    .collect()
-            }
-            Kind::Http { preset: false } => {
-                if text.is_empty() {
-                    return Err(encoding::EncodeError::Empty.into());
-                }
-                vec![NewPart {
-                    esm_class: 0,
-                    data_coding: 0,
-                    payload: false,
-                    short_message: text.as_bytes().to_vec(),
-                }]
-            }
-            Kind::Http { preset: true } => preset_parts(text)?,
-        };
+        let reference = self.inner.next_ref.fetch_add(1, Ordering::Relaxed);
+        let parts = encode_parts(&info.kind, text, reference)?;
+        sending.encoded_for = Some(info.name.clone());
         Ok(NewMessage {
             id,
             source,
@@ -419,6 +392,44 @@ impl SmsService {
             t.abort();
         }
     }
+}
+
+/// `text` as the parts of a route of `kind` (`reference`: the SMPP
+/// concatenation reference).
+pub(crate) fn encode_parts(
+    kind: &Kind,
+    text: &str,
+    reference: u8,
+) -> Result<Vec<NewPart>, SmsError> {
+    Ok(match kind {
+        Kind::Smpp {
+            use_message_payload,
+        } => {
+            let e = encoding::encode(text, reference, *use_message_payload)?;
+            let esm_class = if e.udhi { encoding::ESM_UDHI } else { 0 };
+            e.parts
+                .into_iter()
+                .map(|short_message| NewPart {
+                    esm_class,
+                    data_coding: e.data_coding,
+                    payload: e.payload,
+                    short_message,
+                })
+                .collect()
+        }
+        Kind::Http { preset: false } => {
+            if text.is_empty() {
+                return Err(encoding::EncodeError::Empty.into());
+            }
+            vec![NewPart {
+                esm_class: 0,
+                data_coding: 0,
+                payload: false,
+                short_message: text.as_bytes().to_vec(),
+            }]
+        }
+        Kind::Http { preset: true } => preset_parts(text)?,
+    })
 }
 
 /// The parts a preset provider bills for the text (it splits the text

@@ -119,6 +119,10 @@ pub struct Sending {
     pub valid_for_ms: Option<i64>,
     /// The route the sender forced (`--via`).
     pub via: Option<String>,
+    /// The route the parts were encoded for when the message was made;
+    /// not stored (`None` after a restart: the router encodes the text
+    /// again when the parts go to a route of another kind).
+    pub encoded_for: Option<String>,
 }
 
 /// A part not yet accepted by the SMSC, as stored.
@@ -202,6 +206,7 @@ impl Store {
                         not_before_ms: r.try_get(11)?,
                         valid_for_ms: r.try_get(12)?,
                         via: r.try_get(13)?,
+                        encoded_for: None,
                     },
                     route: r.try_get(14)?,
                 })

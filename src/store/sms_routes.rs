@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::{now_ms, NewPart, Store, StoreError};
 
 /// The route of one part, as `rivr sms status` and the API show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +50,93 @@ impl Store {
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// The text of message `id`, as stored.
+    pub async fn message_body(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT body FROM sms_messages WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+
+    /// Replaces the parts of message `id` by `parts` (its text encoded for
+    /// another kind of route), claimed for `route`, in one transaction —
+    /// only while every part of it is queued, was never written and is
+    /// with `from` (`None`: no route yet). Returns whether it did.
+    pub async fn reclaim_encoded(
+        &self,
+        id: &str,
+        from: Option<&str>,
+        route: &str,
+        parts: &[NewPart],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // A write first: the transaction holds the write lock from its start.
+        let n = sqlx::query("UPDATE sms_messages SET parts = $1, updated_ms = $2 WHERE id = $3")
+            .bind(i64::try_from(parts.len()).unwrap_or(i64::MAX))
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let all: i64 = sqlx::query("SELECT COUNT(*) FROM sms_parts WHERE message_id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let free: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM sms_parts WHERE message_id = $1 AND state = 'queued'              AND sending_ms IS NULL AND (route IS NULL AND $2 IS NULL OR route = $2)",
+        )
+        .bind(id)
+        .bind(from)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        if n != 1 || all == 0 || free != all || parts.is_empty() {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let before = sqlx::query(
+            "SELECT routes, attempts FROM sms_parts WHERE message_id = $1 ORDER BY part LIMIT 1",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let routes: Option<String> = before.try_get(0)?;
+        let attempts: i64 = before.try_get(1)?;
+        let routes = match routes {
+            Some(r) => format!("{r},{route}"),
+            None => route.to_string(),
+        };
+        sqlx::query("DELETE FROM sms_parts WHERE message_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for (i, p) in parts.iter().enumerate() {
+            let part = i64::try_from(i + 1).unwrap_or(i64::MAX);
+            sqlx::query(
+                "INSERT INTO sms_parts (message_id, part, idempotency_key, state, esm_class, data_coding,                                         payload, short_message, route, routes, attempts)                  VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(id)
+            .bind(part)
+            .bind(format!("{id}.{part}"))
+            .bind(i64::from(p.esm_class))
+            .bind(i64::from(p.data_coding))
+            .bind(i64::from(p.payload))
+            .bind(&p.short_message)
+            .bind(route)
+            .bind(&routes)
+            .bind(attempts + 1)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The route of every part of a message, in part order.
@@ -149,6 +236,8 @@ mod tests {
             not_before_ms: Some(1_900_000_000_123),
             valid_for_ms: Some(86_400_000),
             via: Some("b".into()),
+            // Not stored: how the parts in memory were encoded.
+            encoded_for: None,
         };
         s.insert_message(&NewMessage {
             id: "m".into(),
@@ -193,8 +282,72 @@ mod tests {
         assert!(s.part_routes("none").await.unwrap().is_empty());
     }
 
+    async fn a_message_is_encoded_again_for_another_route_only_while_nothing_of_it_was_written() {
+        let s = fresh().await;
+        let part = |b: &[u8]| NewPart {
+            esm_class: 0x40,
+            data_coding: 0,
+            payload: false,
+            short_message: b.to_vec(),
+        };
+        for id in ["m", "w"] {
+            s.insert_message(&NewMessage {
+                id: id.into(),
+                source: "R".into(),
+                destination: "1".into(),
+                body: "hello there".into(),
+                parts: vec![part(b"hello "), part(b"there")],
+                sending: Default::default(),
+            })
+            .await
+            .unwrap();
+            let free = |n| (id, n, None);
+            s.claim_parts(&[free(1), free(2)], "a").await.unwrap();
+        }
+        let whole = NewPart {
+            esm_class: 0,
+            data_coding: 0,
+            payload: false,
+            short_message: b"hello there".to_vec(),
+        };
+        assert_eq!(
+            s.message_body("m").await.unwrap().as_deref(),
+            Some("hello there")
+        );
+        // not with "b": not moved
+        let one = [whole.clone()];
+        assert!(!s
+            .reclaim_encoded("m", Some("b"), "http", &one)
+            .await
+            .unwrap());
+        assert!(s
+            .reclaim_encoded("m", Some("a"), "http", &one)
+            .await
+            .unwrap());
+        let r = s.part_routes("m").await.unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].route.as_deref(), r[0].attempts), (Some("http"), 2));
+        assert_eq!(r[0].routes, ["a", "http"]);
+        let unsent = s.unsent_parts().await.unwrap();
+        let m: Vec<_> = unsent.iter().filter(|p| p.message_id == "m").collect();
+        assert_eq!(m.len(), 1);
+        assert_eq!(
+            (m[0].short_message.as_slice(), m[0].esm_class),
+            (&b"hello there"[..], 0)
+        );
+        // a part of "w" went out on route a: "w" stays whole with a
+        s.mark_sending(&[("w", 1)]).await.unwrap();
+        assert!(!s
+            .reclaim_encoded("w", Some("a"), "http", &[whole])
+            .await
+            .unwrap());
+        assert_eq!(s.part_routes("w").await.unwrap().len(), 2);
+        assert_eq!(s.part_states("w").await.unwrap().len(), 2);
+    }
+
     on_both!(
         a_part_is_claimed_by_one_route_and_never_moves_once_written,
         a_message_keeps_how_it_is_to_be_sent,
+        a_message_is_encoded_again_for_another_route_only_while_nothing_of_it_was_written,
     );
 }

@@ -22,6 +22,7 @@ pub(crate) fn cfg(provider: Provider) -> HttpSmsConfig {
         message_id: "body".into(),
         from: "CLINIC".into(),
         timeout_ms: 1000,
+        prefixes: Vec::new(),
     }
 }
 

@@ -13,7 +13,9 @@ use crate::sms::{http, Notice};
 use crate::store::Store;
 
 /// How a route's messages are encoded: SMPP parts, or whole text for HTTP.
-#[derive(Clone)]
+/// Parts move between two routes as stored only when their kinds are
+/// equal; otherwise the message is encoded again (`task`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     Smpp {
         use_message_payload: bool,
@@ -135,6 +137,9 @@ pub(crate) fn spawn(
                     rcmds
                 });
                 drivers.push(RouteDriver {
+                    kind: Kind::Smpp {
+                        use_message_payload: c.use_message_payload,
+                    },
                     schedule: c.schedule,
                     cmds: dcmds,
                     release: Some(release),
@@ -145,7 +150,7 @@ pub(crate) fn spawn(
             RouteConf::Http(c) => {
                 specs.push(RouteSpec {
                     name: name.clone(),
-                    prefixes: Vec::new(),
+                    prefixes: c.prefixes.clone(),
                     health: HealthConfig::default(),
                     family: Family::Http,
                 });
@@ -158,6 +163,9 @@ pub(crate) fn spawn(
                     status,
                 });
                 drivers.push(RouteDriver {
+                    kind: Kind::Http {
+                        preset: c.provider != Provider::Template,
+                    },
                     schedule: ScheduleMode::Local,
                     cmds: dcmds,
                     release: None,

@@ -1,7 +1,10 @@
 //! The tokio side of the routes: one task owns the [`Chooser`](super::Chooser)'s
 //! timers and the parts scheduled locally, claims parts in the store for a
 //! route before handing them to that route's driver, and moves the parts a
-//! route that went down never wrote to the next route.
+//! route that went down never wrote to the next route. A message moving to
+//! a route of another kind (SMPP parts vs an HTTP provider's text) is
+//! encoded again for it, and moves only whole: while none of its parts was
+//! written (a part written to an SMSC never goes out again).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -9,11 +12,14 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::spawn::Kind;
 use super::{Change, Chooser, Signal};
 use crate::sms::config::ScheduleMode;
 use crate::sms::driver::DriverCmd;
 use crate::sms::Notice;
 use crate::store::{now_ms, Store, StoredPart};
+
+mod reencode;
 
 /// From a route's driver.
 #[derive(Debug)]
@@ -31,6 +37,7 @@ pub(crate) enum RouterCmd {
 
 /// One route's driver(s), as the router reaches them.
 pub(crate) struct RouteDriver {
+    pub kind: Kind,
     pub schedule: ScheduleMode,
     pub cmds: mpsc::UnboundedSender<DriverCmd>,
     /// Asks an SMPP driver for the parts it has not written (none for HTTP,
@@ -210,7 +217,14 @@ impl Router {
         let (mine, claim): (Vec<StoredPart>, Vec<StoredPart>) = parts
             .into_iter()
             .partition(|p| p.route.as_deref() == Some(name.as_str()));
+        let kind = self.drivers.get(t).map(|d| d.kind.clone());
+        let (claim, other): (Vec<StoredPart>, Vec<StoredPart>) = claim
+            .into_iter()
+            .partition(|p| kind.is_some() && self.kind_of(p) == kind);
         let mut go = mine;
+        if let Some(kind) = kind {
+            go.extend(self.reencode(&name, &kind, other).await);
+        }
         if !claim.is_empty() {
             let keys: Vec<(&str, u8, Option<&str>)> = claim
                 .iter()
@@ -239,6 +253,13 @@ impl Router {
         go
     }
 
+    /// The kind the part is encoded for, when the router can tell.
+    fn kind_of(&self, p: &StoredPart) -> Option<Kind> {
+        let name = p.route.as_deref().or(p.sending.encoded_for.as_deref())?;
+        let i = self.lock().index(name)?;
+        self.drivers.get(i).map(|d| d.kind.clone())
+    }
+
     async fn changed(&mut self, i: usize, c: Change) {
         let name = self.lock().name(i).to_string();
         let why = match c {
@@ -252,13 +273,9 @@ impl Router {
         let Some(release) = self.drivers.get(i).and_then(|d| d.release.clone()) else {
             return;
         };
-        // With no other SMPP route there is nowhere to go: the parts keep
-        // their place in this route's queue.
-        let others = self
-            .drivers
-            .iter()
-            .enumerate()
-            .any(|(t, d)| t != i && d.release.is_some());
+        // With no other route there is nowhere to go: the parts keep their
+        // place in this route's queue.
+        let others = self.drivers.len() > 1;
         if !others {
             return;
         }
@@ -272,15 +289,12 @@ impl Router {
         let mut back = Vec::new();
         let mut moved: BTreeMap<usize, Vec<StoredPart>> = BTreeMap::new();
         for p in parts {
-            // Only to another SMPP route: an HTTP route's parts are
-            // encoded differently (whole text), and it has no `release`.
-            let next = p.sending.via.is_none().then(|| {
-                let c = self.lock();
-                c.candidates(&p.destination).into_iter().find(|&t| {
-                    t != i && c.is_up(t) && self.drivers.get(t).is_some_and(|d| d.release.is_some())
-                })
-            });
-            let next = next.flatten();
+            let next = p
+                .sending
+                .via
+                .is_none()
+                .then(|| self.lock().next_after(&p.destination, i))
+                .flatten();
             match next {
                 Some(t) => moved.entry(t).or_default().push(p),
                 None => back.push(p),

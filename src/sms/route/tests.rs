@@ -153,3 +153,40 @@ fn a_part_taken_for_smpp_never_goes_to_an_http_route() {
     assert_eq!(c.choose_like("1555", None, None), Ok(2));
     assert_eq!(c.choose_like("1555", Some("a"), Some(2)), Ok(0));
 }
+
+#[test]
+fn an_http_route_after_the_smpp_routes_takes_over_when_they_go_down() {
+    let t0 = Instant::now();
+    // Built as the service builds it: SMPP routes in file order, then
+    // `[sms_http]`, which is up from the start (it has no bind).
+    let mut c = Chooser::new(
+        vec![
+            spec("a", &["1555"]),
+            spec("b", &[]),
+            spec("http", &["1555"]),
+        ],
+        t0,
+    );
+    c.signal(2, Signal::Bound, t0);
+    assert_eq!(c.candidates("+15550001"), [0, 2, 1]);
+    assert_eq!(c.candidates("+4479"), [1]);
+    assert_eq!(c.choose("+15550001", None), Ok(0));
+    assert_eq!(
+        c.signal(0, Signal::BindRefused("ESME_RBINDFAIL".into()), t0 + MS),
+        Some(Change::Down("bind refused: ESME_RBINDFAIL".into()))
+    );
+    assert_eq!(c.next_after("+15550001", 0), Some(2));
+    assert_eq!(c.choose("+15550001", None), Ok(2));
+    // b never binds: down after failover_after; +44 has nowhere to go
+    let later = t0 + Duration::from_secs(3);
+    assert_eq!(
+        c.poll(later),
+        vec![(1, Change::Down("not bound for 3000 ms".into()))]
+    );
+    assert_eq!(c.next_after("+4479", 1), None);
+    // a binds again: new messages to +1555 take it, the HTTP route stays
+    // the fallback
+    assert_eq!(c.signal(0, Signal::Bound, later + MS), Some(Change::Up));
+    assert_eq!(c.choose("+15550001", None), Ok(0));
+    assert_eq!(c.next_after("+15550001", 0), Some(2));
+}
