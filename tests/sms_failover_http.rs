@@ -209,12 +209,13 @@ fn smsc_a_refusing_binds_sends_every_message_through_the_http_provider_once() {
         let routes: Vec<&&str> = lines.iter().filter(|l| l.starts_with("part ")).collect();
         assert_eq!(routes.len(), n, "{out}");
         for (k, l) in routes.iter().enumerate() {
-            // claimed for A first, then encoded again for the provider
-            assert_eq!(
-                **l,
-                format!("part {} route http attempts 2 (routes a, http)", k + 1),
-                "{out}"
-            );
+            // Claimed for A first and encoded again for the provider when
+            // A was declared down; or, when A's refusal came before the
+            // message was stored, encoded for the provider from the start.
+            // Both end at the provider once (its log, above).
+            let moved = format!("part {} route http attempts 2 (routes a, http)", k + 1);
+            let direct = format!("part {} route http attempts 1 (routes http)", k + 1);
+            assert!(**l == moved || **l == direct, "{out}");
         }
     }
 }
