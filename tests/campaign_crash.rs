@@ -39,7 +39,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::campaign::{self, busiest_window, rivr_cli, trace_invites};
+use common::campaign::{self, busiest_window, rivr_cli, tightest_span, trace_invites};
 use common::carrier::Carrier;
 use common::server::{Rivr, RivrConfig};
 use rand::rngs::StdRng;
@@ -616,6 +616,7 @@ fn sigkilled_and_restarted_the_campaign_loses_no_contact_and_places_no_attempt_t
     }
     let times: Vec<i64> = trace.iter().map(|t| t.us).collect();
     let (max_in_second, busiest_at) = busiest_window(&times, 1_000_000);
+    let tightest_ms = tightest_span(&times, CPS as usize + 1).unwrap_or(i64::MAX) as f64 / 1e3;
     if max_in_second > CPS as usize {
         let near: Vec<String> = kills
             .iter()
@@ -624,8 +625,9 @@ fn sigkilled_and_restarted_the_campaign_loses_no_contact_and_places_no_attempt_t
         failures.add(
             "more INVITEs in one second than cps",
             format!(
-                "{max_in_second} in the second from {:.2} s after the first INVITE (cps {CPS}); that second starts, from each kill: {}",
+                "{max_in_second} in the second from {:.2} s after the first INVITE (cps {CPS}; the closest {} took {tightest_ms:.1} ms); that second starts, from each kill: {}",
                 (busiest_at - times.first().copied().unwrap_or(0)) as f64 / 1e6,
+                CPS + 1,
                 near.join(", ")
             ),
         );
@@ -877,7 +879,8 @@ fn sigkilled_and_restarted_the_campaign_loses_no_contact_and_places_no_attempt_t
         took.as_secs_f64()
     );
     println!(
-        "[crash] carrier: {invites} INVITEs over {span_s:.1} s, at most {max_in_second} in any 1 s (cps {CPS}), at most {max_up} calls up at once (max_channels {CHANNELS})"
+        "[crash] carrier: {invites} INVITEs over {span_s:.1} s, at most {max_in_second} in any 1 s (cps {CPS}; the closest {} took {tightest_ms:.1} ms), at most {max_up} calls up at once (max_channels {CHANNELS})",
+        CPS + 1
     );
     println!(
         "[crash] carrier: longest wait for an INVITE {:.1} s{}",

@@ -144,6 +144,14 @@ impl Trunks {
         }
     }
 
+    /// The calls started since the last confirmation left at `at`: their
+    /// starts count from then (see [`SlidingWindow::confirm`]).
+    pub fn confirm_sent(&mut self, at: Instant) {
+        for t in self.list.iter_mut() {
+            t.window.confirm(at);
+        }
+    }
+
     /// A call through `name` ended: its channel is free.
     pub fn release(&mut self, name: &str) {
         for t in self.list.iter_mut().filter(|t| t.limits.name == name) {
@@ -236,8 +244,9 @@ mod tests {
                 "8 calls within a second"
             );
         }
-        // 7/s for 60 s, less the wire guard's 10 ms a window.
-        assert!((415..=421).contains(&starts.len()), "{}", starts.len());
+        // 7 in every 1.02 s window (the wire guard's 20 ms) for 60 s:
+        // 411.8.
+        assert!((409..=415).contains(&starts.len()), "{}", starts.len());
     }
 
     /// Starts taken by a taker that asks again as soon as it is allowed
@@ -330,9 +339,10 @@ mod tests {
                 most <= cps as usize,
                 "cps {cps}: {most} starts in one second"
             );
-            // The wire guard costs up to 1 % when the window binds.
+            // The wire guard costs up to 2 % when the window binds
+            // (cps per 1.02 s), a little more with the lateness.
             assert!(
-                rate >= 0.98 * bare_rate,
+                rate >= 0.975 * bare_rate,
                 "cps {cps}: {rate:.3}/s vs {bare_rate:.3}/s"
             );
         }

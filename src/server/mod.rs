@@ -847,6 +847,8 @@ async fn send_all(core: &mut ServerCore<RealEnv>, transports: &Transports) {
     while let Some(t) = core.poll_transmit() {
         transports.send(t.transport, t.dest, t.bytes).await;
     }
+    // The INVITEs of the calls started in this turn have left.
+    core.registry.starts_sent(Instant::now());
 }
 
 pub async fn shutdown_signal() {

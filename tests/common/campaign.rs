@@ -219,3 +219,13 @@ pub fn busiest_window(times_us: &[i64], window_us: i64) -> (usize, i64) {
     }
     (best, at)
 }
+
+/// The shortest time any `n` consecutive arrivals took (µs): with `n` =
+/// cps + 1 it is how far the pace stayed from breaking the 1 s window
+/// (≥ 1 s: never broken; the margin shows how much jitter it survived).
+pub fn tightest_span(times_us: &[i64], n: usize) -> Option<i64> {
+    if n < 2 {
+        return None;
+    }
+    times_us.windows(n).map(|w| w[n - 1] - w[0]).min()
+}

@@ -70,6 +70,7 @@ impl Carrier {
         keys: &[(&str, String)],
         extra_args: &[&str],
     ) -> Carrier {
+        super::failure::remember_failures();
         let file = |suffix: &str| dir.join(format!("carrier-{label}-{suffix}"));
         let (log_file, error_file, message_file, screen_file) = (
             file("logs.log"),
@@ -210,10 +211,16 @@ impl Carrier {
             .into_iter()
             .rev()
             .collect();
+        // A campaign's log runs to thousands of lines: its end is enough.
+        let log = self.log();
+        let log_tail: Vec<&str> = log.lines().rev().take(60).collect();
+        let log_tail: Vec<&str> = log_tail.into_iter().rev().collect();
         format!(
-            "--- SIPp errors ---\n{}\n--- SIPp log ---\n{}\n--- SIPp messages (tail) ---\n{}",
+            "--- SIPp errors ---\n{}\n--- SIPp log (last {} lines of {}) ---\n{}\n--- SIPp messages (tail) ---\n{}",
             read(&self.error_file),
-            self.log(),
+            log_tail.len(),
+            self.log_file.display(),
+            log_tail.join("\n"),
             tail
         )
     }
@@ -227,6 +234,7 @@ impl Drop for Carrier {
         }
         if std::thread::panicking() {
             eprintln!("--- carrier {} ---\n{}", self.label, self.diagnostics());
+            super::failure::repeat_failure();
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod caller;
 pub mod campaign;
 pub mod carrier;
 pub mod dialer;
+pub mod failure;
 pub mod libpri;
 pub mod pg;
 pub mod phone;

@@ -100,6 +100,7 @@ impl Rivr {
     /// Writes the config into a fresh temp dir, starts rivr and waits for
     /// its ready line.
     pub fn start(label: &str, cfg: RivrConfig) -> Rivr {
+        super::failure::remember_failures();
         let dir = Scratch::new(label);
         let (rtp_lo, rtp_hi) = rtp_range(cfg.rtp_ports);
         let cdr_path = dir.join("cdr.jsonl");
@@ -434,6 +435,7 @@ impl Drop for Rivr {
                     eprintln!("{line}");
                 }
             }
+            super::failure::repeat_failure();
         }
     }
 }

@@ -177,6 +177,9 @@ pub struct Registry {
     trunks: Trunks,
     /// `OriginateRequest::pace` groups.
     paces: HashMap<String, crate::rate::SlidingWindow>,
+    /// Outbound calls started whose requests the server has not yet said
+    /// it sent ([`Registry::starts_sent`]).
+    unsent_starts: bool,
     /// Callers' legs being transferred, with the target (for the CDR).
     transfers: HashMap<LegId, String>,
 }
@@ -189,6 +192,7 @@ impl Registry {
             refusal_log: LogThrottle::new(Duration::from_secs(10)),
             trunks: Trunks::default(),
             paces: HashMap::new(),
+            unsent_starts: false,
             transfers: HashMap::new(),
             routes,
             instance: format!("{instance:08x}"),

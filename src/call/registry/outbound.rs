@@ -140,6 +140,20 @@ impl Registry {
         call
     }
 
+    /// The server handed the requests of the calls started since the
+    /// last call to their transports at `at`: the cps windows count them
+    /// from then, not from when they were decided (a slow turn of the
+    /// loop between the two would otherwise let a peer count `cps + 1`).
+    pub fn starts_sent(&mut self, at: Instant) {
+        if !std::mem::take(&mut self.unsent_starts) {
+            return;
+        }
+        self.trunks.confirm_sent(at);
+        for w in self.paces.values_mut() {
+            w.confirm(at);
+        }
+    }
+
     /// Picks a trunk and dials, or waits for pacing, or ends the leg.
     pub(super) fn place(&mut self, now: Instant, leg: LegId) {
         let Some(req) = self.legs.get(&leg).and_then(|l| l.request.clone()) else {
@@ -183,6 +197,7 @@ impl Registry {
         if let Some(w) = req.pace.as_ref().and_then(|g| self.paces.get_mut(&g.name)) {
             w.record(now);
         }
+        self.unsent_starts = true;
         let limits = trunk
             .as_deref()
             .and_then(|t| self.trunks.limits(t))
