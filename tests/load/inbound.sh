@@ -13,6 +13,8 @@
 #                 SIPp); rivr answers Opus, decodes every call's audio with
 #                 libopus and plays its prompts from the Opus cache
 #   PERF=FILE     profile rivr (perf) while all calls are up; flat profile to FILE
+#   (with perf installed, rivr's system calls while all calls are up are
+#   counted too: `syscalls_per_call_s` in the RESULT line)
 #   SIPP_PROCS=K  callers split over K SIPp processes (default one per 500
 #                 calls: one SIPp streaming RTP saturates a core first)
 # The last line, `RESULT key=value ...`, is what tests/load/compare.sh reads;
@@ -124,6 +126,7 @@ for i in $(seq 1 "$PROCS"); do
 done
 
 start_perf $((RAMP + 2)) $(( HOLD - RAMP - 4 > 1 ? HOLD - RAMP - 4 : 1 ))
+start_syscalls $((RAMP + 2)) $(( HOLD - RAMP - 4 > 1 ? HOLD - RAMP - 4 : 1 ))
 # Sample rivr once a second: elapsed ms, CPU ticks, RSS kB; and SIPp's CPU.
 : > "$TMP/samples"
 declare -A sipp_ticks
@@ -147,6 +150,7 @@ T1=$(now_ms)
 CPU1=$(cpu_ticks)
 HWM=$(status_kb VmHWM)
 perf_report
+syscalls_report
 sleep 1
 kill -TERM "$RIVR_PID"
 for _ in $(seq 1 100); do kill -0 "$RIVR_PID" 2>/dev/null || break; sleep 0.1; done
@@ -195,9 +199,11 @@ else
     echo "       (no steady window: SECONDS too short for the ramp of ${RAMP} s)"
 fi
 echo "RSS:   ${RSS0} kB idle, peak (VmHWM) ${HWM} kB = $(awk -v a="$RSS0" -v b="$HWM" -v n="$N" 'BEGIN { printf "%.3f", (b - a) / 1024 / n }') MB per call"
+SYSC_PER_CALL=$(awk -v s="${SYSCALLS_PER_S:-0}" -v n="$N" 'BEGIN { printf "%.1f", s / n }')
+[[ -n ${SYSCALLS_PER_S:-} ]] && echo "Calls into the kernel: ${SYSCALLS_PER_S}/s while all calls were up = ${SYSC_PER_CALL}/s per call"
 PER_CALL_PCT=$(awk -v c="$STEADY_CPU" -v n="$N" 'BEGIN { printf "%.4f", (c < 0) ? -1 : c / n }')
 KB_PER_CALL=$(awk -v a="$RSS0" -v b="$HWM" -v n="$N" 'BEGIN { printf "%.1f", (b - a) / n }')
-echo "RESULT calls=$N ok=$OK failed=$FAILED retrans=$RETRANS steady_cpu_pct=$STEADY_CPU cpu_pct_per_call=$PER_CALL_PCT run_cpu_pct=$RUN_CPU kb_per_call=$KB_PER_CALL rss_peak_kb=$HWM sipp_cpu_pct=$SIPP_CPU"
+echo "RESULT calls=$N ok=$OK failed=$FAILED retrans=$RETRANS steady_cpu_pct=$STEADY_CPU cpu_pct_per_call=$PER_CALL_PCT run_cpu_pct=$RUN_CPU kb_per_call=$KB_PER_CALL rss_peak_kb=$HWM sipp_cpu_pct=$SIPP_CPU syscalls_per_call_s=${SYSC_PER_CALL}"
 if [[ $OK -ne $N || $FAILED -ne 0 ]]; then
     echo "first SIPp errors:"; head -20 "$TMP"/sipp_errors.*.log 2>/dev/null || true
     exit 1

@@ -62,3 +62,23 @@ perf_report() {
     } > "$PERF"
     echo "profile written to $PERF"
 }
+
+# Counts rivr's system calls with `perf stat` (its threads at the start)
+# for $2 s after $1 s: a count is steady whatever else the machine runs,
+# unlike a CPU figure. Needs perf; without it SYSCALLS_PER_S stays empty.
+start_syscalls() {
+    SYSC_PID=""
+    command -v perf >/dev/null || return 0
+    SYSC_SECS=$2
+    ( sleep "$1"; exec perf stat -x, -e raw_syscalls:sys_enter -p "$RIVR_PID" -- sleep "$2" ) \
+        > "$TMP/syscalls.log" 2>&1 &
+    SYSC_PID=$!
+}
+syscalls_report() {
+    SYSCALLS_PER_S=""
+    [[ -n ${SYSC_PID:-} ]] || return 0
+    wait "$SYSC_PID" 2>/dev/null || true
+    local n
+    n=$(awk -F, '/raw_syscalls:sys_enter/ { print $1; exit }' "$TMP/syscalls.log")
+    if [[ $n =~ ^[0-9]+$ ]]; then SYSCALLS_PER_S=$(( n / SYSC_SECS )); fi
+}
