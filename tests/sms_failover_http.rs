@@ -13,87 +13,17 @@ mod http;
 mod sms;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use common::smsc::PySmsc;
 use sms::{infobip_messages, scratch, Mock, KEY};
 
 fn rivr_bin() -> PathBuf {
     std::env::var_os("RIVR_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rivr")))
-}
-
-fn venv_python() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let py = root.join(".venv/bin/python");
-    let ready = || {
-        Command::new(&py)
-            .args(["-c", "import smpp34"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !ready() {
-        let _ = Command::new("bash")
-            .arg(root.join("tests/smpp/setup-venv.sh"))
-            .status();
-    }
-    assert!(
-        ready(),
-        ".venv with smpp34 is missing and could not be made: run `make smpp-venv`"
-    );
-    py
-}
-
-/// SMSC A in `--fields` mode, killed on drop.
-struct Smsc {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Drop for Smsc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Smsc {
-    fn start(dir: &Path, opts: &[&str]) -> Smsc {
-        let log = dir.join("a.log");
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/smpp/smsc_smpp34.py");
-        let mut child = Command::new(venv_python())
-            .arg(script)
-            .arg(&log)
-            .arg("--fields")
-            .args(opts)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the smpp34 SMSC");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read the SMSC's first line");
-        let port = line
-            .trim()
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
-        Smsc { child, port, log }
-    }
-
-    fn log_lines(&self, prefix: &str) -> Vec<String> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.starts_with(prefix))
-            .map(str::to_string)
-            .collect()
-    }
 }
 
 fn rivr(config: &Path, args: &[&str]) -> (bool, String, String) {
@@ -114,7 +44,7 @@ fn rivr(config: &Path, args: &[&str]) -> (bool, String, String) {
 #[test]
 fn smsc_a_refusing_binds_sends_every_message_through_the_http_provider_once() {
     let dir = scratch("sms-fo-http");
-    let a = Smsc::start(&dir, &["--refuse-binds"]);
+    let a = PySmsc::start(&dir, "a", &["--fields", "--refuse-binds"]);
     let mock = Mock::start(&dir);
     let config = dir.join("rivr.toml");
     std::fs::write(

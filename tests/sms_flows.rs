@@ -21,9 +21,6 @@ mod http;
 #[path = "sms_http/harness.rs"]
 mod sms;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::caller::{Caller, SIGNALLING};
@@ -31,6 +28,7 @@ use common::campaign::{self, rivr_cli};
 use common::carrier::Carrier;
 use common::server::{repo, Rivr, RivrConfig};
 use common::sipp::CallSpec;
+use common::smsc::PySmsc;
 use serde_json::Value;
 
 /// The sender who answers the survey, then opts out.
@@ -38,91 +36,12 @@ const ANA: &str = "254712000011";
 /// A contact of the campaign who never texted.
 const BEN: &str = "254712000021";
 
-/// `.venv` with smpp34 (made by tests/smpp/setup-venv.sh when missing;
-/// PyPI is reachable). Missing, the test fails.
-fn venv_python() -> PathBuf {
-    let py = repo().join(".venv/bin/python");
-    let ready = || {
-        Command::new(&py)
-            .args(["-c", "import smpp34"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !ready() {
-        let _ = Command::new("bash")
-            .arg(repo().join("tests/smpp/setup-venv.sh"))
-            .status();
-    }
-    assert!(
-        ready(),
-        ".venv with smpp34 is missing and could not be made: run `make smpp-venv`"
-    );
-    py
+/// Waiting for what rivr sends an SMSC.
+trait WaitTexts {
+    fn wait_texts(&self, dest: &str, n: usize, rivr: &Rivr) -> Vec<String>;
 }
 
-struct PySmsc {
-    child: Child,
-    stdin: ChildStdin,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Drop for PySmsc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl PySmsc {
-    fn start(py: &Path, dir: &Path) -> PySmsc {
-        let log = dir.join("pysmsc.log");
-        let mut child = Command::new(py)
-            .arg(repo().join("tests/smpp/smsc_smpp34.py"))
-            .arg(&log)
-            .arg("--mo-stdin")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start smsc_smpp34.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the SMSC's first line");
-        let port = line
-            .trim()
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("{line:?}"));
-        let stdin = child.stdin.take().expect("stdin");
-        PySmsc {
-            child,
-            stdin,
-            port,
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// A mobile-originated SMS from `from` to `to`.
-    fn mo(&mut self, from: &str, to: &str, text: &str) {
-        writeln!(self.stdin, "mo {from} {to} {text}").expect("write to the SMSC");
-        self.stdin.flush().expect("flush");
-    }
-
-    /// The texts rivr submitted to `dest`, in order.
-    fn texts_to(&self, dest: &str) -> Vec<String> {
-        let prefix = format!("text dest={dest} ");
-        self.log()
-            .lines()
-            .filter_map(|l| l.strip_prefix(&prefix).map(str::to_string))
-            .collect()
-    }
-
+impl WaitTexts for PySmsc {
     /// Waits until rivr has submitted `n` texts to `dest`; they all.
     fn wait_texts(&self, dest: &str, n: usize, rivr: &Rivr) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -182,9 +101,8 @@ fn assert_survey_answers(rivr: &Rivr, from: &str) {
 #[test]
 fn an_sms_survey_over_smpp_then_an_opt_out_that_a_campaign_honours() {
     require_sipp!();
-    let py = venv_python();
     let dir = harness::temp_dir("sms-flows");
-    let mut smsc = PySmsc::start(&py, &dir);
+    let mut smsc = PySmsc::start(&dir, "pysmsc", &["--mo-stdin"]);
     let carrier = Carrier::start_with(
         &dir,
         "sms-flows",

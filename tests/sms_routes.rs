@@ -25,105 +25,23 @@ mod http;
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use common::caller::{Caller, SIGNALLING};
 use common::server::{Rivr, RivrConfig};
 use common::sipp::CallSpec;
+use common::smsc::PySmsc;
 use http::{Client, ADMIN};
 use serde_json::Value;
 
-fn venv_python() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let py = root.join(".venv/bin/python");
-    let ready = || {
-        Command::new(&py)
-            .args(["-c", "import smpp34"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    static SETUP: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    SETUP.get_or_init(|| {
-        if !ready() {
-            let _ = Command::new("bash")
-                .arg(root.join("tests/smpp/setup-venv.sh"))
-                .status();
-        }
-    });
-    assert!(
-        ready(),
-        ".venv with smpp34 is missing and could not be made: run `make smpp-venv`"
-    );
-    py
+/// The `[[smsc]]`/`[smpp]` lines for an SMSC.
+trait SmscRoute {
+    fn route(&self, table: &str, extra: &str) -> String;
 }
 
-/// An SMSC in `--fields` mode, killed on drop.
-struct PySmsc {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Drop for PySmsc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl PySmsc {
-    fn start(dir: &Path, name: &str, opts: &[&str]) -> PySmsc {
-        let log = dir.join(format!("{name}.log"));
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/smpp/smsc_smpp34.py");
-        let mut child = Command::new(venv_python())
-            .arg(script)
-            .arg(&log)
-            .arg("--fields")
-            .args(opts)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the smpp34 SMSC");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read the SMSC's first line");
-        let port = line
-            .trim()
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
-        PySmsc { child, port, log }
-    }
-
-    /// Every accepted submit_sm, its fields by name.
-    fn accepted(&self) -> Vec<HashMap<String, String>> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.strip_prefix("accepted "))
-            .map(|l| {
-                l.split(' ')
-                    .filter_map(|w| w.split_once('='))
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect()
-            })
-            .collect()
-    }
-
-    fn counter(&self, name: &str) -> u64 {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.strip_prefix(&format!("{name} ")))
-            .filter_map(|v| v.trim().parse().ok())
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// The `[[smsc]]`/`[smpp]` lines for this SMSC.
+impl SmscRoute for PySmsc {
     fn route(&self, table: &str, extra: &str) -> String {
         format!(
             "{table}\nhost = \"127.0.0.1\"\nport = {}\nsystem_id = \"rivr\"\npassword = \"pw\"\n\
@@ -219,7 +137,7 @@ fn assert_on_time(smsc: &PySmsc, id: &str, at: i64) {
 fn a_message_scheduled_locally_leaves_on_time_also_across_a_restart() {
     let dir = harness::temp_dir("sms-sched");
     // An SMSC without scheduling: a schedule_delivery_time would be refused.
-    let smsc = PySmsc::start(&dir, "smsc", &["--no-schedule"]);
+    let smsc = PySmsc::start(&dir, "smsc", &["--fields", "--no-schedule"]);
     let config = cli_config(&dir, &smsc, "schedule = \"local\"");
     // The first process stores the message, holds it, and is killed.
     let at1 = now_ms() + 5000;
@@ -289,7 +207,7 @@ fn a_message_scheduled_locally_leaves_on_time_also_across_a_restart() {
 #[test]
 fn rivr_serve_holds_scheduled_messages_from_the_api_until_due_across_a_kill() {
     let dir = harness::temp_dir("sms-sched-api");
-    let smsc = PySmsc::start(&dir, "smsc", &["--no-schedule"]);
+    let smsc = PySmsc::start(&dir, "smsc", &["--fields", "--no-schedule"]);
     let mut rivr = serve(
         "sms-sched-api",
         &dir,
@@ -377,7 +295,7 @@ fn cli(config: &Path, args: &[&str]) -> (bool, String, String) {
 #[test]
 fn schedule_validity_and_sender_ids_arrive_as_smpp_fields() {
     let dir = harness::temp_dir("sms-fields");
-    let smsc = PySmsc::start(&dir, "smsc", &[]);
+    let smsc = PySmsc::start(&dir, "smsc", &["--fields"]);
     let config = cli_config(
         &dir,
         &smsc,
@@ -515,8 +433,8 @@ fn schedule_validity_and_sender_ids_arrive_as_smpp_fields() {
 /// that each went through B exactly once and never through A.
 fn failover(label: &str, a_opts: &[&str], a_extra: &str, n: usize) {
     let dir = harness::temp_dir(label);
-    let a = PySmsc::start(&dir, "a", a_opts);
-    let b = PySmsc::start(&dir, "b", &[]);
+    let a = PySmsc::start(&dir, "a", &[&["--fields"], a_opts].concat());
+    let b = PySmsc::start(&dir, "b", &["--fields"]);
     let tables = format!(
         "{}{}",
         a.route("[[smsc]]", &format!("name = \"a\"\n{a_extra}")),
@@ -611,7 +529,7 @@ fn smpp_absolute(ms: i64) -> String {
 fn a_script_sends_with_a_sender_id_a_schedule_and_a_validity() {
     require_sipp!();
     let dir = harness::temp_dir("sms-script");
-    let smsc = PySmsc::start(&dir, "smsc", &[]);
+    let smsc = PySmsc::start(&dir, "smsc", &["--fields"]);
     let at = (now_ms() / 1000 + 3600) * 1000 + 300;
     let script = format!(
         "answer();\nlet id = send_sms(\"+15550009\", \"Reminder\", #{{ from: \"+15551230000\", at: \"{}\", valid_for: 600 }});\nset_result(\"sms\", id);\nhangup();\n",

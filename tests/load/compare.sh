@@ -12,6 +12,9 @@
 #   ROUNDS=N            rounds (default 2)
 #   COMPARE_TARGET=DIR  the shared cargo target (default target/compare;
 #                       both trees share the dependencies' builds)
+#   COMPARE_PROFILE=dev a debug build instead of release (quicker to build;
+#                       only for figures a build does not change, such as
+#                       system calls per call)
 set -euo pipefail
 
 REF=${1:?usage: $0 REF LOAD [ARGS...]}
@@ -20,6 +23,12 @@ shift
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ROUNDS=${ROUNDS:-2}
 TARGET=${COMPARE_TARGET:-$ROOT/target/compare}
+PROFILE=${COMPARE_PROFILE:-release}
+case $PROFILE in
+    release) OUT_DIR=release ;;
+    dev) OUT_DIR=debug ;;
+    *) echo "COMPARE_PROFILE must be release or dev" >&2; exit 2 ;;
+esac
 TMP=$(mktemp -d /tmp/rivr-compare.XXXXXX)
 WT="$TMP/ref-tree"
 cleanup() {
@@ -30,11 +39,11 @@ trap cleanup EXIT
 
 REV=$(git -C "$ROOT" rev-parse --short "$REF^{commit}")
 git -C "$ROOT" worktree add --quiet --detach "$WT" "$REV"
-echo "building rivr at $REF ($REV) and the working tree (release, target $TARGET)"
-(cd "$WT" && CARGO_TARGET_DIR=$TARGET cargo build --quiet --release --bin rivr)
-cp "$TARGET/release/rivr" "$TMP/rivr-ref"
-(cd "$ROOT" && CARGO_TARGET_DIR=$TARGET cargo build --quiet --release --bin rivr)
-cp "$TARGET/release/rivr" "$TMP/rivr-new"
+echo "building rivr at $REF ($REV) and the working tree ($PROFILE, target $TARGET)"
+(cd "$WT" && CARGO_TARGET_DIR=$TARGET cargo build --quiet --profile "$PROFILE" --bin rivr)
+cp "$TARGET/$OUT_DIR/rivr" "$TMP/rivr-ref"
+(cd "$ROOT" && CARGO_TARGET_DIR=$TARGET cargo build --quiet --profile "$PROFILE" --bin rivr)
+cp "$TARGET/$OUT_DIR/rivr" "$TMP/rivr-new"
 
 run() { # which round LOAD...
     local which=$1 round=$2
