@@ -69,7 +69,7 @@ fn carrier_calls(log: &str) -> (Vec<(u64, String)>, HashMap<String, u64>) {
     (invites, ends)
 }
 
-fn node_config(url: &str, carrier_port: u16, node: usize) -> RivrConfig {
+fn node_config(url: &str, carrier_port: u16, node: usize, cps: u32, channels: u32) -> RivrConfig {
     let mut cfg = RivrConfig {
         rtp_ports: 60,
         ..RivrConfig::default()
@@ -78,7 +78,7 @@ fn node_config(url: &str, carrier_port: u16, node: usize) -> RivrConfig {
         "[store]\nurl = \"{url}\"\n\
          [cluster]\nnode_id = \"node-{node}\"\nlease_s = 5\n\
          [[trunk]]\nname = \"carrier\"\nuri = \"sip:127.0.0.1:{carrier_port}\"\n\
-         cps = {CPS}\nmax_channels = {CHANNELS}\nring_timeout = 2\noptions_interval = 0\n"
+         cps = {cps}\nmax_channels = {channels}\nring_timeout = 2\noptions_interval = 0\n"
     );
     cfg
 }
@@ -99,7 +99,12 @@ fn three_nodes_share_a_campaign_and_a_killed_one_is_taken_over() {
         &["-m", "100000", "-timeout", "300s"],
     );
     let mut nodes: Vec<Rivr> = (0..NODES)
-        .map(|n| Rivr::start(&format!("cluster-{n}"), node_config(&url, carrier.port, n)))
+        .map(|n| {
+            Rivr::start(
+                &format!("cluster-{n}"),
+                node_config(&url, carrier.port, n, CPS, CHANNELS),
+            )
+        })
         .collect();
     let config = nodes[0].dir.join("rivr.toml");
     let (contacts, script) = campaign::blast_files(&nodes[0], CONTACTS, number, 1000);
@@ -257,6 +262,14 @@ fn three_nodes_share_a_campaign_and_a_killed_one_is_taken_over() {
         reserved.parse::<i64>().unwrap_or(-1) >= 32_000,
         "{reserved}"
     );
+    // Ended by the takeover: no CDR gave them ring or talk times.
+    let taken: usize = pg(&format!(
+        "SELECT COUNT(*) FROM attempts WHERE node = 'node-{VICTIM}' AND ring_ms IS NULL AND talk_ms IS NULL"
+    ))
+    .parse()
+    .unwrap_or(0);
+    println!("[cluster] node-{VICTIM}: {taken} attempts ended by the takeover");
+    assert!(taken >= 1, "the kill left nothing in flight to take over");
     let dialed: Vec<usize> = (0..NODES).map(dialed_by).collect();
     println!("[cluster] attempts dialed per node: {dialed:?}");
     assert!(dialed.iter().all(|n| *n > 0), "{dialed:?}");
@@ -366,4 +379,98 @@ fn three_nodes_share_a_campaign_and_a_killed_one_is_taken_over() {
         tables.lines().collect::<Vec<_>>().join(", "),
         commits as f64 / attempts,
     );
+}
+
+/// Throughput with 1, 2 and 3 nodes (`cargo test --test cluster_campaign
+/// -- --ignored --nocapture`): 1,500 answered contacts, caps far above what
+/// the nodes reach, so the rate is the nodes' own (and the machine's: the
+/// nodes, PostgreSQL and SIPp share its cores).
+#[test]
+#[ignore]
+fn throughput_with_one_two_and_three_nodes() {
+    require_sipp!();
+    const N: usize = 1500;
+    let number = |i: usize| format!("+254715{i:05}1");
+    for nodes_n in 1..=3 {
+        let url = common::pg::database();
+        let pg = |sql: &str| common::pg::query(&url, sql);
+        let dir =
+            std::env::temp_dir().join(format!("rivr-cluster-tp-{}-{nodes_n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("carrier dir");
+        let carrier = Carrier::start_with(
+            &dir,
+            "tp",
+            "uas_campaign.xml",
+            200,
+            &[],
+            &["-m", "100000", "-timeout", "300s"],
+        );
+        let mut nodes: Vec<Rivr> = (0..nodes_n)
+            .map(|n| {
+                let mut cfg = node_config(&url, carrier.port, n, 600, 600);
+                cfg.rtp_ports = 800;
+                Rivr::start(&format!("cluster-tp-{n}"), cfg)
+            })
+            .collect();
+        let config = nodes[0].dir.join("rivr.toml");
+        let (contacts, script) = campaign::blast_files(&nodes[0], N, number, 200);
+        let created = rivr_cli(
+            &config,
+            &[
+                "create",
+                "--name",
+                "tp",
+                "--contacts",
+                &contacts.display().to_string(),
+                "--script",
+                &script.display().to_string(),
+                "--trunk",
+                "carrier",
+                "--cps",
+                "600",
+                "--max-channels",
+                "600",
+                "--attempts",
+                "1",
+                "--hours",
+                "00:00-24:00",
+                "--tz",
+                "UTC",
+            ],
+        );
+        let id = campaign::created_id(&created, N);
+        // Every node settled before the start.
+        std::thread::sleep(Duration::from_secs(4));
+        rivr_cli(&config, &["start", &id]);
+        let t0 = Instant::now();
+        while pg(&format!("SELECT state FROM campaigns WHERE id = '{id}'")) != "done" {
+            assert!(t0.elapsed() < Duration::from_secs(240), "not done");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let took = t0.elapsed();
+        let times: Vec<i64> = trace_invites(&carrier.messages())
+            .iter()
+            .map(|i| i.us)
+            .collect();
+        let span = (times.last().unwrap_or(&0) - times.first().unwrap_or(&0)) as f64 / 1e6;
+        let outcomes = pg(&format!(
+            "SELECT outcome, COUNT(*) FROM attempts WHERE campaign_id = '{id}' GROUP BY outcome ORDER BY outcome"
+        ))
+        .replace('\n', ", ");
+        let per_node: Vec<String> = (0..nodes_n)
+            .map(|n| {
+                pg(&format!(
+                    "SELECT COUNT(*) FROM attempts WHERE node = 'node-{n}'"
+                ))
+            })
+            .collect();
+        println!(
+            "[throughput] {nodes_n} node(s): {} INVITEs in {span:.1} s = {:.1} calls/s; campaign done in {took:.1?}; per node {per_node:?}; outcomes {outcomes}",
+            times.len(),
+            times.len() as f64 / span.max(0.001)
+        );
+        for r in &mut nodes {
+            r.terminate(Duration::from_secs(10));
+        }
+    }
 }

@@ -118,6 +118,10 @@ pub struct Caps {
     full: Vec<TrunkPace>,
     /// The member ids last seen.
     seen: Option<Vec<String>>,
+    /// This node's place among them (count, index), and before the last
+    /// change (`None`: it was joining).
+    place: (usize, usize),
+    place_before: Option<(usize, usize)>,
     /// What applied when the member set last changed, and when.
     before: Vec<TrunkPace>,
     changed_at: i64,
@@ -134,6 +138,8 @@ impl Caps {
             before: full.clone(),
             full,
             seen: None,
+            place: (1, 0),
+            place_before: Some((1, 0)),
             changed_at: i64::MIN,
             hold_until: i64::MIN,
         }
@@ -147,6 +153,18 @@ impl Caps {
     /// No call may start before this (Unix ms): a cps change's window.
     pub fn hold_until(&self) -> i64 {
         self.hold_until
+    }
+
+    /// This node's share of a cap of its own (a campaign's cps or
+    /// channels) at `now`, by the same rule and settling as the trunks'.
+    pub fn share_of(&self, cap: u32, now: i64) -> u32 {
+        let (n, i) = self.place;
+        let s = share(cap, n, i);
+        if now >= self.changed_at.saturating_add(SETTLE_MS) {
+            return s;
+        }
+        self.place_before
+            .map_or(0, |(n, i)| share(cap, n, i).min(s))
     }
 
     /// The node table as read at `now`: the new limits if they changed.
@@ -168,6 +186,19 @@ impl Caps {
                     .collect(),
                 _ => self.applied.clone(),
             };
+            self.place_before = match self.seen {
+                None if !alone => None,
+                _ => Some(self.place),
+            };
+            let mut with_me = ids.clone();
+            if !with_me.contains(&self.me) {
+                with_me.push(self.me.clone());
+                with_me.sort();
+            }
+            self.place = (
+                with_me.len(),
+                with_me.iter().position(|i| *i == self.me).unwrap_or(0),
+            );
             self.changed_at = now;
             self.seen = Some(ids);
         }

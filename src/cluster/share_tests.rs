@@ -170,3 +170,27 @@ fn a_node_alone_has_the_whole_caps_at_once_and_shrinks_at_once() {
     assert_eq!(b.update(SETTLE_MS, &two), None);
     assert_eq!((b.limits()[0].cps, b.limits()[0].max_channels), (0, 0));
 }
+
+#[test]
+fn a_campaigns_own_caps_are_shared_alike() {
+    let full = trunk(30, 30);
+    let mut c = Caps::new("c", full.clone());
+    assert_eq!(c.share_of(10, 0), 10);
+    let three = [
+        row("a", 60_000, None, 0),
+        row("b", 60_000, None, 0),
+        row("c", 60_000, None, 0),
+    ];
+    c.update(1_000, &three);
+    // Joining: nothing until settled, then 10 = 4 + 3 + 3.
+    assert_eq!(c.share_of(10, 1_000), 0);
+    assert_eq!(c.share_of(10, 1_000 + SETTLE_MS), 3);
+    let mut a = Caps::new("a", full);
+    a.update(0, &three[..1]);
+    assert_eq!(a.share_of(10, 0), 10);
+    a.update(1_000, &three);
+    // Shrinks at once.
+    assert_eq!(a.share_of(10, 1_000), 4);
+    assert_eq!(a.share_of(1, 1_000 + SETTLE_MS), 1);
+    assert_eq!(c.share_of(1, 1_000 + SETTLE_MS), 0);
+}

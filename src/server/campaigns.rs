@@ -157,6 +157,9 @@ struct Active {
     /// The earliest `next_at` of its waiting contacts, as last read.
     next_due: Option<i64>,
     in_pacer: bool,
+    /// Its cps and channels on this node (its share of them among the
+    /// nodes; a 0 starts nothing), as given to the pacer.
+    share: (u32, u32),
 }
 
 /// An attempt whose call is up or ringing.
@@ -489,6 +492,7 @@ impl Runner {
     }
 
     fn apply(&mut self, c: Campaign) {
+        let share = self.campaign_share(cps_of(&c), c.settings.max_channels);
         let id = c.id.clone();
         let state = c.state;
         if !self.campaigns.contains_key(&id) {
@@ -513,12 +517,15 @@ impl Runner {
                 let spec = CampaignPace {
                     id: a.num,
                     priority: a.campaign.settings.priority,
-                    cps: cps_of(&a.campaign),
-                    max_channels: a.campaign.settings.max_channels,
+                    cps: share.0.max(1),
+                    max_channels: share.1.max(1),
                     trunks: a.campaign.settings.trunks.clone(),
                 };
                 match self.pacer.add(spec, true) {
-                    Ok(()) => a.in_pacer = true,
+                    Ok(()) => {
+                        a.in_pacer = true;
+                        a.share = share;
+                    }
                     Err(e) => {
                         tracing::error!(campaign = %id, error = %e, "campaigns: cannot run it")
                     }
@@ -556,6 +563,7 @@ impl Runner {
             ends: s.ends_at.map(utc),
             next_due: None,
             in_pacer: false,
+            share: (0, 0),
             campaign: c,
         })
     }
@@ -578,7 +586,9 @@ impl Runner {
                 .map(|a| {
                     let due = a.next_due.is_some_and(|t| t <= now_ms)
                         && a.ends.is_none_or(|e| now_ms < e.timestamp_millis())
-                        && a.campaign.state == CampaignState::Running;
+                        && a.campaign.state == CampaignState::Running
+                        && a.share.0 > 0
+                        && a.share.1 > 0;
                     (a.num, due)
                 })
                 .collect();
@@ -692,7 +702,7 @@ impl Runner {
             script: Some(script.into()),
             vars: c.fields.clone(),
             tag: Some(c.attempt_id.clone()),
-            pace: Some(self.wire_pace(&c.campaign_id, cps_of(&a.campaign), &trunk)),
+            pace: Some(self.wire_pace(&c.campaign_id, a.share.0, &trunk)),
         };
         if self
             .control

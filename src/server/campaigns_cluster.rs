@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use super::{crash_rule, wall_ms, Runner};
 use crate::call::registry::PaceGroup;
-use crate::cluster::share::Caps;
+use crate::campaign::pace::CampaignPace;
+use crate::cluster::share::{Caps, WINDOW_MS};
 use crate::server::node::Node;
 use crate::store::{AttemptInfo, Recovery, StoreError};
 
@@ -84,6 +85,7 @@ impl Runner {
                 }
             }
         }
+        self.apply_campaign_shares(now);
         if let Some(hold) = self.caps.as_ref().map(|c| c.hold_until()) {
             self.quiet_until = self.quiet_until.max(self.instant_of(hold));
         }
@@ -124,6 +126,55 @@ impl Runner {
             self.store.forget_nodes(now).await?;
         }
         Ok(())
+    }
+
+    /// This node's share of a campaign's cps and channels (the whole of
+    /// them without a node, or alone).
+    pub(super) fn campaign_share(&self, cps: u32, channels: u32) -> (u32, u32) {
+        match &self.caps {
+            Some(c) => {
+                let now = wall_ms();
+                (c.share_of(cps, now), c.share_of(channels, now))
+            }
+            None => (cps, channels),
+        }
+    }
+
+    /// Gives each campaign in the pacer its share as the member set now
+    /// makes it; a changed cps holds starts for a window, as a trunk's.
+    fn apply_campaign_shares(&mut self, now: i64) {
+        let Some(caps) = &self.caps else {
+            return;
+        };
+        let mut hold = false;
+        for a in self.campaigns.values_mut().filter(|a| a.in_pacer) {
+            let cps = super::cps_of(&a.campaign);
+            let share = (
+                caps.share_of(cps, now),
+                caps.share_of(a.campaign.settings.max_channels, now),
+            );
+            if share == a.share {
+                continue;
+            }
+            hold |= share.0 != a.share.0;
+            a.share = share;
+            let spec = CampaignPace {
+                id: a.num,
+                priority: a.campaign.settings.priority,
+                cps: share.0.max(1),
+                max_channels: share.1.max(1),
+                trunks: a.campaign.settings.trunks.clone(),
+            };
+            tracing::info!(campaign = %a.campaign.id, cps = share.0, max_channels = share.1,
+                "cluster: this node's share of the campaign");
+            if let Err(e) = self.pacer.update(spec) {
+                tracing::error!(campaign = %a.campaign.id, error = %e, "campaigns: share not applied");
+            }
+        }
+        if hold {
+            let until = self.instant_of(now.saturating_add(WINDOW_MS));
+            self.quiet_until = self.quiet_until.max(until);
+        }
     }
 
     /// This node lost its lease: it places no campaign call any more.
