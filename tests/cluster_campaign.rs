@@ -164,6 +164,19 @@ fn three_nodes_share_a_campaign_and_a_killed_one_is_taken_over() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // A pause reaches every node within a second: from then until the
+    // resume the carrier sees no INVITE.
+    let wall_us = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64)
+    };
+    let paused_at = wall_us();
+    rivr_cli(&config, &["pause", &id]);
+    std::thread::sleep(Duration::from_millis(2_500));
+    let resumed_at = wall_us();
+    rivr_cli(&config, &["resume", &id]);
+    std::thread::sleep(Duration::from_millis(1_000));
     let in_flight = pg(&format!(
         "SELECT COUNT(*) FROM attempts WHERE node = 'node-{VICTIM}' AND state IN ('claimed', 'dialing')"
     ));
@@ -313,6 +326,17 @@ fn three_nodes_share_a_campaign_and_a_killed_one_is_taken_over() {
     // (trace arrival times, µs) and calls up at once (the dead node's
     // calls nobody ended count as up to the end).
     let times: Vec<i64> = trace.iter().map(|i| i.us).collect();
+    let while_paused = times
+        .iter()
+        .filter(|t| **t > paused_at + 1_000_000 && **t < resumed_at)
+        .count();
+    let last_before = times.iter().filter(|t| **t <= paused_at + 1_000_000).max();
+    println!(
+        "[cluster] paused for {:.1} s: last INVITE {:.0} ms after the pause, {while_paused} from 1 s after it to the resume",
+        (resumed_at - paused_at) as f64 / 1e6,
+        last_before.map_or(f64::NAN, |t| (t - paused_at) as f64 / 1e3),
+    );
+    assert_eq!(while_paused, 0, "INVITEs more than 1 s into the pause");
     let (max_in_second, at) = busiest_window(&times, 1_000_000);
     let (invites, ends) = carrier_calls(&carrier.log());
     assert_eq!(
