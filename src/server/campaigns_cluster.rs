@@ -211,3 +211,56 @@ impl Runner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::AttemptOutcome;
+    use crate::store::{AttemptState, Dialog, Then};
+
+    fn attempt(dialed_at: Option<i64>, answered_at: Option<i64>) -> (AttemptInfo, Recovery) {
+        let a = AttemptInfo {
+            id: "a".into(),
+            campaign_id: "c".into(),
+            contact_id: 1,
+            phone: "+254712000001".into(),
+            n: 1,
+            state: AttemptState::Dialing,
+            outcome: None,
+            trunk: Some("carrier".into()),
+            claimed_at: 0,
+            dialed_at,
+            answered_at,
+            ended_at: None,
+            dialog: Dialog::default(),
+            ghost_until: None,
+        };
+        let r = Recovery {
+            outcome: AttemptOutcome::Unknown,
+            then: Then::Final,
+            ghost_until: None,
+        };
+        (a, r)
+    }
+
+    #[test]
+    fn a_dead_nodes_share_is_held_until_its_longest_call_can_be_over() {
+        let ring_64t1 = Duration::from_secs(45) + SIXTY_FOUR_T1;
+        let session = Duration::from_secs(45 + 1800);
+        // Nothing in flight: 64·T1 after the last heartbeat.
+        assert_eq!(reservation(100_000, &[], ring_64t1, session), 132_000);
+        // Ringing: its ring timeout and 64·T1 from its INVITE.
+        let ringing = [attempt(Some(98_000), None)];
+        assert_eq!(reservation(100_000, &ringing, ring_64t1, session), 175_000);
+        // Answered: the session interval; claimed only: nothing more.
+        let mixed = [
+            attempt(Some(98_000), None),
+            attempt(Some(90_000), Some(91_000)),
+            attempt(None, None),
+        ];
+        assert_eq!(
+            reservation(100_000, &mixed, ring_64t1, session),
+            90_000 + 1_845_000
+        );
+    }
+}
