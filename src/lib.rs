@@ -13,6 +13,7 @@
 pub mod api;
 pub mod call;
 pub mod campaign;
+pub mod cluster;
 pub mod codec;
 pub mod config;
 pub mod demo;

@@ -62,8 +62,9 @@ fn a_campaign_runs_with_its_store_on_postgresql() {
     assert!(cfg.extra_tables.contains(&url), "{}", cfg.extra_tables);
     let mut rivr = Rivr::start("store-pg", cfg);
     let config = rivr.dir.join("rivr.toml");
-    // A second `rivr serve` on the same database refuses to start (one
-    // per database until nodes hold leases), before it binds anything.
+    // A second `rivr serve` on the same database as the same node (the
+    // default node id, the host name) refuses to start, before it binds
+    // anything; nodes with ids of their own share it (tests/cluster_campaign.rs).
     let second = std::process::Command::new(harness::rivr_bin())
         .args(["serve", "--config"])
         .arg(&config)
@@ -71,7 +72,7 @@ fn a_campaign_runs_with_its_store_on_postgresql() {
         .expect("run a second rivr serve");
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(
-        !second.status.success() && err.contains("another `rivr serve` is using this database"),
+        !second.status.success() && err.contains("is held by another running `rivr serve`"),
         "second rivr serve: {} {err}",
         second.status
     );

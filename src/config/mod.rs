@@ -9,6 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod cdr;
+pub mod cluster;
 mod http;
 mod pri_trunk;
 mod script_http;
@@ -78,6 +79,8 @@ pub struct Config {
     pub tts: TtsConfig,
     /// `[sms]` and `[[sms_route]]`: two-way SMS flows and opt-out.
     pub sms: SmsFlowConfig,
+    /// `[cluster]`: this node's id and lease (docs/scaling.md).
+    pub cluster: cluster::ClusterConfig,
     /// The directory relative paths in the file are resolved against.
     pub base_dir: PathBuf,
 }
@@ -455,6 +458,7 @@ impl Config {
         let http = raw.http.map(|h| http::parse_http(h, &err)).transpose()?;
         let cdr = cdr::parse_cdr(raw.cdr, base_dir, &err)?;
         let tts = tts::parse_tts(raw.tts, base_dir, &err)?;
+        let cluster = cluster::parse_cluster(raw.cluster, &err)?;
         let sms = sms_flow::parse_sms(raw.sms, raw.sms_route.unwrap_or_default(), base_dir, &err)?;
         let spans = span::parse_spans(raw.span.unwrap_or_default(), base_dir, &err)?;
         let (trunks, pri_trunks) =
@@ -555,6 +559,7 @@ impl Config {
             pri_trunks,
             tts,
             sms,
+            cluster,
             base_dir: base_dir.to_path_buf(),
         })
     }
@@ -767,6 +772,7 @@ struct RawConfig {
     tts: Option<tts::RawTts>,
     sms: Option<sms_flow::RawSms>,
     sms_route: Option<Vec<sms_flow::RawSmsRoute>>,
+    cluster: Option<cluster::RawCluster>,
 }
 
 #[derive(Deserialize, Default)]

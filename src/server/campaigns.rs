@@ -19,6 +19,10 @@
 //! channel until the ghost deadline.
 
 use std::collections::HashMap;
+
+#[path = "campaigns_cluster.rs"]
+mod cluster;
+pub use cluster::{reservation, SIXTY_FOUR_T1};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -27,7 +31,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::call::id::CallId;
 use crate::call::outcome::Outcome as CallOutcome;
-use crate::call::registry::{CdrRecord, OriginateRequest, PaceGroup};
+use crate::call::registry::{CdrRecord, OriginateRequest};
 use crate::campaign::contacts::fill_template;
 use crate::campaign::hours::{parse_tz, CallingHours, Window};
 use crate::campaign::pace::{CampaignId, CampaignPace, Pacer, Start, TrunkPace};
@@ -137,6 +141,9 @@ pub struct RunnerConfig {
     /// session interval rivr asked for (a carrier that honours RFC 4028
     /// ends the call by then), or an hour.
     pub ghost_hold: Duration,
+    /// How long an unanswered call of a dead node may hold its channel,
+    /// from its INVITE: the longest ring timeout and 64·T1.
+    pub unanswered_hold: Duration,
 }
 
 /// A campaign the dialer knows.
@@ -150,6 +157,9 @@ struct Active {
     /// The earliest `next_at` of its waiting contacts, as last read.
     next_due: Option<i64>,
     in_pacer: bool,
+    /// Its cps and channels on this node (its share of them among the
+    /// nodes; a 0 starts nothing), as given to the pacer.
+    share: (u32, u32),
 }
 
 /// An attempt whose call is up or ringing.
@@ -184,6 +194,12 @@ pub struct Runner {
     version: i64,
     /// Instants for the pacer, wall-clock ms for the store.
     started: (Instant, i64),
+    /// This process as a node of a shared database, and its share of the
+    /// trunks' caps (`with_node`); `None`: the store is this process's.
+    node: Option<super::node::Node>,
+    caps: Option<crate::cluster::share::Caps>,
+    /// When dead nodes' rows are next cleaned up (Unix ms).
+    forget_at: i64,
 }
 
 fn wall_ms() -> i64 {
@@ -240,6 +256,9 @@ impl Runner {
             quiet_until: Instant::now(),
             version: 0,
             started: (Instant::now(), wall_ms()),
+            node: None,
+            caps: None,
+            forget_at: 0,
         }
     }
 
@@ -279,7 +298,10 @@ impl Runner {
             tokio::select! {
                 r = cdrs.recv() => match r {
                     Some(r) => self.on_cdr(r).await,
-                    None => return,
+                    None => {
+                        self.leave().await;
+                        return;
+                    }
                 },
                 Some(n) = dialogs.recv() => self.on_dialog(n).await,
                 _ = poll.tick(), if dialing => {
@@ -302,46 +324,31 @@ impl Runner {
         let now = wall_ms();
         let ghost_ms = i64::try_from(self.cfg.ghost_hold.as_millis()).unwrap_or(i64::MAX);
         let campaigns = &self.campaigns;
-        let recovered = self
-            .store
-            .recover_in_flight(now, |a: &AttemptInfo| {
-                // An answer that was stored happened: the contact heard
-                // the call (docs/campaigns.md, the crash rule).
-                let outcome = if a.answered_at.is_some() {
-                    AttemptOutcome::Call(CallOutcome::Answered)
-                } else {
-                    AttemptOutcome::Unknown
-                };
-                let then = match campaigns.get(&a.campaign_id) {
-                    Some(c) if is_live(c.campaign.state) => {
-                        match c.policy.next(outcome, a.n, utc(now), c.ends) {
-                            Next::Retry { at } => Then::Retry {
-                                next_at: at.timestamp_millis(),
-                            },
-                            Next::Final { .. } => Then::Final,
-                        }
-                    }
-                    _ => Then::Final,
-                };
-                Recovery {
-                    outcome,
-                    then,
-                    ghost_until: a
-                        .dialed_at
-                        .map(|d| d.saturating_add(ghost_ms))
-                        .filter(|t| *t > now),
-                }
-            })
-            .await?;
+        let decide = |a: &AttemptInfo| crash_rule(campaigns, now, ghost_ms, a);
+        // A node ends its own previous process's attempts at once; other
+        // nodes' are theirs until their lease runs out.
+        let node = self.node.as_ref().map(|n| n.id.clone());
+        let recovered = match &node {
+            Some(id) => self.store.recover_own(id, now, decide).await?,
+            None => self.store.recover_in_flight(now, decide).await?,
+        };
         for (a, r) in &recovered {
             tracing::warn!(attempt = %a.id, campaign = %a.campaign_id, phone = %a.phone,
                 outcome = %r.outcome, then = ?r.then,
                 "campaigns: attempt in flight at the last stop ended by the crash rule");
         }
-        if let Some(last) = self.store.last_dialed_at().await? {
+        let last = match &node {
+            Some(id) => self.store.last_dialed_by(id).await?,
+            None => self.store.last_dialed_at().await?,
+        };
+        if let Some(last) = last {
             self.quiet_until = self.instant_of(last) + RESTART_QUIET;
         }
-        for g in self.store.ghost_channels(now).await? {
+        let ghosts = match &node {
+            Some(id) => self.store.own_ghost_channels(id, now).await?,
+            None => self.store.ghost_channels(now).await?,
+        };
+        for g in ghosts {
             let (Some(trunk), Some(until)) = (g.trunk.clone(), g.ghost_until) else {
                 continue;
             };
@@ -451,6 +458,7 @@ impl Runner {
         for c in changed {
             self.apply(c);
         }
+        self.poll_cluster().await?;
         let now = wall_ms();
         let running: Vec<String> = self
             .campaigns
@@ -466,7 +474,11 @@ impl Runner {
             };
             a.next_due = due;
             let past_end = a.ends.is_some_and(|e| now >= e.timestamp_millis());
-            if in_flight == 0 && (due.is_none() || past_end) {
+            // Other nodes' calls count too: one may still end in a retry.
+            if in_flight == 0
+                && (due.is_none() || past_end)
+                && self.store.dialing_contacts(&id).await? == 0
+            {
                 let done = self
                     .store
                     .set_campaign_state(&id, &[CampaignState::Running], CampaignState::Done)
@@ -480,6 +492,7 @@ impl Runner {
     }
 
     fn apply(&mut self, c: Campaign) {
+        let share = self.campaign_share(cps_of(&c), c.settings.max_channels);
         let id = c.id.clone();
         let state = c.state;
         if !self.campaigns.contains_key(&id) {
@@ -504,12 +517,15 @@ impl Runner {
                 let spec = CampaignPace {
                     id: a.num,
                     priority: a.campaign.settings.priority,
-                    cps: cps_of(&a.campaign),
-                    max_channels: a.campaign.settings.max_channels,
+                    cps: share.0.max(1),
+                    max_channels: share.1.max(1),
                     trunks: a.campaign.settings.trunks.clone(),
                 };
                 match self.pacer.add(spec, true) {
-                    Ok(()) => a.in_pacer = true,
+                    Ok(()) => {
+                        a.in_pacer = true;
+                        a.share = share;
+                    }
                     Err(e) => {
                         tracing::error!(campaign = %id, error = %e, "campaigns: cannot run it")
                     }
@@ -547,13 +563,21 @@ impl Runner {
             ends: s.ends_at.map(utc),
             next_due: None,
             in_pacer: false,
+            share: (0, 0),
             campaign: c,
         })
     }
 
     /// Starts every call the pacer allows now; returns when to look again.
     async fn dial_due(&mut self) -> Instant {
+        if self.lease_lost() {
+            return Instant::now() + POLL;
+        }
         loop {
+            if Instant::now() < self.quiet_until {
+                // A share's cps changed: its window first.
+                return self.quiet_until;
+            }
             let now = Instant::now();
             let now_ms = wall_ms();
             let ready: HashMap<CampaignId, bool> = self
@@ -562,7 +586,9 @@ impl Runner {
                 .map(|a| {
                     let due = a.next_due.is_some_and(|t| t <= now_ms)
                         && a.ends.is_none_or(|e| now_ms < e.timestamp_millis())
-                        && a.campaign.state == CampaignState::Running;
+                        && a.campaign.state == CampaignState::Running
+                        && a.share.0 > 0
+                        && a.share.1 > 0;
                     (a.num, due)
                 })
                 .collect();
@@ -604,7 +630,8 @@ impl Runner {
         now_ms: i64,
     ) -> Result<Option<Claimed>, StoreError> {
         for _ in 0..CLAIMS_PER_SLOT {
-            let Some(c) = self.store.claim_next_due(id, now_ms, 1).await?.pop() else {
+            let node = self.node.as_ref().map(|n| n.id.as_str());
+            let Some(c) = self.store.claim_due_as(node, id, now_ms, 1).await?.pop() else {
                 let due = self.store.next_due_at(id).await?;
                 if let Some(a) = self.campaigns.get_mut(id) {
                     a.next_due = due;
@@ -675,10 +702,7 @@ impl Runner {
             script: Some(script.into()),
             vars: c.fields.clone(),
             tag: Some(c.attempt_id.clone()),
-            pace: Some(PaceGroup {
-                name: format!("campaign {}", c.campaign_id),
-                cps: cps_of(&a.campaign),
-            }),
+            pace: Some(self.wire_pace(&c.campaign_id, a.share.0, &trunk)),
         };
         if self
             .control
@@ -789,6 +813,42 @@ impl Runner {
             Ok(false) => {}
             Err(e) => tracing::warn!(phone = %phone, error = %e, "campaigns: SMS not stored"),
         }
+    }
+}
+
+/// The crash rule's decision for an attempt found in flight whose process
+/// is gone (docs/campaigns.md): `answered` if its answer was stored (the
+/// contact heard the call), else `unknown`; the campaign's retry rule
+/// says what follows; its call may hold a channel until `ghost_ms` after
+/// its INVITE.
+fn crash_rule(
+    campaigns: &HashMap<String, Active>,
+    now: i64,
+    ghost_ms: i64,
+    a: &AttemptInfo,
+) -> Recovery {
+    let outcome = if a.answered_at.is_some() {
+        AttemptOutcome::Call(CallOutcome::Answered)
+    } else {
+        AttemptOutcome::Unknown
+    };
+    let then = match campaigns.get(&a.campaign_id) {
+        Some(c) if is_live(c.campaign.state) => match c.policy.next(outcome, a.n, utc(now), c.ends)
+        {
+            Next::Retry { at } => Then::Retry {
+                next_at: at.timestamp_millis(),
+            },
+            Next::Final { .. } => Then::Final,
+        },
+        _ => Then::Final,
+    };
+    Recovery {
+        outcome,
+        then,
+        ghost_until: a
+            .dialed_at
+            .map(|d| d.saturating_add(ghost_ms))
+            .filter(|t| *t > now),
     }
 }
 

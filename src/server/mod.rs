@@ -13,6 +13,7 @@ mod cdr_store;
 pub mod core;
 pub mod drain;
 pub mod env;
+pub mod node;
 pub mod one_call;
 mod overload;
 pub mod pri_legs;
@@ -680,11 +681,14 @@ pub async fn serve_with(config: Config, drain: drain::Drain) -> anyhow_like::Res
             let url = crate::store::redact_url(&config.store.url);
             anyhow_like::Error(format!("store.url {url}: {e}"))
         })?;
-    // Held until serve returns (or the process dies).
-    let _serve_lock = store.lock_serve().await.map_err(|e| {
-        let url = crate::store::redact_url(&config.store.url);
-        anyhow_like::Error(format!("store.url {url}: {e}"))
-    })?;
+    // This process is node `[cluster] node_id` of the database, its id
+    // held until serve returns (or the process dies).
+    let node = node::Node::join(&store, &config.cluster)
+        .await
+        .map_err(|e| {
+            let url = crate::store::redact_url(&config.store.url);
+            anyhow_like::Error(format!("store.url {url}: {e}"))
+        })?;
     let (tap, cdrs) = mpsc::unbounded_channel();
     let (dialog_tap, dialogs) = mpsc::unbounded_channel();
     let mut server = Server::start(
@@ -716,7 +720,8 @@ pub async fn serve_with(config: Config, drain: drain::Drain) -> anyhow_like::Res
         server.shared.sms.clone(),
         server.control(),
         runner_config(server.config()),
-    );
+    )
+    .with_node(node);
     let runner = tokio::spawn(runner.run(cdrs, dialogs, stop_rx));
     let c = server.config();
     println!(
@@ -825,20 +830,25 @@ pub fn runner_config(c: &Config) -> campaigns::RunnerConfig {
             )
             .collect(),
         ghost_hold: ghost_hold(c),
+        unanswered_hold: Duration::from_secs(u64::from(ring_max(c))) + campaigns::SIXTY_FOUR_T1,
     }
+}
+
+/// The longest ring timeout of any trunk (45 s without trunks).
+fn ring_max(c: &Config) -> u32 {
+    c.trunks
+        .iter()
+        .map(|t| t.ring_timeout_s)
+        .chain(c.pri_trunks.iter().map(|t| t.ring_timeout_s))
+        .max()
+        .unwrap_or(45)
 }
 
 /// How long a call a dead process left at the carrier is counted against
 /// its trunk: the longest ring timeout, then the session interval rivr asks
 /// for (or an hour when it asks for none).
 fn ghost_hold(c: &Config) -> Duration {
-    let ring = c
-        .trunks
-        .iter()
-        .map(|t| t.ring_timeout_s)
-        .chain(c.pri_trunks.iter().map(|t| t.ring_timeout_s))
-        .max()
-        .unwrap_or(45);
+    let ring = ring_max(c);
     let talk = c.sip.session_ask.map_or(3600, u64::from);
     Duration::from_secs(u64::from(ring) + talk)
 }

@@ -256,6 +256,20 @@ impl Store {
         now: i64,
         limit: u32,
     ) -> Result<Vec<Claimed>, StoreError> {
+        self.claim_due_as(None, campaign_id, now, limit).await
+    }
+
+    /// [`Store::claim_next_due`] by node `node`: each attempt is stamped
+    /// with it, and nothing is claimed unless the node's lease runs past
+    /// `now` (a node that lost its lease, or whose renewals stalled,
+    /// claims nothing that another node could be resolving).
+    pub async fn claim_due_as(
+        &self,
+        node: Option<&str>,
+        campaign_id: &str,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<Claimed>, StoreError> {
         let mut tx = self.pool.begin().await?;
         // The due rows are picked once (MATERIALIZED: a subquery under
         // IN may be re-run, and with row locks a re-run picks more rows);
@@ -266,6 +280,8 @@ impl Store {
             "WITH due AS MATERIALIZED (SELECT id FROM contacts \
                  WHERE campaign_id = $1 AND state = 'waiting' AND next_at <= $2 \
                  AND EXISTS (SELECT 1 FROM campaigns WHERE id = $1 AND state = 'running') \
+                 AND ($4 IS NULL OR EXISTS (SELECT 1 FROM nodes WHERE nodes.id = $4 \
+                     AND nodes.lease_until > $2 AND nodes.reserved_until IS NULL)) \
                  ORDER BY next_at, id LIMIT $3{}) \
              UPDATE contacts SET state = 'dialing', attempts = attempts + 1 \
              WHERE state = 'waiting' AND id IN (SELECT id FROM due) \
@@ -276,6 +292,7 @@ impl Store {
         .bind(campaign_id)
         .bind(now)
         .bind(i64::from(limit))
+        .bind(node)
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
@@ -308,14 +325,15 @@ impl Store {
         due.sort_by_key(|(next_at, c)| (*next_at, c.contact_id));
         for (_, c) in &due {
             sqlx::query(
-                "INSERT INTO attempts (id, campaign_id, contact_id, n, state, claimed_at) \
-                 VALUES ($1, $2, $3, $4, 'claimed', $5)",
+                "INSERT INTO attempts (id, campaign_id, contact_id, n, state, claimed_at, node) \
+                 VALUES ($1, $2, $3, $4, 'claimed', $5, $6)",
             )
             .bind(&c.attempt_id)
             .bind(campaign_id)
             .bind(c.contact_id)
             .bind(i64::from(c.n))
             .bind(now)
+            .bind(node)
             .execute(&mut *tx)
             .await?;
         }
@@ -476,6 +494,18 @@ impl Store {
         .fetch_one(&self.pool)
         .await?
         .try_get(0)?)
+    }
+
+    /// How many contacts of a campaign have an attempt in flight, on any
+    /// node (a campaign is done only when none has).
+    pub async fn dialing_contacts(&self, campaign_id: &str) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM contacts WHERE campaign_id = $1 AND state = 'dialing'",
+        )
+        .bind(campaign_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// Claims the contact's one SMS: stores `m` (queued) as its SMS in the

@@ -841,29 +841,7 @@ async fn contacts_ended_without_their_sms_are_owed_it_until_claimed() {
     assert!(s.owed_sms("c-none", &texting).await.unwrap().is_empty());
 }
 
-/// One `rivr serve` per PostgreSQL database; SQLite holds nothing.
-async fn one_serve_per_database() {
-    let db = fresh_url();
-    let (a, b) = (db.open().await, db.open().await);
-    let held = a.lock_serve().await.unwrap();
-    if crate::store::backends_test::backend() == Backend::Sqlite {
-        assert!(b.lock_serve().await.is_ok());
-        return;
-    }
-    let e = b.lock_serve().await.unwrap_err();
-    assert!(matches!(e, StoreError::Busy(_)), "{e}");
-    assert!(e.to_string().contains("another `rivr serve`"), "{e}");
-    // The lock goes with its connection, as when the holder dies.
-    drop(held);
-    let t = std::time::Instant::now();
-    while b.lock_serve().await.is_err() {
-        assert!(t.elapsed().as_secs() < 5, "the lock outlived its holder");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
 on_both!(
-    one_serve_per_database,
     a_campaign_keeps_its_settings_and_changes_bump_the_version,
     settings_that_cannot_be_stored_are_refused,
     claims_only_while_running_in_due_order_and_never_twice,

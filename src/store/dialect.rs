@@ -1,6 +1,8 @@
 //! What differs between the store's two databases, and nothing else: how
-//! to connect to each, the PostgreSQL-only prelude migration, and the lock
-//! that numbers rows with `MAX + 1` safely on PostgreSQL. Every query and
+//! to connect to each, the PostgreSQL-only prelude migration, the lock
+//! that numbers rows with `MAX + 1` safely on PostgreSQL, the row locks
+//! that let nodes claim work side by side, and the lock that keeps a node
+//! id to one process. Every query and
 //! every numbered migration is shared; a difference that cannot be written
 //! portably goes here, once per backend (docs/scaling.md, "Writing a
 //! migration").
@@ -145,35 +147,54 @@ pub(super) async fn lock_counters(
     Ok(())
 }
 
-/// Held by the one `rivr serve` a database may have until nodes hold
-/// leases (docs/scaling.md): on PostgreSQL a session advisory lock on a
-/// connection of its own, which the server releases by closing it, or by
-/// dying (the server drops the connection). SQLite: nothing to hold.
+/// Held by a `rivr serve` for its node id (docs/scaling.md, "Several
+/// nodes"): on PostgreSQL a session advisory lock keyed by the id, on a
+/// connection of its own, released by closing it or by dying (the server
+/// drops the connection at once), so two live processes never run as one
+/// node while a restarted node takes its id back at once. SQLite: nothing
+/// to hold (its file has one node).
 #[derive(Debug)]
-pub struct ServeLock {
-    _conn: Option<AnyConnection>,
+pub struct NodeLock {
+    // Only held (a Mutex makes the holder Sync; it is never locked).
+    _conn: Option<std::sync::Mutex<AnyConnection>>,
 }
 
-/// The id of the `rivr serve` lock ("rivs").
-const SERVE_LOCK: i64 = 1_919_514_227;
+/// The advisory lock class of node ids ("rivs"), the first of the two
+/// 32-bit keys; the second is a hash of the id.
+const NODE_LOCK: i32 = 1_919_514_227;
 
-pub(super) async fn lock_serve(backend: Backend, pool: &AnyPool) -> Result<ServeLock, StoreError> {
+/// FNV-1a of the id, folded to 32 bits: stable across builds and hosts.
+fn node_key(node: &str) -> i32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in node.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h ^ (h >> 32)) as u32 as i32
+}
+
+pub(super) async fn lock_node(
+    backend: Backend,
+    pool: &AnyPool,
+    node: &str,
+) -> Result<NodeLock, StoreError> {
     if backend == Backend::Sqlite {
-        return Ok(ServeLock { _conn: None });
+        return Ok(NodeLock { _conn: None });
     }
     let mut conn = pool.acquire().await?.detach();
-    let got: i64 =
-        sqlx::query_scalar("SELECT CASE WHEN pg_try_advisory_lock($1) THEN 1 ELSE 0 END")
-            .bind(SERVE_LOCK)
-            .fetch_one(&mut conn)
-            .await?;
+    let got: i64 = sqlx::query_scalar(
+        "SELECT CASE WHEN pg_try_advisory_lock(CAST($1 AS INTEGER), CAST($2 AS INTEGER)) THEN 1 ELSE 0 END",
+    )
+    .bind(i64::from(NODE_LOCK))
+    .bind(i64::from(node_key(node)))
+    .fetch_one(&mut conn)
+    .await?;
     if got != 1 {
-        return Err(StoreError::Busy(
-            "another `rivr serve` is using this database; run one per database \
-             until nodes hold leases (docs/scaling.md)",
-        ));
+        return Err(StoreError::NodeInUse(node.to_string()));
     }
-    Ok(ServeLock { _conn: Some(conn) })
+    Ok(NodeLock {
+        _conn: Some(std::sync::Mutex::new(conn)),
+    })
 }
 
 /// What ends a `SELECT` of rows to claim: on PostgreSQL it locks them and
@@ -229,6 +250,12 @@ mod tests {
             e.to_string(),
             "store url \"mysql://u:***@h/x\" is not supported (use sqlite://PATH, sqlite::memory: or postgres://…)"
         );
+    }
+
+    #[test]
+    fn node_keys_are_stable_and_spread() {
+        assert_eq!(node_key("a"), node_key("a"));
+        assert_ne!(node_key("node-1"), node_key("node-2"));
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod cdr_cli;
 mod cdr_params;
 mod dialect;
 mod dnc;
+mod nodes;
 mod recovery;
 mod sms;
 mod sms_counts;
@@ -41,8 +42,9 @@ pub use campaign::{Campaign, CampaignState, NewCampaign};
 pub use campaign_report::{ReportRow, Status};
 pub use cdr::{CdrCursor, CdrPage, CdrQuery, CdrRow};
 pub use cdr_params::{BadParam, CdrParams};
-pub use dialect::{redact as redact_url, Backend, ServeLock};
+pub use dialect::{redact as redact_url, Backend, NodeLock};
 pub use dnc::DncEntry;
+pub use nodes::{NodeRow, Takeover};
 pub use recovery::OwedSms;
 pub use sms::{MessageState, NewMessage, NewPart, Sending, StoredPart, INTERRUPTED};
 pub use sms_flow::{FlowEnd, FlowRow, SmsResult};
@@ -67,8 +69,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot store {what}: {why}")]
     Value { what: &'static str, why: String },
-    #[error("{0}")]
-    Busy(&'static str),
+    #[error(
+        "node id {0:?} is held by another running `rivr serve` on this database; give each node its own [cluster] node_id"
+    )]
+    NodeInUse(String),
     #[error("bad row in {table}: {what}")]
     BadRow { table: &'static str, what: String },
 }
@@ -76,7 +80,7 @@ pub enum StoreError {
 /// The embedded migrations, in order: the backend's own first (see
 /// [`dialect::prelude`]), then the shared numbered files.
 fn migrator(backend: Backend) -> Migrator {
-    let files: [(i64, &str, &str); 9] = [
+    let files: [(i64, &str, &str); 10] = [
         (1, "sms", include_str!("../../migrations/0001_sms.sql")),
         (
             2,
@@ -114,6 +118,7 @@ fn migrator(backend: Backend) -> Migrator {
             "sms routes",
             include_str!("../../migrations/0009_sms_routes.sql"),
         ),
+        (11, "nodes", include_str!("../../migrations/0011_nodes.sql")),
     ];
 
     Migrator {
@@ -152,11 +157,11 @@ impl Store {
         Ok(Store { pool, backend })
     }
 
-    /// Makes this process the one `rivr serve` of the database while the
-    /// lock is held (dropped, or the process ends); an error naming the
-    /// reason if another holds it. The CLI and API need no lock.
-    pub async fn lock_serve(&self) -> Result<ServeLock, StoreError> {
-        dialect::lock_serve(self.backend, &self.pool).await
+    /// Makes this process the only one running as node `node` while the
+    /// lock is held (dropped, or the process ends); `NodeInUse` if another
+    /// live process holds it. The CLI and API need no lock.
+    pub async fn lock_node(&self, node: &str) -> Result<NodeLock, StoreError> {
+        dialect::lock_node(self.backend, &self.pool, node).await
     }
 
     /// Which database this store is on.
