@@ -42,6 +42,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::campaign::{self, busiest_window, rivr_cli, tightest_span, trace_invites};
 use common::carrier::Carrier;
 use common::server::{Rivr, RivrConfig};
+use common::wire::WireCapture;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rivr::store::{AttemptInfo, AttemptState};
@@ -360,6 +361,8 @@ fn sigkilled_and_restarted_the_campaign_loses_no_contact_and_places_no_attempt_t
             "none",
         ],
     );
+    // The pace is judged on the wire (see common::wire).
+    let wire = WireCapture::start(&carrier_dir, carrier.port);
     let db = simdir.join("rivr.db");
     let mut cfg = RivrConfig {
         rtp_ports: 200,
@@ -614,7 +617,27 @@ fn sigkilled_and_restarted_the_campaign_loses_no_contact_and_places_no_attempt_t
             _ => {}
         }
     }
-    let times: Vec<i64> = trace.iter().map(|t| t.us).collect();
+    // The pace on the carrier's interface (the kernel's clock); SIPp's
+    // trace, stamped when its thread read each INVITE, beside it.
+    let on_wire = wire.stop();
+    if on_wire.len() != trace.len() {
+        failures.add(
+            "the wire and the trace disagree",
+            format!(
+                "{} INVITEs on the wire, {} in the trace",
+                on_wire.len(),
+                trace.len()
+            ),
+        );
+    }
+    let read_times: Vec<i64> = trace.iter().map(|t| t.us).collect();
+    println!(
+        "[crash] as SIPp read them: at most {} in any 1 s, the closest {} took {:.1} ms",
+        busiest_window(&read_times, 1_000_000).0,
+        CPS + 1,
+        tightest_span(&read_times, CPS as usize + 1).unwrap_or(i64::MAX) as f64 / 1e3
+    );
+    let times: Vec<i64> = on_wire.iter().map(|t| t.us).collect();
     let (max_in_second, busiest_at) = busiest_window(&times, 1_000_000);
     let tightest_ms = tightest_span(&times, CPS as usize + 1).unwrap_or(i64::MAX) as f64 / 1e3;
     if max_in_second > CPS as usize {
@@ -879,7 +902,7 @@ fn sigkilled_and_restarted_the_campaign_loses_no_contact_and_places_no_attempt_t
         took.as_secs_f64()
     );
     println!(
-        "[crash] carrier: {invites} INVITEs over {span_s:.1} s, at most {max_in_second} in any 1 s (cps {CPS}; the closest {} took {tightest_ms:.1} ms), at most {max_up} calls up at once (max_channels {CHANNELS})",
+        "[crash] carrier: {invites} INVITEs over {span_s:.1} s, at most {max_in_second} in any 1 s on the wire (cps {CPS}; the closest {} took {tightest_ms:.1} ms), at most {max_up} calls up at once (max_channels {CHANNELS})",
         CPS + 1
     );
     println!(

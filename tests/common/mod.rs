@@ -34,6 +34,7 @@ pub mod sip_raw;
 pub mod sipp;
 pub mod sipp_load;
 pub mod smsc;
+pub mod wire;
 
 /// Fails the calling test when SIPp is not installed (the Makefile installs
 /// it; CI has it). Only an explicit `RIVR_SKIP_SIPP=1` turns the failure into
