@@ -112,6 +112,15 @@ impl TokenBucket {
     pub fn is_full(&self, now: Instant) -> bool {
         Rate::is_full(self.tat, now)
     }
+
+    /// A pacer at a new `rate` that keeps this one's schedule: the next
+    /// token is not earlier than it would have been.
+    pub fn repaced(&self, rate: u32) -> Self {
+        TokenBucket {
+            rate: Rate::paced(rate),
+            tat: self.tat,
+        }
+    }
 }
 
 /// At most `n` events in any window of length `window`, checked over
@@ -170,6 +179,22 @@ impl SlidingWindow {
     /// second and [`Self::WIRE_GUARD`].
     pub fn per_second_on_the_wire(n: u32) -> Self {
         SlidingWindow::new(n, Duration::from_secs(1) + Self::WIRE_GUARD)
+    }
+
+    /// The same window for at most `n` events, keeping the newest of the
+    /// events already counted (as many as fit): a lower limit takes effect
+    /// at once, with no burst let through by forgetting the past.
+    pub fn resized(&self, n: u32) -> SlidingWindow {
+        let mut w = SlidingWindow::new(n, self.window);
+        let len = self.times.len();
+        let keep = w.times.len().min(len);
+        for k in (0..keep).rev() {
+            if let Some(t) = self.times[(self.next + len - 1 - k) % len] {
+                w.record(t);
+            }
+        }
+        w.unconfirmed = self.unconfirmed.min(keep);
+        w
     }
 
     /// How many events any window may hold.
@@ -405,6 +430,27 @@ mod tests {
         w.record(t0);
         w.confirm(t0 + ms(7));
         assert_eq!(w.check(t0 + ms(1006)), Err(t0 + ms(1007)));
+    }
+
+    #[test]
+    fn a_resized_window_keeps_its_newest_events() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut w = SlidingWindow::per_second(4);
+        for t in [0, 100, 200, 300] {
+            w.record(t0 + ms(t));
+        }
+        // Down to 2: the newest two (200, 300) still count.
+        let small = w.resized(2);
+        assert_eq!(small.limit(), 2);
+        assert_eq!(small.check(t0 + ms(400)), Err(t0 + ms(1200)));
+        // Up to 6: all four count, two more fit now.
+        let mut big = w.resized(6);
+        assert_eq!(big.try_record(t0 + ms(400)), Ok(()));
+        assert_eq!(big.try_record(t0 + ms(500)), Ok(()));
+        assert_eq!(big.check(t0 + ms(600)), Err(t0 + ms(1000)));
+        // An empty window stays empty.
+        assert_eq!(SlidingWindow::per_second(3).resized(1).check(t0), Ok(()));
     }
 
     #[test]

@@ -144,6 +144,22 @@ impl Trunks {
         }
     }
 
+    /// New caps for `name` — this node's share of cluster-wide caps
+    /// (`cluster::share`) — keeping what the old ones counted: calls up
+    /// stay up (more than the new `max_channels` only blocks new calls
+    /// until enough end), the newest starts stay in the 1 s window and the
+    /// next start keeps its slot, so lowering `cps` lets no burst through.
+    pub fn set_caps(&mut self, name: &str, max_channels: u32, cps: u32) {
+        for t in self.list.iter_mut().filter(|t| t.limits.name == name) {
+            if t.limits.cps != cps {
+                t.pace = t.pace.repaced(cps.max(1));
+                t.window = t.window.resized(cps);
+            }
+            t.limits.cps = cps;
+            t.limits.max_channels = max_channels;
+        }
+    }
+
     /// The calls started since the last confirmation left at `at`: their
     /// starts count from then (see [`SlidingWindow::confirm`]).
     pub fn confirm_sent(&mut self, at: Instant) {
@@ -223,6 +239,30 @@ mod tests {
         );
         t.set_up("a", true);
         assert_eq!(t.pick(t0, None), Ok("a".into()));
+    }
+
+    #[test]
+    fn new_caps_keep_the_calls_up_and_the_windows_history() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut t = Trunks::new(vec![limits("a", 4, 4)]);
+        for k in 0..4 {
+            assert_eq!(t.pick(t0 + ms(300 * k), None), Ok("a".into()));
+        }
+        // A share of 2 channels and 2 cps: the 4 calls up stay counted.
+        t.set_caps("a", 2, 2);
+        assert_eq!(t.limits("a").map(|l| (l.max_channels, l.cps)), Some((2, 2)));
+        assert_eq!(t.in_use("a"), 4);
+        t.release("a");
+        t.release("a");
+        t.release("a");
+        // One up of 2: a channel is free, but the starts at 600 and 900 ms
+        // are still in the new 2-call window.
+        match t.pick(t0 + ms(1000), None) {
+            Err(NoTrunk::Wait(at)) => assert!(at >= t0 + ms(1600), "{at:?}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(t.pick(t0 + ms(1620), None), Ok("a".into()));
     }
 
     #[test]

@@ -94,6 +94,14 @@ pub enum Control {
         trunk: Option<String>,
         dialog: Box<OutDialog>,
     },
+    /// This node's share of a trunk's cluster-wide caps: every outbound
+    /// call through it (a script's `dial`, `POST /calls`, a campaign's)
+    /// is held to it at the wire.
+    TrunkCaps {
+        name: String,
+        max_channels: u32,
+        cps: u32,
+    },
 }
 
 /// One trunk as the API shows it.

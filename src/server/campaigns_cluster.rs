@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::{crash_rule, wall_ms, Runner};
+use super::{crash_rule, wall_ms, Control, Runner};
 use crate::call::registry::PaceGroup;
 use crate::campaign::pace::CampaignPace;
 use crate::cluster::share::{Caps, WINDOW_MS};
@@ -81,6 +81,11 @@ impl Runner {
             if let Some(limits) = caps.update(now, &rows) {
                 tracing::info!(node = %me, ?limits, "cluster: this node's share of the trunks");
                 for l in limits {
+                    let _ = self.control.send(Control::TrunkCaps {
+                        name: l.name.clone(),
+                        max_channels: l.max_channels,
+                        cps: l.cps,
+                    });
                     self.pacer.set_trunk(l);
                 }
             }

@@ -441,6 +441,11 @@ impl Server {
                 let cache = self.shared.scripts.speaker().cache();
                 let _ = reply.send(cache.take_synth_seconds());
             }
+            campaigns::Control::TrunkCaps {
+                name,
+                max_channels,
+                cps,
+            } => self.core.registry.set_trunk_caps(&name, max_channels, cps),
             campaigns::Control::EndOrphan { tag, trunk, dialog } => {
                 self.core
                     .end_orphan(Instant::now(), tag, trunk.as_deref(), *dialog)

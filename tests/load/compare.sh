@@ -40,10 +40,22 @@ trap cleanup EXIT
 REV=$(git -C "$ROOT" rev-parse --short "$REF^{commit}")
 git -C "$ROOT" worktree add --quiet --detach "$WT" "$REV"
 echo "building rivr at $REF ($REV) and the working tree ($PROFILE, target $TARGET)"
-(cd "$WT" && CARGO_TARGET_DIR=$TARGET cargo build --quiet --profile "$PROFILE" --bin rivr)
-cp "$TARGET/$OUT_DIR/rivr" "$TMP/rivr-ref"
-(cd "$ROOT" && CARGO_TARGET_DIR=$TARGET cargo build --quiet --profile "$PROFILE" --bin rivr)
-cp "$TARGET/$OUT_DIR/rivr" "$TMP/rivr-new"
+# Both trees give rivr the same unit hash (cargo hashes a path package
+# relative to its workspace), so the second build would find the first
+# one's output "fresh" and hand back the REF binary as the new one (seen:
+# two runs of one binary, 0.86 apart in CPU — the noise). rivr's own
+# artifacts are cleaned before each build; the dependencies stay shared.
+build() { # TREE OUT
+    (cd "$1" && CARGO_TARGET_DIR=$TARGET cargo clean --quiet -p rivr --profile "$PROFILE" \
+        && CARGO_TARGET_DIR=$TARGET cargo build --quiet --profile "$PROFILE" --bin rivr)
+    cp "$TARGET/$OUT_DIR/rivr" "$2"
+}
+build "$WT" "$TMP/rivr-ref"
+build "$ROOT" "$TMP/rivr-new"
+if cmp -s "$TMP/rivr-ref" "$TMP/rivr-new"; then
+    echo "the two builds are the same binary: nothing to compare" >&2
+    exit 1
+fi
 
 run() { # which round LOAD...
     local which=$1 round=$2

@@ -140,6 +140,12 @@ impl Registry {
         call
     }
 
+    /// New caps for a trunk, keeping its calls up and its pace's
+    /// history ([`crate::call::trunks::Trunks::set_caps`]).
+    pub fn set_trunk_caps(&mut self, name: &str, max_channels: u32, cps: u32) {
+        self.trunks.set_caps(name, max_channels, cps);
+    }
+
     /// The server handed the requests of the calls started since the
     /// last call to their transports at `at`: the cps windows count them
     /// from then, not from when they were decided (a slow turn of the
