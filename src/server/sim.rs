@@ -177,6 +177,10 @@ impl Env for SimEnv {
         self.bridge.push(format!("ringback {leg} {on}"));
     }
 
+    fn classify_early_media(&mut self, leg: LegId, on: bool) {
+        self.bridge.push(format!("classify-early {leg} {on}"));
+    }
+
     fn join(&mut self, listener: LegId, source: LegId) {
         self.bridge.push(format!("join {listener}<-{source}"));
     }

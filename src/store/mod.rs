@@ -76,7 +76,7 @@ pub enum StoreError {
 /// The embedded migrations, in order: the backend's own first (see
 /// [`dialect::prelude`]), then the shared numbered files.
 fn migrator(backend: Backend) -> Migrator {
-    let files: [(i64, &str, &str); 9] = [
+    let files: [(i64, &str, &str); 10] = [
         (1, "sms", include_str!("../../migrations/0001_sms.sql")),
         (
             2,
@@ -113,6 +113,11 @@ fn migrator(backend: Backend) -> Migrator {
             9,
             "sms routes",
             include_str!("../../migrations/0009_sms_routes.sql"),
+        ),
+        (
+            10,
+            "refined outcomes",
+            include_str!("../../migrations/0010_refined_outcomes.sql"),
         ),
     ];
 

@@ -13,6 +13,9 @@
 
 mod bridge;
 mod cdr;
+mod early;
+#[cfg(test)]
+mod early_tests;
 mod live;
 mod outbound;
 #[cfg(test)]
@@ -68,6 +71,10 @@ pub enum Output {
         call: CallId,
         result: TransferResult,
     },
+    /// Classify an outbound leg's early media (SIT, ringback, busy,
+    /// announcement), or stop; what is heard comes back by
+    /// [`Registry::early_media_heard`].
+    ClassifyEarlyMedia { leg: LegId, on: bool },
 }
 
 /// Everything needed to start a call's script.
@@ -179,6 +186,8 @@ pub struct Registry {
     paces: HashMap<String, crate::rate::SlidingWindow>,
     /// Callers' legs being transferred, with the target (for the CDR).
     transfers: HashMap<LegId, String>,
+    /// What outbound legs' early media said (`early`).
+    early: HashMap<LegId, early::EarlyHeard>,
 }
 
 impl Registry {
@@ -190,6 +199,7 @@ impl Registry {
             trunks: Trunks::default(),
             paces: HashMap::new(),
             transfers: HashMap::new(),
+            early: HashMap::new(),
             routes,
             instance: format!("{instance:08x}"),
             next_id: 1,
@@ -482,12 +492,16 @@ impl Registry {
                     l.state = LegState::Alerting { early_media };
                 }
                 self.dialed_progress(leg, early_media);
+                if early_media {
+                    self.early_media_started(leg);
+                }
             }
             LegEvent::Answered => {
                 l.answered_at.get_or_insert(now);
                 l.state = LegState::Answered;
                 l.ring_deadline = None;
                 if l.direction == Direction::Outbound {
+                    self.early_media_answered(leg);
                     self.outbound_answered(now, leg);
                     self.dialed_answered(now, leg);
                 }
@@ -775,6 +789,7 @@ impl Registry {
             let Some(l) = self.legs.remove(leg) else {
                 continue;
             };
+            let early = self.early_verdict(*leg);
             let record = cdr::record(
                 &c.info,
                 &l.offer,
@@ -791,6 +806,7 @@ impl Registry {
                 &script,
                 &c.results,
                 c.tag.as_deref(),
+                early,
             );
             self.outputs.push_back(Output::Cdr(record));
         }
