@@ -58,6 +58,9 @@ pub struct ReportRow {
     pub attempts: u32,
     /// Of the last attempt; the final outcome once `state` is done.
     pub outcome: Option<AttemptOutcome>,
+    /// The last attempt's outcome refined by its early media
+    /// (`unreachable:sit-vc`, `no_answer:announcement`), or the outcome.
+    pub refined_outcome: Option<String>,
     /// Of the last attempt.
     pub sip_status: Option<u16>,
     pub q850: Option<u8>,
@@ -177,7 +180,7 @@ impl Store {
         };
         let rows = sqlx::query(
             "SELECT c.id, c.line, c.phone, c.fields, c.tz, c.state, c.attempts, c.outcome, \
-               a.sip_status, a.q850, \
+               a.sip_status, a.q850, a.refined_outcome, \
                (SELECT CAST(COALESCE(SUM(t.talk_ms), 0) AS BIGINT) FROM attempts t WHERE t.contact_id = c.id) AS talk_ms, \
                (SELECT r.results FROM attempts r WHERE r.contact_id = c.id AND r.results IS NOT NULL \
                   ORDER BY r.n DESC LIMIT 1) AS results, \
@@ -198,6 +201,9 @@ impl Store {
                 let fields: String = r.try_get("fields")?;
                 let state: String = r.try_get("state")?;
                 let outcome: Option<String> = r.try_get("outcome")?;
+                let refined: Option<String> = r
+                    .try_get::<Option<String>, _>("refined_outcome")?
+                    .or_else(|| outcome.clone());
                 let results: Option<String> = r.try_get("results")?;
                 let sms_state: Option<String> = r.try_get("sms_state")?;
                 let line: i64 = r.try_get("line")?;
@@ -216,6 +222,7 @@ impl Store {
                                 .ok_or_else(|| bad(t, format!("outcome {o:?}")))
                         })
                         .transpose()?,
+                    refined_outcome: refined,
                     sip_status: r
                         .try_get::<Option<i64>, _>("sip_status")?
                         .map(|v| {

@@ -8,6 +8,7 @@
 //! decided by the modules that write it. docs/scaling.md.
 
 mod attempt;
+mod attempt_refined;
 #[cfg(test)]
 mod backends_test;
 mod campaign;

@@ -53,6 +53,7 @@ pub fn row_json(r: &ReportRow) -> serde_json::Value {
         "fields": fields,
         "attempts": r.attempts,
         "outcome": r.outcome.map(|o| o.as_str()),
+        "refined_outcome": r.refined_outcome,
         "sip_status": r.sip_status,
         "q850": r.q850,
         "talk_s": r.talk_ms as f64 / 1000.0,
@@ -84,9 +85,16 @@ impl ReportLayout {
         let mut head = vec!["phone".to_string()];
         head.extend(self.columns.iter().cloned());
         head.extend(
-            ["attempts", "outcome", "sip_status", "q850", "talk_s"]
-                .iter()
-                .map(|s| s.to_string()),
+            [
+                "attempts",
+                "outcome",
+                "refined_outcome",
+                "sip_status",
+                "q850",
+                "talk_s",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
         );
         head.extend(self.result_keys.iter().cloned());
         head.extend(["sms_id".to_string(), "sms_state".to_string()]);
@@ -114,6 +122,7 @@ impl ReportLayout {
                 .map(|o| o.as_str().to_string())
                 .unwrap_or_default(),
         );
+        rec.push(r.refined_outcome.clone().unwrap_or_default());
         rec.push(r.sip_status.map(|s| s.to_string()).unwrap_or_default());
         rec.push(r.q850.map(|s| s.to_string()).unwrap_or_default());
         rec.push(format!("{:.1}", r.talk_ms as f64 / 1000.0));
