@@ -1,0 +1,390 @@
+//! Refined outcomes end to end: a campaign dialed by `rivr serve` against
+//! SIPp as the carrier (tests/sipp/uas_early_fail.xml), which answers
+//! every INVITE with 183 and early media — a Special Information Tone and
+//! an announcement, or an announcement alone, made here with sox and
+//! espeak-ng and played by SIPp's rtp_stream — then fails the call (404,
+//! 480). The witnesses are the campaign report (outcome, refined outcome,
+//! attempts), rivr's CDRs and the carrier's log (INVITEs per number and
+//! when), never "some packet arrived".
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::campaign::{created_id, rivr_cli};
+use common::carrier::Carrier;
+use common::scratch::Scratch;
+use common::server::{repo, Rivr, RivrConfig};
+use serde_json::Value;
+
+fn run(program: &str, args: &[&str]) {
+    let ok = Command::new(program)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("run {program} (make deps): {e}"))
+        .success();
+    assert!(ok, "{program} {args:?} failed");
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 temp path")
+}
+
+/// `text` spoken by espeak-ng, as 8 kHz 16-bit WAV at -6 dBFS.
+fn speech(dir: &Path, name: &str, voice: &str, text: &str) -> PathBuf {
+    let raw = dir.join(format!("{name}-raw.wav"));
+    let out = dir.join(format!("{name}.wav"));
+    run("espeak-ng", &["-v", voice, "-w", path(&raw), text]);
+    run(
+        "sox",
+        &[
+            path(&raw),
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            "-b",
+            "16",
+            path(&out),
+            "norm",
+            "-6",
+        ],
+    );
+    out
+}
+
+/// `secs` of a sine at `hz` (0: silence), -14 dBFS, 8 kHz.
+fn tone(dir: &Path, name: &str, hz: f64, secs: f64) -> PathBuf {
+    let out = dir.join(format!("{name}.wav"));
+    let (len, f) = (secs.to_string(), hz.to_string());
+    let mut args = vec!["-n", "-r", "8000", "-c", "1", "-b", "16", path(&out)];
+    if hz > 0.0 {
+        args.extend(["synth", &len, "sine", &f, "gain", "-14"]);
+    } else {
+        args.extend(["trim", "0", &len]);
+    }
+    run("sox", &args);
+    out
+}
+
+/// The parts, one after the other, as raw 8 kHz u-law (rtp_stream's
+/// input).
+fn ulaw(dir: &Path, name: &str, parts: &[PathBuf]) -> PathBuf {
+    let out = dir.join(format!("{name}.ulaw"));
+    let mut args: Vec<&str> = parts.iter().map(|p| path(p)).collect();
+    args.extend(["-t", "ul", path(&out)]);
+    run("sox", &args);
+    out
+}
+
+/// A vacant-code SIT (985.2 Hz 380 ms, 1370.6 Hz 274 ms, 1776.7 Hz 380
+/// ms: Telcordia's VC) and the operator's words after it.
+fn sit_vc_announcement(dir: &Path) -> PathBuf {
+    let parts = [
+        tone(dir, "lead", 0.0, 0.2),
+        tone(dir, "sit1", 985.2, 0.380),
+        tone(dir, "sit2", 1370.6, 0.274),
+        tone(dir, "sit3", 1776.7, 0.380),
+        tone(dir, "pause", 0.0, 0.25),
+        speech(
+            dir,
+            "vacant",
+            "en-us",
+            "We're sorry, the number you have dialed is not in service. Please check the number and try again.",
+        ),
+    ];
+    ulaw(dir, "sit-vc", &parts)
+}
+
+/// "The subscriber cannot be reached" with no tone.
+fn switched_off(dir: &Path) -> PathBuf {
+    let parts = [
+        tone(dir, "lead", 0.0, 0.3),
+        speech(
+            dir,
+            "off",
+            "en-gb",
+            "The person you are calling is not available. Please try your call again later.",
+        ),
+    ];
+    ulaw(dir, "switched-off", &parts)
+}
+
+/// What the carrier did and what rivr says about it.
+struct Outcome {
+    /// `rivr campaign report --format json`, one row per contact.
+    rows: Vec<Value>,
+    /// The carrier's INVITEs per number (digits, no `+`), in order, as
+    /// its clock's ms.
+    invites: HashMap<String, Vec<u64>>,
+    /// rivr's CDRs of the attempts.
+    cdrs: Vec<Value>,
+}
+
+/// What the carrier does with every call: plays `audio` for `early_ms`
+/// after its 183, then answers `final_status`.
+struct FarEnd<'a> {
+    audio: &'a Path,
+    early_ms: u64,
+    final_status: &'a str,
+}
+
+/// A campaign of `numbers` with `retry` and `attempts` against a carrier
+/// that does `far`; waits until the campaign is done.
+fn campaign(
+    label: &str,
+    dir: &Scratch,
+    far: &FarEnd,
+    numbers: &[&str],
+    retry: &str,
+    attempts: u32,
+) -> Outcome {
+    let FarEnd {
+        audio,
+        early_ms,
+        final_status,
+    } = *far;
+    let template = std::fs::read_to_string(repo().join("tests/sipp/uas_early_fail.xml"))
+        .expect("read uas_early_fail.xml");
+    let scenario = dir.join("uas_early_fail.xml");
+    std::fs::write(
+        &scenario,
+        template
+            .replace("AUDIO_FILE", path(audio))
+            .replace("FINAL_STATUS", final_status),
+    )
+    .expect("write the scenario");
+    let carrier = Carrier::start_with(
+        dir.path(),
+        label,
+        path(&scenario),
+        early_ms,
+        &[],
+        &["-m", "1000", "-timeout", "120s"],
+    );
+    let cfg = RivrConfig {
+        extra_tables: format!(
+            "[store]\nurl = \"sqlite://{db}\"\n\
+             [[trunk]]\nname = \"carrier\"\nuri = \"sip:127.0.0.1:{port}\"\ncps = 50\n\
+             max_channels = 20\nring_timeout = 30\noptions_interval = 0\n",
+            db = dir.join("rivr.db").display(),
+            port = carrier.port,
+        ),
+        ..RivrConfig::default()
+    };
+    let mut rivr = Rivr::start(label, cfg);
+    let config = rivr.dir.join("rivr.toml");
+    let contacts = rivr.dir.join("contacts.csv");
+    let mut csv = String::from("phone\n");
+    for n in numbers {
+        csv.push_str(&format!("+{n}\n"));
+    }
+    std::fs::write(&contacts, csv).expect("write contacts.csv");
+    let script = rivr.dir.join("blast.rhai");
+    std::fs::write(&script, "play(\"main_menu\");\n").expect("write blast.rhai");
+    let attempts = attempts.to_string();
+    let created = rivr_cli(
+        &config,
+        &[
+            "create",
+            "--name",
+            label,
+            "--contacts",
+            path(&contacts),
+            "--script",
+            path(&script),
+            "--trunk",
+            "carrier",
+            "--cps",
+            "10",
+            "--max-channels",
+            "10",
+            "--attempts",
+            &attempts,
+            "--retry",
+            retry,
+            "--hours",
+            "00:00-24:00",
+            "--tz",
+            "UTC",
+        ],
+    );
+    let id = created_id(&created, numbers.len());
+    rivr_cli(&config, &["start", &id]);
+    let t0 = Instant::now();
+    loop {
+        let s: Value =
+            serde_json::from_str(&rivr_cli(&config, &["status", &id, "--json"])).unwrap();
+        if s["state"] == "done" {
+            println!("[{label}] done in {:?}: {s}", t0.elapsed());
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(90),
+            "campaign not done in 90 s: {s}\n{}\ncarrier:\n{}",
+            rivr.stderr(),
+            carrier.log()
+        );
+        assert!(rivr.is_running(), "rivr exited: {}", rivr.stderr());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let report: Value =
+        serde_json::from_str(&rivr_cli(&config, &["report", &id, "--format", "json"])).unwrap();
+    let rows = report.as_array().expect("report rows").clone();
+    let mut invites: HashMap<String, Vec<u64>> = HashMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for line in carrier.log().lines().filter(|l| l.starts_with("invite ")) {
+        let field = |key: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(key))
+                .map(str::to_string)
+        };
+        let (Some(t), Some(n), Some(call)) = (field("t="), field("number="), field("call_id="))
+        else {
+            continue;
+        };
+        // A retransmitted INVITE is the same attempt.
+        if seen.insert(call) {
+            invites
+                .entry(n)
+                .or_default()
+                .push(t.parse().expect("clock ms"));
+        }
+    }
+    let cdrs = rivr
+        .cdrs()
+        .into_iter()
+        .filter(|c| c["direction"] == "outbound")
+        .collect();
+    let _ = rivr.terminate(Duration::from_secs(5));
+    Outcome {
+        rows,
+        invites,
+        cdrs,
+    }
+}
+
+/// SIT vacant code then 404: `unreachable:sit-vc` in the report and the
+/// CDRs, and no retry although the spec retries plain `unreachable`: a
+/// vacant number is never called again.
+#[test]
+fn a_sit_before_a_404_is_unreachable_sit_vc_and_never_retried() {
+    require_sipp!();
+    let dir = Scratch::new("sit-404");
+    let audio = sit_vc_announcement(dir.path());
+    let numbers = ["254712000101", "254712000102"];
+    let o = campaign(
+        "sit-404",
+        &dir,
+        &FarEnd {
+            audio: &audio,
+            early_ms: 3500,
+            final_status: "404 Not Found",
+        },
+        &numbers,
+        "unreachable=3s",
+        3,
+    );
+    for n in numbers {
+        let row = o
+            .rows
+            .iter()
+            .find(|r| r["phone"] == format!("+{n}"))
+            .unwrap_or_else(|| panic!("no report row for {n}: {:?}", o.rows));
+        assert_eq!(
+            (
+                row["outcome"].as_str(),
+                row["refined_outcome"].as_str(),
+                row["attempts"].as_u64(),
+                row["sip_status"].as_u64()
+            ),
+            (
+                Some("unreachable"),
+                Some("unreachable:sit-vc"),
+                Some(1),
+                Some(404)
+            ),
+            "{row}"
+        );
+        let invites = o.invites.get(n).map_or(0, Vec::len);
+        assert_eq!(
+            invites, 1,
+            "INVITEs for {n} at the carrier: {:?}",
+            o.invites
+        );
+    }
+    assert_eq!(o.cdrs.len(), 2, "{:?}", o.cdrs);
+    for c in &o.cdrs {
+        assert_eq!(
+            (c["refined_outcome"].as_str(), c["early_media"].as_str()),
+            (Some("unreachable:sit-vc"), Some("sit-vc")),
+            "{c}"
+        );
+    }
+}
+
+/// Speech in early media then 480: `no_answer:announcement`, retried by
+/// its own rule (3 s) and not by `no_answer`'s (1 h): both attempts at
+/// the carrier, seconds apart.
+#[test]
+fn an_announcement_before_a_480_is_retried_by_its_own_rule() {
+    require_sipp!();
+    let dir = Scratch::new("ann-480");
+    let audio = switched_off(dir.path());
+    let numbers = ["254712000201", "254712000202"];
+    let o = campaign(
+        "ann-480",
+        &dir,
+        &FarEnd {
+            audio: &audio,
+            early_ms: 4000,
+            final_status: "480 Temporarily Unavailable",
+        },
+        &numbers,
+        "no_answer=1h,no_answer:announcement=3s",
+        2,
+    );
+    for n in numbers {
+        let row = o
+            .rows
+            .iter()
+            .find(|r| r["phone"] == format!("+{n}"))
+            .unwrap_or_else(|| panic!("no report row for {n}: {:?}", o.rows));
+        assert_eq!(
+            (
+                row["outcome"].as_str(),
+                row["refined_outcome"].as_str(),
+                row["attempts"].as_u64(),
+                row["sip_status"].as_u64()
+            ),
+            (
+                Some("no_answer"),
+                Some("no_answer:announcement"),
+                Some(2),
+                Some(480)
+            ),
+            "{row}"
+        );
+        let times = o.invites.get(n).cloned().unwrap_or_default();
+        assert_eq!(times.len(), 2, "INVITEs at the carrier: {:?}", o.invites);
+        // The second attempt waits the announcement's 3 s after the
+        // first ended (the first rang 4 s): not the hour of no_answer.
+        let gap = times[1] - times[0];
+        assert!(
+            (7000..20_000).contains(&gap),
+            "{gap} ms between the INVITEs to {n}"
+        );
+        println!("[ann-480] INVITEs to {n} {gap} ms apart");
+    }
+    assert_eq!(o.cdrs.len(), 4, "{:?}", o.cdrs);
+    for c in &o.cdrs {
+        assert_eq!(
+            (c["refined_outcome"].as_str(), c["early_media"].as_str()),
+            (Some("no_answer:announcement"), Some("announcement")),
+            "{c}"
+        );
+    }
+}
