@@ -113,6 +113,9 @@ fn switched_off(dir: &Path) -> PathBuf {
     ulaw(dir, "switched-off", &parts)
 }
 
+/// The campaigns' script (it runs only when a call is answered).
+const BLAST: &str = "play(\"main_menu\");\n";
+
 /// What the carrier did and what rivr says about it.
 struct Outcome {
     /// `rivr campaign report --format json`, one row per contact.
@@ -124,32 +127,39 @@ struct Outcome {
     cdrs: Vec<Value>,
 }
 
-/// What the carrier does with every call: plays `audio` for `early_ms`
-/// after its 183, then answers `final_status`.
+/// What the carrier does with every call: `scenario` (in tests/sipp/)
+/// playing `audio`; `early_ms` is its pause (uas_early_fail.xml: early
+/// media before `final_status`).
 struct FarEnd<'a> {
+    scenario: &'a str,
     audio: &'a Path,
     early_ms: u64,
     final_status: &'a str,
 }
 
-/// A campaign of `numbers` with `retry` and `attempts` against a carrier
-/// that does `far`; waits until the campaign is done.
-fn campaign(
-    label: &str,
-    dir: &Scratch,
-    far: &FarEnd,
-    numbers: &[&str],
-    retry: &str,
+/// The campaign: its contacts, retry spec, attempts, script and more
+/// `rivr campaign create` options.
+struct Plan<'a> {
+    numbers: &'a [&'a str],
+    retry: &'a str,
     attempts: u32,
-) -> Outcome {
+    script: &'a str,
+    extra: &'a [&'a str],
+}
+
+/// A campaign as `plan` says against a carrier that does `far`; waits
+/// until the campaign is done.
+fn campaign(label: &str, dir: &Scratch, far: &FarEnd, plan: &Plan) -> Outcome {
     let FarEnd {
+        scenario,
         audio,
         early_ms,
         final_status,
     } = *far;
-    let template = std::fs::read_to_string(repo().join("tests/sipp/uas_early_fail.xml"))
-        .expect("read uas_early_fail.xml");
-    let scenario = dir.join("uas_early_fail.xml");
+    let numbers = plan.numbers;
+    let template = std::fs::read_to_string(repo().join("tests/sipp").join(scenario))
+        .unwrap_or_else(|e| panic!("read {scenario}: {e}"));
+    let scenario = dir.join(scenario);
     std::fs::write(
         &scenario,
         template
@@ -184,34 +194,33 @@ fn campaign(
     }
     std::fs::write(&contacts, csv).expect("write contacts.csv");
     let script = rivr.dir.join("blast.rhai");
-    std::fs::write(&script, "play(\"main_menu\");\n").expect("write blast.rhai");
-    let attempts = attempts.to_string();
-    let created = rivr_cli(
-        &config,
-        &[
-            "create",
-            "--name",
-            label,
-            "--contacts",
-            path(&contacts),
-            "--script",
-            path(&script),
-            "--trunk",
-            "carrier",
-            "--cps",
-            "10",
-            "--max-channels",
-            "10",
-            "--attempts",
-            &attempts,
-            "--retry",
-            retry,
-            "--hours",
-            "00:00-24:00",
-            "--tz",
-            "UTC",
-        ],
-    );
+    std::fs::write(&script, plan.script).expect("write blast.rhai");
+    let attempts = plan.attempts.to_string();
+    let mut args = vec![
+        "create",
+        "--name",
+        label,
+        "--contacts",
+        path(&contacts),
+        "--script",
+        path(&script),
+        "--trunk",
+        "carrier",
+        "--cps",
+        "10",
+        "--max-channels",
+        "10",
+        "--attempts",
+        &attempts,
+        "--retry",
+        plan.retry,
+        "--hours",
+        "00:00-24:00",
+        "--tz",
+        "UTC",
+    ];
+    args.extend(plan.extra);
+    let created = rivr_cli(&config, &args);
     let id = created_id(&created, numbers.len());
     rivr_cli(&config, &["start", &id]);
     let t0 = Instant::now();
@@ -280,13 +289,18 @@ fn a_sit_before_a_404_is_unreachable_sit_vc_and_never_retried() {
         "sit-404",
         &dir,
         &FarEnd {
+            scenario: "uas_early_fail.xml",
             audio: &audio,
             early_ms: 3500,
             final_status: "404 Not Found",
         },
-        &numbers,
-        "unreachable=3s",
-        3,
+        &Plan {
+            numbers: &numbers,
+            retry: "unreachable=3s",
+            attempts: 3,
+            script: BLAST,
+            extra: &[],
+        },
     );
     for n in numbers {
         let row = o
@@ -339,13 +353,18 @@ fn an_announcement_before_a_480_is_retried_by_its_own_rule() {
         "ann-480",
         &dir,
         &FarEnd {
+            scenario: "uas_early_fail.xml",
             audio: &audio,
             early_ms: 4000,
             final_status: "480 Temporarily Unavailable",
         },
-        &numbers,
-        "no_answer=1h,no_answer:announcement=3s",
-        2,
+        &Plan {
+            numbers: &numbers,
+            retry: "no_answer=1h,no_answer:announcement=3s",
+            attempts: 2,
+            script: BLAST,
+            extra: &[],
+        },
     );
     for n in numbers {
         let row = o
@@ -385,6 +404,88 @@ fn an_announcement_before_a_480_is_retried_by_its_own_rule() {
             (c["refined_outcome"].as_str(), c["early_media"].as_str()),
             (Some("no_answer:announcement"), Some("announcement")),
             "{c}"
+        );
+    }
+}
+
+/// The script of an `amd` campaign: it waits for the beep of a machine
+/// and leaves its message; a person hears it at once.
+const DROP: &str = r##"
+set_result("saw", call.answered_by);
+if call.answered_by == "machine" {
+    let b = wait_for_beep(#{ timeout_ms: 15000 });
+    set_result("beep", `${b.beep}`);
+}
+play("main_menu");
+"##;
+
+/// A campaign created with `--amd` against callees that answer with a
+/// voicemail greeting and its beep: every answered attempt ran AMD before
+/// the script (`call.answered_by` is `machine` in the script), the report
+/// has `answered_by` in its own column, and the script heard the beep.
+#[test]
+fn an_amd_campaign_reports_who_answered() {
+    require_sipp!();
+    let dir = Scratch::new("amd-campaign");
+    let parts = [
+        tone(dir.path(), "lead", 0.0, 0.4),
+        speech(
+            dir.path(),
+            "greeting",
+            "en-us",
+            "Hi, you have reached the voicemail of Sarah. I can't take your call right now. Please leave a message after the tone.",
+        ),
+        tone(dir.path(), "gap", 0.0, 0.3),
+        tone(dir.path(), "beep", 1000.0, 0.5),
+        tone(dir.path(), "after", 0.0, 8.0),
+    ];
+    let audio = ulaw(dir.path(), "voicemail", &parts);
+    let numbers = ["254712000301", "254712000302"];
+    let o = campaign(
+        "amd-campaign",
+        &dir,
+        &FarEnd {
+            scenario: "uas_answer_stream.xml",
+            audio: &audio,
+            early_ms: 0,
+            final_status: "",
+        },
+        &Plan {
+            numbers: &numbers,
+            retry: "no_answer=3s",
+            attempts: 2,
+            script: DROP,
+            extra: &["--amd"],
+        },
+    );
+    for n in numbers {
+        let row = o
+            .rows
+            .iter()
+            .find(|r| r["phone"] == format!("+{n}"))
+            .unwrap_or_else(|| panic!("no report row for {n}: {:?}", o.rows));
+        assert_eq!(
+            (
+                row["outcome"].as_str(),
+                row["answered_by"].as_str(),
+                row["attempts"].as_u64(),
+                row["results"]["saw"].as_str(),
+                row["results"]["beep"].as_str(),
+            ),
+            (
+                Some("answered"),
+                Some("machine"),
+                Some(1),
+                Some("machine"),
+                Some("true")
+            ),
+            "{row}"
+        );
+        assert_eq!(
+            o.invites.get(n).map_or(0, Vec::len),
+            1,
+            "INVITEs at the carrier: {:?}",
+            o.invites
         );
     }
 }

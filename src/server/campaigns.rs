@@ -150,6 +150,8 @@ struct Active {
     /// The earliest `next_at` of its waiting contacts, as last read.
     next_due: Option<i64>,
     in_pacer: bool,
+    /// AMD before the script on every answered attempt (`campaigns.amd`).
+    amd: bool,
 }
 
 /// An attempt whose call is up or ringing.
@@ -467,7 +469,12 @@ impl Runner {
         let (version, changed) = self.store.changed_since(self.version).await?;
         self.version = version;
         for c in changed {
+            let id = c.id.clone();
+            let amd = self.store.campaign_amd(&id).await?;
             self.apply(c);
+            if let Some(a) = self.campaigns.get_mut(&id) {
+                a.amd = amd;
+            }
         }
         let now = wall_ms();
         let running: Vec<String> = self
@@ -565,6 +572,7 @@ impl Runner {
             ends: s.ends_at.map(utc),
             next_due: None,
             in_pacer: false,
+            amd: false,
             campaign: c,
         })
     }
@@ -685,7 +693,7 @@ impl Runner {
         }
         let (reply, answer) = oneshot::channel();
         let req = OriginateRequest {
-            amd: false,
+            amd: a.amd,
             target: c.phone.clone(),
             trunk: Some(trunk.clone()),
             caller_id: None,

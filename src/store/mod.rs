@@ -12,6 +12,7 @@ mod attempt_refined;
 #[cfg(test)]
 mod backends_test;
 mod campaign;
+mod campaign_amd;
 mod campaign_report;
 mod cdr;
 pub mod cdr_cli;
