@@ -80,6 +80,9 @@ pub struct DialResult {
     pub q850: Option<u8>,
     pub ring_ms: u64,
     pub talk_ms: u64,
+    /// `outcome` refined by the party's early media
+    /// (`unreachable:sit-vc`, `no_answer:announcement`; else `outcome`).
+    pub refined_outcome: String,
 }
 
 /// What a script's `dial()` asks for.

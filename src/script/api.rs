@@ -171,6 +171,7 @@ fn dial_with(target: &str, opts: &Map) -> Result<Map, Box<EvalAltResult>> {
         );
         m.insert("ring_ms".into(), (out.ring_ms as i64).into());
         m.insert("talk_ms".into(), (out.talk_ms as i64).into());
+        m.insert("refined_outcome".into(), out.refined_outcome.into());
         Ok(m)
     })
 }

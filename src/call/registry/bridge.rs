@@ -30,6 +30,7 @@ impl Registry {
                     q850: None,
                     ring_ms: 0,
                     talk_ms: 0,
+                    refined_outcome: outcome.into(),
                 },
             });
         };
@@ -162,10 +163,13 @@ impl Registry {
             .push_back(Output::Ringback { leg: a, on: false });
         self.outputs.push_back(Output::Unjoin { listener: a });
         let kind = end.as_ref().map(|e| e.kind);
+        let outcome = cdr::outcome_of(answered.is_some(), kind);
+        let refined = crate::call::outcome_refine::refine(outcome, self.early_heard(leg));
         self.outputs.push_back(Output::DialEnded {
             call,
             result: DialResult {
-                outcome: cdr::outcome_of(answered.is_some(), kind).as_str().into(),
+                refined_outcome: refined.as_string(),
+                outcome: outcome.as_str().into(),
                 sip_status: end.as_ref().and_then(|e| e.sip_status),
                 q850: end.as_ref().map(|e| e.cause.value()),
                 ring_ms,

@@ -57,6 +57,11 @@ impl Registry {
         }
     }
 
+    /// What the leg's early media said so far.
+    pub(super) fn early_heard(&self, leg: LegId) -> Option<EarlyMedia> {
+        self.early.get(&leg).and_then(|e| e.heard)
+    }
+
     /// What the leg's early media said, forgotten with the leg.
     pub(super) fn early_verdict(&mut self, leg: LegId) -> Option<EarlyMedia> {
         self.early.remove(&leg).and_then(|e| e.heard)

@@ -6,16 +6,18 @@ use super::*;
 use crate::call::trunks::{TrunkLimits, Trunks};
 use crate::media::sit::{EarlyMedia, SitCode};
 
+fn trunks() -> Trunks {
+    Trunks::new(vec![TrunkLimits {
+        name: "carrier".into(),
+        max_channels: 10,
+        cps: 10,
+        ring_timeout: Duration::from_secs(30),
+        caller_id: None,
+    }])
+}
+
 fn reg(t0: Instant) -> Registry {
-    Registry::new(Vec::new(), t0, SystemTime::UNIX_EPOCH, 3).with_trunks(Trunks::new(vec![
-        TrunkLimits {
-            name: "carrier".into(),
-            max_channels: 10,
-            cps: 10,
-            ring_timeout: Duration::from_secs(30),
-            caller_id: None,
-        },
-    ]))
+    Registry::new(Vec::new(), t0, SystemTime::UNIX_EPOCH, 3).with_trunks(trunks())
 }
 
 fn outs(r: &mut Registry) -> Vec<Output> {
@@ -150,5 +152,68 @@ fn without_early_media_the_refined_outcome_is_the_outcome() {
     assert_eq!(
         (c.outcome, c.refined_outcome.as_str(), c.early_media),
         ("busy", "busy", None)
+    );
+}
+
+#[test]
+fn a_dialed_party_s_sit_refines_the_dial_result() {
+    let t0 = Instant::now();
+    let mut r = Registry::new(
+        vec![crate::config::Route {
+            number: None,
+            script: "bridge.rhai".into(),
+            lang: None,
+        }],
+        t0,
+        SystemTime::UNIX_EPOCH,
+        3,
+    )
+    .with_trunks(trunks());
+    let caller = r.incoming(
+        t0,
+        IncomingLeg {
+            from: "sip:alice@example.org".into(),
+            to: "100".into(),
+            external_id: "in-1".into(),
+            transport: "sip",
+            ..IncomingLeg::default()
+        },
+    );
+    r.leg_event(t0, caller, LegEvent::MediaReady);
+    let call = r.call_of(caller).unwrap();
+    let _ = outs(&mut r);
+    r.dial(
+        t0,
+        call,
+        crate::call::control::DialRequest {
+            target: "15551234".into(),
+            trunk: Some("carrier".into()),
+            ..Default::default()
+        },
+    );
+    let party = outs(&mut r)
+        .iter()
+        .find_map(|o| match o {
+            Output::Leg(l, LegCommand::Originate { .. }) => Some(*l),
+            _ => None,
+        })
+        .expect("the party is dialed");
+    r.leg_event(t0, party, LegEvent::Progress { early_media: true });
+    assert!(outs(&mut r).contains(&Output::ClassifyEarlyMedia {
+        leg: party,
+        on: true
+    }));
+    r.early_media_heard(party, EarlyMedia::Sit(SitCode::Vc));
+    r.leg_event(t0 + Duration::from_secs(2), party, refused(404));
+    let result = outs(&mut r)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::DialEnded { result, .. } => Some(result),
+            _ => None,
+        })
+        .expect("dial() is told");
+    assert_eq!(
+        (result.outcome.as_str(), result.refined_outcome.as_str()),
+        ("unreachable", "unreachable:sit-vc")
     );
 }

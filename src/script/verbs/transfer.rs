@@ -244,6 +244,7 @@ mod tests {
                 q850: Some(16),
                 ring_ms: 1000,
                 talk_ms: 5000,
+                refined_outcome: "answered".into(),
             };
             self.queued = Some((self.now + Duration::from_secs(6), CallEvent::DialEnded(r)));
             Ok(())
