@@ -24,3 +24,7 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 }
+
+#[cfg(test)]
+#[path = "refined_tests.rs"]
+mod tests;
