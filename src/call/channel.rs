@@ -49,6 +49,13 @@ pub enum SigCommand {
         leg: crate::call::id::LegId,
         heard: crate::media::sit::EarlyMedia,
     },
+    /// AMD on a party dialed with `amd` decided
+    /// (`Registry::dial_amd_verdict`).
+    DialAmd {
+        call: CallId,
+        leg: crate::call::id::LegId,
+        answered_by: &'static str,
+    },
 }
 
 impl SigCommand {
@@ -61,7 +68,8 @@ impl SigCommand {
             | SigCommand::Dial { call, .. }
             | SigCommand::CdrStored(call)
             | SigCommand::Transfer { call, .. }
-            | SigCommand::EarlyMedia { call, .. } => *call,
+            | SigCommand::EarlyMedia { call, .. }
+            | SigCommand::DialAmd { call, .. } => *call,
         }
     }
 }
@@ -90,6 +98,9 @@ impl CallShared {
 /// The classifier id of an outbound leg's early-media classification
 /// (scripts' classifiers count up from 1).
 pub const EARLY_MEDIA_CLASSIFIER: u64 = u64::MAX - 2;
+
+/// The classifier id of AMD on a party dialed with `dial(…, #{ amd })`.
+pub const DIAL_AMD_CLASSIFIER: u64 = u64::MAX - 3;
 
 /// Where the media of a call's leg sends its events: keys, play and
 /// digit-sending ends go to the script as `CallEvent`s; a media failure
@@ -121,6 +132,17 @@ impl MediaEventSink for ScriptSink {
                     call: self.call,
                     leg: self.leg,
                     heard,
+                });
+                return;
+            }
+            MediaEvent::Classified {
+                id: DIAL_AMD_CLASSIFIER,
+                result: Classified::Amd(v),
+            } => {
+                let _ = self.sig.send(SigCommand::DialAmd {
+                    call: self.call,
+                    leg: self.leg,
+                    answered_by: v.answered_by.as_str(),
                 });
                 return;
             }

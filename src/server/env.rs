@@ -15,7 +15,7 @@ use super::sip_legs::DialogNote;
 use super::Shared;
 use crate::call::channel::{
     drop_keys_before_answer, CallShared, ChannelControl, ScriptSink, SigCommand,
-    EARLY_MEDIA_CLASSIFIER,
+    DIAL_AMD_CLASSIFIER, EARLY_MEDIA_CLASSIFIER,
 };
 use crate::call::control::{CallEvent, DialResult};
 use crate::call::id::{CallId, LegId};
@@ -99,6 +99,8 @@ pub trait Env {
     fn transfer_ended(&mut self, _call: CallId, _result: crate::call::control::TransferResult) {}
     /// Classify an outbound leg's early media (`on`), or stop.
     fn classify_early_media(&mut self, _leg: LegId, _on: bool) {}
+    /// Answering-machine detection on a dialed party that answered.
+    fn detect_machine(&mut self, _leg: LegId) {}
 }
 
 /// The play id ringback uses on a caller's media (scripts count up from 1).
@@ -390,6 +392,18 @@ impl Env for RealEnv {
 
     fn cdrs_pending(&self) -> usize {
         self.storing.len()
+    }
+
+    fn detect_machine(&mut self, leg: LegId) {
+        if let Some((_, h)) = self.legs.get(&leg) {
+            let _ = h.send(MediaCommand::Classify {
+                call: h.id,
+                id: DIAL_AMD_CLASSIFIER,
+                kind: crate::media::classify::ClassifyKind::Amd(
+                    crate::media::amd::AmdConfig::rivr(),
+                ),
+            });
+        }
     }
 
     fn classify_early_media(&mut self, leg: LegId, on: bool) {

@@ -177,6 +177,10 @@ impl Env for SimEnv {
         self.bridge.push(format!("ringback {leg} {on}"));
     }
 
+    fn detect_machine(&mut self, leg: LegId) {
+        self.bridge.push(format!("detect-machine {leg}"));
+    }
+
     fn classify_early_media(&mut self, leg: LegId, on: bool) {
         self.bridge.push(format!("classify-early {leg} {on}"));
     }

@@ -155,9 +155,9 @@ fn without_early_media_the_refined_outcome_is_the_outcome() {
     );
 }
 
-#[test]
-fn a_dialed_party_s_sit_refines_the_dial_result() {
-    let t0 = Instant::now();
+/// An inbound call whose script dials `15551234` (with `amd`): the
+/// registry and the party's leg.
+fn dialing(t0: Instant, amd: bool) -> (Registry, LegId) {
     let mut r = Registry::new(
         vec![crate::config::Route {
             number: None,
@@ -188,6 +188,7 @@ fn a_dialed_party_s_sit_refines_the_dial_result() {
         crate::call::control::DialRequest {
             target: "15551234".into(),
             trunk: Some("carrier".into()),
+            amd,
             ..Default::default()
         },
     );
@@ -198,6 +199,22 @@ fn a_dialed_party_s_sit_refines_the_dial_result() {
             _ => None,
         })
         .expect("the party is dialed");
+    (r, party)
+}
+
+fn dial_result(o: Vec<Output>) -> crate::call::control::DialResult {
+    o.into_iter()
+        .find_map(|o| match o {
+            Output::DialEnded { result, .. } => Some(result),
+            _ => None,
+        })
+        .expect("dial() is told")
+}
+
+#[test]
+fn a_dialed_party_s_sit_refines_the_dial_result() {
+    let t0 = Instant::now();
+    let (mut r, party) = dialing(t0, false);
     r.leg_event(t0, party, LegEvent::Progress { early_media: true });
     assert!(outs(&mut r).contains(&Output::ClassifyEarlyMedia {
         leg: party,
@@ -205,15 +222,65 @@ fn a_dialed_party_s_sit_refines_the_dial_result() {
     }));
     r.early_media_heard(party, EarlyMedia::Sit(SitCode::Vc));
     r.leg_event(t0 + Duration::from_secs(2), party, refused(404));
-    let result = outs(&mut r)
-        .into_iter()
-        .find_map(|o| match o {
-            Output::DialEnded { result, .. } => Some(result),
-            _ => None,
-        })
-        .expect("dial() is told");
+    let result = dial_result(outs(&mut r));
     assert_eq!(
-        (result.outcome.as_str(), result.refined_outcome.as_str()),
-        ("unreachable", "unreachable:sit-vc")
+        (
+            result.outcome.as_str(),
+            result.refined_outcome.as_str(),
+            result.answered_by
+        ),
+        ("unreachable", "unreachable:sit-vc", None)
+    );
+}
+
+#[test]
+fn dial_with_amd_joins_only_after_the_verdict_and_returns_it() {
+    let t0 = Instant::now();
+    let (mut r, party) = dialing(t0, true);
+    r.leg_event(t0 + Duration::from_secs(3), party, LegEvent::Answered);
+    let o = outs(&mut r);
+    assert!(o.contains(&Output::DetectMachine { leg: party }), "{o:?}");
+    assert!(
+        !o.iter().any(|x| matches!(x, Output::Join { .. })),
+        "joined before the verdict: {o:?}"
+    );
+    let t = t0 + Duration::from_secs(6);
+    r.dial_amd_verdict(t, party, "machine");
+    let o = outs(&mut r);
+    assert_eq!(
+        o.iter()
+            .filter(|x| matches!(x, Output::Join { .. }))
+            .count(),
+        2,
+        "{o:?}"
+    );
+    // A second verdict changes nothing.
+    r.dial_amd_verdict(t, party, "human");
+    assert!(outs(&mut r).is_empty());
+    r.leg_event(
+        t0 + Duration::from_secs(20),
+        party,
+        LegEvent::Ended(LegEnd::new(EndKind::RemoteHangup, Cause::NORMAL_CLEARING)),
+    );
+    let result = dial_result(outs(&mut r));
+    assert_eq!(
+        (result.outcome.as_str(), result.answered_by.as_deref()),
+        ("answered", Some("machine"))
+    );
+}
+
+#[test]
+fn dial_without_amd_joins_at_the_answer() {
+    let t0 = Instant::now();
+    let (mut r, party) = dialing(t0, false);
+    r.leg_event(t0 + Duration::from_secs(3), party, LegEvent::Answered);
+    let o = outs(&mut r);
+    assert!(!o.contains(&Output::DetectMachine { leg: party }));
+    assert_eq!(
+        o.iter()
+            .filter(|x| matches!(x, Output::Join { .. }))
+            .count(),
+        2,
+        "{o:?}"
     );
 }

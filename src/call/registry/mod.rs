@@ -13,6 +13,7 @@
 
 mod bridge;
 mod cdr;
+mod dial_amd;
 mod early;
 #[cfg(test)]
 mod early_tests;
@@ -75,6 +76,9 @@ pub enum Output {
     /// announcement), or stop; what is heard comes back by
     /// [`Registry::early_media_heard`].
     ClassifyEarlyMedia { leg: LegId, on: bool },
+    /// Run answering-machine detection on a dialed party that answered;
+    /// the verdict comes back by [`Registry::dial_amd_verdict`].
+    DetectMachine { leg: LegId },
 }
 
 /// Everything needed to start a call's script.
@@ -188,6 +192,9 @@ pub struct Registry {
     transfers: HashMap<LegId, String>,
     /// What outbound legs' early media said (`early`).
     early: HashMap<LegId, early::EarlyHeard>,
+    /// Dialed parties analysed by AMD before the join, and the verdict
+    /// (`dial_amd`).
+    dial_amd: HashMap<LegId, Option<String>>,
 }
 
 impl Registry {
@@ -200,6 +207,7 @@ impl Registry {
             paces: HashMap::new(),
             transfers: HashMap::new(),
             early: HashMap::new(),
+            dial_amd: HashMap::new(),
             routes,
             instance: format!("{instance:08x}"),
             next_id: 1,
