@@ -489,3 +489,81 @@ fn an_amd_campaign_reports_who_answered() {
         );
     }
 }
+
+/// A script's `dial(target, #{ amd: true })`: the callee answers with a
+/// voicemail greeting and beep (then hangs up); AMD runs on its audio
+/// before the caller is joined, and the dial's result says `machine`.
+#[test]
+fn dial_with_amd_tells_the_script_a_machine_answered() {
+    require_sipp!();
+    let dir = Scratch::new("dial-amd");
+    let parts = [
+        tone(dir.path(), "lead", 0.0, 0.4),
+        speech(
+            dir.path(),
+            "greeting",
+            "en-us",
+            "Hello, you have reached the office of Doctor Mwangi. Nobody can take your call right now. Please leave your name and number after the tone.",
+        ),
+        tone(dir.path(), "gap", 0.0, 0.3),
+        tone(dir.path(), "beep", 1000.0, 0.5),
+        tone(dir.path(), "after", 0.0, 4.0),
+    ];
+    let audio = ulaw(dir.path(), "voicemail", &parts);
+    let template = std::fs::read_to_string(repo().join("tests/sipp/uas_answer_stream_bye.xml"))
+        .expect("read uas_answer_stream_bye.xml");
+    let scenario = dir.join("uas_answer_stream_bye.xml");
+    std::fs::write(&scenario, template.replace("AUDIO_FILE", path(&audio)))
+        .expect("write the scenario");
+    // The callee hangs up 12 s after the answer (the greeting is ~8 s).
+    let mut callee = Carrier::start(dir.path(), "dial-amd", path(&scenario), 12_000, &[]);
+    let script = r##"
+answer();
+let r = dial("15550100", #{ trunk: "carrier", amd: true });
+set_result("outcome", r.outcome);
+set_result("by", `${r.answered_by}`);
+"##;
+    let cfg = RivrConfig {
+        extra_tables: format!(
+            "[[trunk]]\nname = \"carrier\"\nuri = \"sip:127.0.0.1:{port}\"\ncps = 10\n\
+             max_channels = 5\nring_timeout = 10\noptions_interval = 0\n",
+            port = callee.port,
+        ),
+        ..RivrConfig::default()
+    }
+    .script("3000", "dial_amd.rhai", script);
+    let mut rivr = Rivr::start("dial-amd", cfg);
+    let mut caller = common::sipp::Sipp::start(
+        rivr.dir.path(),
+        "caller",
+        rivr.sip_port,
+        &common::sipp::CallSpec {
+            scenario: "uac_wait_bye.xml",
+            number: "3000",
+            ..common::sipp::CallSpec::default()
+        },
+    );
+    callee.expect_pass(Duration::from_secs(40));
+    caller.expect_pass(Duration::from_secs(20));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let cdr = loop {
+        if let Some(c) = rivr
+            .cdrs()
+            .into_iter()
+            .find(|c| c["direction"] == "inbound" && c["leg"] == 0)
+        {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "no CDR: {}", rivr.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = rivr.terminate(Duration::from_secs(5));
+    assert_eq!(
+        (
+            cdr["results"]["outcome"].as_str(),
+            cdr["results"]["by"].as_str()
+        ),
+        (Some("answered"), Some("machine")),
+        "{cdr}"
+    );
+}
