@@ -416,7 +416,7 @@ if call.answered_by == "machine" {
     let b = wait_for_beep(#{ timeout_ms: 15000 });
     set_result("beep", `${b.beep}`);
 }
-play("main_menu");
+play("goodbye");
 "##;
 
 /// A campaign created with `--amd` against callees that answer with a
