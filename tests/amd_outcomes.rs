@@ -125,6 +125,8 @@ struct Outcome {
     invites: HashMap<String, Vec<u64>>,
     /// rivr's CDRs of the attempts.
     cdrs: Vec<Value>,
+    /// `rivr campaign status --json` once done.
+    status: Value,
 }
 
 /// What the carrier does with every call: `scenario` (in tests/sipp/)
@@ -224,12 +226,12 @@ fn campaign(label: &str, dir: &Scratch, far: &FarEnd, plan: &Plan) -> Outcome {
     let id = created_id(&created, numbers.len());
     rivr_cli(&config, &["start", &id]);
     let t0 = Instant::now();
-    loop {
+    let status = loop {
         let s: Value =
             serde_json::from_str(&rivr_cli(&config, &["status", &id, "--json"])).unwrap();
         if s["state"] == "done" {
             println!("[{label}] done in {:?}: {s}", t0.elapsed());
-            break;
+            break s;
         }
         assert!(
             t0.elapsed() < Duration::from_secs(90),
@@ -239,7 +241,7 @@ fn campaign(label: &str, dir: &Scratch, far: &FarEnd, plan: &Plan) -> Outcome {
         );
         assert!(rivr.is_running(), "rivr exited: {}", rivr.stderr());
         std::thread::sleep(Duration::from_millis(300));
-    }
+    };
     let report: Value =
         serde_json::from_str(&rivr_cli(&config, &["report", &id, "--format", "json"])).unwrap();
     let rows = report.as_array().expect("report rows").clone();
@@ -273,6 +275,7 @@ fn campaign(label: &str, dir: &Scratch, far: &FarEnd, plan: &Plan) -> Outcome {
         rows,
         invites,
         cdrs,
+        status,
     }
 }
 
@@ -330,6 +333,7 @@ fn a_sit_before_a_404_is_unreachable_sit_vc_and_never_retried() {
             o.invites
         );
     }
+    assert_eq!(o.status["refined"]["unreachable:sit-vc"], 2, "{}", o.status);
     assert_eq!(o.cdrs.len(), 2, "{:?}", o.cdrs);
     for c in &o.cdrs {
         assert_eq!(
@@ -398,6 +402,11 @@ fn an_announcement_before_a_480_is_retried_by_its_own_rule() {
         );
         println!("[ann-480] INVITEs to {n} {gap} ms apart");
     }
+    assert_eq!(
+        o.status["refined"]["no_answer:announcement"], 4,
+        "{}",
+        o.status
+    );
     assert_eq!(o.cdrs.len(), 4, "{:?}", o.cdrs);
     for c in &o.cdrs {
         assert_eq!(

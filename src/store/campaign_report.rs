@@ -43,6 +43,9 @@ pub struct Status {
     pub waiting: u64,
     /// Ended attempts by outcome name.
     pub outcomes: BTreeMap<String, u64>,
+    /// Ended attempts whose early media refined their outcome, by refined
+    /// outcome (`unreachable:sit-vc`, `no_answer:announcement`).
+    pub refined: BTreeMap<String, u64>,
 }
 
 /// One contact in the report.
@@ -130,6 +133,17 @@ impl Store {
                 AttemptOutcome::Dnc => {}
             }
             s.outcomes.insert(name, n);
+        }
+        let rows = sqlx::query(
+            "SELECT refined_outcome, COUNT(*) FROM attempts \
+             WHERE campaign_id = $1 AND refined_outcome IS NOT NULL GROUP BY refined_outcome",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            let name: String = r.try_get(0)?;
+            s.refined.insert(name, count(r.try_get(1)?));
         }
         Ok(s)
     }

@@ -79,6 +79,10 @@ async fn the_refined_outcome_is_noted_before_the_finish_and_reported() {
             Some(404)
         )
     );
+    let st = s.campaign_status(&id, 5_000).await.unwrap();
+    assert_eq!(st.outcomes.get("unreachable"), Some(&1));
+    assert_eq!(st.refined.get("unreachable:sit-vc"), Some(&1));
+    assert_eq!(st.refined.len(), 1);
 }
 
 async fn without_early_media_the_report_shows_the_outcome() {

@@ -226,6 +226,7 @@ impl StatusView {
             "texted": s.texted,
             "done": s.done,
             "outcomes": s.outcomes,
+            "refined": s.refined,
             "eta_s": self.eta_s,
         })
     }
