@@ -7,78 +7,20 @@
 //! attempts), rivr's CDRs and the carrier's log (INVITEs per number and
 //! when), never "some packet arrived".
 
+#[path = "amd/audio.rs"]
+mod audio;
 mod common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use audio::{path, speech, tone, ulaw};
 use common::campaign::{created_id, rivr_cli};
 use common::carrier::Carrier;
 use common::scratch::Scratch;
 use common::server::{repo, Rivr, RivrConfig};
 use serde_json::Value;
-
-fn run(program: &str, args: &[&str]) {
-    let ok = Command::new(program)
-        .args(args)
-        .status()
-        .unwrap_or_else(|e| panic!("run {program} (make deps): {e}"))
-        .success();
-    assert!(ok, "{program} {args:?} failed");
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("a UTF-8 temp path")
-}
-
-/// `text` spoken by espeak-ng, as 8 kHz 16-bit WAV at -6 dBFS.
-fn speech(dir: &Path, name: &str, voice: &str, text: &str) -> PathBuf {
-    let raw = dir.join(format!("{name}-raw.wav"));
-    let out = dir.join(format!("{name}.wav"));
-    run("espeak-ng", &["-v", voice, "-w", path(&raw), text]);
-    run(
-        "sox",
-        &[
-            path(&raw),
-            "-r",
-            "8000",
-            "-c",
-            "1",
-            "-b",
-            "16",
-            path(&out),
-            "norm",
-            "-6",
-        ],
-    );
-    out
-}
-
-/// `secs` of a sine at `hz` (0: silence), -14 dBFS, 8 kHz.
-fn tone(dir: &Path, name: &str, hz: f64, secs: f64) -> PathBuf {
-    let out = dir.join(format!("{name}.wav"));
-    let (len, f) = (secs.to_string(), hz.to_string());
-    let mut args = vec!["-n", "-r", "8000", "-c", "1", "-b", "16", path(&out)];
-    if hz > 0.0 {
-        args.extend(["synth", &len, "sine", &f, "gain", "-14"]);
-    } else {
-        args.extend(["trim", "0", &len]);
-    }
-    run("sox", &args);
-    out
-}
-
-/// The parts, one after the other, as raw 8 kHz u-law (rtp_stream's
-/// input).
-fn ulaw(dir: &Path, name: &str, parts: &[PathBuf]) -> PathBuf {
-    let out = dir.join(format!("{name}.ulaw"));
-    let mut args: Vec<&str> = parts.iter().map(|p| path(p)).collect();
-    args.extend(["-t", "ul", path(&out)]);
-    run("sox", &args);
-    out
-}
 
 /// A vacant-code SIT (985.2 Hz 380 ms, 1370.6 Hz 274 ms, 1776.7 Hz 380
 /// ms: Telcordia's VC) and the operator's words after it.
