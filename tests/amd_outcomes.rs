@@ -276,6 +276,7 @@ fn a_sit_before_a_404_is_unreachable_sit_vc_and_never_retried() {
         );
     }
     assert_eq!(o.status["refined"]["unreachable:sit-vc"], 2, "{}", o.status);
+    assert_eq!(o.status["amd"], false, "{}", o.status);
     assert_eq!(o.cdrs.len(), 2, "{:?}", o.cdrs);
     for c in &o.cdrs {
         assert_eq!(
@@ -409,6 +410,7 @@ fn an_amd_campaign_reports_who_answered() {
             extra: &["--amd"],
         },
     );
+    assert_eq!(o.status["amd"], true, "{}", o.status);
     for n in numbers {
         let row = o
             .rows
