@@ -223,6 +223,20 @@ fn create_refuses_bad_settings_by_name_and_state_changes_follow_the_rules() {
             "cps not a number",
         ),
         (
+            api.create(&with(&[("amd", "maybe")]), csv.as_bytes()),
+            400,
+            Some("amd"),
+            "true or false",
+            "amd not a boolean",
+        ),
+        (
+            api.create(&with(&[("retry", "no_answer:sit-xx=1h")]), csv.as_bytes()),
+            400,
+            Some("retry"),
+            "\"sit-xx\" is not a refined outcome's detail",
+            "a refined outcome with an unknown detail",
+        ),
+        (
             api.create(&with(&[("attempts", "0")]), csv.as_bytes()),
             400,
             Some("attempts"),

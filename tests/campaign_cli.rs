@@ -164,7 +164,7 @@ fn create_reports_bad_rows_and_state_changes_follow_the_rules() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("phone,name,attempts,outcome,sip_status,q850,talk_s,sms_id,sms_state")
+        Some("phone,name,attempts,outcome,refined_outcome,answered_by,sip_status,q850,talk_s,sms_id,sms_state")
     );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 3, "{csv}");

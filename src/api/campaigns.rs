@@ -140,6 +140,8 @@ pub struct CreateQuery {
     sms_on: Option<String>,
     ends: Option<String>,
     priority: Option<String>,
+    /// `true` or `false`.
+    amd: Option<String>,
 }
 
 impl CreateQuery {
@@ -166,6 +168,16 @@ impl CreateQuery {
         if let Some(p) = number("priority", self.priority)? {
             r.priority = p;
         }
+        r.amd = match self.amd.as_deref().map(str::trim) {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => {
+                return Err(ApiError::field(
+                    "amd",
+                    format!("amd {other:?}: want true or false"),
+                ))
+            }
+        };
         Ok(r)
     }
 }

@@ -12,6 +12,7 @@ use crate::call::control::{CallControl, CallEnded, CallEvent, DialRequest, Recor
 use crate::call::id::CallId;
 use crate::call::recordings::Recordings;
 use crate::call::registry::ScriptCommand;
+use crate::media::classify::Classified;
 use crate::media::events::{MediaEvent, MediaEventSink};
 use crate::media::prompt::{Prompt, PromptStore};
 use crate::media::worker::{MediaCommand, MediaHandle};
@@ -41,6 +42,20 @@ pub enum SigCommand {
         call: CallId,
         request: crate::call::control::TransferRequest,
     },
+    /// The classifier on an outbound leg's early media heard something
+    /// (`Registry::early_media_heard`).
+    EarlyMedia {
+        call: CallId,
+        leg: crate::call::id::LegId,
+        heard: crate::media::sit::EarlyMedia,
+    },
+    /// AMD on a party dialed with `amd` decided
+    /// (`Registry::dial_amd_verdict`).
+    DialAmd {
+        call: CallId,
+        leg: crate::call::id::LegId,
+        answered_by: &'static str,
+    },
 }
 
 impl SigCommand {
@@ -52,7 +67,9 @@ impl SigCommand {
             | SigCommand::MediaFailed(call)
             | SigCommand::Dial { call, .. }
             | SigCommand::CdrStored(call)
-            | SigCommand::Transfer { call, .. } => *call,
+            | SigCommand::Transfer { call, .. }
+            | SigCommand::EarlyMedia { call, .. }
+            | SigCommand::DialAmd { call, .. } => *call,
         }
     }
 }
@@ -78,11 +95,21 @@ impl CallShared {
     }
 }
 
+/// The classifier id of an outbound leg's early-media classification
+/// (scripts' classifiers count up from 1).
+pub const EARLY_MEDIA_CLASSIFIER: u64 = u64::MAX - 2;
+
+/// The classifier id of AMD on a party dialed with `dial(…, #{ amd })`.
+pub const DIAL_AMD_CLASSIFIER: u64 = u64::MAX - 3;
+
 /// Where the media of a call's leg sends its events: keys, play and
 /// digit-sending ends go to the script as `CallEvent`s; a media failure
 /// becomes a request to end the call.
 pub struct ScriptSink {
     pub call: CallId,
+    /// The leg whose media this is (its early-media verdicts go to the
+    /// signalling task, not the script).
+    pub leg: crate::call::id::LegId,
     pub events: Sender<CallEvent>,
     pub sig: tokio::sync::mpsc::UnboundedSender<SigCommand>,
     /// False for a leg the script does not talk to (the far party of a
@@ -97,6 +124,28 @@ impl MediaEventSink for ScriptSink {
             MediaEvent::PlayDone { id, interrupted } => CallEvent::PlayDone { id, interrupted },
             MediaEvent::DigitsSent { id, as_events } => CallEvent::DigitsSent { id, as_events },
             MediaEvent::RecordDone { id, ended_by } => CallEvent::RecordDone { id, ended_by },
+            MediaEvent::Classified {
+                id: EARLY_MEDIA_CLASSIFIER,
+                result: Classified::EarlyMedia { heard, .. },
+            } => {
+                let _ = self.sig.send(SigCommand::EarlyMedia {
+                    call: self.call,
+                    leg: self.leg,
+                    heard,
+                });
+                return;
+            }
+            MediaEvent::Classified {
+                id: DIAL_AMD_CLASSIFIER,
+                result: Classified::Amd(v),
+            } => {
+                let _ = self.sig.send(SigCommand::DialAmd {
+                    call: self.call,
+                    leg: self.leg,
+                    answered_by: v.answered_by.as_str(),
+                });
+                return;
+            }
             MediaEvent::Classified { id, result } => CallEvent::Classified { id, result },
             MediaEvent::Failed => {
                 let _ = self.sig.send(SigCommand::MediaFailed(self.call));

@@ -80,6 +80,11 @@ pub struct DialResult {
     pub q850: Option<u8>,
     pub ring_ms: u64,
     pub talk_ms: u64,
+    /// `outcome` refined by the party's early media
+    /// (`unreachable:sit-vc`, `no_answer:announcement`; else `outcome`).
+    pub refined_outcome: String,
+    /// `human`, `machine` or `unsure` when dialed with `amd`.
+    pub answered_by: Option<String>,
 }
 
 /// What a script's `dial()` asks for.
@@ -90,6 +95,9 @@ pub struct DialRequest {
     pub trunk: Option<String>,
     pub caller_id: Option<String>,
     pub timeout: Option<Duration>,
+    /// Answering-machine detection on the party's answer, before the
+    /// join (`answered_by` in the result).
+    pub amd: bool,
 }
 
 /// What a script's `record()` asks for.

@@ -27,23 +27,42 @@ impl Refined {
             None => self.base.as_str().to_string(),
         }
     }
+}
 
-    /// The wait before the next attempt when the campaign names neither
-    /// the refined outcome nor its base; `None`: final.
-    pub fn default_retry(&self) -> Option<Duration> {
-        let min = |m: u64| Some(Duration::from_secs(m * 60));
-        match (self.base, self.detail) {
-            // The number does not exist, or its line is cut off.
-            (Outcome::Unreachable, _) => None,
-            (Outcome::Failed, Some(_)) => None,
-            // Network congestion said by tone: try again soon.
-            (Outcome::Congestion, _) => min(5),
-            // "The subscriber is switched off / out of coverage": later.
-            (Outcome::NoAnswer, Some("announcement")) => min(120),
-            (Outcome::NoAnswer, _) => min(30),
-            (Outcome::Busy, _) => min(10),
-            _ => None,
-        }
+/// Every `DETAIL` a refined outcome may carry.
+pub const DETAILS: [&str; 8] = [
+    "sit-vc",
+    "sit-ic",
+    "sit-nc",
+    "sit-ro",
+    "sit-io",
+    "sit",
+    "announcement",
+    "tone",
+];
+
+/// What a campaign does after a refined outcome its retry spec does not
+/// name (docs/campaigns.md, "Refined outcomes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetailRule {
+    /// Never again, whatever the base's rule: the number does not exist.
+    Final,
+    /// Again after this long, whatever the base's rule.
+    After(Duration),
+    /// As the base outcome's rule.
+    AsBase,
+}
+
+/// The default rule of a refined outcome's `DETAIL`. A vacant code, an
+/// ineffective-other or unassigned SIT: the number does not work, never
+/// again. An intercept (the line is cut off or changed, often for a
+/// while): a day later. No-circuit and reorder are the network's
+/// congestion; speech and a busy tone explain the base; all follow it.
+pub fn default_rule(detail: &str) -> DetailRule {
+    match detail {
+        "sit-vc" | "sit-io" | "sit" => DetailRule::Final,
+        "sit-ic" => DetailRule::After(Duration::from_secs(86_400)),
+        _ => DetailRule::AsBase,
     }
 }
 
@@ -128,24 +147,24 @@ mod tests {
 
     #[test]
     fn retry_defaults() {
-        let d = |b, e| refine(b, e).default_retry().map(|d| d.as_secs() / 60);
+        assert_eq!(default_rule("sit-vc"), DetailRule::Final);
         assert_eq!(
-            d(Outcome::Unreachable, Some(EarlyMedia::Sit(SitCode::Vc))),
-            None
+            default_rule("sit-ic"),
+            DetailRule::After(Duration::from_secs(86_400))
         );
-        assert_eq!(
-            d(Outcome::NoAnswer, Some(EarlyMedia::Sit(SitCode::Nc))),
-            Some(5)
-        );
-        assert_eq!(
-            d(Outcome::NoAnswer, Some(EarlyMedia::Announcement)),
-            Some(120)
-        );
-        assert_eq!(d(Outcome::NoAnswer, None), Some(30));
-        assert_eq!(d(Outcome::Failed, Some(EarlyMedia::Sit(SitCode::Io))), None);
-        assert_eq!(
-            d(Outcome::Unreachable, Some(EarlyMedia::Announcement)),
-            None
-        );
+        assert_eq!(default_rule("sit-nc"), DetailRule::AsBase);
+        assert_eq!(default_rule("announcement"), DetailRule::AsBase);
+        // Every detail refine() gives is in DETAILS.
+        for code in [
+            SitCode::Ic,
+            SitCode::Vc,
+            SitCode::Ro,
+            SitCode::Nc,
+            SitCode::Io,
+            SitCode::Other,
+        ] {
+            let r = refine(Outcome::NoAnswer, Some(EarlyMedia::Sit(code)));
+            assert!(DETAILS.contains(&r.detail.unwrap()), "{r:?}");
+        }
     }
 }

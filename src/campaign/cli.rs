@@ -131,6 +131,10 @@ pub struct CreateArgs {
     /// Higher goes first when campaigns share a trunk.
     #[arg(long, default_value_t = 0)]
     pub priority: i32,
+    /// Answering-machine detection on every answered call before the
+    /// script runs (`call.answered_by`; the report's `answered_by`).
+    #[arg(long)]
+    pub amd: bool,
 }
 
 /// `rivr dnc` subcommands.
@@ -246,6 +250,7 @@ async fn create(a: &CreateArgs) -> Result<(), String> {
         sms_on: a.sms_on.clone(),
         ends: a.ends.clone(),
         priority: a.priority,
+        amd: a.amd,
     };
     let prepared =
         ops::prepare(&cfg, &req, &source, &csv).map_err(|e| OpError::from(e).to_string())?;

@@ -13,6 +13,12 @@
 //! - `unknown` (the attempt was in flight when rivr died) is always
 //!   retried, as a new counted attempt, after its own interval if named,
 //!   else the longest named interval, else 10 minutes.
+//! - A refined outcome (`no_answer:announcement`, `unreachable:sit-ic`:
+//!   the base outcome and what its early media said) may be named on its
+//!   own, with an interval or `none`; unnamed, it follows its detail's
+//!   default (`call::outcome_refine::default_rule`: a vacant-code SIT is
+//!   final, an intercept is retried a day later), which for most details
+//!   is the base outcome's rule.
 //! - Every attempt counts, `unknown` ones included; after `attempts` the
 //!   contact is done. A retry that would come at or after the campaign's
 //!   end is not made.
@@ -23,6 +29,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{AttemptOutcome, CallOutcome};
+use crate::call::outcome_refine::{default_rule, DetailRule, DETAILS};
 
 /// Outcomes a spec may name, in the order of the store's names.
 const KEYS: [AttemptOutcome; 10] = [
@@ -64,6 +71,11 @@ pub enum RetryError {
          unreachable, congestion, auth_failed, cancelled, failed, unknown)"
     )]
     Outcome { item: String, name: String },
+    #[error(
+        "{item:?}: {detail:?} is not a refined outcome's detail (sit-vc, sit-ic, sit-nc, \
+         sit-ro, sit-io, sit, announcement, tone)"
+    )]
+    Detail { item: String, detail: String },
     #[error("{0:?}: a number on the do-not-call list is never called again")]
     Dnc(String),
     #[error("{0:?} is named twice")]
@@ -77,6 +89,9 @@ pub enum RetryError {
 pub struct RetryPolicy {
     /// The wait after each outcome in [`KEYS`] order; `None`: final.
     after: [Option<Duration>; KEYS.len()],
+    /// Refined outcomes named in the spec: base, detail, wait (`None`:
+    /// final), in the spec's order.
+    refined: Vec<(CallOutcome, &'static str, Option<Duration>)>,
     attempts: u32,
 }
 
@@ -118,6 +133,7 @@ impl Default for RetryPolicy {
         after[UNKNOWN] = min(30);
         RetryPolicy {
             after,
+            refined: Vec::new(),
             attempts: RetryPolicy::DEFAULT_ATTEMPTS,
         }
     }
@@ -137,12 +153,24 @@ impl RetryPolicy {
             return Err(RetryError::Attempts { n: attempts });
         }
         let mut after = [None; KEYS.len()];
+        let mut refined = Vec::new();
         if !spec.trim().eq_ignore_ascii_case("none") {
             for item in spec.split(',') {
                 let (name, interval) = item
                     .split_once('=')
                     .ok_or_else(|| RetryError::Format(item.trim().to_owned()))?;
                 let name = name.trim();
+                if name.contains(':') {
+                    let rule = parse_refined(item.trim(), name, interval.trim())?;
+                    if refined
+                        .iter()
+                        .any(|r: &(CallOutcome, &str, _)| (r.0, r.1) == (rule.0, rule.1))
+                    {
+                        return Err(RetryError::Twice(name.to_owned()));
+                    }
+                    refined.push(rule);
+                    continue;
+                }
                 let outcome = AttemptOutcome::parse(name).ok_or_else(|| RetryError::Outcome {
                     item: item.trim().to_owned(),
                     name: name.to_owned(),
@@ -164,7 +192,11 @@ impl RetryPolicy {
                     .unwrap_or(RetryPolicy::UNKNOWN_FALLBACK),
             );
         }
-        Ok(RetryPolicy { after, attempts })
+        Ok(RetryPolicy {
+            after,
+            refined,
+            attempts,
+        })
     }
 
     /// Attempts per contact, at least 1.
@@ -177,6 +209,27 @@ impl RetryPolicy {
         slot(outcome).and_then(|i| self.after.get(i).copied().flatten())
     }
 
+    /// The wait after `outcome` refined by `detail` (`announcement` of
+    /// `no_answer:announcement`): the spec's rule for the refined outcome,
+    /// else the detail's default, else the base outcome's rule.
+    pub fn interval_refined(
+        &self,
+        outcome: AttemptOutcome,
+        detail: Option<&str>,
+    ) -> Option<Duration> {
+        let (AttemptOutcome::Call(base), Some(detail)) = (outcome, detail) else {
+            return self.interval(outcome);
+        };
+        if let Some((_, _, wait)) = self.refined.iter().find(|r| r.0 == base && r.1 == detail) {
+            return *wait;
+        }
+        match default_rule(detail) {
+            DetailRule::Final => None,
+            DetailRule::After(d) => Some(d),
+            DetailRule::AsBase => self.interval(outcome),
+        }
+    }
+
     /// After an attempt that ended at `ended_at` with `outcome`, the
     /// contact having had `attempts_made` attempts (this one included).
     pub fn next(
@@ -186,7 +239,19 @@ impl RetryPolicy {
         ended_at: DateTime<Utc>,
         campaign_ends: Option<DateTime<Utc>>,
     ) -> Next {
-        let Some(wait) = self.interval(outcome) else {
+        self.next_refined(outcome, None, attempts_made, ended_at, campaign_ends)
+    }
+
+    /// As [`RetryPolicy::next`], for `outcome` refined by `detail`.
+    pub fn next_refined(
+        &self,
+        outcome: AttemptOutcome,
+        detail: Option<&str>,
+        attempts_made: u32,
+        ended_at: DateTime<Utc>,
+        campaign_ends: Option<DateTime<Utc>>,
+    ) -> Next {
+        let Some(wait) = self.interval_refined(outcome, detail) else {
             return Next::Final {
                 why: FinalWhy::NotRetried,
             };
@@ -206,6 +271,32 @@ impl RetryPolicy {
             },
         }
     }
+}
+
+/// `no_answer:announcement=2h` (or `=none`): its base, detail and wait.
+fn parse_refined(
+    item: &str,
+    name: &str,
+    interval: &str,
+) -> Result<(CallOutcome, &'static str, Option<Duration>), RetryError> {
+    let (base, detail) = name.split_once(':').unwrap_or((name, ""));
+    let base = CallOutcome::parse(base.trim()).ok_or_else(|| RetryError::Outcome {
+        item: item.to_owned(),
+        name: name.to_owned(),
+    })?;
+    let detail = DETAILS
+        .iter()
+        .find(|d| **d == detail.trim())
+        .ok_or_else(|| RetryError::Detail {
+            item: item.to_owned(),
+            detail: detail.trim().to_owned(),
+        })?;
+    let wait = if interval.eq_ignore_ascii_case("none") {
+        None
+    } else {
+        Some(parse_interval(item, interval)?)
+    };
+    Ok((base, detail, wait))
 }
 
 /// `10m`: a whole number and a unit (s, m, h, d), 1 s to 365 d.
@@ -266,6 +357,17 @@ impl fmt::Display for RetryPolicy {
                 first = false;
                 write!(f, "{k}=")?;
                 fmt_interval(*d, f)?;
+            }
+        }
+        for (base, detail, wait) in &self.refined {
+            if !first {
+                f.write_str(",")?;
+            }
+            first = false;
+            write!(f, "{}:{detail}=", base.as_str())?;
+            match wait {
+                Some(d) => fmt_interval(*d, f)?,
+                None => f.write_str("none")?,
             }
         }
         Ok(())

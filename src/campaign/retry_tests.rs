@@ -300,3 +300,58 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_refined_outcome_has_its_own_rule_then_its_default_then_its_base() {
+    let p = policy(
+        "no_answer=30m,unreachable=1h,no_answer:announcement=2h,congestion:sit-nc=none",
+        3,
+    );
+    let w = |o, d| p.interval_refined(call(o), d).map(|d| d.as_secs() / MIN);
+    // Named: its own rule, `none` included.
+    assert_eq!(w(O::NoAnswer, Some("announcement")), Some(120));
+    assert_eq!(w(O::Congestion, Some("sit-nc")), None);
+    // Not named: the detail's default...
+    assert_eq!(
+        w(O::Unreachable, Some("sit-vc")),
+        None,
+        "vacant: never again"
+    );
+    assert_eq!(w(O::Unreachable, Some("sit-ic")), Some(24 * 60));
+    // ...which for most is the base's rule.
+    assert_eq!(w(O::Busy, Some("tone")), None, "busy not named here");
+    assert_eq!(w(O::Unreachable, Some("announcement")), Some(60));
+    assert_eq!(w(O::NoAnswer, None), Some(30));
+    // The spec prints back whole and parses to the same policy.
+    let text = p.to_string();
+    assert!(
+        text.contains("no_answer:announcement=2h") && text.contains("congestion:sit-nc=none"),
+        "{text}"
+    );
+    assert_eq!(policy(&text, 3), p);
+}
+
+#[test]
+fn the_default_policy_applies_the_detail_defaults() {
+    let p = RetryPolicy::default();
+    let w = |o, d| p.interval_refined(call(o), d).map(|d| d.as_secs() / MIN);
+    assert_eq!(w(O::NoAnswer, Some("announcement")), Some(30));
+    assert_eq!(w(O::Unreachable, Some("sit-vc")), None);
+    assert_eq!(w(O::Congestion, Some("sit-ro")), Some(5));
+    let t = utc("2026-03-02 10:00");
+    assert_eq!(
+        p.next_refined(call(O::Unreachable), Some("sit-ic"), 1, t, None),
+        Next::Retry {
+            at: utc("2026-03-03 10:00")
+        }
+    );
+}
+
+#[test]
+fn bad_refined_items_are_refused_with_what_is_wrong() {
+    let e = |spec: &str| RetryPolicy::parse(spec, 3).unwrap_err().to_string();
+    assert!(e("no_answer:sit-xx=1h").contains("\"sit-xx\" is not a refined"));
+    assert!(e("nobody:announcement=1h").contains("is not an outcome"));
+    assert!(e("no_answer:announcement=1x").contains("unit must be"));
+    assert!(e("no_answer:announcement=1h,no_answer:announcement=2h").contains("named twice"));
+}

@@ -171,17 +171,23 @@ fn dial_with(target: &str, opts: &Map) -> Result<Map, Box<EvalAltResult>> {
         );
         m.insert("ring_ms".into(), (out.ring_ms as i64).into());
         m.insert("talk_ms".into(), (out.talk_ms as i64).into());
+        m.insert("refined_outcome".into(), out.refined_outcome.into());
+        m.insert(
+            "answered_by".into(),
+            out.answered_by.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+        );
         Ok(m)
     })
 }
 
 fn dial_request(target: &str, m: &Map) -> Result<crate::call::control::DialRequest, VerbError> {
-    let o = VerbOptions::new("dial", m, &["trunk", "timeout", "caller_id"])?;
+    let o = VerbOptions::new("dial", m, &["trunk", "timeout", "caller_id", "amd"])?;
     Ok(crate::call::control::DialRequest {
         target: target.to_string(),
         trunk: o.text("trunk")?,
         caller_id: o.text("caller_id")?,
         timeout: o.ms("timeout", 0..=MAX_MS)?,
+        amd: o.flag("amd")?.unwrap_or(false),
     })
 }
 

@@ -168,6 +168,8 @@ struct Active {
     /// Its cps and channels on this node (its share of them among the
     /// nodes; a 0 starts nothing), as given to the pacer.
     share: (u32, u32),
+    /// AMD before the script on every answered attempt (`campaigns.amd`).
+    amd: bool,
 }
 
 /// An attempt whose call is up or ringing.
@@ -226,6 +228,24 @@ pub fn attempt_outcome(r: &CdrRecord) -> AttemptOutcome {
         Some(CallOutcome::Cancelled) if r.end == "shutdown" => AttemptOutcome::Unknown,
         Some(o) => AttemptOutcome::Call(o),
         None => AttemptOutcome::Call(CallOutcome::Failed),
+    }
+}
+
+/// The attempt outcome of a call's CDR with what its early media said:
+/// the refined outcome's base (a SIT heard before a 480 makes the attempt
+/// `unreachable`, not `no_answer`) and its detail (`sit-vc`). A call
+/// withdrawn by shutdown stays `unknown` whatever was heard.
+pub fn refined_attempt_outcome(r: &CdrRecord) -> (AttemptOutcome, Option<&str>) {
+    let coarse = attempt_outcome(r);
+    if coarse == AttemptOutcome::Unknown {
+        return (coarse, None);
+    }
+    match r.refined_outcome.split_once(':') {
+        Some((base, detail)) => match CallOutcome::parse(base) {
+            Some(b) => (AttemptOutcome::Call(b), Some(detail)),
+            None => (coarse, None),
+        },
+        None => (coarse, None),
     }
 }
 
@@ -464,7 +484,12 @@ impl Runner {
         let (version, changed) = self.store.changed_since(self.version).await?;
         self.version = version;
         for c in changed {
+            let id = c.id.clone();
+            let amd = self.store.campaign_amd(&id).await?;
             self.apply(c);
+            if let Some(a) = self.campaigns.get_mut(&id) {
+                a.amd = amd;
+            }
         }
         self.poll_cluster().await?;
         let now = wall_ms();
@@ -572,6 +597,7 @@ impl Runner {
             next_due: None,
             in_pacer: false,
             share: (0, 0),
+            amd: false,
             campaign: c,
         })
     }
@@ -702,7 +728,7 @@ impl Runner {
         }
         let (reply, answer) = oneshot::channel();
         let req = OriginateRequest {
-            amd: false,
+            amd: a.amd,
             target: c.phone.clone(),
             trunk: Some(trunk.clone()),
             caller_id: None,
@@ -751,15 +777,28 @@ impl Runner {
             return;
         };
         let now_ms = wall_ms();
-        let outcome = attempt_outcome(&r);
+        let (outcome, detail) = refined_attempt_outcome(&r);
         let Some(a) = self.campaigns.get(&f.campaign) else {
             return;
         };
+        if detail.is_some() {
+            // Before the finish, so the row that ends the attempt has it.
+            if let Err(e) = self
+                .store
+                .note_refined_outcome(&f.attempt, &r.refined_outcome)
+                .await
+            {
+                tracing::warn!(attempt = %f.attempt, error = %e, "campaigns: cannot note the refined outcome");
+            }
+        }
         let num = a.num;
         let then = if a.campaign.state == CampaignState::Cancelled {
             Then::Final
         } else {
-            match a.policy.next(outcome, f.n, utc(now_ms), a.ends) {
+            match a
+                .policy
+                .next_refined(outcome, detail, f.n, utc(now_ms), a.ends)
+            {
                 Next::Retry { at } => Then::Retry {
                     next_at: at.timestamp_millis(),
                 },
@@ -787,8 +826,8 @@ impl Runner {
                 tracing::error!(attempt = %f.attempt, error = %e, "campaigns: cannot record the outcome");
             }
         }
-        tracing::info!(campaign = %f.campaign, attempt = %f.attempt, phone = %f.phone, %outcome, then = ?then,
-            "campaigns: attempt ended");
+        tracing::info!(campaign = %f.campaign, attempt = %f.attempt, phone = %f.phone, %outcome,
+            refined = %r.refined_outcome, then = ?then, "campaigns: attempt ended");
         self.pacer.ended(num, &f.trunk);
         if let (Then::Retry { next_at }, Some(a)) = (then, self.campaigns.get_mut(&f.campaign)) {
             a.next_due = Some(a.next_due.map_or(next_at, |d| d.min(next_at)));

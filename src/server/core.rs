@@ -159,6 +159,12 @@ impl<E: Env> ServerCore<E> {
             SigCommand::Dial { call, request } => self.registry.dial(now, call, request),
             SigCommand::Transfer { call, request } => self.registry.transfer(now, call, request),
             SigCommand::CdrStored(call) => self.env.cdr_stored(call),
+            SigCommand::DialAmd {
+                leg, answered_by, ..
+            } => self.registry.dial_amd_verdict(now, leg, answered_by),
+            SigCommand::EarlyMedia { leg, heard, .. } => {
+                self.registry.early_media_heard(leg, heard)
+            }
             SigCommand::MediaFailed(call) => {
                 tracing::warn!(call = %call, "the call's media failed; ending the call");
                 self.registry.abort_call(
@@ -363,6 +369,10 @@ impl<E: Env> ServerCore<E> {
                     RegOutput::DialEnded { call, result } => self.env.dial_ended(call, result),
                     RegOutput::TransferEnded { call, result } => {
                         self.env.transfer_ended(call, result)
+                    }
+                    RegOutput::DetectMachine { leg } => self.env.detect_machine(leg),
+                    RegOutput::ClassifyEarlyMedia { leg, on } => {
+                        self.env.classify_early_media(leg, on)
                     }
                 }
             }

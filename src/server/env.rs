@@ -15,6 +15,7 @@ use super::sip_legs::DialogNote;
 use super::Shared;
 use crate::call::channel::{
     drop_keys_before_answer, CallShared, ChannelControl, ScriptSink, SigCommand,
+    DIAL_AMD_CLASSIFIER, EARLY_MEDIA_CLASSIFIER,
 };
 use crate::call::control::{CallEvent, DialResult};
 use crate::call::id::{CallId, LegId};
@@ -96,6 +97,10 @@ pub trait Env {
     fn dialog_note(&mut self, note: DialogNote);
     /// The script's `transfer()` is over.
     fn transfer_ended(&mut self, _call: CallId, _result: crate::call::control::TransferResult) {}
+    /// Classify an outbound leg's early media (`on`), or stop.
+    fn classify_early_media(&mut self, _leg: LegId, _on: bool) {}
+    /// Answering-machine detection on a dialed party that answered.
+    fn detect_machine(&mut self, _leg: LegId) {}
 }
 
 /// The play id ringback uses on a caller's media (scripts count up from 1).
@@ -143,7 +148,11 @@ impl RealEnv {
     /// the call already on a worker. The call's first leg talks to the
     /// script; a leg dialed later goes on the same worker as the first, so
     /// the two can be joined there, and only its failure is reported.
-    fn leg_sink(&mut self, call: CallId) -> (Box<dyn MediaEventSink>, Option<MediaHandle>) {
+    fn leg_sink(
+        &mut self,
+        call: CallId,
+        leg: LegId,
+    ) -> (Box<dyn MediaEventSink>, Option<MediaHandle>) {
         let sig = self.shared.sig_tx.clone();
         let events = self.call_io(call).events_tx.clone();
         let near = self
@@ -153,6 +162,7 @@ impl RealEnv {
             .map(|(_, h)| h.clone());
         let sink = Box::new(ScriptSink {
             call,
+            leg,
             events,
             sig,
             to_script: near.is_none(),
@@ -198,7 +208,7 @@ impl Env for RealEnv {
             .reserved
             .remove(&port)
             .ok_or_else(|| format!("RTP port {port} was not reserved"))?;
-        let (events, near) = self.leg_sink(call);
+        let (events, near) = self.leg_sink(call, leg);
         let setup = MediaCallSetup {
             call: spec.id,
             ports,
@@ -235,7 +245,7 @@ impl Env for RealEnv {
         kind: BChannelKind,
         codec: Codec,
     ) -> Result<(), String> {
-        let (events, near) = self.leg_sink(call);
+        let (events, near) = self.leg_sink(call, leg);
         let setup = BChannelSetup {
             call: MediaId(leg.0),
             path,
@@ -382,6 +392,37 @@ impl Env for RealEnv {
 
     fn cdrs_pending(&self) -> usize {
         self.storing.len()
+    }
+
+    fn detect_machine(&mut self, leg: LegId) {
+        if let Some((_, h)) = self.legs.get(&leg) {
+            let _ = h.send(MediaCommand::Classify {
+                call: h.id,
+                id: DIAL_AMD_CLASSIFIER,
+                kind: crate::media::classify::ClassifyKind::Amd(
+                    crate::media::amd::AmdConfig::rivr(),
+                ),
+            });
+        }
+    }
+
+    fn classify_early_media(&mut self, leg: LegId, on: bool) {
+        let Some((_, h)) = self.legs.get(&leg) else {
+            return;
+        };
+        let cmd = if on {
+            MediaCommand::Classify {
+                call: h.id,
+                id: EARLY_MEDIA_CLASSIFIER,
+                kind: crate::media::classify::ClassifyKind::EarlyMedia,
+            }
+        } else {
+            MediaCommand::StopClassify {
+                call: h.id,
+                id: EARLY_MEDIA_CLASSIFIER,
+            }
+        };
+        let _ = h.send(cmd);
     }
 
     fn ringback(&mut self, leg: LegId, on: bool) {

@@ -76,6 +76,8 @@ pub fn outcome_json(number: &str, r: &CdrRecord) -> serde_json::Value {
         "number": number,
         "trunk": r.trunk,
         "outcome": r.outcome,
+        "refined_outcome": r.refined_outcome,
+        "early_media": r.early_media,
         "sip_status": r.sip_status,
         "reason": r.reason,
         "q850": r.q850,

@@ -177,6 +177,14 @@ impl Env for SimEnv {
         self.bridge.push(format!("ringback {leg} {on}"));
     }
 
+    fn detect_machine(&mut self, leg: LegId) {
+        self.bridge.push(format!("detect-machine {leg}"));
+    }
+
+    fn classify_early_media(&mut self, leg: LegId, on: bool) {
+        self.bridge.push(format!("classify-early {leg} {on}"));
+    }
+
     fn join(&mut self, listener: LegId, source: LegId) {
         self.bridge.push(format!("join {listener}<-{source}"));
     }

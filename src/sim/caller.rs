@@ -307,6 +307,8 @@ impl SimCore {
             q850,
             ring_ms: ms(ring),
             talk_ms: 0,
+            refined_outcome: self.dial_outcome.clone(),
+            answered_by: None,
         };
         self.note(Event::Dial {
             target: req.target.clone(),

@@ -43,6 +43,9 @@ pub struct Status {
     pub waiting: u64,
     /// Ended attempts by outcome name.
     pub outcomes: BTreeMap<String, u64>,
+    /// Ended attempts whose early media refined their outcome, by refined
+    /// outcome (`unreachable:sit-vc`, `no_answer:announcement`).
+    pub refined: BTreeMap<String, u64>,
 }
 
 /// One contact in the report.
@@ -58,6 +61,9 @@ pub struct ReportRow {
     pub attempts: u32,
     /// Of the last attempt; the final outcome once `state` is done.
     pub outcome: Option<AttemptOutcome>,
+    /// The last attempt's outcome refined by its early media
+    /// (`unreachable:sit-vc`, `no_answer:announcement`), or the outcome.
+    pub refined_outcome: Option<String>,
     /// Of the last attempt.
     pub sip_status: Option<u16>,
     pub q850: Option<u8>,
@@ -128,6 +134,17 @@ impl Store {
             }
             s.outcomes.insert(name, n);
         }
+        let rows = sqlx::query(
+            "SELECT refined_outcome, COUNT(*) FROM attempts \
+             WHERE campaign_id = $1 AND refined_outcome IS NOT NULL GROUP BY refined_outcome",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            let name: String = r.try_get(0)?;
+            s.refined.insert(name, count(r.try_get(1)?));
+        }
         Ok(s)
     }
 
@@ -177,7 +194,7 @@ impl Store {
         };
         let rows = sqlx::query(
             "SELECT c.id, c.line, c.phone, c.fields, c.tz, c.state, c.attempts, c.outcome, \
-               a.sip_status, a.q850, \
+               a.sip_status, a.q850, a.refined_outcome, \
                (SELECT CAST(COALESCE(SUM(t.talk_ms), 0) AS BIGINT) FROM attempts t WHERE t.contact_id = c.id) AS talk_ms, \
                (SELECT r.results FROM attempts r WHERE r.contact_id = c.id AND r.results IS NOT NULL \
                   ORDER BY r.n DESC LIMIT 1) AS results, \
@@ -198,6 +215,9 @@ impl Store {
                 let fields: String = r.try_get("fields")?;
                 let state: String = r.try_get("state")?;
                 let outcome: Option<String> = r.try_get("outcome")?;
+                let refined: Option<String> = r
+                    .try_get::<Option<String>, _>("refined_outcome")?
+                    .or_else(|| outcome.clone());
                 let results: Option<String> = r.try_get("results")?;
                 let sms_state: Option<String> = r.try_get("sms_state")?;
                 let line: i64 = r.try_get("line")?;
@@ -216,6 +236,7 @@ impl Store {
                                 .ok_or_else(|| bad(t, format!("outcome {o:?}")))
                         })
                         .transpose()?,
+                    refined_outcome: refined,
                     sip_status: r
                         .try_get::<Option<i64>, _>("sip_status")?
                         .map(|v| {

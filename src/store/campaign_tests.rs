@@ -544,6 +544,7 @@ async fn status_counts_attempts_and_contacts() {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect(),
+        refined: Default::default(),
     };
     assert_eq!(st, want);
     assert_eq!(

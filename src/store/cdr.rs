@@ -99,11 +99,16 @@ pub struct CdrRow {
     pub results: serde_json::Map<String, serde_json::Value>,
     pub campaign: Option<String>,
     pub attempt: Option<String>,
+    /// `call::outcome_refine`: `unreachable:sit-vc`, … (rows written
+    /// before migration 0010 have none).
+    pub refined_outcome: Option<String>,
+    pub early_media: Option<String>,
 }
 
 const COLUMNS: &str = "id, call_id, leg, direction, transport, trunk, transport_id, \
      from_number, to_number, started_at, answered, ring_ms, talk_ms, end_kind, outcome, \
-     sip_status, reason, q850, script, results, campaign_id, attempt_id";
+     sip_status, reason, q850, script, results, campaign_id, attempt_id, refined_outcome, \
+     early_media";
 
 /// `started_at` (RFC 3339) in Unix ms.
 fn started_ms(r: &CdrRecord) -> Result<i64, StoreError> {
@@ -155,10 +160,10 @@ impl Store {
                 "INSERT INTO cdrs (id, call_id, leg, direction, transport, trunk, transport_id, \
                    from_number, to_number, started_at, started_ms, answered, ring_ms, talk_ms, \
                    end_kind, outcome, sip_status, reason, q850, script, results, attempt_id, \
-                   campaign_id, written_ms, from_user, to_user) \
+                   campaign_id, written_ms, from_user, to_user, refined_outcome, early_media) \
                  SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
                    $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
-                   (SELECT campaign_id FROM attempts WHERE id = $21), $22, $23, $24 \
+                   (SELECT campaign_id FROM attempts WHERE id = $21), $22, $23, $24, $25, $26 \
                  FROM cdrs",
             )
             .bind(&r.call_id)
@@ -185,6 +190,8 @@ impl Store {
             .bind(written)
             .bind(user_part(&r.from))
             .bind(user_part(&r.to))
+            .bind(&r.refined_outcome)
+            .bind(&r.early_media)
             .execute(&mut *tx)
             .await?;
         }
@@ -305,6 +312,8 @@ fn row_of(r: &AnyRow) -> Result<CdrRow, StoreError> {
         results,
         campaign: r.try_get("campaign_id")?,
         attempt: r.try_get("attempt_id")?,
+        refined_outcome: r.try_get("refined_outcome")?,
+        early_media: r.try_get("early_media")?,
     })
 }
 

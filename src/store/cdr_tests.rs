@@ -49,6 +49,12 @@ fn record(call: u32, from: &str, to: &str, outcome: Outcome, s: u32) -> CdrRecor
         script: "completed".into(),
         results,
         attempt: None,
+        refined_outcome: if answered {
+            outcome.as_str().to_string()
+        } else {
+            "busy:tone".to_string()
+        },
+        early_media: (!answered).then(|| "busy".to_string()),
     }
 }
 
@@ -84,6 +90,13 @@ async fn a_record_comes_back_field_for_field() {
     );
     assert_eq!(page.rows[1].sip_status, Some(486));
     assert_eq!(page.rows[1].q850, Some(17));
+    assert_eq!(
+        (
+            page.rows[1].refined_outcome.as_deref(),
+            page.rows[1].early_media.as_deref()
+        ),
+        (Some("busy:tone"), Some("busy"))
+    );
     assert!(page.rows[0].id < page.rows[1].id);
 }
 

@@ -8,9 +8,11 @@
 //! decided by the modules that write it. docs/scaling.md.
 
 mod attempt;
+mod attempt_refined;
 #[cfg(test)]
 mod backends_test;
 mod campaign;
+mod campaign_amd;
 mod campaign_report;
 mod cdr;
 pub mod cdr_cli;
@@ -80,7 +82,7 @@ pub enum StoreError {
 /// The embedded migrations, in order: the backend's own first (see
 /// [`dialect::prelude`]), then the shared numbered files.
 fn migrator(backend: Backend) -> Migrator {
-    let files: [(i64, &str, &str); 10] = [
+    let files: [(i64, &str, &str); 11] = [
         (1, "sms", include_str!("../../migrations/0001_sms.sql")),
         (
             2,
@@ -117,6 +119,11 @@ fn migrator(backend: Backend) -> Migrator {
             9,
             "sms routes",
             include_str!("../../migrations/0009_sms_routes.sql"),
+        ),
+        (
+            10,
+            "refined outcomes",
+            include_str!("../../migrations/0010_refined_outcomes.sql"),
         ),
         (11, "nodes", include_str!("../../migrations/0011_nodes.sql")),
     ];

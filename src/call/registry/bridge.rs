@@ -30,6 +30,8 @@ impl Registry {
                     q850: None,
                     ring_ms: 0,
                     talk_ms: 0,
+                    refined_outcome: outcome.into(),
+                    answered_by: None,
                 },
             });
         };
@@ -89,6 +91,9 @@ impl Registry {
         if let Some(c) = self.calls.get_mut(&call) {
             c.legs.push(leg);
         }
+        if req.amd {
+            self.dial_amd_wanted(leg);
+        }
         self.place(now, leg);
     }
 
@@ -132,6 +137,21 @@ impl Registry {
                 self.outputs.push_back(Output::Leg(a, LegCommand::Answer));
             }
         }
+        if self.dial_amd_started(leg) {
+            // The caller hears ringback, not the greeting being analysed.
+            self.outputs.push_back(Output::Unjoin { listener: a });
+            self.outputs
+                .push_back(Output::Ringback { leg: a, on: true });
+            return;
+        }
+        self.dialed_join(now, leg);
+    }
+
+    /// The caller and the answered party hear each other.
+    pub(super) fn dialed_join(&mut self, _now: Instant, leg: LegId) {
+        let Some(a) = self.dialed_caller(leg) else {
+            return;
+        };
         self.outputs
             .push_back(Output::Ringback { leg: a, on: false });
         self.outputs.push_back(Output::Join {
@@ -162,10 +182,15 @@ impl Registry {
             .push_back(Output::Ringback { leg: a, on: false });
         self.outputs.push_back(Output::Unjoin { listener: a });
         let kind = end.as_ref().map(|e| e.kind);
+        let outcome = cdr::outcome_of(answered.is_some(), kind);
+        let refined = crate::call::outcome_refine::refine(outcome, self.early_heard(leg));
+        let answered_by = self.dial_amd_result(leg);
         self.outputs.push_back(Output::DialEnded {
             call,
             result: DialResult {
-                outcome: cdr::outcome_of(answered.is_some(), kind).as_str().into(),
+                answered_by,
+                refined_outcome: refined.as_string(),
+                outcome: outcome.as_str().into(),
                 sip_status: end.as_ref().and_then(|e| e.sip_status),
                 q850: end.as_ref().map(|e| e.cause.value()),
                 ring_ms,

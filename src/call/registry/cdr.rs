@@ -8,6 +8,8 @@ use serde::Serialize;
 use crate::call::control::CallInfo;
 use crate::call::leg::{Direction, EndKind, IncomingLeg, LegEnd};
 use crate::call::outcome::{classify, Outcome};
+use crate::call::outcome_refine::refine;
+use crate::media::sit::EarlyMedia;
 
 /// One leg of a finished call. Legs of one call share `call_id`; `leg` is
 /// 0 for the caller (or the first party dialed), then 1, 2, … .
@@ -45,6 +47,14 @@ pub struct CdrRecord {
     /// The campaign attempt that placed the call (`OriginateRequest::tag`),
     /// on every leg of the call; the store finds its campaign by it.
     pub attempt: Option<String>,
+    /// `outcome` refined by what the leg's early media said
+    /// (`unreachable:sit-vc`, `no_answer:announcement`; else the same as
+    /// `outcome`): `call::outcome_refine`.
+    pub refined_outcome: String,
+    /// The most telling thing heard before the answer (`sit-vc`,
+    /// `announcement`, `busy`, `ringback`), when early media was
+    /// classified.
+    pub early_media: Option<String>,
 }
 
 pub(super) struct LegTimes {
@@ -66,6 +76,7 @@ pub(super) fn record(
     script: &str,
     results: &[(String, String)],
     attempt: Option<&str>,
+    early: Option<EarlyMedia>,
 ) -> CdrRecord {
     let ring_until = t.answered.unwrap_or(t.ended);
     let ring_ms = ms(ring_until.saturating_duration_since(t.start));
@@ -110,6 +121,8 @@ pub(super) fn record(
         script: script.to_string(),
         results: map,
         attempt: attempt.map(str::to_string),
+        refined_outcome: refine(outcome, early).as_string(),
+        early_media: early.map(EarlyMedia::as_str),
     }
 }
 

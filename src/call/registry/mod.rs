@@ -13,6 +13,10 @@
 
 mod bridge;
 mod cdr;
+mod dial_amd;
+mod early;
+#[cfg(test)]
+mod early_tests;
 mod live;
 mod outbound;
 #[cfg(test)]
@@ -68,6 +72,13 @@ pub enum Output {
         call: CallId,
         result: TransferResult,
     },
+    /// Classify an outbound leg's early media (SIT, ringback, busy,
+    /// announcement), or stop; what is heard comes back by
+    /// [`Registry::early_media_heard`].
+    ClassifyEarlyMedia { leg: LegId, on: bool },
+    /// Run answering-machine detection on a dialed party that answered;
+    /// the verdict comes back by [`Registry::dial_amd_verdict`].
+    DetectMachine { leg: LegId },
 }
 
 /// Everything needed to start a call's script.
@@ -182,6 +193,11 @@ pub struct Registry {
     unsent_starts: bool,
     /// Callers' legs being transferred, with the target (for the CDR).
     transfers: HashMap<LegId, String>,
+    /// What outbound legs' early media said (`early`).
+    early: HashMap<LegId, early::EarlyHeard>,
+    /// Dialed parties analysed by AMD before the join, and the verdict
+    /// (`dial_amd`).
+    dial_amd: HashMap<LegId, Option<String>>,
 }
 
 impl Registry {
@@ -194,6 +210,8 @@ impl Registry {
             paces: HashMap::new(),
             unsent_starts: false,
             transfers: HashMap::new(),
+            early: HashMap::new(),
+            dial_amd: HashMap::new(),
             routes,
             instance: format!("{instance:08x}"),
             next_id: 1,
@@ -486,12 +504,16 @@ impl Registry {
                     l.state = LegState::Alerting { early_media };
                 }
                 self.dialed_progress(leg, early_media);
+                if early_media {
+                    self.early_media_started(leg);
+                }
             }
             LegEvent::Answered => {
                 l.answered_at.get_or_insert(now);
                 l.state = LegState::Answered;
                 l.ring_deadline = None;
                 if l.direction == Direction::Outbound {
+                    self.early_media_answered(leg);
                     self.outbound_answered(now, leg);
                     self.dialed_answered(now, leg);
                 }
@@ -779,6 +801,7 @@ impl Registry {
             let Some(l) = self.legs.remove(leg) else {
                 continue;
             };
+            let early = self.early_verdict(*leg);
             let record = cdr::record(
                 &c.info,
                 &l.offer,
@@ -795,6 +818,7 @@ impl Registry {
                 &script,
                 &c.results,
                 c.tag.as_deref(),
+                early,
             );
             self.outputs.push_back(Output::Cdr(record));
         }

@@ -46,6 +46,9 @@ pub struct CreateRequest {
     /// RFC 3339, or `YYYY-MM-DDTHH:MM` in `tz`.
     pub ends: Option<String>,
     pub priority: i32,
+    /// Answering-machine detection on every answered attempt, before
+    /// the script (`call.answered_by`).
+    pub amd: bool,
 }
 
 impl CreateRequest {
@@ -68,6 +71,7 @@ impl CreateRequest {
             sms_on: Vec::new(),
             ends: None,
             priority: 0,
+            amd: false,
         }
     }
 }
@@ -77,6 +81,8 @@ impl CreateRequest {
 pub struct Prepared {
     pub campaign: NewCampaign,
     pub import: Import,
+    /// `CreateRequest::amd`, stored beside the campaign's row.
+    pub amd: bool,
 }
 
 /// A stored campaign: its id and what the import kept and left out.
@@ -268,7 +274,11 @@ pub fn prepare(
         priority: req.priority,
         columns: import.columns.clone(),
     };
-    Ok(Prepared { campaign, import })
+    Ok(Prepared {
+        campaign,
+        import,
+        amd: req.amd,
+    })
 }
 
 /// Stores a prepared campaign (state `created`).
@@ -276,6 +286,10 @@ pub async fn create(store: &Store, p: Prepared) -> Result<Created, OpError> {
     let id = store
         .create_campaign(&p.campaign, &p.import.contacts)
         .await?;
+    // Before anyone can start it: a created campaign dials nothing.
+    if p.amd {
+        store.set_campaign_amd(&id, true).await?;
+    }
     Ok(Created {
         id,
         import: p.import,

@@ -200,6 +200,8 @@ pub struct StatusView {
     /// Seconds left at the campaign's pace; a floor, since retries and
     /// calling hours add to it. None once it is not running or created.
     pub eta_s: Option<u64>,
+    /// AMD before the script on every answered attempt (`--amd`).
+    pub amd: bool,
 }
 
 impl StatusView {
@@ -226,6 +228,8 @@ impl StatusView {
             "texted": s.texted,
             "done": s.done,
             "outcomes": s.outcomes,
+            "refined": s.refined,
+            "amd": self.amd,
             "eta_s": self.eta_s,
         })
     }
@@ -239,10 +243,12 @@ fn eta_s(c: &Campaign, s: &Status) -> Option<u64> {
 async fn view(store: &Store, campaign: Campaign, now_ms: i64) -> Result<StatusView, OpError> {
     let status = store.campaign_status(&campaign.id, now_ms).await?;
     let eta_s = eta_s(&campaign, &status);
+    let amd = store.campaign_amd(&campaign.id).await?;
     Ok(StatusView {
         campaign,
         status,
         eta_s,
+        amd,
     })
 }
 

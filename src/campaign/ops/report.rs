@@ -40,6 +40,19 @@ pub async fn report_page(
     })
 }
 
+/// Who answered the contact's latest attempt that ran AMD (`human`,
+/// `machine`, `unsure`): the `answered_by` result a campaign with `amd`
+/// (or a script's `detect_machine()`) stores.
+fn answered_by(r: &ReportRow) -> Option<String> {
+    r.results
+        .as_ref()
+        .and_then(|m| m.get(ANSWERED_BY))
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+}
+
+const ANSWERED_BY: &str = crate::script::verbs::amd::RESULT_KEY;
+
 /// One report row as JSON (`rivr campaign report --format json`).
 pub fn row_json(r: &ReportRow) -> serde_json::Value {
     let fields: serde_json::Map<String, serde_json::Value> = r
@@ -53,6 +66,8 @@ pub fn row_json(r: &ReportRow) -> serde_json::Value {
         "fields": fields,
         "attempts": r.attempts,
         "outcome": r.outcome.map(|o| o.as_str()),
+        "refined_outcome": r.refined_outcome,
+        "answered_by": answered_by(r),
         "sip_status": r.sip_status,
         "q850": r.q850,
         "talk_s": r.talk_ms as f64 / 1000.0,
@@ -75,7 +90,13 @@ pub struct ReportLayout {
 pub async fn report_layout(store: &Store, c: &Campaign) -> Result<ReportLayout, OpError> {
     Ok(ReportLayout {
         columns: c.settings.columns.clone(),
-        result_keys: store.campaign_result_keys(&c.id).await?,
+        // `answered_by` has its own column.
+        result_keys: store
+            .campaign_result_keys(&c.id)
+            .await?
+            .into_iter()
+            .filter(|k| k != ANSWERED_BY)
+            .collect(),
     })
 }
 
@@ -84,9 +105,17 @@ impl ReportLayout {
         let mut head = vec!["phone".to_string()];
         head.extend(self.columns.iter().cloned());
         head.extend(
-            ["attempts", "outcome", "sip_status", "q850", "talk_s"]
-                .iter()
-                .map(|s| s.to_string()),
+            [
+                "attempts",
+                "outcome",
+                "refined_outcome",
+                "answered_by",
+                "sip_status",
+                "q850",
+                "talk_s",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
         );
         head.extend(self.result_keys.iter().cloned());
         head.extend(["sms_id".to_string(), "sms_state".to_string()]);
@@ -114,6 +143,8 @@ impl ReportLayout {
                 .map(|o| o.as_str().to_string())
                 .unwrap_or_default(),
         );
+        rec.push(r.refined_outcome.clone().unwrap_or_default());
+        rec.push(answered_by(r).unwrap_or_default());
         rec.push(r.sip_status.map(|s| s.to_string()).unwrap_or_default());
         rec.push(r.q850.map(|s| s.to_string()).unwrap_or_default());
         rec.push(format!("{:.1}", r.talk_ms as f64 / 1000.0));

@@ -39,7 +39,7 @@ impl EarlyMedia {
     /// How much the sound says about why a call failed: a SIT names the
     /// reason, speech says someone explained it, busy and ringback only
     /// confirm what SIP says.
-    fn rank(self) -> u8 {
+    pub fn rank(self) -> u8 {
         match self {
             EarlyMedia::Sit(_) => 3,
             EarlyMedia::Announcement => 2,

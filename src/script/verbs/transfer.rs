@@ -118,6 +118,7 @@ pub fn run(s: &mut Session, target: &str, opts: &Map) -> Result<Map, VerbError> 
         trunk: o.trunk,
         caller_id: o.caller_id,
         timeout: None,
+        amd: false,
     });
     let d = match dialed {
         Ok(d) => d,
@@ -244,6 +245,8 @@ mod tests {
                 q850: Some(16),
                 ring_ms: 1000,
                 talk_ms: 5000,
+                refined_outcome: "answered".into(),
+                answered_by: None,
             };
             self.queued = Some((self.now + Duration::from_secs(6), CallEvent::DialEnded(r)));
             Ok(())
