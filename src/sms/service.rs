@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::options::{OptionError, SendOptions};
 use super::route::spawn::{spawn, Kind, RouteConf, RouteInfo, Spawned};
@@ -43,6 +43,8 @@ struct Inner {
     watcher: tokio::task::JoinHandle<()>,
     /// The status of the last refused bind, until a bind succeeds.
     bind_error: Arc<Mutex<Option<String>>>,
+    /// True once this process sends SMS (it may wait for another node).
+    owner: watch::Receiver<bool>,
 }
 
 impl Drop for Inner {
@@ -83,14 +85,28 @@ impl SmsService {
     }
 
     async fn start_with(store: Store, routes: Vec<RouteConf>) -> Result<SmsService, SmsError> {
-        // Read what an earlier run left unsent before anyone can submit, so
-        // no message is both resumed here and handed over by `submit`.
-        for id in store.end_interrupted_sends().await? {
-            tracing::warn!(
-                "sms: {id}: ended unknown; a part of it was being sent when the last run stopped"
-            );
+        // One process of those sharing the store sends (docs/scaling.md,
+        // "SMS across nodes"); the others store their messages for it and
+        // wait to take over.
+        let lock = store.try_sms_owner().await?;
+        let mut unsent = Vec::new();
+        if lock.is_some() {
+            // Read what an earlier run left unsent before anyone can
+            // submit, so no message is both resumed here and handed over
+            // by `submit`.
+            for id in store.end_interrupted_sends().await? {
+                tracing::warn!(
+                    "sms: {id}: ended unknown; a part of it was being sent when the last run stopped"
+                );
+            }
+            unsent = store.unsent_parts().await?;
         }
-        let unsent = store.unsent_parts().await?;
+        let (gate, owner) = watch::channel(false);
+        let ownership = task::Ownership {
+            lock,
+            gate,
+            shared: store.backend() == crate::store::Backend::Postgres,
+        };
         let (cmds, cmd_rx) = mpsc::unbounded_channel();
         let (reports, report_rx) = mpsc::unbounded_channel();
         let (notices, _) = broadcast::channel(1024);
@@ -102,7 +118,7 @@ impl SmsService {
             specs,
             infos,
             drivers,
-        } = spawn(routes, &store, &notices, &reports);
+        } = spawn(routes, &store, &notices, &reports, &owner);
         let mut chooser = Chooser::new(specs, now);
         // An HTTP route has no bind: it is up from the start.
         for (i, r) in infos.iter().enumerate() {
@@ -119,6 +135,7 @@ impl SmsService {
             unsent,
             cmd_rx,
             report_rx,
+            ownership,
         ));
         Ok(SmsService {
             inner: Arc::new(Inner {
@@ -132,6 +149,7 @@ impl SmsService {
                 task: Mutex::new(Some(task)),
                 watcher,
                 bind_error,
+                owner,
             }),
         })
     }
@@ -185,6 +203,20 @@ impl SmsService {
             super::flow::accept_inbound(&self.inner.store, &self.inner.notices, from, to, text)
                 .await?,
         )
+    }
+
+    /// Whether this process sends SMS now, or stores its messages for the
+    /// node that does (docs/scaling.md, "SMS across nodes").
+    pub fn sends(&self) -> bool {
+        *self.inner.owner.borrow()
+    }
+
+    /// Returns once this process sends SMS (at once on a single node);
+    /// false if the service stops first.
+    pub async fn wait_until_sender(&self) -> bool {
+        let mut owner = self.inner.owner.clone();
+        let sends = owner.wait_for(|o| *o).await.is_ok();
+        sends
     }
 
     /// The store the service writes to.
@@ -371,7 +403,11 @@ impl SmsService {
             if let Some(why) = refused {
                 return Err(SmsError::Bind(why));
             }
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
+            // Read again at least every half second: on a node that does
+            // not send SMS, the changes happen in another process.
+            let next = deadline.min(tokio::time::Instant::now() + Duration::from_millis(500));
+            match tokio::time::timeout_at(next, rx.recv()).await {
+                Err(_) if next < deadline => {}
                 Err(_) => return Ok(state),
                 Ok(Ok(Notice::BindFailed(why))) => return Err(SmsError::Bind(why)),
                 Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}

@@ -178,23 +178,47 @@ pub(super) async fn lock_node(
     pool: &AnyPool,
     node: &str,
 ) -> Result<NodeLock, StoreError> {
+    try_lock(backend, pool, NODE_LOCK, node_key(node))
+        .await?
+        .ok_or_else(|| StoreError::NodeInUse(node.to_string()))
+}
+
+/// The advisory lock class of the SMS routes' owner ("rivt"): one node of
+/// a cluster binds to the SMSCs and sends (docs/scaling.md, "SMS across
+/// nodes").
+const SMS_OWNER_LOCK: i32 = 1_919_514_228;
+
+/// Makes this process the one that sends SMS, if no live one is; `None`
+/// while another holds it. SQLite: always this process.
+pub(super) async fn try_sms_owner(
+    backend: Backend,
+    pool: &AnyPool,
+) -> Result<Option<NodeLock>, StoreError> {
+    try_lock(backend, pool, SMS_OWNER_LOCK, 0).await
+}
+
+/// A session advisory lock `(class, key)` on a connection of its own,
+/// held by the returned guard; `None` if another session holds it.
+async fn try_lock(
+    backend: Backend,
+    pool: &AnyPool,
+    class: i32,
+    key: i32,
+) -> Result<Option<NodeLock>, StoreError> {
     if backend == Backend::Sqlite {
-        return Ok(NodeLock { _conn: None });
+        return Ok(Some(NodeLock { _conn: None }));
     }
     let mut conn = pool.acquire().await?.detach();
     let got: i64 = sqlx::query_scalar(
         "SELECT CASE WHEN pg_try_advisory_lock(CAST($1 AS INTEGER), CAST($2 AS INTEGER)) THEN 1 ELSE 0 END",
     )
-    .bind(i64::from(NODE_LOCK))
-    .bind(i64::from(node_key(node)))
+    .bind(i64::from(class))
+    .bind(i64::from(key))
     .fetch_one(&mut conn)
     .await?;
-    if got != 1 {
-        return Err(StoreError::NodeInUse(node.to_string()));
-    }
-    Ok(NodeLock {
+    Ok((got == 1).then(|| NodeLock {
         _conn: Some(std::sync::Mutex::new(conn)),
-    })
+    }))
 }
 
 /// What ends a `SELECT` of rows to claim: on PostgreSQL it locks them and

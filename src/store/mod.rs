@@ -171,6 +171,13 @@ impl Store {
         dialect::lock_node(self.backend, &self.pool, node).await
     }
 
+    /// Makes this process the cluster's SMS sender if no live process is
+    /// (the guard holds it until dropped or the process ends); `None`
+    /// while another holds it. SQLite: always this process.
+    pub async fn try_sms_owner(&self) -> Result<Option<NodeLock>, StoreError> {
+        dialect::try_sms_owner(self.backend, &self.pool).await
+    }
+
     /// Which database this store is on.
     pub fn backend(&self) -> Backend {
         self.backend

@@ -173,15 +173,26 @@ impl Store {
     /// Parts never accepted by the SMSC, oldest message first: what a
     /// restarted driver must (re)submit.
     pub async fn unsent_parts(&self) -> Result<Vec<StoredPart>, StoreError> {
-        let rows = sqlx::query(
+        self.queued_parts("").await
+    }
+
+    /// Queued parts no route has taken and none is being sent: what
+    /// another node stored for the SMS owner to send (docs/scaling.md,
+    /// "SMS across nodes"); a part the owner claimed is not among them.
+    pub async fn unclaimed_parts(&self) -> Result<Vec<StoredPart>, StoreError> {
+        self.queued_parts("AND p.route IS NULL AND p.sending_ms IS NULL")
+            .await
+    }
+
+    async fn queued_parts(&self, and: &str) -> Result<Vec<StoredPart>, StoreError> {
+        let sql = format!(
             "SELECT p.message_id, p.part, p.idempotency_key, m.source, m.destination, p.esm_class, \
                     p.data_coding, p.payload, p.short_message, m.source_ton, m.source_npi, \
                     m.not_before_ms, m.valid_for_ms, m.via, p.route \
              FROM sms_parts p JOIN sms_messages m ON m.id = p.message_id \
-             WHERE p.state = 'queued' ORDER BY m.seq, p.part",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE p.state = 'queued' {and} ORDER BY m.seq, p.part"
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 Ok(StoredPart {

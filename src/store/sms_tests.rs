@@ -272,7 +272,60 @@ async fn parts_being_sent_at_a_stop_end_unknown_and_are_not_sent_again() {
     assert!(s.end_interrupted_sends().await.unwrap().is_empty());
 }
 
+/// What another node stored is read by the sender until a route takes
+/// it; a part taken, or being written, is not read again.
+async fn unclaimed_parts_are_those_no_route_took() {
+    let s = store().await;
+    s.insert_message(&msg("a", 2)).await.unwrap();
+    s.insert_message(&msg("b", 1)).await.unwrap();
+    let keys = |ps: Vec<StoredPart>| -> Vec<String> {
+        ps.into_iter().map(|p| p.idempotency_key).collect()
+    };
+    assert_eq!(
+        keys(s.unclaimed_parts().await.unwrap()),
+        ["a.1", "a.2", "b.1"]
+    );
+    let claimed = s
+        .claim_parts(&[("a", 1, None), ("a", 2, None)], "smpp")
+        .await
+        .unwrap();
+    assert_eq!(claimed, [true, true]);
+    // Found twice (its own hand-over and a read): taken once.
+    assert_eq!(
+        s.claim_parts(&[("a", 1, None)], "smpp").await.unwrap(),
+        [false]
+    );
+    assert_eq!(keys(s.unclaimed_parts().await.unwrap()), ["b.1"]);
+    s.mark_sending(&[("b", 1)]).await.unwrap();
+    assert!(s.unclaimed_parts().await.unwrap().is_empty());
+    // A restart's view still has all three.
+    assert_eq!(s.unsent_parts().await.unwrap().len(), 3);
+}
+
+/// One process of those sharing a PostgreSQL store sends SMS; the next
+/// one may once the first is gone. SQLite: always this process.
+async fn one_process_sends_sms() {
+    let db = fresh_url();
+    let (a, b) = (db.open().await, db.open().await);
+    let held = a.try_sms_owner().await.unwrap();
+    assert!(held.is_some());
+    let second = b.try_sms_owner().await.unwrap();
+    if crate::store::backends_test::backend() == crate::store::Backend::Sqlite {
+        assert!(second.is_some());
+        return;
+    }
+    assert!(second.is_none(), "two processes send SMS");
+    drop(held);
+    let t = std::time::Instant::now();
+    while b.try_sms_owner().await.unwrap().is_none() {
+        assert!(t.elapsed().as_secs() < 5, "the lock outlived its holder");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 on_both!(
+    unclaimed_parts_are_those_no_route_took,
+    one_process_sends_sms,
     a_message_moves_from_queued_to_delivered_part_by_part,
     receipts_before_the_response_and_hex_decimal_ids_match,
     failures_and_receipt_timeouts_are_final,

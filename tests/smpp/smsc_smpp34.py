@@ -155,6 +155,8 @@ async def fields_main(log_path, opts):
         log.write(f"{name} {counters[name]}\n")
 
     async def session(reader, writer):
+        peer = writer.get_extra_info("peername")
+        bound = False
         try:
             while True:
                 head = await reader.readexactly(16)
@@ -169,6 +171,8 @@ async def fields_main(log_path, opts):
                     else:
                         count("binds")
                         count({0x1: "bind_rx", 0x2: "bind_tx", 0x9: "bind_trx"}[cid])
+                        bound = True
+                        log.write(f"session t={time.time():.3f} bound peer={peer[1]}\n")
                         writer.write(pdu(cid | 0x80000000, 0, seq, b"pysmsc\0"))
                 elif cid == 0x15:
                     writer.write(pdu(0x80000015, 0, seq))
@@ -205,6 +209,8 @@ async def fields_main(log_path, opts):
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            if bound:
+                log.write(f"session t={time.time():.3f} closed peer={peer[1]}\n")
             writer.close()
 
     server = await asyncio.start_server(session, "127.0.0.1", 0)

@@ -31,6 +31,10 @@ const LANES: usize = 16;
 /// How often the store is read again with no announcement (messages a
 /// `rivr sms send` process received, a lost announcement).
 const RESCAN: Duration = Duration::from_secs(10);
+/// [`RESCAN`] on a shared store (PostgreSQL): an inbound SMS another node
+/// stored (a provider's webhook reached it) is answered here, by the node
+/// that sends SMS, within this.
+const RESCAN_SHARED: Duration = Duration::from_secs(1);
 /// How far back a later read of the store looks (a message stored by
 /// another process, or announced before its row was visible).
 const RESCAN_MARGIN_MS: i64 = 10 * 60 * 1000;
@@ -77,6 +81,17 @@ impl FlowTask {
     /// feeds the lanes, until the SMS service is gone.
     pub async fn run(self) {
         let mut notices = self.sms.notices();
+        // Flows run on the node that sends SMS, and only there: the end of
+        // the flows a stopped process left running below is the whole
+        // store's (docs/scaling.md, "SMS across nodes").
+        if !self.sms.wait_until_sender().await {
+            return;
+        }
+        let rescan = if self.store().backend() == crate::store::Backend::Postgres {
+            RESCAN_SHARED
+        } else {
+            RESCAN
+        };
         match self.store().flow_end_interrupted((self.clock)()).await {
             Ok(ids) => {
                 for id in ids {
@@ -109,7 +124,7 @@ impl FlowTask {
                     tracing::warn!(error = %e, "sms flow: forgetting expired sessions");
                 }
             }
-            match tokio::time::timeout(RESCAN, notices.recv()).await {
+            match tokio::time::timeout(rescan, notices.recv()).await {
                 Ok(Err(broadcast::error::RecvError::Closed)) => return,
                 Ok(Ok(Notice::Inbound(_)))
                 | Ok(Err(broadcast::error::RecvError::Lagged(_)))

@@ -1,9 +1,10 @@
 //! Starts the drivers of the configured routes (an SMPP session, two with
 //! `transmitter+receiver`, or the HTTP sender) and says how to reach them.
 
+use std::future::Future;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use super::task::{Report, RouteDriver};
 use super::{Family, HealthConfig, RouteSpec};
@@ -59,12 +60,24 @@ pub(crate) struct Spawned {
     pub drivers: Vec<RouteDriver>,
 }
 
-/// Spawns every route's driver(s) on the current runtime.
+/// Runs `driver` once this process sends SMS (`owner` turns true); never
+/// if it stops first (a standby node shut down).
+async fn when_owner(mut owner: watch::Receiver<bool>, driver: impl Future<Output = ()>) {
+    let sends = owner.wait_for(|o| *o).await.is_ok();
+    if sends {
+        driver.await;
+    }
+}
+
+/// Spawns every route's driver(s) on the current runtime; each binds or
+/// sends only once `owner` turns true (docs/scaling.md, "SMS across
+/// nodes").
 pub(crate) fn spawn(
     routes: Vec<RouteConf>,
     store: &Store,
     notices: &broadcast::Sender<Notice>,
     reports: &mpsc::UnboundedSender<Report>,
+    owner: &watch::Receiver<bool>,
 ) -> Spawned {
     let sole = routes.len() == 1;
     let mut specs = Vec::new();
@@ -125,14 +138,9 @@ pub(crate) fn spawn(
                         release: rrel,
                         sole: false,
                     };
-                    tokio::spawn(driver::run(
-                        rc,
-                        s.clone(),
-                        Vec::new(),
-                        rrx,
-                        n.clone(),
-                        rstatus,
-                        rctx,
+                    tokio::spawn(when_owner(
+                        owner.clone(),
+                        driver::run(rc, s.clone(), Vec::new(), rrx, n.clone(), rstatus, rctx),
                     ));
                     rcmds
                 });
@@ -145,7 +153,10 @@ pub(crate) fn spawn(
                     release: Some(release),
                     receiver,
                 });
-                tokio::spawn(driver::run(c, s, Vec::new(), drx, n, status_tx, ctx));
+                tokio::spawn(when_owner(
+                    owner.clone(),
+                    driver::run(c, s, Vec::new(), drx, n, status_tx, ctx),
+                ));
             }
             RouteConf::Http(c) => {
                 specs.push(RouteSpec {
@@ -173,7 +184,10 @@ pub(crate) fn spawn(
                 });
                 // HTTP has no session to report; its status stays as set here.
                 drop(status_tx);
-                tokio::spawn(http::run(c, s, Vec::new(), drx, n));
+                tokio::spawn(when_owner(
+                    owner.clone(),
+                    http::run(c, s, Vec::new(), drx, n),
+                ));
             }
         }
     }

@@ -10,14 +10,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::spawn::Kind;
 use super::{Change, Chooser, Signal};
 use crate::sms::config::ScheduleMode;
 use crate::sms::driver::DriverCmd;
 use crate::sms::Notice;
-use crate::store::{now_ms, Store, StoredPart};
+use crate::store::{now_ms, NodeLock, Store, StoredPart};
 
 mod reencode;
 
@@ -57,6 +57,22 @@ struct Router {
     next: u64,
 }
 
+/// How often a standby node tries to become the SMS sender, and how often
+/// the sender reads the parts other nodes stored.
+const OWNER_EVERY: Duration = Duration::from_secs(1);
+
+/// Whether this process sends SMS (docs/scaling.md, "SMS across nodes").
+pub(crate) struct Ownership {
+    /// Held while this process sends; `None`: a standby, waiting for it.
+    pub lock: Option<NodeLock>,
+    /// Turned true once this process sends: the drivers wait for it.
+    pub gate: watch::Sender<bool>,
+    /// Other processes may store parts for this one to send (PostgreSQL):
+    /// read them every [`OWNER_EVERY`].
+    pub shared: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run(
     chooser: Arc<Mutex<Chooser>>,
     drivers: Vec<RouteDriver>,
@@ -65,7 +81,30 @@ pub(crate) async fn run(
     unsent: Vec<StoredPart>,
     mut cmds: mpsc::UnboundedReceiver<RouterCmd>,
     mut reports: mpsc::UnboundedReceiver<Report>,
+    ownership: Ownership,
 ) {
+    let Ownership { lock, gate, shared } = ownership;
+    let (_lock, unsent) = match lock {
+        Some(l) => (l, unsent),
+        None => {
+            let Some(l) = standby(&store, &mut cmds).await else {
+                return;
+            };
+            match take_over(&store).await {
+                Ok(unsent) => (l, unsent),
+                Err(e) => {
+                    tracing::error!("sms: taking over as the SMS sender: {e}");
+                    return;
+                }
+            }
+        }
+    };
+    gate.send_replace(true);
+    let mut poll = shared.then(|| {
+        let mut i = tokio::time::interval(OWNER_EVERY);
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        i
+    });
     let mut r = Router {
         chooser,
         drivers,
@@ -110,6 +149,14 @@ pub(crate) async fn run(
                     None => {}
                 }
             }
+            _ = tick(&mut poll) => match r.store.unclaimed_parts().await {
+                Ok(parts) if !parts.is_empty() => {
+                    tracing::debug!("sms: {} parts stored by other nodes", parts.len());
+                    r.dispatch(parts).await;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("sms: reading the parts other nodes stored: {e}"),
+            },
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
                 let changes = r.lock().poll(Instant::now());
                 for (i, c) in changes {
@@ -129,6 +176,59 @@ pub(crate) async fn run(
             }
         }
     }
+}
+
+/// The next tick of `poll`; never without one.
+async fn tick(poll: &mut Option<tokio::time::Interval>) {
+    match poll {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// While another process sends SMS: what this one stores waits in the
+/// store for the sender; every [`OWNER_EVERY`] this one tries to become
+/// it. `None` when the service stops first.
+async fn standby(store: &Store, cmds: &mut mpsc::UnboundedReceiver<RouterCmd>) -> Option<NodeLock> {
+    tracing::info!("sms: another node sends SMS; this one stores its messages for it");
+    let mut every = tokio::time::interval(OWNER_EVERY);
+    loop {
+        tokio::select! {
+            cmd = cmds.recv() => match cmd {
+                // Stored already: the sender reads it from the store.
+                Some(RouterCmd::Submit(_)) => {}
+                Some(RouterCmd::Shutdown(tx)) => {
+                    let _ = tx.send(());
+                    return None;
+                }
+                None => return None,
+            },
+            _ = every.tick() => match store.try_sms_owner().await {
+                Ok(Some(lock)) => return Some(lock),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("sms: asking whether another node sends SMS: {e}"),
+            },
+        }
+    }
+}
+
+/// The sender stopped (its lock is free): its parts being written are
+/// ended `unknown` as a restart would (never sent twice), and the unsent
+/// ones are this process's to send.
+async fn take_over(store: &Store) -> Result<Vec<StoredPart>, crate::store::StoreError> {
+    for id in store.end_interrupted_sends().await? {
+        tracing::warn!(
+            "sms: {id}: ended unknown; a part of it was being sent when the last sender stopped"
+        );
+    }
+    let unsent = store.unsent_parts().await?;
+    tracing::info!(
+        "sms: this node sends SMS now ({} parts unsent)",
+        unsent.len()
+    );
+    Ok(unsent)
 }
 
 /// The monotonic instant of a unix-ms time (now when it is past).
