@@ -4,7 +4,7 @@
 # every test. Each first installs what is missing (Debian packages).
 
 SHELL := /bin/bash
-APT_PKGS := pkg-config libopus-dev libspandsp-dev sip-tester espeak-ng sox libsox-fmt-all sipvicious baresip-core libpri-dev prometheus chromium nodejs openssl postgresql tcpdump
+APT_PKGS := pkg-config libopus-dev libspandsp-dev sip-tester espeak-ng sox libsox-fmt-all sipvicious baresip-core libpri-dev prometheus chromium nodejs openssl postgresql tcpdump kamailio systemd
 CARGO ?= cargo
 
 .PHONY: demo run test deps build check-fmt clippy bench load fuzz prompts

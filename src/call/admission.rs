@@ -88,6 +88,17 @@ impl Admission {
         &self.stats
     }
 
+    /// Whether a new call would be refused for a reason that outlasts the
+    /// moment (draining, or `max_calls` reached), and how long to wait:
+    /// what a load balancer's OPTIONS probe is told. A per-second refusal
+    /// (`max_cps`) is left out: it clears within the second, and a probe
+    /// answered 503 for it would take the node out for a whole probing
+    /// round.
+    pub fn unavailable(&self, in_progress: usize) -> Option<Duration> {
+        self.draining
+            .or((in_progress >= self.cfg.max_calls).then_some(FULL_RETRY_AFTER))
+    }
+
     /// One new call, with `in_progress` calls already held. A refused call
     /// takes nothing from the per-second allowance.
     pub fn decide(&mut self, now: Instant, in_progress: usize) -> Decision {
@@ -189,6 +200,7 @@ mod tests {
         }
         assert_eq!(a.stats().refused_draining, 5);
         a.set_draining(None);
+        assert_eq!(a.unavailable(0), None);
         assert_eq!(a.decide(t0, 0), Decision::Admit, "the token is still there");
     }
 

@@ -120,7 +120,16 @@ impl<E: Env> ServerCore<E> {
         bytes: &[u8],
     ) {
         match self.gate.check(now, source.ip(), bytes) {
-            GateVerdict::Pass => self.endpoint.handle_input(now, transport, source, bytes),
+            GateVerdict::Pass => {
+                // An OPTIONS probe is answered from the state of this
+                // moment: 503 while draining or full, 200 otherwise.
+                self.endpoint.set_unavailable(
+                    self.registry
+                        .unavailable()
+                        .map(crate::rate::retry_after_secs),
+                );
+                self.endpoint.handle_input(now, transport, source, bytes)
+            }
             // Stateless, and back to the packet's own source.
             GateVerdict::Reply(b) => self.transmits.push_back(Transmit {
                 transport,

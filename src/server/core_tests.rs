@@ -233,6 +233,41 @@ fn over_max_calls_is_503_with_retry_after_and_no_state() {
     assert!(t.core.env.cdrs.is_empty());
 }
 
+/// A load balancer's OPTIONS probe says whether this node takes a call now:
+/// 503 with Retry-After while `max_calls` calls are held, 200 again once
+/// one has ended (a dispatcher then sends it calls again).
+#[test]
+fn options_answer_503_while_full_and_200_once_a_call_ends() {
+    let mut t = T::new(SimOptions {
+        max_calls: 1,
+        ..SimOptions::default()
+    });
+    let ping = |n: u32| {
+        in_dialog(
+            "OPTIONS",
+            &format!("lb{n}"),
+            "x",
+            1,
+            &format!("z9hG4bKp{n}"),
+        )
+        .replace(";tag=x", "")
+    };
+    assert_eq!(first_lines(&t.send(&ping(1))), vec!["SIP/2.0 200 OK"]);
+    t.send(&invite("1000", "c1", "z9hG4bK1", Some(SDP)));
+    t.script(ScriptCommand::Answer).unwrap();
+    let tag = to_tag(&t.sent()[0]);
+    t.send(&in_dialog("ACK", "c1", &tag, 1, "z9hG4bK2"));
+    let out = t.send(&ping(2));
+    assert_eq!(first_lines(&out), vec!["SIP/2.0 503 Service Unavailable"]);
+    assert!(out[0].contains("\r\nRetry-After: 5\r\n"), "{}", out[0]);
+    // The caller's own keepalive in its dialog is still 200.
+    let keepalive = in_dialog("OPTIONS", "c1", &tag, 2, "z9hG4bK3");
+    assert_eq!(first_lines(&t.send(&keepalive)), vec!["SIP/2.0 200 OK"]);
+    t.send(&in_dialog("BYE", "c1", &tag, 3, "z9hG4bK4"));
+    t.script_done("caller-hung-up");
+    assert_eq!(first_lines(&t.send(&ping(3))), vec!["SIP/2.0 200 OK"]);
+}
+
 #[test]
 fn resources_that_fail_refuse_the_call_with_503() {
     for which in ["ports", "media", "scripts"] {

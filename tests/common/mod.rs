@@ -18,6 +18,7 @@ pub mod audio;
 pub mod caller;
 pub mod campaign;
 pub mod carrier;
+pub mod deploy;
 pub mod dialer;
 pub mod failure;
 pub mod libpri;

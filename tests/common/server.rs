@@ -86,6 +86,21 @@ pub struct Rivr {
     label: String,
     nofile: Option<u64>,
     serve_args: Vec<String>,
+    /// The command line [`Rivr::start_with`] was given, instead of
+    /// `rivr serve --config FILE`.
+    launch: Option<Launch>,
+}
+
+/// How [`Rivr::start_with`] starts rivr: a config file the caller wrote
+/// and a whole command line (e.g. deploy/rivr/node.toml and the `ExecStart`
+/// of deploy/systemd/rivr@.service, their example values replaced).
+pub struct Launch {
+    /// The config file, in the node's dir.
+    pub config: PathBuf,
+    /// The program (rivr) and its arguments.
+    pub command: Vec<String>,
+    /// Environment variables set for it (the unit's `Environment=`).
+    pub env: Vec<(String, String)>,
 }
 
 /// The binary under test: `RIVR_BIN` (the Makefile points it at the release
@@ -146,6 +161,41 @@ impl Rivr {
             label: label.to_owned(),
             nofile: cfg.nofile,
             serve_args: cfg.serve_args,
+            launch: None,
+        };
+        rivr.spawn();
+        rivr
+    }
+
+    /// rivr on a config and command line the caller makes: `setup` gets the
+    /// node's new dir and its RTP port range, writes the config there and
+    /// returns how to start rivr. The config must write its CDRs to the
+    /// dir's `cdr.jsonl` and listen on `"127.0.0.1:0"` (so that
+    /// [`Rivr::restart`] can pin the port it got). Waits for the ready line.
+    pub fn start_with(
+        label: &str,
+        rtp_ports: u16,
+        setup: impl FnOnce(&Path, (u16, u16)) -> Launch,
+    ) -> Rivr {
+        super::failure::remember_failures();
+        let dir = Scratch::new(label);
+        let (rtp_lo, rtp_hi) = rtp_range(rtp_ports);
+        let launch = setup(dir.path(), (rtp_lo, rtp_hi));
+        assert!(!launch.command.is_empty(), "start_with: an empty command");
+        let mut rivr = Rivr {
+            child: None,
+            sip_port: 0,
+            http: None,
+            rtp_lo,
+            rtp_hi,
+            stderr_paths: vec![dir.join("rivr.stderr")],
+            cdr_path: dir.join("cdr.jsonl"),
+            config_path: launch.config.clone(),
+            dir,
+            label: label.to_owned(),
+            nofile: None,
+            serve_args: Vec::new(),
+            launch: Some(launch),
         };
         rivr.spawn();
         rivr
@@ -157,20 +207,29 @@ impl Rivr {
     fn spawn(&mut self) {
         let stderr_path = self.stderr_paths.last().expect("a stderr file");
         let stderr = std::fs::File::create(stderr_path).expect("create rivr.stderr");
-        let mut command = match self.nofile {
+        let mut command = match (&self.launch, self.nofile) {
+            (Some(launch), _) => {
+                let mut c = Command::new(&launch.command[0]);
+                c.args(&launch.command[1..])
+                    .envs(launch.env.iter().map(|(k, v)| (k, v)));
+                c
+            }
             // prlimit sets its own limits and then execs rivr (same pid).
-            Some(n) => {
+            (None, Some(n)) => {
                 let mut c = Command::new("prlimit");
                 c.arg(format!("--nofile={n}:{n}")).arg("--").arg(binary());
                 c
             }
-            None => Command::new(binary()),
+            (None, None) => Command::new(binary()),
         };
+        if self.launch.is_none() {
+            command
+                .arg("serve")
+                .arg("--config")
+                .arg(&self.config_path)
+                .args(&self.serve_args);
+        }
         let mut child = command
-            .arg("serve")
-            .arg("--config")
-            .arg(&self.config_path)
-            .args(&self.serve_args)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
@@ -179,7 +238,7 @@ impl Rivr {
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", binary().display()));
+            .unwrap_or_else(|e| panic!("start {:?}: {e}", command.get_program()));
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -279,7 +338,7 @@ impl Rivr {
         let out = Command::new(binary())
             .args(args)
             .arg("--config")
-            .arg(self.dir.join("rivr.toml"))
+            .arg(&self.config_path)
             .output()
             .unwrap_or_else(|e| panic!("rivr {args:?}: {e}"));
         assert!(

@@ -242,6 +242,15 @@ impl Registry {
         }
     }
 
+    /// `Some(retry_after)` while a new call would be refused for more than
+    /// the moment: draining, or `max_calls` calls held
+    /// (`Admission::unavailable`).
+    pub fn unavailable(&self) -> Option<Duration> {
+        self.admission
+            .as_ref()
+            .and_then(|a| a.unavailable(self.calls.len()))
+    }
+
     pub fn stats(&self) -> &RegistryStats {
         &self.stats
     }

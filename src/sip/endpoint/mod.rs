@@ -5,7 +5,7 @@
 //!
 //! What it answers on its own: retransmissions (from the transactions),
 //! CANCEL (200 + 487), BYE (200), OPTIONS (200; 503 + Retry-After outside
-//! a dialog while the server drains), INFO in a dialog (200), NOTIFY of a
+//! a dialog while the server drains or is full), INFO in a dialog (200), NOTIFY of a
 //! transfer rivr started (200; `refer`),
 //! requests in an unknown dialog (481), unknown methods (501 with Allow),
 //! merged requests (482), malformed requests (400 from `wire`, or the
@@ -163,7 +163,7 @@ pub struct EndpointStats {
     pub calls_started: u64,
     /// INVITEs, OPTIONS and REGISTERs moved to a trunk's next address.
     pub failovers: u64,
-    /// OPTIONS outside a dialog answered 503 while the server drains.
+    /// OPTIONS outside a dialog answered 503 (server draining or full).
     pub options_refused: u64,
     /// NOTIFY bodies of a transfer that were no sipfrag status line.
     pub sipfrag_malformed: u64,
@@ -247,7 +247,7 @@ pub struct Endpoint {
     accepted_timers: BinaryHeap<Reverse<(Instant, CallRef)>>,
     outputs: VecDeque<Output>,
     stats: EndpointStats,
-    /// `Retry-After` seconds while the server drains: an OPTIONS ping
+    /// `Retry-After` seconds while the server drains or is full: an OPTIONS ping
     /// (a load balancer's health check) is answered 503 so traffic moves.
     unavailable: Option<u32>,
 }
@@ -282,7 +282,8 @@ impl Endpoint {
         }
     }
 
-    /// While the server drains: OPTIONS outside a dialog get 503 with
+    /// While the server takes no new call (draining, or `max_calls` held;
+    /// the server core sets it before each message): OPTIONS outside a dialog get 503 with
     /// `Retry-After: retry_after_s` (`None`: 200 again). OPTIONS in a
     /// dialog still get 200, so a peer's keepalive does not end its call.
     pub fn set_unavailable(&mut self, retry_after_s: Option<u32>) {
