@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use rivr::call::registry::SIT_AFTER_ANSWER;
 use rivr::media::amd::{Amd, AmdConfig, AnsweredBy, BeepWait, BeepWaitOutcome};
 use rivr::media::sit::{EarlyMedia, EarlyMediaClassifier, SitCode};
 
@@ -289,6 +290,25 @@ fn score_early(corpus: &[(String, Vec<i16>)]) -> (String, u32, u32) {
     (s, ok, files)
 }
 
+/// The answers (people, greetings, music, dead air) in which the
+/// early-media classifier hears a SIT within the window it listens after
+/// an answer ([`SIT_AFTER_ANSWER`], 3 s): each would turn an answered
+/// call into `unreachable:sit-…`.
+fn sits_in_answers(corpus: &[(String, Vec<i16>)]) -> Vec<String> {
+    corpus
+        .iter()
+        .filter(|(_, pcm)| {
+            let mut c = EarlyMediaClassifier::new();
+            let frames = SIT_AFTER_ANSWER.as_millis() as usize / 20;
+            for f in pcm.chunks(160).take(frames) {
+                c.push(f);
+            }
+            c.heard().iter().any(|h| matches!(h.0, EarlyMedia::Sit(_)))
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
 #[test]
 fn classifiers_meet_their_targets_on_the_corpus() {
     let dir = corpus();
@@ -355,5 +375,16 @@ fn classifiers_meet_their_targets_on_the_corpus() {
     assert!(
         pct(early_ok, early_n) >= 95.0,
         "early media {early_ok} of {early_n}"
+    );
+    let false_sits = sits_in_answers(&amd);
+    println!(
+        "SIT heard in the first {:?} of {} of {} answers: {false_sits:?}",
+        SIT_AFTER_ANSWER,
+        false_sits.len(),
+        amd.len()
+    );
+    assert!(
+        false_sits.is_empty(),
+        "answers taken for a SIT: {false_sits:?}"
     );
 }

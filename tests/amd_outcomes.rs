@@ -3,9 +3,11 @@
 //! every INVITE with 183 and early media — a Special Information Tone and
 //! an announcement, or an announcement alone, made here with sox and
 //! espeak-ng and played by SIPp's rtp_stream — then fails the call (404,
-//! 480). The witnesses are the campaign report (outcome, refined outcome,
-//! attempts), rivr's CDRs and the carrier's log (INVITEs per number and
-//! when), never "some packet arrived".
+//! 480); or which answers (200) and then plays them
+//! (tests/sipp/uas_answer_stream.xml). The witnesses are the campaign
+//! report (outcome, refined outcome, attempts), rivr's CDRs and the
+//! carrier's log (INVITEs per number and when), never "some packet
+//! arrived".
 
 #[path = "amd/audio.rs"]
 mod audio;
@@ -282,6 +284,81 @@ fn a_sit_before_a_404_is_unreachable_sit_vc_and_never_retried() {
         assert_eq!(
             (c["refined_outcome"].as_str(), c["early_media"].as_str()),
             (Some("unreachable:sit-vc"), Some("sit-vc")),
+            "{c}"
+        );
+    }
+}
+
+/// A carrier that answers (200) and then plays its vacant-code SIT and
+/// announcement: the SIT, heard within `SIT_AFTER_ANSWER` (3 s) of the
+/// answer, makes the answered call `unreachable:sit-vc` in the report and
+/// the CDRs, and the contact is not called again although the spec
+/// retries `answered`.
+#[test]
+fn a_sit_after_a_200_is_unreachable_sit_vc_and_never_retried() {
+    require_sipp!();
+    let dir = Scratch::new("sit-200");
+    let audio = sit_vc_announcement(dir.path());
+    let numbers = ["254712000401", "254712000402"];
+    let o = campaign(
+        "sit-200",
+        &dir,
+        &FarEnd {
+            scenario: "uas_answer_stream.xml",
+            audio: &audio,
+            early_ms: 0,
+            final_status: "",
+        },
+        &Plan {
+            numbers: &numbers,
+            retry: "answered=3s",
+            attempts: 3,
+            script: BLAST,
+            extra: &[],
+        },
+    );
+    for n in numbers {
+        let row = o
+            .rows
+            .iter()
+            .find(|r| r["phone"] == format!("+{n}"))
+            .unwrap_or_else(|| panic!("no report row for {n}: {:?}", o.rows));
+        println!("[sit-200] {row}");
+        assert_eq!(
+            (
+                row["outcome"].as_str(),
+                row["refined_outcome"].as_str(),
+                row["attempts"].as_u64(),
+                row["sip_status"].as_u64()
+            ),
+            (
+                Some("unreachable"),
+                Some("unreachable:sit-vc"),
+                Some(1),
+                None
+            ),
+            "{row}"
+        );
+        // Answered: no failure status, and the script talked.
+        let talk = row["talk_s"].as_f64().unwrap_or(0.0);
+        assert!(talk >= 1.0, "talk_s {talk}: {row}");
+        let invites = o.invites.get(n).map_or(0, Vec::len);
+        assert_eq!(
+            invites, 1,
+            "INVITEs for {n} at the carrier: {:?}",
+            o.invites
+        );
+    }
+    assert_eq!(o.status["refined"]["unreachable:sit-vc"], 2, "{}", o.status);
+    assert_eq!(o.cdrs.len(), 2, "{:?}", o.cdrs);
+    for c in &o.cdrs {
+        assert_eq!(
+            (
+                c["outcome"].as_str(),
+                c["refined_outcome"].as_str(),
+                c["early_media"].as_str()
+            ),
+            (Some("answered"), Some("unreachable:sit-vc"), Some("sit-vc")),
             "{c}"
         );
     }

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use super::early::SIT_AFTER_ANSWER;
 use super::*;
 use crate::call::trunks::{TrunkLimits, Trunks};
 use crate::media::sit::{EarlyMedia, SitCode};
@@ -110,19 +111,30 @@ fn speech_before_a_480_is_no_answer_announcement() {
 }
 
 #[test]
-fn the_answer_stops_the_classifier_and_later_findings_are_ignored() {
+fn after_the_answer_only_a_sit_counts_and_only_for_a_while() {
     let t0 = Instant::now();
     let mut r = reg(t0);
     let leg = placed(&mut r, t0);
     r.leg_event(t0, leg, LegEvent::Progress { early_media: true });
     let _ = outs(&mut r);
     r.early_media_heard(leg, EarlyMedia::Ringback);
-    r.leg_event(t0 + Duration::from_secs(2), leg, LegEvent::Answered);
+    let answer = t0 + Duration::from_secs(2);
+    r.leg_event(answer, leg, LegEvent::Answered);
     let o = outs(&mut r);
     assert!(
-        o.contains(&Output::ClassifyEarlyMedia { leg, on: false }),
-        "{o:?}"
+        !o.iter()
+            .any(|x| matches!(x, Output::ClassifyEarlyMedia { .. })),
+        "the classifier listens on: {o:?}"
     );
+    // The callee's "hello?" is no operator announcement.
+    r.early_media_heard(leg, EarlyMedia::Announcement);
+    assert_eq!(r.poll_timeout(), Some(answer + SIT_AFTER_ANSWER));
+    r.handle_timeout(answer + SIT_AFTER_ANSWER);
+    assert_eq!(
+        outs(&mut r),
+        vec![Output::ClassifyEarlyMedia { leg, on: false }]
+    );
+    assert_eq!(r.poll_timeout(), None);
     r.early_media_heard(leg, EarlyMedia::Sit(SitCode::Vc));
     let call = r.call_of(leg).unwrap();
     r.script_done(
@@ -139,6 +151,39 @@ fn the_answer_stops_the_classifier_and_later_findings_are_ignored() {
             c.early_media.as_deref()
         ),
         ("answered", "answered", Some("ringback"))
+    );
+}
+
+#[test]
+fn a_carrier_that_answers_to_play_a_sit_is_refined() {
+    let t0 = Instant::now();
+    let mut r = reg(t0);
+    let leg = placed(&mut r, t0);
+    r.leg_event(t0, leg, LegEvent::Progress { early_media: false });
+    let answer = t0 + Duration::from_secs(1);
+    r.leg_event(answer, leg, LegEvent::Answered);
+    let o = outs(&mut r);
+    assert!(
+        o.contains(&Output::ClassifyEarlyMedia { leg, on: true }),
+        "no early media: the classifier starts at the answer: {o:?}"
+    );
+    r.early_media_heard(leg, EarlyMedia::Sit(SitCode::Vc));
+    r.handle_timeout(answer + SIT_AFTER_ANSWER);
+    let call = r.call_of(leg).unwrap();
+    r.script_done(
+        t0 + Duration::from_secs(6),
+        call,
+        "completed".into(),
+        vec![],
+    );
+    let c = cdr(&outs(&mut r));
+    assert_eq!(
+        (
+            c.outcome,
+            c.refined_outcome.as_str(),
+            c.early_media.as_deref()
+        ),
+        ("answered", "unreachable:sit-vc", Some("sit-vc"))
     );
 }
 

@@ -32,6 +32,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use cdr::CdrRecord;
+pub use early::SIT_AFTER_ANSWER;
 pub use live::{LiveCall, LiveLeg};
 pub use outbound::{OriginateRequest, PaceGroup};
 
@@ -522,9 +523,19 @@ impl Registry {
                 l.state = LegState::Answered;
                 l.ring_deadline = None;
                 if l.direction == Direction::Outbound {
-                    self.early_media_answered(leg);
+                    // A call rivr placed (campaign, `rivr call`) listens
+                    // for a SIT after the answer; a dialed party is heard
+                    // by its caller from then on.
+                    let placed = l.index == 0;
+                    if !placed {
+                        self.early_media_answered(now, leg, false);
+                    }
                     self.outbound_answered(now, leg);
                     self.dialed_answered(now, leg);
+                    if placed {
+                        let live = self.leg_live(leg);
+                        self.early_media_answered(now, leg, live);
+                    }
                 }
             }
             LegEvent::Ended(end) => self.leg_ended(now, leg, end),

@@ -328,11 +328,16 @@ impl Registry {
     /// Runs the registry's due timers.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.outbound_timeout(now);
+        self.early_timeout(now);
     }
 
     /// When the registry next wants `handle_timeout`.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.outbound_next_timeout()
+        let early = self.early_next_timeout();
+        match (self.outbound_next_timeout(), early) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }

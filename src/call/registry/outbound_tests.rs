@@ -80,16 +80,20 @@ fn answered_call_runs_its_script_with_vars_then_closes() {
     );
     r.leg_event(t0 + Duration::from_secs(4), leg, LegEvent::Answered);
     let start = match &outs(&mut r)[..] {
-        [Output::StartScript(s)] => s.clone(),
+        [Output::StartScript(s), Output::ClassifyEarlyMedia { on: true, .. }] => s.clone(),
         o => panic!("{o:?}"),
     };
     assert_eq!(start.call, call);
     assert_eq!(start.info.direction, "outbound");
     assert_eq!(start.info.trunk.as_deref(), Some("carrier"));
     assert_eq!(start.info.vars, vec![("name".into(), "Amina".into())]);
-    // The ring deadline no longer applies once answered.
+    // The ring deadline no longer applies once answered; the listening
+    // for a SIT after the answer ends.
     r.handle_timeout(t0 + Duration::from_secs(60));
-    assert!(outs(&mut r).is_empty());
+    assert_eq!(
+        outs(&mut r),
+        vec![Output::ClassifyEarlyMedia { leg, on: false }]
+    );
     r.script_done(
         t0 + Duration::from_secs(20),
         call,
