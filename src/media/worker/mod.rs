@@ -24,6 +24,7 @@ pub mod live;
 mod path;
 mod prepare;
 mod recording;
+mod recv_batch;
 mod rtp_path;
 #[cfg(test)]
 mod tests;

@@ -19,6 +19,8 @@ use crate::media::rtp_session::{Inbound, RtpSession, RtpSessionConfig};
 use crate::media::send_gate::{Flow, SendGate};
 
 use super::ntp_now;
+use super::recv_batch::{RecvBatch, BATCH};
+use std::cell::RefCell;
 
 pub(super) struct RtpPath {
     ports: PortPair,
@@ -37,6 +39,14 @@ pub(super) struct RtpPath {
     next_ptime: Option<u32>,
     /// Ticks until the RTCP socket is read again ([`RTCP_READ_EVERY`]).
     rtcp_countdown: u32,
+    /// The sockets are IPv6 ones (which header set a batch read uses).
+    v6: bool,
+}
+
+thread_local! {
+    /// The worker thread's batch of receive buffers and headers (not
+    /// `Send`, so it lives with the thread rather than in the worker).
+    static RECV: RefCell<RecvBatch> = RefCell::new(RecvBatch::new());
 }
 
 /// The RTCP socket is read every this many ticks (100 ms), not every
@@ -66,7 +76,9 @@ impl RtpPath {
         let mut session = RtpSession::new(session, now);
         session.set_wallclock(now, ntp_now());
         let rtcp_countdown = u32::from(ports.port / 2) % RTCP_READ_EVERY;
+        let v6 = ports.rtp.local_addr().is_ok_and(|a| a.is_ipv6());
         RtpPath {
+            v6,
             packetizer,
             ports,
             allocator,
@@ -125,49 +137,18 @@ impl RtpPath {
     /// Drains the RTP socket into `core`, and the RTCP socket every
     /// [`RTCP_READ_EVERY`] ticks.
     pub fn receive(&mut self, now: Instant, buf: &mut [u8], core: &mut MediaCore) {
-        while let Ok((n, from)) = self.ports.rtp.recv_from(buf) {
-            let Some(datagram) = buf.get(..n) else { break };
-            // The time the packet is read. Sockets are drained once per
-            // tick, so a packet is seen up to one tick after it arrived; a
-            // path whose packets land near a tick boundary shows up to
-            // 20 ms of extra jitter, which the buffer's target then covers.
-            let now = Instant::now();
-            let inbound = self.session.handle_rtp(now, from, datagram);
-            let packet = match inbound {
-                Inbound::Audio {
-                    seq,
-                    timestamp,
-                    ssrc,
-                    marker,
-                    payload,
-                    ..
-                } => Received::Audio {
-                    seq,
-                    timestamp,
-                    ssrc,
-                    marker,
-                    payload,
-                },
-                Inbound::TelephoneEvent {
-                    seq,
-                    timestamp,
-                    ssrc,
-                    marker,
-                    payload,
-                } => Received::Event {
-                    seq,
-                    timestamp,
-                    ssrc,
-                    marker,
-                    payload,
-                },
-                Inbound::OtherPayload { seq, ssrc, .. } => Received::NotAudio { seq, ssrc },
-                Inbound::Dropped(_) => continue,
-            };
-            // Latching accepted it: it came from where media is sent.
-            self.gate.peer_heard(now);
-            core.receive(now, packet);
-        }
+        RECV.with_borrow_mut(|batch| loop {
+            let n = batch.recv(&self.ports.rtp, self.v6);
+            for i in 0..n {
+                let Some((datagram, from)) = batch.datagram(i) else {
+                    continue;
+                };
+                self.take_rtp(from, datagram, core);
+            }
+            if n < BATCH {
+                break;
+            }
+        });
         if self.rtcp_countdown > 0 {
             self.rtcp_countdown -= 1;
             return;
@@ -178,6 +159,50 @@ impl RtpPath {
                 self.session.handle_rtcp(now, from, d);
             }
         }
+    }
+
+    /// One RTP datagram from `from`, read now, into `core`.
+    fn take_rtp(&mut self, from: SocketAddr, datagram: &[u8], core: &mut MediaCore) {
+        // The time the packet is read. Sockets are drained once per
+        // tick, so a packet is seen up to one tick after it arrived; a
+        // path whose packets land near a tick boundary shows up to
+        // 20 ms of extra jitter, which the buffer's target then covers.
+        let now = Instant::now();
+        let inbound = self.session.handle_rtp(now, from, datagram);
+        let packet = match inbound {
+            Inbound::Audio {
+                seq,
+                timestamp,
+                ssrc,
+                marker,
+                payload,
+                ..
+            } => Received::Audio {
+                seq,
+                timestamp,
+                ssrc,
+                marker,
+                payload,
+            },
+            Inbound::TelephoneEvent {
+                seq,
+                timestamp,
+                ssrc,
+                marker,
+                payload,
+            } => Received::Event {
+                seq,
+                timestamp,
+                ssrc,
+                marker,
+                payload,
+            },
+            Inbound::OtherPayload { seq, ssrc, .. } => Received::NotAudio { seq, ssrc },
+            Inbound::Dropped(_) => return,
+        };
+        // Latching accepted it: it came from where media is sent.
+        self.gate.peer_heard(now);
+        core.receive(now, packet);
     }
 
     /// What the reflection guard allows this tick; `None` while the
