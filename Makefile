@@ -45,8 +45,8 @@ bench: deps
 load: build
 	tests/load/inbound.sh 100 60
 	tests/load/inbound.sh 500 60
-	tests/load/inbound.sh 1000 60
-	tests/load/inbound.sh 2000 80
+	PROBE=1 tests/load/inbound.sh 1000 60
+	PROBE=1 SIPP_PROCS=4 tests/load/inbound.sh 2000 80
 	tests/load/short.sh 200 20
 	tests/load/short.sh 400 20
 	tests/load/short.sh 800 20

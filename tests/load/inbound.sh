@@ -17,6 +17,11 @@
 #   counted too: `syscalls_per_call_s` in the RESULT line)
 #   SIPP_PROCS=K  callers split over K SIPp processes (default one per 500
 #                 calls: one SIPp streaming RTP saturates a core first)
+#   PROBE=1       once all N calls are up, one more call from
+#                 tests/load_probe.rs (its RTP recorded by the probe): the
+#                 menu prompt heard at NCC >= 0.99, no gap between rivr's
+#                 packets above 40 ms, three RFC 4733 keys recognised; the
+#                 run fails if not. Needs SECONDS >= ramp + 22.
 # The last line, `RESULT key=value ...`, is what tests/load/compare.sh reads;
 # the SIPp processes' own CPU is printed beside rivr's.
 set -euo pipefail
@@ -77,6 +82,9 @@ max_cps = 10000
 [[route]]
 number = "1000"
 script = "$ROOT/scripts/main_menu.rhai"
+[[route]]
+number = "3999"
+script = "$ROOT/tests/load/probe.rhai"
 EOF
 
 RATE=$(( (N + 9) / 10 )); (( RATE < 10 )) && RATE=10
@@ -98,6 +106,15 @@ opus)
     ;;
 *) echo "CODEC must be pcmu or opus" >&2; exit 2 ;;
 esac
+
+PROBE_BIN=""
+if [[ ${PROBE:-0} == 1 ]]; then
+    (( HOLD >= RAMP + 22 )) || { echo "PROBE=1 needs SECONDS >= $((RAMP + 22)) (ramp $RAMP s + the probe's call)" >&2; exit 2; }
+    # Built now, so the probe starts at once when it is due.
+    PROBE_BIN=$(cd "$ROOT" && cargo test --release --test load_probe --no-run --message-format=json 2>/dev/null \
+        | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
+    [[ -x $PROBE_BIN ]] || { echo "could not build the probe (cargo test --release --test load_probe --no-run)" >&2; exit 2; }
+fi
 
 start_rivr "$TMP/rivr.toml"
 echo "$(head -1 "$TMP/rivr.stdout")"
@@ -125,6 +142,12 @@ for i in $(seq 1 "$PROCS"); do
     SIPP_PIDS+=($!)
 done
 
+PROBE_PID=""
+if [[ -n $PROBE_BIN ]]; then
+    (sleep $((RAMP + 2)); PROBE_SIP_PORT=$PORT PROBE_CDR="$TMP/cdr.jsonl" PROBE_DIR="$TMP" \
+        "$PROBE_BIN" --ignored --nocapture --test-threads=1 > "$TMP/probe.out" 2>&1) &
+    PROBE_PID=$!
+fi
 start_perf $((RAMP + 2)) $(( HOLD - RAMP - 4 > 1 ? HOLD - RAMP - 4 : 1 ))
 start_syscalls $((RAMP + 2)) $(( HOLD - RAMP - 4 > 1 ? HOLD - RAMP - 4 : 1 ))
 # Sample rivr once a second: elapsed ms, CPU ticks, RSS kB; and SIPp's CPU.
@@ -146,6 +169,8 @@ set +e
 for p in "${SIPP_PIDS[@]}"; do wait "$p" || SIPP_RC=$?; done
 set -e
 SIPP_PIDS=()
+PROBE_RC=0
+if [[ -n $PROBE_PID ]]; then wait "$PROBE_PID" || PROBE_RC=$?; fi
 T1=$(now_ms)
 CPU1=$(cpu_ticks)
 HWM=$(status_kb VmHWM)
@@ -203,7 +228,19 @@ SYSC_PER_CALL=$(awk -v s="${SYSCALLS_PER_S:-0}" -v n="$N" 'BEGIN { printf "%.1f"
 [[ -n ${SYSCALLS_PER_S:-} ]] && echo "Calls into the kernel: ${SYSCALLS_PER_S}/s while all calls were up = ${SYSC_PER_CALL}/s per call"
 PER_CALL_PCT=$(awk -v c="$STEADY_CPU" -v n="$N" 'BEGIN { printf "%.4f", (c < 0) ? -1 : c / n }')
 KB_PER_CALL=$(awk -v a="$RSS0" -v b="$HWM" -v n="$N" 'BEGIN { printf "%.1f", (b - a) / n }')
-echo "RESULT calls=$N ok=$OK failed=$FAILED retrans=$RETRANS steady_cpu_pct=$STEADY_CPU cpu_pct_per_call=$PER_CALL_PCT run_cpu_pct=$RUN_CPU kb_per_call=$KB_PER_CALL rss_peak_kb=$HWM sipp_cpu_pct=$SIPP_CPU syscalls_per_call_s=${SYSC_PER_CALL}"
+PROBE_KV=""
+if [[ -n $PROBE_BIN ]]; then
+    PROBE_LINE=$(grep -m1 -o 'PROBE ncc=.*' "$TMP/probe.out" || true)
+    echo "Probe: ${PROBE_LINE:-no PROBE line} (exit $PROBE_RC)"
+    ncc=$(sed -n 's/.*ncc=\([0-9.]*\).*/\1/p' <<< "$PROBE_LINE")
+    gap=$(sed -n 's/.*max_gap_ms=\([0-9]*\).*/\1/p' <<< "$PROBE_LINE")
+    PROBE_KV=" probe_ncc=${ncc:--1} probe_max_gap_ms=${gap:--1} probe_ok=$(( PROBE_RC == 0 ? 1 : 0 ))"
+fi
+echo "RESULT calls=$N ok=$OK failed=$FAILED retrans=$RETRANS steady_cpu_pct=$STEADY_CPU cpu_pct_per_call=$PER_CALL_PCT run_cpu_pct=$RUN_CPU kb_per_call=$KB_PER_CALL rss_peak_kb=$HWM sipp_cpu_pct=$SIPP_CPU syscalls_per_call_s=${SYSC_PER_CALL}${PROBE_KV}"
+if [[ $PROBE_RC -ne 0 ]]; then
+    echo "the probe call failed:"; tail -30 "$TMP/probe.out"
+    exit 1
+fi
 if [[ $OK -ne $N || $FAILED -ne 0 ]]; then
     echo "first SIPp errors:"; head -20 "$TMP"/sipp_errors.*.log 2>/dev/null || true
     exit 1
