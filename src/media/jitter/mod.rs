@@ -105,7 +105,8 @@ pub struct JitterConfig {
     /// says so; the buffer then waits up to 2 s of excess delay for one
     /// before it drops a frame of speech itself (otherwise 60 ms).
     pub quiet_drops: bool,
-    /// Largest payload accepted; storage is `capacity * max_payload` bytes.
+    /// Largest payload accepted; storage grows to `capacity * max_payload`
+    /// bytes only if packets that large arrive (`ring`).
     pub max_payload: usize,
     /// Number of packet slots.
     pub capacity: usize,

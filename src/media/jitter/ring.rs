@@ -1,5 +1,10 @@
 //! The slot ring of the jitter buffer: one slot per sequence number modulo
-//! the capacity, with all payload storage allocated once at construction.
+//! the capacity, each slot's payload at a fixed stride in one allocation.
+//! The stride starts at a 20 ms G.711 packet and grows (every slot at once,
+//! at least doubling) the first time a larger packet arrives, up to the
+//! largest payload accepted: a call at 20 ms never holds storage for
+//! 60 ms packets or the largest Opus frame (it was 30 kB per G.711 call
+//! and 80 kB per Opus call, the largest share of a held call's memory).
 
 /// Metadata of one buffered packet; its payload lives in [`Ring::data`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -14,11 +19,16 @@ pub(super) struct Slot {
     pub len: usize,
 }
 
+/// The first stride: a 20 ms G.711 packet.
+const FIRST_STRIDE: usize = 160;
+
 /// Fixed-capacity storage indexed by extended sequence number.
 #[derive(Debug)]
 pub(super) struct Ring {
     slots: Vec<Slot>,
     data: Vec<u8>,
+    /// Bytes reserved per slot now (at most `max_payload`).
+    stride: usize,
     max_payload: usize,
     count: usize,
 }
@@ -26,12 +36,33 @@ pub(super) struct Ring {
 impl Ring {
     pub fn new(capacity: usize, max_payload: usize) -> Self {
         let capacity = capacity.max(2);
+        let stride = FIRST_STRIDE.min(max_payload).max(1);
         Self {
             slots: vec![Slot::default(); capacity],
-            data: vec![0; capacity.saturating_mul(max_payload)],
+            data: vec![0; capacity.saturating_mul(stride)],
+            stride,
             max_payload,
             count: 0,
         }
+    }
+
+    /// Room for `need` bytes per slot: one allocation, every slot's bytes
+    /// kept (a slot just removed stays readable until the next insert).
+    fn grow(&mut self, need: usize) {
+        let stride = need
+            .max(self.stride.saturating_mul(2))
+            .min(self.max_payload.max(need));
+        let mut data = vec![0; self.slots.len().saturating_mul(stride)];
+        for (new, old) in data
+            .chunks_exact_mut(stride)
+            .zip(self.data.chunks_exact(self.stride))
+        {
+            if let Some(dst) = new.get_mut(..old.len()) {
+                dst.copy_from_slice(old);
+            }
+        }
+        self.data = data;
+        self.stride = stride;
     }
 
     pub fn capacity(&self) -> usize {
@@ -60,8 +91,14 @@ impl Ring {
     /// Stores a packet; the caller has checked `payload.len() <= max_payload`
     /// and that the slot is free.
     pub fn insert(&mut self, seq: i64, ts: i64, dur: i64, payload: &[u8]) -> bool {
+        if payload.len() > self.stride {
+            if payload.len() > self.max_payload {
+                return false;
+            }
+            self.grow(payload.len());
+        }
         let idx = self.index(seq);
-        let start = idx.saturating_mul(self.max_payload);
+        let start = idx.saturating_mul(self.stride);
         let Some(dst) = self
             .data
             .get_mut(start..start.saturating_add(payload.len()))
@@ -100,7 +137,7 @@ impl Ring {
     /// The payload bytes of the slot `seq` maps to (valid right after
     /// `get` or `remove` of that packet).
     pub fn payload(&self, seq: i64, len: usize) -> &[u8] {
-        let start = self.index(seq).saturating_mul(self.max_payload);
+        let start = self.index(seq).saturating_mul(self.stride);
         self.data
             .get(start..start.saturating_add(len))
             .unwrap_or_default()
@@ -145,6 +182,29 @@ mod tests {
         ring.clear();
         assert!(ring.is_empty());
         assert!(ring.first_from(0).is_none());
+    }
+
+    #[test]
+    fn storage_grows_for_a_larger_packet_and_keeps_what_it_holds() {
+        let mut ring = Ring::new(4, 480);
+        assert_eq!(ring.data.len(), 4 * 160);
+        assert!(ring.insert(0, 0, 160, &[1; 160]));
+        assert!(ring.insert(1, 160, 160, &[2; 160]));
+        ring.remove(1);
+        // A 60 ms packet: every slot grows at once, to the packet.
+        assert!(ring.insert(2, 320, 480, &[3; 480]));
+        assert_eq!(ring.data.len(), 4 * 480);
+        assert_eq!(ring.payload(0, 160), &[1; 160]);
+        // Removed, but readable until the next insert (as before growing).
+        assert_eq!(ring.payload(1, 160), &[2; 160]);
+        assert_eq!(ring.payload(2, 480), &[3; 480]);
+        // Past the largest payload accepted: refused, nothing grows.
+        assert!(!ring.insert(3, 800, 481, &[4; 481]));
+        assert_eq!(ring.data.len(), 4 * 480);
+        // A 30 ms packet first doubles the stride (no growth per size).
+        let mut ring = Ring::new(4, 1275);
+        assert!(ring.insert(0, 0, 240, &[5; 240]));
+        assert_eq!(ring.data.len(), 4 * 320);
     }
 
     #[test]
