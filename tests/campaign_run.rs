@@ -40,12 +40,7 @@ fn expected(phone: &str) -> (&'static str, u32) {
     if index >= DNC_FROM {
         return ("dnc", 1);
     }
-    match phone.chars().last() {
-        Some('2') => ("busy", ATTEMPTS),
-        Some('3') => ("no_answer", ATTEMPTS),
-        Some('4') => ("congestion", ATTEMPTS),
-        _ => ("answered", 1),
-    }
+    campaign::carrier_outcome(phone, ATTEMPTS)
 }
 
 /// The INVITEs the carrier sees for a number.

@@ -45,12 +45,7 @@ fn number(i: usize) -> String {
 /// The outcome and attempts a number dictates, when none of its attempts
 /// was in flight on the killed node.
 fn expected(phone: &str) -> (&'static str, u32) {
-    match phone.chars().last() {
-        Some('2') => ("busy", ATTEMPTS),
-        Some('3') => ("no_answer", ATTEMPTS),
-        Some('4') => ("congestion", ATTEMPTS),
-        _ => ("answered", 1),
-    }
+    campaign::carrier_outcome(phone, ATTEMPTS)
 }
 
 /// The carrier's log: each INVITE (ms, call id) and the end ms of each

@@ -49,12 +49,7 @@ fn number(i: usize) -> String {
 /// The outcome and attempts a number's last digit dictates at the
 /// carrier (tests/sipp/uas_campaign.xml).
 fn expected(phone: &str) -> (&'static str, u32) {
-    match phone.chars().last() {
-        Some('2') => ("busy", ATTEMPTS),
-        Some('3') => ("no_answer", ATTEMPTS),
-        Some('4') => ("congestion", ATTEMPTS),
-        _ => ("answered", 1),
-    }
+    campaign::carrier_outcome(phone, ATTEMPTS)
 }
 
 /// Microseconds since the Unix epoch (the clock of SIPp's traces).

@@ -27,12 +27,7 @@ fn number(i: usize) -> String {
 }
 
 fn expected(phone: &str) -> (&'static str, u32) {
-    match phone.chars().last() {
-        Some('2') => ("busy", ATTEMPTS),
-        Some('3') => ("no_answer", ATTEMPTS),
-        Some('4') => ("congestion", ATTEMPTS),
-        _ => ("answered", 1),
-    }
+    campaign::carrier_outcome(phone, ATTEMPTS)
 }
 
 #[test]

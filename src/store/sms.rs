@@ -184,7 +184,7 @@ impl Store {
             .await
     }
 
-    async fn queued_parts(&self, and: &str) -> Result<Vec<StoredPart>, StoreError> {
+    async fn queued_parts(&self, and: &'static str) -> Result<Vec<StoredPart>, StoreError> {
         let sql = format!(
             "SELECT p.message_id, p.part, p.idempotency_key, m.source, m.destination, p.esm_class, \
                     p.data_coding, p.payload, p.short_message, m.source_ton, m.source_npi, \

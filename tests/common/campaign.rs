@@ -40,6 +40,19 @@ pub fn tables(db: &Path, smsc_port: u16, carrier_port: u16) -> String {
     )
 }
 
+/// The outcome the SIPp carrier (tests/sipp/uas_campaign.xml) gives a
+/// number by its last digit, and the attempts that takes with `attempts`
+/// allowed: 2 busy, 3 no answer, 4 congestion (each retried to the last
+/// attempt), anything else answered at once.
+pub fn carrier_outcome(phone: &str, attempts: u32) -> (&'static str, u32) {
+    match phone.chars().last() {
+        Some('2') => ("busy", attempts),
+        Some('3') => ("no_answer", attempts),
+        Some('4') => ("congestion", attempts),
+        _ => ("answered", 1),
+    }
+}
+
 /// The blast's size and pace.
 pub struct Blast {
     pub contacts: usize,
