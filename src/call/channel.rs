@@ -146,7 +146,10 @@ impl MediaEventSink for ScriptSink {
                 });
                 return;
             }
-            MediaEvent::Classified { id, result } => CallEvent::Classified { id, result },
+            MediaEvent::Classified { id, result } => CallEvent::Classified {
+                id,
+                result: Box::new(result),
+            },
             MediaEvent::Failed => {
                 let _ = self.sig.send(SigCommand::MediaFailed(self.call));
                 return;

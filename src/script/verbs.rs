@@ -327,7 +327,7 @@ impl Session {
         // does not keep them.
         loop {
             if let Some(CallEvent::DialEnded(r)) = self.wait(None)? {
-                return Ok(r);
+                return Ok(*r);
             }
         }
     }

@@ -470,13 +470,15 @@ impl Env for RealEnv {
 
     fn dial_ended(&mut self, call: CallId, result: DialResult) {
         if let Some(io) = self.calls.get(&call) {
-            let _ = io.events_tx.send(CallEvent::DialEnded(result));
+            let _ = io.events_tx.send(CallEvent::DialEnded(Box::new(result)));
         }
     }
 
     fn transfer_ended(&mut self, call: CallId, result: crate::call::control::TransferResult) {
         if let Some(io) = self.calls.get(&call) {
-            let _ = io.events_tx.send(CallEvent::TransferEnded(result));
+            let _ = io
+                .events_tx
+                .send(CallEvent::TransferEnded(Box::new(result)));
         }
     }
 }

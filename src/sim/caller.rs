@@ -410,7 +410,7 @@ impl SimCore {
                 None => CallEvent::Hangup,
             },
             Due::DialEnd => match self.dial_end.take() {
-                Some((_, r)) => CallEvent::DialEnded(r),
+                Some((_, r)) => CallEvent::DialEnded(Box::new(r)),
                 None => CallEvent::Hangup,
             },
             Due::CallerHangup => {

@@ -198,9 +198,10 @@ pub struct MediaCore {
     tone_pcm: [i16; FRAME],
     /// Created when an Opus leg is first joined, or with a leg sent 10 ms
     /// frames; kept for the call.
-    opus: Option<Box<OpusEncoder>>,
-    /// This tick's encoded frame (or two 10 ms ones).
-    out: [[u8; MAX_FRAME_BYTES]; 2],
+    opus: Option<Box<OpusOut>>,
+    /// This tick's encoded G.711 frame (an Opus leg's are in `opus`: a
+    /// G.711 call does not carry room for the largest Opus frames).
+    g711_out: [u8; FRAME],
     /// Keys reported since the last `end_tick`, for legs joined to this one.
     fresh: [(char, DigitSource); FRESH_KEYS],
     fresh_len: usize,
@@ -232,7 +233,7 @@ impl MediaCore {
             joined_pcm: [0; FRAME],
             tone_pcm: [0; FRAME],
             opus: None,
-            out: [[0; MAX_FRAME_BYTES]; 2],
+            g711_out: [0; FRAME],
             fresh: [('\0', DigitSource::Simulated); FRESH_KEYS],
             fresh_len: 0,
             events: VecDeque::with_capacity(EVENT_QUEUE),
@@ -409,7 +410,10 @@ impl MediaCore {
     fn ensure_encoder(&mut self) -> Result<(), OpusError> {
         let needed = self.joined || self.opus_frame == FrameDuration::Ms10;
         if self.codec == Codec::Opus && needed && self.opus.is_none() {
-            self.opus = Some(Box::new(OpusEncoder::new(LIVE_OPUS)?));
+            self.opus = Some(Box::new(OpusOut {
+                encoder: OpusEncoder::new(LIVE_OPUS)?,
+                frames: [[0; MAX_FRAME_BYTES]; 2],
+            }));
         }
         Ok(())
     }
@@ -477,7 +481,7 @@ impl MediaCore {
             return self.silence;
         };
         let opus = self.opus.as_deref_mut();
-        encode(self.codec, self.opus_frame, opus, pcm, &mut self.out).unwrap_or(self.silence)
+        encode(self.codec, self.opus_frame, opus, pcm, &mut self.g711_out).unwrap_or(self.silence)
     }
 
     /// The next event for the owner.
@@ -487,30 +491,36 @@ impl MediaCore {
     }
 }
 
-/// One 8 kHz frame in `codec` (Opus in frames of `frame`), into `out`.
+/// An encoding Opus leg's encoder and this tick's frame (or two 10 ms ones).
+struct OpusOut {
+    encoder: OpusEncoder,
+    frames: [[u8; MAX_FRAME_BYTES]; 2],
+}
+
+/// One 8 kHz frame in `codec` (Opus in frames of `frame`), into `g711_out`
+/// or the Opus side's frames.
 fn encode<'a>(
     codec: Codec,
     frame: FrameDuration,
-    opus: Option<&mut OpusEncoder>,
+    opus: Option<&'a mut OpusOut>,
     pcm: &[i16; FRAME],
-    out: &'a mut [[u8; MAX_FRAME_BYTES]; 2],
+    g711_out: &'a mut [u8; FRAME],
 ) -> Option<Outgoing<'a>> {
-    let [first, second] = out;
     if let Some(law) = codec.g711_law() {
-        let dest = first.get_mut(..FRAME)?;
-        g711::encode(law, pcm, dest);
-        return Some(Outgoing::Audio(dest));
+        g711::encode(law, pcm, g711_out);
+        return Some(Outgoing::Audio(g711_out));
     }
-    let opus = opus?;
+    let OpusOut { encoder, frames } = opus?;
+    let [first, second] = frames;
     match frame {
         FrameDuration::Ms20 => {
-            let n = opus.encode(pcm, first).ok()?;
+            let n = encoder.encode(pcm, first).ok()?;
             first.get(..n).map(Outgoing::Audio)
         }
         FrameDuration::Ms10 => {
             let (a, b) = pcm.split_at(FRAME / 2);
-            let n = opus.encode_frame(a, frame, first).ok()?;
-            let m = opus.encode_frame(b, frame, second).ok()?;
+            let n = encoder.encode_frame(a, frame, first).ok()?;
+            let m = encoder.encode_frame(b, frame, second).ok()?;
             Some(Outgoing::Halves([first.get(..n)?, second.get(..m)?]))
         }
     }

@@ -1,33 +1,42 @@
 //! The base transit of the jitter buffer: the smallest transit among the
 //! packets that arrived in the last couple of seconds (a sliding-window
-//! minimum kept in a fixed ring as a monotonic queue: O(1) amortized per
-//! packet, no allocation).
+//! minimum kept as a monotonic queue: O(1) amortized per
+//! packet, no allocation once the queue has grown to what the path needs).
 //!
 //! A minimum over a short time window rather than over the whole call: a
 //! sender whose clock runs slow makes transits rise without end, and the
 //! window lets the base follow; one whose clock runs fast makes every packet
 //! a new minimum. Either way the drift shows up in the transit above the
 //! base, which the target delay then covers.
+//!
+//! The queue starts small and grows (doubling, up to its capacity) only
+//! when more candidates are alive at once: transits that keep rising hold
+//! every packet of the window, a steady path one or two (the full
+//! capacity was 4 kB of every call).
+
+use std::collections::VecDeque;
 
 /// Sliding-window minimum of (arrival, transit) pairs, in µs.
 #[derive(Debug, Clone)]
 pub(super) struct BaseWindow {
     /// (arrival, transit), arrivals increasing and transits strictly
-    /// increasing from `head` on; the first is the minimum.
-    queue: Box<[(i64, i64)]>,
-    head: usize,
-    len: usize,
+    /// increasing; the front is the minimum.
+    queue: VecDeque<(i64, i64)>,
+    capacity: usize,
     window_us: i64,
 }
+
+/// Candidates the queue has room for at first.
+const FIRST_ROOM: usize = 8;
 
 impl BaseWindow {
     /// A minimum over the last `window_us`, over at most `capacity` packets
     /// (beyond that the oldest candidate is forgotten early).
     pub fn new(window_us: i64, capacity: usize) -> Self {
+        let capacity = capacity.max(1);
         Self {
-            queue: vec![(0, 0); capacity.max(1)].into_boxed_slice(),
-            head: 0,
-            len: 0,
+            queue: VecDeque::with_capacity(FIRST_ROOM.min(capacity)),
+            capacity,
             window_us: window_us.max(0),
         }
     }
@@ -35,55 +44,33 @@ impl BaseWindow {
     /// Adds a packet's transit; `arrival_us` never goes backwards.
     pub fn push(&mut self, arrival_us: i64, transit_us: i64) {
         // Packets slower than this one can never be the minimum again.
-        while self.len > 0 && self.back().is_some_and(|(_, t)| t >= transit_us) {
-            self.len -= 1;
+        while self.queue.back().is_some_and(|&(_, t)| t >= transit_us) {
+            self.queue.pop_back();
         }
-        if self.len == self.queue.len() {
-            self.pop_front();
+        if self.queue.len() >= self.capacity {
+            self.queue.pop_front();
         }
-        let idx = (self.head + self.len) % self.queue.len();
-        if let Some(slot) = self.queue.get_mut(idx) {
-            *slot = (arrival_us, transit_us);
-            self.len += 1;
-        }
+        self.queue.push_back((arrival_us, transit_us));
         // The newest packet always stays: after a long pause (DTX) the last
         // base is still the best reference there is.
-        while self.len > 1
+        while self.queue.len() > 1
             && self
+                .queue
                 .front()
-                .is_some_and(|(at, _)| at < arrival_us.saturating_sub(self.window_us))
+                .is_some_and(|&(at, _)| at < arrival_us.saturating_sub(self.window_us))
         {
-            self.pop_front();
+            self.queue.pop_front();
         }
     }
 
     /// The smallest transit in the window as of the last push.
     pub fn get(&self) -> Option<i64> {
-        self.front().map(|(_, t)| t)
+        self.queue.front().map(|&(_, t)| t)
     }
 
     /// Forgets every packet.
     pub fn clear(&mut self) {
-        self.head = 0;
-        self.len = 0;
-    }
-
-    fn front(&self) -> Option<(i64, i64)> {
-        (self.len > 0)
-            .then(|| self.queue.get(self.head).copied())
-            .flatten()
-    }
-
-    fn back(&self) -> Option<(i64, i64)> {
-        let idx = (self.head + self.len.checked_sub(1)?) % self.queue.len();
-        self.queue.get(idx).copied()
-    }
-
-    fn pop_front(&mut self) {
-        if self.len > 0 {
-            self.head = (self.head + 1) % self.queue.len();
-            self.len -= 1;
-        }
+        self.queue.clear();
     }
 }
 

@@ -108,7 +108,8 @@ pub struct JitterConfig {
     /// Largest payload accepted; storage grows to `capacity * max_payload`
     /// bytes only if packets that large arrive (`ring`).
     pub max_payload: usize,
-    /// Number of packet slots.
+    /// Most packet slots: the sequence numbers buffered at once (the ring
+    /// starts with fewer and grows to what the path needs).
     pub capacity: usize,
 }
 
@@ -436,6 +437,8 @@ impl JitterBuffer {
             self.stats.lost += (s - self.next_seq) as u64;
             self.advance_seq_to(s, false);
         }
+        // Every buffered packet lies in next_seq..=highest_seq.
+        self.ring.fit_span(self.next_seq, self.highest_seq.max(s));
         if self.ring.get(s).is_some() {
             self.stats.duplicates += 1;
             return PushResult::Duplicate;

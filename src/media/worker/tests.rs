@@ -424,3 +424,12 @@ fn a_recording_holds_what_the_leg_heard_and_ends_as_told() {
     pool.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A held call's media state is one slot of the worker's table: an Opus
+/// leg's encoder side and large buffers stay out of it (it was 10.8 kB,
+/// 2.5 kB of that room for two of the largest Opus frames).
+#[test]
+fn a_calls_media_state_stays_small() {
+    let size = std::mem::size_of::<call::MediaCall>();
+    assert!(size <= 8_500, "MediaCall is {size} bytes");
+}

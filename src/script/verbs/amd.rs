@@ -115,7 +115,7 @@ impl Session {
             match self.wait(until) {
                 Ok(Some(CallEvent::Digit { digit, .. })) => keys.push(digit),
                 Ok(Some(CallEvent::Classified { id: got, result })) if got == id => {
-                    break Ok(result)
+                    break Ok(*result)
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => {

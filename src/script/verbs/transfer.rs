@@ -88,7 +88,7 @@ impl Session {
                 Some(CallEvent::TransferEnded(r)) => {
                     // The caller is someone else's now; rivr's leg ends.
                     self.ended |= r.ok;
-                    return Ok(r);
+                    return Ok(*r);
                 }
                 Some(CallEvent::Digit { digit, .. }) => self.buffer(digit),
                 _ => {}
@@ -227,7 +227,7 @@ mod tests {
             let v = self.verdict.clone().ok_or(CallEnded)?;
             self.queued = Some((
                 self.now + Duration::from_millis(700),
-                CallEvent::TransferEnded(v),
+                CallEvent::TransferEnded(Box::new(v)),
             ));
             Ok(())
         }
@@ -248,7 +248,10 @@ mod tests {
                 refined_outcome: "answered".into(),
                 answered_by: None,
             };
-            self.queued = Some((self.now + Duration::from_secs(6), CallEvent::DialEnded(r)));
+            self.queued = Some((
+                self.now + Duration::from_secs(6),
+                CallEvent::DialEnded(Box::new(r)),
+            ));
             Ok(())
         }
     }
