@@ -24,6 +24,9 @@ use crate::media::jitter::{
 use crate::media::opus::{self, OpusDecoder, OpusSampleRate};
 use crate::media::plc::Plc;
 
+mod marks;
+use marks::SampleMarks;
+
 /// Samples in one 20 ms tick at 8 kHz.
 const TICK: usize = 160;
 /// The longest G.711 packet taken: 60 ms (the most `a=maxptime` rivr
@@ -136,7 +139,7 @@ pub struct Listener {
     /// Decoded or concealed audio not yet played out, oldest first.
     fifo: [i16; FIFO],
     /// Which FIFO samples were concealed (the DTMF detector is told).
-    fifo_concealed: [bool; FIFO],
+    fifo_concealed: SampleMarks<FIFO>,
     fifo_len: usize,
     /// RTP timestamp units per 8 kHz sample (1 for G.711, 6 for Opus).
     ts_per_sample: u32,
@@ -167,7 +170,7 @@ impl Listener {
             inband_on: true,
             pcm: [0; TICK],
             fifo: [0; FIFO],
-            fifo_concealed: [false; FIFO],
+            fifo_concealed: SampleMarks::new(),
             fifo_len: 0,
         }
     }
@@ -265,9 +268,7 @@ impl Listener {
                 instead = true;
                 continue;
             }
-            if let Some(marks) = self.fifo_concealed.get_mut(start..end) {
-                marks.fill(concealed);
-            }
+            self.fifo_concealed.fill(start, end, concealed);
             self.fifo_len = end;
         }
         if self.fifo_len < TICK {
@@ -275,20 +276,15 @@ impl Listener {
             if let Some(r) = self.fifo.get_mut(self.fifo_len..TICK) {
                 r.fill(0);
             }
-            if let Some(m) = self.fifo_concealed.get_mut(self.fifo_len..TICK) {
-                m.fill(false);
-            }
+            self.fifo_concealed.fill(self.fifo_len, TICK, false);
             self.fifo_len = TICK;
         }
         if let Some(head) = self.fifo.get(..TICK) {
             self.pcm.copy_from_slice(head);
         }
-        let concealed = self
-            .fifo_concealed
-            .get(..TICK)
-            .is_some_and(|m| m.iter().any(|&c| c));
+        let concealed = self.fifo_concealed.any_below(TICK);
         self.fifo.copy_within(TICK..self.fifo_len, 0);
-        self.fifo_concealed.copy_within(TICK..self.fifo_len, 0);
+        self.fifo_concealed.shift_down(TICK);
         self.fifo_len -= TICK;
         if !self.inband_on {
             return None;

@@ -89,6 +89,11 @@ pub fn spawn_flow(
     done: impl FnOnce(&Outcome) + Send + 'static,
 ) -> Result<std::thread::JoinHandle<()>, SpawnError> {
     let slot = cache.threads().try_acquire()?;
+    // Made here, on the spawning thread: tracing's span registry keeps a
+    // shard of slots per thread that makes spans, a page of them (4.8 kB)
+    // per script thread if each made its own — more than a held call's
+    // whole jitter buffer.
+    let span = call_span(&info);
     let handle = std::thread::Builder::new()
         .name(next_thread_name())
         .stack_size(SCRIPT_STACK)
@@ -96,7 +101,7 @@ pub fn spawn_flow(
             // `run` catches what panics inside it; this also covers what
             // it drops on the way out.
             let outcome = catch_unwind(AssertUnwindSafe(|| {
-                run_flow(&cache, &path, info, ctl, &mut *extra)
+                run_flow_in(span, &cache, &path, info, ctl, &mut *extra)
             }))
             .unwrap_or_else(|p| {
                 slot.threads().count_panic();
@@ -126,7 +131,23 @@ pub fn run_flow(
     ctl: Box<dyn CallControl>,
     extra: &mut dyn FlowScope,
 ) -> Outcome {
-    let span = tracing::info_span!("call", id = %info.id);
+    run_flow_in(call_span(&info), cache, path, info, ctl, extra)
+}
+
+/// The span every line of a call's script is logged in.
+fn call_span(info: &CallInfo) -> tracing::Span {
+    tracing::info_span!("call", id = %info.id)
+}
+
+/// [`run_flow`] in `span`.
+fn run_flow_in(
+    span: tracing::Span,
+    cache: &ScriptCache,
+    path: &Path,
+    info: CallInfo,
+    ctl: Box<dyn CallControl>,
+    extra: &mut dyn FlowScope,
+) -> Outcome {
     let _enter = span.enter();
     let limits = cache.limits();
     // The call's control goes into the thread-local state first, so that

@@ -431,5 +431,5 @@ fn a_recording_holds_what_the_leg_heard_and_ends_as_told() {
 #[test]
 fn a_calls_media_state_stays_small() {
     let size = std::mem::size_of::<call::MediaCall>();
-    assert!(size <= 8_500, "MediaCall is {size} bytes");
+    assert!(size <= 7_500, "MediaCall is {size} bytes");
 }
