@@ -51,6 +51,7 @@ load: build
 	tests/load/short.sh 400 20
 	tests/load/short.sh 800 20
 	tests/load/short.sh 1200 20
+	tests/load/short.sh 1260 20
 	CODEC=opus tests/load/inbound.sh 100 60
 	tests/load/outbound.sh 500 50 20
 	tests/load/campaign.sh 10000 100 300
