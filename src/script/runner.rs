@@ -101,7 +101,7 @@ pub fn spawn_flow(
             // `run` catches what panics inside it; this also covers what
             // it drops on the way out.
             let outcome = catch_unwind(AssertUnwindSafe(|| {
-                run_flow_in(span, &cache, &path, info, ctl, &mut *extra)
+                run_flow(span, &cache, &path, info, ctl, &mut *extra)
             }))
             .unwrap_or_else(|p| {
                 slot.threads().count_panic();
@@ -120,18 +120,7 @@ pub fn spawn_flow(
 /// the script's verbs, the engine or the call control is caught and is the
 /// call's `Failed("panic: …")`; the call is ended all the same.
 pub fn run(cache: &ScriptCache, path: &Path, info: CallInfo, ctl: Box<dyn CallControl>) -> Outcome {
-    run_flow(cache, path, info, ctl, &mut CallScope)
-}
-
-/// [`run`] with the scope `extra` fills.
-pub fn run_flow(
-    cache: &ScriptCache,
-    path: &Path,
-    info: CallInfo,
-    ctl: Box<dyn CallControl>,
-    extra: &mut dyn FlowScope,
-) -> Outcome {
-    run_flow_in(call_span(&info), cache, path, info, ctl, extra)
+    run_flow(call_span(&info), cache, path, info, ctl, &mut CallScope)
 }
 
 /// The span every line of a call's script is logged in.
@@ -139,8 +128,8 @@ fn call_span(info: &CallInfo) -> tracing::Span {
     tracing::info_span!("call", id = %info.id)
 }
 
-/// [`run_flow`] in `span`.
-fn run_flow_in(
+/// [`run`] with the scope `extra` fills, in `span`.
+fn run_flow(
     span: tracing::Span,
     cache: &ScriptCache,
     path: &Path,
