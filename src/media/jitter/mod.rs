@@ -114,7 +114,7 @@ pub struct JitterConfig {
 }
 
 impl JitterConfig {
-    /// 20 ms G.711 at 8 kHz, delay 0–400 ms starting at 40 ms, 64 slots
+    /// 20 ms G.711 at 8 kHz, delay 0–400 ms starting at 40 ms, up to 64 slots
     /// (1.28 s).
     pub fn g711_20ms() -> Self {
         Self {
