@@ -12,9 +12,10 @@
 //!   gets rivr's UPDATE 40–50 s after the 200.
 //!
 //! The times and headers are read from SIPp's own message trace (its
-//! timestamps), not from rivr's logs. The tests sort short-first, so with
-//! `--test-threads=4` the whole binary takes about 70 s. Figures are
-//! printed; run with `--nocapture` to see them.
+//! timestamps), not from rivr's logs. The three refresh scenarios run side
+//! by side in one test, so with `make test`'s `--test-threads=2` the
+//! binary takes about as long as its longest wait (the 60 s BYE), not
+//! 110 s. Figures are printed; run with `--nocapture` to see them.
 
 mod common;
 
@@ -176,8 +177,49 @@ fn inbound_peer_refresher_silent_gets_bye_at_60s() {
 /// carrying its SDP unchanged (the same body as its 200, so the same o=
 /// version, RFC 3264 §8), and ACKs the 200.
 #[test]
-fn inbound_rivr_refreshes_by_reinvite_without_update() {
+fn rivr_refreshes_at_half_by_reinvite_by_update_and_on_a_call_it_placed() {
     require_sipp!();
+    // Three scenarios of ~47 s, each waiting on its own timers (its own
+    // rivr and SIPp): side by side rather than after each other.
+    let scenarios: [(&str, fn()); 3] = [
+        (
+            "by re-INVITE without UPDATE",
+            inbound_rivr_refreshes_by_reinvite_without_update,
+        ),
+        (
+            "by UPDATE at half",
+            inbound_rivr_refreshes_by_update_at_half,
+        ),
+        (
+            "outbound, by UPDATE at half",
+            outbound_rivr_refreshes_by_update_at_half,
+        ),
+    ];
+    let running: Vec<_> = scenarios
+        .into_iter()
+        .map(|(name, run)| (name, std::thread::spawn(run)))
+        .collect();
+    let failed: Vec<String> = running
+        .into_iter()
+        .filter_map(|(name, handle)| {
+            handle.join().err().map(|p| {
+                let why = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                format!("{name}: {why}")
+            })
+        })
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "refresh scenarios failed:\n{}",
+        failed.join("\n")
+    );
+}
+
+fn inbound_rivr_refreshes_by_reinvite_without_update() {
     let rivr = rivr("st-reinvite");
     let mut caller = Caller::answered(
         &rivr,
@@ -254,9 +296,7 @@ fn inbound_rivr_refreshes_by_reinvite_without_update() {
 /// d) The caller makes rivr the refresher and allows UPDATE: rivr sends an
 /// UPDATE (no SDP) 45 s after its 200; the call goes on until the caller
 /// hangs up.
-#[test]
 fn inbound_rivr_refreshes_by_update_at_half() {
-    require_sipp!();
     let rivr = rivr("st-update");
     let mut caller = Caller::answered(
         &rivr,
@@ -315,9 +355,7 @@ fn inbound_rivr_refreshes_by_update_at_half() {
 /// e) rivr places the call; the carrier's 200 says `Session-Expires:
 /// 90;refresher=uac` and allows UPDATE, so rivr (the UAC) refreshes by
 /// UPDATE 45 s after the 200; the carrier hangs up 2 s after answering it.
-#[test]
 fn outbound_rivr_refreshes_by_update_at_half() {
-    require_sipp!();
     let dir = Scratch::new("st-out");
     let peer = RtpPeer::bind();
     let mut carrier = Carrier::start_with(
