@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use common::audio::{align, to_f32, Heard};
 use common::caller::{prompt, EVENT_PT, SIGNALLING};
 use common::rtp::RtpPeer;
+use common::server::wait_cdr_in;
 use common::sipp::{CallSpec, Sipp};
 
 const KEYS: &str = "472";
@@ -34,28 +35,6 @@ const MAX_GAP: Duration = Duration::from_millis(40);
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set (see tests/load_probe.rs)"))
-}
-
-/// The CDR line of the call whose SIP Call-ID is `call_id` (its
-/// `transport_id`) in `path`, waiting for it.
-fn cdr_of(path: &PathBuf, call_id: &str, timeout: Duration) -> serde_json::Value {
-    let end = Instant::now() + timeout;
-    loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let found = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find(|v| v["transport_id"].as_str() == Some(call_id));
-        if let Some(v) = found {
-            return v;
-        }
-        assert!(
-            Instant::now() < end,
-            "no CDR for the probe call {call_id} in {}",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]
@@ -100,7 +79,7 @@ fn probe_call_under_load() {
         .map(|w| w[1].arrival.saturating_duration_since(w[0].arrival))
         .max()
         .unwrap_or(Duration::MAX);
-    let cdr = cdr_of(&cdr_path, &answer.call_id, SIGNALLING);
+    let cdr = wait_cdr_in(&cdr_path, &answer.call_id, SIGNALLING, String::new);
     let keys = cdr["results"]["keys"].as_str().unwrap_or("").to_string();
     let ok = ncc >= MIN_NCC && max_gap <= MAX_GAP && keys == KEYS;
     println!(

@@ -14,6 +14,45 @@ use serde_json::Value;
 
 use super::scratch::{rtp_range, Scratch};
 
+/// The CDRs of a CDR file (`[cdr] file`), one JSON object a line; a last
+/// line not yet ended by its newline is still being written and is left
+/// for the next read. A complete line that is not JSON fails the test.
+pub fn cdrs_in(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("CDR line {l:?}: {e}")))
+        .collect()
+}
+
+/// Waits for the CDR, in the CDR file `path`, of the leg whose SIP Call-ID
+/// is `call_id`; `context` is added to the failure (the server's stderr).
+pub fn wait_cdr_in(
+    path: &Path,
+    call_id: &str,
+    timeout: Duration,
+    context: impl Fn() -> String,
+) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(cdr) = cdrs_in(path)
+            .into_iter()
+            .find(|c| c["transport_id"] == call_id)
+        {
+            return cdr;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no CDR for call {call_id} within {timeout:?}; CDRs: {:?}\n{}",
+            cdrs_in(path),
+            context()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// How long rivr may take to decode its prompts and bind (a debug build on
 /// a loaded 2-core machine).
 const STARTUP: Duration = Duration::from_secs(90);
@@ -365,12 +404,7 @@ impl Rivr {
 
     /// The CDRs written so far, one JSON object each.
     pub fn cdrs(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.cdr_path)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("CDR line {l:?}: {e}")))
-            .collect()
+        cdrs_in(&self.cdr_path)
     }
 
     /// Waits for the first leg's CDR of the call rivr knows as `id` (its
@@ -397,23 +431,9 @@ impl Rivr {
 
     /// Waits for the CDR of the leg whose SIP Call-ID is `call_id`.
     pub fn wait_cdr(&self, call_id: &str, timeout: Duration) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(cdr) = self
-                .cdrs()
-                .into_iter()
-                .find(|c| c["transport_id"] == call_id)
-            {
-                return cdr;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no CDR for call {call_id} within {timeout:?}; CDRs: {:?}\nrivr stderr:\n{}",
-                self.cdrs(),
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_cdr_in(&self.cdr_path, call_id, timeout, || {
+            format!("rivr stderr:\n{}", self.stderr())
+        })
     }
 
     /// SIGTERM, then waits for the exit.
